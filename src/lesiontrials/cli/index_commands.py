@@ -1,0 +1,111 @@
+"""``lesiontrials index build|stats|query``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Build, summarise and query the nodule index.")
+console = Console()
+
+WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", "-w")]
+DataRootOption = Annotated[Path | None, typer.Option("--data-root", "-d")]
+
+
+def _settings(workspace: Path | None, data_root: Path | None):
+    from lesiontrials.settings import load_settings
+
+    return load_settings(workspace=workspace, data_root=data_root)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3g}"
+    return str(value)
+
+
+def print_frame(frame, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_format(v) for v in row])
+    console.print(table)
+
+
+@app.command()
+def build(workspace: WorkspaceOption = None, data_root: DataRootOption = None) -> None:
+    """Read every profile table of the data root into index/nodules.parquet."""
+    from lesiontrials.index import build_index, dataset_stats, write_index
+    from lesiontrials.paths import DataRoot, Workspace
+
+    settings = _settings(workspace, data_root)
+    root = DataRoot(settings.resolved_data_root)
+    with console.status("building the nodule index"):
+        result = build_index(root)
+        path = write_index(result, Workspace(settings.workspace))
+    stats = dataset_stats(result.table)
+    print_frame(stats[["dataset", "nodules", "patients", "hosts", "labelled",
+                       "malignant_rate", "median_diam_mm"]], "nodule index")
+    console.print(f"[green]{len(result.table)} nodules[/] → {path}")
+
+
+@app.command()
+def stats(workspace: WorkspaceOption = None) -> None:
+    """Per-dataset counts, label rate, size and lobe distributions."""
+    from lesiontrials.index import NoduleIndex, dataset_stats
+    from lesiontrials.paths import Workspace
+
+    settings = _settings(workspace, None)
+    index = NoduleIndex.load(Workspace(settings.workspace).index_table)
+    frame = dataset_stats(index.table)
+    print_frame(frame[[c for c in frame.columns if not c.startswith(("size ", "lobe "))]],
+                "datasets")
+    print_frame(frame[["dataset", *[c for c in frame.columns if c.startswith("size ")]]],
+                "size distribution (fraction, mean diameter bins in mm)")
+    print_frame(frame[["dataset", *[c for c in frame.columns if c.startswith("lobe ")]]],
+                "lobe distribution (fraction)")
+
+
+@app.command()
+def query(
+    workspace: WorkspaceOption = None,
+    dataset: Annotated[list[str] | None, typer.Option(help="Dataset name(s).")] = None,
+    label: Annotated[int | None, typer.Option(help="1 malignant, 0 benign.")] = None,
+    lobe: Annotated[list[str] | None, typer.Option(help="Lobe name or alias (RUL…).")] = None,
+    zone: Annotated[str | None, typer.Option(help="upper, middle or lower.")] = None,
+    side: Annotated[str | None, typer.Option(help="right or left.")] = None,
+    min_diameter: Annotated[float | None, typer.Option(help="mm")] = None,
+    max_diameter: Annotated[float | None, typer.Option(help="mm")] = None,
+    max_pleural: Annotated[float | None, typer.Option(help="mm")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Filter the index and show matching nodules."""
+    from lesiontrials.index import NoduleIndex
+    from lesiontrials.paths import Workspace
+
+    settings = _settings(workspace, None)
+    q = NoduleIndex.load(Workspace(settings.workspace).index_table).query()
+    if dataset:
+        q = q.dataset(*dataset)
+    if label is not None:
+        q = q.label(label)
+    if lobe:
+        q = q.lobe(*lobe)
+    if zone:
+        q = q.zone(zone)
+    if side:
+        q = q.side(side)
+    if min_diameter is not None or max_diameter is not None:
+        q = q.diameter(min_diameter, max_diameter)
+    if max_pleural is not None:
+        q = q.pleural_distance(high_mm=max_pleural)
+    columns = ["nodule_uid", "label", "lobe_name", "lung_zone", "nodule_mean_diam_mm",
+               "pleural_distance_mm", "n_nodules_in_patient"]
+    rows = q.frame(columns)
+    print_frame(rows.head(limit), f"{len(rows)} matching nodules (showing {min(limit, len(rows))})")

@@ -1,0 +1,54 @@
+"""Errors users see. Each names the file/field at fault and what to do about it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LesionTrialsError(Exception):
+    """Base class for every error raised on purpose by lesiontrials."""
+
+
+class InputError(LesionTrialsError):
+    """Bad input: a file, a table cell or a spec field that cannot be used.
+
+    The message reads ``<where>: <problem>. Fix: <what to do>`` where ``<where>`` is the
+    file, then the row and column when known.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        path: str | Path | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        self.row = row
+        self.column = column
+        self.fix = fix
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        text = (", ".join(where) + ": " if where else "") + self.problem
+        if self.fix:
+            text += f". Fix: {self.fix}"
+        return text
+
+
+class MissingPathError(InputError):
+    """A file or directory the run needs is not there."""
+
+
+class ConfigError(LesionTrialsError):
+    """A setting or configuration file is invalid."""

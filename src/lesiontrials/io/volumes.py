@@ -1,0 +1,239 @@
+"""Volume reading and writing: NIfTI and NRRD in, RAS+ canonical arrays out.
+
+Contract: a :class:`Volume` holds an array in axis order ``(x, y, z)`` in RAS+
+orientation and the 4×4 affine mapping voxel indices to RAS world millimetres. Every
+reader returns that, whatever the file's own orientation (LPS NRRD included), and every
+writer keeps the affine it is given, so a label map written on a host grid carries the
+host's affine exactly.
+
+Writes are atomic and deterministic: gzip streams carry no timestamp, so the same
+array and affine always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+
+from lesiontrials.errors import InputError, MissingPathError
+from lesiontrials.io.atomic import write_bytes_atomic
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+class VolumeKind(StrEnum):
+    """What a volume holds; decides dtype and gzip level on write."""
+
+    LABELS = "labels"  # uint8 label map: compresses ~50×, so compress well
+    MASK = "mask"  # uint8 binary mask
+    CT = "ct"  # int16 HU: noise compresses poorly, so compress fast
+
+
+_GZIP_LEVEL = {VolumeKind.LABELS: 6, VolumeKind.MASK: 6, VolumeKind.CT: 1}
+_DTYPE = {VolumeKind.LABELS: np.uint8, VolumeKind.MASK: np.uint8, VolumeKind.CT: np.int16}
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3-D array in RAS+ ``(x, y, z)`` order with its voxel→world (RAS mm) affine."""
+
+    array: np.ndarray
+    affine: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.array.shape[:3])  # type: ignore[return-value]
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        return spacing_from_affine(self.affine)
+
+    def voxel_to_world(self, ijk: np.ndarray) -> np.ndarray:
+        """Map voxel coordinates ``(..., 3)`` to RAS world mm."""
+        ijk = np.asarray(ijk, dtype=float)
+        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def world_to_voxel(self, xyz: np.ndarray) -> np.ndarray:
+        """Map RAS world mm ``(..., 3)`` to (fractional) voxel coordinates."""
+        inv = np.linalg.inv(self.affine)
+        return np.asarray(xyz, dtype=float) @ inv[:3, :3].T + inv[:3, 3]
+
+
+def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size in mm along each array axis (column norms of the affine)."""
+    norms = np.sqrt((np.asarray(affine, dtype=float)[:3, :3] ** 2).sum(axis=0))
+    return (float(norms[0]), float(norms[1]), float(norms[2]))
+
+
+def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder/flip axes so the array is RAS+ (closest canonical); return new affine."""
+    ornt = io_orientation(affine)
+    if np.array_equal(ornt, [[0, 1], [1, 1], [2, 1]]):
+        return array, np.asarray(affine, dtype=float)
+    new_array = apply_orientation(array, ornt)
+    new_affine = np.asarray(affine, dtype=float) @ inv_ornt_aff(ornt, array.shape[:3])
+    return np.ascontiguousarray(new_array), new_affine
+
+
+def _is_suffix(path: Path, suffixes: tuple[str, ...]) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in suffixes)
+
+
+def read_volume(path: str | Path, *, setting: str | None = None) -> Volume:
+    """Read a NIfTI/NRRD/MHA volume into RAS+ canonical orientation.
+
+    Raises :class:`InputError` naming the file when it is missing, corrupt, empty or not
+    3-D (a trailing singleton 4th axis is dropped). ``setting`` names the configuration
+    that points at the file, for the error message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        fix = f"check the path or the setting {setting}" if setting else "check the path"
+        raise MissingPathError("volume file not found", path=path, fix=fix)
+    if _is_suffix(path, NIFTI_SUFFIXES):
+        array, affine = _read_nifti(path)
+    elif _is_suffix(path, ITK_SUFFIXES):
+        array, affine = _read_itk(path)
+    else:
+        raise InputError(
+            "unsupported volume format", path=path,
+            fix=f"use one of {NIFTI_SUFFIXES + ITK_SUFFIXES}",
+        )
+    array = _require_3d(array, path)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        raise InputError("the voxel-to-world affine is singular or not finite", path=path,
+                         fix="repair the header (spacing/direction) of the file")
+    array, affine = to_canonical(array, affine)
+    return Volume(array=array, affine=affine)
+
+
+def read_volume_header(path: str | Path) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and canonical affine of a NIfTI file without reading its voxels."""
+    path = Path(path)
+    try:
+        img: Any = nib.load(str(path))
+    except FileNotFoundError as exc:
+        raise MissingPathError("volume file not found", path=path, fix="check the path") from exc
+    except Exception as exc:
+        raise InputError(f"cannot read the volume header ({exc})", path=path,
+                         fix="re-export the file as NIfTI") from exc
+    shape = img.shape[:3]
+    ornt = io_orientation(img.affine)
+    affine = img.affine @ inv_ornt_aff(ornt, shape)
+    canonical_shape = tuple(int(shape[int(axis)]) for axis, _ in ornt)
+    return canonical_shape, affine  # type: ignore[return-value]
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        img: Any = nib.load(str(path))
+        array = np.asanyarray(img.dataobj)
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InputError(
+            f"cannot read NIfTI file ({type(exc).__name__}: {exc})", path=path,
+            fix="the file is corrupt or truncated; re-export or re-download it",
+        ) from exc
+    affine = img.affine
+    if affine is None:
+        raise InputError("NIfTI file has no affine", path=path, fix="set its qform/sform")
+    return array, np.asarray(affine, dtype=float)
+
+
+def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except Exception as exc:
+        raise InputError(
+            f"cannot read image file ({exc.__class__.__name__})", path=path,
+            fix="the file is corrupt or truncated; re-export it",
+        ) from exc
+    if image.GetDimension() != 3:
+        raise InputError(f"expected a 3-D image, got {image.GetDimension()}-D", path=path,
+                         fix="provide a 3-D volume")
+    array = np.transpose(sitk.GetArrayFromImage(image), (2, 1, 0))  # (z,y,x) -> (x,y,z)
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    lps = np.eye(4)
+    lps[:3, :3] = direction @ np.diag(image.GetSpacing())
+    lps[:3, 3] = image.GetOrigin()
+    return array, _LPS_TO_RAS @ lps
+
+
+def _require_3d(array: np.ndarray, path: Path) -> np.ndarray:
+    while array.ndim > 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise InputError(f"expected a 3-D volume, got shape {array.shape}", path=path,
+                         fix="provide one 3-D volume per file")
+    if array.size == 0 or min(array.shape) == 0:
+        raise InputError(f"the volume is empty (shape {array.shape})", path=path,
+                         fix="re-export the file with its voxels")
+    return array
+
+
+def volume_bytes(volume: Volume, *, kind: VolumeKind | str) -> bytes:
+    """The gzipped NIfTI-1 bytes for ``volume`` (deterministic: no gzip timestamp)."""
+    kind = VolumeKind(kind)
+    dtype = _DTYPE[kind]
+    array = volume.array
+    if kind is not VolumeKind.CT and array.size and (array.min() < 0 or array.max() > 255):
+        raise ValueError(f"{kind.value} volumes must fit in 0..255 (uint8)")
+    if kind is VolumeKind.CT:
+        array = np.clip(np.rint(array), -32768, 32767) if array.dtype.kind == "f" else array
+    img = nib.Nifti1Image(np.asarray(array, dtype=dtype), volume.affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_qform(volume.affine, code=1)
+    img.set_sform(volume.affine, code=1)
+    raw = img.to_bytes()
+    level = _GZIP_LEVEL[kind]
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container, mtime 0
+    return compressor.compress(raw) + compressor.flush()
+
+
+def write_volume(path: str | Path, volume: Volume, *, kind: VolumeKind | str) -> Path:
+    """Write ``volume`` as ``.nii.gz`` atomically, with dtype and gzip level by ``kind``."""
+    path = Path(path)
+    if not path.name.endswith(".nii.gz"):
+        raise ValueError(f"{path}: volumes are written as .nii.gz")
+    write_bytes_atomic(path, volume_bytes(volume, kind=kind))
+    return path
+
+
+def check_same_grid(
+    a: Volume, b: Volume, *, path_a: str | Path, path_b: str | Path, atol_mm: float = 1e-3
+) -> None:
+    """Raise :class:`InputError` when two volumes do not share one voxel grid."""
+    if a.shape != b.shape:
+        raise InputError(
+            f"grid disagrees with {path_a}: shape {b.shape} vs {a.shape}", path=path_b,
+            fix="resample the file onto the CT grid (same shape and affine)",
+        )
+    if not np.allclose(a.affine, b.affine, atol=atol_mm):
+        raise InputError(
+            f"grid disagrees with {path_a}: affines differ "
+            f"(origin {b.affine[:3, 3].round(3).tolist()} vs {a.affine[:3, 3].round(3).tolist()})",
+            path=path_b, fix="resample the file onto the CT grid (same shape and affine)",
+        )
+
+
+def gunzip_is_valid(path: str | Path) -> bool:
+    """True when a .gz file decompresses completely (used by resume checks)."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True

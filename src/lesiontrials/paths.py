@@ -1,0 +1,149 @@
+"""Every path the pipeline reads or writes is built here and nowhere else.
+
+``DataRoot`` is the read-only input in the release layout::
+
+    raw_ct/{DS}/{ct_id}.nii.gz
+    masks/{DS}/refined_seg/{ct_id}_seg.nii.gz
+    masks/{DS}/nodule_seg/{annotation_id}.nii.gz
+    profiles/{DS}_nodule_profiles.csv
+    meta/
+
+``Workspace`` holds everything lesiontrials writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lesiontrials.errors import MissingPathError
+
+PROFILES_SUFFIX = "_nodule_profiles.csv"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def strip_volume_suffix(name: str) -> str:
+    """``DLCS_0001.nii.gz`` → ``DLCS_0001`` (the ct_id convention)."""
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def check_name(value: str, *, what: str) -> str:
+    """Refuse names that could escape a directory (``..``, slashes, empty)."""
+    if not _SAFE_NAME.match(value) or ".." in value:
+        raise ValueError(f"invalid {what} {value!r}: use letters, digits, '_', '-' and '.'")
+    return value
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """A data root in the iTrialSpace_Lung release layout (read-only)."""
+
+    root: Path
+    setting: str = "LESIONTRIALS_DATA_ROOT"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def require(self) -> DataRoot:
+        """Raise a helpful error when the root or its profiles directory is missing."""
+        if not self.root.is_dir():
+            raise MissingPathError(
+                "data root directory not found", path=self.root,
+                fix=f"set {self.setting} to a directory in the release layout, "
+                "or build the embedded world with `lesiontrials world build`",
+            )
+        if not self.profiles_dir.is_dir():
+            raise MissingPathError(
+                "data root has no profiles/ directory", path=self.profiles_dir,
+                fix=f"point {self.setting} at the release root (it holds profiles/ and masks/)",
+            )
+        return self
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.root / "profiles"
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.root / "meta"
+
+    def profiles_csv(self, dataset: str) -> Path:
+        return self.profiles_dir / f"{check_name(dataset, what='dataset')}{PROFILES_SUFFIX}"
+
+    def datasets(self) -> list[str]:
+        """Dataset names with a profiles CSV, sorted."""
+        if not self.profiles_dir.is_dir():
+            return []
+        return sorted(
+            p.name[: -len(PROFILES_SUFFIX)] for p in self.profiles_dir.glob(f"*{PROFILES_SUFFIX}")
+        )
+
+    def raw_ct(self, dataset: str, ct_id: str) -> Path:
+        return self.root / "raw_ct" / check_name(dataset, what="dataset") / f"{ct_id}.nii.gz"
+
+    def raw_ct_from_profile(self, ct_path: str) -> Path:
+        """``ct_path`` in profiles is relative to ``raw_ct/``."""
+        relative = Path(ct_path)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"ct_path must be relative to raw_ct/, got {ct_path!r}")
+        return self.root / "raw_ct" / relative
+
+    def refined_seg(self, dataset: str, ct_id: str) -> Path:
+        return (self.root / "masks" / check_name(dataset, what="dataset") / "refined_seg"
+                / f"{ct_id}_seg.nii.gz")
+
+    def nodule_seg_dir(self, dataset: str) -> Path:
+        return self.root / "masks" / check_name(dataset, what="dataset") / "nodule_seg"
+
+    def nodule_seg(self, dataset: str, annotation_id: str) -> Path:
+        return self.nodule_seg_dir(dataset) / f"{annotation_id}.nii.gz"
+
+    def meta_csv(self, dataset: str, table: str) -> Path:
+        return self.meta_dir / f"{check_name(dataset, what='dataset')}_{table}.csv"
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.root))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Everything lesiontrials writes lives under one workspace directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def index_table(self) -> Path:
+        return self.index_dir / "nodules.parquet"
+
+    @property
+    def index_info(self) -> Path:
+        return self.index_dir / "index.json"
+
+    def trial_dir(self, trial: str) -> Path:
+        return self.root / "trials" / check_name(trial, what="trial name")
+
+    def case_dir(self, trial: str, case: str) -> Path:
+        return (self.root / "cases" / check_name(trial, what="trial name")
+                / check_name(case, what="case id"))
+
+    def eval_dir(self, eval_set: str, profile: str) -> Path:
+        return self.root / "eval" / check_name(eval_set, what="set") / check_name(
+            profile, what="profile")
+
+    def results_dir(self, model: str, eval_set: str, condition: str, task: str) -> Path:
+        parts = [check_name(p, what="results key") for p in (model, eval_set, condition, task)]
+        return self.root.joinpath("results", *parts)
+
+    def report_dir(self, name: str) -> Path:
+        return self.root / "reports" / check_name(name, what="report name")

@@ -1,0 +1,128 @@
+"""One place for configuration: environment variables, a ``.env`` file and defaults.
+
+Precedence (highest first): explicit overrides (CLI flags), ``LESIONTRIALS_*``
+environment variables, the ``.env`` file in the working directory, defaults.
+YAML configuration files may reference variables as ``${VAR}`` or ``${VAR:-default}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lesiontrials.errors import ConfigError, MissingPathError
+
+ENV_PREFIX = "LESIONTRIALS_"
+ENV_FILE = ".env"
+
+
+class Settings(BaseSettings):
+    """Resolved configuration for one run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
+    )
+
+    workspace: Path = Field(Path("workspace"), description="Directory for everything we write.")
+    data_root: Path | None = Field(
+        None, description="Read-only data root in the release layout; "
+        "defaults to the embedded world at <workspace>/world.",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "lesiontrials",
+        description="Downloaded package data (LIDC database, real CT examples), checked by hash.",
+    )
+    seed: int = Field(0, ge=0, description="Global seed; per-case seeds derive from it.")
+    workers: int = Field(1, ge=1, description="Worker processes for per-case stages.")
+
+    @property
+    def resolved_data_root(self) -> Path:
+        return self.data_root if self.data_root is not None else self.workspace / "world"
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    name: str
+    value: Any
+    source: str
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`; ``overrides`` (e.g. CLI flags) win over everything."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except Exception as exc:  # pydantic ValidationError: name the variable to change
+        raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def describe_settings(settings: Settings, *, overrides: dict[str, Any] | None = None,
+                      env_file: str | Path = ENV_FILE) -> list[SettingValue]:
+    """Each setting's resolved value and where it came from."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    file_values = dotenv_values(env_file) if Path(env_file).is_file() else {}
+    rows = []
+    for name in Settings.model_fields:
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if name in overrides:
+            source = "command line"
+        elif env_name in os.environ:
+            source = f"environment ({env_name})"
+        elif env_name in file_values:
+            source = f"{env_file} ({env_name})"
+        else:
+            source = f"default (set {env_name} to change)"
+        rows.append(SettingValue(name, getattr(settings, name), source))
+    rows.append(SettingValue("data_root (resolved)", settings.resolved_data_root,
+                             "data_root, or <workspace>/world when unset"))
+    return rows
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(text: str, *, source: str | Path = "<string>",
+                env: dict[str, str | None] | None = None) -> str:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` from the environment and ``.env``."""
+    values: dict[str, str | None] = {}
+    if Path(ENV_FILE).is_file():
+        values.update(dotenv_values(ENV_FILE))
+    values.update(os.environ)
+    if env:
+        values.update(env)
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines, start=1):
+        def substitute(match: re.Match[str], number: int = number) -> str:
+            name, default = match.group(1), match.group(2)
+            value = values.get(name)
+            if value is None:
+                if default is None:
+                    raise ConfigError(
+                        f"{source}: line {number}: variable ${{{name}}} is not set. Fix: "
+                        f"export {name}=... or write ${{{name}:-default}}"
+                    )
+                return default
+            return value
+
+        lines[number - 1] = _VAR.sub(substitute, line)
+    return "".join(lines)
+
+
+def load_yaml(path: str | Path, *, env: dict[str, str | None] | None = None) -> Any:
+    """Read a YAML configuration file with ``${VAR}`` interpolation."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError("configuration file not found", path=path, fix="check the path")
+    text = interpolate(path.read_text(encoding="utf-8"), source=path, env=env)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
