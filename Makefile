@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 WORKSPACE ?= workspace
 SIZE   ?= demo
+WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck bench clean install dev
@@ -24,7 +25,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
 demo: install
-	$(BIN)/lesiontrials run --size $(SIZE) --workspace $(WORKSPACE)
+	$(BIN)/lesiontrials run --size $(SIZE) --workspace $(WORKSPACE) --workers $(WORKERS)
 
 test: dev
 	$(BIN)/ruff check src tests benchmarks

@@ -71,6 +71,35 @@ def profile(
     console.print(f"[green]profiled {len(frame)} nodule(s)[/] → {out}")
 
 
+@app.command()
+def run(
+    size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
+    workspace: WorkspaceOption = None,
+    seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """The main job on the embedded default: world → index (later stages to come)."""
+    from lesiontrials.cli.world_commands import run_world_build
+    from lesiontrials.index import build_index, write_index
+    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.settings import load_settings
+
+    settings = load_settings(workspace=workspace, seed=seed, workers=workers)
+    if settings.data_root is not None:
+        root = settings.data_root
+        console.print(f"using the data root {root} (LESIONTRIALS_DATA_ROOT)")
+    else:
+        root = run_world_build(out=None, size=size, seed=seed, workers=workers,
+                               workspace=workspace)
+    index_path = write_index(build_index(DataRoot(root)), Workspace(settings.workspace))
+    console.print(f"[green]nodule index[/] → {index_path}")
+    console.print(
+        "[yellow]not built yet:[/] trial planning, insertion, rendering, evaluation sets, "
+        "scoring and the report (issues 4-10); this run stops after the index."
+    )
+    console.print(f"outputs: world {root} · index {index_path} · QC {root / 'qc'}")
+
+
 def main() -> None:
     """Console entry point."""
     try:

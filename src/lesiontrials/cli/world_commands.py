@@ -6,8 +6,48 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 app = typer.Typer(no_args_is_help=True, help="Build the embedded default world.")
+console = Console()
+
+
+def run_world_build(*, out: Path | None, size: str, seed: int | None,
+                    workers: int | None, workspace: Path | None = None) -> Path:
+    """Build (or resume) the world with a progress display and a summary; return its root."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+
+    from lesiontrials.cli.index_commands import print_frame
+    from lesiontrials.index import build_index, dataset_stats
+    from lesiontrials.paths import DataRoot
+    from lesiontrials.settings import load_settings
+    from lesiontrials.world.build import build_world
+
+    settings = load_settings(workspace=workspace, data_root=out, seed=seed, workers=workers)
+    root = settings.resolved_data_root
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        result = build_world(root, size=size, seed=settings.seed, workers=settings.workers,
+                             cache_dir=settings.cache_dir, progress=progress)
+    stats = dataset_stats(build_index(DataRoot(root)).table)
+    print_frame(stats[["dataset", "nodules", "patients", "hosts", "labelled", "malignant_rate",
+                       "median_diam_mm"]], "world datasets")
+    print_frame(stats[["dataset", *[c for c in stats.columns if c.startswith(("size ", "lobe "))]]],
+                "size and lobe distributions (fractions)")
+    agreement = result.info["datasets"]["LIDC"]["diameter_agreement_equivalent_vs_database"]
+    console.print(
+        f"LIDC donors: equivalent vs database diameter, median relative difference "
+        f"{agreement['median']:+.3f} (IQR {agreement['q25']:+.3f}..{agreement['q75']:+.3f}, "
+        f"n={agreement['n']})")
+    console.print(f"[green]world ready[/] → {root} (QC pictures in {root / 'qc'})")
+    return root
 
 
 @app.command()
@@ -15,8 +55,7 @@ def build(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Data root to write.")] = None,
     size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
     seed: Annotated[int | None, typer.Option(help="World seed.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Build the world (LIDC donors, real CT hosts, thorax phantoms) in the release layout."""
-    from lesiontrials.world.build import build_world_cli
-
-    build_world_cli(out=out, size=size, seed=seed)
+    run_world_build(out=out, size=size, seed=seed, workers=workers)

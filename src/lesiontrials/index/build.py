@@ -28,6 +28,8 @@ from lesiontrials.index.schema import (
     CHARACTERISTIC_ALIASES,
     DEMOGRAPHIC_ALIASES,
     INDEX_COLUMNS,
+    OPTIONAL_NUMERIC_COLUMNS,
+    OPTIONAL_TEXT_COLUMNS,
     validate_index,
 )
 from lesiontrials.io import read_csv_table, sha256_file, write_json, write_parquet
@@ -100,6 +102,9 @@ def read_dataset(data_root: DataRoot, name: str) -> tuple[pd.DataFrame, dict[str
         if native in raw.columns:
             frame[out_column] = raw[native]
     _attach_optional(frame, raw)
+    for column in (*OPTIONAL_NUMERIC_COLUMNS, *OPTIONAL_TEXT_COLUMNS):
+        if column in raw.columns:
+            frame[column] = raw[column]
     if adapter.multi_reader:
         if adapter.score_column:
             scores = pd.to_numeric(raw[adapter.score_column], errors="coerce")

@@ -28,10 +28,18 @@ CHARACTERISTIC_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     )
 }
 OUTCOME_COLUMNS: Final = ("survival_time_days", "death_event", "overall_stage", "histology")
+#: Optional numeric columns kept when a profile table has them (profiler extras, LIDC).
+OPTIONAL_NUMERIC_COLUMNS: Final = (
+    *EXTRA_COLUMNS, "reader_agreement", "database_diameter_mm", "slice_thickness_mm",
+    "pixel_spacing_mm",
+)
+#: Optional text columns kept when present (e.g. which library donor a native copies).
+OPTIONAL_TEXT_COLUMNS: Final = ("source_donor_uid",)
 DERIVED_COLUMNS: Final = ("size_bin", "task_size_bin")
 PROVENANCE_COLUMNS: Final = ("source_file", "source_sha256", "source_row")
 INDEX_COLUMNS: Final = (
-    *IDENTITY_COLUMNS, *PROFILE_COLUMNS, *EXTRA_COLUMNS, *DEMOGRAPHIC_ALIASES,
+    *IDENTITY_COLUMNS, *PROFILE_COLUMNS, *OPTIONAL_NUMERIC_COLUMNS, *OPTIONAL_TEXT_COLUMNS,
+    *DEMOGRAPHIC_ALIASES,
     *CHARACTERISTIC_ALIASES, *OUTCOME_COLUMNS, *DERIVED_COLUMNS, *PROVENANCE_COLUMNS,
 )
 _SEX = {"m": "M", "male": "M", "man": "M", "1": "M", "f": "F", "female": "F", "woman": "F",
@@ -73,8 +81,10 @@ def validate_index(table: pd.DataFrame, *, source: str = "nodule index") -> pd.D
     for column in ("host_available", "mask_available"):
         table[column] = table[column].fillna(False).astype(bool)
     table["source_row"] = pd.to_numeric(table["source_row"]).astype("int64")
-    for column in EXTRA_COLUMNS:
+    for column in OPTIONAL_NUMERIC_COLUMNS:
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    for column in OPTIONAL_TEXT_COLUMNS:
+        table[column] = table[column].astype("string").fillna("")
     diameter = table["nodule_mean_diam_mm"]
     table["size_bin"] = _size_bins(diameter, anatomy.PROFILE_SIZE_EDGES_MM,
                                    anatomy.PROFILE_SIZE_BINS)

