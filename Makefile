@@ -42,6 +42,7 @@ typecheck: dev
 bench: dev
 	$(BIN)/python benchmarks/bench_profiler.py
 	$(BIN)/python benchmarks/bench_index.py
+	$(BIN)/python benchmarks/bench_world.py
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache

@@ -157,24 +157,32 @@ def test_stats_per_dataset(release):
     np.testing.assert_allclose(stats[size_columns].sum(axis=1), 1.0)
 
 
-def test_profiles_from_the_profiler_load_through_the_adapters(tmp_path):
+@pytest.mark.parametrize(("dataset", "identity"), [
+    ("MYDS", {"PatientID": "p1", "label": [1, 0]}),  # generic adapter
+    ("DLCS24", {"patient-id": "p1", "label": [1, 0], "Age": 61, "Sex": "Female"}),
+    ("LUNGx", {"PatientID": "p1", "CADx_label": ["malignant", "benign"]}),
+])
+def test_profiles_from_the_profiler_load_through_the_adapters(tmp_path, dataset, identity):
     """Fixture in the release layout: profiler output → CSV → index, unchanged values."""
     thorax = box_thorax()
     root = DataRoot(tmp_path / "root")
-    write_volume(root.refined_seg("MYDS", "scan1"), thorax.volume, kind=VolumeKind.LABELS)
+    write_volume(root.refined_seg(dataset, "scan1"), thorax.volume, kind=VolumeKind.LABELS)
     masks = [sphere_mask(thorax.volume.shape, c, 5.0, thorax.spacing_mm)
              for c in ((70, 40, 60), (25, 40, 30))]
     profiles = profile_nodules(thorax.volume, masks, nodule_ids=["n1", "n2"],
-                               ct_path="MYDS/scan1.nii.gz")
-    profiles = profiles.rename(columns={"nodule_id": "AnnotationID"}).assign(
-        PatientID="p1", label=[1, 0])
-    write_csv(profiles, root.profiles_csv("MYDS"))
+                               ct_path=f"{dataset}/scan1.nii.gz")
+    profiles = profiles.rename(columns={"nodule_id": "AnnotationID"}).assign(**identity)
+    write_csv(profiles, root.profiles_csv(dataset))
     table = build_index(root).table.set_index("annotation_id")
     assert table.loc["n1", "lobe_name"] == "right_lung_upper_lobe"
-    assert table.loc["n1", "host_available"]
-    assert table.loc["n1", "label"] == 1
-    for column in ("nodule_mean_diam_mm", "pleural_distance_mm", "cranio_caudal_pct"):
-        assert table.loc["n1", column] == pytest.approx(profiles.set_index("AnnotationID").loc[
-            "n1", column])
+    assert table.loc["n1", "host_available"] and table.loc["n1", "patient_id"] == "p1"
+    assert table.loc["n1", "label"] == 1 and table.loc["n2", "label"] == 0
+    original = profiles.set_index("AnnotationID")
+    for column in ("nodule_mean_diam_mm", "pleural_distance_mm", "cranio_caudal_pct",
+                   "dist_to_heart_mm", "reinsertion_lobe_cc_pct"):
+        assert table.loc["n1", column] == pytest.approx(original.loc["n1", column])
     assert table.loc["n1", "nearest_nodule_id"] == "n2"
-    assert pd.isna(table.loc["n1", "age"])
+    if dataset == "DLCS24":
+        assert table.loc["n1", "age"] == 61 and table.loc["n1", "sex"] == "F"
+    else:
+        assert pd.isna(table.loc["n1", "age"])

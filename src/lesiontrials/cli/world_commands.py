@@ -37,10 +37,16 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
         result = build_world(root, size=size, seed=settings.seed, workers=settings.workers,
                              cache_dir=settings.cache_dir, progress=progress)
     stats = dataset_stats(build_index(DataRoot(root)).table)
-    print_frame(stats[["dataset", "nodules", "patients", "hosts", "labelled", "malignant_rate",
-                       "median_diam_mm"]], "world datasets")
-    print_frame(stats[["dataset", *[c for c in stats.columns if c.startswith(("size ", "lobe "))]]],
-                "size and lobe distributions (fractions)")
+    stats.insert(1, "host scans", [_host_scans(DataRoot(root), d) for d in stats["dataset"]])
+    print_frame(stats[["dataset", "host scans", "nodules", "patients", "labelled",
+                       "malignant_rate", "median_diam_mm"]], "world datasets")
+    as_percent = stats.copy()
+    shares = [c for c in stats.columns if c.startswith(("size ", "lobe "))]
+    as_percent[shares] = (100 * stats[shares]).round(0).astype(int)
+    print_frame(as_percent[["dataset", *[c for c in shares if c.startswith("size ")]]],
+                "nodule sizes (% per mean-diameter bin, mm)")
+    print_frame(as_percent[["dataset", *[c for c in shares if c.startswith("lobe ")]]],
+                "nodule lobes (%)")
     agreement = result.info["datasets"]["LIDC"]["diameter_agreement_equivalent_vs_database"]
     console.print(
         f"LIDC donors: equivalent vs database diameter, median relative difference "
@@ -48,6 +54,17 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
         f"n={agreement['n']})")
     console.print(f"[green]world ready[/] → {root} (QC pictures in {root / 'qc'})")
     return root
+
+
+def _host_scans(root: object, dataset: str) -> int:
+    from lesiontrials.io import read_csv_table
+    from lesiontrials.paths import DataRoot
+
+    assert isinstance(root, DataRoot)
+    if dataset == "ALL":
+        return sum(_host_scans(root, d) for d in root.datasets())
+    path = root.meta_csv(dataset, "hosts")
+    return len(read_csv_table(path)) if path.is_file() else 0
 
 
 @app.command()

@@ -8,7 +8,10 @@ from lesiontrials import anatomy
 
 
 def dataset_stats(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset (plus ``ALL``): counts, label rate, size and lobe mix."""
+    """One row per dataset (plus ``ALL``): counts, label rate, size and lobe mix.
+
+    Lobe shares are over the nodules that have a lobe (donor-only nodules have none).
+    """
     groups = [(name, rows) for name, rows in table.groupby("dataset", sort=True)]
     groups.append(("ALL", table))
     records = []
@@ -28,7 +31,8 @@ def dataset_stats(table: pd.DataFrame) -> pd.DataFrame:
         sizes = rows["size_bin"].value_counts(normalize=True)
         for size_bin in anatomy.PROFILE_SIZE_BINS:
             record[f"size {size_bin}"] = float(sizes.get(size_bin, 0.0))
-        lobes = rows["lobe_name"].value_counts(normalize=True)
+        located = rows.loc[rows["lobe_name"] != "", "lobe_name"]  # donor-only rows have none
+        lobes = located.value_counts(normalize=True)
         for lobe in anatomy.Lobe:
             record[f"lobe {lobe.name}"] = float(lobes.get(lobe.value, 0.0))
         records.append(record)

@@ -14,8 +14,6 @@ import numpy as np
 from lesiontrials.world.phantom.lungs import (
     LLL,
     LUL,
-    LUNG_BOX_HI,
-    LUNG_BOX_LO,
     RLL,
     RML,
     RUL,
@@ -103,7 +101,3 @@ def _fissure_offsets(shape: ThoraxShape, masks: dict[int, np.ndarray],
             found[0] = float(np.quantile(rel_h, q_rml))
     return FissureOffsets(oblique_right=found[+1], horizontal=found[0], oblique_left=found[-1])
 
-
-def canonical_lung_box() -> tuple[np.ndarray, np.ndarray]:
-    """Canonical box (lo, hi) that holds both lungs."""
-    return LUNG_BOX_LO.copy(), LUNG_BOX_HI.copy()

@@ -85,7 +85,7 @@ class Frame:
         """Geometric-mean linear scale (for radii of tubes and bones)."""
         return float((0.5 * (self.kx_right + self.kx_left) * self.ky * self.kz) ** (1.0 / 3.0))
 
-    def x_world(self, X: np.ndarray) -> np.ndarray:
+    def x_world(self, X: np.ndarray | float) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         return np.where(X >= 0, X * self.kx_right, X * self.kx_left)
 
@@ -93,13 +93,13 @@ class Frame:
         x = np.asarray(x, dtype=float)
         return np.where(x >= 0, x / self.kx_right, x / self.kx_left)
 
-    def y_world(self, Y: np.ndarray) -> np.ndarray:
+    def y_world(self, Y: np.ndarray | float) -> np.ndarray:
         return self.ky * np.asarray(Y, dtype=float) + self.y0_mm
 
     def y_canonical(self, y: np.ndarray) -> np.ndarray:
         return (np.asarray(y, dtype=float) - self.y0_mm) / self.ky
 
-    def z_world(self, Z: np.ndarray) -> np.ndarray:
+    def z_world(self, Z: np.ndarray | float) -> np.ndarray:
         return self.kz * np.asarray(Z, dtype=float) + self.z0_mm
 
     def z_canonical(self, z: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ from lesiontrials.world.phantom.tubes import Tubes
 from lesiontrials.world.phantom.vessels import pulmonary_vessels
 
 #: World z (mm) of the lung apices: a grid centred on z = 0 and 320 mm tall starts
-#: 12 mm above them, as a chest CT does.
-APEX_Z_MM = 148.0
+#: about 9 mm above them, as a chest CT does.
+APEX_Z_MM = 151.0
 #: Lung volume lost to drawn airways and vessels inside the lobes (fraction).
 _INTRAPULMONARY_LOSS = 0.045
 

@@ -29,6 +29,7 @@ _MIDLINE_GAP = 2.5  # half-width of the anterior/posterior junction tissue (mm)
 _SPINE_HALF = (32.0, 48.0)  # half-width, half-depth of the paravertebral exclusion (mm)
 _PERICARDIUM = 3.0  # gap kept between lung and heart (mm)
 _AORTA_CLEARANCE = 15.0  # descending-aorta radius + gap (mm)
+_RECESS_FLOOR, _RECESS_SOFTNESS = -4.0, 4.0  # costophrenic recess floor and rounding (mm)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ def dome_height(lung: LungShape, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     rx, ry = lung.dome_radii
     u = ((np.abs(np.asarray(X, dtype=float)) - xd) / rx)[:, None]
     v = ((np.asarray(Y, dtype=float) - yd) / ry)[None, :]
-    return (lung.dome_z - lung.dome_drop * (u**2 + v**2) + lung.dome_noise(X, Y)).astype(
-        np.float32)
+    height = lung.dome_z - lung.dome_drop * (u**2 + v**2) + lung.dome_noise(X, Y)
+    # Soft floor: the deepest recesses level off at the lowest lung base (z ≈ 0).
+    rel = (height - _RECESS_FLOOR) / _RECESS_SOFTNESS
+    return (_RECESS_FLOOR + _RECESS_SOFTNESS * np.logaddexp(0.0, rel)).astype(np.float32)
 
 
 def _raise_to(f: np.ndarray, g: np.ndarray) -> None:

@@ -113,8 +113,9 @@ def target_lung_volume_ml(params: PhantomParams, *, variation: float = 1.0) -> f
 
 
 def lung_height_mm(params: PhantomParams) -> float:
-    """Apex-to-dome-base lung height (mm): 15.3 % of standing height."""
-    return 0.153 * 10.0 * params.height_cm
+    """Lung height from the apex to the lowest base (mm, inspiration): 15 % of standing
+    height."""
+    return 0.150 * 10.0 * params.height_cm
 
 
 def fat_thickness_mm(params: PhantomParams) -> float:

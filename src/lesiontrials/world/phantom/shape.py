@@ -158,7 +158,8 @@ class ThoraxShape:
         return smooth_profile(_COLUMN_Z, self.column_w, Z)
 
 
-def _sample_lung(rng: np.random.Generator, side: int, *, dome_z: float) -> LungShape:
+def _sample_lung(rng: np.random.Generator, side: int, *, dome_z: float,
+                 drop_scale: float = 1.0) -> LungShape:
     width, depth = _jitter(rng, 0.03), _jitter(rng, 0.03)
     lo, hi = (-160.0, -130.0, -40.0), (160.0, 130.0, 300.0)
     return LungShape(
@@ -173,7 +174,7 @@ def _sample_lung(rng: np.random.Generator, side: int, *, dome_z: float) -> LungS
         dome_z=dome_z,
         dome_xy=(64.0 + _shift(rng, 5.0), 6.0 + _shift(rng, 5.0)),
         dome_radii=(72.0 * _jitter(rng, 0.05), 78.0 * _jitter(rng, 0.05)),
-        dome_drop=36.0 * _jitter(rng, 0.06),
+        dome_drop=36.0 * drop_scale * _jitter(rng, 0.06),
         dome_noise=make_field(rng, lo=lo[:2], hi=hi[:2], n_terms=3, amplitude=2.5),
     )
 
@@ -236,7 +237,8 @@ def sample_thorax_shape(params: PhantomParams) -> ThoraxShape:
     dome_right = 0.24 * H + _shift(rng, 5.0)
     dome_left = dome_right - (16.0 + _shift(rng, 3.0))
     right = _sample_lung(rng, +1, dome_z=dome_right)
-    left = _sample_lung(rng, -1, dome_z=dome_left)
+    # The left dome is lower but its recesses reach about as deep: a flatter dome.
+    left = _sample_lung(rng, -1, dome_z=dome_left, drop_scale=dome_left / dome_right)
     heart = _sample_heart(rng, params)
     spine = _sample_spine(rng, params)
     oblique_right = _sample_fissure(rng, tilt_x=0.20, tilt_y=-0.95, curve_y=0.0015,

@@ -105,7 +105,7 @@ def rib_tubes(shape: ThoraxShape, frame: Frame, rib: int, side: int) -> Tubes:
                        (arc[:, 1] - frame.y_world(yc)) / (frame.ky * b) ** 2,
                        np.zeros_like(Z)], axis=1)
     normal /= np.linalg.norm(normal, axis=1, keepdims=True)
-    radius = (4.0 if rib > 1 else 3.5) * k
+    radius = (3.8 if rib > 1 else 3.3) * k
     arc += normal * (radius + 1.5)
     zh = np.array([z_head])
     y_c = float(canal_y(shape, frame, zh)[0])
@@ -118,11 +118,16 @@ def rib_tubes(shape: ThoraxShape, frame: Frame, rib: int, side: int) -> Tubes:
 
 
 def paint_ribs(labels: np.ndarray, grid: Grid, frame: Frame, shape: ThoraxShape) -> None:
-    """Ribs 1-12 on both sides (63-74 left, 75-86 right), in place."""
+    """Ribs 1-12 on both sides (63-74 left, 75-86 right), in place. Each rib is two
+    capsule chains stacked in z, so its cross-section is a flat band (~8 × 14 mm)."""
+    lift = np.array([0.0, 0.0, 3.0 * frame.size])
     for side, ids in ((+1, RIGHT_RIBS), (-1, LEFT_RIBS)):
         for rib in range(1, 13):
-            paint_tubes(labels, grid, rib_tubes(shape, frame, rib, side), ids[rib - 1],
-                        min_radius_mm=0.0)
+            chain = rib_tubes(shape, frame, rib, side)
+            for sign in (1.0, -1.0):
+                shifted = Tubes(chain.p0 + sign * lift, chain.p1 + sign * lift, chain.r0,
+                                chain.r1, chain.gen)
+                paint_tubes(labels, grid, shifted, ids[rib - 1], min_radius_mm=0.0)
 
 
 def paint_sternum(labels: np.ndarray, grid: Grid, frame: Frame, shape: ThoraxShape) -> None:

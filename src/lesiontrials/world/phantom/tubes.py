@@ -78,11 +78,11 @@ def paint_tubes(
     """Write ``value`` into every voxel whose centre lies inside a capsule (in place).
 
     Voxels holding a label in ``protect`` keep it. Radii below ``min_radius_mm`` are
-    raised to it (default 0.6 × the largest voxel side, so thin tubes stay connected on
+    raised to it (default 0.6 × the median voxel side, so thin tubes stay visible on
     coarse grids); capsules thinner than 0.4 × the mean voxel side are skipped there.
     """
     spacing = np.asarray(grid.spacing_mm)
-    floor = 0.6 * float(spacing.max()) if min_radius_mm is None else float(min_radius_mm)
+    floor = 0.6 * float(np.median(spacing)) if min_radius_mm is None else float(min_radius_mm)
     skip_below = 0.4 * float(spacing.mean())
     guard = np.zeros(256, dtype=bool)
     guard[list(protect)] = True
