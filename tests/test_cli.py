@@ -69,3 +69,24 @@ def test_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "data root directory not found" in err and "LESIONTRIALS_DATA_ROOT" in err
+
+
+def test_plan_command_design_spec_and_schema(tmp_path):
+    from lesiontrials.index import build_index, write_index
+    from lesiontrials.paths import DataRoot, Workspace
+
+    root = write_release_profiles(tmp_path / "root", {"LUNA25": 60, "DLCS24": 40})
+    ws = tmp_path / "ws"
+    build = build_index(DataRoot(root))
+    write_index(build, Workspace(ws))
+    env = {"COLUMNS": "200"}
+    no_hosts = runner.invoke(app, ["plan", "--design", "1", "-w", str(ws), "-d", str(root)],
+                             env=env)
+    assert no_hosts.exit_code != 0  # no scan has a label map: nothing can host
+    assert "no eligible host" in str(no_hosts.exception)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: mine\nn_cases: 8\nprevalence: 0.5\n")
+    schema = runner.invoke(app, ["plan", "--schema"], env=env)
+    assert schema.exit_code == 0 and '"prevalence"' in schema.output
+    missing_index = runner.invoke(app, ["plan", str(spec), "-w", str(tmp_path / "empty")])
+    assert "no nodule index" in str(missing_index.exception)

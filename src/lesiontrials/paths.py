@@ -137,6 +137,10 @@ class Workspace:
         return (self.root / "cases" / check_name(trial, what="trial name")
                 / check_name(case, what="case id"))
 
+    def cases_dir(self, trial: str) -> Path:
+        """``cases/{trial}``: every case of a trial, plus its per-stage summaries."""
+        return self.root / "cases" / check_name(trial, what="trial name")
+
     def eval_dir(self, eval_set: str, profile: str) -> Path:
         return self.root / "eval" / check_name(eval_set, what="set") / check_name(
             profile, what="profile")

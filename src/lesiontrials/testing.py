@@ -129,7 +129,7 @@ def synthetic_profiles(dataset: str, n: int, *, seed: int = 0) -> pd.DataFrame:
             frame[column] = rng.random(n) < 0.5
         else:
             frame[column] = ""
-    frame["nodule_mean_diam_mm"] = np.round(np.exp(rng.normal(np.log(8.0), 0.5, n)), 2)
+    frame["nodule_mean_diam_mm"] = np.round(np.exp(rng.normal(np.log(8.0), 0.65, n)), 2)
     frame["reinsertion_nodule_diam_mm"] = frame["nodule_mean_diam_mm"]
     lobes = rng.choice(_LOBE_SPELLINGS, n)
     frame["lobe_name"] = lobes

@@ -113,3 +113,25 @@ def test_rebuild_resumes_and_is_byte_identical_across_workers(small_world, tmp_p
     resumed = build_world(copy, size="demo", seed=5, workers=2, cache_dir=cache,
                           hosts_per_source=2)
     assert resumed.info["files"] == small_world.info["files"]
+
+
+def test_every_design_plans_on_the_world(small_world, tmp_path):
+    """The world is an ordinary data root: index it, then plan all designs on it."""
+    from lesiontrials.index import NoduleIndex, write_index
+    from lesiontrials.paths import Workspace
+    from lesiontrials.trials import DESIGNS, PlanContext, load_host_catalogue, plan_design
+
+    root = DataRoot(small_world.root)
+    workspace = Workspace(tmp_path / "ws")
+    index = NoduleIndex.load(write_index(build_index(root), workspace))
+    hosts = load_host_catalogue(root, index)
+    assert len(hosts) == 2 + 2 + 2  # every host scan, nodule-free ones included
+    assert set(hosts.host_ct_path[hosts.host_dataset == "REALCT"].str.startswith("raw_ct/"))
+    ctx = PlanContext(index, hosts)
+    for number in DESIGNS:
+        manifest = plan_design(ctx, number, size="demo", seed=2).manifest
+        nodules = manifest[~manifest["nodule_free"]]
+        for path in nodules["donor_mask_path"]:
+            assert (small_world.root / path).is_file()
+        for path in manifest["host_seg_path"]:
+            assert (small_world.root / path).is_file()

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lesiontrials.cli import index_commands, world_commands
+from lesiontrials.cli import index_commands, plan_commands, world_commands
 from lesiontrials.errors import LesionTrialsError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(index_commands.app, name="index")
 app.add_typer(world_commands.app, name="world")
+app.command("plan")(plan_commands.plan)
 console = Console()
 
 WorkspaceOption = Annotated[
@@ -78,7 +79,7 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
-    """The main job on the embedded default: world → index (later stages to come)."""
+    """The main job on the embedded default: world → index → plan all designs (more to come)."""
     from lesiontrials.cli.world_commands import run_world_build
     from lesiontrials.index import build_index, write_index
     from lesiontrials.paths import DataRoot, Workspace
@@ -93,11 +94,14 @@ def run(
                                workspace=workspace)
     index_path = write_index(build_index(DataRoot(root)), Workspace(settings.workspace))
     console.print(f"[green]nodule index[/] → {index_path}")
+    plan_commands.plan_all_designs(size="demo" if size == "demo" else "paper",
+                                   workspace=settings.workspace, data_root=root, seed=seed)
     console.print(
-        "[yellow]not built yet:[/] trial planning, insertion, rendering, evaluation sets, "
-        "scoring and the report (issues 4-10); this run stops after the index."
+        "[yellow]not built yet:[/] insertion, rendering, evaluation sets, scoring and the "
+        "report (issues 5-10); this run stops after planning."
     )
-    console.print(f"outputs: world {root} · index {index_path} · QC {root / 'qc'}")
+    trials = Workspace(settings.workspace).root / "trials"
+    console.print(f"outputs: world {root} · index {index_path} · trials {trials}")
 
 
 def main() -> None:

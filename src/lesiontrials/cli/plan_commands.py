@@ -1,0 +1,99 @@
+"""``lesiontrials plan``: specs and designs → manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from lesiontrials.trials import TrialPlan
+
+console = Console()
+
+
+def plan_all_designs(*, size: str, workspace: Path | None = None, data_root: Path | None = None,
+                     seed: int | None = None) -> list[TrialPlan]:
+    """Plan every design (1-14) and write the manifests; used by ``lesiontrials run``."""
+    from lesiontrials.trials import DESIGNS, plan_design, write_plan
+
+    ctx, settings, ws = _context(workspace, data_root, seed)
+    plans = []
+    for number in sorted(DESIGNS):
+        plan = plan_design(ctx, number, size=size, seed=settings.seed)
+        write_plan(plan, ws)
+        plans.append(plan)
+    _summary(plans, ws.root / "trials")
+    return plans
+
+
+def _context(workspace: Path | None, data_root: Path | None, seed: int | None):
+    from lesiontrials.errors import MissingPathError
+    from lesiontrials.index import NoduleIndex
+    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.settings import load_settings
+    from lesiontrials.trials import PlanContext, load_host_catalogue
+
+    settings = load_settings(workspace=workspace, data_root=data_root, seed=seed)
+    ws = Workspace(settings.workspace)
+    if not ws.index_table.is_file():
+        raise MissingPathError("no nodule index in the workspace", path=ws.index_table,
+                               fix="run `lesiontrials index build` first")
+    index = NoduleIndex.load(ws.index_table)
+    hosts = load_host_catalogue(DataRoot(settings.resolved_data_root), index)
+    return PlanContext(index, hosts), settings, ws
+
+
+def _summary(plans: list[TrialPlan], where: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"trials → {where}")
+    for column in ("#", "trial", "cases", "nodules", "free", "strata", "prevalence (target → "
+                   "achieved)", "hosts", "donors (reused)", "warnings"):
+        table.add_column(column, overflow="fold")
+    for plan in plans:
+        audit, info = plan.info["audit"], plan.info
+        target = audit["prevalence_target"]
+        achieved = audit["prevalence_achieved"]
+        prevalence = (f"{target:.3g}" if target is not None else "–") + " → " + (
+            f"{achieved:.3g}" if achieved is not None else "–")
+        warnings = sum(len(c.get("warnings", [])) for c in info.get("cohorts", []))
+        table.add_row(str(info.get("design_number") or ""), plan.name, str(audit["cases"]),
+                      str(audit["nodules"]), str(audit["nodule_free_cases"]),
+                      str(len(audit["by_stratum"])), prevalence, str(audit["hosts_distinct"]),
+                      f"{audit['donors_distinct']} ({audit['donors_reused']})",
+                      str(warnings + len(info.get("notes", []))))
+    console.print(table)
+
+
+def plan(
+    spec: Annotated[Path | None, typer.Argument(help="A YAML/JSON trial spec.")] = None,
+    design: Annotated[str | None, typer.Option(help="Design number (1-14) or name.")] = None,
+    size: Annotated[str, typer.Option(help="demo or paper (designs).")] = "demo",
+    all_designs: Annotated[bool, typer.Option("--all", help="Plan every design.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed (designs).")] = None,
+    schema: Annotated[bool, typer.Option(help="Print the spec's JSON schema.")] = False,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w")] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", "-d")] = None,
+) -> None:
+    """Plan a trial from a spec, one design, or all designs; write manifests + plan.json."""
+    from lesiontrials.trials import load_spec, plan_design, plan_spec, spec_json_schema, write_plan
+
+    if schema:
+        console.print_json(json.dumps(spec_json_schema()))
+        return
+    if all_designs:
+        plan_all_designs(size=size, workspace=workspace, data_root=data_root, seed=seed)
+        return
+    if (spec is None) == (design is None):
+        raise typer.BadParameter("give a spec file, --design, or --all")
+    ctx, settings, ws = _context(workspace, data_root, seed)
+    if spec is not None:
+        result = plan_spec(ctx, load_spec(spec))
+    else:
+        result = plan_design(ctx, str(design), size=size, seed=settings.seed)
+    write_plan(result, ws)
+    _summary([result], ws.trial_dir(result.name))

@@ -1,0 +1,207 @@
+"""The 13 trial designs of ``domain.md`` §3 plus ``targeted``, as small functions.
+
+Each design turns (size, seed, parameters) into cohorts for the shared sampler; the
+bootstrap, twin and cross designs add their own structure on top (see ``twins.py``).
+Sizes: ``demo`` (a handful of cases per stratum) or ``paper`` (the original study's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lesiontrials import anatomy
+from lesiontrials.trials.pools import PlanContext, size_bins, stratum_host_mask
+from lesiontrials.trials.sampler import Cohort
+from lesiontrials.trials.spec import TrialSpec, parse_spec
+
+
+@dataclass(frozen=True)
+class DesignPlan:
+    """Cohorts to sample, plus a note for the audit."""
+
+    base: TrialSpec
+    cohorts: list[Cohort]
+    notes: list[str] = field(default_factory=list)
+    bootstrap_replicates: int = 0
+
+
+DesignFunction = Callable[[PlanContext, str, int, dict[str, Any]], DesignPlan]
+
+
+def _n(size: str, demo: int, paper: int, params: dict[str, Any]) -> int:
+    return int(params.get("n_per_stratum", params.get("n_cases", demo if size == "demo"
+                                                      else paper)))
+
+
+def _spec(design: str, seed: int, n: int, params: dict[str, Any], **fields: Any) -> TrialSpec:
+    data = {"name": params.get("name", design), "design": design, "seed": seed, "n_cases": n,
+            **fields, **params.get("spec", {})}
+    return parse_spec(data, source=f"design {design}")
+
+
+def controlled_prevalence(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                          ) -> DesignPlan:
+    n = _n(size, 5, 1000, params)
+    spec = _spec("controlled_prevalence", seed, n, params, template="NLST",
+                 prevalence=float(params.get("prevalence", 0.05)))
+    return DesignPlan(spec, [Cohort("all", spec, n)])
+
+
+def size_detection_curve(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                         ) -> DesignPlan:
+    n = _n(size, 5, 100, params)
+    spec = _spec("size_detection_curve", seed, n, params)
+    bins = size_bins(ctx.index.array("nodule_mean_diam_mm"))
+    cohorts, notes = [], []
+    for size_bin in anatomy.PROFILE_SIZE_BINS:
+        mask = bins == size_bin
+        if not (mask & ctx.index.array("mask_available")).any():
+            notes.append(f"size bucket {size_bin} mm: no donors in the index; stratum skipped")
+            continue
+        cohorts.append(Cohort(f"size {size_bin}", spec, n, donor_mask=mask))
+    return DesignPlan(spec, cohorts, notes)
+
+
+def location_sensitivity(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                         ) -> DesignPlan:
+    n = _n(size, 5, 100, params)
+    low, high = params.get("diameter_mm", (6.0, 15.0))
+    cohorts = []
+    base = _spec("location_sensitivity", seed, n, params, lobes={"RUL": 1.0},
+                 size={"diameter_mm": {"min": low, "max": high}},
+                 placement={"mode": "prescribed", "lobe_cc_pct": {"min": 20, "max": 80},
+                            "lobe_ml_pct": {"min": 20, "max": 80},
+                            "lobe_ap_pct": {"min": 20, "max": 80}})
+    for lobe in anatomy.Lobe:
+        spec = base.model_copy(update={"lobes": {lobe.value: 1.0}})
+        cohorts.append(Cohort(f"lobe {lobe.name}", spec, n))
+    return DesignPlan(base, cohorts)
+
+
+def demographic_strat(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                      ) -> DesignPlan:
+    n = _n(size, 5, 200, params)
+    bands = params.get("age_bands", [(55, 65), (65, 75)])
+    spec = _spec("demographic_strat", seed, n, params)
+    cohorts, notes = [], []
+    for sex in ("M", "F"):
+        for low, high in bands:
+            # half-open bands so a host of exactly 65 belongs to one stratum only
+            mask = stratum_host_mask(ctx, [sex], float(low), float(high) - 1e-9)
+            if not mask.any():
+                notes.append(f"stratum {sex} {low}-{high}: no host of that sex and age in the "
+                             "host catalogue; stratum skipped")
+                continue
+            cohorts.append(Cohort(f"{sex} {low}-{high}", spec, n, host_mask=mask))
+    return DesignPlan(spec, cohorts, notes)
+
+
+def counterfactual(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                   ) -> DesignPlan:
+    n = _n(size, 5, 500, params)
+    values = params.get("values", [0.01, 0.05, 0.10, 0.20])
+    base = _spec("counterfactual", seed, n, params, prevalence=float(values[0]))
+    cohorts = [Cohort(f"prevalence {v:g}", base.model_copy(update={"prevalence": float(v)}), n,
+                      meta={"sweep_value": float(v)}, rng_key="sweep") for v in values]
+    return DesignPlan(base, cohorts, [f"swept field: prevalence over {values}; all other draws "
+                                      "share their random streams"])
+
+
+def cross_dataset(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
+    n = _n(size, 5, 300, params)
+    spec = _spec("cross_dataset", seed, n, params)
+    cohorts = []
+    for dataset in params.get("donor_datasets", ctx.donor_datasets):
+        mask = ctx.index.array("dataset") == dataset
+        if not (mask & ctx.index.array("mask_available")).any():
+            continue
+        cohorts.append(Cohort(f"donors {dataset}", spec, n, donor_mask=mask))
+    return DesignPlan(spec, cohorts)
+
+
+def bootstrap_confidence(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                         ) -> DesignPlan:
+    n = _n(size, 5, 200, params)
+    replicates = int(params.get("replicates", 3 if size == "demo" else 20))
+    spec = _spec("bootstrap_confidence", seed, n, params, template="NLST")
+    return DesignPlan(spec, [Cohort("base", spec, n, meta={"replicate": 0})],
+                      bootstrap_replicates=replicates)
+
+
+def algorithm_comparison(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                         ) -> DesignPlan:
+    n = _n(size, 5, 500, params)
+    spec = _spec("algorithm_comparison", seed, n, params, template="NLST",
+                 nodule_free_fraction=float(params.get("nodule_free_fraction", 0.2)))
+    return DesignPlan(spec, [Cohort("all", spec, n)])
+
+
+def screening_simulation(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+                         ) -> DesignPlan:
+    n = _n(size, 5, 500, params)
+    rounds = int(params.get("rounds", 3))
+    base = _spec("screening_simulation", seed, n, params, template="NLST", prevalence=0.04)
+    cohorts = []
+    for r in range(rounds):
+        prevalence = 0.04 * 0.7**r
+        cohorts.append(Cohort(f"round {r}", base.model_copy(update={"prevalence": prevalence}),
+                              n, meta={"round": r, "sweep_value": prevalence}, rng_key="rounds"))
+    return DesignPlan(base, cohorts, ["prevalence per round: 0.04 x 0.7^r"])
+
+
+def multi_nodule(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
+    n = _n(size, 5, 500, params)
+    single = _spec("multi_nodule", seed, n, params)
+    multi = single.model_copy(update={"companions": single.companions.model_copy(update={
+        "strategy": params.get("companion_strategy", "random")})})
+    return DesignPlan(single, [Cohort("single", single, n), Cohort("multi", multi, n)])
+
+
+def targeted(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
+    """Donors similar to given failure nodules (same lobe and size), placed where they were."""
+    from lesiontrials.index.matcher import PlacementTarget, match_donors
+
+    per_failure = _n(size, 5, 50, params)
+    failures, notes = _failure_rows(ctx, params)
+    uids = ctx.index.array("nodule_uid")
+    cohorts = []
+    for row in failures:
+        target = PlacementTarget.from_row(ctx.index.table.iloc[row])
+        candidates = ctx.index.array("mask_available") & (np.arange(len(uids)) != row)
+        similar = match_donors(ctx.index, target, k=max(per_failure * 3, 10),
+                               candidates=candidates)
+        mask = np.isin(uids, similar["nodule_uid"].to_numpy())
+        lobe = target.lobe or "right_lung_upper_lobe"
+        pct = {axis: getattr(target, f"lobe_{axis}_pct") for axis in ("cc", "ml", "ap")}
+        placement = {"mode": "prescribed", **{
+            f"lobe_{a}_pct": {"min": max(0.0, v - 10), "max": min(100.0, v + 10)}
+            for a, v in pct.items() if v is not None}}
+        spec = _spec("targeted", seed, per_failure, params, lobes={lobe: 1.0},
+                     placement=placement)
+        cohorts.append(Cohort(f"like {uids[row]}", spec, per_failure, donor_mask=mask))
+    return DesignPlan(cohorts[0].spec, cohorts, notes)
+
+
+def _failure_rows(ctx: PlanContext, params: dict[str, Any]) -> tuple[list[int], list[str]]:
+    uids = ctx.index.array("nodule_uid").tolist()
+    given = params.get("failure_uids")
+    if given:
+        missing = [u for u in given if u not in uids]
+        if missing:
+            from lesiontrials.errors import InputError
+
+            raise InputError(f"failure nodules not in the index: {missing[:5]}",
+                             column="params.failure_uids", fix="use nodule_uid values")
+        return [uids.index(u) for u in given], []
+    located = (ctx.index.array("lobe_name") != "") & (ctx.index.array("label") == 1)
+    rows = np.flatnonzero(located)
+    if rows.size == 0:
+        rows = np.flatnonzero(ctx.index.array("lobe_name") != "")
+    order = rows[np.argsort(ctx.index.array("nodule_mean_diam_mm")[rows], kind="stable")]
+    chosen = order[:2].tolist()
+    return chosen, ["no failure list given: stress-testing the two smallest located malignant "
+                    f"nodules {[uids[i] for i in chosen]}"]

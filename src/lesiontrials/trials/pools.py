@@ -1,0 +1,144 @@
+"""Who is eligible: donor and host pools for a spec, as boolean masks (vectorised).
+
+Every constraint of the spec is applied here or refused. Constraints that a donor
+without a known location (donor-only datasets such as LIDC) cannot be checked against
+are recorded as warnings for the plan audit, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials import anatomy
+from lesiontrials.errors import InputError
+from lesiontrials.index.query import NoduleIndex
+from lesiontrials.trials.spec import DatasetFilter, TrialSpec
+from lesiontrials.trials.templates import get_template
+
+
+@dataclass
+class PlanContext:
+    """The nodule index and the host catalogue that plans draw from."""
+
+    index: NoduleIndex
+    hosts: pd.DataFrame
+    _host_arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def host_array(self, column: str) -> np.ndarray:
+        if column not in self._host_arrays:
+            series = self.hosts[column]
+            if pd.api.types.is_numeric_dtype(series):
+                self._host_arrays[column] = series.to_numpy(dtype=float, na_value=np.nan)
+            else:
+                self._host_arrays[column] = series.astype(object).fillna("").to_numpy()
+        return self._host_arrays[column]
+
+    @property
+    def donor_datasets(self) -> list[str]:
+        return sorted(set(self.index.array("dataset").tolist()))
+
+    @property
+    def host_datasets(self) -> list[str]:
+        return sorted(set(self.host_array("host_dataset").tolist()))
+
+
+def _dataset_mask(values: np.ndarray, selection: DatasetFilter, known: list[str],
+                  what: str) -> np.ndarray:
+    for name in (*selection.include, *selection.exclude):
+        if name not in known:
+            raise InputError(f"unknown {what} dataset {name!r}; known: {known}",
+                             column=f"{what}s.include" if name in selection.include
+                             else f"{what}s.exclude",
+                             fix="use a dataset name from `lesiontrials index stats`")
+    keep = np.isin(values, selection.include) if selection.include else np.ones(len(values), bool)
+    return keep & ~np.isin(values, selection.exclude)
+
+
+def _within(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.isfinite(values) & (values >= low) & (values <= high)
+
+
+def donor_pool(ctx: PlanContext, spec: TrialSpec, warnings: list[str]) -> np.ndarray:
+    """Donors that satisfy every donor-side constraint of ``spec``."""
+    index = ctx.index
+    keep = _dataset_mask(index.array("dataset"), spec.donors, ctx.donor_datasets, "donor")
+    keep &= index.array("mask_available")
+    diameter = index.array("nodule_mean_diam_mm")
+    size = spec.size.diameter_mm
+    if size.is_set:
+        keep &= _within(diameter, size.low(0.0), size.high())
+    keep &= np.isfinite(diameter) & (diameter > 0)
+    located = index.array("lobe_name") != ""
+    constraints = _location_constraints(index, spec)
+    for name, ok in constraints.items():
+        unlocated = int((keep & ~located).sum())
+        if unlocated:
+            warnings.append(f"{name}: {unlocated} eligible donors have no known location "
+                            "(donor-only datasets); the constraint is applied to their "
+                            "placement target instead")
+        keep &= ok | ~located
+    return keep
+
+
+def _location_constraints(index: NoduleIndex, spec: TrialSpec) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    if spec.zones:
+        out["zones"] = np.isin(index.array("lung_zone"), spec.zones)
+    if spec.sides:
+        out["sides"] = np.isin(index.array("lung_side"), spec.sides)
+    if spec.position:
+        out["position"] = index.array("central_peripheral") == spec.position
+    if spec.pleural_distance_mm.is_set:
+        out["pleural_distance_mm"] = _within(index.array("pleural_distance_mm"),
+                                             spec.pleural_distance_mm.low(0.0),
+                                             spec.pleural_distance_mm.high())
+    if spec.lobes and spec.placement.mode == "profile_faithful":
+        wanted = [lobe for lobe, w in spec.lobes.items() if w > 0]
+        out["lobes"] = np.isin(index.array("reinsertion_lobe"), wanted)
+    return out
+
+
+def host_pool(ctx: PlanContext, spec: TrialSpec, warnings: list[str]) -> np.ndarray:
+    """Hosts that satisfy the host dataset filter and the demographic constraints."""
+    keep = _dataset_mask(ctx.host_array("host_dataset"), spec.hosts, ctx.host_datasets, "host")
+    demo = spec.demographics
+    age_range = demo.age
+    if spec.template and not age_range.is_set:
+        low, high = get_template(spec.template).age_range
+        age_range = age_range.model_copy(update={"min": low, "max": high})
+    checks = {
+        "demographics.age": (age_range.is_set,
+                             lambda: _within(ctx.host_array("age"), age_range.low(),
+                                             age_range.high())),
+        "demographics.sex": (bool(demo.sex), lambda: np.isin(ctx.host_array("sex"), demo.sex)),
+        "demographics.smoking_status": (bool(demo.smoking_status), lambda: np.isin(
+            ctx.host_array("smoking_status"), demo.smoking_status)),
+        "demographics.pack_years": (demo.pack_years.is_set, lambda: _within(
+            ctx.host_array("pack_years"), demo.pack_years.low(), demo.pack_years.high())),
+    }
+    for name, (active, test) in checks.items():
+        if active:
+            passed = test()
+            dropped = int((keep & ~passed).sum())
+            if dropped and spec.template and name == "demographics.age" and not demo.age.is_set:
+                warnings.append(f"template {spec.template} age range removed {dropped} hosts")
+            keep &= passed
+    return keep
+
+
+def stratum_host_mask(ctx: PlanContext, sex: list[str], age_low: float, age_high: float
+                      ) -> np.ndarray:
+    keep = _within(ctx.host_array("age"), age_low, age_high)
+    if sex:
+        keep &= np.isin(ctx.host_array("sex"), sex)
+    return keep
+
+
+def size_bins(diameters: np.ndarray) -> np.ndarray:
+    """Profile size bin name per diameter (vectorised)."""
+    edges = np.asarray(anatomy.PROFILE_SIZE_EDGES_MM[1:-1])
+    names = np.asarray(anatomy.PROFILE_SIZE_BINS, dtype=object)
+    return names[np.searchsorted(edges, diameters, side="right")]

@@ -1,0 +1,152 @@
+"""Turn sampled (host, donor, size) choices into manifest rows: placement and companions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
+from lesiontrials.trials.pools import PlanContext
+from lesiontrials.trials.spec import TrialSpec
+
+CHARACTERISTICS = ("subtlety", "internal_structure", "calcification", "sphericity", "margin",
+                   "lobulation", "spiculation", "texture", "malignancy")
+
+
+def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
+                      rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Target lobe and lobe percent positions for each donor row (-1 = nodule-free)."""
+    from lesiontrials.trials.sampler import draw_lobes
+
+    n = len(donors)
+    valid = donors >= 0
+    mode = spec.placement.mode
+    drawn = draw_lobes(spec, n, rng)
+    lobes = np.full(n, "", dtype=object)
+    pct = {axis: np.full(n, np.nan) for axis in ("cc", "ml", "ap")}
+    if mode == "profile_faithful":
+        own = np.where(valid, ctx.index.array("reinsertion_lobe")[np.maximum(donors, 0)], "")
+        lobes = np.where(own != "", own, drawn)
+        for axis in pct:
+            values = ctx.index.array(f"reinsertion_lobe_{axis}_pct")[np.maximum(donors, 0)]
+            pct[axis] = np.where(valid & (own != ""), values, np.nan)
+    elif mode == "prescribed":
+        lobes = drawn
+        ranges = {"cc": spec.placement.lobe_cc_pct, "ml": spec.placement.lobe_ml_pct,
+                  "ap": spec.placement.lobe_ap_pct}
+        for axis, bounds in ranges.items():
+            pct[axis] = rng.uniform(bounds.low(0.0), bounds.high(100.0), n)
+    else:  # random: a lobe by nodule frequencies (or the spec's weights), position free
+        lobes = drawn
+    lobes = np.where(valid, lobes, "")
+    return {"target_lobe": lobes, "target_lobe_cc_pct": np.where(valid, pct["cc"], np.nan),
+            "target_lobe_ml_pct": np.where(valid, pct["ml"], np.nan),
+            "target_lobe_ap_pct": np.where(valid, pct["ap"], np.nan)}
+
+
+def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray]:
+    index = ctx.index
+    safe = np.maximum(donors, 0)
+    valid = donors >= 0
+
+    def text(column: str) -> np.ndarray:
+        return np.where(valid, index.array(column)[safe].astype(str), "")
+
+    def number(column: str) -> np.ndarray:
+        return np.where(valid, index.array(column)[safe], np.nan)
+
+    out: dict[str, np.ndarray] = {
+        "donor_uid": text("nodule_uid"), "donor_dataset": text("dataset"),
+        "donor_patient_id": text("patient_id"), "donor_mask_path": text("mask_path"),
+        "donor_diameter_mm": number("nodule_mean_diam_mm"), "label": number("label"),
+    }
+    for name in CHARACTERISTICS:
+        out[f"donor_{name}"] = number(name)
+    return out
+
+
+def _host_columns(ctx: PlanContext, hosts: np.ndarray) -> dict[str, np.ndarray]:
+    return {column: ctx.host_array(column)[hosts] for column in (
+        "host_dataset", "host_ct_id", "host_patient_id", "host_seg_path", "host_ct_path",
+        "age", "sex", "smoking_status", "pack_years")}
+
+
+def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
+               hosts: np.ndarray, donors: np.ndarray, planned: np.ndarray,
+               rng: np.random.Generator, warnings: list[str]) -> pd.DataFrame:
+    """Primary rows for every case, then companion rows where the spec asks for them."""
+    from lesiontrials.trials.sampler import case_seed
+
+    spec: TrialSpec = cohort.spec
+    n = len(hosts)
+    case_index = np.arange(case_offset, case_offset + n)
+    uids = np.array([f"{trial}-{i:05d}" for i in case_index], dtype=object)
+    frame = pd.DataFrame({
+        "trial": trial, "design": spec.design, "case_uid": uids, "case_index": case_index,
+        "nodule_index": 0, "primary": True, "nodule_free": donors < 0,
+        "seed": [case_seed(spec.seed, u) for u in uids],
+        **_host_columns(ctx, hosts), **_donor_columns(ctx, donors),
+        "placement": np.where(donors >= 0, spec.placement.mode, ""),
+        **placement_targets(ctx, spec, donors, rng),
+        "target_x_mm": np.nan, "target_y_mm": np.nan, "target_z_mm": np.nan,
+        "min_pleural_mm": max(spec.placement.min_pleural_mm, spec.pleural_distance_mm.low(0.0)),
+        "planned_diameter_mm": planned,
+        "appearance": spec.appearance,
+        "stratum": cohort.stratum,
+        "replicate": int(cohort.meta.get("replicate", -1)),
+        "source_case_uid": "",
+        "round": int(cohort.meta.get("round", -1)),
+        "sweep_value": float(cohort.meta.get("sweep_value", np.nan)),
+        "pairing": str(cohort.meta.get("pairing", "")),
+    })
+    frame["scale"] = np.where(frame["nodule_free"], np.nan,
+                              frame["planned_diameter_mm"] / frame["donor_diameter_mm"])
+    frame.loc[frame["nodule_free"], "min_pleural_mm"] = np.nan
+    if spec.companions.strategy != "none":
+        companions = companion_rows(ctx, spec, frame, rng, warnings)
+        frame = pd.concat([frame, companions], ignore_index=True)
+        frame = frame.sort_values(["case_index", "nodule_index"], kind="stable")
+    return frame.reset_index(drop=True).reindex(columns=list(MANIFEST_COLUMN_NAMES))
+
+
+def companion_rows(ctx: PlanContext, spec: TrialSpec, primaries: pd.DataFrame,
+                   rng: np.random.Generator, warnings: list[str]) -> pd.DataFrame:
+    """Companion nodules: the donor scan's own other nodules (``native``) or random donors."""
+    cases = primaries[~primaries["nodule_free"]]
+    uid_to_row = {u: i for i, u in enumerate(ctx.index.array("nodule_uid").tolist())}
+    low = int(spec.companions.count.low(1))
+    high = int(spec.companions.count.high(low))
+    benign = np.flatnonzero((ctx.index.array("label") == 0) & ctx.index.array("mask_available"))
+    picked: list[tuple[int, int, int]] = []  # (case row, companion number, donor row)
+    for position, (_, case) in enumerate(cases.iterrows()):
+        primary_row = uid_to_row[case["donor_uid"]]
+        if spec.companions.strategy == "native":
+            others = str(ctx.index.array("all_nodule_ids")[primary_row])
+            names = [f"{case['donor_dataset']}/{a}" for a in others.split(",") if a]
+            rows = [uid_to_row[u] for u in names if u in uid_to_row
+                    and ctx.index.array("mask_available")[uid_to_row[u]]]
+        else:
+            k = int(rng.integers(low, high + 1))
+            pool = benign[benign != primary_row]
+            rows = rng.choice(pool, size=min(k, len(pool)), replace=False).tolist()
+        picked += [(position, j + 1, r) for j, r in enumerate(rows)]
+    if not picked:
+        warnings.append(f"companions ({spec.companions.strategy}): no companion nodule found")
+        return primaries.iloc[:0]
+    case_rows = cases.iloc[[p[0] for p in picked]].reset_index(drop=True)
+    donors = np.array([p[2] for p in picked])
+    out = case_rows.copy()
+    for column, values in _donor_columns(ctx, donors).items():
+        out[column] = values
+    out["nodule_index"] = [p[1] for p in picked]
+    out["primary"] = False
+    companion_spec = spec.model_copy(update={"placement": spec.placement.model_copy(update={
+        "mode": "profile_faithful" if spec.companions.strategy == "native" else "random"})})
+    for column, values in placement_targets(ctx, companion_spec, donors, rng).items():
+        out[column] = values
+    out["placement"] = companion_spec.placement.mode
+    out["planned_diameter_mm"] = out["donor_diameter_mm"]
+    out["scale"] = 1.0
+    return out

@@ -1,0 +1,229 @@
+"""The shared sampler and the 14 designs: counts, structure, constraints, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesiontrials import anatomy
+from lesiontrials.trials import DESIGNS, parse_spec, plan_design, plan_spec, write_plan
+from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
+
+
+def _spec(**fields):
+    return parse_spec({"name": "t", "n_cases": 40, **fields})
+
+
+def _primary(manifest: pd.DataFrame) -> pd.DataFrame:
+    return manifest[manifest["primary"]]
+
+
+def test_exact_prevalence_and_nodule_free_fraction(plan_ctx):
+    manifest = plan_spec(plan_ctx, _spec(prevalence=0.25, nodule_free_fraction=0.2,
+                                         donors={"include": ["LUNA25", "DLCS24"]})).manifest
+    primary = _primary(manifest)
+    assert len(primary) == 40 and primary["nodule_free"].sum() == 8
+    nodules = primary[~primary["nodule_free"]]
+    assert (nodules["label"] == 1).sum() == 8 and (nodules["label"] == 0).sum() == 24
+    free = primary[primary["nodule_free"]]
+    assert (free["donor_uid"] == "").all() and free["label"].isna().all()
+
+
+def test_labels_are_the_donors_real_labels(plan_ctx):
+    manifest = plan_spec(plan_ctx, _spec(prevalence=0.5)).manifest
+    table = plan_ctx.index.table.set_index("nodule_uid")
+    nodules = manifest[~manifest["nodule_free"]]
+    real = table.loc[nodules["donor_uid"], "label"].to_numpy()
+    np.testing.assert_array_equal(nodules["label"].to_numpy(dtype=float), real.astype(float))
+
+
+def test_size_buckets_lobes_and_scaling_bounds(plan_ctx):
+    spec = _spec(size={"bucket_weights": {"5-10": 0.5, "10-15": 0.5}},
+                 scaling={"mode": "jitter", "jitter": 0.3, "bounds": [0.8, 1.25]},
+                 placement={"mode": "prescribed", "lobe_cc_pct": {"min": 40, "max": 60}},
+                 lobes={"RML": 1})
+    manifest = plan_spec(plan_ctx, spec).manifest
+    donor_bins = [anatomy.profile_size_bin(d) for d in manifest["donor_diameter_mm"]]
+    assert donor_bins.count("5-10") == 20 and donor_bins.count("10-15") == 20
+    assert manifest["scale"].between(0.8, 1.25).all()
+    np.testing.assert_allclose(manifest["planned_diameter_mm"],
+                               manifest["donor_diameter_mm"] * manifest["scale"])
+    assert (manifest["target_lobe"] == "right_lung_middle_lobe").all()
+    assert manifest["target_lobe_cc_pct"].between(40, 60).all()
+
+
+def test_profile_faithful_keeps_donor_location_and_filters_constraints(plan_ctx):
+    spec = _spec(zones=["upper"], sides=["right"], pleural_distance_mm={"max": 50})
+    manifest = plan_spec(plan_ctx, spec).manifest
+    table = plan_ctx.index.table.set_index("nodule_uid").loc[manifest["donor_uid"]]
+    assert (table["lung_zone"] == "upper_zone").all() and (table["lung_side"] == "right").all()
+    assert (table["pleural_distance_mm"] <= 50).all()
+    np.testing.assert_array_equal(manifest["target_lobe"], table["reinsertion_lobe"])
+    np.testing.assert_allclose(manifest["target_lobe_cc_pct"], table["reinsertion_lobe_cc_pct"])
+
+
+def test_never_host_a_donor_in_its_own_patient(plan_ctx):
+    manifest = plan_spec(plan_ctx, _spec(n_cases=200, donors={"include": ["NSCLCR"]},
+                                         hosts={"include": ["NSCLCR"]})).manifest
+    nodules = manifest[~manifest["nodule_free"]]
+    assert (nodules["donor_patient_id"] != nodules["host_patient_id"]).all()
+
+
+def test_demographic_strata_in_a_spec(plan_ctx):
+    spec = _spec(demographics={"strata": [
+        {"name": "men 55-65", "sex": ["M"], "age": {"min": 55, "max": 64.99}},
+        {"name": "women 65-80", "sex": ["F"], "age": {"min": 65, "max": 80}}]})
+    primary = _primary(plan_spec(plan_ctx, spec).manifest)
+    men = primary[primary["stratum"] == "men 55-65"]
+    women = primary[primary["stratum"] == "women 65-80"]
+    assert len(men) == len(women) == 20
+    assert (men["sex"] == "M").all() and men["age"].between(55, 65).all()
+    assert (women["sex"] == "F").all() and women["age"].between(65, 80).all()
+
+
+def test_stratify_by_label_allocates_equally(plan_ctx):
+    primary = _primary(plan_spec(plan_ctx, _spec(stratify_by=["label"],
+                                                 donors={"include": ["LUNA25"]})).manifest)
+    assert primary["label"].value_counts().to_dict() == {1: 20, 0: 20}
+
+
+def test_random_companions_never_duplicate_the_primary(plan_ctx):
+    manifest = plan_spec(plan_ctx, _spec(companions={"strategy": "random",
+                                                     "count": {"min": 1, "max": 2}})).manifest
+    for _, case in manifest.groupby("case_uid"):
+        assert case["primary"].sum() == 1 and case["donor_uid"].is_unique
+        assert 2 <= len(case) <= 3
+    assert (manifest.loc[~manifest["primary"], "label"] == 0).all()
+
+
+def test_same_inputs_give_byte_identical_manifests(plan_ctx, tmp_path):
+    from lesiontrials.paths import Workspace
+
+    first = write_plan(plan_design(plan_ctx, 1, size="demo", seed=7), Workspace(tmp_path / "a"))
+    second = write_plan(plan_design(plan_ctx, 1, size="demo", seed=7), Workspace(tmp_path / "b"))
+    for name in ("manifest.parquet", "manifest.csv", "plan.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    other = plan_design(plan_ctx, 1, size="demo", seed=8).manifest
+    assert not other["donor_uid"].equals(pd.read_parquet(first / "manifest.parquet")["donor_uid"])
+
+
+@pytest.mark.parametrize("number", sorted(DESIGNS))
+def test_every_design_builds_a_valid_manifest(plan_ctx, number):
+    plan = plan_design(plan_ctx, number, size="demo", seed=1)
+    manifest = plan.manifest
+    assert list(manifest.columns) == list(MANIFEST_COLUMN_NAMES)
+    assert manifest["case_uid"].str.startswith(plan.name).all()
+    assert (manifest.groupby("case_uid")["primary"].sum() == 1).all()
+    assert plan.info["design_number"] == number
+    assert plan.info["audit"]["cases"] == manifest["case_uid"].nunique()
+
+
+def test_design_counts_per_stratum(plan_ctx):
+    sizes = plan_design(plan_ctx, "size_detection_curve", size="demo").manifest
+    assert (sizes.groupby("stratum").size() == 5).all()
+    for stratum, rows in sizes.groupby("stratum"):
+        bins = {anatomy.profile_size_bin(d) for d in rows["donor_diameter_mm"]}
+        assert bins == {stratum.removeprefix("size ")}
+    lobes = plan_design(plan_ctx, 3, size="demo").manifest
+    assert lobes.groupby("stratum").size().to_dict() == {
+        f"lobe {lobe.name}": 5 for lobe in anatomy.Lobe}
+    for lobe in anatomy.Lobe:
+        rows = lobes[lobes["stratum"] == f"lobe {lobe.name}"]
+        assert (rows["target_lobe"] == lobe.value).all()
+        assert rows["donor_diameter_mm"].between(6, 15).all()
+    paper = plan_design(plan_ctx, 1, size="paper").manifest
+    assert paper["case_uid"].nunique() == 1000
+    assert (paper["label"] == 1).sum() == 50  # NLST cohort at prevalence 0.05, exact
+
+
+def test_demographic_design_really_stratifies_hosts(plan_ctx):
+    manifest = plan_design(plan_ctx, 4, size="demo").manifest
+    assert manifest.groupby("stratum").size().to_dict() == {
+        "F 55-65": 5, "F 65-75": 5, "M 55-65": 5, "M 65-75": 5}
+    for stratum, rows in manifest.groupby("stratum"):
+        sex, band = stratum.split()
+        low, high = map(float, band.split("-"))
+        assert (rows["sex"] == sex).all() and rows["age"].between(low, high, "left").all()
+
+
+def test_counterfactual_and_screening_rounds(plan_ctx):
+    sweep = plan_design(plan_ctx, 5, size="paper", params={"n_per_stratum": 200}).manifest
+    achieved = sweep.groupby("sweep_value")["label"].mean()
+    np.testing.assert_allclose(achieved.to_numpy(), [0.01, 0.05, 0.10, 0.20], atol=1e-9)
+    # All else equal: a case keeps its host unless its donor (in either sweep value) is
+    # that host's patient, which forces a redraw; here that is rare.
+    groups = [rows.reset_index(drop=True) for _, rows in sweep.groupby("sweep_value")]
+    for rows in groups[1:]:
+        same = (rows["host_ct_id"] == groups[0]["host_ct_id"]).to_numpy(dtype=bool)
+        same_donor = (rows["donor_uid"] == groups[0]["donor_uid"]).to_numpy(dtype=bool)
+        assert same[same_donor].all() and same.mean() > 0.95
+    rounds = plan_design(plan_ctx, 9, size="paper", params={"n_per_stratum": 500}).manifest
+    for r, rows in rounds.groupby("round"):
+        assert rows["label"].mean() == pytest.approx(round(500 * 0.04 * 0.7**r) / 500)
+
+
+def test_bootstrap_replicates_are_resamples_of_the_base(plan_ctx):
+    manifest = plan_design(plan_ctx, 7, size="demo", params={"replicates": 4}).manifest
+    base = manifest[manifest["replicate"] == 0]
+    assert base["case_uid"].nunique() == 5
+    columns = ["host_ct_id", "donor_uid", "label", "target_lobe", "planned_diameter_mm"]
+    base_rows = base.set_index("case_uid")[columns]
+    for r in range(1, 5):
+        rows = manifest[manifest["replicate"] == r]
+        assert len(rows) == 5 and set(rows["source_case_uid"]) <= set(base["case_uid"])
+        pd.testing.assert_frame_equal(
+            rows.set_index("source_case_uid")[columns].rename_axis("case_uid"),
+            base_rows.loc[rows["source_case_uid"]])
+        assert not set(rows["case_uid"]) & set(base["case_uid"])
+
+
+def test_twins_reference_their_own_scan_and_native_location(plan_ctx):
+    table = plan_ctx.index.table.set_index("nodule_uid")
+    isolation = plan_design(plan_ctx, 11, size="demo").manifest
+    assert isolation["primary"].all() and (isolation["placement"] == "native").all()
+    donors = table.loc[isolation["donor_uid"]]
+    np.testing.assert_array_equal(isolation["host_ct_id"], donors["ct_id"])
+    np.testing.assert_array_equal(isolation["host_dataset"], donors["dataset"])
+    np.testing.assert_allclose(isolation[["target_x_mm", "target_y_mm", "target_z_mm"]],
+                               donors[["coordX", "coordY", "coordZ"]])
+    assert isolation["host_ct_id"].nunique() == 5
+    complete = plan_design(plan_ctx, 12, size="demo").manifest
+    assert complete["case_uid"].nunique() == 5
+    for _, case in complete.groupby("case_uid"):
+        scan = case["host_ct_id"].iloc[0]
+        assert (case["host_ct_id"] == scan).all()
+        assert set(case["donor_uid"]) == set(
+            table.index[(table["ct_id"] == scan) & (table["dataset"] == case[
+                "host_dataset"].iloc[0])])
+
+
+def test_twin_cross_pairing_structure(plan_ctx):
+    cross = plan_design(plan_ctx, 13, size="demo", params={"hosts_per_donor": 4}).manifest
+    assert cross["donor_uid"].nunique() == 5
+    assert (cross.groupby("donor_uid")["host_ct_id"].nunique() == 4).all()
+    assert (cross.groupby("host_ct_id")["donor_uid"].nunique() > 1).any()  # crossed
+    assert (cross["donor_patient_id"] != cross["host_patient_id"]).all()
+    assert (cross["pairing"] == "one_to_many").all()
+    one = plan_design(plan_ctx, 13, size="demo", params={"pairing": "one_to_one"}).manifest
+    assert one["donor_uid"].is_unique and len(one) == 5
+    whole = plan_design(plan_ctx, 13, size="demo", params={"pairing": "whole_patient"}).manifest
+    assert whole["case_uid"].nunique() == 5
+    for _, case in whole.groupby("case_uid"):
+        assert case["donor_patient_id"].nunique() == 1 and case["host_ct_id"].nunique() == 1
+
+
+def test_targeted_design_builds_around_failures(plan_ctx):
+    table = plan_ctx.index.table
+    failure = table[(table.dataset == "LUNA25") & (table.lobe_name == "left_lung_lower_lobe")
+                    ].iloc[0]
+    plan = plan_design(plan_ctx, "targeted", size="demo",
+                       params={"failure_uids": [failure["nodule_uid"]]})
+    manifest = plan.manifest
+    assert len(manifest) == 5 and (manifest["target_lobe"] == "left_lung_lower_lobe").all()
+    assert failure["nodule_uid"] not in set(manifest["donor_uid"])
+    spread = (manifest["donor_diameter_mm"] - failure["nodule_mean_diam_mm"]).abs()
+    overall = (table["nodule_mean_diam_mm"] - failure["nodule_mean_diam_mm"]).abs().median()
+    assert spread.median() < overall
+    cc = failure["reinsertion_lobe_cc_pct"]
+    assert manifest["target_lobe_cc_pct"].between(cc - 10, cc + 10).all()
