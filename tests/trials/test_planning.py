@@ -227,3 +227,12 @@ def test_targeted_design_builds_around_failures(plan_ctx):
     assert spread.median() < overall
     cc = failure["reinsertion_lobe_cc_pct"]
     assert manifest["target_lobe_cc_pct"].between(cc - 10, cc + 10).all()
+
+
+@pytest.mark.parametrize("scaling", ["none", "to_target_size"])
+def test_lognormal_size_distribution_is_realised(plan_ctx, scaling):
+    spec = _spec(n_cases=300, size={"lognormal_median_mm": 12.0, "lognormal_sigma": 0.25},
+                 scaling={"mode": scaling})
+    planned = plan_spec(plan_ctx, spec).manifest["planned_diameter_mm"]
+    assert np.median(planned) == pytest.approx(12.0, rel=0.1)
+    assert np.std(np.log(planned)) == pytest.approx(0.25, rel=0.3)

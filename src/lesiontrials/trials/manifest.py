@@ -59,6 +59,7 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("target_y_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_z_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("min_pleural_mm", "float64", "minimum pleural distance of the placed nodule"),
+    Column("min_gap_mm", "float64", "minimum gap between the nodules of one case (mm)"),
     Column("planned_diameter_mm", "float64", "diameter after scaling"),
     Column("scale", "float64", "planned_diameter_mm / donor_diameter_mm (1.0 = unscaled)"),
     # host demographics

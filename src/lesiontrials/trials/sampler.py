@@ -22,6 +22,8 @@ from lesiontrials.trials.spec import TrialSpec
 from lesiontrials.trials.templates import get_template
 from lesiontrials.world.natives import NODULE_LOBE_FREQUENCY
 
+#: Largest relative size difference (in log) accepted before a donor is reused.
+LOG_SIZE_TOLERANCE = 0.05
 CHARACTERISTICS = ("subtlety", "internal_structure", "calcification", "sphericity", "margin",
                    "lobulation", "spiculation", "texture", "malignancy")
 
@@ -132,6 +134,12 @@ def _pick_donors(ctx: PlanContext, spec: TrialSpec, pool: np.ndarray, labels: di
     chosen, planned = [], []
     for label, count in labels.items():
         in_label = pool if label == "any" else pool & (label_values == label)
+        if weights is None and spec.size.lognormal_median_mm is not None:
+            idx, targets = _lognormal_donors(spec, np.flatnonzero(in_label), diameters, count,
+                                             rng, warnings)
+            chosen.append(idx)
+            planned.append(targets)
+            continue
         if weights is None:
             idx = _choose(np.flatnonzero(in_label), count, rng, warnings, f"donors (label {label})")
             targets = _target_sizes(spec, diameters[idx], rng)
@@ -153,6 +161,42 @@ def _pick_donors(ctx: PlanContext, spec: TrialSpec, pool: np.ndarray, labels: di
             chosen.append(idx)
             planned.append(_target_sizes(spec, diameters[idx], rng))
     return np.concatenate(chosen).astype(int), np.concatenate(planned)
+
+
+def _lognormal_donors(spec: TrialSpec, pool: np.ndarray, diameters: np.ndarray, count: int,
+                      rng: np.random.Generator, warnings: list[str]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Log-normal target sizes; each realised by the nearest unused donor in log size, then
+    (``to_target_size``) scaled towards the target within the bounds."""
+    if count == 0:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    if len(pool) == 0:
+        raise InputError(f"no eligible donors for {count} case(s)", fix="relax the constraints")
+    size = spec.size
+    targets = size.lognormal_median_mm * np.exp(size.lognormal_sigma * rng.standard_normal(count))
+    if size.diameter_mm.is_set:
+        targets = np.clip(targets, size.diameter_mm.low(0.5), size.diameter_mm.high(80.0))
+    log_d = np.log(diameters[pool])
+    available = np.ones(len(pool), dtype=bool)
+    picked = np.empty(count, dtype=int)
+    reused = 0
+    for i, target in enumerate(np.log(targets)):
+        distance = np.abs(log_d - target)
+        unused = np.where(available, distance, np.inf)
+        best = int(np.argmin(unused))
+        if unused[best] > LOG_SIZE_TOLERANCE:  # no unused donor of that size: reuse one
+            best = int(np.argmin(distance))
+            reused += 1
+        picked[i] = best
+        available[best] = False
+    if reused:
+        warnings.append(f"log-normal sizes: {reused} of {count} cases reuse a donor, as no "
+                        f"unused donor lay within {LOG_SIZE_TOLERANCE:.0%} of the target size")
+    donors = pool[picked]
+    if spec.scaling.mode != "to_target_size":
+        return donors, diameters[donors].copy()
+    low, high = spec.scaling.bounds
+    return donors, diameters[donors] * np.clip(targets / diameters[donors], low, high)
 
 
 def _target_sizes(spec: TrialSpec, donor_mm: np.ndarray, rng: np.random.Generator) -> np.ndarray:

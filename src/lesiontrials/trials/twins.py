@@ -77,7 +77,8 @@ def _frame(ctx: PlanContext, spec: TrialSpec, *, trial: str, case_index: np.ndar
         "nodule_index": nodule_index, "primary": nodule_index == 0, "nodule_free": False,
         "seed": [case_seed(spec.seed, u) for u in uids],
         **_host_columns(ctx, hosts), **_donor_columns(ctx, donors),
-        "min_pleural_mm": 0.0, "appearance": spec.appearance, "stratum": stratum,
+        "min_pleural_mm": 0.0, "min_gap_mm": spec.companions.min_gap_mm,
+        "appearance": spec.appearance, "stratum": stratum,
         "replicate": -1, "source_case_uid": "", "round": -1, "sweep_value": np.nan,
         "pairing": pairing,
     })
