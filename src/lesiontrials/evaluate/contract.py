@@ -1,0 +1,95 @@
+"""Contracts of the evaluation stage: items, tasks, answers and the model protocol.
+
+An *item* is one 2-D evaluation image (a centre slice with its z−1/z+1 neighbours as
+context) under one guidance condition in one preprocessing profile. Items of the same
+slice share a canonical ``slice_uid`` across conditions and profiles. Evaluation sets are
+written as ``eval/{set}/{profile}/cases.parquet`` (one row per slice uid × condition, the
+columns of :data:`ITEM_COLUMNS`) with PNGs under ``eval/{set}/{profile}/images/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Protocol, runtime_checkable
+
+import numpy as np
+
+CONDITIONS: Final = ("plain", "bbox", "contour", "bbox_contour")
+PROFILES: Final = ("lung", "medgemma_rgb")  # 8-bit lung window grey; MedGemma-style RGB
+TASKS: Final = ("presence", "lobe", "size")
+#: answer options per task (the parsers map free text onto these)
+TASK_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "presence": ("present", "absent"),
+    "lobe": ("right_lung_upper_lobe", "right_lung_middle_lobe", "right_lung_lower_lobe",
+             "left_lung_upper_lobe", "left_lung_lower_lobe"),
+    "size": ("<5", "5-10", "10-20", ">=20"),
+}
+CHANCE: Final[dict[str, float]] = {"presence": 0.5, "lobe": 0.2, "size": 0.25}
+
+#: columns of eval/{set}/{profile}/cases.parquet, one row per (slice_uid, condition)
+ITEM_COLUMNS: Final[tuple[str, ...]] = (
+    "slice_uid",        # canonical: same for every condition and profile of a slice
+    "set",              # evaluation set name (a trial name, or 'real')
+    "source",           # 'synthetic' or 'real'
+    "kind",             # 'positive' (through a nodule) or 'negative' (nodule-free slice)
+    "profile",          # 'lung' | 'medgemma_rgb'
+    "condition",        # one of CONDITIONS (negatives: every condition shows no overlay)
+    "image_path",       # centre slice PNG, relative to the set/profile directory
+    "context_paths",    # JSON list: [z-1, z, z+1] PNG paths (relative), for multi-image models
+    "trial", "design", "case_uid", "nodule_index", "host_dataset", "host_ct_id",
+    "donor_uid", "donor_dataset",
+    "z_index",          # axial slice index in the case volume
+    "truth_presence",   # 'present' | 'absent'
+    "truth_lobe",       # canonical lobe name ('' for negatives)
+    "truth_size",       # task size bin ('' for negatives)
+    "diameter_mm",      # realised equivalent diameter (NaN for negatives)
+    "label",            # malignancy label of the donor (<NA> unknown)
+    "appearance",       # one-line lesion description ('' if none)
+    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1",  # overlay box in image pixels (-1 if none)
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What a model sees for one question."""
+
+    slice_uid: str
+    task: str
+    condition: str
+    profile: str
+    question: str
+    options: tuple[str, ...]
+    image: np.ndarray  # (H, W) uint8 grey or (H, W, 3) uint8 RGB
+    context: tuple[np.ndarray, ...] = ()  # neighbour slices (z-1, z+1), same encoding
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A model's answer: the chosen option ('' when unparsed), raw text, optional scores."""
+
+    option: str
+    raw_text: str = ""
+    scores: dict[str, float] | None = None  # option -> score/probability when available
+    parse_status: str = "ok"  # 'ok' | 'unparsed' | 'ambiguous'
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Every model adapter: a name, a version string for the result cache key, answers."""
+
+    name: str
+
+    @property
+    def version(self) -> str: ...
+
+    def answer(self, items: list[Item]) -> list[Answer]: ...
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Identity recorded with every result shard."""
+
+    name: str
+    version: str
+    kind: str  # 'baseline' | 'clip' | 'chat_vlm' | 'openai_endpoint'
+    extra: dict[str, str] = field(default_factory=dict)
