@@ -45,6 +45,7 @@ class Analysis:
     reporting_n: dict[str, int]
     notes: list[str] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)  # extra (title, markdown)
+    figures: dict[str, bytes] = field(default_factory=dict)  # extra figures by name
 
 
 def analyze(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000) -> Analysis:
@@ -61,6 +62,31 @@ def analyze(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000) -> 
                     breakdowns={b: breakdown(kept, b) for b in BREAKDOWNS},
                     transfer_table=table, transfer=transfer, reporting_n=reporting_n,
                     notes=notes)
+
+
+def variance_figure(tasks: dict[str, dict[str, Any]]) -> bytes | None:
+    """Stacked bars of donor / host / residual variance shares per task."""
+    if not tasks:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(tasks)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(names), 3.2))
+    bottom = np.zeros(len(names))
+    for part, colour in (("donor_share", "#1f77b4"), ("host_share", "#ff7f0e"),
+                         ("residual_share", "#c7c7c7")):
+        values = np.array([tasks[n][part] for n in names], dtype=float)
+        ax.bar(names, values, bottom=bottom, color=colour, label=part.replace("_share", ""))
+        bottom += np.nan_to_num(values)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of variance")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    png = _figure_png(fig)
+    plt.close(fig)
+    return png
 
 
 def _figure_png(fig: Any) -> bytes:
@@ -163,6 +189,7 @@ def write_report(analysis: Analysis, directory: Path, *, title: str,
     png = transfer_figure(analysis.transfer_table)
     if png:
         figures["synthetic_vs_real"] = png
+    figures.update(analysis.figures)
     for name, png in figures.items():
         write_bytes_atomic(directory / "figures" / f"{name}.png", png)
     write_json({"reporting_n": analysis.reporting_n, "transfer": analysis.transfer,
