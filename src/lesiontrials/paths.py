@@ -145,6 +145,18 @@ class Workspace:
         return self.root / "eval" / check_name(eval_set, what="set") / check_name(
             profile, what="profile")
 
+    def eval_set_dir(self, eval_set: str) -> Path:
+        """``eval/{set}``: the set's profiles, per-case parts and ``set.json``."""
+        return self.root / "eval" / check_name(eval_set, what="set")
+
+    @property
+    def results_root(self) -> Path:
+        return self.root / "results"
+
+    def split_file(self, name: str) -> Path:
+        """``splits/{name}.json``: a frozen evaluation split."""
+        return self.root / "splits" / f"{check_name(name, what='split name')}.json"
+
     def results_dir(self, model: str, eval_set: str, condition: str, task: str) -> Path:
         parts = [check_name(p, what="results key") for p in (model, eval_set, condition, task)]
         return self.root.joinpath("results", *parts)

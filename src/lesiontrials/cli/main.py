@@ -14,7 +14,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lesiontrials.cli import index_commands, plan_commands, world_commands
+from lesiontrials.cli import (
+    analysis_commands,
+    index_commands,
+    insert_commands,
+    plan_commands,
+    run_command,
+    world_commands,
+)
 from lesiontrials.errors import LesionTrialsError
 
 app = typer.Typer(
@@ -24,6 +31,12 @@ app = typer.Typer(
 app.add_typer(index_commands.app, name="index")
 app.add_typer(world_commands.app, name="world")
 app.command("plan")(plan_commands.plan)
+app.command("insert")(insert_commands.insert)
+app.command("analyze")(analysis_commands.analyze)
+app.command("report")(analysis_commands.report)
+app.command("diagnose")(analysis_commands.diagnose)
+app.add_typer(analysis_commands.council_app, name="council")
+app.command("run")(run_command.run)
 console = Console()
 
 WorkspaceOption = Annotated[
@@ -70,38 +83,6 @@ def profile(
                                ct_path=ct_path, ct_file=ct)
     write_csv(frame, out)
     console.print(f"[green]profiled {len(frame)} nodule(s)[/] → {out}")
-
-
-@app.command()
-def run(
-    size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
-    workspace: WorkspaceOption = None,
-    seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-) -> None:
-    """The main job on the embedded default: world → index → plan all designs (more to come)."""
-    from lesiontrials.cli.world_commands import run_world_build
-    from lesiontrials.index import build_index, write_index
-    from lesiontrials.paths import DataRoot, Workspace
-    from lesiontrials.settings import load_settings
-
-    settings = load_settings(workspace=workspace, seed=seed, workers=workers)
-    if settings.data_root is not None:
-        root = settings.data_root
-        console.print(f"using the data root {root} (LESIONTRIALS_DATA_ROOT)")
-    else:
-        root = run_world_build(out=None, size=size, seed=seed, workers=workers,
-                               workspace=workspace)
-    index_path = write_index(build_index(DataRoot(root)), Workspace(settings.workspace))
-    console.print(f"[green]nodule index[/] → {index_path}")
-    plan_commands.plan_all_designs(size="demo" if size == "demo" else "paper",
-                                   workspace=settings.workspace, data_root=root, seed=seed)
-    console.print(
-        "[yellow]not built yet:[/] insertion, rendering, evaluation sets, scoring and the "
-        "report (issues 5-10); this run stops after planning."
-    )
-    trials = Workspace(settings.workspace).root / "trials"
-    console.print(f"outputs: world {root} · index {index_path} · trials {trials}")
 
 
 def main() -> None:

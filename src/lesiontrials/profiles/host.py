@@ -46,12 +46,19 @@ class HostAnatomy:
                 f"label ids must lie in 0..255, found {self.labels.min()}..{self.labels.max()}",
                 path=self.path, fix="use MAISI/VISTA3D label ids (body region = 200)",
             )
-        self.labels = np.ascontiguousarray(self.labels, dtype=np.uint8)
+        # Keep the memory order: NIfTI volumes arrive Fortran-ordered, and a C copy of a
+        # 512×512×300 map costs about a second.
+        self.labels = np.asarray(self.labels, dtype=np.uint8)
 
     @cached_property
     def boxes(self) -> dict[int, Box]:
         """Bounding box of every label present (label id → box)."""
-        found = ndimage.find_objects(self.labels)
+        labels = self.labels
+        if labels.flags.f_contiguous and not labels.flags.c_contiguous:
+            # find_objects walks memory in C order: scan the transposed (C-ordered) view.
+            found = [None if b is None else b[::-1] for b in ndimage.find_objects(labels.T)]
+        else:
+            found = ndimage.find_objects(labels)
         return {i + 1: box for i, box in enumerate(found) if box is not None}
 
     @property

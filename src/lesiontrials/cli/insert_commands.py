@@ -1,0 +1,55 @@
+"""``lesiontrials insert TRIAL|--all [--workers N]``: trial manifests → label maps + truth."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def insert(
+    trial: Annotated[str | None, typer.Argument(
+        help="Trial to insert (workspace/trials/TRIAL/manifest.parquet).")] = None,
+    all_trials: Annotated[bool, typer.Option(
+        "--all", help="Insert every planned trial of the workspace.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1,
+        help="Worker processes (LESIONTRIALS_WORKERS; default: all cores).")] = None,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")] = None,
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", "-d", help="Data root (LESIONTRIALS_DATA_ROOT).")] = None,
+    export_release: Annotated[Path | None, typer.Option(
+        "--export-release",
+        help="Also write release-layout files here: masks/{trial}/refined_seg/"
+             "{case}_seg.nii.gz, masks/{trial}/nodule_seg/{case}_n{k}.nii.gz, "
+             "meta/{trial}_insertions.csv.")] = None,
+) -> None:
+    """Insert donor nodules into host label maps for one trial or all; resumes."""
+    from lesiontrials.insert import insert_trial, list_trials, summary_table
+    from lesiontrials.paths import Workspace
+    from lesiontrials.settings import load_settings
+
+    if all_trials == (trial is not None):
+        raise typer.BadParameter("give a trial name or --all (not both)")
+    settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
+    n_workers = settings.workers if "workers" in settings.model_fields_set else (
+        os.cpu_count() or 1)
+    space = Workspace(settings.workspace)
+    names = list_trials(space) if all_trials else [str(trial)]
+    if not names:
+        console.print(f"[yellow]no planned trials[/] under {space.root / 'trials'} "
+                      "(run `lesiontrials plan` first)")
+        return
+    for name in names:
+        summary = insert_trial(name, workspace=space, data_root=settings.resolved_data_root,
+                               workers=n_workers, export_dir=export_release)
+        console.print(summary_table(summary))
+        console.print(f"outputs: {space.cases_dir(name)} (summary "
+                      f"{space.cases_dir(name) / 'insert_summary.json'})"
+                      + (f" · release export {export_release}" if export_release else ""))

@@ -1,0 +1,289 @@
+"""One case end to end: read, place, measure, stamp, write — resumable and atomic.
+
+Outputs in ``cases/{trial}/{case_uid}/``: ``labels.nii.gz`` (host grid and affine, every
+inserted nodule as label 23), ``nodule_{k}.nii.gz`` (crop masks whose affine places them
+on the host grid) and ``insert.json`` (realised truth), written last: a case is finished
+when its ``insert.json`` says ``done`` for the same ``inputs_sha256`` and its files exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesiontrials import anatomy
+from lesiontrials.errors import InputError, LesionTrialsError
+from lesiontrials.execution import CaseOutcome
+from lesiontrials.geometry import NoduleMask, bounding_box
+from lesiontrials.insert.arrange import Placed, arrange_case
+from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig, InsertionError
+from lesiontrials.insert.spec import CaseSpec, Row, parse_case
+from lesiontrials.insert.transplant import stamp
+from lesiontrials.insert.truth import diameter_error_mm, realised_truth
+from lesiontrials.io import (
+    Volume,
+    VolumeKind,
+    read_json,
+    read_volume,
+    sha256_file,
+    to_json_text,
+    write_json,
+    write_volume,
+)
+from lesiontrials.paths import DataRoot
+from lesiontrials.profiles.host import HostAnatomy
+from lesiontrials.seeding import rng_for
+
+INSERT_JSON = "insert.json"
+LABELS_FILE = "labels.nii.gz"
+
+
+def mask_file(nodule_index: int) -> str:
+    return f"nodule_{nodule_index}.nii.gz"
+
+
+@dataclass(frozen=True)
+class CaseJob:
+    """Everything a worker needs for one case (picklable)."""
+
+    rows: tuple[Row, ...]
+    data_root: Path
+    case_dir: Path
+    config: InsertConfig = field(default_factory=InsertConfig)
+    export_dir: Path | None = None
+    source: str = "manifest"
+
+    @property
+    def case_uid(self) -> str:
+        return str(self.rows[0]["case_uid"])
+
+
+def input_paths(job: CaseJob) -> dict[str, Path]:
+    """Input files of the case (host label map, donor masks) by manifest path."""
+    rels = [str(job.rows[0]["host_seg_path"])]
+    if not any(bool(r["nodule_free"]) for r in job.rows):
+        rels += [str(r["donor_mask_path"]) for r in job.rows if r["donor_mask_path"]]
+    return {rel: job.data_root / rel for rel in dict.fromkeys(rels)}
+
+
+def inputs_digest(job: CaseJob) -> str:
+    """SHA-256 over the case's manifest rows, its input files' hashes and the settings."""
+    files = {rel: sha256_file(path) if path.is_file() else "missing"
+             for rel, path in input_paths(job).items()}
+    payload = {"schema": INSERT_SCHEMA_VERSION, "rows": list(job.rows), "files": files,
+               "config": job.config.to_dict()}
+    return hashlib.sha256(to_json_text(payload).encode("utf-8")).hexdigest()
+
+
+def finished_record(case_dir: Path, digest: str) -> dict[str, Any] | None:
+    """The case's ``insert.json`` when it is done for ``digest`` and its outputs exist."""
+    path = case_dir / INSERT_JSON
+    if not path.is_file() or any(case_dir.glob(".*.tmp")):
+        return None
+    try:
+        record = read_json(path)
+    except InputError:
+        return None
+    if record.get("status") != "done" or record.get("inputs_sha256") != digest:
+        return None
+    needed = [LABELS_FILE, *(n["mask_file"] for n in record.get("nodules", []))]
+    return record if all((case_dir / name).is_file() for name in needed) else None
+
+
+def insert_case(job: CaseJob) -> CaseOutcome:
+    """Insert one case (or skip it when already finished); never raises for bad input."""
+    uid = job.case_uid
+    digest = inputs_digest(job)
+    record = finished_record(job.case_dir, digest)
+    if record is not None:
+        if job.export_dir is not None:
+            _export_from_files(record, job.case_dir, job.export_dir)
+        return CaseOutcome(uid, "skipped", result=case_brief(record))
+    _remove_partial(job.case_dir)
+    start = time.perf_counter()
+    try:
+        record = _insert(job, parse_case(job.rows, source=job.source), digest, start)
+    except Exception as exc:  # every failure becomes an audited, reasoned record
+        _remove_outputs(job.case_dir)
+        record = _failed_record(job, digest, exc, start)
+    write_json(record, job.case_dir / INSERT_JSON)
+    return CaseOutcome(uid, record["status"], result=case_brief(record), reason=record["reason"])
+
+
+def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str, Any]:
+    host_path = job.data_root / spec.host_seg_path
+    volume = read_volume(host_path)
+    host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
+    donors = [_read_donor(job.data_root / n.donor_mask_path) for n in spec.nodules]
+    t_read = time.perf_counter()
+    rng = rng_for(spec.seed, spec.case_uid, "insert")
+    placed = arrange_case(host, volume.affine, spec.nodules, donors, rng, job.config)
+    t_place = time.perf_counter()
+    truths = [realised_truth(host, volume.affine, p.nodule, scale=p.spec.scale,
+                             companions=[q.nodule for q in placed if q is not p])
+              for p in placed]
+    t_truth = time.perf_counter()
+    for p in placed:  # stamp only after every measurement: truth is on the clean host
+        stamp(host.labels, p.nodule, anatomy.NODULE)
+    outputs = _write_outputs(job, host.labels, volume.affine, placed)
+    end = time.perf_counter()
+    record = _base_record(job, digest, status="done")
+    record.update({
+        "host": _host_info(spec, volume),
+        "nodules": [_nodule_record(p, t) for p, t in zip(placed, truths, strict=True)],
+        "labels_sha256": outputs[LABELS_FILE],
+        "timing_s": end - start,
+        "timing_breakdown_s": {"read": t_read - start, "place": t_place - t_read,
+                               "truth": t_truth - t_place, "write": end - t_truth},
+    })
+    for entry in record["nodules"]:
+        entry["mask_sha256"] = outputs[entry["mask_file"]]
+    return record
+
+
+def _read_donor(path: Path) -> Volume:
+    """A donor mask cropped to its nodule (the affine follows), so later work is local."""
+    donor = read_volume(path)
+    box = bounding_box(donor.array > 0)
+    if box is None:
+        raise InputError("the donor mask is empty", path=path,
+                         fix="use a donor whose mask file has nodule voxels")
+    offset = (box[0].start, box[1].start, box[2].start)
+    return crop_volume(NoduleMask(donor.array[box] > 0, offset), donor.affine)
+
+
+def crop_volume(nodule: NoduleMask, host_affine: np.ndarray) -> Volume:
+    """A crop mask as a volume whose affine places it on the host grid."""
+    affine = np.array(host_affine, dtype=float)
+    affine[:3, 3] = host_affine[:3, :3] @ np.asarray(nodule.offset, float) + host_affine[:3, 3]
+    return Volume(nodule.mask.astype(np.uint8), affine)
+
+
+def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,
+                   placed: list[Placed]) -> dict[str, str]:
+    """Write masks and labels (atomic); return each file's SHA-256 by name."""
+    case_dir = job.case_dir
+    volumes = {mask_file(p.spec.nodule_index): (crop_volume(p.nodule, affine), VolumeKind.MASK)
+               for p in placed}
+    volumes[LABELS_FILE] = (Volume(labels, affine), VolumeKind.LABELS)
+    for stale in case_dir.glob("nodule_*.nii.gz"):
+        if stale.name not in volumes:
+            stale.unlink()
+    hashes = {}
+    for name, (vol, kind) in volumes.items():
+        hashes[name] = sha256_file(write_volume(case_dir / name, vol, kind=kind))
+    if job.export_dir is not None:
+        uid, trial = job.case_uid, str(job.rows[0]["trial"])
+        for name, (vol, kind) in volumes.items():
+            write_volume(_export_path(job.export_dir, trial, uid, name), vol, kind=kind)
+    return hashes
+
+
+def _export_path(export_dir: Path, trial: str, uid: str, name: str) -> Path:
+    """Release layout: ``masks/{trial}/refined_seg/{case}_seg.nii.gz`` (labels with the
+    nodules) and ``masks/{trial}/nodule_seg/{case}_n{k}.nii.gz`` (crop masks)."""
+    root = DataRoot(export_dir)
+    if name == LABELS_FILE:
+        return root.refined_seg(trial, uid)
+    index = name.removeprefix("nodule_").removesuffix(".nii.gz")
+    return root.nodule_seg(trial, f"{uid}_n{index}")
+
+
+def _export_from_files(record: dict[str, Any], case_dir: Path, export_dir: Path) -> None:
+    """Bring a resumed case's export up to date (same bytes as a fresh write)."""
+    names = [LABELS_FILE, *(n["mask_file"] for n in record["nodules"])]
+    for name in names:
+        target = _export_path(export_dir, record["trial"], record["case_uid"], name)
+        if not target.is_file():
+            kind = VolumeKind.LABELS if name == LABELS_FILE else VolumeKind.MASK
+            write_volume(target, read_volume(case_dir / name), kind=kind)
+
+
+def _remove_partial(case_dir: Path) -> None:
+    for temp in case_dir.glob(".*.tmp"):
+        temp.unlink(missing_ok=True)
+
+
+def _remove_outputs(case_dir: Path) -> None:
+    for path in [case_dir / LABELS_FILE, *case_dir.glob("nodule_*.nii.gz")]:
+        path.unlink(missing_ok=True)
+
+
+def _base_record(job: CaseJob, digest: str, *, status: str) -> dict[str, Any]:
+    first = job.rows[0]
+    return {
+        "schema_version": INSERT_SCHEMA_VERSION, "trial": str(first["trial"]),
+        "case_uid": job.case_uid, "case_index": int(first["case_index"]),
+        "seed": int(first["seed"]), "status": status, "reason": "", "reason_code": "",
+        "inputs_sha256": digest,
+        "nodule_free": any(bool(r["nodule_free"]) for r in job.rows),
+        "labels_file": LABELS_FILE if status == "done" else None,
+        "host": {"dataset": str(first["host_dataset"]), "ct_id": str(first["host_ct_id"]),
+                 "seg_path": str(first["host_seg_path"]),
+                 "ct_path": str(first["host_ct_path"] or "")},
+        "nodules": [], "config": job.config.to_dict(),
+    }
+
+
+def _host_info(spec: CaseSpec, volume: Volume) -> dict[str, Any]:
+    return {"dataset": spec.host_dataset, "ct_id": spec.host_ct_id,
+            "seg_path": spec.host_seg_path, "ct_path": spec.host_ct_path,
+            "shape": list(volume.shape), "spacing_mm": list(volume.spacing_mm),
+            "affine": np.asarray(volume.affine).tolist()}
+
+
+def _nodule_record(item: Placed, realised: dict[str, Any]) -> dict[str, Any]:
+    spec = item.spec
+    return {
+        "nodule_index": spec.nodule_index, "primary": spec.primary,
+        "donor_uid": spec.donor_uid, "donor_dataset": spec.donor_dataset,
+        "label": spec.label, "donor_characteristics": dict(spec.characteristics),
+        "appearance": spec.appearance, "mask_file": mask_file(spec.nodule_index),
+        "planned": item.planned, "realised": realised,
+        "diameter_error_mm": diameter_error_mm(realised["equivalent_diameter_mm"],
+                                               float(item.planned["diameter_mm"])),
+        "adjustments": [{"kind": a.kind, "detail": a.detail} for a in item.adjustments],
+    }
+
+
+def _failed_record(job: CaseJob, digest: str, exc: Exception, start: float) -> dict[str, Any]:
+    record = _base_record(job, digest, status="failed")
+    if isinstance(exc, InsertionError):
+        code = exc.code
+    elif isinstance(exc, InputError):
+        code = "input"
+    elif isinstance(exc, LesionTrialsError):
+        code = "error"
+    else:
+        code = "unexpected"
+    reason = str(exc) if code != "unexpected" else f"unexpected error: {type(exc).__name__}: {exc}"
+    record.update({"reason": reason, "reason_code": code,
+                   "timing_s": time.perf_counter() - start, "timing_breakdown_s": {}})
+    return record
+
+
+def case_brief(record: dict[str, Any]) -> dict[str, Any]:
+    """The few fields of a case's record the trial summary needs."""
+    nodules = []
+    for entry in record.get("nodules", []):
+        realised, planned = entry["realised"], entry["planned"]
+        nodules.append({
+            "nodule_index": entry["nodule_index"], "primary": entry["primary"],
+            "donor_uid": entry["donor_uid"], "label": entry["label"],
+            "placement": planned["placement"],
+            "planned_lobe": planned.get("lobe"), "realised_lobe": realised["lobe"],
+            "planned_diameter_mm": planned["diameter_mm"],
+            "realised_diameter_mm": realised["equivalent_diameter_mm"],
+            "realised_voxels": realised["voxels"],
+            "percent_in_lobe": realised["percent_in_lobe"],
+            "pleural_distance_mm": realised["pleural_distance_mm"],
+            "adjustments": [a["kind"] for a in entry["adjustments"]],
+        })
+    return {"case_uid": record["case_uid"], "status": record["status"],
+            "reason_code": record.get("reason_code", ""), "reason": record.get("reason", ""),
+            "nodule_free": record.get("nodule_free", False), "nodules": nodules}

@@ -1,0 +1,86 @@
+"""Insertion settings and the reasoned failure of one case.
+
+Every knob here changes what is written, so the whole :class:`InsertConfig` goes into a
+case's ``inputs_sha256``: changing a tolerance re-does the cases it affects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from lesiontrials.errors import LesionTrialsError
+
+#: Version of the insertion outputs; bump when a change alters what is written.
+INSERT_SCHEMA_VERSION: Final = 1
+CONTAINMENT_REGIONS: Final = ("lobe", "lung")
+
+
+@dataclass(frozen=True)
+class InsertConfig:
+    """Tolerances of the insertion stage (lengths in mm).
+
+    Attributes:
+        min_inside_fraction: share of a nodule's voxels that must lie inside the
+            containment region (the target lobe, or the lung interior).
+        containment: ``"lobe"`` (the target lobe) or ``"lung"`` (any lung-interior label).
+            Native placements (digital twins) always use ``"lung"``.
+        min_lung_fraction: share of a placed nodule's voxels that must lie inside the
+            lung interior whatever ``containment`` says (1.0: nothing in the chest wall
+            or mediastinum). Not applied to native placements.
+        min_gap_mm: companions of one case keep more than this distance between voxel
+            centres, and never touch (26-neighbours), whatever the value; the manifest's
+            ``min_gap_mm`` wins where it is given.
+        max_shift_mm: how far a nodule may be moved from a planned target to fit
+            (``None``: anywhere in the target lobe). Drawn (random) targets may move
+            anywhere in the lobe.
+        search_start_mm: first search radius around the target; doubled until it
+            reaches ``max_shift_mm`` or covers the lobe.
+        scale_bounds: allowed range of the planned scale (inclusive); outside it the
+            case fails instead of being clamped.
+        min_voxels: fewest voxels an inserted nodule may have.
+        diameter_tolerance: largest relative difference between the realised and the
+            planned equivalent diameter (never below one voxel's largest side).
+    """
+
+    min_inside_fraction: float = 0.95
+    containment: str = "lobe"
+    min_lung_fraction: float = 1.0
+    min_gap_mm: float = 2.0
+    max_shift_mm: float | None = 40.0
+    search_start_mm: float = 6.0
+    scale_bounds: tuple[float, float] = (0.25, 4.0)
+    min_voxels: int = 1
+    diameter_tolerance: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.min_inside_fraction <= 1.0 and 0.0 <= self.min_lung_fraction <= 1.0):
+            raise ValueError("min_inside_fraction must lie in (0, 1], min_lung_fraction in [0, 1]")
+        if self.containment not in CONTAINMENT_REGIONS:
+            raise ValueError(f"containment must be one of {CONTAINMENT_REGIONS}")
+        if self.min_gap_mm < 0 or self.search_start_mm <= 0 or self.min_voxels < 1:
+            raise ValueError("min_gap_mm >= 0, search_start_mm > 0 and min_voxels >= 1 required")
+        if self.max_shift_mm is not None and self.max_shift_mm < 0:
+            raise ValueError("max_shift_mm must be >= 0 (or None for the whole lobe)")
+        low, high = self.scale_bounds
+        if not 0.0 < low <= 1.0 <= high:
+            raise ValueError("scale_bounds must satisfy 0 < low <= 1 <= high")
+        if self.diameter_tolerance <= 0:
+            raise ValueError("diameter_tolerance must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class InsertionError(LesionTrialsError):
+    """A case that cannot be inserted as planned; ``code`` groups reasons in summaries.
+
+    Codes: ``no_fit`` (no position inside the lobe fits), ``too_small`` (the nodule would
+    vanish), ``size_mismatch`` (realised diameter far from plan), ``scale_bounds``,
+    ``outside_lung`` (a native nodule outside the lung), ``companions_touch``,
+    ``outside_volume``, ``bad_host`` (no lobes / lungs).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
