@@ -19,6 +19,7 @@ from lesiontrials.cli import (
     index_commands,
     insert_commands,
     plan_commands,
+    render_commands,
     run_command,
     world_commands,
 )
@@ -32,6 +33,8 @@ app.add_typer(index_commands.app, name="index")
 app.add_typer(world_commands.app, name="world")
 app.command("plan")(plan_commands.plan)
 app.command("insert")(insert_commands.insert)
+app.command("render")(render_commands.render)
+app.command("describe")(render_commands.describe)
 app.command("analyze")(analysis_commands.analyze)
 app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)

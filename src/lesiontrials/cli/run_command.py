@@ -18,8 +18,8 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
-    """world → index → plan (all designs) → insert → … (later stages as they land)."""
-    from lesiontrials.cli import insert_commands, plan_commands
+    """world → index → plan (all designs) → insert → render → … (later stages as they land)."""
+    from lesiontrials.cli import insert_commands, plan_commands, render_commands
     from lesiontrials.cli.world_commands import run_world_build
     from lesiontrials.index import build_index, write_index
     from lesiontrials.paths import DataRoot, Workspace
@@ -43,10 +43,13 @@ def run(
     console.print(Rule("insert"))
     insert_commands.insert(trial=None, all_trials=True, workers=settings.workers,
                            workspace=settings.workspace, data_root=root, export_release=None)
+    console.print(Rule("render"))
+    render_commands.render(trial=None, all_trials=True, backend="auto", workers=settings.workers,
+                           workspace=settings.workspace, data_root=root, appearance="")
     console.print(Rule("summary"))
     console.print(
-        "[yellow]not built yet:[/] rendering, evaluation sets, scoring and the report "
-        "(issues 6-10); this run stops after insertion."
+        "[yellow]not built yet:[/] evaluation sets, scoring and the report "
+        "(issues 7-10); this run stops after rendering."
     )
     console.print(f"outputs: world {root} · index {index_path} · trials {ws.root / 'trials'} · "
                   f"cases {ws.root / 'cases'}")

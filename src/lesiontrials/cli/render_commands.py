@@ -1,0 +1,94 @@
+"""``lesiontrials render`` and ``lesiontrials describe``: plain functions that main.py registers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", "-w")]
+DataRootOption = Annotated[Path | None, typer.Option("--data-root", "-d")]
+
+
+def render(
+    trial: Annotated[str | None, typer.Argument(help="Trial name (omit with --all).")] = None,
+    all_trials: Annotated[bool, typer.Option("--all", help="Render every inserted trial.")] = False,
+    backend: Annotated[str, typer.Option(
+        help="auto (real hosts: host-ct, phantoms: analytic), analytic, physics, host-ct, "
+             "maisi.")] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workspace: WorkspaceOption = None,
+    data_root: DataRootOption = None,
+    appearance: Annotated[str, typer.Option(
+        help='Render every lesion with this look, e.g. "6 mm ground-glass nodule".')] = "",
+) -> None:
+    """Render inserted cases to CT (ct.nii.gz, render.json, qc.png per case); resumable."""
+    from lesiontrials.errors import ConfigError
+    from lesiontrials.paths import Workspace
+    from lesiontrials.render.backends import BACKEND_NAMES
+    from lesiontrials.render.trial import inserted_trials, render_trial
+    from lesiontrials.settings import load_settings
+
+    if backend not in BACKEND_NAMES:
+        raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKEND_NAMES)}")
+    settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
+    space = Workspace(settings.workspace)
+    trials = inserted_trials(space) if all_trials else ([trial] if trial else [])
+    if not trials:
+        raise ConfigError("name a trial or pass --all (no inserted trials found)"
+                          if all_trials or not trial else "no trial given")
+    for name in trials:
+        summary = render_trial(name, workspace=space, data_root=settings.resolved_data_root,
+                               backend=backend, workers=settings.workers, appearance=appearance)
+        _print_summary(summary)
+        console.print(f"outputs: {space.cases_dir(name)} (ct.nii.gz, render.json, qc.png per case)")
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table(title=f"render · {summary['trial']}")
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("cases / rendered", f"{summary['cases']} / {summary['rendered']}")
+    table.add_row("this run", str(summary["this_run"]))
+    table.add_row("backends", str(summary["backends"]))
+    for key, value in summary["fidelity"].items():
+        table.add_row(key, str(value))
+    console.print(table)
+    for failure in summary["failed"][:10]:
+        console.print(f"[red]failed[/] {failure['case_uid']}: {failure['reason']}")
+
+
+def describe(
+    text: Annotated[str, typer.Argument(help='A lesion description, e.g. "pure GGO".')],
+    rules_only: Annotated[bool, typer.Option(
+        "--rules-only", help="Do not use the MiniLM synonym encoder.")] = False,
+) -> None:
+    """Show how a free-text lesion description is parsed into descriptors."""
+    from lesiontrials.describe import (
+        LesionDescriptors,
+        default_resolver,
+        parse_description,
+    )
+    from lesiontrials.describe import describe as sentence
+
+    resolver = None if rules_only else default_resolver()
+    parsed = parse_description(text, resolver=resolver)
+    table = Table(title=f"parse of {text!r}")
+    for column in ("phrase", "concept", "by", "score", "negated"):
+        table.add_column(column)
+    for match in parsed.matches:
+        table.add_row(match.phrase, match.concept, match.source, f"{match.score:.2f}",
+                      "yes" if match.negated else "")
+    console.print(table)
+    values = parsed.overrides.set_fields()
+    console.print("descriptors: " + (", ".join(f"{k}={getattr(v, 'value', v)}"
+                                               for k, v in values.items()) or "(none)"))
+    if parsed.unmatched:
+        console.print(f"[yellow]not understood:[/] {' '.join(parsed.unmatched)}")
+    console.print("as rendered: " + sentence(parsed.overrides.apply(LesionDescriptors())))
+    console.print(f"synonyms: {'MiniLM encoder' if resolver else 'rules only'}")

@@ -1,0 +1,82 @@
+"""Backend registry: resolve a backend name for a case, build it, find the acquisition.
+
+``auto`` renders real hosts (those with a ``ct_path``) through ``host-ct`` and phantoms
+through ``analytic``. The MAISI backend is built once per worker process and reused.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lesiontrials.errors import InputError
+from lesiontrials.io import Volume, check_same_grid, read_csv_table, read_volume
+from lesiontrials.paths import DataRoot
+from lesiontrials.render.interface import Acquisition, Renderer
+
+BACKEND_NAMES: tuple[str, ...] = ("auto", "analytic", "physics", "host-ct", "maisi")
+
+
+def host_ct_path(root: DataRoot, host: dict[str, Any]) -> Path | None:
+    """The host's real CT file when it has one (``ct_path`` relative to the data root)."""
+    relative = str(host.get("ct_path") or "")
+    if not relative:
+        return None
+    candidates = [root.root / relative]
+    if not relative.startswith("raw_ct/"):
+        candidates.append(root.raw_ct_from_profile(relative))
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def resolve_backend(name: str, host: dict[str, Any], root: DataRoot) -> str:
+    """The concrete backend for a case (``auto``: host-ct for real hosts, else analytic)."""
+    if name not in BACKEND_NAMES:
+        raise InputError(f"unknown render backend {name!r}", fix=f"use one of {BACKEND_NAMES}")
+    if name == "auto":
+        return "host-ct" if host_ct_path(root, host) is not None else "analytic"
+    if name == "host-ct" and host_ct_path(root, host) is None:
+        raise InputError(f"host {host.get('ct_id')!r} has no real CT for the host-ct backend",
+                         fix="use --backend analytic (or auto) for phantom hosts")
+    return name
+
+
+@functools.lru_cache(maxsize=32)
+def _acquisition_table(path: Path) -> pd.DataFrame | None:
+    return read_csv_table(path) if path.is_file() else None
+
+
+def host_acquisition(root: DataRoot, host: dict[str, Any]) -> Acquisition:
+    """The host's acquisition from ``meta/{DS}_acquisition.csv`` (defaults when absent)."""
+    table = _acquisition_table(root.meta_csv(str(host["dataset"]), "acquisition"))
+    if table is None or "ct_id" not in table.columns:
+        return Acquisition()
+    rows = table[table["ct_id"].astype(str) == str(host["ct_id"])]
+    return Acquisition.from_record(rows.iloc[0].to_dict() if len(rows) else None)
+
+
+def make_backend(name: str, *, root: DataRoot, host: dict[str, Any], labels: Volume) -> Renderer:
+    """Build a concrete backend for one case."""
+    if name == "analytic":
+        from lesiontrials.render.analytic import AnalyticRenderer
+
+        return AnalyticRenderer()
+    if name == "physics":
+        from lesiontrials.render.physics import PhysicsRenderer
+
+        return PhysicsRenderer()
+    if name == "host-ct":
+        from lesiontrials.render.hostct import HostCTRenderer
+
+        path = host_ct_path(root, host)
+        assert path is not None
+        ct = read_volume(path)
+        check_same_grid(labels, ct, path_a="labels.nii.gz", path_b=path)
+        return HostCTRenderer(ct=ct.array)
+    if name == "maisi":
+        from lesiontrials.render.maisi import renderer_from_env
+
+        return renderer_from_env()
+    raise InputError(f"unknown render backend {name!r}", fix=f"use one of {BACKEND_NAMES}")

@@ -1,0 +1,130 @@
+"""The renderer contract: label map (+ lesions, acquisition, seed) → HU volume + QC numbers.
+
+Every backend implements :class:`Renderer`::
+
+    result = backend.render(labels=labels, spacing_mm=spacing, lesions=lesions,
+                            acquisition=acquisition, seed=seed)
+
+``labels`` is a uint8 MAISI label map in RAS+ ``(x, y, z)`` order on the host grid,
+``spacing_mm`` its voxel size, ``lesions`` the nodules to draw (host-grid crops with their
+descriptors), ``seed`` a non-negative int (derive it with
+``lesiontrials.seeding.int_seed(seed, case_uid, "render")``). The result's ``hu`` has the
+label map's shape, dtype int16; the caller keeps the host's affine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from lesiontrials.describe.descriptors import LesionDescriptors
+from lesiontrials.geometry import NoduleMask
+
+HU_MIN, HU_MAX = -1024, 3071
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Scanner settings: slice thickness (mm), tube voltage (kVp), tube current-time (mAs),
+    reconstruction kernel (free text; classed as soft, standard or sharp)."""
+
+    slice_thickness_mm: float = 1.25
+    kvp: float = 120.0
+    mas: float = 100.0
+    kernel: str = "standard"
+    scanner: str = ""
+
+    def __post_init__(self) -> None:
+        if not (self.slice_thickness_mm > 0 and self.kvp > 0 and self.mas > 0):
+            raise ValueError(f"acquisition values must be positive: {self}")
+
+    @property
+    def kernel_class(self) -> str:
+        """``soft``, ``standard`` or ``sharp`` from the kernel name (Siemens Bxxf numbers too)."""
+        return kernel_class(self.kernel)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kernel_class": self.kernel_class}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None, *,
+                    default: Acquisition | None = None) -> Acquisition:
+        """From a ``meta/{DS}_acquisition.csv`` row; missing or NaN values keep defaults."""
+        base = default or cls()
+        values: dict[str, Any] = {}
+        for name in ("slice_thickness_mm", "kvp", "mas"):
+            value = _number((record or {}).get(name))
+            if value is not None and value > 0:
+                values[name] = value
+        for name in ("kernel", "scanner"):
+            text = (record or {}).get(name)
+            if isinstance(text, str) and text and text.lower() not in {"unknown", "nan"}:
+                values[name] = text
+        return cls(**{**asdict(base), **values})
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def kernel_class(kernel: str) -> str:
+    """Class a reconstruction kernel name: ``soft`` / ``standard`` / ``sharp``.
+
+    >>> kernel_class("sharp (B60f-like)"), kernel_class("B30f"), kernel_class("LUNG")
+    ('sharp', 'soft', 'sharp')
+    """
+    text = kernel.lower()
+    for word, cls in (("sharp", "sharp"), ("lung", "sharp"), ("bone", "sharp"),
+                      ("soft", "soft"), ("smooth", "soft"), ("standard", "standard")):
+        if word in text:
+            return cls
+    number = re.search(r"[bi](\d{2})", text)
+    if number:
+        value = int(number.group(1))
+        return "soft" if value <= 35 else ("standard" if value <= 50 else "sharp")
+    return "standard"
+
+
+@dataclass(frozen=True)
+class LesionSpec:
+    """One lesion to draw: its host-grid crop mask, appearance and index in the case."""
+
+    mask: NoduleMask
+    descriptors: LesionDescriptors = field(default_factory=LesionDescriptors)
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """``hu``: int16 volume on the label grid; ``qc``: JSON-ready numbers about the render."""
+
+    hu: np.ndarray
+    qc: dict[str, Any] = field(default_factory=dict)
+
+
+class Renderer(Protocol):
+    """A rendering backend (see the module docstring for the contract)."""
+
+    name: str
+
+    def render(self, *, labels: np.ndarray, spacing_mm: tuple[float, float, float],
+               lesions: Sequence[LesionSpec], acquisition: Acquisition,
+               seed: int) -> RenderResult: ...
+
+
+def to_hu_int16(volume: np.ndarray) -> np.ndarray:
+    """Round and clip a HU volume to int16 in the CT range [-1024, 3071]."""
+    if volume.dtype.kind == "f":
+        rounded = np.clip(volume, HU_MIN, HU_MAX)
+        np.rint(rounded, out=rounded)
+        return rounded.astype(np.int16)
+    return np.clip(volume, HU_MIN, HU_MAX).astype(np.int16)

@@ -1,0 +1,71 @@
+"""Render every inserted case of a trial (resumable) and write the trial's fidelity summary.
+
+Writes ``cases/{trial}/render_summary.json``: counts by status and backend, and the
+aggregated fidelity numbers (:func:`~lesiontrials.render.fidelity.trial_fidelity`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from lesiontrials.execution import CaseOutcome, run_cases
+from lesiontrials.io import read_json, write_json
+from lesiontrials.paths import Workspace
+from lesiontrials.render.case import INSERT_JSON, RENDER_JSON, RenderJob, render_case
+from lesiontrials.render.fidelity import trial_fidelity
+
+SUMMARY_FILE = "render_summary.json"
+
+
+def inserted_trials(workspace: Workspace) -> list[str]:
+    """Trials that have at least one inserted case, sorted."""
+    root = workspace.root / "cases"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob(f"*/{INSERT_JSON}")))
+
+
+def render_jobs(workspace: Workspace, trial: str, *, data_root: Path, backend: str = "auto",
+                appearance: str = "") -> list[RenderJob]:
+    cases = sorted(p.parent for p in workspace.cases_dir(trial).glob(f"*/{INSERT_JSON}"))
+    return [RenderJob(case_dir=c, data_root=Path(data_root), backend=backend,
+                      appearance=appearance) for c in cases]
+
+
+def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str = "auto",
+                 workers: int = 1, appearance: str = "", show_progress: bool = True
+                 ) -> dict[str, Any]:
+    """Render (or resume) a trial; returns and writes its summary."""
+    start = time.perf_counter()
+    jobs = render_jobs(workspace, trial, data_root=data_root, backend=backend,
+                       appearance=appearance)
+    outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
+                         workers=workers, description=f"render {trial}",
+                         show_progress=show_progress)
+    summary = summarise(trial, jobs, outcomes)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    write_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
+    return summary
+
+
+def summarise(trial: str, jobs: list[RenderJob], outcomes: list[CaseOutcome]) -> dict[str, Any]:
+    """Counts and trial-level fidelity from every finished case's ``render.json``."""
+    records = []
+    for job in jobs:
+        path = job.case_dir / RENDER_JSON
+        if path.is_file():
+            records.append(read_json(path))
+    fidelity_rows = [{**r["fidelity"]["summary"], "lesions": [
+        {**x, "texture": x.get("texture", {})} for x in r["fidelity"]["lesions"]]}
+        for r in records]
+    failed = [{"case_uid": o.key, "reason": o.reason} for o in outcomes if o.status == "failed"]
+    return {
+        "trial": trial, "cases": len(jobs),
+        "this_run": dict(sorted(Counter(o.status for o in outcomes).items())),
+        "rendered": len(records),
+        "backends": dict(sorted(Counter(r["backend"] for r in records).items())),
+        "fidelity": trial_fidelity(fidelity_rows), "failed": failed,
+    }

@@ -1,0 +1,64 @@
+"""Test helpers: a small thorax grid and inserted cases written to the insertion contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials import anatomy
+from lesiontrials.geometry import NoduleMask
+from lesiontrials.io import Volume, VolumeKind, write_csv, write_json, write_volume
+from lesiontrials.testing import sphere_mask
+
+SHAPE = (96, 80, 40)
+SPACING = (2.0, 2.0, 2.5)
+
+
+def rul_centre() -> tuple[float, float, float]:
+    """A voxel well inside the right upper lobe of :func:`box_thorax`."""
+    return (SHAPE[0] * 0.72, SHAPE[1] * 0.5, SHAPE[2] * 0.75)
+
+
+def sphere(radius_mm: float = 6.0, centre: tuple[float, float, float] | None = None
+           ) -> NoduleMask:
+    return sphere_mask(SHAPE, centre or rul_centre(), radius_mm, SPACING)
+
+
+def write_case(workspace: Path, data_root: Path, *, labels: Volume, nodules: list[NoduleMask],
+               characteristics: list[dict[str, Any]] | None = None,
+               appearance: list[str] | None = None, trial: str = "T1",
+               case_uid: str = "T1-0000", dataset: str = "SCREEN", ct_id: str = "SCREEN_0000",
+               ct_path: str = "") -> Path:
+    """Write labels, crop masks and insert.json the way the insertion stage does."""
+    case_dir = workspace / "cases" / trial / case_uid
+    stamped = labels.array.copy()
+    records = []
+    for k, nodule in enumerate(nodules):
+        stamped[nodule.to_full(labels.shape)] = anatomy.NODULE
+        crop_affine = labels.affine.copy()
+        crop_affine[:3, 3] = labels.voxel_to_world(np.asarray(nodule.offset, float))
+        write_volume(case_dir / f"nodule_{k}.nii.gz",
+                     Volume(nodule.mask.astype(np.uint8), crop_affine), kind=VolumeKind.MASK)
+        records.append({
+            "nodule_index": k, "primary": k == 0, "donor_uid": f"LIDC-{k}", "label": 1,
+            "donor_characteristics": (characteristics or [{}] * len(nodules))[k],
+            "appearance": (appearance or [""] * len(nodules))[k],
+            "mask_file": f"nodule_{k}.nii.gz",
+            "realised": {"centroid_voxel": nodule.centroid_voxel().tolist(),
+                         "equivalent_diameter_mm": 12.0, "voxels": nodule.voxel_count},
+        })
+    write_volume(case_dir / "labels.nii.gz", Volume(stamped, labels.affine),
+                 kind=VolumeKind.LABELS)
+    write_json({"case_uid": case_uid, "trial": trial, "status": "done", "seed": 7,
+                "labels_file": "labels.nii.gz",
+                "host": {"dataset": dataset, "ct_id": ct_id, "seg_path": "", "ct_path": ct_path,
+                         "shape": list(labels.shape), "spacing_mm": list(labels.spacing_mm),
+                         "affine": labels.affine.tolist()},
+                "nodules": records}, case_dir / "insert.json")
+    write_csv(pd.DataFrame([{"ct_id": ct_id, "slice_thickness_mm": 2.5, "kvp": 120.0,
+                             "mas": 60.0, "kernel": "soft (B30f-like)", "scanner": "test"}]),
+              data_root / "meta" / f"{dataset}_acquisition.csv")
+    return case_dir

@@ -1,0 +1,80 @@
+"""Per-case and per-trial rendering: outputs, host affine, resume, appearance overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from render_cases import sphere, write_case
+
+from lesiontrials.io import Volume, VolumeKind, read_json, read_volume, write_volume
+from lesiontrials.paths import Workspace
+from lesiontrials.render import RenderJob, render_case, render_trial
+from lesiontrials.render.case import lesion_descriptors
+
+
+def test_render_case_outputs_and_resume(tmp_path: Path, thorax: Volume) -> None:
+    shifted = Volume(thorax.array, thorax.affine.copy())
+    shifted.affine[:3, 3] += (12.5, -3.0, 40.0)  # an arbitrary host origin
+    case_dir = write_case(tmp_path / "ws", tmp_path / "root", labels=shifted,
+                          nodules=[sphere(5.0)], characteristics=[{"texture": 1, "margin": 2}])
+    job = RenderJob(case_dir=case_dir, data_root=tmp_path / "root")
+    outcome = render_case(job)
+    assert outcome.status == "done"
+    ct = read_volume(case_dir / "ct.nii.gz")
+    assert ct.array.dtype == np.int16 and ct.shape == thorax.shape
+    np.testing.assert_allclose(ct.affine, shifted.affine, atol=1e-5)
+    record = read_json(case_dir / "render.json")
+    assert record["backend"] == "analytic" and record["acquisition"]["mas"] == 60.0
+    lesion = record["lesions"][0]
+    assert lesion["descriptors"]["attenuation"] == "ground_glass"
+    assert "ground-glass" in lesion["description"]
+    assert (case_dir / "qc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = (case_dir / "ct.nii.gz").read_bytes()
+    assert render_case(job).status == "skipped"
+    overridden = render_case(RenderJob(case_dir=case_dir, data_root=tmp_path / "root",
+                                       appearance="calcified granuloma"))
+    assert overridden.status == "done"
+    assert read_json(case_dir / "render.json")["lesions"][0]["descriptors"][
+        "calcification"] == "diffuse"
+    assert (case_dir / "ct.nii.gz").read_bytes() != before
+
+
+def test_descriptor_precedence() -> None:
+    nodule = {"donor_characteristics": {"texture": 5, "spiculation": 4.6, "calcification": 6},
+              "appearance": "pure GGO"}
+    d = lesion_descriptors(nodule)
+    assert d.attenuation.value == "ground_glass" and d.spiculation == 4.6
+    d = lesion_descriptors(nodule, appearance="8 mm part-solid nodule")
+    assert d.attenuation.value == "part_solid" and 0 < d.solid_fraction < 1
+
+
+def test_render_trial_host_ct_and_summary(tmp_path: Path, thorax: Volume) -> None:
+    root, space = tmp_path / "root", Workspace(tmp_path / "ws")
+    write_case(space.root, root, labels=thorax, nodules=[sphere(5.0)], case_uid="T1-0000")
+    write_case(space.root, root, labels=thorax, nodules=[], case_uid="T1-0002")  # negative
+    write_case(space.root, root, labels=thorax, nodules=[sphere(4.0)], case_uid="T1-0001",
+               dataset="REALCT", ct_id="REAL_1", ct_path="raw_ct/REALCT/REAL_1.nii.gz")
+    real = np.where(thorax.array > 0, -800, -1000).astype(np.int16)
+    write_volume(root / "raw_ct" / "REALCT" / "REAL_1.nii.gz", Volume(real, thorax.affine),
+                 kind=VolumeKind.CT)
+    summary = render_trial("T1", workspace=space, data_root=root, workers=1,
+                           show_progress=False)
+    assert summary["rendered"] == 3
+    assert summary["backends"] == {"analytic": 2, "host-ct": 1}
+    host_case = read_json(space.cases_dir("T1") / "T1-0001" / "render.json")
+    assert host_case["fidelity"]["summary"]["hist_intersection_body"] > 0.8
+    assert read_json(space.cases_dir("T1") / "render_summary.json")["cases"] == 3
+    again = render_trial("T1", workspace=space, data_root=root, show_progress=False)
+    assert again["this_run"] == {"skipped": 3}
+
+
+def test_unknown_backend_is_refused(tmp_path: Path, thorax: Volume) -> None:
+    from lesiontrials.errors import InputError
+
+    case_dir = write_case(tmp_path / "ws", tmp_path / "root", labels=thorax,
+                          nodules=[sphere(4.0)])
+    with pytest.raises(InputError, match="host-ct"):
+        render_case(RenderJob(case_dir=case_dir, data_root=tmp_path / "root",
+                              backend="host-ct"))

@@ -1,0 +1,85 @@
+"""Real-host insertion: nothing beyond the margin changes; noise and blur follow the host."""
+
+from __future__ import annotations
+
+import edt
+import numpy as np
+import pytest
+from render_cases import SPACING, sphere
+
+from lesiontrials.describe import LesionDescriptors
+from lesiontrials.io import Volume
+from lesiontrials.render import Acquisition, AnalyticRenderer, HostCTRenderer, LesionSpec
+from lesiontrials.render.hostct import HOST_MARGIN_MM
+
+ACQ = Acquisition(slice_thickness_mm=2.5, mas=80.0)
+
+
+@pytest.fixture(scope="module")
+def host_ct(thorax: Volume) -> np.ndarray:
+    """A stand-in 'real' CT of the thorax (rendered once)."""
+    return AnalyticRenderer().render(labels=thorax.array, spacing_mm=SPACING, lesions=[],
+                                     acquisition=ACQ, seed=99).hu
+
+
+def _insert(host_ct: np.ndarray, labels: np.ndarray, specs: list[LesionSpec],
+            seed: int = 4) -> np.ndarray:
+    return HostCTRenderer(ct=host_ct).render(labels=labels, spacing_mm=SPACING, lesions=specs,
+                                             acquisition=ACQ, seed=seed).hu
+
+
+def test_nothing_changes_beyond_the_margin(thorax: Volume, host_ct: np.ndarray) -> None:
+    nodule = sphere(5.0)
+    spec = LesionSpec(nodule, LesionDescriptors(spiculation=5.0, margin=1.0))
+    host = host_ct.copy()
+    host[:4] = -2048  # outside the scanner's field of view: must survive untouched
+    out = _insert(host, thorax.array, [spec])
+    changed = out != host
+    assert changed.sum() > nodule.voxel_count  # the lesion is there
+    distance = edt.edt((~nodule.to_full(thorax.shape)).view(np.uint8), anisotropy=SPACING)
+    assert distance[changed].max() <= HOST_MARGIN_MM
+    assert out.dtype == np.int16
+
+
+def test_inserted_lesion_hu_and_determinism(thorax: Volume, host_ct: np.ndarray) -> None:
+    nodule = sphere(7.0)
+    solid = _insert(host_ct, thorax.array, [LesionSpec(nodule)])
+    ggo = _insert(host_ct, thorax.array,
+                  [LesionSpec(nodule, LesionDescriptors(attenuation="ground_glass",
+                                                        solid_fraction=0.0))])
+    core = nodule.to_full(thorax.shape)
+    assert float(ggo[core].mean()) < -350 < float(solid[core].mean())
+    assert np.array_equal(solid, _insert(host_ct, thorax.array, [LesionSpec(nodule)]))
+    assert not np.array_equal(solid, _insert(host_ct, thorax.array, [LesionSpec(nodule)], 5))
+
+
+def test_real_host_insertion_keeps_host_noise() -> None:
+    from lesiontrials.render.noise_measure import estimate_noise
+    from lesiontrials.settings import load_settings
+    from lesiontrials.testing import sphere_mask
+    from lesiontrials.world.packaged import PackagedDataError
+    from lesiontrials.world.realct import load_real_examples, segment_host
+
+    try:
+        example = load_real_examples(load_settings().cache_dir, allow_download=False)[0]
+    except PackagedDataError as exc:
+        pytest.skip(f"packaged real CTs not available: {exc}")
+    labels = segment_host(example.ct, lesion_mask=example.lesion.array).labels.array
+    ct, spacing = example.ct.array, example.ct.spacing_mm
+    lung = np.argwhere(np.isin(labels, (29, 32)))
+    nodule = sphere_mask(ct.shape, tuple(lung[len(lung) // 2]), 6.0, spacing)
+    out = HostCTRenderer(ct=ct).render(labels=labels, spacing_mm=spacing,
+                                       lesions=[LesionSpec(nodule)],
+                                       acquisition=Acquisition(slice_thickness_mm=5.0), seed=1)
+    inside = nodule.to_full(ct.shape)
+    centre = round(float(nodule.centroid_voxel()[2]))
+    core = inside[:, :, centre] & (np.hypot(*np.meshgrid(
+        *[np.arange(n) - c for n, c in zip(ct.shape[:2], nodule.centroid_voxel()[:2],
+                                           strict=True)], indexing="ij")) < 4)
+    assert -40 < float(out.hu[:, :, centre][core].mean()) < 100
+    body = (labels == 200) & (ct > -150) & (ct < 150)
+    before = estimate_noise(ct, body, spacing[:2])
+    after = estimate_noise(out.hu, body, spacing[:2])
+    assert before is not None and after is not None
+    assert after.sd_hu == pytest.approx(before.sd_hu, rel=0.05)
+    assert out.qc["lesions"][0]["local_noise_sd_hu"] == pytest.approx(before.sd_hu, rel=0.25)
