@@ -29,13 +29,28 @@ ITEM_METADATA = ("source", "design", "trial", "case_uid", "host_dataset", "host_
 CROSS_DESIGN = "digital_twin_cross"
 
 
-def load_scored(workspace: Workspace) -> pd.DataFrame:
-    """Every result shard joined with its items' metadata (one row per answer)."""
-    shards = sorted((workspace.root / "results").rglob("*.parquet"))
-    if not shards:
+def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = ()
+                ) -> pd.DataFrame:
+    """The current run of every result cell joined with its items' metadata.
+
+    ``source`` becomes ``real`` for the real set and for synthetic lesions placed in real
+    anatomy (hosts of ``real_host_datasets``, rendered into their real CT): the comparison
+    is phantom anatomy versus real anatomy.
+    """
+    from lesiontrials.evaluate.runner import read_results
+
+    cells = sorted(p.parent for p in (workspace.root / "results").glob("*/*/*/*/current.json"))
+    frames = []
+    for cell in cells:
+        task, condition, set_name, model = cell.name, cell.parent.name, cell.parent.parent.name, \
+            cell.parent.parent.parent.name
+        frames.append(read_results(workspace, model=model, set_name=set_name,
+                                   condition=condition, task=task))
+    frames = [f for f in frames if len(f)]
+    if not frames:
         raise MissingPathError("no scored results in the workspace", path=workspace.root /
                                "results", fix="run `lesiontrials score --model NAME` first")
-    results = pd.concat([read_parquet(p) for p in shards], ignore_index=True)
+    results = pd.concat(frames, ignore_index=True)
     items = []
     for path in sorted((workspace.root / "eval").glob("*/*/cases.parquet")):
         frame = read_parquet(path)
@@ -51,14 +66,17 @@ def load_scored(workspace: Workspace) -> pd.DataFrame:
     merged["option"] = merged["option"].fillna("").astype(str)
     merged["truth"] = merged["truth"].astype(str)
     merged["source"] = merged["source"].fillna("synthetic")
+    if real_host_datasets and "host_dataset" in merged.columns:
+        merged.loc[merged["host_dataset"].isin(real_host_datasets), "source"] = "real"
     return merged
 
 
 def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                  replicates: int = 1000, profile: str | None = "lung",
-                 fallback: str = "weighted_vote", real_side: str = "") -> Path:
+                 fallback: str = "weighted_vote", real_side: str = "",
+                 real_host_datasets: tuple[str, ...] = ()) -> Path:
     """Analyze, diagnose, build and apply the council, and write the report."""
-    scored = load_scored(workspace)
+    scored = load_scored(workspace, real_host_datasets=real_host_datasets)
     if profile is not None and "profile" in scored.columns and (scored["profile"] == profile
                                                                  ).any():
         scored = scored[scored["profile"] == profile]
@@ -75,6 +93,12 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
         analysis.figures["variance_shares"] = shares
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
                         description=_description(scored))
+
+
+def real_host_datasets(data_root: Path) -> tuple[str, ...]:
+    """Datasets of the data root whose hosts have real CT (``raw_ct/{DS}/``)."""
+    raw = Path(data_root) / "raw_ct"
+    return tuple(sorted(p.name for p in raw.iterdir() if p.is_dir())) if raw.is_dir() else ()
 
 
 def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates: int

@@ -32,11 +32,12 @@ def analyze(
                                                 "best_overall.")] = "weighted_vote",
 ) -> None:
     """Metrics, CIs, McNemar, breakdowns, diagnostic and council → reports/{name}/."""
-    from lesiontrials.analysis.workspace import run_analysis
+    from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
 
     ws, settings = _workspace(workspace)
     path = run_analysis(ws, name=name, seed=settings.seed, replicates=replicates,
-                        profile=profile, fallback=fallback)
+                        profile=profile, fallback=fallback,
+                        real_host_datasets=real_host_datasets(settings.resolved_data_root))
     console.print(f"[green]report[/] → {path}")
 
 

@@ -16,8 +16,10 @@ from rich.console import Console
 
 from lesiontrials.cli import (
     analysis_commands,
+    eval_commands,
     index_commands,
     insert_commands,
+    model_commands,
     plan_commands,
     render_commands,
     run_command,
@@ -35,6 +37,10 @@ app.command("plan")(plan_commands.plan)
 app.command("insert")(insert_commands.insert)
 app.command("render")(render_commands.render)
 app.command("describe")(render_commands.describe)
+app.command("slices")(eval_commands.slices)
+app.command("score")(eval_commands.score)
+app.add_typer(eval_commands.split_app, name="split")
+app.command("serve-model")(model_commands.serve_model)
 app.command("analyze")(analysis_commands.analyze)
 app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
+from lesiontrials.paths import Workspace
+
 console = Console()
 
 
@@ -18,11 +20,13 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
-    """world → index → plan (all designs) → insert → render → … (later stages as they land)."""
-    from lesiontrials.cli import insert_commands, plan_commands, render_commands
+    """world → index → plan (all 14 designs) → insert → render → slices → score the baselines
+    → analyze (report with the donor/host diagnostic and the council)."""
+    from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
+    from lesiontrials.cli import eval_commands, insert_commands, plan_commands, render_commands
     from lesiontrials.cli.world_commands import run_world_build
     from lesiontrials.index import build_index, write_index
-    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.paths import DataRoot
     from lesiontrials.settings import load_settings
 
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
@@ -46,10 +50,35 @@ def run(
     console.print(Rule("render"))
     render_commands.render(trial=None, all_trials=True, backend="auto", workers=settings.workers,
                            workspace=settings.workspace, data_root=root, appearance="")
+    console.print(Rule("evaluation sets"))
+    eval_commands.slices(trial=None, all_trials=True, real=False, workspace=settings.workspace,
+                         data_root=root, workers=settings.workers)
+    if (Path(root) / "raw_ct").is_dir():
+        eval_commands.slices(trial=None, all_trials=False, real=True,
+                             workspace=settings.workspace, data_root=root,
+                             workers=settings.workers)
+    console.print(Rule("score"))
+    _score_baselines(ws, workers=settings.workers)
+    console.print(Rule("analysis"))
+    report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
+                          real_host_datasets=real_host_datasets(Path(root)))
     console.print(Rule("summary"))
-    console.print(
-        "[yellow]not built yet:[/] evaluation sets, scoring and the report "
-        "(issues 7-10); this run stops after rendering."
-    )
-    console.print(f"outputs: world {root} · index {index_path} · trials {ws.root / 'trials'} · "
-                  f"cases {ws.root / 'cases'}")
+    console.print(f"world {root} · index {index_path} · trials {ws.root / 'trials'} · cases "
+                  f"{ws.root / 'cases'} · eval {ws.root / 'eval'} · results {ws.results_root}")
+    console.print(f"[bold green]report:[/] {report}")
+
+
+def _score_baselines(ws: Workspace, *, workers: int) -> None:
+    """Score the weight-free baselines on every set; one line per model."""
+    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
+    from lesiontrials.evaluate.models.registry import BASELINES
+    from lesiontrials.evaluate.runner import score
+    from lesiontrials.evaluate.sets import list_sets
+
+    sets = list_sets(ws)
+    for model in BASELINES:
+        summary = score(model=model, workspace=ws, sets=sets, conditions=tuple(CONDITIONS),
+                        tasks=tuple(TASKS), batch_size=32, workers=workers)
+        scored = sum(c["to_score"] for c in summary.cells)
+        console.print(f"[green]{model}[/] {summary.version}: {scored} answers scored now, "
+                      f"{len(summary.cells)} cells")

@@ -46,6 +46,10 @@ ITEM_COLUMNS: Final[tuple[str, ...]] = (
     "label",            # malignancy label of the donor (<NA> unknown)
     "appearance",       # one-line lesion description ('' if none)
     "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1",  # overlay box in image pixels (-1 if none)
+    # added by the slice builder (compatible extension):
+    "pixel_spacing_mm",  # in-plane pixel size (mm), for readers that measure
+    "mask_area_px",     # the nodule's pixel count on the centre slice (0 for negatives)
+    "inputs_sha256",    # digest of the case's input files + slice parameters (resume key)
 )
 
 
@@ -61,6 +65,7 @@ class Item:
     options: tuple[str, ...]
     image: np.ndarray  # (H, W) uint8 grey or (H, W, 3) uint8 RGB
     context: tuple[np.ndarray, ...] = ()  # neighbour slices (z-1, z+1), same encoding
+    pixel_spacing_mm: float = float("nan")  # in-plane pixel size; NaN when unknown
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,12 @@ class Answer:
 
 @runtime_checkable
 class Model(Protocol):
-    """Every model adapter: a name, a version string for the result cache key, answers."""
+    """Every model adapter: a name, a version string for the result cache key, answers.
+
+    Optional attributes the runner reads when present: ``profile`` (the preprocessing
+    profile the model reads, default ``'lung'``) and ``uses_context`` (whether
+    :attr:`Item.context` should be filled with the z−1/z+1 slices, default ``True``).
+    """
 
     name: str
 

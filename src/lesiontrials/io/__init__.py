@@ -7,6 +7,7 @@ from lesiontrials.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from lesiontrials.io.images import decode_png, encode_png, read_png, write_png
 from lesiontrials.io.tables import (
     read_csv_table,
     read_json,
@@ -33,9 +34,12 @@ __all__ = [
     "atomic_open",
     "atomic_path",
     "check_same_grid",
+    "decode_png",
+    "encode_png",
     "read_csv_table",
     "read_json",
     "read_parquet",
+    "read_png",
     "read_volume",
     "read_volume_header",
     "sha256_file",
@@ -46,6 +50,7 @@ __all__ = [
     "write_csv",
     "write_json",
     "write_parquet",
+    "write_png",
     "write_text_atomic",
     "write_volume",
 ]

@@ -1,0 +1,122 @@
+"""Slice building speed (issue 7): cases/s for evaluation sets. JSON out.
+
+Writes synthetic inserted + rendered cases in the pipeline's layout (an elliptic body with
+two elliptic lungs split into lobes, 1–2 spherical nodules per case, a nodule-free case in
+every five, Gaussian noise), then times ``build_eval_set`` (both profiles, four conditions,
+context slices, negatives) with 1 and 2 workers, and a resumed re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lesiontrials import anatomy
+from lesiontrials.evaluate.sets import build_eval_set
+from lesiontrials.io import Volume, VolumeKind, write_json, write_volume
+from lesiontrials.paths import Workspace
+from lesiontrials.testing import sphere_mask
+
+SIZES = {"real512": ((512, 512, 120), (0.7, 0.7, 2.5)),
+         "phantom128": ((128, 128, 80), (3.0, 3.0, 4.0))}
+
+
+def _labels(shape: tuple[int, int, int]) -> np.ndarray:
+    x, y = np.ogrid[:shape[0], :shape[1]]
+    cx, cy = shape[0] / 2, shape[1] / 2
+    body = ((x - cx) / (0.45 * shape[0])) ** 2 + ((y - cy) / (0.35 * shape[1])) ** 2 <= 1
+    plane = np.where(body, anatomy.BODY, 0).astype(np.uint8)
+    labels = np.repeat(plane[:, :, None], shape[2], axis=2)
+    z_split = shape[2] // 2
+    for sign, (upper, lower) in ((1, (30, 32)), (-1, (28, 29))):
+        lung = (((x - cx - sign * 0.2 * shape[0]) / (0.15 * shape[0])) ** 2
+                + ((y - cy) / (0.25 * shape[1])) ** 2) <= 1
+        labels[:, :, 5:z_split][lung] = lower
+        labels[:, :, z_split:shape[2] - 5][lung] = upper
+    return labels
+
+
+def _write_case(ws: Workspace, trial: str, index: int, shape: tuple[int, int, int],
+                spacing: tuple[float, float, float], rng: np.random.Generator) -> None:
+    case = f"{trial}-{index:05d}"
+    case_dir = ws.case_dir(trial, case)
+    affine = np.diag([*spacing, 1.0])
+    labels = _labels(shape)
+    count = 0 if index % 5 == 4 else int(rng.integers(1, 3))
+    nodules = []
+    for k in range(count):
+        side = 1 if k == 0 else -1
+        centre = (shape[0] / 2 + side * 0.2 * shape[0], shape[1] / 2 + rng.uniform(-0.1, 0.1)
+                  * shape[1], shape[2] * rng.uniform(0.25, 0.75))
+        mask = sphere_mask(shape, centre, float(rng.uniform(3.0, 12.0)), spacing)
+        labels[mask.box][mask.mask] = anatomy.NODULE
+        shift = np.eye(4)
+        shift[:3, 3] = mask.offset
+        write_volume(case_dir / f"nodule_{k}.nii.gz",
+                     Volume(mask.mask.astype(np.uint8), affine @ shift), kind=VolumeKind.MASK)
+        volume = mask.voxel_count * float(np.prod(spacing))
+        nodules.append({"nodule_index": k, "mask_file": f"nodule_{k}.nii.gz", "label": None,
+                        "donor_uid": f"B/{case}-{k}", "donor_dataset": "B",
+                        "realised": {"lobe": "right_lung_upper_lobe",
+                                     "centroid_voxel": mask.centroid_voxel().tolist(),
+                                     "equivalent_diameter_mm": (6 * volume / math.pi) ** (1 / 3)}})
+    hu = np.select([labels == anatomy.NODULE, np.isin(labels, anatomy.LOBE_LABELS),
+                    labels == anatomy.BODY], [30.0, -850.0, 40.0], -1000.0)
+    hu += rng.normal(0.0, 20.0, shape)
+    write_volume(case_dir / "labels.nii.gz", Volume(labels, affine), kind=VolumeKind.LABELS)
+    write_volume(case_dir / "ct.nii.gz", Volume(np.rint(hu).astype(np.int16), affine),
+                 kind=VolumeKind.CT)
+    write_json({"case_uid": case, "trial": trial, "status": "done", "nodule_free": not count,
+                "host": {"dataset": "B", "ct_id": case, "ct_path": ""}, "nodules": nodules},
+               case_dir / "insert.json")
+
+
+def run(size: str, n_cases: int) -> dict[str, object]:
+    shape, spacing = SIZES[size]
+    result: dict[str, object] = {"size": size, "shape": shape, "spacing_mm": spacing,
+                                 "cases": n_cases}
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(Path(tmp))
+        rng = np.random.default_rng(0)
+        for index in range(n_cases):
+            _write_case(ws, size, index, shape, spacing, rng)
+        for workers in (1, 2):
+            shutil.rmtree(ws.root / "eval", ignore_errors=True)
+            start = time.perf_counter()
+            summary = build_eval_set(trial=size, workspace=ws, workers=workers,
+                                     show_progress=False)
+            seconds = time.perf_counter() - start
+            result[f"workers_{workers}"] = {
+                "seconds": round(seconds, 2), "cases_per_s": round(n_cases / seconds, 2),
+                "slices": summary.positives + summary.negatives,
+                "images_per_s": round(_images(ws, size) / seconds, 1)}
+        start = time.perf_counter()
+        build_eval_set(trial=size, workspace=ws, workers=1, show_progress=False)
+        result["resume_all_cached_s"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def _images(ws: Workspace, trial: str) -> int:
+    return sum(1 for _ in (ws.eval_set_dir(trial)).rglob("*.png"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=10)
+    args = parser.parse_args()
+    out = {"benchmark": "slices", "cpu_count": os.cpu_count(),
+           "load_average": round(os.getloadavg()[0], 2),
+           "runs": [run(size, args.cases) for size in SIZES]}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

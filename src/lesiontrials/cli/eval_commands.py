@@ -1,0 +1,182 @@
+"""``lesiontrials slices|score|split``: evaluation sets, scoring, frozen splits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+WorkspaceOption = Annotated[Path | None, typer.Option(
+    "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")]
+DataRootOption = Annotated[Path | None, typer.Option(
+    "--data-root", "-d", help="Data root (LESIONTRIALS_DATA_ROOT).")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", "-j", min=1, help="Worker processes (LESIONTRIALS_WORKERS; default: all "
+                                   "cores for slices, 1 for score).")]
+SetsOption = Annotated[list[str] | None, typer.Option(
+    "--set", "-s", help="Evaluation set(s) (default: every set in the workspace).")]
+ConditionsOption = Annotated[list[str] | None, typer.Option(
+    "--conditions", "-c", help="plain, bbox, contour, bbox_contour (default: all).")]
+TasksOption = Annotated[list[str] | None, typer.Option(
+    "--tasks", "-t", help="presence, lobe, size (default: all).")]
+
+
+def _settings(workspace: Path | None, data_root: Path | None = None,
+              workers: int | None = None):
+    from lesiontrials.settings import load_settings
+
+    return load_settings(workspace=workspace, data_root=data_root, workers=workers)
+
+
+def slices(
+    trial: Annotated[str | None, typer.Argument(help="Trial whose rendered cases to slice.")]
+    = None,
+    all_trials: Annotated[bool, typer.Option("--all", help="Every trial with cases.")] = False,
+    real: Annotated[bool, typer.Option(
+        "--real", help="The real set: scans of the data root with raw CT + nodule masks.")]
+    = False,
+    workspace: WorkspaceOption = None,
+    data_root: DataRootOption = None,
+    workers: WorkersOption = None,
+) -> None:
+    """Build evaluation sets: centre slices ± 1, 4 guidance conditions, 2 profiles."""
+    from lesiontrials.errors import InputError
+    from lesiontrials.evaluate.sets import build_eval_set, build_real_set
+    from lesiontrials.paths import DataRoot, Workspace
+
+    if sum([trial is not None, all_trials, real]) != 1:
+        raise typer.BadParameter("give a trial name, --all or --real (one of them)")
+    settings = _settings(workspace, data_root, workers)
+    n_workers = settings.workers if "workers" in settings.model_fields_set else (
+        os.cpu_count() or 1)
+    space = Workspace(settings.workspace)
+    root = DataRoot(settings.resolved_data_root)
+    summaries = []
+    if real:
+        summaries.append(build_real_set(data_root=root.require(), workspace=space,
+                                        workers=n_workers, seed=settings.seed))
+    else:
+        cases = space.root / "cases"
+        names = [str(trial)] if trial else sorted(
+            p.name for p in cases.iterdir() if p.is_dir()) if cases.is_dir() else []
+        if not names:
+            console.print(f"[yellow]no trials with cases[/] under {cases}")
+            return
+        for name in names:
+            try:
+                summaries.append(build_eval_set(
+                    trial=name, workspace=space, workers=n_workers, seed=settings.seed,
+                    data_root=root if root.root.is_dir() else None))
+            except InputError as exc:
+                if not all_trials:
+                    raise
+                console.print(f"[yellow]skipped {name}[/]: {exc}")
+    if not summaries:
+        return
+    table = Table(title="evaluation sets")
+    for column in ("set", "positives", "negatives", "cases built", "reused", "failed",
+                   "left out", "items"):
+        table.add_column(column)
+    for s in summaries:
+        table.add_row(s.name, str(s.positives), str(s.negatives), str(s.cases_done),
+                      str(s.cases_reused), str(len(s.failed)), str(len(s.left_out)),
+                      str(Path(next(iter(s.paths.values()))).parent.parent))
+    console.print(table)
+    for s in summaries:
+        for key, reason in list(s.failed.items())[:5]:
+            console.print(f"[red]failed[/] {s.name}/{key}: {reason}")
+
+
+def score(
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
+    sets: SetsOption = None,
+    conditions: ConditionsOption = None,
+    tasks: TasksOption = None,
+    workspace: WorkspaceOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1,
+                                         help="Processes, each loading the model once.")] = 1,
+) -> None:
+    """Score a model on evaluation sets; resumes, and re-scores when the prompt or model
+    version changes."""
+    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
+    from lesiontrials.evaluate.runner import read_results
+    from lesiontrials.evaluate.runner import score as run_score
+    from lesiontrials.evaluate.sets import list_sets
+    from lesiontrials.paths import Workspace
+
+    space = Workspace(_settings(workspace).workspace)
+    names = list(sets) if sets else list_sets(space)
+    if not names:
+        console.print(f"[yellow]no evaluation sets[/] under {space.root / 'eval'} "
+                      "(run `lesiontrials slices` first)")
+        return
+    summary = run_score(model=model, workspace=space, sets=names,
+                        conditions=tuple(conditions or CONDITIONS), tasks=tuple(tasks or TASKS),
+                        batch_size=batch_size, workers=workers)
+    table = Table(title=f"{summary.model} {summary.version}")
+    for column in ("set", "condition", "task", "items", "reused", "scored now", "unparsed",
+                   "accuracy"):
+        table.add_column(column)
+    for cell in summary.cells:
+        frame = read_results(space, model=summary.model, set_name=cell["set"],
+                             condition=cell["condition"], task=cell["task"])
+        accuracy = f"{frame['correct'].mean():.3f}" if len(frame) else "–"
+        unparsed = int((frame["parse_status"] != "ok").sum()) if len(frame) else 0
+        table.add_row(cell["set"], cell["condition"], cell["task"], str(cell["items"]),
+                      str(cell["already_scored"]), str(cell["to_score"]), str(unparsed),
+                      accuracy)
+    console.print(table)
+    console.print(f"results → {space.results_root / summary.model}")
+
+
+def split_make(
+    name: Annotated[str, typer.Argument(help="Split name (splits/NAME.json).")],
+    sets: SetsOption = None,
+    models: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Models (default: every model with results).")] = None,
+    conditions: ConditionsOption = None,
+    tasks: TasksOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Freeze the one-reporting-N split: uids scored by every model × condition × task."""
+    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
+    from lesiontrials.evaluate.sets import list_sets
+    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.paths import Workspace
+
+    space = Workspace(_settings(workspace).workspace)
+    split = make_split(workspace=space, name=name, sets=list(sets) if sets else list_sets(space),
+                       models=models, conditions=tuple(conditions or CONDITIONS),
+                       tasks=tuple(tasks or TASKS))
+    counts = split.provenance["counts"]
+    console.print(f"[green]split {name}[/]: N = {len(split.uids)} "
+                  f"(sha256 {split.sha256[:16]}…) over {len(split.provenance['models'])} "
+                  f"model(s); per set {counts} → {space.split_file(name)}")
+
+
+def split_check(
+    name: Annotated[str, typer.Argument(help="Split name.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Verify a split's hash and that the current results reproduce it (exit 1 if not)."""
+    from lesiontrials.evaluate.splits import check_split
+    from lesiontrials.paths import Workspace
+
+    result = check_split(workspace=Workspace(_settings(workspace).workspace), name=name)
+    console.print(f"split {name}: hash {'ok' if result.hash_ok else '[red]MISMATCH[/]'}, "
+                  f"reproducible {'yes' if result.reproducible else '[red]no[/]'} "
+                  f"({len(result.missing)} missing, {len(result.added)} added)")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+split_app = typer.Typer(no_args_is_help=True, help="Frozen evaluation splits.")
+split_app.command("make")(split_make)
+split_app.command("check")(split_check)

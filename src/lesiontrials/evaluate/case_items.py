@@ -1,0 +1,261 @@
+"""One case (or real scan) → its evaluation items: PNGs for every profile × condition and
+one Parquet part with their rows. Runs in a worker; resumes by input digest.
+
+A job lists its input files; the digest covers their bytes, the slice parameters and the
+per-item metadata, so a changed input or parameter rebuilds the case and nothing else.
+The CT is read and each needed axial slice encoded once per profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials import anatomy
+from lesiontrials.errors import InputError
+from lesiontrials.evaluate.contract import CONDITIONS
+from lesiontrials.evaluate.slices import (
+    SliceParams,
+    centre_z,
+    choose_spread,
+    context_zs,
+    encode_slices,
+    hu_lung_mask,
+    label_z_ranges,
+    labels_in,
+    lung_area_mm2,
+    negative_candidates,
+    plane_mask,
+    render_item,
+    slice_uid,
+    z_range,
+)
+from lesiontrials.execution import CaseOutcome
+from lesiontrials.geometry import NoduleMask, mask_in_host_grid
+from lesiontrials.io import read_parquet, read_volume, sha256_file, write_parquet, write_png
+from lesiontrials.seeding import rng_for
+
+SLICES_VERSION = 1
+PARTS_DIR = "parts"
+
+
+@dataclass(frozen=True)
+class NoduleSource:
+    """One nodule to slice through: its mask file, uid target id and item metadata.
+
+    ``world_point_mm`` (RAS mm) picks the nearest connected component when one mask file
+    holds several nodules; ``centroid_z`` (voxel) is the realised centroid when known.
+    """
+
+    mask_path: Path
+    target: str
+    meta: dict[str, Any]
+    centroid_z: float | None = None
+    world_point_mm: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class CaseJob:
+    """Everything one worker needs to build the items of one case or real scan."""
+
+    set_name: str
+    source: str  # 'synthetic' | 'real'
+    case_key: str  # case_uid, or '{dataset}/{ct_id}' for real scans
+    ct_path: Path
+    set_dir: Path
+    profiles: tuple[str, ...]
+    params: SliceParams
+    nodules: tuple[NoduleSource, ...] = ()
+    lung_labels_path: Path | None = None  # label map with lobes (None: estimate from HU)
+    exclude_mask_paths: tuple[Path, ...] = ()  # further nodules to keep negatives away from
+    n_negatives: int = 1
+    base_meta: dict[str, Any] = field(default_factory=dict)
+    extra_inputs: tuple[Path, ...] = ()  # hashed for resume (insert.json, render.json)
+    seed: int = 0
+
+    @property
+    def part_path(self) -> Path:
+        return self.set_dir / PARTS_DIR / (self.case_key.replace("/", "__") + ".parquet")
+
+
+@dataclass(frozen=True)
+class _Target:
+    uid: str
+    kind: str
+    z: int
+    plane: np.ndarray | None
+    meta: dict[str, Any]
+
+
+def job_digest(job: CaseJob) -> str:
+    """SHA-256 over the input files' bytes, parameters, profiles and item metadata."""
+    files = [job.ct_path, *(n.mask_path for n in job.nodules), *job.exclude_mask_paths,
+             *job.extra_inputs, *([job.lung_labels_path] if job.lung_labels_path else [])]
+    payload = {
+        "version": SLICES_VERSION, "params": job.params.to_dict(), "profiles": job.profiles,
+        "seed": job.seed, "n_negatives": job.n_negatives, "base": job.base_meta,
+        "nodules": [[n.target, n.meta, n.centroid_z, n.world_point_mm] for n in job.nodules],
+        "files": {str(p): sha256_file(p) for p in sorted(set(files)) if Path(p).is_file()},
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_case(job: CaseJob) -> CaseOutcome:
+    """Build (or reuse) one case's items; the result is its row count."""
+    digest = job_digest(job)
+    done = _finished_rows(job, digest)
+    if done is not None:
+        return CaseOutcome(job.case_key, "skipped", result=done)
+    ct = read_volume(job.ct_path)
+    nodules = [_host_mask(src, ct.affine, ct.shape) for src in job.nodules]
+    lung, label_ranges = _lung_and_nodule_labels(job, ct.array, ct.affine, ct.shape)
+    excluded = [r for n in nodules if (r := z_range(n)) is not None] + label_ranges
+    for path in job.exclude_mask_paths:
+        volume = read_volume(path)
+        extra = mask_in_host_grid(volume.array, volume.affine, ct.affine, ct.shape)
+        if (r := z_range(extra)) is not None:
+            excluded.append(r)
+    targets = _positives(job, nodules, ct.shape) + _negatives(job, excluded, lung,
+                                                              ct.spacing_mm)
+    rows = _render(job, ct.array, targets, ct.spacing_mm, digest)
+    write_parquet(pd.DataFrame(rows), job.part_path)
+    return CaseOutcome(job.case_key, "done", result=len(rows))
+
+
+def _finished_rows(job: CaseJob, digest: str) -> int | None:
+    if not job.part_path.is_file():
+        return None
+    try:
+        part = read_parquet(job.part_path)
+    except InputError:
+        return None
+    if part.empty or set(part["inputs_sha256"]) != {digest}:
+        return None
+    for profile in job.profiles:
+        rows = part[part["profile"] == profile]
+        if rows.empty:
+            return None
+        paths = set(rows["image_path"]) | {p for v in rows["context_paths"]
+                                           for p in json.loads(v)}
+        if not all((job.set_dir / profile / p).is_file() for p in paths):
+            return None
+    return len(part)
+
+
+def _host_mask(src: NoduleSource, affine: np.ndarray, shape: tuple[int, int, int]) -> NoduleMask:
+    volume = read_volume(src.mask_path)
+    mask = volume.array > 0
+    if src.world_point_mm is not None:
+        mask = _nearest_component(mask, volume.affine, np.asarray(src.world_point_mm))
+    nodule = mask_in_host_grid(mask, volume.affine, affine, shape)
+    if nodule.voxel_count == 0:
+        raise InputError(f"nodule {src.target}: the mask is empty on the CT grid",
+                         path=src.mask_path, fix="check the mask's affine against the CT")
+    return nodule
+
+
+def _nearest_component(mask: np.ndarray, affine: np.ndarray, point_mm: np.ndarray
+                       ) -> np.ndarray:
+    """The connected component (26-conn.) whose centroid is nearest ``point_mm``."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if n <= 1:
+        return mask
+    centroids = np.asarray(ndimage.center_of_mass(mask, labels, range(1, n + 1)))
+    world = centroids @ affine[:3, :3].T + affine[:3, 3]
+    best = int(np.argmin(np.linalg.norm(world - point_mm, axis=1))) + 1
+    return labels == best
+
+
+def _lung_and_nodule_labels(job: CaseJob, hu: np.ndarray, affine: np.ndarray,
+                            shape: tuple[int, int, int]
+                            ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    if job.lung_labels_path is None:
+        return hu_lung_mask(hu), []
+    labels = read_volume(job.lung_labels_path)
+    if labels.shape != shape or not np.allclose(labels.affine, affine, atol=1e-3):
+        raise InputError("the label map is not on the CT grid", path=job.lung_labels_path,
+                         fix="write labels and CT on the same (host) grid")
+    lung = labels_in(labels.array, anatomy.LUNG_INTERIOR_LABELS)
+    return lung, label_z_ranges(labels.array, anatomy.NODULE)
+
+
+def _positives(job: CaseJob, nodules: list[NoduleMask], shape: tuple[int, int, int]
+               ) -> list[_Target]:
+    targets = []
+    for src, nodule in zip(job.nodules, nodules, strict=True):
+        z = centre_z(nodule, centroid_z=src.centroid_z)
+        uid = slice_uid(source=job.source, case=job.case_key, target=src.target, z=z)
+        targets.append(_Target(uid, "positive", z, plane_mask(nodule, shape=shape, z=z),
+                               src.meta))
+    return targets
+
+
+def _negatives(job: CaseJob, excluded: list[tuple[int, int]], lung: np.ndarray,
+               spacing: tuple[float, float, float]) -> list[_Target]:
+    area = lung_area_mm2(lung, spacing_mm=spacing)
+    candidates = negative_candidates(
+        depth=lung.shape[2], excluded=excluded, lung_area=area, spacing_z_mm=spacing[2],
+        margin_mm=job.params.margin_mm, min_lung_area_mm2=job.params.min_lung_area_mm2)
+    rng = rng_for(job.seed, job.case_key, "eval-negatives")
+    meta = {"nodule_index": -1, "donor_uid": "", "donor_dataset": "", "truth_presence": "absent",
+            "truth_lobe": "", "truth_size": "", "diameter_mm": float("nan"), "label": None,
+            "appearance": ""}
+    return [_Target(slice_uid(source=job.source, case=job.case_key, target="negative", z=z),
+                    "negative", z, None, meta)
+            for z in choose_spread(candidates, job.n_negatives, rng)]
+
+
+def _render(job: CaseJob, hu: np.ndarray, targets: list[_Target],
+            spacing: tuple[float, float, float], digest: str) -> list[dict[str, Any]]:
+    depth = hu.shape[2]
+    needed = [z for t in targets for z in context_zs(t.z, depth)]
+    rows = []
+    for profile in job.profiles:
+        encoded = encode_slices(hu, needed, profile=profile)
+        base = job.set_dir / profile
+        for target in targets:
+            rows.extend(_render_target(job, target, encoded, base, profile, depth,
+                                       spacing, digest))
+    return rows
+
+
+def _render_target(job: CaseJob, target: _Target, encoded: dict[int, np.ndarray], base: Path,
+                   profile: str, depth: int, spacing: tuple[float, float, float],
+                   digest: str) -> list[dict[str, Any]]:
+    zs = context_zs(target.z, depth)
+    item = render_item(encoded, zs=zs, plane=target.plane, conditions=CONDITIONS,
+                       style=job.params.style)
+    level = job.params.png_level
+    below, above = f"images/{target.uid}_zm1.png", f"images/{target.uid}_zp1.png"
+    plain = f"images/{target.uid}_plain.png"
+    write_png(base / below, item.context[0], level=level)
+    write_png(base / above, item.context[1], level=level)
+    rows = []
+    for condition in CONDITIONS:
+        image, box = item.conditions[condition]
+        rel = plain
+        if condition != "plain" and target.plane is not None:
+            rel = f"images/{target.uid}_{condition}.png"
+        if condition == "plain" or rel != plain:
+            write_png(base / rel, image, level=level)
+        r0, c0, r1, c1 = box if box is not None else (-1, -1, -1, -1)
+        rows.append({
+            **job.base_meta, **target.meta,
+            "slice_uid": target.uid, "set": job.set_name, "source": job.source,
+            "kind": target.kind, "profile": profile, "condition": condition,
+            "image_path": rel, "context_paths": json.dumps([below, rel, above]),
+            "z_index": target.z, "bbox_x0": c0, "bbox_y0": r0, "bbox_x1": c1, "bbox_y1": r1,
+            "pixel_spacing_mm": float(spacing[0]),
+            "mask_area_px": int(target.plane.sum()) if target.plane is not None else 0,
+            "inputs_sha256": digest,
+        })
+    return rows

@@ -1,0 +1,308 @@
+"""Score a model on evaluation sets: batches in, append-only Parquet shards out, resumable.
+
+Results of one (model, set, condition, task) live in
+``results/{model}/{set}/{condition}/{task}/part-{key}-{uids}.parquet`` (columns
+:data:`RESULT_COLUMNS`). Every row carries a ``run_key``: the hash of the model name and
+version, the prompt hash and the profile. A re-run scores only the slice uids that have
+no row for the current key (so an interrupted run resumes, and a changed prompt or model
+version re-scores everything); ``current.json`` beside the shards names the key of the
+latest run, which :func:`read_results` selects by default.
+
+The model is loaded once per worker process (in-process when ``workers`` is 1); work is
+cut into units of at most ``shard_size`` items, each written as one shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from lesiontrials.errors import InputError
+from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Model
+from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
+from lesiontrials.evaluate.tasks import applies_to, task_prompt
+from lesiontrials.io import read_parquet, read_png, write_json, write_parquet
+from lesiontrials.paths import Workspace
+
+RESULT_COLUMNS: Final = (
+    "slice_uid", "model", "model_version", "prompt_hash", "run_key", "task", "condition",
+    "profile", "set", "kind", "option", "raw_text", "parse_status", "correct", "truth",
+    "scores_json",
+)
+CURRENT_JSON = "current.json"
+_MODEL: Model | None = None
+
+
+def run_key(*, model: str, version: str, prompt_hash: str, profile: str) -> str:
+    """Hash (16 hex) identifying one model/version/prompt/profile combination."""
+    text = "\x1f".join([model, version, prompt_hash, profile])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a loaded model says about itself (after any prior fitting)."""
+
+    name: str
+    version: str
+    profile: str
+    uses_context: bool
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Up to ``shard_size`` items of one (set, condition, task), scored into one shard."""
+
+    set_name: str
+    condition: str
+    task: str
+    profile: str
+    set_dir: Path
+    out_dir: Path
+    key: str
+    rows: tuple[dict[str, Any], ...]
+    batch_size: int
+    fit_truth: dict[str, list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """Per (set, condition, task): items asked, already scored, newly scored, statuses."""
+
+    model: str
+    version: str
+    cells: list[dict[str, Any]]
+
+
+# ----------------------------------------------------------------------- worker side
+def init_worker(model_name: str, options: dict[str, Any]) -> None:
+    """Load the model once in this process."""
+    global _MODEL
+    from lesiontrials.evaluate.models.registry import load_model
+
+    _MODEL = load_model(model_name, **options)
+
+
+def _model() -> Model:
+    if _MODEL is None:
+        raise RuntimeError("init_worker was not called in this process")
+    return _MODEL
+
+
+def describe(fit_truth: dict[str, list[str]] | None = None) -> Identity:
+    """The loaded model's identity, after fitting its prior on ``fit_truth`` if it can."""
+    model = _model()
+    if fit_truth is not None and hasattr(model, "fit_prior"):
+        model.fit_prior(fit_truth)
+    card = getattr(model, "card", None)
+    if is_dataclass(card) and not isinstance(card, type):
+        card = asdict(card)
+    return Identity(name=model.name, version=str(model.version),
+                    profile=str(getattr(model, "profile", "lung")),
+                    uses_context=bool(getattr(model, "uses_context", True)),
+                    card=dict(card) if isinstance(card, dict) else {})
+
+
+def score_unit(unit: WorkUnit) -> dict[str, Any]:
+    """Score one unit and write its shard; returns the rows' parse-status counts."""
+    identity = describe(unit.fit_truth)
+    prompt = task_prompt(unit.task)
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(unit.rows), unit.batch_size):
+        batch = unit.rows[start:start + unit.batch_size]
+        items = [_item(row, unit, prompt.question, prompt.options, identity.uses_context)
+                 for row in batch]
+        answers = _model().answer(items)
+        if len(answers) != len(items):
+            raise InputError(f"model {identity.name!r} returned {len(answers)} answers for "
+                             f"{len(items)} items")
+        records.extend(_record(row, answer, unit, identity, prompt.prompt_hash,
+                               prompt.options) for row, answer in zip(batch, answers,
+                                                                      strict=True))
+    uids = "\n".join(r["slice_uid"] for r in records)
+    digest = hashlib.sha256(uids.encode("utf-8")).hexdigest()[:12]
+    write_parquet(pd.DataFrame(records, columns=list(RESULT_COLUMNS)),
+                  unit.out_dir / f"part-{unit.key[:12]}-{digest}.parquet")
+    return dict(Counter(r["parse_status"] for r in records))
+
+
+def _item(row: dict[str, Any], unit: WorkUnit, question: str, options: tuple[str, ...],
+          uses_context: bool) -> Item:
+    base = unit.set_dir / unit.profile
+    context: tuple[np.ndarray, ...] = ()
+    if uses_context:
+        paths = json.loads(row["context_paths"])
+        context = (read_png(base / paths[0]), read_png(base / paths[-1]))
+    return Item(slice_uid=row["slice_uid"], task=unit.task, condition=unit.condition,
+                profile=unit.profile, question=question, options=options,
+                image=read_png(base / row["image_path"]), context=context,
+                pixel_spacing_mm=float(row.get("pixel_spacing_mm", math.nan)))
+
+
+def _record(row: dict[str, Any], answer: Answer, unit: WorkUnit, identity: Identity,
+            prompt_hash: str, options: tuple[str, ...]) -> dict[str, Any]:
+    option, status = answer.option, answer.parse_status
+    if option not in options:
+        parsed = parse_answer(answer.raw_text or option, task=unit.task)
+        option, status = parsed.option, parsed.status
+    if status != OK:
+        option = ""
+    truth = row[f"truth_{unit.task}"]
+    return {"slice_uid": row["slice_uid"], "model": identity.name,
+            "model_version": identity.version, "prompt_hash": prompt_hash, "run_key": unit.key,
+            "task": unit.task, "condition": unit.condition, "profile": unit.profile,
+            "set": unit.set_name, "kind": row["kind"], "option": option,
+            "raw_text": str(answer.raw_text or ""), "parse_status": status or UNPARSED,
+            "correct": bool(status == OK and option == truth), "truth": truth,
+            "scores_json": json.dumps(answer.scores, sort_keys=True) if answer.scores else ""}
+
+
+# ----------------------------------------------------------------------- driver side
+def read_results(workspace: Workspace, *, model: str, set_name: str, condition: str,
+                 task: str, current_only: bool = True) -> pd.DataFrame:
+    """All result rows of one cell (only the latest run's key unless ``current_only`` is
+    false), one row per slice uid and run key."""
+    where = workspace.results_dir(model, set_name, condition, task)
+    shards = sorted(where.glob("part-*.parquet")) if where.is_dir() else []
+    if not shards:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    frame = pd.concat([read_parquet(p) for p in shards], ignore_index=True)
+    if current_only and (where / CURRENT_JSON).is_file():
+        from lesiontrials.io import read_json
+
+        frame = frame[frame["run_key"] == read_json(where / CURRENT_JSON)["run_key"]]
+    return frame.drop_duplicates(["slice_uid", "run_key"], keep="last").reset_index(drop=True)
+
+
+def set_items(workspace: Workspace, set_name: str, profile: str) -> pd.DataFrame:
+    """The set's ``cases.parquet`` for one profile (a clear error when it is missing)."""
+    path = workspace.eval_dir(set_name, profile) / "cases.parquet"
+    if not path.is_file():
+        raise InputError(f"set {set_name!r} has no {profile!r} items", path=path,
+                         fix=f"run `lesiontrials slices {set_name}` (profiles include "
+                             f"{profile})")
+    return read_parquet(path)
+
+
+def task_rows(items: pd.DataFrame, *, condition: str, task: str) -> pd.DataFrame:
+    """Items of one condition that are asked ``task``."""
+    rows = items[items["condition"] == condition]
+    mask = [applies_to(task, kind=k, truth_lobe=lobe, truth_size=size)
+            for k, lobe, size in zip(rows["kind"], rows["truth_lobe"], rows["truth_size"],
+                                     strict=True)]
+    return rows[np.asarray(mask, dtype=bool)]
+
+
+def _fit_truth(items: pd.DataFrame, tasks: Iterable[str]) -> dict[str, list[str]]:
+    plain = items.drop_duplicates("slice_uid")
+    return {t: [str(v) for v in task_rows(plain.assign(condition="plain"), condition="plain",
+                                          task=t)[f"truth_{t}"]] for t in tasks}
+
+
+def score(*, model: str, workspace: Workspace, sets: Sequence[str],
+          conditions: Sequence[str] = CONDITIONS, tasks: Sequence[str] = TASKS,
+          batch_size: int = 16, workers: int = 1, shard_size: int = 256,
+          model_options: dict[str, Any] | None = None, show_progress: bool = True
+          ) -> ScoreSummary:
+    """Score ``model`` on every (set, condition, task) cell; skip what is already scored."""
+    for value, allowed, what in ((conditions, CONDITIONS, "condition"), (tasks, TASKS, "task")):
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise InputError(f"unknown {what} {unknown}", fix=f"use {list(allowed)}")
+    options = dict(model_options or {})
+    if workers <= 1:
+        init_worker(model, options)
+        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+                      describe_fn=describe, map_fn=lambda units: map(score_unit, units),
+                      show_progress=show_progress)
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker,
+                             initargs=(model, options)) as pool:
+        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+                      describe_fn=lambda truth: pool.submit(describe, truth).result(),
+                      map_fn=lambda units: pool.map(score_unit, units),
+                      show_progress=show_progress)
+
+
+def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
+           tasks: Sequence[str], batch_size: int, shard_size: int, *, describe_fn: Any,
+           map_fn: Any, show_progress: bool) -> ScoreSummary:
+    identity = describe_fn(None)
+    units: list[WorkUnit] = []
+    cells: list[dict[str, Any]] = []
+    for set_name in sets:
+        items = set_items(workspace, set_name, identity.profile)
+        fit = _fit_truth(items, TASKS)
+        identity = describe_fn(fit)
+        for condition in conditions:
+            for task in tasks:
+                cell_units, cell = _plan_cell(workspace, identity, items, set_name, condition,
+                                              task, batch_size, shard_size, fit)
+                units.extend(cell_units)
+                cells.append(cell)
+    _write_card(workspace, identity)
+    statuses = _run_units(units, map_fn, show_progress, identity.name)
+    for cell in cells:
+        cell["new_statuses"] = dict(statuses.get((cell["set"], cell["condition"],
+                                                  cell["task"]), Counter()))
+    return ScoreSummary(model=identity.name, version=identity.version, cells=cells)
+
+
+def _plan_cell(workspace: Workspace, identity: Identity, items: pd.DataFrame, set_name: str,
+               condition: str, task: str, batch_size: int, shard_size: int,
+               fit: dict[str, list[str]]) -> tuple[list[WorkUnit], dict[str, Any]]:
+    prompt_hash = task_prompt(task).prompt_hash
+    key = run_key(model=identity.name, version=identity.version, prompt_hash=prompt_hash,
+                  profile=identity.profile)
+    out_dir = workspace.results_dir(identity.name, set_name, condition, task)
+    rows = task_rows(items, condition=condition, task=task)
+    done = set(read_results(workspace, model=identity.name, set_name=set_name,
+                            condition=condition, task=task, current_only=False)
+               .query("run_key == @key")["slice_uid"])
+    pending = rows[~rows["slice_uid"].isin(done)]
+    write_json({"run_key": key, "model": identity.name, "model_version": identity.version,
+                "prompt_hash": prompt_hash, "profile": identity.profile},
+               out_dir / CURRENT_JSON)
+    records = pending.to_dict("records")
+    units = [WorkUnit(set_name=set_name, condition=condition, task=task,
+                      profile=identity.profile, set_dir=workspace.eval_set_dir(set_name),
+                      out_dir=out_dir, key=key, rows=tuple(records[i:i + shard_size]),
+                      batch_size=batch_size, fit_truth=fit)
+             for i in range(0, len(records), shard_size)]
+    cell = {"set": set_name, "condition": condition, "task": task, "items": len(rows),
+            "already_scored": len(rows) - len(pending), "to_score": len(pending),
+            "run_key": key}
+    return units, cell
+
+
+def _write_card(workspace: Workspace, identity: Identity) -> None:
+    write_json({"name": identity.name, "version": identity.version,
+                "profile": identity.profile, "uses_context": identity.uses_context,
+                "card": identity.card},
+               workspace.results_root / identity.name / "model.json")
+
+
+def _run_units(units: list[WorkUnit], map_fn: Any, show_progress: bool, name: str
+               ) -> dict[tuple[str, str, str], Counter[str]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    statuses: dict[tuple[str, str, str], Counter[str]] = {}
+    total = sum(len(u.rows) for u in units)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), disable=not show_progress) as bar:
+        task_id = bar.add_task(f"score {name}", total=total)
+        for unit, counts in zip(units, map_fn(units), strict=True):
+            statuses.setdefault((unit.set_name, unit.condition, unit.task),
+                                Counter()).update(counts)
+            bar.advance(task_id, len(unit.rows))
+    return statuses

@@ -1,0 +1,302 @@
+"""Evaluation sets: rendered trial cases or a real data root → ``eval/{set}/{profile}/``.
+
+``build_eval_set`` reads ``cases/{trial}/{case}/`` (``insert.json`` realised truth,
+``ct.nii.gz``, ``labels.nii.gz``, ``nodule_{k}.nii.gz``, ``render.json``) and the trial
+manifest (design, nodule-free cases); ``build_real_set`` reads any data root with
+``raw_ct/`` + ``masks/{DS}/nodule_seg/`` + profiles (truth from the profile values). Both
+run the same per-case builder (:mod:`lesiontrials.evaluate.case_items`) and write, per
+profile, ``cases.parquet`` (columns :data:`~lesiontrials.evaluate.contract.ITEM_COLUMNS`,
+sorted by slice uid and condition) and ``images/*.png``, plus ``eval/{set}/set.json``.
+Finished cases are reused when their inputs' digest is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lesiontrials import anatomy
+from lesiontrials.errors import InputError
+from lesiontrials.evaluate.case_items import (
+    SLICES_VERSION,
+    CaseJob,
+    NoduleSource,
+    build_case,
+)
+from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
+from lesiontrials.evaluate.slices import SliceParams
+from lesiontrials.execution import CaseOutcome, run_cases
+from lesiontrials.io import read_json, read_parquet, write_json, write_parquet
+from lesiontrials.paths import DataRoot, Workspace
+
+CT_FILE = "ct.nii.gz"
+LABELS_FILE = "labels.nii.gz"
+INSERT_JSON = "insert.json"
+RENDER_JSON = "render.json"
+_STRING = ("slice_uid", "set", "source", "kind", "profile", "condition", "image_path",
+           "context_paths", "trial", "design", "case_uid", "host_dataset", "host_ct_id",
+           "donor_uid", "donor_dataset", "truth_presence", "truth_lobe", "truth_size",
+           "appearance", "inputs_sha256")
+_INT = ("nodule_index", "z_index", "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "mask_area_px")
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """What a set build did: items per kind, cases done/reused/failed/left out, where."""
+
+    name: str
+    source: str
+    positives: int
+    negatives: int
+    cases_done: int
+    cases_reused: int
+    failed: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+def build_eval_set(*, trial: str, workspace: Workspace, profiles: tuple[str, ...] = PROFILES,
+                   params: SliceParams | None = None, workers: int = 1, seed: int = 0,
+                   data_root: DataRoot | None = None, show_progress: bool = True) -> SetSummary:
+    """Build the evaluation set named ``trial`` from its inserted and rendered cases.
+
+    ``data_root`` (optional) lets negatives avoid the native nodules of real host CTs;
+    without it, cases on a real host CT contribute no negatives (and say so).
+    """
+    params = params or SliceParams()
+    jobs, left_out = trial_jobs(trial=trial, workspace=workspace, profiles=profiles,
+                                params=params, seed=seed, data_root=data_root)
+    return _run(jobs, left_out, name=trial, source="synthetic", workspace=workspace,
+                profiles=profiles, params=params, workers=workers, show_progress=show_progress)
+
+
+def build_real_set(*, data_root: DataRoot, workspace: Workspace, name: str = "real",
+                   profiles: tuple[str, ...] = PROFILES, params: SliceParams | None = None,
+                   workers: int = 1, seed: int = 0, datasets: list[str] | None = None,
+                   show_progress: bool = True) -> SetSummary:
+    """Build a real evaluation set from every scan of ``data_root`` that has a raw CT and
+    nodule masks (lobe and size truth from the profile values)."""
+    params = params or SliceParams()
+    jobs, left_out = real_jobs(data_root=data_root, workspace=workspace, name=name,
+                               profiles=profiles, params=params, seed=seed, datasets=datasets)
+    return _run(jobs, left_out, name=name, source="real", workspace=workspace,
+                profiles=profiles, params=params, workers=workers, show_progress=show_progress)
+
+
+def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: str,
+         workspace: Workspace, profiles: tuple[str, ...], params: SliceParams, workers: int,
+         show_progress: bool) -> SetSummary:
+    if not jobs:
+        raise InputError(f"set {name!r}: no case can be sliced ({len(left_out)} left out: "
+                         f"{sorted(set(left_out.values()))[:3]})",
+                         fix="insert and render the trial first (or check the data root)")
+    outcomes = run_cases(build_case, jobs, keys=[j.case_key for j in jobs], workers=workers,
+                         description=f"slices {name}", show_progress=show_progress)
+    finished = [j for j, o in zip(jobs, outcomes, strict=True) if o.status != "failed"]
+    frame = assemble(finished)
+    paths = {}
+    for profile in profiles:
+        path = workspace.eval_dir(name, profile) / "cases.parquet"
+        write_parquet(frame[frame["profile"] == profile].reset_index(drop=True), path)
+        paths[profile] = str(path)
+    summary = _summary(name, source, frame, outcomes, left_out, paths)
+    write_json({"version": SLICES_VERSION, "params": params.to_dict(),
+                "summary": summary.__dict__}, workspace.eval_set_dir(name) / "set.json")
+    return summary
+
+
+def assemble(jobs: list[CaseJob]) -> pd.DataFrame:
+    """Concatenate the jobs' parts into one typed frame, sorted by slice uid and condition."""
+    parts = [read_parquet(j.part_path) for j in jobs if j.part_path.is_file()]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ITEM_COLUMNS)
+    frame = frame.reindex(columns=list(ITEM_COLUMNS))
+    for column in _STRING:
+        frame[column] = frame[column].astype("string").fillna("")
+    for column in _INT:
+        frame[column] = frame[column].astype("int64")
+    frame["diameter_mm"] = frame["diameter_mm"].astype("float64")
+    frame["pixel_spacing_mm"] = frame["pixel_spacing_mm"].astype("float64")
+    frame["label"] = pd.array(frame["label"].where(frame["label"].notna(), None),
+                              dtype="Int8")
+    order = frame["condition"].map({c: i for i, c in enumerate(CONDITIONS)})
+    frame = frame.assign(_order=order).sort_values(["profile", "slice_uid", "_order"],
+                                                   kind="stable")
+    return frame.drop(columns="_order").reset_index(drop=True)
+
+
+def _summary(name: str, source: str, frame: pd.DataFrame, outcomes: list[CaseOutcome],
+             left_out: dict[str, str], paths: dict[str, str]) -> SetSummary:
+    slices = frame.drop_duplicates("slice_uid")
+    return SetSummary(
+        name=name, source=source,
+        positives=int((slices["kind"] == "positive").sum()),
+        negatives=int((slices["kind"] == "negative").sum()),
+        cases_done=sum(o.status == "done" for o in outcomes),
+        cases_reused=sum(o.status == "skipped" for o in outcomes),
+        failed={o.key: o.reason for o in outcomes if o.status == "failed"},
+        left_out=left_out, paths=paths)
+
+
+def list_sets(workspace: Workspace) -> list[str]:
+    """Names of the evaluation sets in the workspace (those with a ``set.json``)."""
+    root = workspace.root / "eval"
+    return sorted(p.parent.name for p in root.glob("*/set.json")) if root.is_dir() else []
+
+
+# --------------------------------------------------------------------------- synthetic
+def trial_jobs(*, trial: str, workspace: Workspace, profiles: tuple[str, ...],
+               params: SliceParams, seed: int = 0, data_root: DataRoot | None = None
+               ) -> tuple[list[CaseJob], dict[str, str]]:
+    """One job per finished (inserted and rendered) case; the rest with a reason."""
+    cases_dir = workspace.cases_dir(trial)
+    if not cases_dir.is_dir():
+        raise InputError(f"trial {trial!r} has no cases", path=cases_dir,
+                         fix=f"run `lesiontrials insert {trial}` and render it first")
+    designs = _designs(workspace, trial)
+    natives = _NativeLookup(workspace, data_root)
+    jobs, left_out = [], {}
+    for case_dir in sorted(p for p in cases_dir.iterdir() if p.is_dir()):
+        job, reason = _trial_job(case_dir, trial=trial, design=designs.get(case_dir.name, ""),
+                                 set_dir=workspace.eval_set_dir(trial), profiles=profiles,
+                                 params=params, seed=seed, natives=natives)
+        if job is None:
+            left_out[case_dir.name] = reason
+        else:
+            jobs.append(job)
+    return jobs, left_out
+
+
+def _designs(workspace: Workspace, trial: str) -> dict[str, str]:
+    path = workspace.trial_dir(trial) / "manifest.parquet"
+    if not path.is_file():
+        return {}
+    manifest = read_parquet(path)
+    first = manifest.drop_duplicates("case_uid")
+    return dict(zip(first["case_uid"].astype(str), first["design"].astype(str), strict=True))
+
+
+def _trial_job(case_dir: Path, *, trial: str, design: str, set_dir: Path,
+               profiles: tuple[str, ...], params: SliceParams, seed: int,
+               natives: _NativeLookup) -> tuple[CaseJob | None, str]:
+    if not (case_dir / INSERT_JSON).is_file():
+        return None, "not inserted"
+    record = read_json(case_dir / INSERT_JSON)
+    if record.get("status") != "done":
+        return None, f"insertion {record.get('status')}"
+    if not (case_dir / CT_FILE).is_file():
+        return None, "not rendered"
+    render = read_json(case_dir / RENDER_JSON) if (case_dir / RENDER_JSON).is_file() else {}
+    if render.get("status", "done") != "done":
+        return None, f"rendering {render.get('status')}"
+    descriptions = {int(e["nodule_index"]): str(e.get("description") or "")
+                    for e in render.get("lesions", []) if "nodule_index" in e}
+    host = record.get("host", {})
+    nodules = tuple(_synthetic_nodule(case_dir, entry, descriptions)
+                    for entry in record.get("nodules", []))
+    free = bool(record.get("nodule_free")) or not nodules
+    n_negatives = params.negatives_per_free_case if free else params.negatives_per_case
+    exclude: tuple[Path, ...] = ()
+    if host.get("ct_path"):  # a real host CT: its native nodules are in the image
+        found = natives.masks(str(host.get("dataset", "")), str(host.get("ct_id", "")))
+        exclude, n_negatives = (found, n_negatives) if found is not None else ((), 0)
+    base = {"trial": trial, "design": design, "case_uid": record["case_uid"],
+            "host_dataset": str(host.get("dataset", "")), "host_ct_id": str(host.get("ct_id", ""))}
+    job = CaseJob(set_name=trial, source="synthetic", case_key=str(record["case_uid"]),
+                  ct_path=case_dir / CT_FILE, set_dir=set_dir, profiles=profiles, params=params,
+                  nodules=nodules, lung_labels_path=case_dir / LABELS_FILE,
+                  exclude_mask_paths=exclude, n_negatives=n_negatives, base_meta=base,
+                  extra_inputs=tuple(p for p in (case_dir / INSERT_JSON, case_dir / RENDER_JSON)
+                                     if p.is_file()), seed=seed)
+    return job, ""
+
+
+def _synthetic_nodule(case_dir: Path, entry: dict[str, Any], descriptions: dict[int, str]
+                      ) -> NoduleSource:
+    realised = entry["realised"]
+    k = int(entry["nodule_index"])
+    diameter = float(realised["equivalent_diameter_mm"])
+    meta = {"nodule_index": k, "donor_uid": str(entry.get("donor_uid") or ""),
+            "donor_dataset": str(entry.get("donor_dataset") or ""),
+            "truth_presence": "present", "truth_lobe": str(realised.get("lobe") or ""),
+            "truth_size": anatomy.task_size_bin(diameter), "diameter_mm": diameter,
+            "label": entry.get("label"),
+            "appearance": descriptions.get(k) or str(entry.get("appearance") or "")}
+    return NoduleSource(mask_path=case_dir / str(entry["mask_file"]), target=f"n{k}",
+                        meta=meta, centroid_z=float(realised["centroid_voxel"][2]))
+
+
+class _NativeLookup:
+    """Native nodule masks of real host scans, from the workspace index (or the data root)."""
+
+    def __init__(self, workspace: Workspace, data_root: DataRoot | None) -> None:
+        self._workspace, self._root = workspace, data_root
+        self._table: pd.DataFrame | None = None
+
+    def masks(self, dataset: str, ct_id: str) -> tuple[Path, ...] | None:
+        if self._root is None:
+            return None
+        if self._table is None:
+            from lesiontrials.index import NoduleIndex, build_index
+
+            index_path = self._workspace.index_table
+            self._table = (NoduleIndex.load(index_path).table if index_path.is_file()
+                           else build_index(self._root).table)
+        rows = self._table[(self._table["dataset"] == dataset) & (self._table["ct_id"] == ct_id)]
+        return tuple(sorted({self._root.root / p for p in rows["mask_path"]
+                             if (self._root.root / p).is_file()}))
+
+
+# --------------------------------------------------------------------------- real
+def real_jobs(*, data_root: DataRoot, workspace: Workspace, name: str,
+              profiles: tuple[str, ...], params: SliceParams, seed: int = 0,
+              datasets: list[str] | None = None) -> tuple[list[CaseJob], dict[str, str]]:
+    """One job per scan with a raw CT and at least one nodule mask."""
+    from lesiontrials.index import build_index
+
+    table = build_index(data_root, datasets=datasets).table
+    jobs, left_out = [], {}
+    for (dataset, ct_id), rows in table.groupby(["dataset", "ct_id"], sort=True):
+        key = f"{dataset}/{ct_id}"
+        ct_path = data_root.raw_ct_from_profile(str(rows["ct_path"].iloc[0]))
+        if not ct_path.is_file():
+            left_out[key] = "no raw CT"
+            continue
+        rows = rows[[(data_root.root / p).is_file() for p in rows["mask_path"]]]
+        if rows.empty:
+            left_out[key] = "no nodule mask"
+            continue
+        seg = data_root.refined_seg(str(dataset), str(ct_id))
+        jobs.append(CaseJob(
+            set_name=name, source="real", case_key=key, ct_path=ct_path,
+            set_dir=workspace.eval_set_dir(name), profiles=profiles, params=params,
+            nodules=_real_nodules(data_root, rows),
+            lung_labels_path=seg if seg.is_file() else None,
+            n_negatives=params.negatives_per_case, seed=seed,
+            base_meta={"trial": "", "design": "", "case_uid": key,
+                       "host_dataset": str(dataset), "host_ct_id": str(ct_id)}))
+    return jobs, left_out
+
+
+def _real_nodules(data_root: DataRoot, rows: pd.DataFrame) -> tuple[NoduleSource, ...]:
+    rows = rows.sort_values("annotation_id", kind="stable")
+    shared = rows["mask_path"].duplicated(keep=False)
+    out = []
+    for k, (row, is_shared) in enumerate(zip(rows.itertuples(index=False), shared, strict=True)):
+        diameter = float(row.nodule_mean_diam_mm)
+        try:
+            lobe = anatomy.parse_lobe(str(row.lobe_name)).value
+        except ValueError:
+            lobe = ""
+        label = None if pd.isna(row.label) else int(row.label)
+        meta = {"nodule_index": k, "donor_uid": str(row.nodule_uid),
+                "donor_dataset": str(row.dataset), "truth_presence": "present",
+                "truth_lobe": lobe, "diameter_mm": diameter, "label": label, "appearance": "",
+                "truth_size": anatomy.task_size_bin(diameter) if math.isfinite(diameter) else ""}
+        point = (float(row.coordX), float(row.coordY), float(row.coordZ)) if is_shared else None
+        out.append(NoduleSource(mask_path=data_root.root / str(row.mask_path),
+                                target=str(row.annotation_id), meta=meta, world_point_mm=point))
+    return tuple(out)

@@ -1,0 +1,161 @@
+"""Frozen evaluation splits: the sorted slice uids every reported number uses.
+
+"One reporting N": a slice is in the split only when every model × condition has scored it
+on every task that applies to it (presence for all slices; lobe and size for positives
+with known truth), in the models' current runs. A split file
+(``splits/{name}.json``) holds the sorted uid list, its SHA-256 (over the uids joined by
+newlines, with a final newline) and provenance: sets, models with their run keys and
+versions, conditions, tasks and counts. ``check_split`` re-hashes the stored list and
+recomputes it from the current results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from lesiontrials.errors import InputError
+from lesiontrials.evaluate.contract import CONDITIONS, PROFILES, TASKS
+from lesiontrials.evaluate.runner import CURRENT_JSON, read_results
+from lesiontrials.evaluate.tasks import applies_to
+from lesiontrials.io import read_json, read_parquet, write_json
+from lesiontrials.paths import Workspace
+
+SPLIT_VERSION = 1
+
+
+def uid_hash(uids: Iterable[str]) -> str:
+    """SHA-256 of the sorted uids, one per line (each line ending in a newline)."""
+    text = "".join(f"{uid}\n" for uid in sorted(uids))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Split:
+    """A frozen split: name, sorted uids, their SHA-256, provenance."""
+
+    name: str
+    uids: tuple[str, ...]
+    sha256: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SplitCheck:
+    """``hash_ok``: the stored list matches its hash; ``reproducible``: recomputing from the
+    current results gives the same list; ``missing``/``added``: uids that differ."""
+
+    name: str
+    hash_ok: bool
+    reproducible: bool
+    missing: tuple[str, ...]
+    added: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.hash_ok and self.reproducible
+
+
+def _slices(workspace: Workspace, set_name: str) -> pd.DataFrame:
+    for profile in PROFILES:
+        path = workspace.eval_dir(set_name, profile) / "cases.parquet"
+        if path.is_file():
+            frame = read_parquet(path)
+            return frame.drop_duplicates("slice_uid")[["slice_uid", "kind", "truth_lobe",
+                                                       "truth_size"]]
+    raise InputError(f"set {set_name!r} has no items", path=workspace.eval_set_dir(set_name),
+                     fix=f"run `lesiontrials slices {set_name}` first")
+
+
+def scored_models(workspace: Workspace, sets: Sequence[str]) -> list[str]:
+    """Models with results for any of ``sets``."""
+    root = workspace.results_root
+    if not root.is_dir():
+        return []
+    return sorted(m.name for m in root.iterdir()
+                  if m.is_dir() and any((m / s).is_dir() for s in sets))
+
+
+def reporting_uids(workspace: Workspace, *, sets: Sequence[str], models: Sequence[str],
+                   conditions: Sequence[str] = CONDITIONS, tasks: Sequence[str] = TASKS
+                   ) -> tuple[list[str], dict[str, Any]]:
+    """Sorted uids scored by every model × condition × applicable task, and provenance."""
+    if not models:
+        raise InputError("no models to build a split from",
+                         fix="score at least one model with `lesiontrials score`")
+    keep: list[str] = []
+    runs: dict[str, dict[str, Any]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for set_name in sets:
+        slices = _slices(workspace, set_name)
+        scored = {}
+        for model in models:
+            for condition in conditions:
+                for task in tasks:
+                    frame = read_results(workspace, model=model, set_name=set_name,
+                                         condition=condition, task=task)
+                    scored[(model, condition, task)] = set(frame["slice_uid"])
+                    runs.setdefault(model, {})[f"{set_name}/{condition}/{task}"] = _run_info(
+                        workspace, model, set_name, condition, task)
+        kept = [uid for uid, kind, lobe, size in slices.itertuples(index=False)
+                if _complete(uid, kind, lobe, size, scored, models, conditions, tasks)]
+        keep.extend(kept)
+        kinds = slices.set_index("slice_uid").loc[kept, "kind"] if kept else pd.Series([])
+        counts[set_name] = {"slices": len(slices), "kept": len(kept),
+                            **{str(k): int(v) for k, v in kinds.value_counts().items()}}
+    provenance = {"sets": list(sets), "models": list(models), "conditions": list(conditions),
+                  "tasks": list(tasks), "runs": runs, "counts": counts}
+    return sorted(set(keep)), provenance
+
+
+def _complete(uid: str, kind: str, lobe: str, size: str,
+              scored: dict[tuple[str, str, str], set[str]], models: Sequence[str],
+              conditions: Sequence[str], tasks: Sequence[str]) -> bool:
+    applicable = [t for t in tasks if applies_to(t, kind=kind, truth_lobe=lobe, truth_size=size)]
+    return bool(applicable) and all(uid in scored[(m, c, t)] for m in models
+                                    for c in conditions for t in applicable)
+
+
+def _run_info(workspace: Workspace, model: str, set_name: str, condition: str,
+              task: str) -> dict[str, Any] | None:
+    path = workspace.results_dir(model, set_name, condition, task) / CURRENT_JSON
+    return read_json(path) if path.is_file() else None
+
+
+def make_split(*, workspace: Workspace, name: str, sets: Sequence[str],
+               models: Sequence[str] | None = None, conditions: Sequence[str] = CONDITIONS,
+               tasks: Sequence[str] = TASKS) -> Split:
+    """Compute the one-reporting-N split and write ``splits/{name}.json``."""
+    models = list(models) if models else scored_models(workspace, sets)
+    uids, provenance = reporting_uids(workspace, sets=sets, models=models,
+                                      conditions=conditions, tasks=tasks)
+    provenance["created_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
+    split = Split(name=name, uids=tuple(uids), sha256=uid_hash(uids), provenance=provenance)
+    write_json({"name": name, "version": SPLIT_VERSION, "n": len(uids),
+                "sha256": split.sha256, "uids": list(uids), "provenance": provenance},
+               workspace.split_file(name))
+    return split
+
+
+def load_split(workspace: Workspace, name: str) -> Split:
+    record = read_json(workspace.split_file(name))
+    return Split(name=record["name"], uids=tuple(record["uids"]), sha256=record["sha256"],
+                 provenance=record.get("provenance", {}))
+
+
+def check_split(*, workspace: Workspace, name: str) -> SplitCheck:
+    """Verify a split's hash and recompute it from the current results."""
+    split = load_split(workspace, name)
+    p = split.provenance
+    uids, _ = reporting_uids(workspace, sets=p["sets"], models=p["models"],
+                             conditions=p["conditions"], tasks=p["tasks"])
+    stored, now = set(split.uids), set(uids)
+    return SplitCheck(name=name, hash_ok=uid_hash(split.uids) == split.sha256
+                      and list(split.uids) == sorted(split.uids),
+                      reproducible=uid_hash(uids) == split.sha256,
+                      missing=tuple(sorted(stored - now)), added=tuple(sorted(now - stored)))

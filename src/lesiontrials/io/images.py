@@ -1,0 +1,120 @@
+"""8-bit PNG images: deterministic encoding (numpy + zlib) and decoding, atomic writes.
+
+The encoder writes grey (colour type 0) or RGB (colour type 2) 8-bit PNGs with the
+"Up" filter on every row, so encoding and decoding are vectorised and the same array
+always gives the same bytes. PNGs written by other tools are decoded with Pillow when it
+is installed.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from lesiontrials.errors import InputError, MissingPathError
+from lesiontrials.io.atomic import atomic_path
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_UP = 2
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def encode_png(image: np.ndarray, *, level: int = 6) -> bytes:
+    """PNG bytes of a uint8 image ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB)."""
+    image = np.ascontiguousarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (
+            image.ndim == 3 and image.shape[2] != 3) or 0 in image.shape:
+        raise ValueError(f"expected a non-empty uint8 (H, W) or (H, W, 3) image, got "
+                         f"{image.dtype} {image.shape}")
+    height, width = image.shape[:2]
+    colour_type = 0 if image.ndim == 2 else 2
+    rows = image.reshape(height, -1)
+    filtered = rows.copy()
+    filtered[1:] = rows[1:] - rows[:-1]  # uint8 arithmetic wraps modulo 256 (the Up filter)
+    raw = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    raw[:, 0] = _UP
+    raw[:, 1:] = filtered
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (_SIGNATURE + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + _chunk(b"IEND", b""))
+
+
+def _chunks(data: bytes) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    pos = len(_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        found[kind] = found.get(kind, b"") + body
+        pos += 12 + length
+    return found
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Decode PNG bytes to a uint8 ``(H, W)`` or ``(H, W, 3)`` array.
+
+    Up/None-filtered 8-bit grey/RGB PNGs are decoded here; others go through Pillow.
+    """
+    if not data.startswith(_SIGNATURE):
+        raise ValueError("not a PNG file")
+    chunks = _chunks(data)
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB",
+                                                                      chunks[b"IHDR"])
+    if depth == 8 and colour_type in (0, 2) and interlace == 0:
+        channels = 1 if colour_type == 0 else 3
+        raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8)
+        raw = raw.reshape(height, width * channels + 1)
+        filters = raw[:, 0]
+        if np.all((filters == _UP) | (filters == 0)):
+            if np.all(filters == _UP):  # every row adds the one above: a running sum mod 256
+                rows = np.cumsum(raw[:, 1:], axis=0, dtype=np.uint8)
+            else:
+                rows = raw[:, 1:].copy()
+                for r in range(1, height):
+                    if filters[r] == _UP:
+                        rows[r] += rows[r - 1]
+            shape = (height, width) if channels == 1 else (height, width, 3)
+            return rows.reshape(shape)
+    return _decode_with_pillow(data)
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray:
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - Pillow ships with matplotlib
+        raise InputError("this PNG needs Pillow to decode",
+                         fix="pip install pillow (or the 'world' extra)") from exc
+    with Image.open(io.BytesIO(data)) as img:
+        mode = "L" if img.mode in ("L", "I", "I;16", "1") else "RGB"
+        return np.asarray(img.convert(mode), dtype=np.uint8)
+
+
+def write_png(path: str | Path, image: np.ndarray, *, level: int = 6) -> Path:
+    """Write ``image`` as a PNG atomically (temporary file + rename; no fsync, like the
+    Parquet writer: images are many and cheap to rebuild); returns the path."""
+    path = Path(path)
+    data = encode_png(image, level=level)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """Read a PNG into a uint8 array; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError("image not found", path=path, fix="rebuild the evaluation set")
+    try:
+        return decode_png(path.read_bytes())
+    except (ValueError, KeyError, zlib.error, struct.error) as exc:
+        raise InputError(f"cannot decode PNG ({exc})", path=path,
+                         fix="the file is corrupt; delete it and rebuild") from exc

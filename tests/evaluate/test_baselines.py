@@ -1,0 +1,130 @@
+"""Each classical baseline's code path on the synthetic set (bright nodules, dark lungs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from evalsynth import TRIAL
+
+from lesiontrials.evaluate.contract import TASK_OPTIONS, Item, Model
+from lesiontrials.evaluate.models.baselines import (
+    BlobDetector,
+    OverlayReader,
+    ThresholdDetector,
+)
+from lesiontrials.evaluate.models.imaging import hu_estimate, lobe_at, lung_silhouette
+from lesiontrials.evaluate.models.prior import MajorityPrior
+from lesiontrials.evaluate.models.registry import MODELS, load_model
+from lesiontrials.evaluate.tasks import task_prompt
+from lesiontrials.io import read_png
+
+
+def _items(trial, *, condition: str, task: str, profile: str = "lung") -> tuple[list[Item],
+                                                                               list[str]]:
+    base = trial.workspace.eval_dir(TRIAL, profile)
+    frame = pd.read_parquet(base / "cases.parquet")
+    frame = frame[frame.condition == condition]
+    if task != "presence":
+        frame = frame[frame.kind == "positive"]
+    items, truth = [], []
+    prompt = task_prompt(task)
+    for row in frame.itertuples():
+        paths = json.loads(row.context_paths)
+        items.append(Item(slice_uid=row.slice_uid, task=task, condition=condition,
+                          profile=profile, question=prompt.question, options=prompt.options,
+                          image=read_png(base / row.image_path),
+                          context=(read_png(base / paths[0]), read_png(base / paths[2])),
+                          pixel_spacing_mm=row.pixel_spacing_mm))
+        truth.append(getattr(row, f"truth_{task}"))
+    return items, truth
+
+
+@pytest.mark.parametrize("profile", ["lung", "medgemma_rgb"])
+@pytest.mark.parametrize("model_class", [ThresholdDetector, BlobDetector])
+def test_intensity_detectors_find_bright_nodules(built_trial, model_class, profile):
+    model = model_class()
+    assert isinstance(model, Model) and model.version.startswith("1+")
+    for task in ("presence", "lobe", "size"):
+        items, truth = _items(built_trial, condition="plain", task=task, profile=profile)
+        answers = model.answer(items)
+        assert [a.option for a in answers] == truth, (task, [a.raw_text for a in answers])
+        assert all(a.option in TASK_OPTIONS[task] and a.parse_status == "ok" for a in answers)
+    presence = model.answer(_items(built_trial, condition="plain", task="presence")[0])
+    assert all(set(a.scores or {}) == {"present", "absent"} for a in presence)
+
+
+@pytest.mark.parametrize("condition", ["bbox", "contour", "bbox_contour"])
+def test_overlay_reader_reads_the_overlay(built_trial, condition):
+    model = OverlayReader()
+    for task in ("lobe", "size"):
+        items, truth = _items(built_trial, condition=condition, task=task)
+        answers = model.answer(items)
+        assert [a.option for a in answers] == truth
+        assert all(("box" in a.raw_text) or ("contour" in a.raw_text) for a in answers)
+    items, truth = _items(built_trial, condition=condition, task="presence")
+    answers = model.answer(items)
+    assert [a.option for a in answers] == truth  # negatives carry no overlay: fallback
+
+
+def test_overlay_reader_falls_back_without_overlay(built_trial):
+    items, truth = _items(built_trial, condition="plain", task="presence")
+    answers = OverlayReader().answer(items)
+    assert all(a.raw_text.startswith("no overlay") for a in answers)
+    assert [a.option for a in answers] == truth
+
+
+def test_detectors_are_robust_to_overlays(built_trial):
+    for condition in ("bbox", "contour"):
+        items, truth = _items(built_trial, condition=condition, task="size")
+        assert [a.option for a in ThresholdDetector().answer(items)] == truth
+
+
+def test_majority_prior_fits_and_answers_the_most_frequent_option(built_trial):
+    model = load_model("majority")
+    assert isinstance(model, MajorityPrior)
+    items, _ = _items(built_trial, condition="plain", task="size")
+    assert {a.option for a in model.answer(items)} == {"5-10"}  # the default prior
+    before = model.version
+    model.fit_prior({"size": [">=20", ">=20", "5-10"]})
+    answers = model.answer(items)
+    assert {a.option for a in answers} == {">=20"} and model.version != before
+    assert answers[0].scores == pytest.approx({"<5": 0, "5-10": 1 / 3, "10-20": 0,
+                                               ">=20": 2 / 3})
+
+
+def test_registry_lists_the_baselines_and_rejects_unknown_names():
+    from lesiontrials.errors import InputError
+
+    for name in ("threshold", "blob", "overlay_reader", "majority"):
+        assert name in MODELS and load_model(name).name == name
+    with pytest.raises(InputError, match="unknown model"):
+        load_model("no-such-model")
+
+
+def test_lobe_guess_from_position():
+    lung = np.zeros((60, 80), bool)
+    lung[10:50, 5:35] = True  # patient right lung (image left)
+    lung[10:50, 45:75] = True
+    assert lobe_at(15, 20, lung) == "right_lung_upper_lobe"
+    assert lobe_at(45, 20, lung) == "right_lung_lower_lobe"
+    assert lobe_at(15, 60, lung) == "left_lung_upper_lobe"
+    assert lobe_at(45, 60, lung) == "left_lung_lower_lobe"
+    wide = np.zeros((60, 80), bool)
+    wide[10:50, 2:25] = True  # heart level: a wide gap in the anterior half
+    wide[30:50, 25:34] = True
+    wide[10:50, 55:78] = True
+    assert lobe_at(14, 12, wide) == "right_lung_middle_lobe"
+
+
+def test_hu_estimate_inverts_both_profiles():
+    from lesiontrials.evaluate.windowing import lung_grey, medgemma_rgb
+
+    hu = np.array([[-900.0, -600.0], [0.0, 100.0]])
+    assert np.abs(hu_estimate(lung_grey(hu), profile="lung") - hu).max() < 4
+    assert np.abs(hu_estimate(medgemma_rgb(hu), profile="medgemma_rgb") - hu).max() < 5
+    lung = lung_silhouette(np.pad(np.full((10, 10), -850.0), 3, constant_values=40.0),
+                           spacing_mm=5.0, min_area_mm2=100.0)
+    assert lung.sum() == 100

@@ -1,0 +1,182 @@
+"""Evaluation sets: items, truth, negatives, uid stability, resume, the real set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from evalsynth import AFFINE, SHAPE, SPACING, TRIAL, ct_from, thorax_labels
+
+from lesiontrials import anatomy
+from lesiontrials.evaluate.case_items import _nearest_component
+from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
+from lesiontrials.evaluate.sets import build_eval_set, build_real_set
+from lesiontrials.evaluate.slices import (
+    centre_z,
+    choose_spread,
+    negative_candidates,
+    slice_uid,
+)
+from lesiontrials.io import Volume, VolumeKind, read_png, read_volume, write_csv, write_volume
+from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.testing import sphere_mask, synthetic_profiles
+
+
+def _items(trial, profile="lung") -> pd.DataFrame:
+    return pd.read_parquet(trial.workspace.eval_dir(TRIAL, profile) / "cases.parquet")
+
+
+def test_items_follow_the_contract(built_trial):
+    for profile in PROFILES:
+        items = _items(built_trial, profile)
+        assert tuple(items.columns) == ITEM_COLUMNS
+        assert set(items.profile) == {profile}
+        conditions = items.groupby("slice_uid").condition.apply(sorted)
+        assert all(c == sorted(CONDITIONS) for c in conditions)
+        for row in items.itertuples():
+            base = built_trial.workspace.eval_dir(TRIAL, profile)
+            paths = json.loads(row.context_paths)
+            assert len(paths) == 3 and paths[1] == row.image_path
+            assert all((base / p).is_file() for p in paths)
+
+
+def test_truth_comes_from_the_realised_insertion(built_trial):
+    items = _items(built_trial)
+    positives = items[items.kind == "positive"].drop_duplicates("slice_uid")
+    assert len(positives) == 3  # one item per nodule, the two-nodule case gives two
+    truth = {(r.case_uid, r.nodule_index): (r.truth_lobe, r.truth_size)
+             for r in positives.itertuples()}
+    assert truth == {("t1-00000", 0): ("right_lung_upper_lobe", "10-20"),
+                     ("t1-00001", 0): ("right_lung_lower_lobe", "5-10"),
+                     ("t1-00001", 1): ("left_lung_upper_lobe", ">=20")}
+    assert set(positives.design) == {"handmade"} and set(positives.truth_presence) == {"present"}
+    assert positives.appearance.str.startswith("solid nodule").all()
+    for row in positives.itertuples():  # the centre slice goes through the nodule
+        nodule = built_trial.masks[row.case_uid][row.nodule_index]
+        assert row.z_index == centre_z(nodule) and row.mask_area_px > 0
+
+
+def test_negatives_hold_no_nodule_voxels(built_trial):
+    items = _items(built_trial)
+    negatives = items[items.kind == "negative"].drop_duplicates("slice_uid")
+    assert len(negatives) == 3  # one from each case, the nodule-free case included
+    assert set(negatives.case_uid) == {"t1-00000", "t1-00001", "t1-00002"}
+    for row in negatives.itertuples():
+        labels = read_volume(built_trial.workspace.case_dir(TRIAL, row.case_uid)
+                             / "labels.nii.gz").array
+        nodule_z = np.flatnonzero((labels == anatomy.NODULE).any(axis=(0, 1)))
+        window = labels[:, :, row.z_index - 1:row.z_index + 2]
+        assert not (window == anatomy.NODULE).any()
+        if nodule_z.size:
+            assert np.abs(nodule_z - row.z_index).min() * SPACING[2] >= 10.0
+        lung = np.isin(labels[:, :, row.z_index], anatomy.LOBE_LABELS).sum()
+        assert lung * SPACING[0] * SPACING[1] >= 5000.0
+        assert row.truth_presence == "absent" and row.truth_lobe == "" and row.bbox_x0 == -1
+    rows = items[items.kind == "negative"]  # every condition shows the same plain image
+    assert rows.groupby("slice_uid").image_path.nunique().eq(1).all()
+
+
+def test_uids_are_canonical_across_conditions_and_profiles(built_trial):
+    lung, rgb = _items(built_trial, "lung"), _items(built_trial, "medgemma_rgb")
+    assert set(lung.slice_uid) == set(rgb.slice_uid)
+    row = lung[lung.kind == "positive"].iloc[0]
+    assert row.slice_uid == slice_uid(source="synthetic", case=row.case_uid,
+                                      target=f"n{row.nodule_index}", z=int(row.z_index))
+    assert slice_uid(source="synthetic", case="c", target="n0", z=3) != slice_uid(
+        source="real", case="c", target="n0", z=3)
+
+
+def test_images_have_the_profile_encoding(built_trial):
+    for profile, ndim in (("lung", 2), ("medgemma_rgb", 3)):
+        items = _items(built_trial, profile)
+        plain = items[items.condition == "plain"].iloc[0]
+        image = read_png(built_trial.workspace.eval_dir(TRIAL, profile) / plain.image_path)
+        assert image.ndim == ndim and image.shape[:2] == (SHAPE[1], SHAPE[0])
+
+
+def test_rebuild_reuses_finished_cases_and_redoes_changed_ones(fresh_trial):
+    ws = fresh_trial.workspace
+    before = _items(fresh_trial)
+    again = build_eval_set(trial=TRIAL, workspace=ws, show_progress=False)
+    assert (again.cases_done, again.cases_reused) == (0, 3)
+    pd.testing.assert_frame_equal(before, _items(fresh_trial))
+    record = ws.case_dir(TRIAL, "t1-00002") / "render.json"
+    record.write_text(record.read_text().replace('"test"', '"test2"'))
+    (ws.eval_dir(TRIAL, "lung") / before.image_path.iloc[0]).unlink()  # a lost image
+    third = build_eval_set(trial=TRIAL, workspace=ws, show_progress=False)
+    assert third.cases_done == 2 and third.cases_reused == 1
+    pd.testing.assert_frame_equal(before.drop(columns="inputs_sha256"),
+                                  _items(fresh_trial).drop(columns="inputs_sha256"))
+
+
+def test_unfinished_cases_are_left_out_with_a_reason(fresh_trial):
+    ws = fresh_trial.workspace
+    (ws.case_dir(TRIAL, "t1-00002") / "ct.nii.gz").unlink()
+    summary = build_eval_set(trial=TRIAL, workspace=ws, show_progress=False)
+    assert summary.left_out == {"t1-00002": "not rendered"}
+    assert "t1-00002" not in set(_items(fresh_trial).case_uid)
+
+
+def test_negative_selection_helpers():
+    area = np.full(20, 9000.0)
+    area[15:] = 100.0
+    z = negative_candidates(depth=20, excluded=[(8, 9)], lung_area=area, spacing_z_mm=2.5,
+                            margin_mm=10.0, min_lung_area_mm2=5000.0)
+    assert z.tolist() == [1, 2, 3, 4, 13, 14]
+    picks = choose_spread(z, 2, np.random.default_rng(0))
+    assert len(picks) == 2 and picks[0] <= 4 and picks[1] >= 13
+    assert choose_spread(np.array([], int), 3, np.random.default_rng(0)) == []
+
+
+def test_nearest_component_picks_the_nodule_at_the_point():
+    mask = np.zeros((20, 20, 20), bool)
+    mask[2:5, 2:5, 2:5] = True
+    mask[12:16, 12:16, 12:16] = True
+    picked = _nearest_component(mask, np.eye(4), np.array([13.0, 13.0, 13.0]))
+    assert picked[13, 13, 13] and not picked[3, 3, 3]
+
+
+def _real_root(tmp_path):
+    root = tmp_path / "root"
+    labels = thorax_labels()
+    masks = [sphere_mask(SHAPE, (46.0, 28.0, 17.0), 6.0, SPACING),
+             sphere_mask(SHAPE, (17.0, 30.0, 6.0), 4.0, SPACING)]
+    for mask in masks:
+        labels[mask.box][mask.mask] = anatomy.NODULE
+    write_volume(root / "raw_ct" / "LUNA16" / "scan1.nii.gz", Volume(ct_from(labels), AFFINE),
+                 kind=VolumeKind.CT)
+    profiles = synthetic_profiles("LUNA16", 2)
+    profiles["ct_path"] = "LUNA16/scan1.nii.gz"
+    profiles["AnnotationID"] = ["a1", "a2"]
+    profiles["lobe_name"] = ["RUL", "left lower lobe"]
+    profiles["nodule_mean_diam_mm"] = [12.0, 8.0]
+    for name, mask in zip(["a1", "a2"], masks, strict=True):
+        write_volume(root / "masks" / "LUNA16" / "nodule_seg" / f"{name}.nii.gz",
+                     Volume(mask.to_full(SHAPE).astype(np.uint8), AFFINE), kind=VolumeKind.MASK)
+    write_csv(profiles, root / "profiles" / "LUNA16_nodule_profiles.csv")
+    return DataRoot(root)
+
+
+def test_real_set_from_a_data_root(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    summary = build_real_set(data_root=_real_root(tmp_path), workspace=ws, show_progress=False)
+    assert (summary.positives, summary.negatives) == (2, 1)
+    items = pd.read_parquet(ws.eval_dir("real", "lung") / "cases.parquet")
+    positives = items[items.kind == "positive"].drop_duplicates("slice_uid")
+    assert dict(zip(positives.donor_uid, positives.truth_lobe, strict=True)) == {
+        "LUNA16/a1": "right_lung_upper_lobe", "LUNA16/a2": "left_lung_lower_lobe"}
+    assert dict(zip(positives.donor_uid, positives.truth_size, strict=True)) == {
+        "LUNA16/a1": "10-20", "LUNA16/a2": "5-10"}
+    assert set(items.source) == {"real"} and set(items.case_uid) == {"LUNA16/scan1"}
+    negative = items[items.kind == "negative"].iloc[0]
+    assert abs(int(negative.z_index) - 17) * SPACING[2] >= 10.0
+    assert abs(int(negative.z_index) - 6) * SPACING[2] >= 10.0
+
+
+def test_missing_trial_is_a_clear_error(tmp_path):
+    from lesiontrials.errors import InputError
+
+    with pytest.raises(InputError, match="no cases"):
+        build_eval_set(trial="nope", workspace=Workspace(tmp_path), show_progress=False)

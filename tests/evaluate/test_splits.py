@@ -1,0 +1,64 @@
+"""Frozen splits: one reporting N, hash reproducibility, checks."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from evalsynth import TRIAL
+
+from lesiontrials.errors import InputError
+from lesiontrials.evaluate.runner import score
+from lesiontrials.evaluate.splits import check_split, load_split, make_split, uid_hash
+
+
+def test_uid_hash_is_over_the_sorted_lines():
+    assert uid_hash(["b", "a"]) == hashlib.sha256(b"a\nb\n").hexdigest()
+    assert uid_hash([]) == hashlib.sha256(b"").hexdigest()
+
+
+@pytest.fixture
+def scored(fresh_trial):
+    for model in ("majority", "overlay_reader"):
+        score(model=model, workspace=fresh_trial.workspace, sets=[TRIAL], show_progress=False)
+    return fresh_trial.workspace
+
+
+def test_split_is_reproducible_and_checks(scored):
+    first = make_split(workspace=scored, name="main", sets=[TRIAL])
+    assert len(first.uids) == 6 and list(first.uids) == sorted(first.uids)
+    assert first.provenance["models"] == ["majority", "overlay_reader"]
+    assert first.provenance["counts"][TRIAL] == {"slices": 6, "kept": 6, "negative": 3,
+                                                 "positive": 3}
+    second = make_split(workspace=scored, name="again", sets=[TRIAL])
+    assert second.sha256 == first.sha256 == uid_hash(first.uids)
+    assert load_split(scored, "main").uids == first.uids
+    assert check_split(workspace=scored, name="main").ok
+
+
+def test_one_reporting_n_drops_slices_a_model_did_not_score(scored):
+    score(model="threshold", workspace=scored, sets=[TRIAL], conditions=["plain"],
+          show_progress=False)
+    partial = make_split(workspace=scored, name="p", sets=[TRIAL],
+                         models=["majority", "threshold"])
+    assert partial.uids == ()  # threshold has no bbox/contour results yet
+    plain = make_split(workspace=scored, name="plain", sets=[TRIAL],
+                       models=["majority", "threshold"], conditions=["plain"])
+    assert len(plain.uids) == 6
+
+
+def test_check_detects_tampering_and_lost_results(scored):
+    make_split(workspace=scored, name="main", sets=[TRIAL])
+    shard = next((scored.root / "results" / "majority" / TRIAL / "bbox" / "lobe")
+                 .glob("part-*.parquet"))
+    shard.unlink()
+    result = check_split(workspace=scored, name="main")
+    assert result.hash_ok and not result.reproducible and len(result.missing) == 3
+    path = scored.split_file("main")
+    path.write_text(path.read_text().replace('"sha256": "', '"sha256": "0'))
+    assert not check_split(workspace=scored, name="main").hash_ok
+
+
+def test_no_models_is_a_clear_error(fresh_trial):
+    with pytest.raises(InputError, match="no models"):
+        make_split(workspace=fresh_trial.workspace, name="x", sets=[TRIAL])
