@@ -19,6 +19,7 @@ import pandas as pd
 from lesiontrials.analysis.tables import (
     breakdown,
     cell_metrics,
+    confusion_table,
     reporting_items,
     synthetic_vs_real,
     versus_plain,
@@ -38,6 +39,7 @@ BREAKDOWNS = ("design", "host_dataset", "donor_dataset", "truth_lobe", "truth_si
 @dataclass
 class Analysis:
     cells: pd.DataFrame
+    confusion: pd.DataFrame
     vs_plain: pd.DataFrame
     breakdowns: dict[str, pd.DataFrame]
     transfer_table: pd.DataFrame
@@ -58,7 +60,8 @@ def analyze(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000) -> 
     table, transfer = synthetic_vs_real(cells)
     notes = [f"{dropped} answers dropped: their slice was not scored by every model × "
              "condition of its task (one reporting N)"] if dropped else []
-    return Analysis(cells=cells, vs_plain=versus_plain(kept, seed=seed, replicates=replicates),
+    return Analysis(cells=cells, confusion=confusion_table(kept),
+                    vs_plain=versus_plain(kept, seed=seed, replicates=replicates),
                     breakdowns={b: breakdown(kept, b) for b in BREAKDOWNS},
                     transfer_table=table, transfer=transfer, reporting_n=reporting_n,
                     notes=notes)
@@ -171,11 +174,22 @@ def _markdown_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _wide_confusion(confusion: pd.DataFrame) -> pd.DataFrame:
+    plain = confusion[confusion["condition"] == "plain"]
+    if plain.empty:
+        return plain
+    wide = plain.pivot_table(index=["source", "model", "task", "truth"], columns="answer",
+                             values="count", fill_value=0, aggfunc="sum")
+    wide.columns = [c if c else "(unparsed)" for c in wide.columns]
+    return wide.reset_index()
+
+
 def write_report(analysis: Analysis, directory: Path, *, title: str,
                  description: str = "") -> Path:
     """Write tables/, figures/, report.md and a self-contained report.html."""
     directory = Path(directory)
-    tables = {"cells": analysis.cells, "vs_plain": analysis.vs_plain,
+    tables = {"cells": analysis.cells, "confusion": analysis.confusion,
+              "vs_plain": analysis.vs_plain,
               "synthetic_vs_real": analysis.transfer_table,
               **{f"by_{k}": v for k, v in analysis.breakdowns.items() if not v.empty}}
     for name, frame in tables.items():
@@ -219,6 +233,9 @@ def _markdown(analysis: Analysis, *, title: str, description: str,
               "\n## Per-class recall\nA model that always gives one answer has recall 1 for "
               "that class and 0 for the others.\n",
               _markdown_table(analysis.cells[["source", "model", "condition", "task", *recall]]),
+              "\n## Confusion matrices (plain condition; every condition in "
+              "tables/confusion.csv)\n",
+              _markdown_table(_wide_confusion(analysis.confusion)),
               "\n## Guidance versus plain (paired; McNemar)\n",
               _markdown_table(analysis.vs_plain)]
     if analysis.transfer.get("cells"):

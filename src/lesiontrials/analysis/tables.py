@@ -71,6 +71,13 @@ def _paired(results: pd.DataFrame, keys: dict[str, Any], other: dict[str, Any]
     return a.loc[common].to_numpy(), b.loc[common].to_numpy()
 
 
+def confusion_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Long confusion matrices: counts per source × model × condition × task × truth ×
+    answer ('' = unparsed)."""
+    counts = results.groupby([*CELL, "truth", "option"]).size()
+    return counts.rename("count").reset_index().rename(columns={"option": "answer"})
+
+
 def versus_plain(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000
                  ) -> pd.DataFrame:
     """Each guided condition against plain, per source × model × task: paired accuracy

@@ -95,6 +95,27 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                         description=_description(scored))
 
 
+def _margins(answers: pd.DataFrame) -> pd.Series:
+    """Score of the true option minus the best other option, where a model gives scores."""
+    import json
+    import math
+
+    if "scores_json" not in answers.columns:
+        return pd.Series(math.nan, index=answers.index)
+
+    def margin(text: object, truth: object) -> float:
+        if not isinstance(text, str) or not text.strip():
+            return math.nan
+        scores = json.loads(text)
+        if not isinstance(scores, dict) or truth not in scores or len(scores) < 2:
+            return math.nan
+        others = [float(v) for k, v in scores.items() if k != truth]
+        return float(scores[truth]) - max(others)
+
+    return pd.Series([margin(t, y) for t, y in zip(answers["scores_json"], answers["truth"],
+                                                    strict=True)], index=answers.index)
+
+
 def real_host_datasets(data_root: Path) -> tuple[str, ...]:
     """Datasets of the data root whose hosts have real CT (``raw_ct/{DS}/``)."""
     raw = Path(data_root) / "raw_ct"
@@ -106,12 +127,17 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
     """Donor/host diagnostic on the crossed design's synthetic answers + real agreement."""
     crossed = scored[(scored.get("design", "") == CROSS_DESIGN) & (scored["source"] ==
                                                                     "synthetic")]
-    crossed = crossed.assign(correct=(crossed["option"] == crossed["truth"]).astype(float))
+    crossed = crossed.assign(correct=(crossed["option"] == crossed["truth"]).astype(float),
+                             margin=_margins(crossed))
     cells = cell_diagnostics(crossed, seed=seed, replicates=replicates)
+    with_scores = crossed[crossed["margin"].notna()]
+    margin_cells = cell_diagnostics(with_scores, value="margin", seed=seed,
+                                    replicates=replicates) if len(with_scores) else pd.DataFrame()
     verdicts = task_verdicts(crossed, seed=seed, replicates=replicates)
     agreement = real_agreement(analysis.cells, seed=seed)
     return {"design": CROSS_DESIGN, "answers": len(crossed),
-            "cells": cells.to_dict(orient="records"), "tasks": verdicts,
+            "cells": cells.to_dict(orient="records"),
+            "cells_margin": margin_cells.to_dict(orient="records"), "tasks": verdicts,
             "real_agreement": agreement,
             "verdict_table": verdict_table(verdicts, agreement).to_dict(orient="records")}
 
@@ -139,8 +165,8 @@ def _description(scored: pd.DataFrame) -> str:
     sources = scored.groupby("source")["slice_uid"].nunique().to_dict()
     models = sorted(scored["model"].unique())
     return (f"Models: {', '.join(models)}. Slices per source: {sources}. Synthetic = "
-            "cases rendered from the world's hosts with inserted donors; real = real chest "
-            "CT slices (see the section 'What the real side is').")
+            "lesions in phantom anatomy; real = real CT anatomy (see the section 'What the "
+            "real side is').")
 
 
 def _sections(transfer: dict[str, Any], council: dict[str, Any], real_side: str
@@ -164,8 +190,11 @@ def _sections(transfer: dict[str, Any], council: dict[str, Any], real_side: str
                 pd.DataFrame(rows))
         sections.append(("Council", body))
     sections.append(("What the real side is", real_side or (
-        "The real side is the real chest CT hosts of the data root (in the embedded world: "
-        "the two pyradiomics example CTs with their own lesions). Their lobes are "
-        "approximate (derived without a model) and there are very few of them, so real "
-        "numbers have wide intervals.")))
+        "Real = real anatomy: (1) the real set — slices of the data root's real chest CTs "
+        "through their own lesions, plus nodule-free slices of the same scans; (2) donors "
+        "inserted into those real CTs by the host-ct renderer (only the lesion is "
+        "synthetic). Synthetic = lesions in procedural phantom anatomy rendered by the "
+        "analytic backend. In the embedded world the real CTs are the two pyradiomics "
+        "example scans (5 mm slices, lobes derived without a model, so approximate): real "
+        "numbers rest on very few scans and have wide intervals.")))
     return sections
