@@ -16,6 +16,7 @@ from rich.console import Console
 
 from lesiontrials.cli import (
     analysis_commands,
+    app_commands,
     eval_commands,
     index_commands,
     insert_commands,
@@ -41,6 +42,7 @@ app.command("slices")(eval_commands.slices)
 app.command("score")(eval_commands.score)
 app.add_typer(eval_commands.split_app, name="split")
 app.command("serve-model")(model_commands.serve_model)
+app.command("serve")(app_commands.serve)
 app.command("analyze")(analysis_commands.analyze)
 app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)

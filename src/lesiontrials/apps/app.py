@@ -1,0 +1,127 @@
+"""The FastAPI application: JSON API under ``/api``, the static UI at ``/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lesiontrials.apps.state import ApiError, AppState
+from lesiontrials.paths import DataRoot, Workspace
+
+STATIC_DIR = Path(__file__).parent / "static"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                               "style-src 'self'; script-src 'self'; frame-src 'self'",
+}
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response
+    (cheaper than ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.extra if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body"))
+        parts.append(f"{where}: {item.get('msg', 'invalid')}" if where else item.get("msg", ""))
+    return "; ".join(parts) or "invalid request"
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error.status, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {type(error).__name__}")
+
+
+def create_app(
+    workspace: str | Path,
+    data_root: str | Path,
+    *,
+    real_pixels: bool = True,
+    allowed_origins: tuple[str, ...] = (),
+) -> FastAPI:
+    """Build the service for one workspace and data root.
+
+    ``real_pixels=False`` refuses every endpoint that would send real CT pixels; images
+    drawn from label maps or by synthetic renderers still work. ``allowed_origins`` lists
+    exact origins for CORS (none by default; ``*`` is refused).
+    """
+    if "*" in allowed_origins:
+        raise ValueError("wildcard CORS is not allowed; list exact origins")
+    from lesiontrials.apps import routes_nodules, routes_results
+
+    app = FastAPI(title="lesiontrials", version="1",
+                  description="Explore nodules, trials, cases and results.")
+    app.state.lesiontrials = AppState(Workspace(Path(workspace)), DataRoot(Path(data_root)),
+                                      real_pixels=real_pixels)
+    if allowed_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
+
+    app.add_middleware(SecurityHeaders)
+    _install_errors(app)
+    app.include_router(routes_nodules.router)
+    app.include_router(routes_results.router)
+
+    @app.get("/api/health", tags=["service"], summary="Liveness and settings")
+    def health() -> dict[str, Any]:
+        state: AppState = app.state.lesiontrials
+        return {"status": "ok", "real_pixels": state.real_pixels}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/", include_in_schema=False)
+    def index_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,231 @@
+"""Trial, case and report endpoints, and checked file serving from the workspace."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from lesiontrials import anatomy
+from lesiontrials.apps.routes_nodules import Limit, Offset, state_of
+from lesiontrials.apps.state import SYNTHETIC_BACKENDS, ApiError, AppState, page, records, safe_name
+
+router = APIRouter(prefix="/api", tags=["trials, cases and reports"])
+# reports carry their own inline <style>; they never need scripts
+REPORT_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " \
+             "script-src 'none'"
+SERVED_SUFFIXES = {".png": "image/png", ".csv": "text/csv", ".json": "application/json",
+                   ".html": "text/html", ".md": "text/markdown"}
+
+
+def _json(path: Path) -> dict[str, Any]:
+    from lesiontrials.io import read_json
+
+    return read_json(path) if path.is_file() else {}
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
+
+
+@router.get("/trials", summary="Planned trials with their plan audit")
+def list_trials(request: Request, offset: Offset = 0, limit: Limit = 50) -> dict[str, Any]:
+    """Every ``trials/{trial}`` with its plan audit and how many case folders exist."""
+    state = state_of(request)
+    names = _names(state.workspace.root / "trials")
+    items = []
+    for name in names[offset:offset + limit]:
+        info = _json(state.workspace.trial_dir(name) / "plan.json")
+        cases = state.workspace.cases_dir(name)
+        items.append({"trial": name, "audit": info.get("audit", {}),
+                      "cases_on_disk": len(_names(cases))})
+    return page(items, offset=offset, limit=limit, total=len(names))
+
+
+@router.get("/trials/{trial}", summary="One trial: plan.json and a manifest page")
+def trial_detail(request: Request, trial: str, offset: Offset = 0,
+                 limit: Limit = 50) -> dict[str, Any]:
+    """``plan.json`` (spec, seed, audit, cohorts), a page of the manifest, the cases."""
+    from lesiontrials.io import read_parquet
+
+    state = state_of(request)
+    directory = state.workspace.trial_dir(safe_name(trial, what="trial"))
+    if not (directory / "plan.json").is_file():
+        raise ApiError(f"unknown trial {trial!r}", status=404)
+    manifest = read_parquet(directory / "manifest.parquet")
+    return {"trial": trial, "plan": _json(directory / "plan.json"),
+            "manifest": page(records(manifest.iloc[offset:offset + limit]),
+                             offset=offset, limit=limit, total=len(manifest)),
+            "cases": _names(state.workspace.cases_dir(trial))}
+
+
+def _case_dir(state: AppState, trial: str, case: str) -> Path:
+    directory = state.workspace.case_dir(safe_name(trial, what="trial"),
+                                         safe_name(case, what="case"))
+    if not directory.is_dir():
+        raise ApiError(f"unknown case {trial}/{case}", status=404)
+    return directory
+
+
+def case_is_synthetic(render: dict[str, Any]) -> bool:
+    """A case CT drawn from labels alone (not pasted into a real host scan)."""
+    return str(render.get("backend", "")) in SYNTHETIC_BACKENDS
+
+
+@router.get("/cases/{trial}/{case}", summary="One case: insert and render audits")
+def case_detail(request: Request, trial: str, case: str) -> dict[str, Any]:
+    """``insert.json`` and ``render.json``, the grid shape, and whether the CT may be
+    shown (synthetic, or real pixels allowed)."""
+    from lesiontrials.io import read_volume_header
+
+    state = state_of(request)
+    directory = _case_dir(state, trial, case)
+    render = _json(directory / "render.json")
+    ct = directory / "ct.nii.gz"
+    labels = directory / "labels.nii.gz"
+    grid = ct if ct.is_file() else labels
+    shape = list(read_volume_header(grid)[0]) if grid.is_file() else None
+    synthetic = case_is_synthetic(render)
+    return {"trial": trial, "case": case, "insert": _json(directory / "insert.json"),
+            "render": render, "shape": shape, "has_ct": ct.is_file(),
+            "has_labels": labels.is_file(), "has_qc": (directory / "qc.png").is_file(),
+            "synthetic": synthetic, "ct_viewable": ct.is_file() and
+            (synthetic or state.real_pixels)}
+
+
+@lru_cache(maxsize=64)
+def _cached_mask(directory: str, labels_mtime_ns: int, insert_mtime_ns: int) -> np.ndarray:
+    from lesiontrials.apps.images import load_volume, mask_on_grid
+
+    case = Path(directory)
+    grid = load_volume(case / "labels.nii.gz")
+    mask = grid.array == anatomy.NODULE
+    insert = _json(case / "insert.json")
+    for nodule in insert.get("nodules", []):
+        name = str(nodule.get("mask_file") or "")
+        path = case / name
+        if name and path.is_file() and path.parent == case:
+            mask |= mask_on_grid(load_volume(path), affine=grid.affine, shape=grid.shape)
+    mask.setflags(write=False)
+    return mask
+
+
+def _nodule_mask(directory: Path) -> np.ndarray:
+    """Every inserted nodule of a case on its label grid (cached per file versions)."""
+    insert = directory / "insert.json"
+    return _cached_mask(str(directory), (directory / "labels.nii.gz").stat().st_mtime_ns,
+                        insert.stat().st_mtime_ns if insert.is_file() else 0)
+
+
+@router.get("/cases/{trial}/{case}/slice.png", response_class=Response,
+            summary="Axial case slice with guidance overlay and window/level")
+def case_slice(
+    request: Request, trial: str, case: str,
+    z: Annotated[int | None, Query(ge=0, le=4096)] = None,
+    source: Literal["ct", "labels"] = "ct",
+    overlay: Literal["plain", "bbox", "contour", "bbox_contour"] = "contour",
+    center: Annotated[float, Query(ge=-2000, le=4000)] = -600.0,
+    width: Annotated[float, Query(gt=0, le=6000)] = 1500.0,
+    zoom: Annotated[int, Query(ge=1, le=4)] = 2,
+) -> Response:
+    """``z`` defaults to the slice with most nodule voxels. A CT pasted into a real host
+    scan is refused under ``--no-real-pixels``."""
+    from lesiontrials.apps.images import centre_slice, load_volume, slice_png
+    from lesiontrials.evaluate.windowing import Window
+
+    state = state_of(request)
+    directory = _case_dir(state, trial, case)
+    if not (directory / "labels.nii.gz").is_file():
+        raise ApiError("case has no labels.nii.gz", status=404)
+    labels = load_volume(directory / "labels.nii.gz").array
+    mask = _nodule_mask(directory)
+    window = None
+    volume = labels
+    if source == "ct":
+        if not (directory / "ct.nii.gz").is_file():
+            raise ApiError("case has no rendered ct.nii.gz", status=404)
+        if not case_is_synthetic(_json(directory / "render.json")):
+            state.require_real_pixels()
+        volume = load_volume(directory / "ct.nii.gz").array
+        window = Window.centre_width(centre_hu=center, width_hu=width)
+    chosen = centre_slice(mask) if z is None else z
+    if chosen >= volume.shape[2]:
+        raise ApiError(f"z must be below {volume.shape[2]}")
+    png = slice_png(volume, z=chosen, window=window, mask=mask, overlay=overlay, zoom=zoom)
+    return Response(png, media_type="image/png", headers={"X-Slice": str(chosen)})
+
+
+@router.get("/cases/{trial}/{case}/volume/{kind}.nii.gz", response_class=Response,
+            summary="A case volume for the 3-D viewer (ct, labels or nodules mask)")
+def case_volume(request: Request, trial: str, case: str,
+                kind: Literal["ct", "labels", "nodules"]) -> Response:
+    """``ct`` obeys ``--no-real-pixels`` like the slices; ``nodules`` is the union of the
+    inserted nodule masks on the label grid."""
+    from lesiontrials.apps.images import load_volume, nifti_gz_bytes
+
+    state = state_of(request)
+    directory = _case_dir(state, trial, case)
+    name = "ct.nii.gz" if kind == "ct" else "labels.nii.gz"
+    if not (directory / name).is_file():
+        raise ApiError(f"case has no {name}", status=404)
+    if kind == "ct" and not case_is_synthetic(_json(directory / "render.json")):
+        state.require_real_pixels()
+    if kind == "nodules":
+        grid = load_volume(directory / "labels.nii.gz")
+        body = nifti_gz_bytes(_nodule_mask(directory), affine=grid.affine)
+        return Response(body, media_type="application/gzip")
+    return FileResponse(directory / name, media_type="application/gzip")
+
+
+@router.get("/reports", summary="Reports in the workspace")
+def list_reports(request: Request, offset: Offset = 0, limit: Limit = 50) -> dict[str, Any]:
+    """Every ``reports/{name}`` with its CSV tables and PNG figures."""
+    state = state_of(request)
+    names = _names(state.workspace.root / "reports")
+    items = []
+    for name in names[offset:offset + limit]:
+        directory = state.workspace.report_dir(name)
+        items.append({
+            "name": name, "has_html": (directory / "report.html").is_file(),
+            "tables": sorted(p.name for p in (directory / "tables").glob("*.csv")),
+            "figures": sorted(p.name for p in (directory / "figures").glob("*.png"))})
+    return page(items, offset=offset, limit=limit, total=len(names))
+
+
+@router.get("/reports/{name}/tables/{table}", summary="A report table as JSON rows")
+def report_table(request: Request, name: str, table: str, offset: Offset = 0,
+                 limit: Limit = 100) -> dict[str, Any]:
+    """A page of ``reports/{name}/tables/{table}.csv`` with its column names."""
+    from lesiontrials.io import read_csv_table
+
+    state = state_of(request)
+    directory = state.workspace.report_dir(safe_name(name, what="report"))
+    path = state.workspace_file(directory.relative_to(state.workspace.root) / "tables"
+                                / f"{safe_name(table, what='table')}.csv")
+    if not path.is_file():
+        raise ApiError(f"unknown table {table!r}", status=404)
+    frame = read_csv_table(path)
+    return page(records(frame.iloc[offset:offset + limit]), offset=offset, limit=limit,
+                total=len(frame)) | {"columns": [str(c) for c in frame.columns]}
+
+
+@router.get("/files/{relative:path}", summary="A workspace file (reports, QC, tables)")
+def workspace_file(request: Request, relative: str) -> FileResponse:
+    """Only files inside the workspace with a served suffix; under ``--no-real-pixels``
+    only report files (no case or evaluation images)."""
+    state = state_of(request)
+    path = state.workspace_file(relative)
+    suffix = path.suffix.lower()
+    if suffix not in SERVED_SUFFIXES:
+        raise ApiError(f"files of type {suffix or 'none'!r} are not served", status=403)
+    inner = path.relative_to(state.workspace.root.resolve())
+    if not state.real_pixels and inner.parts[:1] != ("reports",) and suffix == ".png":
+        state.require_real_pixels()
+    if not path.is_file():
+        raise ApiError("file not found", status=404)
+    headers = {"Content-Security-Policy": REPORT_CSP} if suffix == ".html" else None
+    return FileResponse(path, media_type=SERVED_SUFFIXES[suffix], headers=headers)
