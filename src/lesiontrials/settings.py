@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     )
     seed: int = Field(0, ge=0, description="Global seed; per-case seeds derive from it.")
     workers: int = Field(1, ge=1, description="Worker processes for per-case stages.")
+    executor: Literal["local", "ray", "slurm"] = Field(
+        "local", description="Where per-case stages run: local processes, Ray or SLURM.",
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join ('auto', 'ray://host:10001'); "
+        "unset starts a local Ray cluster.",
+    )
+    ray_num_gpus: float = Field(0.0, ge=0, description="GPUs per Ray actor for GPU stages.")
+    slurm_partition: str | None = Field(None, description="SLURM partition for job arrays.")
+    slurm_account: str | None = Field(None, description="SLURM account to charge.")
+    slurm_time_min: int = Field(60, ge=1, description="Time limit of one SLURM array task.")
+    slurm_gpus: int = Field(0, ge=0, description="GPUs per SLURM array task.")
+    chunk_size: int = Field(16, ge=1, description="Cases per SLURM array task.")
 
     @property
     def resolved_data_root(self) -> Path:

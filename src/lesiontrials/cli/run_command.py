@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,8 @@ def run(
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w")] = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="local, ray or slurm (LESIONTRIALS_EXECUTOR); see docs/execution.md.")] = None,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the baselines
     → analyze (report with the donor/host diagnostic and the council)."""
@@ -29,6 +32,8 @@ def run(
     from lesiontrials.paths import DataRoot
     from lesiontrials.settings import load_settings
 
+    if executor is not None:  # per-case stages read the executor from the settings
+        os.environ["LESIONTRIALS_EXECUTOR"] = executor
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     ws = Workspace(settings.workspace)
     console.print(Rule("world"))

@@ -1,10 +1,57 @@
-"""Run per-case work in-process or on a local process pool; outputs never depend on which.
+"""Run per-case work in-process, on a local pool, on Ray or as SLURM job arrays.
 
 Per-case functions are plain, picklable functions of one item; each seeds itself from its
 uid and writes its outputs atomically, so any executor gives byte-identical results and
-an interrupted run resumes by skipping finished items.
+an interrupted run resumes by skipping finished items. Ray and submitit are imported only
+when their executors are used.
 """
 
-from lesiontrials.execution.local import CaseOutcome, run_cases
+from lesiontrials.execution.base import CaseOutcome, Executor, call_case, chunks, load_once
+from lesiontrials.execution.local import (
+    CaseOutcomes,
+    InProcessExecutor,
+    LocalPoolExecutor,
+    active_executor,
+    record_summaries,
+    resolve_executor,
+    run_cases,
+    use_executor,
+)
+from lesiontrials.execution.select import configured_executor, executor_from_settings
+from lesiontrials.execution.summary import RunSummary, summarise_run
 
-__all__ = ["CaseOutcome", "run_cases"]
+__all__ = [
+    "CaseOutcome",
+    "CaseOutcomes",
+    "Executor",
+    "InProcessExecutor",
+    "LocalPoolExecutor",
+    "RayActorExecutor",
+    "RayExecutor",
+    "RunSummary",
+    "SlurmExecutor",
+    "active_executor",
+    "call_case",
+    "chunks",
+    "configured_executor",
+    "executor_from_settings",
+    "load_once",
+    "record_summaries",
+    "resolve_executor",
+    "run_cases",
+    "summarise_run",
+    "use_executor",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Lazy access to the cluster executors (their engines are optional extras)."""
+    if name in ("RayExecutor", "RayActorExecutor"):
+        from lesiontrials.execution import ray_executor
+
+        return getattr(ray_executor, name)
+    if name == "SlurmExecutor":
+        from lesiontrials.execution.slurm import SlurmExecutor
+
+        return SlurmExecutor
+    raise AttributeError(name)

@@ -1,39 +1,118 @@
-"""In-process and local process-pool executors with a rich progress bar."""
+"""In-process and local process-pool executors, and ``run_cases``: the one entry point.
+
+``run_cases`` picks its executor in this order: the ``executor`` argument, the one made
+active with :func:`use_executor`, the one configured in settings (``LESIONTRIALS_EXECUTOR``
+= ``ray`` or ``slurm``), else in-process (``workers <= 1``) or a local pool of ``workers``.
+"""
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from contextvars import ContextVar
+from typing import Any
 
-from lesiontrials.errors import LesionTrialsError
+from lesiontrials.execution.base import CaseOutcome, Executor, OnDone, call_case, lost_outcome
+from lesiontrials.execution.summary import RunSummary, summarise_run
 
-Item = TypeVar("Item")
-
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    """What happened to one item: ``done``, ``skipped`` (already finished) or ``failed``."""
-
-    key: str
-    status: str
-    result: Any = None
-    reason: str = ""
+log = logging.getLogger(__name__)
+_ACTIVE: ContextVar[Executor | None] = ContextVar("lesiontrials_executor", default=None)
+_RECORDS: ContextVar[list[RunSummary] | None] = ContextVar("lesiontrials_summaries",
+                                                           default=None)
 
 
-def _call(func: Callable[[Any], Any], key: str, item: Any) -> CaseOutcome:
+class InProcessExecutor:
+    """Runs items one after another in this process (tests, debugging, tiny runs)."""
+
+    name = "in-process"
+
+    def map(self, func: Callable[[Any], Any], items: Sequence[Any], *,
+            keys: Sequence[str], on_done: OnDone | None = None) -> list[CaseOutcome]:
+        """Run every item here, in order."""
+        outcomes = []
+        for key, item in zip(keys, items, strict=True):
+            outcomes.append(call_case(func, key, item))
+            if on_done is not None:
+                on_done(1)
+        return outcomes
+
+
+class LocalPoolExecutor:
+    """Runs items on a pool of ``workers`` local processes."""
+
+    name = "local-pool"
+
+    def __init__(self, *, workers: int = 2) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+
+    def map(self, func: Callable[[Any], Any], items: Sequence[Any], *,
+            keys: Sequence[str], on_done: OnDone | None = None) -> list[CaseOutcome]:
+        """Run items on the pool; a crashed worker fails its items instead of the run."""
+        outcomes: list[CaseOutcome | None] = [None] * len(items)
+        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            futures = {pool.submit(call_case, func, key, item): i
+                       for i, (key, item) in enumerate(zip(keys, items, strict=True))}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    outcomes[i] = future.result()
+                except Exception as exc:  # BrokenProcessPool, unpicklable result, ...
+                    outcomes[i] = lost_outcome(keys[i], repr(exc))
+                if on_done is not None:
+                    on_done(1)
+        return [o for o in outcomes if o is not None]
+
+
+class CaseOutcomes(list[CaseOutcome]):
+    """The outcomes of one ``run_cases`` call (a list), with its :class:`RunSummary`."""
+
+    summary: RunSummary
+
+
+@contextlib.contextmanager
+def use_executor(executor: Executor | None) -> Iterator[Executor | None]:
+    """Make ``executor`` the one every ``run_cases`` call uses inside the block."""
+    token = _ACTIVE.set(executor)
     try:
-        result = func(item)
-    except LesionTrialsError as exc:  # a reasoned failure of this case
-        return CaseOutcome(key, "failed", reason=str(exc))
-    except Exception as exc:  # unexpected: keep the traceback for the summary
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return CaseOutcome(key, "failed", reason=f"unexpected error: {detail}")
-    if isinstance(result, CaseOutcome):
-        return result
-    return CaseOutcome(key, "done", result=result)
+        yield executor
+    finally:
+        _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def record_summaries() -> Iterator[list[RunSummary]]:
+    """Collect the :class:`RunSummary` of every ``run_cases`` call inside the block."""
+    records: list[RunSummary] = []
+    token = _RECORDS.set(records)
+    try:
+        yield records
+    finally:
+        _RECORDS.reset(token)
+
+
+def active_executor() -> Executor | None:
+    """The executor made active with :func:`use_executor`, if any."""
+    return _ACTIVE.get()
+
+
+def resolve_executor(*, workers: int, executor: Executor | None = None) -> Executor:
+    """The executor ``run_cases`` will use (see the module docstring for the order)."""
+    if executor is not None:
+        return executor
+    active = _ACTIVE.get()
+    if active is not None:
+        return active
+    from lesiontrials.execution.select import configured_executor
+
+    configured = configured_executor()
+    if configured is not None:
+        return configured
+    return InProcessExecutor() if workers <= 1 else LocalPoolExecutor(workers=workers)
 
 
 def run_cases(
@@ -44,29 +123,34 @@ def run_cases(
     workers: int = 1,
     description: str = "cases",
     show_progress: bool = True,
-) -> list[CaseOutcome]:
+    executor: Executor | None = None,
+) -> CaseOutcomes:
     """Apply ``func`` to every item; outcomes come back in item order.
 
     ``func`` may return a :class:`CaseOutcome` itself (e.g. ``skipped``); exceptions become
-    ``failed`` outcomes with a reason instead of stopping the run.
+    ``failed`` outcomes with a reason instead of stopping the run. The returned list carries
+    a :class:`RunSummary` as ``.summary``, which is also logged (and printed with progress).
     """
     keys = list(keys)
-    outcomes: list[CaseOutcome | None] = [None] * len(items)
+    if len(keys) != len(items):
+        raise ValueError(f"{len(keys)} keys for {len(items)} items")
+    chosen = resolve_executor(workers=workers, executor=executor)
     progress = _progress(show_progress)
+    start = time.perf_counter()
     with progress:
-        task = progress.add_task(description, total=len(items))
-        if workers <= 1:
-            for i, (key, item) in enumerate(zip(keys, items, strict=True)):
-                outcomes[i] = _call(func, key, item)
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(_call, func, key, item): i
-                           for i, (key, item) in enumerate(zip(keys, items, strict=True))}
-                for future in as_completed(futures):
-                    outcomes[futures[future]] = future.result()
-                    progress.advance(task)
-    return [o for o in outcomes if o is not None]
+        task = progress.add_task(f"{description} [{chosen.name}]", total=len(items))
+        result = chosen.map(func, items, keys=keys,
+                            on_done=lambda n: progress.advance(task, n))
+    outcomes = CaseOutcomes(result)
+    outcomes.summary = summarise_run(outcomes, stage=description, executor=chosen.name,
+                                     wall_s=time.perf_counter() - start)
+    log.info(outcomes.summary.line())
+    records = _RECORDS.get()
+    if records is not None:
+        records.append(outcomes.summary)
+    if show_progress:
+        progress.console.print(outcomes.summary.line(), highlight=False)
+    return outcomes
 
 
 def _progress(enabled: bool):

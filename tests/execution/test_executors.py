@@ -1,0 +1,139 @@
+"""The executor contract without a cluster: dispatch, settings, summaries, chunks."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lesiontrials.errors import InputError
+from lesiontrials.execution import (
+    CaseOutcome,
+    Executor,
+    InProcessExecutor,
+    LocalPoolExecutor,
+    RunSummary,
+    chunks,
+    executor_from_settings,
+    load_once,
+    record_summaries,
+    resolve_executor,
+    run_cases,
+    use_executor,
+)
+from lesiontrials.seeding import rng_for
+from lesiontrials.settings import Settings
+
+ITEMS = ["a", "bad", "b", "boom", "done-already", "c"]
+STATUSES = ["done", "failed", "done", "failed", "skipped", "done"]
+
+
+def work(item: str) -> float | CaseOutcome:
+    """A per-case function with every kind of outcome (module-level: picklable)."""
+    if item == "bad":
+        raise InputError("donor mask is corrupt", path="masks/x.nii.gz", fix="re-export it")
+    if item == "boom":
+        raise RuntimeError("unexpected")
+    if item == "done-already":
+        return CaseOutcome(item, "skipped")
+    return float(rng_for(0, item, "test").random())
+
+
+@pytest.mark.parametrize("executor", [InProcessExecutor(), LocalPoolExecutor(workers=2)],
+                         ids=["in-process", "pool"])
+def test_executors_keep_order_reasons_and_timings(executor: Executor):
+    assert isinstance(executor, Executor)
+    outcomes = run_cases(work, ITEMS, keys=ITEMS, executor=executor, show_progress=False)
+    assert [o.key for o in outcomes] == ITEMS
+    assert [o.status for o in outcomes] == STATUSES
+    assert "Fix:" in outcomes[1].reason
+    assert all(o.wall_s >= 0 and o.cpu_s >= 0 for o in outcomes)
+    summary = outcomes.summary
+    assert isinstance(summary, RunSummary)
+    assert (summary.items, summary.done, summary.failed, summary.skipped) == (6, 3, 2, 1)
+    assert summary.executor == executor.name and summary.cases_per_min > 0
+    assert sum(summary.reasons.values()) == 2
+    assert "3 done, 2 failed, 1 skipped of 6" in summary.line()
+    assert summary.to_dict()["cases_per_min"] == summary.cases_per_min
+
+
+def test_use_executor_reaches_stage_code_that_does_not_know_about_it():
+    calls = []
+
+    class Recording(InProcessExecutor):
+        name = "recording"
+
+        def map(self, func, items, *, keys, on_done=None):
+            calls.append(list(keys))
+            return super().map(func, items, keys=keys, on_done=on_done)
+
+    with use_executor(Recording()), record_summaries() as summaries:
+        outcomes = run_cases(work, ["a", "b"], keys=["a", "b"], workers=4, show_progress=False)
+    assert calls == [["a", "b"]] and outcomes.summary.executor == "recording"
+    assert summaries == [outcomes.summary]
+    outside = run_cases(work, ["a"], keys=["a"], workers=1, show_progress=False)
+    assert outside.summary.executor == "in-process" and len(calls) == 1
+
+
+def test_local_default_follows_workers(monkeypatch):
+    monkeypatch.delenv("LESIONTRIALS_EXECUTOR", raising=False)
+    assert isinstance(resolve_executor(workers=1), InProcessExecutor)
+    pool = resolve_executor(workers=3)
+    assert isinstance(pool, LocalPoolExecutor) and pool.workers == 3
+
+
+def test_settings_select_the_executor(tmp_path, monkeypatch):
+    assert isinstance(executor_from_settings(Settings(workers=2)), LocalPoolExecutor)
+    pytest.importorskip("submitit")
+    from lesiontrials.execution import SlurmExecutor
+
+    monkeypatch.setenv("LESIONTRIALS_EXECUTOR", "slurm")
+    monkeypatch.setenv("LESIONTRIALS_SLURM_PARTITION", "gpu")
+    monkeypatch.setenv("LESIONTRIALS_SLURM_GPUS", "1")
+    monkeypatch.setenv("LESIONTRIALS_CHUNK_SIZE", "32")
+    monkeypatch.setenv("LESIONTRIALS_WORKSPACE", str(tmp_path))
+    chosen = resolve_executor(workers=1)
+    assert isinstance(chosen, SlurmExecutor)
+    assert chosen.chunk_size == 32 and chosen.folder == tmp_path / "logs" / "slurm"
+    assert chosen.parameters["slurm_partition"] == "gpu"
+    assert chosen.parameters["gpus_per_node"] == 1
+
+
+def test_settings_select_ray_tasks_or_gpu_actors(monkeypatch):
+    from lesiontrials.execution import RayActorExecutor, RayExecutor
+
+    monkeypatch.setenv("LESIONTRIALS_EXECUTOR", "ray")
+    monkeypatch.setenv("LESIONTRIALS_RAY_ADDRESS", "auto")
+    chosen = resolve_executor(workers=1)
+    assert isinstance(chosen, RayExecutor) and chosen.address == "auto"
+    actors = executor_from_settings(Settings(executor="ray", ray_num_gpus=1, workers=3),
+                                    gpu=True)
+    assert isinstance(actors, RayActorExecutor)
+    assert (actors.actors, actors.num_gpus) == (3, 1)
+
+
+def test_settings_reject_unknown_executors():
+    with pytest.raises(ValueError, match="executor"):
+        Settings(executor="dask")  # type: ignore[arg-type]
+
+
+def test_chunks_and_load_once():
+    assert list(chunks(list(range(5)), size=2)) == [[0, 1], [2, 3], [4]]
+    with pytest.raises(ValueError):
+        list(chunks([1], size=0))
+    loads = []
+    first = load_once("test-model", lambda: loads.append(1) or {"weights": 1})
+    again = load_once("test-model", lambda: loads.append(1) or {"weights": 2})
+    assert first is again and loads == [1]
+
+
+def test_a_crashed_pool_worker_fails_its_cases_not_the_run():
+    outcomes = run_cases(_exit_on_x, ["a", "x", "b"], keys=["a", "x", "b"],
+                         executor=LocalPoolExecutor(workers=2), show_progress=False)
+    assert outcomes[1].status == "failed" and "worker lost" in outcomes[1].reason
+
+
+def _exit_on_x(item: str) -> str:
+    if item == "x":
+        os._exit(3)
+    return item
