@@ -34,6 +34,8 @@ def test_label_tissue_table() -> None:
     assert label_tissue(anatomy.BACKGROUND) == "air"
     assert label_tissue(30) == "lung"
     assert label_tissue(anatomy.HEART) == "blood"
+    assert label_tissue(anatomy.LABEL_IDS["liver"]) == "liver"
+    assert label_tissue(anatomy.LABEL_IDS["bone"]) == "bone_marrow"  # real hosts' generic bone
     assert label_tissue(anatomy.AIRWAY) == "airway_lumen"
     assert set(BONE_LABELS) >= {*anatomy.VERTEBRAE, *anatomy.LEFT_RIBS, anatomy.STERNUM}
 

@@ -9,17 +9,30 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lesiontrials.anatomy import AIRWAY, BODY, LOBE_LABEL_IDS, LOBE_LABELS, TRACHEA, Lobe, Side
+from lesiontrials.anatomy import (
+    AIRWAY,
+    BODY,
+    HEART,
+    LOBE_LABEL_IDS,
+    LOBE_LABELS,
+    SPINAL_CORD,
+    STERNUM,
+    TRACHEA,
+    Lobe,
+    Side,
+)
 from lesiontrials.io import Volume
 from lesiontrials.settings import load_settings
 from lesiontrials.world.packaged import PackagedDataError
 from lesiontrials.world.realct import (
+    HostParams,
     HostSegmentation,
     host_qc_png,
     load_real_examples,
     segment_host,
 )
 from lesiontrials.world.realct_lobes import assign_lobes
+from lesiontrials.world.realct_tissue import BONE, LEFT_BACK_MUSCLE, RIGHT_BACK_MUSCLE
 
 SPACING_MM = (2.5, 2.5, 5.0)
 SHAPE = (128, 96, 36)
@@ -50,8 +63,10 @@ def _tube(z_from: int, z_to: int, x_at, y_mm: float, radius_mm: float) -> np.nda
 
 
 def make_phantom(*, lesion_radius_mm: float = 10.0, touching_lungs: bool = False,
-                 seed: int = 0) -> tuple[Volume, np.ndarray]:
-    """Soft-tissue body ellipse, two lungs at -850 HU, trachea + bronchi, pleural lesion."""
+                 bones: bool = False, seed: int = 0) -> tuple[Volume, np.ndarray]:
+    """Soft-tissue body ellipse, two lungs at -850 HU, trachea + bronchi, pleural lesion;
+    with ``bones`` a spine (vertebral body, bony ring round a canal), a sternum and a
+    calcification between the lungs (see :data:`BONE_PHANTOM`)."""
     rng = np.random.default_rng(seed)
     x, y, _ = _grid()
     cx, cy = MID_X * SPACING_MM[0], 48 * SPACING_MM[1]
@@ -74,10 +89,28 @@ def make_phantom(*, lesion_radius_mm: float = 10.0, touching_lungs: bool = False
     edge_x = cx + 65.0 + 48.6
     lesion = _ball((edge_x - lesion_radius_mm, cy, 95.0), (lesion_radius_mm,) * 3) & body
     ct[lesion] = 40.0
+    if bones:
+        for mask, hu in _bone_parts().values():
+            ct[mask] = hu
     ct += rng.normal(0.0, 15.0, SHAPE)
     affine = np.diag([*SPACING_MM, 1.0])
     affine[:3, 3] = (-160.0, -120.0, -300.0)
     return Volume(array=np.rint(ct).astype(np.int16), affine=affine), lesion
+
+
+def _bone_parts() -> dict[str, tuple[np.ndarray, float]]:
+    """Masks and HU of the bone phantom's parts (body centre x = 160 mm, y = 120 mm)."""
+    x, y, z = _grid()
+    along = (z >= 10.0) & (z <= 165.0)
+    vertebra = ((x - 160.0) ** 2 + (y - 52.0) ** 2 <= 12.0**2) & along
+    ring_r2 = (x - 160.0) ** 2 + (y - 28.0) ** 2
+    canal = (ring_r2 <= 6.0**2) & along
+    ring = (ring_r2 <= 11.0**2) & ~canal & along
+    sternum = (np.abs(x - 160.0) <= 10.0) & (np.abs(y - 206.0) <= 5.0) & (z >= 30.0) & (
+        z <= 130.0)
+    calcification = _ball((160.0, 100.0, 60.0), (6.0, 6.0, 6.0))
+    return {"bone": (vertebra | ring, 450.0), "canal": (canal, 25.0),
+            "sternum": (sternum, 450.0), "calcification": (calcification, 500.0)}
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +237,38 @@ def test_qc_png_is_rendered(phantom) -> None:
     assert host_qc_png(ct, host)[:8] == b"\x89PNG\r\n\x1a\n"  # no lesion: lung centre
 
 
+def test_bones_sternum_and_spinal_cord(phantom) -> None:
+    ct, lesion = make_phantom(bones=True)
+    host = segment_host(ct, lesion_mask=lesion)
+    labels = host.labels.array
+    parts = _bone_parts()
+    spine, _ = parts["bone"]
+    assert (labels[spine] == BONE).mean() > 0.9
+    assert (labels[parts["sternum"][0]] == STERNUM).mean() > 0.9
+    assert not np.isin(labels[parts["sternum"][0]], (BONE,)).any()
+    canal = labels[parts["canal"][0]]
+    assert (canal == SPINAL_CORD).mean() > 0.8 and not (labels[spine] == SPINAL_CORD).any()
+    assert not np.isin(labels[parts["calcification"][0]], (BONE, STERNUM)).any()
+    np.testing.assert_array_equal(labels[lesion], phantom[2].labels.array[lesion])  # lobes kept
+    assert host.lung_volume_ml == pytest.approx(phantom[2].lung_volume_ml)
+    assert not np.isin(phantom[2].labels.array, (BONE, STERNUM, SPINAL_CORD)).any()
+
+
+def test_soft_organs_are_opt_in() -> None:
+    ct, lesion = make_phantom(bones=True)
+    host = segment_host(ct, lesion_mask=lesion, params=HostParams(soft_organs=True))
+    labels = host.labels.array
+    heart = np.argwhere(labels == HEART)
+    back = np.argwhere(np.isin(labels, (LEFT_BACK_MUSCLE, RIGHT_BACK_MUSCLE)))
+    assert heart.size and back.size
+    right = np.argwhere(_lobe_mask(labels, Lobe.RUL, Lobe.RML, Lobe.RLL))
+    left = np.argwhere(_lobe_mask(labels, Lobe.LUL, Lobe.LLL))
+    assert left[:, 0].max() < heart[:, 0].mean() < right[:, 0].min()  # between the lungs
+    assert heart[:, 1].min() > 28.0 / SPACING_MM[1]  # in front of the spinal canal
+    assert back[:, 1].max() < 52.0 / SPACING_MM[1]  # behind the vertebral body's centre
+    assert host.lesion_in_lung_fraction == 1.0
+
+
 # --------------------------------------------------------------------------- real CTs
 @pytest.fixture(scope="module")
 def real_hosts() -> list[tuple]:
@@ -239,3 +304,36 @@ def test_real_lesions_inside_lungs_in_the_expected_lobes(real_hosts) -> None:
         assert all(ml > 100.0 for ml in host.lobe_volume_ml.values()), example.name
         assert host.carina_z_mm is not None
         assert seconds < 30.0  # a few seconds on one core; generous for slow CI
+
+
+def test_analytic_renders_of_real_hosts_match_their_hu_histograms(real_hosts) -> None:
+    """HU-histogram intersection (8 HU bins) of analytic renders of the two real hosts'
+    label maps with their real CT, inside the body and the lungs, two seeds each.
+
+    The bone, sternum and spinal-cord labels raise the body score from 0.71-0.76 to
+    0.76-0.79 (seeds 0-3; ``benchmarks/RESULTS.md``), short of the study's 0.80 for reasons
+    the label map cannot carry: the analytic renderer paints the remaining body label as a
+    fat / muscle / deep-tissue layering by depth, while these patients' real body holds
+    about twice as many fat-muscle partial-volume voxels (-80...0 HU at 5 mm slices) and
+    less pure muscle; their bone is a broad 100-700 HU partial-volume spread, rendered as
+    flat marrow plus a cortex shell. The lungs (0.73-0.85 by seed) are untouched by the
+    new labels: lung2's parenchyma is 20-50 HU denser than the renderer's lung range centre
+    and has a larger vessel tail, and the per-case lung-density draw moves the score by
+    about 0.1. We assert what is reached, and that the new labels help.
+    """
+    from lesiontrials.render import Acquisition, AnalyticRenderer
+    from lesiontrials.render.fidelity import host_histograms
+
+    for example, host, _ in real_hosts:
+        labels = host.labels.array
+        bare = np.where(np.isin(labels, (BONE, STERNUM, SPINAL_CORD)), BODY, labels)
+        acquisition = Acquisition.from_record({"slice_thickness_mm": 5.0, "kernel": "unknown"})
+        for seed in (0, 1):
+            scores = [host_histograms(AnalyticRenderer().render(
+                labels=lab.astype(np.uint8), spacing_mm=example.ct.spacing_mm, lesions=[],
+                acquisition=acquisition, seed=seed).hu, example.ct.array, lab)
+                for lab in (labels, bare)]
+            now, before = scores
+            assert now["hist_intersection_body"] >= 0.75, (example.name, seed, now)
+            assert now["hist_intersection_body"] >= before["hist_intersection_body"] + 0.02
+            assert now["hist_intersection_lungs"] >= 0.70, (example.name, seed, now)

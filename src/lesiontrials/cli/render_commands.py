@@ -26,6 +26,9 @@ def render(
     data_root: DataRootOption = None,
     appearance: Annotated[str, typer.Option(
         help='Render every lesion with this look, e.g. "6 mm ground-glass nodule".')] = "",
+    feature_distance: Annotated[bool, typer.Option(
+        "--feature-distance", help="Also compute the deep-feature distance to the data "
+        "root's real CTs (encoder extra; writes feature_distance.json).")] = False,
 ) -> None:
     """Render inserted cases to CT (ct.nii.gz, render.json, qc.png per case); resumable."""
     from lesiontrials.errors import ConfigError
@@ -44,7 +47,8 @@ def render(
                           if all_trials or not trial else "no trial given")
     for name in trials:
         summary = render_trial(name, workspace=space, data_root=settings.resolved_data_root,
-                               backend=backend, workers=settings.workers, appearance=appearance)
+                               backend=backend, workers=settings.workers, appearance=appearance,
+                               feature_distance=feature_distance)
         _print_summary(summary)
         console.print(f"outputs: {space.cases_dir(name)} (ct.nii.gz, render.json, qc.png per case)")
 
@@ -58,6 +62,8 @@ def _print_summary(summary: dict) -> None:
     table.add_row("backends", str(summary["backends"]))
     for key, value in summary["fidelity"].items():
         table.add_row(key, str(value))
+    for key, value in summary.get("feature_distance", {}).items():
+        table.add_row(f"feature_distance.{key}", str(value))
     console.print(table)
     for failure in summary["failed"][:10]:
         console.print(f"[red]failed[/] {failure['case_uid']}: {failure['reason']}")

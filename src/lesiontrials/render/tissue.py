@@ -39,6 +39,7 @@ TISSUES: Final[dict[str, Tissue]] = {t.name: t for t in (
     Tissue("muscle", 45.0, 10.0, (30.0, 60.0)),
     Tissue("soft_tissue", 15.0, 25.0, (-10.0, 50.0)),
     Tissue("blood", 40.0, 4.0, (30.0, 55.0)),
+    Tissue("liver", 55.0, 6.0, (45.0, 70.0)),  # non-contrast; real hosts' sub-diaphragm
     Tissue("cord", 30.0, 4.0, (15.0, 45.0)),
     Tissue("cartilage", 120.0, 20.0, (80.0, 200.0)),
     Tissue("bone_cortex", 900.0, 60.0, (600.0, 1300.0)),
@@ -80,6 +81,8 @@ def label_tissue(label: int) -> str:
         return "body"
     if label in _BLOOD:
         return "blood"
+    if label == anatomy.LABEL_IDS["liver"]:
+        return "liver"
     if label in BONE_LABELS:
         return "bone_marrow"
     if label in MUSCLE_LABELS:

@@ -1,7 +1,10 @@
 """Render every inserted case of a trial (resumable) and write the trial's fidelity summary.
 
 Writes ``cases/{trial}/render_summary.json``: counts by status and backend, and the
-aggregated fidelity numbers (:func:`~lesiontrials.render.fidelity.trial_fidelity`).
+aggregated fidelity numbers (:func:`~lesiontrials.render.fidelity.trial_fidelity`). With
+``feature_distance=True`` it also embeds the rendered CTs and the data root's real CTs with
+the packaged 3-D encoder (``encoder`` extra) and writes ``cases/{trial}/feature_distance.json``
+(:mod:`~lesiontrials.render.feature_distance`).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ def render_jobs(workspace: Workspace, trial: str, *, data_root: Path, backend: s
 
 
 def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str = "auto",
-                 workers: int = 1, appearance: str = "", show_progress: bool = True
-                 ) -> dict[str, Any]:
-    """Render (or resume) a trial; returns and writes its summary."""
+                 workers: int = 1, appearance: str = "", show_progress: bool = True,
+                 feature_distance: bool = False) -> dict[str, Any]:
+    """Render (or resume) a trial; returns and writes its summary (``feature_distance``:
+    add the deep-feature distance to the real CTs, cached per file)."""
     start = time.perf_counter()
     jobs = render_jobs(workspace, trial, data_root=data_root, backend=backend,
                        appearance=appearance)
@@ -46,6 +50,13 @@ def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: 
                          workers=workers, description=f"render {trial}",
                          show_progress=show_progress)
     summary = summarise(trial, jobs, outcomes)
+    if feature_distance:
+        from lesiontrials.render.feature_distance import trial_feature_distance
+
+        distance = trial_feature_distance(trial, cases_dir=workspace.cases_dir(trial),
+                                          data_root=Path(data_root))
+        summary["feature_distance"] = {k: distance[k] for k in (
+            "n_real", "n_synthetic", "frechet", "mean_l2", "mean_cosine", "real_pairwise_l2")}
     summary["seconds"] = round(time.perf_counter() - start, 2)
     write_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
     return summary

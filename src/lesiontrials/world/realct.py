@@ -2,7 +2,9 @@
 
 :func:`load_real_examples` reads the two packaged CTs (``lung1``, ``lung2``) and their lesion
 masks; :func:`segment_host` turns a chest CT into a nodule-free host label map in the MAISI
-label space (``anatomy.py``): body 200, lobes 28-32, trachea 57, airway 132 (main bronchi).
+label space (``anatomy.py``): body 200, lobes 28-32, trachea 57, airway 132 (main bronchi),
+bone 21, sternum 122 and spinal cord 121 (optionally an approximate heart 115, liver 1 and
+back muscles 104/105: ``HostParams(soft_organs=True)``).
 
 Steps (classical image processing, all in RAS+ ``(x, y, z)`` voxels, HU in, mm for sizes):
 
@@ -20,6 +22,8 @@ Steps (classical image processing, all in RAS+ ``(x, y, z)`` voxels, HU in, mm f
    twice that radius), and holes up to ``max_hole_mm2`` are filled slice by slice.
 4. Lobes: **approximate**, from fissure planes fitted to each lung's extent
    (:mod:`lesiontrials.world.realct_lobes`), not from the fissures visible in the image.
+5. Bones and spinal cord (and the optional soft organs) in what is left of the body, by HU
+   rules (:mod:`lesiontrials.world.realct_tissue`); lungs, airway and lesion are untouched.
 
 The lesion voxels carry the lobe label of where they lie (the host map has no label 23).
 """
@@ -31,7 +35,18 @@ from pathlib import Path
 
 import numpy as np
 
-from lesiontrials.anatomy import AIRWAY, BODY, LOBE_BY_LABEL, LOBE_LABELS, TRACHEA, Lobe, Side
+from lesiontrials.anatomy import (
+    AIRWAY,
+    BODY,
+    HEART,
+    LOBE_BY_LABEL,
+    LOBE_LABELS,
+    SPINAL_CORD,
+    STERNUM,
+    TRACHEA,
+    Lobe,
+    Side,
+)
 from lesiontrials.io import Volume, check_same_grid, read_volume
 from lesiontrials.world.packaged import REAL_CT_FILES, PackagedFile, fetch_packaged_file
 from lesiontrials.world.realct_lobes import assign_lobes
@@ -42,6 +57,13 @@ from lesiontrials.world.realct_masks import (
     midline_x,
     split_lungs,
     trace_airway,
+)
+from lesiontrials.world.realct_tissue import (
+    BONE,
+    LEFT_BACK_MUSCLE,
+    LIVER,
+    RIGHT_BACK_MUSCLE,
+    tissue_labels,
 )
 
 __all__ = [
@@ -131,7 +153,8 @@ def segment_host(
     candidates = body & (hu < p.lung_hu) & ~airway
     if lesion is not None:
         candidates &= ~lesion
-    right, left = split_lungs(candidates, midline_x=midline_x(body, trachea), spacing=spacing)
+    mid = midline_x(body, trachea)
+    right, left = split_lungs(candidates, midline_x=mid, spacing=spacing)
     right, left = clean_lungs(right, left, lesion=lesion, spacing=spacing,
                               radius_mm=p.close_radius_mm, max_hole_mm2=p.max_hole_mm2)
     allowed = body & ~airway if lesion is None else body & (~airway | lesion)
@@ -143,6 +166,9 @@ def segment_host(
     keep_lesion = lesion if lesion is not None else np.zeros_like(body)
     labels[bronchi & ~keep_lesion] = AIRWAY
     labels[trachea & ~keep_lesion] = TRACHEA
+    tissue = tissue_labels(hu, labels, body, midline_x=mid, carina_z=carina_z, spacing=spacing,
+                           params=p)
+    labels[tissue > 0] = tissue[tissue > 0]
     return _summarise(labels, ct, lesion, carina_z, truncated)
 
 
@@ -177,7 +203,9 @@ def _summarise(labels: np.ndarray, ct: Volume, lesion: np.ndarray | None,
 _QC_COLOURS = {
     30: (1.0, 0.85, 0.1), 31: (0.2, 0.85, 0.3), 32: (0.2, 0.5, 1.0), 28: (1.0, 0.5, 0.1),
     29: (0.7, 0.3, 1.0), TRACHEA: (1.0, 0.1, 0.1), AIRWAY: (1.0, 0.2, 0.8),
-    BODY: (0.5, 0.5, 0.5),
+    BODY: (0.5, 0.5, 0.5), BONE: (0.95, 0.95, 0.75), STERNUM: (0.3, 1.0, 1.0),
+    SPINAL_CORD: (1.0, 1.0, 0.0), HEART: (0.9, 0.0, 0.2), LIVER: (0.6, 0.35, 0.1),
+    LEFT_BACK_MUSCLE: (0.7, 0.2, 0.2), RIGHT_BACK_MUSCLE: (0.8, 0.3, 0.2),
 }
 
 
@@ -186,7 +214,7 @@ def _overlay(labels2d: np.ndarray) -> np.ndarray:
     for label_id, colour in _QC_COLOURS.items():
         hit = labels2d == label_id
         rgba[hit, :3] = colour
-        rgba[hit, 3] = 0.08 if label_id == BODY else 0.4
+        rgba[hit, 3] = 0.08 if label_id == BODY else 0.45
     return rgba
 
 

@@ -35,6 +35,20 @@ class HostParams:
     midline_tolerance_mm: float = 40.0
     close_radius_mm: float = 10.0
     max_hole_mm2: float = 700.0
+    bone_low_hu: float = 120.0
+    bone_high_hu: float = 250.0
+    bone_min_ml: float = 0.3
+    calcification_max_ml: float = 10.0
+    marrow_hole_mm2: float = 120.0
+    marrow_min_hu: float = 60.0
+    sternum_half_width_mm: float = 30.0
+    sternum_depth_mm: float = 15.0
+    smooth_mm: float = 1.5
+    soft_hu: float = -30.0
+    heart_top_below_carina_mm: float = 15.0
+    organ_min_ml: float = 5.0
+    back_half_width_mm: float = 70.0
+    soft_organs: bool = False
 
 
 # ---------------------------------------------------------------------------
