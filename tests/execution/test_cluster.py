@@ -184,3 +184,52 @@ def test_a_rerun_redoes_only_the_missing_cases(name, request, tmp_path, data_roo
     for path, mtime in before.items():
         changed = not path.exists() or path.stat().st_mtime_ns != mtime
         assert changed == (path.parent.name == "t1-00002"), path
+
+
+def _render_snapshot(workspace: Workspace) -> dict[str, bytes]:
+    """Rendered CTs exactly; ``render.json`` without its timings and inputs hash."""
+    from lesiontrials.io import read_json
+
+    out = {}
+    for path in sorted(workspace.cases_dir(TRIAL).rglob("*")):
+        if path.name == "ct.nii.gz":
+            out[str(path.relative_to(workspace.root))] = path.read_bytes()
+        elif path.name == "render.json":
+            out[str(path.relative_to(workspace.root))] = repr(_untimed(read_json(path))).encode()
+    return out
+
+
+def _untimed(data: Any) -> Any:
+    """Drop wall-clock fields (and the inputs hash, which covers insert.json's timings)."""
+    if isinstance(data, dict):
+        return {k: _untimed(v) for k, v in data.items()
+                if "timing" not in k and k not in ("seconds", "inputs_sha256")}
+    if isinstance(data, list):
+        return [_untimed(v) for v in data]
+    return data
+
+
+def _rendered(workspace: Workspace, root: Path, diameters: dict[str, float],
+              executor: Executor) -> dict[str, bytes]:
+    from lesiontrials.render.trial import render_trial
+
+    write_trial(workspace, diameters)
+    with use_executor(InProcessExecutor()):
+        insert_trial(TRIAL, workspace=workspace, data_root=root, show_progress=False)
+    with use_executor(executor):
+        summary = render_trial(TRIAL, workspace=workspace, data_root=root, backend="analytic",
+                               show_progress=False)
+    assert summary, "render produced no summary"
+    return _render_snapshot(workspace)
+
+
+@pytest.mark.parametrize("name", ["ray-tasks", "submitit-local"])
+def test_rendering_is_byte_identical_on_cluster_executors(name, request, tmp_path, data_root):
+    """A second per-case stage (rendering) through the same executors, unchanged code."""
+    _needs(name, request)
+    root, diameters = data_root
+    reference = _rendered(Workspace(tmp_path / "ref"), root, diameters, InProcessExecutor())
+    got = _rendered(Workspace(tmp_path / "ws"), root, diameters, EXECUTORS[name](tmp_path))
+    assert got.keys() == reference.keys() and any(k.endswith("ct.nii.gz") for k in got)
+    for key in reference:
+        assert got[key] == reference[key], key
