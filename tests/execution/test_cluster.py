@@ -233,3 +233,29 @@ def test_rendering_is_byte_identical_on_cluster_executors(name, request, tmp_pat
     assert got.keys() == reference.keys() and any(k.endswith("ct.nii.gz") for k in got)
     for key in reference:
         assert got[key] == reference[key], key
+
+
+def test_scoring_through_ray_matches_in_process(ray_cluster, tmp_path):
+    """Scoring runs through the same executors: answers equal the in-process ones."""
+    import sys
+
+    sys.path.insert(0, str(HERE.parent / "evaluate"))
+    from evalsynth import TRIAL as EVAL_TRIAL
+    from evalsynth import write_trial as write_eval_trial
+
+    from lesiontrials.evaluate.runner import read_results, score
+    from lesiontrials.evaluate.sets import build_eval_set
+
+    frames = []
+    for name, executor in (("local", InProcessExecutor()), ("ray", _ray())):
+        trial = write_eval_trial(tmp_path / name)
+        build_eval_set(trial=EVAL_TRIAL, workspace=trial.workspace, show_progress=False)
+        with use_executor(executor):
+            score(model="threshold", workspace=trial.workspace, sets=[EVAL_TRIAL],
+                  show_progress=False, shard_size=2)
+        frame = read_results(trial.workspace, model="threshold", set_name=EVAL_TRIAL,
+                             condition="contour", task="size")
+        frames.append(frame.sort_values("slice_uid")[["slice_uid", "option", "scores_json",
+                                                      "correct"]].reset_index(drop=True))
+    assert len(frames[0]) > 0
+    assert frames[0].equals(frames[1])

@@ -74,6 +74,9 @@ class WorkUnit:
     rows: tuple[dict[str, Any], ...]
     batch_size: int
     fit_truth: dict[str, list[str]] | None = None
+    #: set when units run on a cluster executor: the worker loads the model itself, once
+    model_name: str = ""
+    model_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,21 @@ def describe(fit_truth: dict[str, list[str]] | None = None) -> Identity:
                     card=dict(card) if isinstance(card, dict) else {})
 
 
+def _load_for(unit: WorkUnit) -> None:
+    """On a cluster worker (Ray task/actor, SLURM array task): load the unit's model once
+    per process and make it the current one."""
+    global _MODEL
+    from lesiontrials.evaluate.models.registry import load_model
+    from lesiontrials.execution import load_once
+
+    key = f"model:{unit.model_name}:{unit.model_options!r}"
+    _MODEL = load_once(key, lambda: load_model(unit.model_name, **dict(unit.model_options)))
+
+
 def score_unit(unit: WorkUnit) -> dict[str, Any]:
     """Score one unit and write its shard; returns the rows' parse-status counts."""
+    if unit.model_name:
+        _load_for(unit)
     identity = describe(unit.fit_truth)
     prompt = task_prompt(unit.task)
     records: list[dict[str, Any]] = []
@@ -221,6 +237,13 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
         if unknown:
             raise InputError(f"unknown {what} {unknown}", fix=f"use {list(allowed)}")
     options = dict(model_options or {})
+    cluster = _cluster_executor()
+    if cluster is not None:
+        init_worker(model, options)  # the driver reads the model's identity once
+        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+                      describe_fn=describe,
+                      map_fn=lambda units: _map_on(cluster, units, model, options),
+                      show_progress=show_progress)
     if workers <= 1:
         init_worker(model, options)
         return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
@@ -232,6 +255,35 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
                       describe_fn=lambda truth: pool.submit(describe, truth).result(),
                       map_fn=lambda units: pool.map(score_unit, units),
                       show_progress=show_progress)
+
+
+def _cluster_executor() -> Any:
+    """The active or configured non-local executor (Ray, SLURM), if any."""
+    from lesiontrials.execution.local import _ACTIVE, InProcessExecutor, LocalPoolExecutor
+    from lesiontrials.execution.select import configured_executor
+
+    executor = _ACTIVE.get() or configured_executor()
+    if executor is None or isinstance(executor, InProcessExecutor | LocalPoolExecutor):
+        return None
+    return executor
+
+
+def _map_on(executor: Any, units: list[WorkUnit], model: str, options: dict[str, Any]
+            ) -> list[dict[str, Any]]:
+    """Score units through a cluster executor; a failed unit stops with its reason."""
+    from dataclasses import replace
+
+    from lesiontrials.execution import run_cases
+
+    named = [replace(u, model_name=model, model_options=tuple(sorted(options.items())))
+             for u in units]
+    outcomes = run_cases(score_unit, named, keys=[u.key for u in named], executor=executor,
+                         show_progress=False)
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        raise InputError(f"{len(failed)} scoring unit(s) failed; first: {failed[0].reason}",
+                         fix="fix the cause and re-run: finished shards are kept")
+    return [o.result for o in outcomes]
 
 
 def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
