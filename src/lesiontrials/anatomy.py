@@ -236,6 +236,13 @@ def task_size_bin(diameter_mm: float) -> str:
 # ---------------------------------------------------------------------------
 # Lung-RADS (baseline screening; mean diameter)
 # ---------------------------------------------------------------------------
+#: The nine LIDC-IDRI reader characteristics (scales in domain.md §7), in database order.
+LIDC_CHARACTERISTICS: Final[tuple[str, ...]] = (
+    "subtlety", "internal_structure", "calcification", "sphericity", "margin",
+    "lobulation", "spiculation", "texture", "malignancy",
+)
+
+
 class Texture(StrEnum):
     SOLID = "solid"
     PART_SOLID = "part_solid"

@@ -127,6 +127,7 @@ def test_queries(release):
     assert sized == int((table.nodule_mean_diam_mm.between(5, 10)
                          & (table.pleural_distance_mm <= 50)).sum())
     assert index.query().label(None).count() == int(table.label.isna().sum())
+    assert index.query().diameter().between("pleural_distance_mm").count() == len(table)
     assert index.query().side("L").count() == int((table.lung_side == "left").sum())
     multi = index.query().multiplicity(low=3).frame()
     assert (multi.n_nodules_in_patient >= 3).all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lesiontrials.analysis.bootstrap import paired_difference
@@ -141,7 +140,3 @@ def compare_with_models(answers: pd.DataFrame, council_answers: pd.DataFrame, *,
                      **diff.as_dict("council_minus_model")})
     return pd.DataFrame(rows)
 
-
-def majority_is_trivial(answers: pd.DataFrame) -> bool:
-    """True when every model gives one answer only (nothing to route)."""
-    return bool(np.all(answers.groupby("model")["option"].nunique() <= 1))

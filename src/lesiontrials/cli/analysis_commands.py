@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lesiontrials.cli.options import WorkspaceOption
+
 console = Console()
 council_app = typer.Typer(no_args_is_help=True, help="Build or apply the training-free council.")
 
-WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", "-w")]
 NameOption = Annotated[str, typer.Option("--name", help="Report name (reports/{name}).")]
 
 

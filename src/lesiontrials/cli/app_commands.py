@@ -8,15 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+
 console = Console()
 
-WorkspaceOption = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace to serve (LESIONTRIALS_WORKSPACE)."),
-]
-DataRootOption = Annotated[
-    Path | None, typer.Option("--data-root", "-d", help="Data root (LESIONTRIALS_DATA_ROOT).")
-]
 
 
 def make_app(*, workspace: Path | None, data_root: Path | None, no_real_pixels: bool) -> Any:

@@ -10,12 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+
 console = Console()
 
-WorkspaceOption = Annotated[Path | None, typer.Option(
-    "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")]
-DataRootOption = Annotated[Path | None, typer.Option(
-    "--data-root", "-d", help="Data root (LESIONTRIALS_DATA_ROOT).")]
 WorkersOption = Annotated[int | None, typer.Option(
     "--workers", "-j", min=1, help="Worker processes (LESIONTRIALS_WORKERS; default: all "
                                    "cores for slices, 1 for score).")]

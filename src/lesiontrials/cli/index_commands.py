@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+
 app = typer.Typer(no_args_is_help=True, help="Build, summarise and query the nodule index.")
 console = Console()
 
-WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", "-w")]
-DataRootOption = Annotated[Path | None, typer.Option("--data-root", "-d")]
 
 
 def _settings(workspace: Path | None, data_root: Path | None):

@@ -26,6 +26,7 @@ from lesiontrials.cli import (
     run_command,
     world_commands,
 )
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 from lesiontrials.errors import LesionTrialsError
 
 app = typer.Typer(
@@ -50,13 +51,6 @@ app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
 console = Console()
 
-WorkspaceOption = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE)."),
-]
-DataRootOption = Annotated[
-    Path | None, typer.Option("--data-root", "-d", help="Data root (LESIONTRIALS_DATA_ROOT).")
-]
 
 
 @app.command()

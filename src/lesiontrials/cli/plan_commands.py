@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+
 if TYPE_CHECKING:
     from lesiontrials.trials import TrialPlan
 
@@ -76,8 +78,8 @@ def plan(
     all_designs: Annotated[bool, typer.Option("--all", help="Plan every design.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed (designs).")] = None,
     schema: Annotated[bool, typer.Option(help="Print the spec's JSON schema.")] = False,
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", "-d")] = None,
+    workspace: WorkspaceOption = None,
+    data_root: DataRootOption = None,
 ) -> None:
     """Plan a trial from a spec, one design, or all designs; write manifests + plan.json."""
     from lesiontrials.trials import load_spec, plan_design, plan_spec, spec_json_schema, write_plan

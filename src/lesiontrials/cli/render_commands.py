@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+
 console = Console()
 
-WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", "-w")]
-DataRootOption = Annotated[Path | None, typer.Option("--data-root", "-d")]
 
 
 def render(

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
+from lesiontrials.cli.options import WorkspaceOption
 from lesiontrials.paths import Workspace
 
 console = Console()
@@ -17,7 +18,7 @@ console = Console()
 
 def run(
     size: Annotated[str, typer.Option(help="demo or full (world) / paper (trials).")] = "demo",
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w")] = None,
+    workspace: WorkspaceOption = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     executor: Annotated[str | None, typer.Option(

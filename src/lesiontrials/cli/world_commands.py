@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from lesiontrials.paths import DataRoot
 
 app = typer.Typer(no_args_is_help=True, help="Build the embedded default world.")
 console = Console()
@@ -56,11 +59,10 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
     return root
 
 
-def _host_scans(root: object, dataset: str) -> int:
+def _host_scans(root: DataRoot, dataset: str) -> int:
+    """Host scans of a dataset (nodule-free ones included), from ``meta/{DS}_hosts.csv``."""
     from lesiontrials.io import read_csv_table
-    from lesiontrials.paths import DataRoot
 
-    assert isinstance(root, DataRoot)
     if dataset == "ALL":
         return sum(_host_scans(root, d) for d in root.datasets())
     path = root.meta_csv(dataset, "hosts")

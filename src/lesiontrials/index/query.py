@@ -65,6 +65,10 @@ def _isin(column: str, values: Iterable[object]) -> Predicate:
 
 
 def _between(column: str, low: float | None, high: float | None) -> Predicate:
+    """Rows within ``[low, high]`` (NaN excluded); with neither bound, no filter at all."""
+    if low is None and high is None:
+        return lambda index: index.all_rows
+
     def predicate(index: NoduleIndex) -> np.ndarray:
         values = index.array(column)
         keep = np.isfinite(values)

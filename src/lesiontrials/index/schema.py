@@ -22,10 +22,7 @@ DEMOGRAPHIC_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "pack_years": ("pack_years", "packyears", "pack-years"),
 }
 CHARACTERISTIC_ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    name: (name, name.replace("_", "")) for name in (
-        "subtlety", "internal_structure", "calcification", "sphericity", "margin",
-        "lobulation", "spiculation", "texture", "malignancy",
-    )
+    name: (name, name.replace("_", "")) for name in anatomy.LIDC_CHARACTERISTICS
 }
 OUTCOME_COLUMNS: Final = ("survival_time_days", "death_event", "overall_stage", "histology")
 #: Optional numeric columns kept when a profile table has them (profiler extras, LIDC).

@@ -180,11 +180,10 @@ def central_or_peripheral(host: HostAnatomy, centroid: np.ndarray, side: str | N
     return position.value
 
 
-def side_from_position(host: HostAnatomy, centroid: np.ndarray) -> str | None:
-    """Lung side from the x position relative to the lungs' midline (no lobes present)."""
-    try:
-        lo, hi = host.lung_extent
-    except Exception:
-        return None
+def side_from_position(host: HostAnatomy, centroid: np.ndarray) -> str:
+    """Lung side from the x position relative to the lungs' midline (no lobes present).
+
+    A map without lung labels raises the lung-extent error naming the file."""
+    lo, hi = host.lung_extent
     mid = 0.5 * (lo[0] + hi[0])
     return anatomy.Side.RIGHT.value if centroid[0] >= mid else anatomy.Side.LEFT.value

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from lesiontrials.errors import InputError
 from lesiontrials.trials.pools import PlanContext, donor_pool, host_pool, size_bins
 from lesiontrials.trials.sampler import Cohort, _size_weights, usable_size_weights
@@ -83,7 +81,3 @@ def check_feasibility(ctx: PlanContext, cohorts: list[Cohort]) -> list[dict[str,
         raise InputError("the spec cannot be honoured by the available pool:\n  - "
                          + "\n  - ".join(problems), fix="relax the constraints named above")
     return records
-
-
-def has_any(mask: np.ndarray) -> bool:
-    return bool(np.asarray(mask).any())

@@ -13,6 +13,7 @@ from typing import Final
 
 import pandas as pd
 
+from lesiontrials.anatomy import LIDC_CHARACTERISTICS
 from lesiontrials.errors import InputError
 
 
@@ -46,8 +47,7 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("donor_diameter_mm", "float64", "donor's mean (equivalent) diameter"),
     Column("label", "Int8", "the donor's real label: 1 malignant, 0 benign, <NA> unknown"),
     *(Column(f"donor_{name}", "float64", f"donor's LIDC {name} score (NaN unknown)")
-      for name in ("subtlety", "internal_structure", "calcification", "sphericity", "margin",
-                   "lobulation", "spiculation", "texture", "malignancy")),
+      for name in LIDC_CHARACTERISTICS),
     Column("appearance", "string", "free-text lesion appearance override ('' = from donor)"),
     # placement
     Column("placement", "string", "native | profile_faithful | prescribed | random"),

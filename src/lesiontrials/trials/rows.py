@@ -7,12 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lesiontrials import anatomy
 from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.spec import TrialSpec
-
-CHARACTERISTICS = ("subtlety", "internal_structure", "calcification", "sphericity", "margin",
-                   "lobulation", "spiculation", "texture", "malignancy")
 
 
 def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
@@ -62,7 +60,7 @@ def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray
         "donor_patient_id": text("patient_id"), "donor_mask_path": text("mask_path"),
         "donor_diameter_mm": number("nodule_mean_diam_mm"), "label": number("label"),
     }
-    for name in CHARACTERISTICS:
+    for name in anatomy.LIDC_CHARACTERISTICS:
         out[f"donor_{name}"] = number(name)
     return out
 

@@ -24,8 +24,6 @@ from lesiontrials.world.natives import NODULE_LOBE_FREQUENCY
 
 #: Largest relative size difference (in log) accepted before a donor is reused.
 LOG_SIZE_TOLERANCE = 0.05
-CHARACTERISTICS = ("subtlety", "internal_structure", "calcification", "sphericity", "margin",
-                   "lobulation", "spiculation", "texture", "malignancy")
 
 
 @dataclass(frozen=True)
