@@ -157,7 +157,7 @@ def transfer_figure(table: pd.DataFrame) -> bytes | None:
     return png
 
 
-def _markdown_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
+def markdown_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
     if frame.empty:
         return "_(none)_\n"
     shown = frame.head(max_rows)
@@ -221,32 +221,32 @@ def _markdown(analysis: Analysis, *, title: str, description: str,
     recall = [c for c in analysis.cells.columns if c.startswith("recall[")]
     parts = [f"# {title}\n", description + "\n" if description else "",
              "## Reporting N\nOnly items scored by every model × condition × task of their "
-             "source count.\n", _markdown_table(pd.DataFrame(
+             "source count.\n", markdown_table(pd.DataFrame(
                  [{"source/task": k, "slices": v} for k, v in analysis.reporting_n.items()])),
              *[f"- {note}\n" for note in analysis.notes]]
     for source in ("synthetic", "real"):
         if f"accuracy_{source}" in figures:
             parts.append(f"\n![accuracy {source}](figures/accuracy_{source}.png)\n")
     parts += ["\n## Accuracy per model, condition and task (95 % bootstrap CI)\n",
-              _markdown_table(analysis.cells[[c for c in cell_columns
+              markdown_table(analysis.cells[[c for c in cell_columns
                                               if c in analysis.cells.columns]]),
               "\n## Per-class recall\nA model that always gives one answer has recall 1 for "
               "that class and 0 for the others.\n",
-              _markdown_table(analysis.cells[["source", "model", "condition", "task", *recall]]),
+              markdown_table(analysis.cells[["source", "model", "condition", "task", *recall]]),
               "\n## Confusion matrices (plain condition; every condition in "
               "tables/confusion.csv)\n",
-              _markdown_table(_wide_confusion(analysis.confusion)),
+              markdown_table(_wide_confusion(analysis.confusion)),
               "\n## Guidance versus plain (paired; McNemar)\n",
-              _markdown_table(analysis.vs_plain)]
+              markdown_table(analysis.vs_plain)]
     if analysis.transfer.get("cells"):
         parts += ["\n## Synthetic versus real\n",
                   f"Spearman ρ over {analysis.transfer['cells']} cells: "
                   f"{analysis.transfer['spearman_rho']:.3f}\n",
                   "\n![synthetic vs real](figures/synthetic_vs_real.png)\n",
-                  _markdown_table(analysis.transfer_table)]
+                  markdown_table(analysis.transfer_table)]
     for name, frame in analysis.breakdowns.items():
         if not frame.empty and frame[name].nunique() > 1:
-            parts += [f"\n## Accuracy by {name}\n", _markdown_table(frame)]
+            parts += [f"\n## Accuracy by {name}\n", markdown_table(frame)]
     for section_title, body in analysis.sections:
         parts += [f"\n## {section_title}\n", body]
     return "".join(parts)

@@ -171,7 +171,7 @@ def _description(scored: pd.DataFrame) -> str:
 
 def _sections(transfer: dict[str, Any], council: dict[str, Any], real_side: str
               ) -> list[tuple[str, str]]:
-    from lesiontrials.analysis.report import _markdown_table
+    from lesiontrials.analysis.report import markdown_table
 
     table = pd.DataFrame(transfer["verdict_table"])
     diagnostic = ("Variance of correctness in the crossed donor × host design "
@@ -179,14 +179,14 @@ def _sections(transfer: dict[str, Any], council: dict[str, Any], real_side: str
                   "and residual shares; a task is donor-driven when the donor share exceeds "
                   "the host share with 95 % confidence. Donor-driven → synthetic rankings "
                   "predicted to transfer to real CT. No real label is used.\n\n"
-                  + _markdown_table(table) + "\n![variance shares](figures/variance_shares.png)\n")
+                  + markdown_table(table) + "\n![variance shares](figures/variance_shares.png)\n")
     sections = [("Will it transfer? (donor/host diagnostic)", diagnostic)]
     if council.get("built"):
         rules = pd.DataFrame(council["council"]["rules"])[["task", "condition", "mode", "model",
                                                            "reason"]]
-        body = ("Routing calibrated on synthetic results only.\n\n" + _markdown_table(rules))
+        body = ("Routing calibrated on synthetic results only.\n\n" + markdown_table(rules))
         for source, rows in council["applied"].items():
-            body += f"\nCouncil vs fixed models on {source} (paired):\n\n" + _markdown_table(
+            body += f"\nCouncil vs fixed models on {source} (paired):\n\n" + markdown_table(
                 pd.DataFrame(rows))
         sections.append(("Council", body))
     sections.append(("What the real side is", real_side or (
