@@ -12,7 +12,6 @@ array and affine always give the same bytes.
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -227,13 +226,3 @@ def check_same_grid(
             path=path_b, fix="resample the file onto the CT grid (same shape and affine)",
         )
 
-
-def gunzip_is_valid(path: str | Path) -> bool:
-    """True when a .gz file decompresses completely (used by resume checks)."""
-    try:
-        with gzip.open(path, "rb") as handle:
-            while handle.read(1 << 20):
-                pass
-    except (OSError, EOFError, zlib.error):
-        return False
-    return True
