@@ -34,7 +34,7 @@ from lesiontrials.render.backends import host_acquisition, make_backend, resolve
 from lesiontrials.render.case_fidelity import case_fidelity
 from lesiontrials.render.interface import LesionSpec
 from lesiontrials.render.qc import qc_png
-from lesiontrials.seeding import rng_for
+from lesiontrials.seeding import int_seed
 
 RENDER_VERSION = 1
 RENDER_JSON, CT_FILE, QC_FILE, INSERT_JSON = "render.json", "ct.nii.gz", "qc.png", "insert.json"
@@ -102,7 +102,7 @@ def render_case(job: RenderJob) -> CaseOutcome:
     labels = read_volume(job.case_dir / (record.get("labels_file") or "labels.nii.gz"))
     lesions = _load_lesions(job, record, labels)
     acquisition = host_acquisition(root, record["host"])
-    seed = int(rng_for(int(record["seed"]), uid, "render").integers(0, 2**63 - 1))
+    seed = int_seed(int(record["seed"]), uid, "render")
     backend = make_backend(backend_name, root=root, host=record["host"], labels=labels)
     result = backend.render(labels=labels.array, spacing_mm=labels.spacing_mm, lesions=lesions,
                             acquisition=acquisition, seed=seed)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from lesiontrials.geometry import expand_box
-from lesiontrials.io import Volume, read_volume
+from lesiontrials.io import Volume, check_same_grid, read_volume
 from lesiontrials.paths import DataRoot
 from lesiontrials.render.backends import host_ct_path
 from lesiontrials.render.fidelity import (
@@ -54,6 +54,6 @@ def case_fidelity(*, result: RenderResult, labels: Volume, lesions: list[LesionS
     path = host_ct_path(root, host)
     if path is not None:
         real = read_volume(path)
-        if real.shape == labels.shape:
-            summary.update(host_histograms(result.hu, real.array, labels.array))
+        check_same_grid(real, labels, path_a=path, path_b=host.get("seg_path", "labels"))
+        summary.update(host_histograms(result.hu, real.array, labels.array))
     return {"summary": summary, "noise": noise, "lesions": lesion_rows}

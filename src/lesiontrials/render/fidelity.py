@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from lesiontrials import anatomy
+from lesiontrials.geometry import bounding_box
 from lesiontrials.render.noise_measure import estimate_noise
 from lesiontrials.render.tissue import LUNG_LABELS
 
@@ -132,7 +132,9 @@ def _radiomics_glcm(hu: np.ndarray, mask: np.ndarray, bin_width_hu: float) -> di
 def _skimage_glcm(hu: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     from skimage.feature import graycomatrix, graycoprops
 
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    box = bounding_box(mask)
+    if box is None:
+        return {}
     crop = np.clip((hu[box].astype(np.float64) + 1000.0) / 1400.0, 0.0, 0.999)
     levels = (crop * 32).astype(np.uint8)
     matrices = [graycomatrix(levels[:, :, k], [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],

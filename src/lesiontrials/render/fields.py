@@ -41,12 +41,3 @@ def resize_linear(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         out = np.take(out, lo, axis=axis) * (1.0 - w) + np.take(out, hi, axis=axis) * w
     return out
 
-
-def crop_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
-    """Bounding box of ``mask`` grown by ``margin`` voxels, or ``None`` when empty."""
-    boxes = ndimage.find_objects(mask.view(np.uint8) if mask.dtype == bool else
-                                 (mask > 0).view(np.uint8))
-    if not boxes or boxes[0] is None:
-        return None
-    return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin))
-                 for s, n in zip(boxes[0], mask.shape, strict=True))

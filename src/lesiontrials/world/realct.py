@@ -249,7 +249,8 @@ def host_qc_png(ct: Volume, host: HostSegmentation, *,
     airway = np.argwhere(labels == TRACHEA)
     ty = int(np.median(airway[:, 1])) if airway.size else cy
     carina = int(airway[:, 2].min()) if airway.size else cz
-    sides = [np.argwhere(np.isin(labels, ids))[:, 0] for ids in ((30, 31, 32), (28, 29))]
+    sides = [np.argwhere(np.isin(labels, [lb.label_id for lb in Lobe if lb.side is side]))[:, 0]
+             for side in (Side.RIGHT, Side.LEFT)]
     panels = [("axial", z, f"axial z={z}") for z in (cz + 1, cz, cz - 1, carina)]
     panels += [("coronal", cy, "coronal (lesion)"), ("coronal", ty, "coronal (trachea)")]
     panels += [("sagittal", int(np.median(x)) if x.size else cx, name)
