@@ -1,20 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from test_executors import work as _work  # one per-case function for both files
 
-from lesiontrials.errors import InputError
-from lesiontrials.execution import CaseOutcome, run_cases
-from lesiontrials.seeding import rng_for
-
-
-def _work(item: str) -> float | CaseOutcome:
-    if item == "bad":
-        raise InputError("donor mask is corrupt", path="masks/x.nii.gz", fix="re-export it")
-    if item == "boom":
-        raise RuntimeError("unexpected")
-    if item == "done-already":
-        return CaseOutcome(item, "skipped")
-    return float(rng_for(0, item, "test").random())
+from lesiontrials.execution import run_cases
 
 
 @pytest.mark.parametrize("workers", [1, 2])

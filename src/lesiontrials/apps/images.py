@@ -12,10 +12,8 @@ import numpy as np
 from lesiontrials import anatomy
 from lesiontrials.evaluate.overlays import draw_overlay
 from lesiontrials.evaluate.windowing import Window, apply_window, axial_display, to_rgb
+from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import Volume, encode_png, read_volume
-
-OVERLAYS = ("plain", "bbox", "contour", "bbox_contour")
-
 
 CACHE_BYTES = 1 << 30
 _volumes: OrderedDict[tuple[str, int], Volume] = OrderedDict()
@@ -76,15 +74,7 @@ def slice_png(
 
 def mask_on_grid(mask: Volume, *, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """A (possibly cropped) mask's voxels placed on another grid by world position."""
-    out = np.zeros(shape, dtype=bool)
-    voxels = np.argwhere(np.asarray(mask.array) > 0)
-    if voxels.size == 0:
-        return out
-    world = mask.affine @ np.c_[voxels, np.ones(len(voxels))].T
-    target = np.rint((np.linalg.inv(affine) @ world)[:3].T).astype(int)
-    ok = np.all((target >= 0) & (target < np.asarray(shape)), axis=1)
-    out[tuple(target[ok].T)] = True
-    return out
+    return mask_in_host_grid(mask.array, mask.affine, affine, shape).to_full(shape)
 
 
 def centre_slice(mask: np.ndarray) -> int:

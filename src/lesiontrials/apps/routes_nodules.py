@@ -29,6 +29,11 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, description="rows to skip")]
 Many = Annotated[list[str] | None, Query()]
 Mm = Annotated[float | None, Query(ge=0, le=1000)]
+# slice endpoints: guidance overlay, window centre/width (HU) and zoom
+Overlay = Literal["plain", "bbox", "contour", "bbox_contour"]
+WindowCentre = Annotated[float, Query(ge=-2000, le=4000)]
+WindowWidth = Annotated[float, Query(gt=0, le=6000)]
+Zoom = Annotated[int, Query(ge=1, le=4)]
 
 
 def state_of(request: Request) -> AppState:
@@ -239,10 +244,10 @@ def match(request: Request, body: TargetBody) -> dict[str, Any]:
 def nodule_slice(
     request: Request, dataset: str, name: str,
     source: Literal["labels", "ct"] = "labels",
-    overlay: Literal["plain", "bbox", "contour", "bbox_contour"] = "contour",
-    center: Annotated[float, Query(ge=-2000, le=4000)] = -600.0,
-    width: Annotated[float, Query(gt=0, le=6000)] = 1500.0,
-    zoom: Annotated[int, Query(ge=1, le=4)] = 2,
+    overlay: Overlay = "contour",
+    center: WindowCentre = -600.0,
+    width: WindowWidth = 1500.0,
+    zoom: Zoom = 2,
 ) -> Response:
     """``labels`` draws the host's label map (no patient pixels); ``ct`` the host's raw
     CT, refused under ``--no-real-pixels``."""

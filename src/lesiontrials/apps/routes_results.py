@@ -11,7 +11,15 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from lesiontrials import anatomy
-from lesiontrials.apps.routes_nodules import Limit, Offset, state_of
+from lesiontrials.apps.routes_nodules import (
+    Limit,
+    Offset,
+    Overlay,
+    WindowCentre,
+    WindowWidth,
+    Zoom,
+    state_of,
+)
 from lesiontrials.apps.state import SYNTHETIC_BACKENDS, ApiError, AppState, page, records, safe_name
 
 router = APIRouter(prefix="/api", tags=["trials, cases and reports"])
@@ -127,10 +135,10 @@ def case_slice(
     request: Request, trial: str, case: str,
     z: Annotated[int | None, Query(ge=0, le=4096)] = None,
     source: Literal["ct", "labels"] = "ct",
-    overlay: Literal["plain", "bbox", "contour", "bbox_contour"] = "contour",
-    center: Annotated[float, Query(ge=-2000, le=4000)] = -600.0,
-    width: Annotated[float, Query(gt=0, le=6000)] = 1500.0,
-    zoom: Annotated[int, Query(ge=1, le=4)] = 2,
+    overlay: Overlay = "contour",
+    center: WindowCentre = -600.0,
+    width: WindowWidth = 1500.0,
+    zoom: Zoom = 2,
 ) -> Response:
     """``z`` defaults to the slice with most nodule voxels. A CT pasted into a real host
     scan is refused under ``--no-real-pixels``."""

@@ -14,15 +14,16 @@ from typing import Final, Protocol, runtime_checkable
 
 import numpy as np
 
+from lesiontrials import anatomy
+
 CONDITIONS: Final = ("plain", "bbox", "contour", "bbox_contour")
 PROFILES: Final = ("lung", "medgemma_rgb")  # 8-bit lung window grey; MedGemma-style RGB
 TASKS: Final = ("presence", "lobe", "size")
 #: answer options per task (the parsers map free text onto these)
 TASK_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "presence": ("present", "absent"),
-    "lobe": ("right_lung_upper_lobe", "right_lung_middle_lobe", "right_lung_lower_lobe",
-             "left_lung_upper_lobe", "left_lung_lower_lobe"),
-    "size": ("<5", "5-10", "10-20", ">=20"),
+    "lobe": tuple(lobe.value for lobe in anatomy.Lobe),
+    "size": anatomy.TASK_SIZE_BINS,
 }
 CHANCE: Final[dict[str, float]] = {"presence": 0.5, "lobe": 0.2, "size": 0.25}
 

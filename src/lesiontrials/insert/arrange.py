@@ -17,7 +17,7 @@ import numpy as np
 
 from lesiontrials import anatomy
 from lesiontrials.errors import InputError
-from lesiontrials.geometry import NoduleMask, bounding_box
+from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.placement import (
     FitRule,
@@ -114,18 +114,15 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
     anchor_mm = np.asarray(spec.target_mm) if spec.has_target_mm else centroid_mm
     shift = grids_align(donor.affine, affine)
     adjustments: list[Adjustment] = []
+    target = np.linalg.solve(affine[:3, :3], anchor_mm - affine[:3, 3])
     if shift is not None and abs(spec.scale - 1.0) < 1e-9:
-        box = bounding_box(mask)
-        assert box is not None
-        offset = tuple(int(o + s.start) for o, s in zip(shift, box, strict=True))
-        nodule = NoduleMask(mask[box], offset)  # type: ignore[arg-type]
+        nodule = NoduleMask(mask, shift).tight()
         gap = float(np.linalg.norm(centroid_mm - anchor_mm))
         if gap > max(spacing):
             adjustments.append(Adjustment("native_target_mismatch", {
                 "distance_mm": gap, "note": "kept the mask's own voxels"}))
     else:
         kernel = resample_donor(mask, donor.spacing_mm, spacing, scale=spec.scale)
-        target = np.linalg.solve(affine[:3, :3], anchor_mm - affine[:3, 3])
         offset_arr = offset_for_centroid(kernel, target)
         nodule = NoduleMask(kernel, tuple(int(v) for v in offset_arr))  # type: ignore[arg-type]
         why = "scale != 1" if shift is not None else "donor grid differs from the host grid"
@@ -148,8 +145,7 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
     lobe = spec.target_lobe.value if spec.target_lobe is not None else None
     planned = {**_planned_common(spec, donor), "lobe": lobe, "lobe_source": "manifest",
                "target_mm": [float(v) for v in anchor_mm],
-               "target_voxel": [float(v) for v in np.linalg.solve(
-                   affine[:3, :3], anchor_mm - affine[:3, 3])]}
+               "target_voxel": [float(v) for v in target]}
     return Placed(spec, nodule, planned, tuple(adjustments))
 
 

@@ -32,12 +32,15 @@ from lesiontrials.io import (
     read_volume,
     sha256_file,
     to_json_text,
+    write_bytes_atomic,
     write_json,
     write_volume,
 )
+from lesiontrials.io.volumes import volume_bytes
 from lesiontrials.paths import DataRoot
 from lesiontrials.profiles.host import HostAnatomy
 from lesiontrials.seeding import rng_for
+from lesiontrials.world.hosts import crop_volume
 
 INSERT_JSON = "insert.json"
 LABELS_FILE = "labels.nii.gz"
@@ -157,13 +160,6 @@ def _read_donor(path: Path) -> Volume:
     return crop_volume(NoduleMask(donor.array[box] > 0, offset), donor.affine)
 
 
-def crop_volume(nodule: NoduleMask, host_affine: np.ndarray) -> Volume:
-    """A crop mask as a volume whose affine places it on the host grid."""
-    affine = np.array(host_affine, dtype=float)
-    affine[:3, 3] = host_affine[:3, :3] @ np.asarray(nodule.offset, float) + host_affine[:3, 3]
-    return Volume(nodule.mask.astype(np.uint8), affine)
-
-
 def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,
                    placed: list[Placed]) -> dict[str, str]:
     """Write masks and labels (atomic); return each file's SHA-256 by name."""
@@ -175,12 +171,13 @@ def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,
         if stale.name not in volumes:
             stale.unlink()
     hashes = {}
+    uid, trial = job.case_uid, str(job.rows[0]["trial"])
     for name, (vol, kind) in volumes.items():
-        hashes[name] = sha256_file(write_volume(case_dir / name, vol, kind=kind))
-    if job.export_dir is not None:
-        uid, trial = job.case_uid, str(job.rows[0]["trial"])
-        for name, (vol, kind) in volumes.items():
-            write_volume(_export_path(job.export_dir, trial, uid, name), vol, kind=kind)
+        data = volume_bytes(vol, kind=kind)  # encode once: hash, case file and export
+        write_bytes_atomic(case_dir / name, data)
+        hashes[name] = hashlib.sha256(data).hexdigest()
+        if job.export_dir is not None:
+            write_bytes_atomic(_export_path(job.export_dir, trial, uid, name), data)
     return hashes
 
 

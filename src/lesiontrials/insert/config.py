@@ -78,7 +78,7 @@ class InsertionError(LesionTrialsError):
     Codes: ``no_fit`` (no position inside the lobe fits), ``too_small`` (the nodule would
     vanish), ``size_mismatch`` (realised diameter far from plan), ``scale_bounds``,
     ``outside_lung`` (a native nodule outside the lung), ``companions_touch``,
-    ``outside_volume``, ``bad_host`` (no lobes / lungs).
+    ``outside_volume``, ``no_lobe`` (the host lacks the target lobe).
     """
 
     def __init__(self, code: str, message: str) -> None:

@@ -15,7 +15,14 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from lesiontrials.geometry import Box, NoduleMask, bounding_box, clip_box, margin_voxels
+from lesiontrials.geometry import (
+    Box,
+    NoduleMask,
+    bounding_box,
+    clip_box,
+    expand_box,
+    margin_voxels,
+)
 
 Spacing = tuple[float, float, float]
 
@@ -126,7 +133,7 @@ def pleura_violations(labels: np.ndarray, interior_ids: Sequence[int], window: B
     the volume's own border is not pleura (as in the profiler).
     """
     margin = margin_voxels(min_pleural_mm, spacing_mm)
-    outer = _grow(window, margin, labels.shape)
+    outer = expand_box(window, margin, labels.shape)
     interior = np.isin(labels[outer], np.asarray(interior_ids))
     distance = edt.edt(interior, anisotropy=spacing_mm, black_border=False)
     return distance[_local(window, outer)] < min_pleural_mm - 1e-6
@@ -137,7 +144,8 @@ def companion_zone(window: Box, companions: Sequence[NoduleMask], spacing_mm: Sp
     """Voxels of ``window`` within ``gap_mm`` of a companion, or touching one
     (26-neighbours); ``None`` when no companion is near."""
     reach = max(gap_mm, voxel_diagonal_mm(spacing_mm)) + 1e-6
-    outer = _grow(window, tuple(m + 1 for m in margin_voxels(reach, spacing_mm)), shape)
+    outer = expand_box(window, tuple(m + 1 for m in margin_voxels(reach, spacing_mm)),  # type: ignore[arg-type]
+                       shape)
     painted = np.zeros(tuple(s.stop - s.start for s in outer), dtype=bool)
     found = False
     for companion in companions:
@@ -180,11 +188,6 @@ def nearest_distance_mm(a: NoduleMask, b: NoduleMask, spacing_mm: Spacing) -> fl
     tree = cKDTree(a.voxel_indices() * scale)
     distances, _ = tree.query(b.voxel_indices() * scale, k=1)
     return float(np.min(distances))
-
-
-def _grow(box: Box, margin: tuple[int, ...], shape: tuple[int, ...]) -> Box:
-    return tuple(slice(max(0, s.start - m), min(n, s.stop + m))  # type: ignore[return-value]
-                 for s, m, n in zip(box, margin, shape, strict=True))
 
 
 def _local(inner: Box, outer: Box) -> Box:
