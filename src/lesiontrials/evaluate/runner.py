@@ -259,10 +259,14 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
 
 def _cluster_executor() -> Any:
     """The active or configured non-local executor (Ray, SLURM), if any."""
-    from lesiontrials.execution.local import _ACTIVE, InProcessExecutor, LocalPoolExecutor
+    from lesiontrials.execution.local import (
+        InProcessExecutor,
+        LocalPoolExecutor,
+        active_executor,
+    )
     from lesiontrials.execution.select import configured_executor
 
-    executor = _ACTIVE.get() or configured_executor()
+    executor = active_executor() or configured_executor()
     if executor is None or isinstance(executor, InProcessExecutor | LocalPoolExecutor):
         return None
     return executor
