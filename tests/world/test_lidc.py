@@ -16,13 +16,11 @@ from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.settings import load_settings
 from lesiontrials.world.lidc import (
     LidcNodule,
-    cluster_annotations,
-    infer_sessions,
-    link_matrix,
     malignancy_label,
     nodule_id_for,
     read_lidc_nodules,
 )
+from lesiontrials.world.lidc_clusters import cluster_annotations, infer_sessions, link_matrix
 from lesiontrials.world.lidc_masks import (
     consensus_mask,
     crop_grid,

@@ -126,7 +126,7 @@ def test_every_design_plans_on_the_world(small_world, tmp_path):
     index = NoduleIndex.load(write_index(build_index(root), workspace))
     hosts = load_host_catalogue(root, index)
     assert len(hosts) == 2 + 2 + 2  # every host scan, nodule-free ones included
-    assert set(hosts.host_ct_path[hosts.host_dataset == "REALCT"].str.startswith("raw_ct/"))
+    assert hosts.host_ct_path[hosts.host_dataset == "REALCT"].str.startswith("raw_ct/").all()
     ctx = PlanContext(index, hosts)
     for number in DESIGNS:
         manifest = plan_design(ctx, number, size="demo", seed=2).manifest

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.io import read_csv_table, read_volume, sha256_file, write_csv, write_json
+from lesiontrials.io import (
+    VolumeKind,
+    read_csv_table,
+    read_volume,
+    sha256_file,
+    write_csv,
+    write_json,
+    write_volume,
+)
 from lesiontrials.paths import DataRoot
 from lesiontrials.world.donors import (
     DONOR_DATASET,
@@ -28,6 +36,7 @@ from lesiontrials.world.donors import (
     load_donor_library,
 )
 from lesiontrials.world.hosts import build_phantom_host, build_real_hosts
+from lesiontrials.world.lidc import LidcNodule
 from lesiontrials.world.natives import DonorShape
 from lesiontrials.world.packaged import LIDC_SQLITE, REAL_CT_FILES, fetch_packaged_file
 from lesiontrials.world.sources import PHANTOM_SOURCES, REAL_SOURCE, HostPlan, plan_hosts
@@ -51,8 +60,6 @@ def build_donors(root: DataRoot, library: DonorLibrary) -> pd.DataFrame:
     marker = _build_dir(root.root) / f"{DONOR_DATASET}.csv"
     if marker.is_file():
         return read_csv_table(marker)
-    from lesiontrials.io import VolumeKind, write_volume
-
     for mask in library.masks:
         write_volume(root.nodule_seg(DONOR_DATASET, mask.nodule_id), mask.to_volume(),
                      kind=VolumeKind.MASK)
@@ -79,11 +86,11 @@ def build_phantoms(root: DataRoot, library: DonorLibrary, plans: list[HostPlan],
                    workers: int, progress: Progress | None = None) -> list[pd.DataFrame]:
     """Generate every phantom host with its native nodules; results in plan order."""
     shapes = {s.donor_uid: s for s in library.shapes()}
-    details = library.by_id()
+    details = {n.nodule_id: n for n in library.nodules}
     jobs = []
     for plan in plans:
         donors = [shapes[uid] for uid in plan.donor_uids]
-        attributes = {uid: _donor_attributes(*details[uid]) for uid in plan.donor_uids}
+        attributes = {uid: _donor_attributes(details[uid]) for uid in plan.donor_uids}
         jobs.append((plan, donors, attributes, root.root))
     frames: list[pd.DataFrame] = []
     if workers <= 1:
@@ -105,7 +112,7 @@ def _run_job(job: tuple[HostPlan, list[DonorShape], dict[str, dict[str, Any]], P
     return build_phantom_host(*job)
 
 
-def _donor_attributes(nodule: Any, mask: Any) -> dict[str, Any]:
+def _donor_attributes(nodule: LidcNodule) -> dict[str, Any]:
     label = nodule.malignancy_label
     return {"label": "" if label is None else label,
             "source_donor_uid": f"{DONOR_DATASET}/{nodule.nodule_id}",

@@ -34,9 +34,6 @@ class DonorLibrary:
         return [DonorShape(m.nodule_id, m.mask, spacing_from_affine(m.affine))
                 for m in self.masks]
 
-    def by_id(self) -> dict[str, tuple[LidcNodule, DonorMask]]:
-        return {n.nodule_id: (n, m) for n, m in zip(self.nodules, self.masks, strict=True)}
-
 
 def load_donor_library(sqlite_path: Path, *, size: str) -> DonorLibrary:
     """Demo: nodules seen by ≥ 3 readers in scans ≤ 2.5 mm (≈ LUNA16, ~1,190 donors).

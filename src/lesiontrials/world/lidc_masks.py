@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.distance import pdist
 
-from lesiontrials.io.volumes import Volume
+from lesiontrials.io.volumes import Volume, spacing_from_affine
 from lesiontrials.world.lidc import LidcNodule, ReaderOutline
 
 
@@ -52,7 +52,7 @@ class CropGrid:
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
-        return tuple(float(np.linalg.norm(self.affine[:3, a])) for a in range(3))  # type: ignore[return-value]
+        return spacing_from_affine(self.affine)
 
 
 @dataclass(frozen=True, eq=False)

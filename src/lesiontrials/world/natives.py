@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from lesiontrials import anatomy
-from lesiontrials.geometry import NoduleMask, bounding_box
+from lesiontrials.geometry import Box, NoduleMask, bounding_box
 
 #: Lobe frequencies of lung nodules (upper lobes dominate; the RML is rare).
 NODULE_LOBE_FREQUENCY: dict[anatomy.Lobe, float] = {
@@ -64,14 +64,17 @@ def place_in_lobe(
     *,
     occupied: np.ndarray | None = None,
     margin_mm: float = 1.0,
+    box: Box | None = None,
 ) -> NoduleMask | None:
     """Place ``nodule`` (host spacing) at a random position fully inside ``lobe``.
 
     ``occupied`` marks voxels (e.g. earlier nodules dilated by a gap) to avoid.
+    ``box`` is the lobe's bounding box when the caller already has it.
     Returns ``None`` when the lobe has no room for it.
     """
     label_id = anatomy.LOBE_LABEL_IDS[lobe]
-    box = bounding_box(labels == label_id)
+    if box is None:
+        box = bounding_box(labels == label_id)
     if box is None:
         return None
     lobe_mask = labels[box] == label_id
@@ -103,7 +106,11 @@ def place_native_nodules(
 ) -> list[tuple[DonorShape, anatomy.Lobe, NoduleMask]]:
     """Place each donor in a lobe drawn by :data:`NODULE_LOBE_FREQUENCY`; donors that do
     not fit after ``attempts`` lobe draws are skipped. Nodules keep ``min_gap_mm`` apart."""
-    present = [i for i in anatomy.LOBE_LABELS if np.any(labels == i)]
+    # One pass for every label's box (instead of a full-volume compare per lobe and draw).
+    found = ndimage.find_objects(labels)
+    boxes = {i: found[i - 1] for i in anatomy.LOBE_LABELS
+             if i <= len(found) and found[i - 1] is not None}
+    present = [i for i in anatomy.LOBE_LABELS if i in boxes]
     if not present:
         return []
     lobes, weights = _lobe_weights(present)
@@ -113,7 +120,8 @@ def place_native_nodules(
         shape = resample_mask(donor.mask, donor.spacing_mm, spacing_mm)
         for _ in range(attempts):
             lobe = lobes[int(rng.choice(len(lobes), p=weights))]
-            nodule = place_in_lobe(labels, spacing_mm, shape, lobe, rng, occupied=occupied)
+            nodule = place_in_lobe(labels, spacing_mm, shape, lobe, rng, occupied=occupied,
+                                   box=boxes[anatomy.LOBE_LABEL_IDS[lobe]])
             if nodule is not None:
                 placed.append((donor, lobe, nodule))
                 _mark_occupied(occupied, nodule, spacing_mm, min_gap_mm)

