@@ -11,15 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from lesiontrials.anatomy import LIDC_CHARACTERISTICS
 from lesiontrials.index.matcher import NUMERIC_FEATURES
 from lesiontrials.paths import Workspace
 
 MAP_VERSION = 2
 # reinsertion placement (missing for donor-only datasets such as LIDC) plus size and the
 # LIDC reader characteristics (1–5/6), so donor-only nodules spread out too
-CHARACTERISTICS: tuple[str, ...] = ("subtlety", "internal_structure", "calcification",
-                                    "sphericity", "margin", "lobulation", "spiculation",
-                                    "texture", "malignancy")
+CHARACTERISTICS = LIDC_CHARACTERISTICS
 FEATURE_COLUMNS: tuple[str, ...] = (*NUMERIC_FEATURES.values(), "nodule_max_axis_mm",
                                     *CHARACTERISTICS)
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
+from lesiontrials.anatomy import LIDC_CHARACTERISTICS
 from lesiontrials.errors import InputError
 
 PLACEMENTS: Final = ("native", "profile_faithful", "prescribed", "random")
-CHARACTERISTICS: Final = ("subtlety", "internal_structure", "calcification", "sphericity",
-                          "margin", "lobulation", "spiculation", "texture", "malignancy")
+CHARACTERISTICS = LIDC_CHARACTERISTICS
 
 Row = dict[str, Any]
 
