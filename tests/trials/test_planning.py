@@ -236,3 +236,42 @@ def test_lognormal_size_distribution_is_realised(plan_ctx, scaling):
     planned = plan_spec(plan_ctx, spec).manifest["planned_diameter_mm"]
     assert np.median(planned) == pytest.approx(12.0, rel=0.1)
     assert np.std(np.log(planned)) == pytest.approx(0.25, rel=0.3)
+
+
+def test_size_stated_in_appearance_sets_every_planned_diameter(plan_ctx):
+    spec = _spec(template="NLST", appearance="render every donor as a 6 mm ground-glass nodule",
+                 scaling={"bounds": [0.5, 2.0]})
+    assert spec.stated_diameter_mm == 6.0
+    manifest = plan_spec(plan_ctx, spec).manifest
+    nodules = manifest[~manifest["nodule_free"]]
+    assert len(nodules) > 0 and (nodules["planned_diameter_mm"] == 6.0).all()
+    np.testing.assert_allclose(nodules["scale"], 6.0 / nodules["donor_diameter_mm"])
+    # only donors that reach 6 mm within the bounds (3–12 mm) are eligible
+    assert nodules["donor_diameter_mm"].between(3.0, 12.0).all()
+    assert (nodules["appearance"] == spec.appearance).all()
+
+
+def test_size_stated_twice_or_against_jitter_is_refused():
+    from lesiontrials.errors import InputError
+
+    with pytest.raises(InputError, match="give the size in one place"):
+        _spec(appearance="8 mm solid nodule", size={"diameter_mm": {"min": 4, "max": 30}})
+    with pytest.raises(InputError, match="jitter"):
+        _spec(appearance="8 mm solid nodule", scaling={"mode": "jitter"})
+    assert _spec(appearance="spiculated solid nodule").stated_diameter_mm is None
+
+
+def test_stated_size_no_donor_can_reach_is_infeasible(plan_ctx):
+    from lesiontrials.errors import InputError
+
+    spec = _spec(appearance="60 mm solid mass", scaling={"bounds": [0.9, 1.1]})
+    with pytest.raises(InputError, match="size stated in appearance"):
+        plan_spec(plan_ctx, spec)
+
+
+def test_twin_designs_refuse_a_stated_size(plan_ctx):
+    from lesiontrials.errors import InputError
+
+    with pytest.raises(InputError, match="native size"):
+        plan_design(plan_ctx, 12, size="demo", seed=1,
+                    params={"spec": {"appearance": "6 mm ground-glass nodule"}})

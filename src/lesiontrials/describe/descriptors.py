@@ -57,7 +57,7 @@ class LesionDescriptors:
     calcification: Calcification = Calcification.NONE
     internal: Internal = Internal.SOFT_TISSUE
     heterogeneity: float = 0.3  # 0 uniform … 1 markedly heterogeneous
-    diameter_mm: float | None = None  # stated size (geometry itself comes from insertion)
+    diameter_mm: float | None = None  # stated size: planning scales donors to it (trials)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attenuation", Texture(self.attenuation))

@@ -45,7 +45,8 @@ def cohort_feasibility(ctx: PlanContext, cohort: Cohort) -> tuple[dict[str, Any]
         if count > 0 and available[label] == 0:
             problems.append(f"stratum '{cohort.stratum}': {count} {label} donor(s) needed, none "
                             "eligible — relax donor datasets, diameter range, location "
-                            "constraints or the prevalence")
+                            "constraints, the size stated in appearance (with scaling.bounds) "
+                            "or the prevalence")
     if int(hosts.sum()) == 0:
         problems.append(f"stratum '{cohort.stratum}': no eligible host — relax demographics "
                         "(age, sex, smoking, pack-years) or the host datasets")

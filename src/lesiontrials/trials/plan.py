@@ -93,6 +93,11 @@ def _plan_twins(ctx: PlanContext, name: str, kind: str, *, size: str, seed: int,
         "name": trial, "design": name, "seed": seed, "n_cases": 1, "allow_same_patient": True,
         "placement": {"mode": "native" if kind != "twin_cross" else "profile_faithful"},
         **params.get("spec", {})})
+    if spec.stated_diameter_mm is not None:
+        raise InputError(f"appearance states {spec.stated_diameter_mm:g} mm, but the twin "
+                         "designs keep each donor nodule at its native size",
+                         column="appearance", fix="remove the size from appearance (the "
+                         "look — texture, margin — still applies)")
     if kind == "twin_cross":
         n_donors = int(params.get("n_donors", 5 if size == "demo" else 250))
         spec = spec.model_copy(update={"allow_same_patient": False})

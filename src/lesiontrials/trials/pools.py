@@ -70,6 +70,10 @@ def donor_pool(ctx: PlanContext, spec: TrialSpec, warnings: list[str]) -> np.nda
     size = spec.size.diameter_mm
     if size.is_set:
         keep &= _within(diameter, size.low(0.0), size.high())
+    stated = spec.stated_diameter_mm
+    if stated is not None:  # donors that reach the stated size within the scaling bounds
+        low, high = spec.scaling.bounds
+        keep &= _within(diameter, stated / high, stated / low)
     keep &= np.isfinite(diameter) & (diameter > 0)
     located = index.array("lobe_name") != ""
     constraints = _location_constraints(index, spec)

@@ -91,7 +91,8 @@ def _label_counts(spec: TrialSpec, n_nodule: int, rng: np.random.Generator) -> d
 def _size_weights(spec: TrialSpec) -> dict[str, float] | None:
     if spec.size.bucket_weights is not None:
         return {k: w for k, w in spec.size.bucket_weights.items() if w > 0}
-    if spec.template and spec.size.lognormal_median_mm is None:
+    if spec.template and spec.size.lognormal_median_mm is None \
+            and spec.stated_diameter_mm is None:  # a stated size overrides the template mix
         weights = get_template(spec.template).size_weight_map()
         return {k: w for k, w in weights.items() if w > 0}
     return None
@@ -200,6 +201,8 @@ def _lognormal_donors(spec: TrialSpec, pool: np.ndarray, diameters: np.ndarray, 
 def _target_sizes(spec: TrialSpec, donor_mm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Planned diameters after scaling, within the spec's scaling bounds."""
     low, high = spec.scaling.bounds
+    if spec.stated_diameter_mm is not None:  # the donor pool holds only donors that reach it
+        return np.full(len(donor_mm), spec.stated_diameter_mm)
     if spec.scaling.mode == "none" or len(donor_mm) == 0:
         return donor_mm.copy()
     if spec.scaling.mode == "jitter":

@@ -196,10 +196,37 @@ class TrialSpec(_Model):
                              "drop one of them")
         if self.placement.mode == "prescribed" and not self.lobes:
             raise ValueError("placement.mode 'prescribed' needs lobes (the lobes to place in)")
+        if self.stated_diameter_mm is not None:
+            _check_stated_size(self)
         if self.placement.mode == "native" and self.design not in NATIVE_DESIGNS:
             raise ValueError("placement.mode 'native' is for the digital-twin designs "
                              f"{sorted(NATIVE_DESIGNS)}")
         return self
+
+
+    @property
+    def stated_diameter_mm(self) -> float | None:
+        """The size stated in ``appearance`` ("6 mm ground-glass nodule"), if any.
+
+        A stated size is a geometry request: every nodule is planned at exactly that
+        diameter (donors that cannot reach it within ``scaling.bounds`` are not eligible)."""
+        if not self.appearance.strip():
+            return None
+        from lesiontrials.describe.parse import parse_description
+
+        return parse_description(self.appearance).overrides.diameter_mm
+
+
+def _check_stated_size(spec: TrialSpec) -> None:
+    stated = f"appearance states {spec.stated_diameter_mm:g} mm"
+    size = spec.size
+    if size.bucket_weights is not None or size.lognormal_median_mm is not None \
+            or size.diameter_mm.is_set or "size_bin" in spec.stratify_by:
+        raise ValueError(f"{stated} and the size block sets a size too: give the size in one "
+                         "place (remove it from appearance or from size/stratify_by)")
+    if spec.scaling.mode == "jitter":
+        raise ValueError(f"{stated}, which scales every donor to that size; scaling.mode "
+                         "'jitter' contradicts it (use 'none' or 'to_target_size')")
 
 
 NATIVE_DESIGNS = frozenset({"digital_twin_isolation", "digital_twin_complete"})
