@@ -1,17 +1,21 @@
-"""Executor throughput for insertion, and a cost estimate for a paper-size trial. JSON.
+"""Executor throughput for insertion and rendering, and a paper-size cost estimate. JSON.
 
 Insertion of 512×512×300 phantom-host cases (the inputs of ``bench_insert.py``) through
 ``run_cases`` on: in-process (1 worker), a local pool (2 workers), a local Ray cluster
 (2 CPUs, tasks; cluster start-up timed apart) and submitit's local executor (the SLURM
-code path, chunked array tasks). The estimate for ``PAPER_VOLUMES`` volumes multiplies the
-measured CPU seconds per case by the volume count and divides by the cores of each target,
-at the parallel efficiency measured here, plus the measured per-case executor overhead.
+code path, chunked array tasks). Rendering (analytic backend) of the same inserted cases
+on the same executors, each starting from a fresh copy of ``RENDER_CASES`` inserted
+cases. The
+estimate for ``PAPER_VOLUMES`` volumes multiplies the measured CPU seconds per case by
+the volume count and divides by the cores of each target. Each measurement records the
+1-minute load average before and after it (other work may share the machine).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -31,18 +35,35 @@ from lesiontrials.execution import (
 )
 from lesiontrials.insert import insert_trial
 from lesiontrials.paths import Workspace
+from lesiontrials.render.trial import render_trial
 
 N_CASES = 12
+RENDER_CASES = 8  # analytic rendering costs ≈ 20 CPU s per 512×512×300 case
 PAPER_VOLUMES = 44_000
 TARGET_CORES = {"local (1 core)": 1, "local (2 cores)": 2, "workstation (32 cores)": 32,
                 "Ray cluster (4 × 32 cores)": 128, "SLURM array (500 cores)": 500}
 
 
-def _run(name: str, executor: Executor, root: Path, source: Workspace, tmp: Path) -> RunSummary:
+def _insert(name: str, executor: Executor, root: Path, source: Workspace,
+            tmp: Path) -> tuple[RunSummary, Workspace]:
     space = Workspace(tmp / f"ws_{name}")
     bench_insert.build_inputs_manifest_only(source, space)
     with use_executor(executor), record_summaries() as summaries:
         insert_trial("bench", workspace=space, data_root=root, show_progress=False)
+    return summaries[0], space
+
+
+def _render(name: str, executor: Executor, root: Path, inserted: Workspace,
+            tmp: Path) -> RunSummary:
+    """Render a fresh copy of the inserted cases (analytic backend) on ``executor``."""
+    space = Workspace(tmp / f"render_{name}")
+    cases = sorted(p for p in inserted.cases_dir("bench").iterdir() if p.is_dir())
+    for case in cases[:RENDER_CASES]:
+        shutil.copytree(case, space.cases_dir("bench") / case.name)
+    with use_executor(executor), record_summaries() as summaries:
+        render_trial("bench", workspace=space, data_root=root, backend="analytic",
+                     show_progress=False)
+    shutil.rmtree(space.root)
     return summaries[0]
 
 
@@ -71,7 +92,7 @@ def _executors(tmp: Path) -> dict[str, tuple[Executor, int, float]]:
     return out
 
 
-def _estimate(measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _estimate(stage: str, measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Hours for ``PAPER_VOLUMES`` volumes: measured CPU s per case × volumes / cores.
 
     Assumes the cores are not shared and scale linearly; Ray start-up is added once, SLURM
@@ -87,9 +108,27 @@ def _estimate(measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         for target in targets.get(name, []):
             cores = TARGET_CORES[target]
             hours = core_hours / cores + m["startup_s"] / 3600
-            rows.append({"executor": name, "target": target, "cores": cores,
+            rows.append({"stage": stage, "executor": name, "target": target, "cores": cores,
                          "core_hours": round(core_hours, 1), "hours": round(hours, 2)})
     return rows
+
+
+def _measure(summary: RunSummary, workers: int, startup_s: float,
+             load_before: float) -> dict[str, Any]:
+    """Throughput, CPU per case and worker utilisation of one stage run."""
+    ideal_s = summary.item_wall_s / workers
+    return {
+        "workers": workers, "cases": summary.items, "done": summary.done,
+        "failed": summary.failed, "wall_s": round(summary.wall_s, 2),
+        "startup_s": round(startup_s, 2),
+        "cases_per_min": round(summary.cases_per_min, 1),
+        "cpu_s_per_case": round(summary.cpu_s / max(summary.items, 1), 3),
+        "item_wall_s_per_case": round(summary.item_wall_s / max(summary.items, 1), 3),
+        # share of the workers' wall time spent in cases (< 1: contention, dispatch)
+        "worker_utilisation": round(ideal_s / summary.wall_s, 3),
+        "load_1min_before": round(load_before, 2),
+        "load_1min_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> None:
@@ -98,29 +137,30 @@ def main() -> None:
         tmp = Path(tmp_name)
         root, source = tmp / "root", Workspace(tmp / "source")
         bench_insert.build_inputs(root, source)
-        measured: dict[str, dict[str, Any]] = {}
-        for name, (executor, workers, startup_s) in _executors(tmp).items():
-            summary = _run(name, executor, root, source, tmp)
-            per_case_cpu = summary.cpu_s / max(summary.items, 1)
-            ideal_s = summary.item_wall_s / workers
-            measured[name] = {
-                "workers": workers, "cases": summary.items, "done": summary.done,
-                "failed": summary.failed, "wall_s": round(summary.wall_s, 2),
-                "startup_s": round(startup_s, 2),
-                "cases_per_min": round(summary.cases_per_min, 1),
-                "cpu_s_per_case": round(per_case_cpu, 3),
-                "item_wall_s_per_case": round(summary.item_wall_s / max(summary.items, 1), 3),
-                # share of the workers' wall time spent in cases (< 1: contention, dispatch)
-                "worker_utilisation": round(ideal_s / summary.wall_s, 3),
-            }
+        insert: dict[str, dict[str, Any]] = {}
+        render: dict[str, dict[str, Any]] = {}
+        executors = _executors(tmp)
+        inserted: Workspace | None = None
+        for name, (executor, workers, startup_s) in executors.items():
+            load = os.getloadavg()[0]
+            summary, space = _insert(name, executor, root, source, tmp)
+            insert[name] = _measure(summary, workers, startup_s, load)
+            inserted = inserted or space
+        assert inserted is not None
+        for name, (executor, workers, startup_s) in executors.items():
+            load = os.getloadavg()[0]
+            summary = _render(name, executor, root, inserted, tmp)
+            render[name] = _measure(summary, workers, startup_s, load)
+        for executor, _, _ in executors.values():
             if hasattr(executor, "close"):
                 executor.close()
     print(json.dumps({
-        "benchmark": "execution", "stage": "insert", "host_shape": list(bench_insert.SHAPE),
-        "cases": N_CASES, "measured": measured,
-        "paper_volumes": PAPER_VOLUMES, "estimate": _estimate(measured),
-        "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
+        "benchmark": "execution", "host_shape": list(bench_insert.SHAPE),
+        "cases": {"insert": N_CASES, "render": RENDER_CASES},
+        "insert": insert, "render": render, "render_backend": "analytic",
+        "paper_volumes": PAPER_VOLUMES,
+        "estimate": _estimate("insert", insert) + _estimate("render", render),
+        "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
     }, indent=1))
 
 

@@ -116,7 +116,14 @@ def test_ui_and_openapi_are_served(client) -> None:
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/nodules", "/api/nodules/map", "/api/match", "/api/trials",
-            "/api/cases/{trial}/{case}/slice.png", "/api/reports"} <= set(paths)
+            "/api/cases/{trial}/{case}/slice.png", "/api/reports", "/api/nodules/filters",
+            "/api/nodules/map/colours", "/api/nodules/export", "/api/nodules/export.csv",
+            "/api/nodules/{dataset}/{name}/similar"} <= set(paths)
+    similar = {p["name"] for p in paths["/api/nodules/{dataset}/{name}/similar"]["get"][
+        "parameters"]}
+    assert {"k", "space"} <= similar
+    exported = {p["name"] for p in paths["/api/nodules/export"]["get"]["parameters"]}
+    assert {"format", "name", "n_cases", "dataset", "spiculation_min", "hosts_only"} <= exported
     assert "access-control-allow-origin" not in page.headers
     assert page.headers["x-content-type-options"] == "nosniff"
 

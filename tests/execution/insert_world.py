@@ -96,3 +96,44 @@ def snapshot(workspace: Workspace) -> dict[str, bytes]:
             out[key] = path.read_bytes()
     return out
 
+
+
+UNTIMED_KEYS = ("seconds", "inputs_sha256")
+
+
+def untimed(data: Any) -> Any:
+    """JSON without wall-clock fields (``timing*``, ``seconds``) and input hashes.
+
+    ``inputs_sha256`` hashes the stage's input files, ``insert.json`` (with its timings)
+    among them, and their absolute paths, so it differs between any two runs.
+    """
+    if isinstance(data, dict):
+        return {k: untimed(v) for k, v in data.items()
+                if "timing" not in k and k not in UNTIMED_KEYS}
+    if isinstance(data, list):
+        return [untimed(v) for v in data]
+    return data
+
+
+def workspace_snapshot(workspace: Workspace) -> dict[str, bytes]:
+    """Every output of insert → render → slices (all but the ``trials/`` inputs).
+
+    Exact bytes for NIfTI, PNG and every other file, except: JSON without timing fields
+    and input hashes (:func:`untimed`) and with the workspace path replaced by ``<ws>``;
+    Parquet tables with an ``inputs_sha256`` column as their typed content without it.
+    """
+    out = {}
+    root = str(workspace.root)
+    for path in sorted(workspace.root.rglob("*")):
+        key = str(path.relative_to(workspace.root))
+        if not path.is_file() or key.startswith("trials"):
+            continue
+        if path.suffix == ".json":
+            out[key] = repr(untimed(read_json(path))).replace(root, "<ws>").encode()
+        elif path.suffix == ".parquet" and "inputs_sha256" in (
+                frame := pd.read_parquet(path)).columns:
+            frame = frame.drop(columns="inputs_sha256")
+            out[key] = (repr(frame.dtypes.to_dict()) + frame.to_csv(index=False)).encode()
+        else:
+            out[key] = path.read_bytes()
+    return out

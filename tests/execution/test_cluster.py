@@ -1,21 +1,22 @@
 """Real engines: a local Ray cluster and submitit (debug and local executors).
 
-Insertion of a small trial must give byte-identical files under every executor, and a
-re-run after lost outputs must redo only those cases. SLURM itself is not run here (no
-slurmctld in CI): submitit's local executor runs the same job-array code path.
+Insertion of a small trial must give byte-identical files under every executor (Ray tasks
+and submitit's local executor: with rendering and slices, in ``test_cluster_stages.py``),
+and a re-run after lost outputs must redo only those cases. SLURM itself is not run here
+(no slurmctld in CI): submitit's local executor runs the same job-array code path.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from insert_world import TRIAL, snapshot, write_trial, write_world
+from insert_world import TRIAL, snapshot, write_trial
 from test_executors import ITEMS, STATUSES, work
 
+from lesiontrials.errors import ConfigError
 from lesiontrials.execution import (
     Executor,
     InProcessExecutor,
@@ -27,26 +28,7 @@ from lesiontrials.execution import (
 from lesiontrials.insert import insert_trial
 from lesiontrials.paths import Workspace
 
-HERE = Path(__file__).parent
 _LOADS: list[int] = []
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    """A real two-CPU Ray cluster on loopback, for this module."""
-    ray = pytest.importorskip("ray")
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture
-def on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let submitit's local subprocesses import this test package."""
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
 
 
 def _slurm(tmp_path: Path, cluster: str, chunk_size: int = 2) -> Executor:
@@ -98,6 +80,43 @@ def test_ray_actors_load_the_model_once_each(ray_cluster):
     assert all(o.result[1] == 1 for o in outcomes)  # one load per actor process
 
 
+def _die_on_x(item: str) -> str:
+    """Kills its process on ``x`` (module-level: Ray imports it in the actor)."""
+    if item == "x":
+        os._exit(3)  # the actor process dies mid-case
+    return item
+
+
+def test_a_dead_actor_fails_its_case_and_unstarted_cases_are_lost(ray_cluster):
+    from lesiontrials.execution import RayActorExecutor
+
+    items = ["a", "x", "b", "c"]
+    outcomes = run_cases(_die_on_x, items, keys=items, show_progress=False,
+                         executor=RayActorExecutor(actors=1))
+    assert [o.key for o in outcomes] == items  # nothing silently dropped
+    assert [o.status for o in outcomes] == ["done", "failed", "failed", "failed"]
+    assert "actor died" in outcomes[1].reason
+    assert all(o.reason.startswith("worker lost: no Ray actor left") for o in outcomes[2:])
+    assert outcomes.summary.failed == 3
+
+
+def _failing_setup() -> None:
+    raise ConfigError("the model needs LESIONTRIALS_MODEL_DIR")
+
+
+def test_an_actor_setup_error_is_the_reason_of_its_cases(ray_cluster):
+    from lesiontrials.execution import RayActorExecutor
+
+    items = ["a", "b"]
+    outcomes = run_cases(str.upper, items, keys=items, show_progress=False,
+                         executor=RayActorExecutor(actors=1, setup=_failing_setup))
+    assert [o.status for o in outcomes] == ["failed"] * 2
+    assert all("ConfigError: the model needs LESIONTRIALS_MODEL_DIR" in o.reason
+               for o in outcomes)
+    assert outcomes[0].reason.startswith("actor setup failed: ")
+    assert outcomes[1].reason.startswith("worker lost: no Ray actor left")
+
+
 @pytest.mark.parametrize("cluster", ["debug", "local"])
 def test_submitit_job_arrays_keep_order_and_reasons(tmp_path, on_path, cluster):
     outcomes = run_cases(work, ITEMS, keys=ITEMS, executor=_slurm(tmp_path, cluster),
@@ -129,12 +148,6 @@ EXECUTORS: dict[str, Callable[[Path], Executor]] = {
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
-    root = tmp_path_factory.mktemp("dataroot")
-    return root, write_world(root)
-
-
-@pytest.fixture(scope="module")
 def reference(data_root, tmp_path_factory) -> dict[str, bytes]:
     """The in-process insertion every other executor must reproduce byte for byte."""
     root, diameters = data_root
@@ -151,7 +164,7 @@ def _needs(name: str, request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("ray_cluster")
 
 
-@pytest.mark.parametrize("name", list(EXECUTORS))
+@pytest.mark.parametrize("name", ["pool", "ray-actors"])  # the others: test_cluster_stages
 def test_insertion_is_byte_identical_on_every_executor(name, request, tmp_path, data_root,
                                                        reference):
     _needs(name, request)
@@ -184,78 +197,3 @@ def test_a_rerun_redoes_only_the_missing_cases(name, request, tmp_path, data_roo
     for path, mtime in before.items():
         changed = not path.exists() or path.stat().st_mtime_ns != mtime
         assert changed == (path.parent.name == "t1-00002"), path
-
-
-def _render_snapshot(workspace: Workspace) -> dict[str, bytes]:
-    """Rendered CTs exactly; ``render.json`` without its timings and inputs hash."""
-    from lesiontrials.io import read_json
-
-    out = {}
-    for path in sorted(workspace.cases_dir(TRIAL).rglob("*")):
-        if path.name == "ct.nii.gz":
-            out[str(path.relative_to(workspace.root))] = path.read_bytes()
-        elif path.name == "render.json":
-            out[str(path.relative_to(workspace.root))] = repr(_untimed(read_json(path))).encode()
-    return out
-
-
-def _untimed(data: Any) -> Any:
-    """Drop wall-clock fields (and the inputs hash, which covers insert.json's timings)."""
-    if isinstance(data, dict):
-        return {k: _untimed(v) for k, v in data.items()
-                if "timing" not in k and k not in ("seconds", "inputs_sha256")}
-    if isinstance(data, list):
-        return [_untimed(v) for v in data]
-    return data
-
-
-def _rendered(workspace: Workspace, root: Path, diameters: dict[str, float],
-              executor: Executor) -> dict[str, bytes]:
-    from lesiontrials.render.trial import render_trial
-
-    write_trial(workspace, diameters)
-    with use_executor(InProcessExecutor()):
-        insert_trial(TRIAL, workspace=workspace, data_root=root, show_progress=False)
-    with use_executor(executor):
-        summary = render_trial(TRIAL, workspace=workspace, data_root=root, backend="analytic",
-                               show_progress=False)
-    assert summary, "render produced no summary"
-    return _render_snapshot(workspace)
-
-
-@pytest.mark.parametrize("name", ["ray-tasks", "submitit-local"])
-def test_rendering_is_byte_identical_on_cluster_executors(name, request, tmp_path, data_root):
-    """A second per-case stage (rendering) through the same executors, unchanged code."""
-    _needs(name, request)
-    root, diameters = data_root
-    reference = _rendered(Workspace(tmp_path / "ref"), root, diameters, InProcessExecutor())
-    got = _rendered(Workspace(tmp_path / "ws"), root, diameters, EXECUTORS[name](tmp_path))
-    assert got.keys() == reference.keys() and any(k.endswith("ct.nii.gz") for k in got)
-    for key in reference:
-        assert got[key] == reference[key], key
-
-
-def test_scoring_through_ray_matches_in_process(ray_cluster, tmp_path):
-    """Scoring runs through the same executors: answers equal the in-process ones."""
-    import sys
-
-    sys.path.insert(0, str(HERE.parent / "evaluate"))
-    from evalsynth import TRIAL as EVAL_TRIAL
-    from evalsynth import write_trial as write_eval_trial
-
-    from lesiontrials.evaluate.runner import read_results, score
-    from lesiontrials.evaluate.sets import build_eval_set
-
-    frames = []
-    for name, executor in (("local", InProcessExecutor()), ("ray", _ray())):
-        trial = write_eval_trial(tmp_path / name)
-        build_eval_set(trial=EVAL_TRIAL, workspace=trial.workspace, show_progress=False)
-        with use_executor(executor):
-            score(model="threshold", workspace=trial.workspace, sets=[EVAL_TRIAL],
-                  show_progress=False, shard_size=2)
-        frame = read_results(trial.workspace, model="threshold", set_name=EVAL_TRIAL,
-                             condition="contour", task="size")
-        frames.append(frame.sort_values("slice_uid")[["slice_uid", "option", "scores_json",
-                                                      "correct"]].reset_index(drop=True))
-    assert len(frames[0]) > 0
-    assert frames[0].equals(frames[1])

@@ -13,7 +13,9 @@ from lesiontrials.execution import (
     InProcessExecutor,
     LocalPoolExecutor,
     RunSummary,
+    call_case,
     chunks,
+    complete_outcomes,
     executor_from_settings,
     load_once,
     record_summaries,
@@ -96,7 +98,12 @@ def test_settings_select_the_executor(tmp_path, monkeypatch):
     assert isinstance(chosen, SlurmExecutor)
     assert chosen.chunk_size == 32 and chosen.folder == tmp_path / "logs" / "slurm"
     assert chosen.parameters["slurm_partition"] == "gpu"
-    assert chosen.parameters["gpus_per_node"] == 1
+    assert chosen.parameters["gpus_per_node"] == 0  # CPU stages ask for no GPU
+    from lesiontrials.settings import load_settings
+
+    model_stage = executor_from_settings(load_settings(), gpu=True)
+    assert isinstance(model_stage, SlurmExecutor)
+    assert model_stage.parameters["gpus_per_node"] == 1 and model_stage.gpus == 1
 
 
 def test_settings_select_ray_tasks_or_gpu_actors(monkeypatch):
@@ -125,6 +132,34 @@ def test_chunks_and_load_once():
     first = load_once("test-model", lambda: loads.append(1) or {"weights": 1})
     again = load_once("test-model", lambda: loads.append(1) or {"weights": 2})
     assert first is again and loads == [1]
+
+
+def test_an_item_that_never_reported_is_a_failed_lost_outcome():
+    done = CaseOutcome("a", "done", result=1)
+    outcomes = complete_outcomes([done, None], ["a", "b", "c"])
+    assert [o.key for o in outcomes] == ["a", "b", "c"]
+    assert outcomes[0] is done
+    assert [(o.status, o.reason) for o in outcomes[1:]] == [
+        ("failed", "worker lost: no outcome reported")] * 2
+    with pytest.raises(ValueError):
+        complete_outcomes([done, done], ["a"])
+
+
+def test_a_slurm_chunk_that_reports_too_few_outcomes_loses_the_rest(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    from lesiontrials.execution import SlurmExecutor, slurm
+
+    def short_chunk(func, keys, items):  # a chunk that drops its last item
+        return [call_case(func, k, i) for k, i in zip(keys[:-1], items[:-1], strict=True)]
+
+    monkeypatch.setattr(slurm, "call_chunk", short_chunk)
+    items = ["a", "b", "c", "d", "e"]
+    outcomes = run_cases(work, items, keys=items, show_progress=False,
+                         executor=SlurmExecutor(folder=tmp_path, cluster="debug", chunk_size=2))
+    assert [o.key for o in outcomes] == items
+    assert [o.status for o in outcomes] == ["done", "failed", "done", "failed", "failed"]
+    assert outcomes[1].reason == "worker lost: no outcome reported"
+    assert outcomes.summary.failed == 3
 
 
 def test_a_crashed_pool_worker_fails_its_cases_not_the_run():

@@ -275,3 +275,25 @@ def test_twin_designs_refuse_a_stated_size(plan_ctx):
     with pytest.raises(InputError, match="native size"):
         plan_design(plan_ctx, 12, size="demo", seed=1,
                     params={"spec": {"appearance": "6 mm ground-glass nodule"}})
+
+
+def test_donor_uids_restrict_the_pool_and_unknown_uids_are_named(plan_ctx):
+    from lesiontrials.errors import InputError
+
+    uids = plan_ctx.index.array("nodule_uid")[:7].tolist()
+    manifest = plan_spec(plan_ctx, _spec(n_cases=7, donor_uids=uids)).manifest
+    assert sorted(manifest["donor_uid"]) == sorted(uids)  # each listed donor once
+    with pytest.raises(InputError, match="not in the nodule index") as error:
+        plan_spec(plan_ctx, _spec(n_cases=2, donor_uids=[*uids[:1], "LUNA25/nope"]))
+    assert "LUNA25/nope" in str(error.value)
+
+
+def test_a_spec_naming_a_design_with_params_is_planned_by_that_design(plan_ctx):
+    failure = plan_ctx.index.table[plan_ctx.index.table["lobe_name"] != ""].iloc[0]
+    spec = _spec(design="targeted", n_cases=3, seed=5,
+                 params={"failure_uids": [failure["nodule_uid"]]})
+    result = plan_spec(plan_ctx, spec)
+    manifest = result.manifest
+    assert len(manifest) == 3 and (manifest["design"] == "targeted").all()
+    assert (manifest["target_lobe"] == failure["lobe_name"]).all()
+    assert (manifest["trial"] == "t").all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lesiontrials.apps.state import ApiError, AppState
+from lesiontrials.apps.state import ApiError, AppState, raw_key
 from lesiontrials.paths import DataRoot, Workspace
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -46,6 +48,27 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class CachedGets:
+    """Pure ASGI middleware answering a GET whose path and query parameters an endpoint
+    stored with :meth:`AppState.remember` (search, filters, nodule detail, similar, map):
+    the stored JSON bytes go out without routing, parameter validation or the endpoint."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = self.state.raw_cache.get(raw_key(scope["path"], scope["query_string"]))
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()), (b"x-cache", b"hit")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -93,12 +116,20 @@ def create_app(
     """
     if "*" in allowed_origins:
         raise ValueError("wildcard CORS is not allowed; list exact origins")
-    from lesiontrials.apps import routes_nodules, routes_results
+    from lesiontrials.apps import routes_export, routes_map, routes_nodules, routes_results
 
-    app = FastAPI(title="lesiontrials", version="1",
+    state = AppState(Workspace(Path(workspace)), DataRoot(Path(data_root)),
+                     real_pixels=real_pixels)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        routes_nodules.warm(state)  # before the first request, not during it
+        yield
+
+    app = FastAPI(title="lesiontrials", version="1", lifespan=lifespan,
                   description="Explore nodules, trials, cases and results.")
-    app.state.lesiontrials = AppState(Workspace(Path(workspace)), DataRoot(Path(data_root)),
-                                      real_pixels=real_pixels)
+    app.state.lesiontrials = state
+    app.add_middleware(CachedGets, state=state)  # innermost: CORS and headers still apply
     if allowed_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -107,11 +138,14 @@ def create_app(
 
     app.add_middleware(SecurityHeaders)
     _install_errors(app)
+    # map and export first: /api/nodules/map/colours must not read as a nodule's detail
+    app.include_router(routes_map.router)
+    app.include_router(routes_export.router)
     app.include_router(routes_nodules.router)
     app.include_router(routes_results.router)
 
     @app.get("/api/health", tags=["service"], summary="Liveness and settings")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         state: AppState = app.state.lesiontrials
         return {"status": "ok", "real_pixels": state.real_pixels}
 

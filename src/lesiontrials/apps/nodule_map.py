@@ -1,6 +1,7 @@
 """A 2-D map of the nodule index: PCA (numpy SVD) of standardised reinsertion features and
-LIDC characteristics plus a k-nearest-neighbour graph, computed once and cached next to the
-index."""
+LIDC characteristics plus a k-nearest-neighbour graph, and a UMAP of the same features
+(umap-learn, fixed ``random_state``), each computed once per index hash and cached next to
+the index."""
 
 from __future__ import annotations
 
@@ -130,6 +131,80 @@ def load_or_build_map(index: Any, *, workspace: Workspace, k: int = 8) -> Nodule
         if cached.get("version") == MAP_VERSION and cached.get("index_sha256") == digest:
             return NoduleMap.from_json(cached)
     built = build_map(index, k=k, index_sha256=digest)
+    with contextlib.suppress(OSError):
+        write_json(built.to_json(), path)
+    return built
+
+
+# ---------------------------------------------------------------------------
+# UMAP (umap-learn, web extra): the same standardised features, a fixed random_state
+# ---------------------------------------------------------------------------
+UMAP_VERSION = 1
+UMAP_PARAMS: dict[str, Any] = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean",
+                               "random_state": 0}
+
+
+class UmapMissingError(ImportError):
+    """umap-learn is not installed."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """2-D coordinates ``xy`` ``(N, 2)`` of the index rows by one method."""
+
+    method: str
+    xy: np.ndarray
+    params: dict[str, Any]
+    index_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": UMAP_VERSION, "method": self.method, "params": self.params,
+                "index_sha256": self.index_sha256, "xy": np.round(self.xy, 5).tolist()}
+
+
+def umap_2d(features: np.ndarray, *, params: dict[str, Any] | None = None) -> np.ndarray:
+    """UMAP embedding ``(N, 2)`` of standardised ``features`` (single-threaded with the
+    fixed ``random_state``, so the same features give the same coordinates)."""
+    import warnings
+
+    try:
+        import umap
+    except ImportError as error:
+        raise UmapMissingError("method=umap needs umap-learn: install the web extra "
+                          "(pip install 'lesiontrials[web]')") from error
+    params = {**UMAP_PARAMS, **(params or {})}
+    n = features.shape[0]
+    if n < 4:  # too few points for a neighbour graph
+        return pca_2d(features)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs overridden by random_state; tiny inputs
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(int(params["n_neighbors"]), n - 1),
+                            min_dist=float(params["min_dist"]), metric=str(params["metric"]),
+                            random_state=int(params["random_state"]))
+        xy = reducer.fit_transform(features)
+    return np.round(np.asarray(xy, dtype=float), 5)
+
+
+def umap_cache_path(workspace: Workspace) -> Path:
+    """``index/nodule_map_umap.json`` beside the PCA map."""
+    return workspace.index_dir / "nodule_map_umap.json"
+
+
+def load_or_build_umap(index: Any, *, workspace: Workspace) -> Layout:
+    """The UMAP layout cached for this index file's hash and the UMAP parameters; built
+    (tens of seconds the first time: numba compiles umap-learn) and cached otherwise."""
+    from lesiontrials.io import read_json, sha256_file, write_json
+
+    digest = sha256_file(workspace.index_table)
+    path = umap_cache_path(workspace)
+    if path.is_file():
+        cached = read_json(path)
+        if (cached.get("version") == UMAP_VERSION and cached.get("index_sha256") == digest
+                and cached.get("params") == UMAP_PARAMS):
+            return Layout("umap", np.asarray(cached["xy"], float).reshape(-1, 2),
+                          dict(cached["params"]), digest)
+    raw = np.column_stack([index.array(c).astype(float) for c in FEATURE_COLUMNS])
+    built = Layout("umap", umap_2d(standardised_features(raw)), dict(UMAP_PARAMS), digest)
     with contextlib.suppress(OSError):
         write_json(built.to_json(), path)
     return built

@@ -1,16 +1,31 @@
-"""Nodule endpoints: search with facets, detail, similar nodules, donor matching, the map,
-and a rendered slice through each nodule."""
+"""Nodule endpoints: search with facets, the filter list, detail, similar nodules (on the
+matcher's features or on image embeddings), donor matching, and a slice through each nodule.
+
+The map is in :mod:`~lesiontrials.apps.routes_map`, exports in
+:mod:`~lesiontrials.apps.routes_export`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from lesiontrials.apps.state import ApiError, AppState, page, records
+from lesiontrials.anatomy import LIDC_CHARACTERISTICS
+from lesiontrials.apps.params import (
+    Limit,
+    Offset,
+    Overlay,
+    Selection,
+    WindowCentre,
+    WindowWidth,
+    Zoom,
+    state_of,
+)
+from lesiontrials.apps.selection import filter_list, selection_openapi
+from lesiontrials.apps.state import ApiError, AppState, FastJSON, json_bytes, page, records
 
 router = APIRouter(prefix="/api", tags=["nodules"])
 
@@ -18,37 +33,10 @@ SUMMARY_COLUMNS = [
     "nodule_uid", "dataset", "patient_id", "ct_id", "label", "lobe_name", "lung_side",
     "lung_zone", "central_peripheral", "nodule_mean_diam_mm", "size_bin",
     "pleural_distance_mm", "airway_distance_mm", "n_nodules_in_patient", "host_available",
-    "mask_available", "malignancy", "texture",
+    "mask_available", *LIDC_CHARACTERISTICS,
 ]
 FACETS = {"dataset": "dataset", "label": "label", "lobe": "lobe_name", "zone": "lung_zone",
           "side": "lung_side", "size_bin": "size_bin"}
-MAP_COLOURS = ("dataset", "label", "lobe_name", "lung_zone", "size_bin",
-               "nodule_mean_diam_mm", "malignancy", "texture", "spiculation")
-
-Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
-Many = Annotated[list[str] | None, Query()]
-Mm = Annotated[float | None, Query(ge=0, le=1000)]
-# slice endpoints: guidance overlay, window centre/width (HU) and zoom
-Overlay = Literal["plain", "bbox", "contour", "bbox_contour"]
-WindowCentre = Annotated[float, Query(ge=-2000, le=4000)]
-WindowWidth = Annotated[float, Query(gt=0, le=6000)]
-Zoom = Annotated[int, Query(ge=1, le=4)]
-
-
-def state_of(request: Request) -> AppState:
-    """The :class:`AppState` of the app serving ``request``."""
-    state: AppState = request.app.state.lesiontrials
-    return state
-
-
-def _labels(values: list[str]) -> list[int | None]:
-    parsed: list[int | None] = []
-    for value in values:
-        if value not in ("0", "1", "none"):
-            raise ApiError(f"label must be 0, 1 or none, got {value!r}")
-        parsed.append(None if value == "none" else int(value))
-    return parsed
 
 
 def _facet_codes(state: AppState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -74,131 +62,134 @@ def _facets(state: AppState, rows: np.ndarray) -> dict[str, dict[str, int]]:
     return out
 
 
-Score = Annotated[float | None, Query(ge=0, le=6)]
-
-
-def selected_rows(
-    request: Request,
-    dataset: Many = None, label: Many = None, lobe: Many = None, zone: Many = None,
-    side: Annotated[str | None, Query(max_length=16)] = None,
-    diameter_min: Mm = None, diameter_max: Mm = None,
-    pleural_min: Mm = None, pleural_max: Mm = None,
-    airway_min: Mm = None, airway_max: Mm = None,
-    multiplicity_min: Annotated[int | None, Query(ge=0, le=1000)] = None,
-    multiplicity_max: Annotated[int | None, Query(ge=0, le=1000)] = None,
-    malignancy_min: Score = None, malignancy_max: Score = None,
-    texture_min: Score = None, texture_max: Score = None,
-    hosts_only: bool = False,
-) -> np.ndarray:
-    """Row numbers of the nodules matching every given filter (a shared dependency)."""
-    query = state_of(request).index.query()
+def warm(state: AppState) -> None:
+    """Build what the first requests would otherwise build under load: the index, facet
+    codes, the search rows' JSON, the detail columns, the uid lookup and the PCA map
+    (called once when the server starts; a workspace without an index is skipped)."""
     try:
-        if dataset:
-            query = query.dataset(*dataset)
-        if label:
-            query = query.label(*_labels(label))
-        if lobe:
-            query = query.lobe(*lobe)
-        if zone:
-            query = query.zone(*zone)
-        if side:
-            query = query.side(side)
-    except (ValueError, KeyError) as error:
-        raise ApiError(str(error)) from error
-    ranges = {"nodule_mean_diam_mm": (diameter_min, diameter_max),
-              "pleural_distance_mm": (pleural_min, pleural_max),
-              "airway_distance_mm": (airway_min, airway_max),
-              "n_nodules_in_patient": (multiplicity_min, multiplicity_max),
-              "malignancy": (malignancy_min, malignancy_max),
-              "texture": (texture_min, texture_max)}
-    for column, (low, high) in ranges.items():
-        if low is not None or high is not None:  # an unset range keeps missing values
-            query = query.between(column, low, high)
-    if hosts_only:
-        query = query.hosts_available()
-    return np.flatnonzero(query.mask())
+        index = state.index
+    except ApiError:
+        return
+    _facet_codes(state)
+    state.rows_json_bytes(np.arange(0), SUMMARY_COLUMNS)
+    for column in index.table.columns:
+        state.column_values(str(column))
+    state.uid_rows  # noqa: B018 - builds the lookup
+    state.nodule_map  # noqa: B018 - loads or builds the cached map
 
 
-Selection = Annotated[np.ndarray, Depends(selected_rows)]
-
-
-@router.get("/nodules", summary="Search nodules (facets, ranges, pagination)")
-def search_nodules(request: Request, rows: Selection, offset: Offset = 0,
-                   limit: Limit = 50) -> dict[str, Any]:
-    """Filter the nodule index (LIDC characteristics 1–5 as ranges); facets count the
-    filtered set by category."""
+@router.get("/nodules", response_class=FastJSON,
+            openapi_extra=selection_openapi(),
+            summary="Search nodules (facets, ranges, pagination)")
+async def search_nodules(request: Request, selected: Selection, offset: Offset = 0,
+                         limit: Limit = 50) -> Response:
+    """Filter the nodule index (every LIDC characteristic as a ``{name}_min``/``_max``
+    range; see ``/api/nodules/filters``); facets count the filtered set by category.
+    Responses are cached per normalised filter set and page."""
     state = state_of(request)
-    shown = state.rows_json(rows[offset:offset + limit], SUMMARY_COLUMNS)
-    result = page(shown, offset=offset, limit=limit, total=len(rows))
-    result["facets"] = _facets(state, rows)
-    return result
+    key = ("search", selected.key, offset, limit)
+    body = state.response_cache.get(key)
+    if body is None:
+        rows = selected.rows
+        items = state.rows_json_bytes(rows[offset:offset + limit], SUMMARY_COLUMNS)
+        envelope = json_bytes(page([], offset=offset, limit=limit, total=len(rows))
+                              | {"facets": _facets(state, rows)})
+        body = envelope.replace(b'"items":[]', b'"items":' + items, 1)
+        state.response_cache.put(key, body)
+    return state.remember(request, body)
 
 
-@router.get("/nodules/export.csv", response_class=Response,
-            summary="Export the selection (same filters as search) as a CSV")
-def export_selection(request: Request, rows: Selection) -> Response:
-    """One row per selected nodule: uid, dataset, ct and placement columns — a donor list
-    for a ``targeted`` spec or a manifest."""
-    table = state_of(request).index.table.iloc[rows][SUMMARY_COLUMNS]
-    return Response(table.to_csv(index=False), media_type="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="nodules.csv"'})
-
-
-@router.get("/nodules/map", summary="2-D PCA map of the index with its k-NN graph")
-def nodule_map(
-    request: Request,
-    colour: Annotated[str, Query(description="column to colour by")] = "dataset",
-    edges: bool = False,
-) -> dict[str, Any]:
-    """Coordinates for every nodule (cached once per index), a colour value per point and,
-    with ``edges``, the k-NN graph as row-number pairs."""
-    if colour not in MAP_COLOURS:
-        raise ApiError(f"colour must be one of {', '.join(MAP_COLOURS)}")
+@router.get("/nodules/filters", response_class=FastJSON,
+            summary="Every search filter: its parameters and choices or bounds")
+async def search_filters(request: Request) -> Response:
+    """``{"filters": [...]}``: ``kind`` ``choice`` (``param``, ``multiple``, ``choices``,
+    ``counts``), ``range`` (``min_param``/``max_param``, allowed ``limits``, data
+    ``bounds``, rows ``missing`` a value) or ``flag`` (``param``). Search, export and the
+    map all take these parameters."""
     state = state_of(request)
-    nmap = state.nodule_map
-    values = state.index.table[colour].astype(object)
-    body: dict[str, Any] = {
-        "method": "pca", "explained_variance": nmap.explained_variance,
-        "umap": "not available (umap-learn is not installed)", "colour": colour,
-        "uids": nmap.uids, "x": np.round(nmap.xy[:, 0], 4).tolist(),
-        "y": np.round(nmap.xy[:, 1], 4).tolist(),
-        "values": [r["v"] for r in records(pd.DataFrame({"v": values}))],
-    }
-    if edges:
-        k = nmap.neighbours.shape[1]
-        rows = np.repeat(np.arange(len(nmap.uids)), k)
-        body["edges"] = np.c_[rows, nmap.neighbours.ravel()].tolist()
-    return body
+    body = state.response_cache.get(("filters",))
+    if body is None:
+        body = json_bytes({"filters": filter_list(state)})
+        state.response_cache.put(("filters",), body)
+    return state.remember(request, body)
 
 
-@router.get("/nodules/{dataset}/{name}", summary="One nodule: every index column")
-def nodule_detail(request: Request, dataset: str, name: str) -> dict[str, Any]:
-    """All columns of one nodule plus its map neighbours."""
+@router.get("/nodules/{dataset}/{name}", response_class=FastJSON,
+            summary="One nodule: every index column")
+async def nodule_detail(request: Request, dataset: str, name: str) -> Response:
+    """All columns of one nodule plus its map position and k-NN map neighbours."""
     state = state_of(request)
-    row = state.row_of(f"{dataset}/{name}")
-    detail = state.rows_json(np.array([row]), [str(c) for c in state.index.table.columns])[0]
-    nmap = state.nodule_map
-    detail["map"] = {"x": float(nmap.xy[row, 0]), "y": float(nmap.xy[row, 1]),
-                     "neighbours": [nmap.uids[i] for i in nmap.neighbours[row]]}
-    return detail
+    uid = f"{dataset}/{name}"
+    body = state.response_cache.get(("detail", uid))
+    if body is None:
+        row = state.row_of(uid)
+        detail = state.rows_json(np.array([row]), [str(c) for c in state.index.table.columns])[0]
+        nmap = state.nodule_map
+        detail["map"] = {"x": float(nmap.xy[row, 0]), "y": float(nmap.xy[row, 1]),
+                         "neighbours": [nmap.uids[i] for i in nmap.neighbours[row]]}
+        body = json_bytes(detail)
+        state.response_cache.put(("detail", uid), body)
+    return state.remember(request, body)
 
 
-@router.get("/nodules/{dataset}/{name}/similar",
-            summary="Nearest nodules on the reinsertion features (donor matcher)")
+Space = Literal["features", "image"]
+
+
+@router.get("/nodules/{dataset}/{name}/similar", response_class=FastJSON,
+            summary="Nearest nodules on the matcher's features or on image embeddings")
 def similar_nodules(request: Request, dataset: str, name: str,
-                    k: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
-    """k-NN by the donor matcher's weighted distance to this nodule's placement."""
-    from lesiontrials.index import PlacementTarget, match_donors
-
+                    k: Annotated[int, Query(ge=1, le=100)] = 10,
+                    space: Annotated[Space, Query(description=(
+                        "features: the donor matcher's weighted placement distance; image: "
+                        "cosine distance of CT-crop embeddings (`lesiontrials index embed`)"
+                    ))] = "features") -> Response:
+    """The ``k`` nearest other nodules, nearest first; every item has ``distance``
+    (``features``: the matcher's ``match_distance``; ``image``: 1 − cosine similarity,
+    with ``cosine_similarity``). ``image`` answers 409 until embeddings exist and 404 for a
+    nodule without one (no CT pixels, e.g. donor-only LIDC rows)."""
     state = state_of(request)
-    row = state.row_of(f"{dataset}/{name}")
-    index = state.index
-    target = PlacementTarget.from_row(index.table.iloc[row])
-    keep = index.all_rows.copy()
-    keep[row] = False
-    found = match_donors(index, target, k=k, candidates=keep)
-    items = records(found[[*SUMMARY_COLUMNS, "match_distance"]])
-    return page(items, offset=0, limit=k, total=len(items))
+    uid = f"{dataset}/{name}"
+    row = state.row_of(uid)
+    if space == "image":
+        return FastJSON(_similar_by_image(state, uid, k=k))
+    body = state.response_cache.get(("similar", uid, k))
+    if body is None:
+        from lesiontrials.index import PlacementTarget, match_donors
+
+        index = state.index
+        target = PlacementTarget.from_row(index.table.iloc[row])
+        keep = index.all_rows.copy()
+        keep[row] = False
+        found = match_donors(index, target, k=k, candidates=keep)
+        items = records(found[[*SUMMARY_COLUMNS, "match_distance"]])
+        for item in items:
+            item["distance"] = item["match_distance"]
+        body = json_bytes(page(items, offset=0, limit=k, total=len(items))
+                          | {"space": "features"})
+        state.response_cache.put(("similar", uid, k), body)
+    return state.remember(request, body)
+
+
+def _similar_by_image(state: AppState, uid: str, *, k: int) -> dict[str, Any]:
+    table = state.embeddings
+    if uid not in table.row_of:
+        raise ApiError(f"nodule {uid!r} has no image embedding: only nodules with CT pixels "
+                       "are embedded (donor-only rows such as LIDC have none); if the index "
+                       "changed, re-run `lesiontrials index embed`", status=404)
+    found, similarity = table.neighbours(uid, k=min(k, len(table.uids)))
+    neighbour_uids = [str(table.uids[i]) for i in found]
+    known = [(u, s) for u, s in zip(neighbour_uids, similarity.tolist(), strict=True)
+             if u in state.uid_rows]
+    items = state.rows_json(np.array([state.uid_rows[u] for u, _ in known], dtype=int),
+                            SUMMARY_COLUMNS)
+    for item, (_, cosine) in zip(items, known, strict=True):
+        item["cosine_similarity"] = round(float(cosine), 6)
+        item["distance"] = round(1.0 - float(cosine), 6)
+    meta = table.metadata
+    return page(items, offset=0, limit=k, total=len(items)) | {
+        "space": "image", "model": meta.get("model"), "model_version": meta.get("model_version"),
+        "embedded": len(table.uids),
+        "stale": meta.get("index_sha256") != state.index_sha256}
 
 
 class TargetBody(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from lesiontrials import anatomy
-from lesiontrials.apps.routes_nodules import (
+from lesiontrials.apps.params import (
     Limit,
     Offset,
     Overlay,
@@ -149,21 +149,28 @@ def case_slice(
     directory = _case_dir(state, trial, case)
     if not (directory / "labels.nii.gz").is_file():
         raise ApiError("case has no labels.nii.gz", status=404)
-    labels = load_volume(directory / "labels.nii.gz").array
-    mask = _nodule_mask(directory)
-    window = None
-    volume = labels
     if source == "ct":
         if not (directory / "ct.nii.gz").is_file():
             raise ApiError("case has no rendered ct.nii.gz", status=404)
         if not case_is_synthetic(_json(directory / "render.json")):
             state.require_real_pixels()
-        volume = load_volume(directory / "ct.nii.gz").array
-        window = Window.centre_width(centre_hu=center, width_hu=width)
-    chosen = centre_slice(mask) if z is None else z
-    if chosen >= volume.shape[2]:
-        raise ApiError(f"z must be below {volume.shape[2]}")
-    png = slice_png(volume, z=chosen, window=window, mask=mask, overlay=overlay, zoom=zoom)
+    # PNGs cached per file versions and display settings
+    stamps = tuple(p.stat().st_mtime_ns if p.is_file() else 0 for p in (
+        directory / "labels.nii.gz", directory / "ct.nii.gz", directory / "insert.json"))
+    key = ("case_slice", str(directory), stamps, z, source, overlay, center, width, zoom)
+    cached = state.image_cache.get(key)
+    if cached is None:
+        mask = _nodule_mask(directory)
+        volume = load_volume(directory / ("ct.nii.gz" if source == "ct" else "labels.nii.gz"))
+        window = (Window.centre_width(centre_hu=center, width_hu=width) if source == "ct"
+                  else None)
+        chosen = centre_slice(mask) if z is None else z
+        if chosen >= volume.shape[2]:
+            raise ApiError(f"z must be below {volume.shape[2]}")
+        cached = (slice_png(volume.array, z=chosen, window=window, mask=mask,
+                            overlay=overlay, zoom=zoom), chosen)
+        state.image_cache.put(key, cached)
+    png, chosen = cached
     return Response(png, media_type="image/png", headers={"X-Slice": str(chosen)})
 
 

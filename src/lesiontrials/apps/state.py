@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from starlette.responses import Response
 
 from lesiontrials.paths import DataRoot, Workspace, check_name
 
@@ -65,6 +69,71 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [jsonable(row) for row in frame.astype(object).to_dict(orient="records")]
 
 
+try:  # orjson (the web extra) is ~10× faster than json for our bodies
+    import orjson
+
+    def json_bytes(body: Any) -> bytes:
+        """Compact JSON of ``body`` (numpy arrays and scalars allowed; NaN → null)."""
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY
+                            | orjson.OPT_NON_STR_KEYS)
+except ImportError:  # pragma: no cover - depends on the environment
+    def json_bytes(body: Any) -> bytes:
+        """Compact JSON of ``body`` (numpy arrays and scalars allowed; NaN → null)."""
+        return json.dumps(jsonable(_plain(body)), separators=(",", ":"),
+                          allow_nan=False).encode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class FastJSON(Response):
+    """A JSON response rendered with :func:`json_bytes` (endpoints return it directly, so
+    FastAPI's generic encoder never walks the body)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else json_bytes(content)
+
+
+def raw_key(path: str, query_string: bytes | str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A GET request's cache key: its path and its query parameters, sorted."""
+    from urllib.parse import parse_qsl
+
+    text = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    return path, tuple(sorted(parse_qsl(text, keep_blank_values=True)))
+
+
+class LRU:
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 @dataclass
 class AppState:
     """Roots and lazily loaded tables, one per app."""
@@ -75,6 +144,14 @@ class AppState:
     _index: Any = field(default=None, repr=False)
     _map: Any = field(default=None, repr=False)
     facet_codes: Any = field(default=None, repr=False)
+    selection_cache: LRU = field(default_factory=lambda: LRU(4096), repr=False)
+    response_cache: LRU = field(default_factory=lambda: LRU(4096), repr=False)
+    map_cache: LRU = field(default_factory=lambda: LRU(32), repr=False)
+    image_cache: LRU = field(default_factory=lambda: LRU(256), repr=False)
+    raw_cache: LRU = field(default_factory=lambda: LRU(8192), repr=False)
+    _layouts: dict[str, Any] = field(default_factory=dict, repr=False)
+    _embeddings: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def index(self) -> Any:
@@ -98,6 +175,46 @@ class AppState:
             self._map = load_or_build_map(self.index, workspace=self.workspace)
         return self._map
 
+    def remember(self, request: Any, body: bytes) -> FastJSON:
+        """Keep a successful JSON GET response for :class:`~lesiontrials.apps.app.CachedGets`
+        to answer the same path and query again without routing or validation (bodies that
+        depend only on the immutable index); returns the response."""
+        scope = request.scope
+        self.raw_cache.put(raw_key(scope["path"], scope.get("query_string", b"")), body)
+        return FastJSON(body)
+
+    def layout(self, method: str) -> np.ndarray:
+        """2-D coordinates ``(N, 2)`` of the map by ``method`` (``pca`` or ``umap``),
+        computed once per index (cached on disk by :mod:`~lesiontrials.apps.nodule_map`)."""
+        if method == "pca":
+            return np.asarray(self.nodule_map.xy)
+        with self._lock:  # a UMAP takes seconds: build it once, not once per request
+            if method not in self._layouts:
+                from lesiontrials.apps.nodule_map import UmapMissingError, load_or_build_umap
+
+                try:
+                    self._layouts[method] = load_or_build_umap(self.index,
+                                                               workspace=self.workspace)
+                except UmapMissingError as error:
+                    raise ApiError(str(error), status=400) from error
+        return np.asarray(self._layouts[method].xy)
+
+    @property
+    def embeddings(self) -> Any:
+        """The image embeddings table (``EmbeddingTable``), re-read when the file changes;
+        409 when ``lesiontrials index embed`` has not been run."""
+        from lesiontrials.index.embeddings import embeddings_path, read_embeddings
+
+        path = embeddings_path(self.workspace)
+        if not path.is_file():
+            raise ApiError("no image embeddings in this workspace: run `lesiontrials index "
+                           "embed`", status=409)
+        stamp = path.stat().st_mtime_ns
+        cached = self._embeddings
+        if cached is None or cached[0] != stamp:
+            cached = self._embeddings = (stamp, read_embeddings(path))
+        return cached[1]
+
     def column_values(self, column: str) -> np.ndarray:
         """An index column as an object array of JSON-safe values (cached)."""
         cache: dict[str, np.ndarray] = self.__dict__.setdefault("_json_columns", {})
@@ -111,15 +228,41 @@ class AppState:
         picked = [self.column_values(c)[rows] for c in columns]
         return [dict(zip(columns, values, strict=True)) for values in zip(*picked, strict=True)]
 
-    def row_of(self, uid: str) -> int:
-        """Row number of a nodule uid, or 404."""
+    def rows_json_bytes(self, rows: np.ndarray, columns: list[str]) -> bytes:
+        """``rows_json`` as a JSON array, joined from each row's JSON encoded once per
+        column list (a result page costs a join, not a dict and an encode per row)."""
+        cache: dict[tuple[str, ...], np.ndarray] = self.__dict__.setdefault("_row_bytes", {})
+        key = tuple(columns)
+        if key not in cache:
+            every = np.arange(len(self.index.table))
+            encoded = [json_bytes(row) for row in self.rows_json(every, columns)]
+            cache[key] = np.array([*encoded, b""], dtype=object)[:-1]
+        return b"[" + b",".join(cache[key][rows].tolist()) + b"]"
+
+    @property
+    def uid_rows(self) -> dict[str, int]:
+        """Nodule uid → row number (built once)."""
         rows: dict[str, int] | None = self.__dict__.get("_rows")
         if rows is None:
             uids = self.index.array("nodule_uid").tolist()
             rows = self.__dict__["_rows"] = {str(u): i for i, u in reversed(list(enumerate(uids)))}
-        if uid not in rows:
+        return rows
+
+    def row_of(self, uid: str) -> int:
+        """Row number of a nodule uid, or 404."""
+        if uid not in self.uid_rows:
             raise ApiError(f"unknown nodule {uid!r}", status=404)
-        return rows[uid]
+        return self.uid_rows[uid]
+
+    @property
+    def index_sha256(self) -> str:
+        """SHA-256 of the index file (computed once)."""
+        digest: str | None = self.__dict__.get("_index_sha256")
+        if digest is None:
+            from lesiontrials.io import sha256_file
+
+            digest = self.__dict__["_index_sha256"] = sha256_file(self.workspace.index_table)
+        return digest
 
     def data_file(self, relative: str) -> Path:
         """A file inside the data root (resolved and checked)."""

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+from lesiontrials.cli.options import (
+    DataRootOption,
+    ExecutorOption,
+    RayAddressOption,
+    WorkspaceOption,
+    executor_scope,
+)
+
+if TYPE_CHECKING:
+    from lesiontrials.evaluate.sets import SetSummary
+    from lesiontrials.paths import DataRoot, Workspace
 
 console = Console()
 
@@ -42,10 +52,10 @@ def slices(
     workspace: WorkspaceOption = None,
     data_root: DataRootOption = None,
     workers: WorkersOption = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Build evaluation sets: centre slices ± 1, 4 guidance conditions, 2 profiles."""
-    from lesiontrials.errors import InputError
-    from lesiontrials.evaluate.sets import build_eval_set, build_real_set
     from lesiontrials.paths import DataRoot, Workspace
 
     if sum([trial is not None, all_trials, real]) != 1:
@@ -55,26 +65,9 @@ def slices(
         os.cpu_count() or 1)
     space = Workspace(settings.workspace)
     root = DataRoot(settings.resolved_data_root)
-    summaries = []
-    if real:
-        summaries.append(build_real_set(data_root=root.require(), workspace=space,
-                                        workers=n_workers, seed=settings.seed))
-    else:
-        cases = space.root / "cases"
-        names = [str(trial)] if trial else sorted(
-            p.name for p in cases.iterdir() if p.is_dir()) if cases.is_dir() else []
-        if not names:
-            console.print(f"[yellow]no trials with cases[/] under {cases}")
-            return
-        for name in names:
-            try:
-                summaries.append(build_eval_set(
-                    trial=name, workspace=space, workers=n_workers, seed=settings.seed,
-                    data_root=root if root.root.is_dir() else None))
-            except InputError as exc:
-                if not all_trials:
-                    raise
-                console.print(f"[yellow]skipped {name}[/]: {exc}")
+    with executor_scope(settings, executor, ray_address, workers=n_workers):
+        summaries = _build_sets(space, root, trial=trial, all_trials=all_trials, real=real,
+                                workers=n_workers, seed=settings.seed)
     if not summaries:
         return
     table = Table(title="evaluation sets")
@@ -91,6 +84,34 @@ def slices(
             console.print(f"[red]failed[/] {s.name}/{key}: {reason}")
 
 
+def _build_sets(space: Workspace, root: DataRoot, *, trial: str | None, all_trials: bool,
+                real: bool, workers: int, seed: int) -> list[SetSummary]:
+    """The real set, or the sets of one trial / every trial with cases."""
+    from lesiontrials.errors import InputError
+    from lesiontrials.evaluate.sets import build_eval_set, build_real_set
+
+    if real:
+        return [build_real_set(data_root=root.require(), workspace=space, workers=workers,
+                               seed=seed)]
+    cases = space.root / "cases"
+    names = [str(trial)] if trial else sorted(
+        p.name for p in cases.iterdir() if p.is_dir()) if cases.is_dir() else []
+    if not names:
+        console.print(f"[yellow]no trials with cases[/] under {cases}")
+        return []
+    summaries = []
+    for name in names:
+        try:
+            summaries.append(build_eval_set(
+                trial=name, workspace=space, workers=workers, seed=seed,
+                data_root=root if root.root.is_dir() else None))
+        except InputError as exc:
+            if not all_trials:
+                raise
+            console.print(f"[yellow]skipped {name}[/]: {exc}")
+    return summaries
+
+
 def score(
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
     sets: SetsOption = None,
@@ -98,8 +119,11 @@ def score(
     tasks: TasksOption = None,
     workspace: WorkspaceOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=1,
-                                         help="Processes, each loading the model once.")] = 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-j", min=1,
+        help="Processes (Ray: actors), each loading the model once.")] = 1,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Score a model on evaluation sets; resumes, and re-scores when the prompt or model
     version changes."""
@@ -109,15 +133,18 @@ def score(
     from lesiontrials.evaluate.sets import list_sets
     from lesiontrials.paths import Workspace
 
-    space = Workspace(_settings(workspace).workspace)
+    settings = _settings(workspace)
+    space = Workspace(settings.workspace)
     names = list(sets) if sets else list_sets(space)
     if not names:
         console.print(f"[yellow]no evaluation sets[/] under {space.root / 'eval'} "
                       "(run `lesiontrials slices` first)")
         return
-    summary = run_score(model=model, workspace=space, sets=names,
-                        conditions=tuple(conditions or CONDITIONS), tasks=tuple(tasks or TASKS),
-                        batch_size=batch_size, workers=workers)
+    with executor_scope(settings, executor, ray_address, workers=workers):
+        summary = run_score(model=model, workspace=space, sets=names,
+                            conditions=tuple(conditions or CONDITIONS),
+                            tasks=tuple(tasks or TASKS), batch_size=batch_size,
+                            workers=workers)
     table = Table(title=f"{summary.model} {summary.version}")
     for column in ("set", "condition", "task", "items", "reused", "scored now", "unparsed",
                    "accuracy"):

@@ -109,3 +109,70 @@ def query(
                "pleural_distance_mm", "n_nodules_in_patient"]
     rows = q.frame(columns)
     print_frame(rows.head(limit), f"{len(rows)} matching nodules (showing {min(limit, len(rows))})")
+
+
+@app.command()
+def embed(
+    workspace: WorkspaceOption = None,
+    data_root: DataRootOption = None,
+    force: Annotated[bool, typer.Option(help="Re-embed even when up to date.")] = False,
+) -> None:
+    """Embed a 64 mm CT crop around every nodule that has CT pixels with the packaged 3-D
+    chest-CT encoder → index/embeddings.parquet (image similarity in `lesiontrials serve`).
+
+    Crops come from the scan's raw CT, or, for phantom hosts without one, from an analytic
+    render of the host label map with the scan's nodules drawn in; donor-only rows (no host
+    scan, e.g. LIDC) have no CT pixels and are skipped (counted in the summary). Needs the
+    encoder extra: pip install 'lesiontrials[encoder]'.
+    """
+    from rich.progress import track
+
+    from lesiontrials.index import NoduleIndex
+    from lesiontrials.index.crops import CropSpec
+    from lesiontrials.index.embeddings import (
+        embed_nodules,
+        embeddings_path,
+        is_current,
+        packaged_model,
+        packaged_model_version,
+        write_embeddings,
+    )
+    from lesiontrials.io import sha256_file
+    from lesiontrials.paths import DataRoot, Workspace
+
+    settings = _settings(workspace, data_root)
+    ws = Workspace(settings.workspace)
+    try:
+        model_version = packaged_model_version()
+    except ImportError as error:
+        raise typer.BadParameter(str(error)) from error
+    target, spec = embeddings_path(ws), CropSpec()
+    digest = sha256_file(ws.index_table)
+    if not force and is_current(target, index_sha256=digest, model_version=model_version,
+                                spec=spec, seed=settings.seed):
+        console.print(f"embeddings are up to date (same index, model, crop, seed and "
+                      f"renderer) → {target}")
+        return
+    index = NoduleIndex.load(ws.index_table)
+    with console.status("loading the 3-D chest-CT encoder"):
+        model = packaged_model(cache_dir=settings.cache_dir)
+    result = embed_nodules(index.table, DataRoot(settings.resolved_data_root), model=model,
+                           spec=spec, seed=settings.seed,
+                           progress=lambda steps: track(steps, description="embedding"))
+    write_embeddings(result.table, target, index_sha256=digest)
+    _embed_summary(result, target)
+
+
+def _embed_summary(result, target: Path) -> None:
+    table = Table(title="image embeddings")
+    table.add_column("nodules")
+    table.add_column("count", justify="right")
+    for source, count in sorted(result.table.metadata["sources"].items()):
+        table.add_row(f"embedded from {source}", str(count))
+    for reason, uids in sorted(result.skipped.items()):
+        table.add_row(f"skipped: {reason}", str(len(uids)))
+    console.print(table)
+    meta = result.table.metadata
+    console.print(f"model {meta['model']} {meta['model_version']}, "
+                  f"{meta['embedding_dim']}-d, {result.seconds:.1f} s")
+    console.print(f"[green]{len(result.table.uids)} nodules embedded[/] → {target}")

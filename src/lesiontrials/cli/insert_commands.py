@@ -1,4 +1,4 @@
-"""``lesiontrials insert TRIAL|--all [--workers N]``: trial manifests → label maps + truth."""
+"""``lesiontrials insert TRIAL|--all [--workers N] [--executor E]``: manifests → label maps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
 
 console = Console()
 
@@ -29,6 +31,8 @@ def insert(
         help="Also write release-layout files here: masks/{trial}/refined_seg/"
              "{case}_seg.nii.gz, masks/{trial}/nodule_seg/{case}_n{k}.nii.gz, "
              "meta/{trial}_insertions.csv.")] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Insert donor nodules into host label maps for one trial or all; resumes."""
     from lesiontrials.insert import insert_trial, list_trials, summary_table
@@ -46,10 +50,11 @@ def insert(
         console.print(f"[yellow]no planned trials[/] under {space.root / 'trials'} "
                       "(run `lesiontrials plan` first)")
         return
-    for name in names:
-        summary = insert_trial(name, workspace=space, data_root=settings.resolved_data_root,
-                               workers=n_workers, export_dir=export_release)
-        console.print(summary_table(summary))
-        console.print(f"outputs: {space.cases_dir(name)} (summary "
-                      f"{space.cases_dir(name) / 'insert_summary.json'})"
-                      + (f" · release export {export_release}" if export_release else ""))
+    with executor_scope(settings, executor, ray_address, workers=n_workers):
+        for name in names:
+            summary = insert_trial(name, workspace=space, data_root=settings.resolved_data_root,
+                                   workers=n_workers, export_dir=export_release)
+            console.print(summary_table(summary))
+            console.print(f"outputs: {space.cases_dir(name)} (summary "
+                          f"{space.cases_dir(name) / 'insert_summary.json'})"
+                          + (f" · release export {export_release}" if export_release else ""))

@@ -2,12 +2,67 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from lesiontrials.settings import Settings
 
 WorkspaceOption = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")]
 DataRootOption = Annotated[Path | None, typer.Option(
     "--data-root", "-d", help="Data root in the release layout (LESIONTRIALS_DATA_ROOT).")]
+
+
+class ExecutorName(StrEnum):
+    """Where per-case stages run (docs/execution.md)."""
+
+    local = "local"
+    ray = "ray"
+    slurm = "slurm"
+
+
+ExecutorOption = Annotated[ExecutorName | None, typer.Option(
+    "--executor", case_sensitive=False,
+    help="Where per-case work runs: local, ray or slurm (LESIONTRIALS_EXECUTOR); "
+         "see docs/execution.md.")]
+RayAddressOption = Annotated[str | None, typer.Option(
+    "--ray-address", help="Ray cluster to join, e.g. auto or ray://head:10001 "
+                          "(LESIONTRIALS_RAY_ADDRESS; implies --executor ray).")]
+
+
+@contextlib.contextmanager
+def executor_scope(settings: Settings, executor: ExecutorName | str | None,
+                   ray_address: str | None = None, *, workers: int | None = None
+                   ) -> Iterator[None]:
+    """Run every stage inside the block on ``--executor`` / ``--ray-address``.
+
+    Given, they win over ``LESIONTRIALS_EXECUTOR``: the executor is built from
+    ``settings`` (workspace for SLURM logs, SLURM and Ray settings) with these values and
+    ``workers``, made active with :func:`~lesiontrials.execution.use_executor`, and
+    closed afterwards. Not given, the block runs unchanged (settings decide).
+    """
+    name = getattr(executor, "value", executor) or ("ray" if ray_address else None)
+    if name is None:
+        yield
+        return
+    from lesiontrials.execution import executor_from_settings, use_executor
+
+    update: dict[str, object] = {"executor": name}
+    if ray_address:
+        update["ray_address"] = ray_address
+    if workers is not None:
+        update["workers"] = workers
+    chosen = executor_from_settings(settings.model_copy(update=update))
+    try:
+        with use_executor(chosen):
+            yield
+    finally:
+        close = getattr(chosen, "close", None)
+        if callable(close):
+            close()

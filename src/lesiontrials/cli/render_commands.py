@@ -8,10 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+from lesiontrials.cli.options import (
+    DataRootOption,
+    ExecutorOption,
+    RayAddressOption,
+    WorkspaceOption,
+    executor_scope,
+)
 
 console = Console()
-
 
 
 def render(
@@ -28,6 +33,8 @@ def render(
     feature_distance: Annotated[bool, typer.Option(
         "--feature-distance", help="Also compute the deep-feature distance to the data "
         "root's real CTs (encoder extra; writes feature_distance.json).")] = False,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Render inserted cases to CT (ct.nii.gz, render.json, qc.png per case); resumable."""
     from lesiontrials.errors import ConfigError
@@ -44,12 +51,15 @@ def render(
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
-    for name in trials:
-        summary = render_trial(name, workspace=space, data_root=settings.resolved_data_root,
-                               backend=backend, workers=settings.workers, appearance=appearance,
-                               feature_distance=feature_distance)
-        _print_summary(summary)
-        console.print(f"outputs: {space.cases_dir(name)} (ct.nii.gz, render.json, qc.png per case)")
+    with executor_scope(settings, executor, ray_address):
+        for name in trials:
+            summary = render_trial(name, workspace=space,
+                                   data_root=settings.resolved_data_root, backend=backend,
+                                   workers=settings.workers, appearance=appearance,
+                                   feature_distance=feature_distance)
+            _print_summary(summary)
+            console.print(f"outputs: {space.cases_dir(name)} "
+                          "(ct.nii.gz, render.json, qc.png per case)")
 
 
 def _print_summary(summary: dict) -> None:

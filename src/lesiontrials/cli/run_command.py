@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.rule import Rule
 
-from lesiontrials.cli.options import WorkspaceOption
+from lesiontrials.cli.options import (
+    ExecutorOption,
+    RayAddressOption,
+    WorkspaceOption,
+    executor_scope,
+)
 from lesiontrials.paths import Workspace
+
+if TYPE_CHECKING:
+    from lesiontrials.settings import Settings
 
 console = Console()
 
@@ -21,21 +28,28 @@ def run(
     workspace: WorkspaceOption = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    executor: Annotated[str | None, typer.Option(
-        help="local, ray or slurm (LESIONTRIALS_EXECUTOR); see docs/execution.md.")] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the baselines
     → analyze (report with the donor/host diagnostic and the council)."""
+    from lesiontrials.settings import load_settings
+
+    settings = load_settings(workspace=workspace, seed=seed, workers=workers)
+    with executor_scope(settings, executor, ray_address):  # every per-case stage
+        _run_stages(size=size, seed=seed, workers=workers, workspace=workspace,
+                    settings=settings)
+
+
+def _run_stages(*, size: str, seed: int | None, workers: int | None,
+                workspace: Path | None, settings: Settings) -> None:
+    """Every stage of ``run``, on whichever executor is active."""
     from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
     from lesiontrials.cli import eval_commands, insert_commands, plan_commands, render_commands
     from lesiontrials.cli.world_commands import run_world_build
     from lesiontrials.index import build_index, write_index
     from lesiontrials.paths import DataRoot
-    from lesiontrials.settings import load_settings
 
-    if executor is not None:  # per-case stages read the executor from the settings
-        os.environ["LESIONTRIALS_EXECUTOR"] = executor
-    settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     ws = Workspace(settings.workspace)
     console.print(Rule("world"))
     if settings.data_root is not None:

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
+
 if TYPE_CHECKING:
+    from lesiontrials.cli.options import ExecutorName
     from lesiontrials.paths import DataRoot
 
 app = typer.Typer(no_args_is_help=True, help="Build the embedded default world.")
@@ -16,7 +19,9 @@ console = Console()
 
 
 def run_world_build(*, out: Path | None, size: str, seed: int | None,
-                    workers: int | None, workspace: Path | None = None) -> Path:
+                    workers: int | None, workspace: Path | None = None,
+                    executor: ExecutorName | str | None = None,
+                    ray_address: str | None = None) -> Path:
     """Build (or resume) the world with a progress display and a summary; return its root."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
@@ -28,8 +33,9 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
 
     settings = load_settings(workspace=workspace, data_root=out, seed=seed, workers=workers)
     root = settings.resolved_data_root
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with executor_scope(settings, executor, ray_address), Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -75,6 +81,9 @@ def build(
     size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
     seed: Annotated[int | None, typer.Option(help="World seed.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Build the world (LIDC donors, real CT hosts, thorax phantoms) in the release layout."""
-    run_world_build(out=out, size=size, seed=seed, workers=workers)
+    run_world_build(out=out, size=size, seed=seed, workers=workers, executor=executor,
+                    ray_address=ray_address)

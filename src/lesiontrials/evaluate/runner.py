@@ -9,7 +9,10 @@ version re-scores everything); ``current.json`` beside the shards names the key 
 latest run, which :func:`read_results` selects by default.
 
 The model is loaded once per worker process (in-process when ``workers`` is 1); work is
-cut into units of at most ``shard_size`` items, each written as one shard.
+cut into units of at most ``shard_size`` items, each written as one shard. On Ray the
+units run on ``workers`` actors that load the model once each, holding
+``ray_num_gpus`` GPUs (none for the weight-free baselines); on SLURM the job array asks for
+``slurm_gpus`` GPUs per array task (:func:`~lesiontrials.execution.model_executor`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import pandas as pd
 
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Model
+from lesiontrials.evaluate.models.registry import BASELINES, resolve
 from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
 from lesiontrials.evaluate.tasks import applies_to, task_prompt
+from lesiontrials.execution import Executor, model_executor, run_cases
 from lesiontrials.io import read_parquet, read_png, write_json, write_parquet
 from lesiontrials.paths import Workspace
 
@@ -75,8 +80,34 @@ class WorkUnit:
     batch_size: int
     fit_truth: dict[str, list[str]] | None = None
     #: set when units run on a cluster executor: the worker loads the model itself, once
-    model_name: str = ""
-    model_options: tuple[tuple[str, Any], ...] = ()
+    model: ModelSpec | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a cluster worker loads the model: the registry factory (resolved by the driver,
+    so models registered at run time work too) and its options."""
+
+    name: str
+    factory: Any
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def load(self) -> Model:
+        """The model, built once per process (:func:`~lesiontrials.execution.load_once`)."""
+        from lesiontrials.execution import load_once
+
+        return load_once(f"model:{self.name}:{self.options!r}", self._build)
+
+    def warm(self) -> None:
+        """Load the model now (a Ray actor's setup), so its cases find it loaded."""
+        self.load()
+
+    def _build(self) -> Model:
+        model = self.factory(**dict(self.options))
+        if not isinstance(model, Model):
+            raise InputError(f"the factory of {self.name!r} returned {type(model).__name__}, "
+                             "which is not a Model (name, version, answer(items))")
+        return model
 
 
 @dataclass(frozen=True)
@@ -117,21 +148,11 @@ def describe(fit_truth: dict[str, list[str]] | None = None) -> Identity:
                     card=dict(card) if isinstance(card, dict) else {})
 
 
-def _load_for(unit: WorkUnit) -> None:
-    """On a cluster worker (Ray task/actor, SLURM array task): load the unit's model once
-    per process and make it the current one."""
-    global _MODEL
-    from lesiontrials.evaluate.models.registry import load_model
-    from lesiontrials.execution import load_once
-
-    key = f"model:{unit.model_name}:{unit.model_options!r}"
-    _MODEL = load_once(key, lambda: load_model(unit.model_name, **dict(unit.model_options)))
-
-
 def score_unit(unit: WorkUnit) -> dict[str, Any]:
     """Score one unit and write its shard; returns the rows' parse-status counts."""
-    if unit.model_name:
-        _load_for(unit)
+    global _MODEL
+    if unit.model is not None:  # on a cluster worker: the model loaded once per process
+        _MODEL = unit.model.load()
     identity = describe(unit.fit_truth)
     prompt = task_prompt(unit.task)
     records: list[dict[str, Any]] = []
@@ -237,12 +258,13 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
         if unknown:
             raise InputError(f"unknown {what} {unknown}", fix=f"use {list(allowed)}")
     options = dict(model_options or {})
-    cluster = _cluster_executor()
+    spec = ModelSpec(model, resolve(model), tuple(sorted(options.items())))
+    cluster = model_executor(workers=workers, setup=spec.warm, gpu=model not in BASELINES)
     if cluster is not None:
         init_worker(model, options)  # the driver reads the model's identity once
         return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
                       describe_fn=describe,
-                      map_fn=lambda units: _map_on(cluster, units, model, options),
+                      map_fn=lambda units: _map_on(cluster, units, spec),
                       show_progress=show_progress)
     if workers <= 1:
         init_worker(model, options)
@@ -257,35 +279,19 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
                       show_progress=show_progress)
 
 
-def _cluster_executor() -> Any:
-    """The active or configured non-local executor (Ray, SLURM), if any."""
-    from lesiontrials.execution.local import (
-        InProcessExecutor,
-        LocalPoolExecutor,
-        active_executor,
-    )
-    from lesiontrials.execution.select import configured_executor
-
-    executor = active_executor() or configured_executor()
-    if executor is None or isinstance(executor, InProcessExecutor | LocalPoolExecutor):
-        return None
-    return executor
-
-
-def _map_on(executor: Any, units: list[WorkUnit], model: str, options: dict[str, Any]
+def _map_on(executor: Executor, units: list[WorkUnit], spec: ModelSpec
             ) -> list[dict[str, Any]]:
     """Score units through a cluster executor; a failed unit stops with its reason."""
     from dataclasses import replace
 
-    from lesiontrials.execution import run_cases
-
-    named = [replace(u, model_name=model, model_options=tuple(sorted(options.items())))
-             for u in units]
-    outcomes = run_cases(score_unit, named, keys=[u.key for u in named], executor=executor,
-                         show_progress=False)
+    named = [replace(u, model=spec) for u in units]
+    keys = [f"{u.set_name}/{u.condition}/{u.task}#{n}" for n, u in enumerate(named)]
+    outcomes = run_cases(score_unit, named, keys=keys, executor=executor,
+                         description=f"score {spec.name}", show_progress=False)
     failed = [o for o in outcomes if o.status != "done"]
     if failed:
-        raise InputError(f"{len(failed)} scoring unit(s) failed; first: {failed[0].reason}",
+        raise InputError(f"{len(failed)} scoring unit(s) failed; first: {failed[0].key}: "
+                         f"{failed[0].reason}",
                          fix="fix the cause and re-run: finished shards are kept")
     return [o.result for o in outcomes]
 

@@ -6,7 +6,15 @@ an interrupted run resumes by skipping finished items. Ray and submitit are impo
 when their executors are used.
 """
 
-from lesiontrials.execution.base import CaseOutcome, Executor, call_case, chunks, load_once
+from lesiontrials.execution.base import (
+    CaseOutcome,
+    Executor,
+    call_case,
+    chunks,
+    complete_outcomes,
+    load_once,
+    lost_outcome,
+)
 from lesiontrials.execution.local import (
     CaseOutcomes,
     InProcessExecutor,
@@ -17,7 +25,11 @@ from lesiontrials.execution.local import (
     run_cases,
     use_executor,
 )
-from lesiontrials.execution.select import configured_executor, executor_from_settings
+from lesiontrials.execution.select import (
+    configured_executor,
+    executor_from_settings,
+    model_executor,
+)
 from lesiontrials.execution.summary import RunSummary, summarise_run
 
 __all__ = [
@@ -33,9 +45,12 @@ __all__ = [
     "active_executor",
     "call_case",
     "chunks",
+    "complete_outcomes",
     "configured_executor",
     "executor_from_settings",
     "load_once",
+    "lost_outcome",
+    "model_executor",
     "record_summaries",
     "resolve_executor",
     "run_cases",

@@ -76,6 +76,21 @@ def lost_outcome(key: str, why: str) -> CaseOutcome:
     return CaseOutcome(key, "failed", reason=f"worker lost: {why}")
 
 
+def complete_outcomes(outcomes: Sequence[CaseOutcome | None],
+                      keys: Sequence[str]) -> list[CaseOutcome]:
+    """One outcome per key, in key order: an item that never reported is a lost one.
+
+    Executors collect outcomes into a list of slots; a slot still empty at the end (an
+    item no worker reported on) becomes a ``failed`` outcome instead of silently
+    disappearing from the run.
+    """
+    if len(outcomes) > len(keys):
+        raise ValueError(f"{len(outcomes)} outcomes for {len(keys)} items")
+    padded = [*outcomes, *([None] * (len(keys) - len(outcomes)))]
+    return [outcome if outcome is not None else lost_outcome(key, "no outcome reported")
+            for outcome, key in zip(padded, keys, strict=True)]
+
+
 def chunks(values: Sequence[T], *, size: int) -> Iterator[list[T]]:
     """Consecutive slices of ``values`` with at most ``size`` elements each."""
     if size < 1:

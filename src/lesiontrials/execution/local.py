@@ -15,7 +15,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextvars import ContextVar
 from typing import Any
 
-from lesiontrials.execution.base import CaseOutcome, Executor, OnDone, call_case, lost_outcome
+from lesiontrials.execution.base import (
+    CaseOutcome,
+    Executor,
+    OnDone,
+    call_case,
+    complete_outcomes,
+    lost_outcome,
+)
 from lesiontrials.execution.summary import RunSummary, summarise_run
 
 log = logging.getLogger(__name__)
@@ -65,7 +72,7 @@ class LocalPoolExecutor:
                     outcomes[i] = lost_outcome(keys[i], repr(exc))
                 if on_done is not None:
                     on_done(1)
-        return [o for o in outcomes if o is not None]
+        return complete_outcomes(outcomes, keys)
 
 
 class CaseOutcomes(list[CaseOutcome]):
@@ -124,12 +131,14 @@ def run_cases(
     description: str = "cases",
     show_progress: bool = True,
     executor: Executor | None = None,
+    on_done: OnDone | None = None,
 ) -> CaseOutcomes:
     """Apply ``func`` to every item; outcomes come back in item order.
 
     ``func`` may return a :class:`CaseOutcome` itself (e.g. ``skipped``); exceptions become
     ``failed`` outcomes with a reason instead of stopping the run. The returned list carries
     a :class:`RunSummary` as ``.summary``, which is also logged (and printed with progress).
+    ``on_done(n)`` is called as items finish, for callers with their own progress display.
     """
     keys = list(keys)
     if len(keys) != len(items):
@@ -139,8 +148,13 @@ def run_cases(
     start = time.perf_counter()
     with progress:
         task = progress.add_task(f"{description} [{chosen.name}]", total=len(items))
-        result = chosen.map(func, items, keys=keys,
-                            on_done=lambda n: progress.advance(task, n))
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            if on_done is not None:
+                on_done(n)
+
+        result = chosen.map(func, items, keys=keys, on_done=advance)
     outcomes = CaseOutcomes(result)
     outcomes.summary = summarise_run(outcomes, stage=description, executor=chosen.name,
                                      wall_s=time.perf_counter() - start)

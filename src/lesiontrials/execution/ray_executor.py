@@ -11,7 +11,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lesiontrials.errors import ConfigError
-from lesiontrials.execution.base import CaseOutcome, OnDone, call_case, lost_outcome
+from lesiontrials.execution.base import (
+    CaseOutcome,
+    OnDone,
+    call_case,
+    complete_outcomes,
+    lost_outcome,
+)
 
 
 def _ray() -> Any:
@@ -108,7 +114,11 @@ class RayActorExecutor(_RayBase):
 
     def map(self, func: Callable[[Any], Any], items: Sequence[Any], *,
             keys: Sequence[str], on_done: OnDone | None = None) -> list[CaseOutcome]:
-        """Feed cases to free actors one at a time; results come back in item order."""
+        """Feed cases to free actors one at a time; results come back in item order.
+
+        An actor that dies (or whose ``setup`` raised) fails the case it was running and
+        gets no more cases; when no actor is left, the queued cases fail as lost.
+        """
         ray = self.connect()
         actor_class = ray.remote(num_cpus=self.actor_cpus, num_gpus=self.num_gpus)(_CaseActor)
         pool = [actor_class.remote(self.setup) for _ in range(min(self.actors, len(items)))]
@@ -127,13 +137,34 @@ class RayActorExecutor(_RayBase):
         while running:
             [ref], _ = ray.wait(list(running), num_returns=1)
             i, actor = running.pop(ref)
-            outcomes[i] = _get(ray, ref, keys[i])
+            outcome, alive = _get_from_actor(ray, ref, keys[i])
+            outcomes[i] = outcome
             if on_done is not None:
                 on_done(1)
-            feed(actor)
+            if alive:
+                feed(actor)
+            elif not running:  # every actor is gone: the queued cases cannot run
+                why = f"no Ray actor left (the last one: {outcome.reason})"
+                for j, (key, _) in todo:
+                    outcomes[j] = lost_outcome(key, why)
+                if todo and on_done is not None:
+                    on_done(len(todo))
         for actor in pool:
             ray.kill(actor)
-        return [o for o in outcomes if o is not None]
+        return complete_outcomes(outcomes, keys)
+
+
+def _get_from_actor(ray: Any, ref: Any, key: str) -> tuple[CaseOutcome, bool]:
+    """The case's outcome, and whether its actor can take another case."""
+    try:
+        return ray.get(ref), True
+    except ray.exceptions.RayActorError as exc:  # the actor process is gone
+        if getattr(exc, "actor_init_failed", False):  # setup raised: say what it raised
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            return CaseOutcome(key, "failed", reason=f"actor setup failed: {lines[-1]}"), False
+        return lost_outcome(key, f"{type(exc).__name__} (actor died)"), False
+    except ray.exceptions.RayError as exc:
+        return lost_outcome(key, type(exc).__name__), True
 
 
 def _get(ray: Any, ref: Any, key: str) -> CaseOutcome:
@@ -154,4 +185,4 @@ def _collect(ray: Any, index: dict[Any, int], keys: Sequence[str], n: int,
             outcomes[i] = _get(ray, ref, keys[i])
         if ready and on_done is not None:
             on_done(len(ready))
-    return [o for o in outcomes if o is not None]
+    return complete_outcomes(outcomes, keys)

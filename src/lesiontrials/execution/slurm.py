@@ -9,12 +9,20 @@ Install with ``pip install 'lesiontrials[slurm]'``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lesiontrials.errors import ConfigError
-from lesiontrials.execution.base import CaseOutcome, OnDone, call_chunk, chunks, lost_outcome
+from lesiontrials.execution.base import (
+    CaseOutcome,
+    OnDone,
+    call_chunk,
+    chunks,
+    complete_outcomes,
+    lost_outcome,
+)
 
 
 def _submitit() -> Any:
@@ -37,6 +45,7 @@ class SlurmExecutor:
                  max_parallel: int = 256, cluster: str | None = None,
                  poll_s: float = 5.0) -> None:
         self.folder = Path(folder)
+        self.gpus = gpus
         self.chunk_size = chunk_size
         self.cluster = cluster
         self.poll_s = poll_s
@@ -50,6 +59,13 @@ class SlurmExecutor:
             self.parameters["slurm_partition"] = partition
         if account:
             self.parameters["slurm_account"] = account
+
+    def with_gpus(self, gpus: int) -> SlurmExecutor:
+        """The same job arrays with ``gpus`` GPUs per array task (for model stages)."""
+        twin = copy.copy(self)
+        twin.gpus = gpus
+        twin.parameters = {**self.parameters, "gpus_per_node": gpus}
+        return twin
 
     def _executor(self, name: str) -> Any:
         submitit = _submitit()
@@ -76,15 +92,17 @@ class SlurmExecutor:
         jobs = executor.map_array(call_chunk, [func] * len(key_chunks), key_chunks,
                                   item_chunks)
         by_job = {job.job_id: n for n, job in enumerate(jobs)}
-        results: list[list[CaseOutcome]] = [[] for _ in jobs]
+        outcomes: list[CaseOutcome | None] = [None] * len(items)
         helpers = _submitit().helpers
         for job in helpers.as_completed(jobs, poll_frequency=self.poll_s):
             n = by_job[job.job_id]
-            try:
-                results[n] = list(job.result())
+            try:  # a chunk that reports fewer outcomes leaves slots for complete_outcomes
+                got = list(job.result())[:len(key_chunks[n])]
             except Exception as exc:  # FailedJobError, UncompletedJobError, ...
                 why = f"SLURM job {job.job_id} failed: {str(exc).splitlines()[0][:200]}"
-                results[n] = [lost_outcome(key, why) for key in key_chunks[n]]
+                got = [lost_outcome(key, why) for key in key_chunks[n]]
+            start = n * self.chunk_size
+            outcomes[start:start + len(got)] = got
             if on_done is not None:
                 on_done(len(key_chunks[n]))
-        return [outcome for chunk in results for outcome in chunk]
+        return complete_outcomes(outcomes, keys)

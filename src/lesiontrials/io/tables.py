@@ -32,10 +32,17 @@ def read_csv_table(path: str | Path, *, dtype: dict[str, Any] | None = None) -> 
     return frame
 
 
-def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame to Parquet atomically (zstd, no index, deterministic bytes)."""
+def write_parquet(frame: pd.DataFrame, path: str | Path, *,
+                  metadata: dict[str, Any] | None = None) -> Path:
+    """Write a DataFrame to Parquet atomically (zstd, no index, deterministic bytes).
+
+    ``metadata`` (JSON-ready) is stored in the file's key-value metadata under
+    ``lesiontrials`` (read it back with :func:`read_parquet_metadata`)."""
     path = Path(path)
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata is not None:
+        table = table.replace_schema_metadata({
+            **(table.schema.metadata or {}), b"lesiontrials": to_json_text(metadata).encode()})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return path
@@ -50,6 +57,20 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read Parquet file ({exc})", path=path,
                          fix="the file is corrupt; delete it and rebuild") from exc
+
+
+def read_parquet_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``lesiontrials`` key-value metadata of a Parquet file (``{}`` when absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError("table not found", path=path, fix="build it first")
+    try:
+        stored = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"cannot read Parquet file ({exc})", path=path,
+                         fix="the file is corrupt; delete it and rebuild") from exc
+    text = stored.get(b"lesiontrials")
+    return dict(json.loads(text)) if text else {}
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:

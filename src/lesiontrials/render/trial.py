@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lesiontrials.execution import CaseOutcome, run_cases
+from lesiontrials.execution import CaseOutcome, Executor, model_executor, run_cases
 from lesiontrials.io import read_json, write_json
 from lesiontrials.paths import Workspace
 from lesiontrials.render.case import INSERT_JSON, RENDER_JSON, RenderJob, render_case
@@ -38,6 +38,21 @@ def render_jobs(workspace: Workspace, trial: str, *, data_root: Path, backend: s
                       appearance=appearance) for c in cases]
 
 
+def render_executor(backend: str, *, workers: int) -> Executor | None:
+    """The executor for a model backend (MAISI: Ray actors loading the networks once each,
+    GPUs from settings; a GPU SLURM array), or None: ``run_cases`` chooses as usual."""
+    if backend != "maisi":
+        return None
+    return model_executor(workers=workers, setup=warm_maisi)
+
+
+def warm_maisi() -> None:
+    """Load the MAISI networks in this process (a Ray actor's setup): cases reuse them."""
+    from lesiontrials.render.maisi import renderer_from_env
+
+    renderer_from_env()
+
+
 def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str = "auto",
                  workers: int = 1, appearance: str = "", show_progress: bool = True,
                  feature_distance: bool = False) -> dict[str, Any]:
@@ -48,7 +63,8 @@ def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: 
                        appearance=appearance)
     outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
                          workers=workers, description=f"render {trial}",
-                         show_progress=show_progress)
+                         show_progress=show_progress,
+                         executor=render_executor(backend, workers=workers))
     summary = summarise(trial, jobs, outcomes)
     if feature_distance:
         from lesiontrials.render.feature_distance import trial_feature_distance

@@ -65,9 +65,23 @@ def resolve_design(design: str | int) -> tuple[int, str]:
 
 
 def plan_spec(ctx: PlanContext, spec: TrialSpec) -> TrialPlan:
-    """A user's spec: strata (demographic strata, stratify_by) expand into cohorts."""
+    """A user's spec: strata (demographic strata, stratify_by) expand into cohorts.
+
+    A spec that names one of the designs and gives design ``params`` is planned by that
+    design, with the spec's own explicitly set fields overriding the design's."""
+    if spec.params and spec.design in DESIGN_NUMBERS:
+        return _plan_spec_as_design(ctx, spec)
     cohorts = expand_strata(ctx, spec)
     return _finish(ctx, spec, cohorts, notes=[], replicates=0)
+
+
+def _plan_spec_as_design(ctx: PlanContext, spec: TrialSpec) -> TrialPlan:
+    fields = spec.model_dump(mode="json", exclude_unset=True,
+                             exclude={"name", "design", "seed", "n_cases", "params"})
+    params = {"name": spec.name, "n_cases": spec.n_cases, **spec.params}
+    params["spec"] = {**fields, **spec.params.get("spec", {})}
+    return plan_design(ctx, spec.design, size=str(spec.params.get("size", "demo")),
+                       seed=spec.seed, params=params)
 
 
 def plan_design(ctx: PlanContext, design: str | int, *, size: str = "demo", seed: int = 0,

@@ -61,11 +61,25 @@ def _within(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.isfinite(values) & (values >= low) & (values <= high)
 
 
+def listed_donors(index: NoduleIndex, uids: list[str]) -> np.ndarray:
+    """Rows of the listed nodule uids; an unknown uid is an error naming it."""
+    known = index.array("nodule_uid")
+    missing = sorted(set(uids) - set(known.tolist()))
+    if missing:
+        raise InputError(f"{len(missing)} donor_uids are not in the nodule index: "
+                         f"{missing[:5]}", column="donor_uids",
+                         fix="use nodule_uid values from `lesiontrials index query` (and "
+                         "rebuild the index if the list came from another one)")
+    return np.isin(known, uids)
+
+
 def donor_pool(ctx: PlanContext, spec: TrialSpec, warnings: list[str]) -> np.ndarray:
     """Donors that satisfy every donor-side constraint of ``spec``."""
     index = ctx.index
     keep = _dataset_mask(index.array("dataset"), spec.donors, ctx.donor_datasets, "donor")
     keep &= index.array("mask_available")
+    if spec.donor_uids:
+        keep &= listed_donors(index, spec.donor_uids)
     diameter = index.array("nodule_mean_diam_mm")
     size = spec.size.diameter_mm
     if size.is_set:

@@ -145,6 +145,9 @@ class TrialSpec(_Model):
     n_cases: int = Field(ge=1, le=1_000_000)
     template: str | None = None
     donors: DatasetFilter = DatasetFilter()
+    donor_uids: list[str] = Field(default_factory=list, description=(
+        "draw donors only from these nodule_uid values (e.g. a selection exported by the "
+        "web app); empty = no list"))
     hosts: DatasetFilter = DatasetFilter()
     allow_same_patient: bool = False
     prevalence: float | None = Field(None, ge=0, le=1)

@@ -1,8 +1,9 @@
 """Build the embedded default world: a data root in the release layout from packaged data.
 
-Phases: LIDC donor library → phantom hosts with native nodules (parallel, seeded per
-host) → the real chest CT hosts → tables, QC pictures and ``world.json``. Each phase
-and each host leaves a record under ``.build/`` when done, so an interrupted build
+Phases: LIDC donor library → phantom hosts with native nodules (one case per host
+through :func:`~lesiontrials.execution.run_cases`, seeded per host, on any executor) →
+the real chest CT hosts → tables, QC pictures and ``world.json``. Each phase and each
+host leaves a record under ``.build/`` when done, so an interrupted build
 resumes where it stopped; every output is written atomically and deterministically.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lesiontrials.errors import LesionTrialsError
+from lesiontrials.execution import run_cases
 from lesiontrials.io import (
     VolumeKind,
     read_csv_table,
@@ -43,6 +45,10 @@ from lesiontrials.world.sources import PHANTOM_SOURCES, REAL_SOURCE, HostPlan, p
 
 HOSTS_PER_SOURCE = {"demo": 12, "full": 40}
 Progress = Callable[[str, int, int], None]
+
+
+class WorldBuildError(LesionTrialsError):
+    """Some phantom hosts failed: the world is incomplete (finished hosts are kept)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,13 @@ def _host_jobs(library: DonorLibrary, *, size: str, seed: int, n_hosts: int) -> 
 
 def build_phantoms(root: DataRoot, library: DonorLibrary, plans: list[HostPlan], *,
                    workers: int, progress: Progress | None = None) -> list[pd.DataFrame]:
-    """Generate every phantom host with its native nodules; results in plan order."""
+    """Generate every phantom host with its native nodules; results in plan order.
+
+    Each host is one case of :func:`~lesiontrials.execution.run_cases` (seeded from its
+    plan, skipped when its record exists), so ``--executor`` applies and every executor
+    writes the same files. A failed host does not stop the others: their records are kept
+    for a resumed build, then :class:`WorldBuildError` names every failed host.
+    """
     shapes = {s.donor_uid: s for s in library.shapes()}
     details = {n.nodule_id: n for n in library.nodules}
     jobs = []
@@ -92,19 +104,27 @@ def build_phantoms(root: DataRoot, library: DonorLibrary, plans: list[HostPlan],
         donors = [shapes[uid] for uid in plan.donor_uids]
         attributes = {uid: _donor_attributes(details[uid]) for uid in plan.donor_uids}
         jobs.append((plan, donors, attributes, root.root))
-    frames: list[pd.DataFrame] = []
-    if workers <= 1:
-        for i, job in enumerate(jobs):
-            frames.append(build_phantom_host(*job))
-            if progress:
-                progress("phantom hosts", i + 1, len(jobs))
-        return frames
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for i, frame in enumerate(pool.map(_run_job, jobs)):
-            frames.append(frame)
-            if progress:
-                progress("phantom hosts", i + 1, len(jobs))
-    return frames
+    finished = 0
+
+    def advance(n: int) -> None:
+        nonlocal finished
+        finished += n
+        if progress:
+            progress("phantom hosts", finished, len(jobs))
+
+    outcomes = run_cases(_run_job, jobs, keys=[f"{p.dataset}/{p.ct_id}" for p in plans],
+                         workers=workers, description="world phantom hosts",
+                         show_progress=False, on_done=advance)
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        listed = "; ".join(f"{o.key}: {o.reason}" for o in failed[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        raise WorldBuildError(
+            f"world build: {len(failed)} of {len(jobs)} phantom hosts failed, so the world "
+            f"was not written as complete: {listed}{more}. Fix: address the cause and run "
+            f"the build again; the {len(jobs) - len(failed)} finished hosts are kept and "
+            "skipped")
+    return [o.result for o in outcomes]
 
 
 def _run_job(job: tuple[HostPlan, list[DonorShape], dict[str, dict[str, Any]], Path]
