@@ -35,7 +35,7 @@ from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Mode
 from lesiontrials.evaluate.models.registry import BASELINES, resolve
 from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
 from lesiontrials.evaluate.tasks import applies_to, task_prompt
-from lesiontrials.execution import Executor, model_executor, run_cases
+from lesiontrials.execution import Executor, model_executor, run_cases, stage_executor
 from lesiontrials.io import read_parquet, read_png, write_json, write_parquet
 from lesiontrials.paths import Workspace
 
@@ -260,12 +260,12 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
     options = dict(model_options or {})
     spec = ModelSpec(model, resolve(model), tuple(sorted(options.items())))
     cluster = model_executor(workers=workers, setup=spec.warm, gpu=model not in BASELINES)
-    if cluster is not None:
-        init_worker(model, options)  # the driver reads the model's identity once
-        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
-                      describe_fn=describe,
-                      map_fn=lambda units: _map_on(cluster, units, spec),
-                      show_progress=show_progress)
+    if cluster is not None:  # the driver never loads the model: a worker describes it
+        with stage_executor(cluster):
+            return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+                          describe_fn=lambda truth: _describe_on(cluster, spec, truth),
+                          map_fn=lambda units: _map_on(cluster, units, spec),
+                          show_progress=show_progress)
     if workers <= 1:
         init_worker(model, options)
         return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
@@ -277,6 +277,28 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
                       describe_fn=lambda truth: pool.submit(describe, truth).result(),
                       map_fn=lambda units: pool.map(score_unit, units),
                       show_progress=show_progress)
+
+
+def describe_remote(request: tuple[ModelSpec, dict[str, list[str]] | None]) -> Identity:
+    """:func:`describe` on a cluster worker, loading the model there (once per process)."""
+    global _MODEL
+    spec, fit_truth = request
+    _MODEL = spec.load()
+    return describe(fit_truth)
+
+
+def _describe_on(executor: Executor, spec: ModelSpec,
+                 fit_truth: dict[str, list[str]] | None) -> Identity:
+    """The model's identity, read on a worker: a login node without a GPU (or without
+    room for the weights) never loads the model."""
+    outcome = executor.map(describe_remote, [(spec, fit_truth)],
+                           keys=[f"{spec.name}:identity"])[0]
+    if outcome.status != "done":
+        raise InputError(f"model {spec.name!r} could not be loaded on the cluster: "
+                         f"{outcome.reason}", fix="check the model's weights/options and the "
+                         "worker's resources (GPUs, memory), then re-run")
+    identity: Identity = outcome.result
+    return identity
 
 
 def _map_on(executor: Executor, units: list[WorkUnit], spec: ModelSpec

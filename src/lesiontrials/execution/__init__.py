@@ -14,6 +14,7 @@ from lesiontrials.execution.base import (
     complete_outcomes,
     load_once,
     lost_outcome,
+    stage_executor,
 )
 from lesiontrials.execution.local import (
     CaseOutcomes,
@@ -54,6 +55,7 @@ __all__ = [
     "record_summaries",
     "resolve_executor",
     "run_cases",
+    "stage_executor",
     "summarise_run",
     "use_executor",
 ]

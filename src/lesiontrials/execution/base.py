@@ -11,6 +11,7 @@ import dataclasses
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -111,3 +112,15 @@ def load_once(name: str, factory: Callable[[], T]) -> T:
     if name not in _RESOURCES:
         _RESOURCES[name] = factory()
     return _RESOURCES[name]
+
+
+@contextmanager
+def stage_executor(executor: Executor | None) -> Iterator[Executor | None]:
+    """Use a stage's own executor (e.g. model actors) and close it afterwards, freeing its
+    actors and models; ``None`` passes through."""
+    try:
+        yield executor
+    finally:
+        close: Callable[[], object] | None = getattr(executor, "close", None)
+        if close is not None:
+            close()

@@ -98,7 +98,9 @@ class RayActorExecutor(_RayBase):
     """A fixed set of Ray actors (GPU stages): each loads its model once, then runs cases.
 
     ``setup`` runs once per actor; per-case functions reach what it loaded through
-    :func:`lesiontrials.execution.load_once`. Each actor holds ``num_gpus`` GPUs.
+    :func:`lesiontrials.execution.load_once`. Each actor holds ``num_gpus`` GPUs. The actors
+    live from the first :meth:`map` until :meth:`close`, so several calls (a stage's
+    identity check, then its cases) share one model load per actor.
     """
 
     name = "ray-actors"
@@ -111,6 +113,23 @@ class RayActorExecutor(_RayBase):
             raise ValueError(f"actors must be >= 1, got {actors}")
         self.actors, self.num_gpus, self.actor_cpus, self.setup = (
             actors, num_gpus, actor_cpus, setup)
+        self._pool: list[Any] = []
+
+    def _actors(self, ray: Any, wanted: int) -> list[Any]:
+        """The live actors, started up to ``wanted`` (at most ``actors``)."""
+        actor_class = ray.remote(num_cpus=self.actor_cpus, num_gpus=self.num_gpus)(_CaseActor)
+        while len(self._pool) < min(self.actors, wanted):
+            self._pool.append(actor_class.remote(self.setup))
+        return list(self._pool)
+
+    def close(self) -> None:
+        """Stop the actors (their models are freed), then the cluster if this started it."""
+        if self._pool:
+            ray = _ray()
+            for actor in self._pool:
+                ray.kill(actor)
+            self._pool = []
+        super().close()
 
     def map(self, func: Callable[[Any], Any], items: Sequence[Any], *,
             keys: Sequence[str], on_done: OnDone | None = None) -> list[CaseOutcome]:
@@ -120,8 +139,7 @@ class RayActorExecutor(_RayBase):
         gets no more cases; when no actor is left, the queued cases fail as lost.
         """
         ray = self.connect()
-        actor_class = ray.remote(num_cpus=self.actor_cpus, num_gpus=self.num_gpus)(_CaseActor)
-        pool = [actor_class.remote(self.setup) for _ in range(min(self.actors, len(items)))]
+        pool = self._actors(ray, len(items))
         func_ref = ray.put(func)
         todo = list(enumerate(zip(keys, items, strict=True)))[::-1]
         outcomes: list[CaseOutcome | None] = [None] * len(items)
@@ -143,14 +161,15 @@ class RayActorExecutor(_RayBase):
                 on_done(1)
             if alive:
                 feed(actor)
-            elif not running:  # every actor is gone: the queued cases cannot run
+                continue
+            if actor in self._pool:
+                self._pool.remove(actor)
+            if not running:  # every actor is gone: the queued cases cannot run
                 why = f"no Ray actor left (the last one: {outcome.reason})"
                 for j, (key, _) in todo:
                     outcomes[j] = lost_outcome(key, why)
                 if todo and on_done is not None:
                     on_done(len(todo))
-        for actor in pool:
-            ray.kill(actor)
         return complete_outcomes(outcomes, keys)
 
 

@@ -14,7 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lesiontrials.execution import CaseOutcome, Executor, model_executor, run_cases
+from lesiontrials.execution import (
+    CaseOutcome,
+    Executor,
+    model_executor,
+    run_cases,
+    stage_executor,
+)
 from lesiontrials.io import read_json, write_json
 from lesiontrials.paths import Workspace
 from lesiontrials.render.case import INSERT_JSON, RENDER_JSON, RenderJob, render_case
@@ -61,10 +67,10 @@ def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: 
     start = time.perf_counter()
     jobs = render_jobs(workspace, trial, data_root=data_root, backend=backend,
                        appearance=appearance)
-    outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
-                         workers=workers, description=f"render {trial}",
-                         show_progress=show_progress,
-                         executor=render_executor(backend, workers=workers))
+    with stage_executor(render_executor(backend, workers=workers)) as executor:
+        outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
+                             workers=workers, description=f"render {trial}",
+                             show_progress=show_progress, executor=executor)
     summary = summarise(trial, jobs, outcomes)
     if feature_distance:
         from lesiontrials.render.feature_distance import trial_feature_distance
