@@ -82,18 +82,14 @@ def write_trial(workspace: Workspace, diameters: dict[str, float], *, cases: int
 
 
 def snapshot(workspace: Workspace) -> dict[str, bytes]:
-    """Every file under ``cases/``: exact bytes, but ``insert.json`` without timings."""
+    """Every file under ``cases/`` byte for byte, but the wall-clock ``*_timing.json``."""
     out = {}
     for path in sorted(workspace.cases_dir(TRIAL).rglob("*")):
         if not path.is_file():
             continue
-        key = str(path.relative_to(workspace.root))
-        if path.name == "insert.json":
-            data = read_json(path)
-            data.pop("timing_s"), data.pop("timing_breakdown_s")
-            out[key] = repr(data).encode()
-        else:
-            out[key] = path.read_bytes()
+        if path.name.endswith("_timing.json"):  # wall-clock seconds
+            continue
+        out[str(path.relative_to(workspace.root))] = path.read_bytes()
     return out
 
 

@@ -207,8 +207,12 @@ def test_insert_json_carries_the_contract(tmp_path, world):
     workspace, _ = run(tmp_path, world, [row("t1-00000", donor_malignancy=4.0)])
     rec = record(workspace, "t1-00000")
     for key in ("case_uid", "trial", "status", "reason", "seed", "inputs_sha256", "host",
-                "nodules", "timing_s"):
+                "nodules"):
         assert key in rec
+    timing = read_json(workspace.cases_dir("t1") / "t1-00000" / "insert_timing.json")
+    assert timing["timing_s"] > 0 and set(timing["timing_breakdown_s"]) == {
+        "read", "place", "truth", "write"}
+    assert "timing_s" not in rec  # insert.json is byte-identical between runs
     assert set(rec["host"]) >= {"dataset", "ct_id", "seg_path", "ct_path", "shape",
                                 "spacing_mm", "affine"}
     nodule = rec["nodules"][0]

@@ -31,18 +31,14 @@ def _rows() -> list[dict]:
 
 
 def _snapshot(workspace: Workspace) -> dict[str, bytes]:
-    """Every file under cases/, with insert.json's timings removed."""
+    """Every file under cases/ byte for byte, but the wall-clock timing files."""
     out = {}
     for path in sorted(workspace.cases_dir("t1").rglob("*")):
         if not path.is_file():
             continue
-        key = str(path.relative_to(workspace.root))
-        if path.name == "insert.json":
-            data = read_json(path)
-            data.pop("timing_s"), data.pop("timing_breakdown_s")
-            out[key] = repr(data).encode()
-        else:
-            out[key] = path.read_bytes()
+        if path.name.endswith("_timing.json"):  # wall-clock seconds
+            continue
+        out[str(path.relative_to(workspace.root))] = path.read_bytes()
     return out
 
 

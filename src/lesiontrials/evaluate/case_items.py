@@ -101,7 +101,8 @@ def job_digest(job: CaseJob) -> str:
         "version": SLICES_VERSION, "params": job.params.to_dict(), "profiles": job.profiles,
         "seed": job.seed, "n_negatives": job.n_negatives, "base": job.base_meta,
         "nodules": [[n.target, n.meta, n.centroid_z, n.world_point_mm] for n in job.nodules],
-        "files": {str(p): sha256_file(p) for p in sorted(set(files)) if Path(p).is_file()},
+        # by role order, not by path: the same inputs in another workspace give the same key
+        "files": [sha256_file(p) if Path(p).is_file() else None for p in files],
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -43,6 +43,7 @@ from lesiontrials.seeding import rng_for
 from lesiontrials.world.hosts import crop_volume
 
 INSERT_JSON = "insert.json"
+TIMING_JSON = "insert_timing.json"  # wall-clock seconds: the one file that differs per run
 LABELS_FILE = "labels.nii.gz"
 
 
@@ -114,6 +115,9 @@ def insert_case(job: CaseJob) -> CaseOutcome:
     except Exception as exc:  # every failure becomes an audited, reasoned record
         _remove_outputs(job.case_dir)
         record = _failed_record(job, digest, exc, start)
+    timing = {"timing_s": record.pop("timing_s"),
+              "timing_breakdown_s": record.pop("timing_breakdown_s")}
+    write_json(timing, job.case_dir / TIMING_JSON)
     write_json(record, job.case_dir / INSERT_JSON)
     return CaseOutcome(uid, record["status"], result=case_brief(record), reason=record["reason"])
 
