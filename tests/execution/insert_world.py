@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.io import Volume, VolumeKind, read_json, write_parquet, write_volume
+from lesiontrials.io import Volume, VolumeKind, write_parquet, write_volume
 from lesiontrials.paths import Workspace
 from lesiontrials.testing import box_thorax, sphere_mask
 from lesiontrials.trials.manifest import MANIFEST_COLUMNS
@@ -94,42 +94,15 @@ def snapshot(workspace: Workspace) -> dict[str, bytes]:
 
 
 
-UNTIMED_KEYS = ("seconds", "inputs_sha256")
-
-
-def untimed(data: Any) -> Any:
-    """JSON without wall-clock fields (``timing*``, ``seconds``) and input hashes.
-
-    ``inputs_sha256`` hashes the stage's input files, ``insert.json`` (with its timings)
-    among them, and their absolute paths, so it differs between any two runs.
-    """
-    if isinstance(data, dict):
-        return {k: untimed(v) for k, v in data.items()
-                if "timing" not in k and k not in UNTIMED_KEYS}
-    if isinstance(data, list):
-        return [untimed(v) for v in data]
-    return data
+RUN_LOGS = ("_timing.json", "_summary.json")  # wall-clock seconds and run summaries
 
 
 def workspace_snapshot(workspace: Workspace) -> dict[str, bytes]:
-    """Every output of insert → render → slices (all but the ``trials/`` inputs).
-
-    Exact bytes for NIfTI, PNG and every other file, except: JSON without timing fields
-    and input hashes (:func:`untimed`) and with the workspace path replaced by ``<ws>``;
-    Parquet tables with an ``inputs_sha256`` column as their typed content without it.
-    """
+    """Every output of insert → render → slices (all but the ``trials/`` inputs), byte for
+    byte, but the run logs (``*_timing.json``, ``*_summary.json``)."""
     out = {}
-    root = str(workspace.root)
     for path in sorted(workspace.root.rglob("*")):
         key = str(path.relative_to(workspace.root))
-        if not path.is_file() or key.startswith("trials"):
-            continue
-        if path.suffix == ".json":
-            out[key] = repr(untimed(read_json(path))).replace(root, "<ws>").encode()
-        elif path.suffix == ".parquet" and "inputs_sha256" in (
-                frame := pd.read_parquet(path)).columns:
-            frame = frame.drop(columns="inputs_sha256")
-            out[key] = (repr(frame.dtypes.to_dict()) + frame.to_csv(index=False)).encode()
-        else:
+        if path.is_file() and not key.startswith("trials") and not path.name.endswith(RUN_LOGS):
             out[key] = path.read_bytes()
     return out

@@ -77,7 +77,7 @@ def test_insert_render_slices_are_byte_identical_on_cluster_executors(
     got = workspace_snapshot(workspace)
     assert got.keys() == reference.keys()
     for suffix in ("labels.nii.gz", "ct.nii.gz", "qc.png", "render.json", "cases.parquet",
-                   "_contour.png", "set.json", "render_summary.json", "insert_summary.json"):
+                   "_contour.png", "set.json", "insert.json"):
         assert any(k.endswith(suffix) for k in got), suffix
     for key in reference:
         assert got[key] == reference[key], key

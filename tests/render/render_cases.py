@@ -62,3 +62,25 @@ def write_case(workspace: Path, data_root: Path, *, labels: Volume, nodules: lis
                              "mas": 60.0, "kernel": "soft (B30f-like)", "scanner": "test"}]),
               data_root / "meta" / f"{dataset}_acquisition.csv")
     return case_dir
+
+
+CHEST_SPACING = (0.8, 0.8, 5.0)
+
+
+def chest_slab(shape: tuple[int, int, int] = (320, 256, 10)) -> np.ndarray:
+    """A thick-slice chest slab like a real-host label map (0.8 × 0.8 × 5 mm): an elliptic
+    body (200) without organ labels, two lungs (28, 30) that shrink from slice to slice
+    (oblique pleura) and a vertebra-sized bone (21) behind them. RAS+: y grows forward."""
+    x = (np.arange(shape[0]) - shape[0] / 2 + 0.5) * CHEST_SPACING[0]
+    y = (np.arange(shape[1]) - shape[1] / 2 + 0.5) * CHEST_SPACING[1]
+    xx, yy = np.meshgrid(x, y, indexing="ij")
+    labels = np.zeros(shape, dtype=np.uint8)
+    for k in range(shape[2]):
+        plane = labels[:, :, k]
+        plane[(xx / 120.0) ** 2 + (yy / 95.0) ** 2 < 1.0] = anatomy.BODY
+        shrink = 1.0 - 0.03 * k
+        for cx, lobe in ((-62.0, 30), (62.0, 28)):
+            plane[((xx - cx) / (45.0 * shrink)) ** 2 + ((yy - 5.0) / (62.0 * shrink)) ** 2
+                  < 1.0] = lobe
+        plane[xx**2 + (yy + 60.0) ** 2 < 15.0**2] = anatomy.LABEL_IDS["bone"]
+    return labels

@@ -78,3 +78,69 @@ def test_unknown_backend_is_refused(tmp_path: Path, thorax: Volume) -> None:
     with pytest.raises(InputError, match="host-ct"):
         render_case(RenderJob(case_dir=case_dir, data_root=tmp_path / "root",
                               backend="host-ct"))
+
+
+def _real_host_case(tmp_path: Path, thorax: Volume) -> Path:
+    case_dir = write_case(tmp_path / "ws", tmp_path / "root", labels=thorax,
+                          nodules=[sphere(4.0)], dataset="REALCT", ct_id="REAL_1",
+                          ct_path="raw_ct/REALCT/REAL_1.nii.gz")
+    real = np.where(thorax.array > 0, -800, -1000).astype(np.int16)
+    write_volume(tmp_path / "root" / "raw_ct" / "REALCT" / "REAL_1.nii.gz",
+                 Volume(real, thorax.affine), kind=VolumeKind.CT)
+    return case_dir
+
+
+@pytest.mark.parametrize("backend", ["host-ct", "analytic"])
+def test_host_ct_is_read_once_per_case(tmp_path: Path, thorax: Volume, backend: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import lesiontrials.render.backends as backends_module
+    import lesiontrials.render.case as case_module
+
+    case_dir = _real_host_case(tmp_path, thorax)
+    reads: list[str] = []
+
+    def counting(read):  # type: ignore[no-untyped-def]
+        def wrapper(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            reads.append(Path(path).name)
+            return read(path, *args, **kwargs)
+        return wrapper
+
+    for module in (case_module, backends_module):
+        monkeypatch.setattr(module, "read_volume", counting(module.read_volume))
+    outcome = render_case(RenderJob(case_dir=case_dir, data_root=tmp_path / "root",
+                                    backend=backend))
+    assert outcome.status == "done"
+    assert reads.count("REAL_1.nii.gz") == 1
+    assert read_json(case_dir / "render.json")["fidelity"]["summary"][
+        "hist_intersection_body"] > 0
+
+
+def test_resume_key_follows_renderer_version_seed_derivation_and_host_facts(
+        tmp_path: Path, thorax: Volume, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    import lesiontrials.render.case as case_module
+    from lesiontrials.io import write_csv
+    from lesiontrials.seeding import int_seed
+
+    root = tmp_path / "root"
+    case_dir = write_case(tmp_path / "ws", root, labels=thorax, nodules=[sphere(4.0)])
+    job = RenderJob(case_dir=case_dir, data_root=root)
+    assert render_case(job).status == "done"
+    assert render_case(job).status == "skipped"
+    monkeypatch.setattr(case_module, "RENDER_VERSION", case_module.RENDER_VERSION + 1)
+    assert render_case(job).status == "done"  # a new renderer version re-renders
+    assert render_case(job).status == "skipped"
+    monkeypatch.setattr(case_module, "int_seed",
+                        lambda seed, *keys: int_seed(seed, *keys, "v2"))
+    assert render_case(job).status == "done"  # so does a new seed derivation
+    assert render_case(job).status == "skipped"
+    write_csv(pd.DataFrame([{"ct_id": "SCREEN_0000", "seg_path": "", "lung_density_hu": -820.0}]),
+              root / "meta" / "SCREEN_hosts.csv")
+    assert render_case(job).status == "done"  # and a measured host fact
+    record = read_json(case_dir / "render.json")
+    assert record["host_facts"] == {"lung_density_hu": -820.0}
+    assert record["backend_qc"]["host_facts"] == {"lung_density_hu": -820.0}
+    ct = read_volume(case_dir / "ct.nii.gz").array
+    lungs = np.isin(thorax.array, (28, 29, 30, 31, 32))
+    assert float(np.median(ct[lungs])) == pytest.approx(-820.0, abs=4.0)

@@ -27,6 +27,7 @@ from lesiontrials.world.packaged import PackagedDataError
 from lesiontrials.world.realct import (
     HostParams,
     HostSegmentation,
+    host_facts,
     host_qc_png,
     load_real_examples,
     segment_host,
@@ -337,3 +338,18 @@ def test_analytic_renders_of_real_hosts_match_their_hu_histograms(real_hosts) ->
             assert now["hist_intersection_body"] >= 0.75, (example.name, seed, now)
             assert now["hist_intersection_body"] >= before["hist_intersection_body"] + 0.02
             assert now["hist_intersection_lungs"] >= 0.70, (example.name, seed, now)
+
+
+def test_host_facts_measure_the_lung_median() -> None:
+    labels = np.zeros((6, 6, 4), dtype=np.uint8)
+    labels[1:5, 1:5, :] = 200
+    labels[2:4, 2:4, :2] = 30
+    labels[2:4, 2:4, 2:] = 28
+    ct = np.where(labels == 200, 40, -1000).astype(np.int16)
+    ct[labels == 30] = -900
+    ct[labels == 28] = -820
+    ct[2, 2, 3] = 50  # a vessel does not move the median much
+    facts = host_facts(Volume(ct, np.eye(4)), labels)
+    assert facts == {"lung_density_hu": -860.0}
+    assert np.isnan(host_facts(Volume(ct, np.eye(4)), np.zeros_like(labels))[
+        "lung_density_hu"])

@@ -10,7 +10,7 @@ import pytest
 
 from lesiontrials import anatomy
 from lesiontrials.index import build_index
-from lesiontrials.io import read_json, read_volume
+from lesiontrials.io import read_csv_table, read_json, read_volume
 from lesiontrials.paths import DataRoot
 from lesiontrials.profiles.schema import REINSERTION_COLUMNS
 from lesiontrials.settings import load_settings
@@ -99,6 +99,11 @@ def test_real_hosts_keep_their_lesion_in_the_lung(small_world):
     seg = read_volume(root.refined_seg("REALCT", "REALCT_lung1"))
     np.testing.assert_allclose(ct.affine, seg.affine, atol=1e-4)
     assert anatomy.NODULE not in np.unique(seg.array)  # host maps are nodule-free
+    hosts = read_csv_table(root.meta_csv("REALCT", "hosts")).set_index("ct_id")
+    lungs = np.isin(seg.array, anatomy.LOBE_LABELS)  # the renderer's lung-density fact
+    assert hosts.loc["REALCT_lung1", "lung_density_hu"] == pytest.approx(
+        float(np.median(ct.array[lungs])), abs=0.5)
+    assert -900.0 < hosts.loc["REALCT_lung2", "lung_density_hu"] < -780.0
 
 
 def test_rebuild_resumes_and_is_byte_identical_across_workers(small_world, tmp_path):

@@ -77,7 +77,7 @@ def slices(
     for s in summaries:
         table.add_row(s.name, str(s.positives), str(s.negatives), str(s.cases_done),
                       str(s.cases_reused), str(len(s.failed)), str(len(s.left_out)),
-                      str(Path(next(iter(s.paths.values()))).parent.parent))
+                      str(space.eval_set_dir(s.name)))
     console.print(table)
     for s in summaries:
         for key, reason in list(s.failed.items())[:5]:

@@ -51,6 +51,13 @@ def render(
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
+    from lesiontrials.render.case import stated_size
+
+    size = stated_size(appearance)
+    if size is not None:
+        console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
+                      "decided at planning and the nodules are already inserted; the look "
+                      "applies, the size does not (put it in the trial spec's appearance)")
     with executor_scope(settings, executor, ray_address):
         for name in trials:
             summary = render_trial(name, workspace=space,

@@ -102,7 +102,7 @@ def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: st
     for profile in profiles:
         path = workspace.eval_dir(name, profile) / "cases.parquet"
         write_parquet(frame[frame["profile"] == profile].reset_index(drop=True), path)
-        paths[profile] = str(path)
+        paths[profile] = str(path.relative_to(workspace.root))  # the same in any workspace
     summary = _summary(name, source, frame, outcomes, left_out, paths)
     write_json({"version": SLICES_VERSION, "params": params.to_dict(),
                 "summary": summary.__dict__}, workspace.eval_set_dir(name) / "set.json")

@@ -11,7 +11,12 @@ from lesiontrials.render.analytic import (
     render_analytic,
     sample_analytic_params,
 )
-from lesiontrials.render.backends import BACKEND_NAMES, host_acquisition, resolve_backend
+from lesiontrials.render.backends import (
+    BACKEND_NAMES,
+    host_acquisition,
+    host_facts,
+    resolve_backend,
+)
 from lesiontrials.render.case import RenderJob, lesion_descriptors, render_case
 from lesiontrials.render.fidelity import (
     histogram_intersection,
@@ -23,6 +28,7 @@ from lesiontrials.render.fidelity import (
 from lesiontrials.render.hostct import HostCTRenderer
 from lesiontrials.render.interface import (
     Acquisition,
+    HostFacts,
     LesionSpec,
     Renderer,
     RenderResult,
@@ -49,6 +55,7 @@ __all__ = [
     "AnalyticParams",
     "AnalyticRenderer",
     "HostCTRenderer",
+    "HostFacts",
     "LesionLayer",
     "LesionParams",
     "LesionSpec",
@@ -62,6 +69,7 @@ __all__ = [
     "estimate_noise",
     "histogram_intersection",
     "host_acquisition",
+    "host_facts",
     "host_histograms",
     "inserted_trials",
     "kernel_class",

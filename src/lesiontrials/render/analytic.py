@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,13 +23,29 @@ import scipy.fft
 from scipy import ndimage
 
 from lesiontrials import anatomy
-from lesiontrials.render.interface import Acquisition, LesionSpec, RenderResult, to_hu_int16
+from lesiontrials.render.body import (
+    CODE_COUNT,
+    CODE_FIRST,
+    BodyParams,
+    code_hu,
+    sample_body_params,
+    split_body,
+)
+from lesiontrials.render.bone import BoneParams, paint_bones, sample_bone_params
+from lesiontrials.render.interface import (
+    Acquisition,
+    HostFacts,
+    LesionSpec,
+    RenderResult,
+    to_hu_int16,
+)
 from lesiontrials.render.lesion import (
     LesionParams,
     composite,
     lesion_layer,
     sample_lesion_params,
 )
+from lesiontrials.render.partial_volume import through_plane_partial_volume
 from lesiontrials.render.scanner import (
     gaussian_mtf,
     noise_sd_hu,
@@ -39,15 +55,13 @@ from lesiontrials.render.scanner import (
     water_diameter_mm,
 )
 from lesiontrials.render.texture import (
-    TextureParams,
-    body_code_hu,
+    LungParams,
+    match_lung_median,
     paint_airway_walls,
-    paint_bones,
     paint_lungs,
-    sample_texture_params,
-    split_body,
+    sample_lung_params,
 )
-from lesiontrials.render.tissue import mean_lut, sample_tissue_means
+from lesiontrials.render.tissue import TISSUES, mean_lut, sample_tissue_means
 
 
 @dataclass(frozen=True)
@@ -55,37 +69,49 @@ class AnalyticParams:
     """Everything random about one analytic render."""
 
     tissue_means: dict[str, float]
-    texture: TextureParams
+    lungs: LungParams
+    body: BodyParams
+    bone: BoneParams
     lesions: tuple[LesionParams, ...]
     noise_seed: int
+    facts: HostFacts = field(default_factory=HostFacts)
 
 
-def sample_analytic_params(rng: np.random.Generator,
-                           lesions: Sequence[LesionSpec]) -> AnalyticParams:
-    """Decide a render: tissue means, structure, each lesion's appearance, noise seed."""
+def sample_analytic_params(rng: np.random.Generator, lesions: Sequence[LesionSpec],
+                           facts: HostFacts | None = None) -> AnalyticParams:
+    """Decide a render: tissue means, structure, each lesion's appearance, noise seed; a
+    host's measured ``facts`` replace the corresponding draws (the draws are still made,
+    so the rest of the render does not depend on which facts are known)."""
     means = sample_tissue_means(rng)
-    texture = sample_texture_params(rng)
+    lungs, body, bone = sample_lung_params(rng), sample_body_params(rng), sample_bone_params(rng)
     lesion_params = tuple(sample_lesion_params(spec.descriptors, rng=rng) for spec in lesions)
-    return AnalyticParams(means, texture, lesion_params, int(rng.integers(0, 2**63 - 1)))
+    return AnalyticParams(means, lungs, body, bone, lesion_params,
+                          int(rng.integers(0, 2**63 - 1)), facts or HostFacts())
 
 
 def paint_anatomy(labels: np.ndarray, spacing_mm: tuple[float, float, float],
-                  params: AnalyticParams, *, texture: bool = True) -> np.ndarray:
-    """Noise-free, unblurred HU (float32) of the anatomy."""
+                  params: AnalyticParams, *, texture: bool = True,
+                  slice_thickness_mm: float | None = None) -> np.ndarray:
+    """Noise-free, unblurred HU (float32) of the anatomy; with ``slice_thickness_mm``, with
+    the through-plane partial volume of thick slices
+    (:mod:`~lesiontrials.render.partial_volume`)."""
     means = params.tissue_means
     if not texture:
         return mean_lut(means)[labels]
     code = labels.copy()
-    split_body(code, spacing_mm, params.texture)
+    split_body(code, spacing_mm, params.body, means, TISSUES["muscle"].texture_sd_hu)
     lut = mean_lut(means)
-    for body_code, hu in body_code_hu(means).items():
-        lut[body_code] = hu
+    lut[CODE_FIRST:CODE_FIRST + CODE_COUNT] = code_hu()
     volume = lut[code]
     del code
     boxes = ndimage.find_objects(labels)
-    paint_lungs(volume, labels, spacing_mm, params.texture, means, boxes)
+    paint_lungs(volume, labels, spacing_mm, params.lungs, means["lung"], boxes)
     paint_airway_walls(volume, labels, spacing_mm, means, boxes)
-    paint_bones(volume, labels, spacing_mm, means, boxes)
+    paint_bones(volume, labels, spacing_mm, params.bone, means, boxes)
+    if slice_thickness_mm is not None:
+        through_plane_partial_volume(volume, spacing_mm, slice_thickness_mm)
+    if params.facts.lung_density_hu is not None:
+        match_lung_median(volume, labels, params.facts.lung_density_hu)
     return volume
 
 
@@ -125,7 +151,8 @@ def render_analytic(labels: np.ndarray, spacing_mm: tuple[float, float, float],
     """Render a label map with decided ``params`` (deterministic)."""
     start = time.perf_counter()
     labels = np.asarray(labels, dtype=np.uint8)
-    volume = paint_anatomy(labels, spacing_mm, params, texture=texture)
+    volume = paint_anatomy(labels, spacing_mm, params, texture=texture,
+                           slice_thickness_mm=acquisition.slice_thickness_mm if blur else None)
     targets = []
     for spec, lesion_params in zip(lesions, params.lesions, strict=True):
         layer = lesion_layer(lesion_params, mask=spec.mask, spacing_mm=spacing_mm,
@@ -137,29 +164,35 @@ def render_analytic(labels: np.ndarray, spacing_mm: tuple[float, float, float],
     diameter = water_diameter_mm(volume[sub], labels[sub] != anatomy.BACKGROUND,
                                  (spacing_mm[0] * 4, spacing_mm[1] * 4, spacing_mm[2] * 2))
     sd = noise_sd_hu(acquisition, water_diameter_mm=diameter) if noise else 0.0
-    apply_scanner(volume, spacing_mm, acquisition, noise_sd=sd,
-                           seed=params.noise_seed, blur=blur)
+    apply_scanner(volume, spacing_mm, acquisition, noise_sd=sd, seed=params.noise_seed,
+                  blur=blur)
+    if params.facts.lung_density_hu is not None and texture:
+        match_lung_median(volume, labels, params.facts.lung_density_hu, with_nodules=False)
     qc: dict[str, Any] = {
         "water_diameter_mm": round(diameter, 1), "expected_noise_sd_hu": round(sd, 2),
         "nps_peak_cyc_per_mm": nps_peak_cyc_per_mm(acquisition),
         "psf_sigma_mm": [round(s, 3) for s in psf_sigma_mm(acquisition)],
         "tissue_means_hu": {k: round(v, 1) for k, v in params.tissue_means.items()},
+        "host_facts": params.facts.to_dict(),
         "lesions": targets, "seconds": round(time.perf_counter() - start, 3),
     }
     return RenderResult(hu=to_hu_int16(volume), qc=qc)
 
 
 class AnalyticRenderer:
-    """The default CPU backend. ``noise``/``blur``/``texture`` switch stages off for tests."""
+    """The default CPU backend. ``noise``/``blur``/``texture`` switch stages off for tests;
+    ``facts``: the host's measured anatomy facts."""
 
     name = "analytic"
 
-    def __init__(self, *, noise: bool = True, blur: bool = True, texture: bool = True) -> None:
+    def __init__(self, *, noise: bool = True, blur: bool = True, texture: bool = True,
+                 facts: HostFacts | None = None) -> None:
         self.noise, self.blur, self.texture = noise, blur, texture
+        self.facts = facts or HostFacts()
 
     def render(self, *, labels: np.ndarray, spacing_mm: tuple[float, float, float],
                lesions: Sequence[LesionSpec], acquisition: Acquisition,
                seed: int) -> RenderResult:
-        params = sample_analytic_params(np.random.default_rng(seed), lesions)
+        params = sample_analytic_params(np.random.default_rng(seed), lesions, self.facts)
         return render_analytic(labels, spacing_mm, lesions, acquisition, params,
                                noise=self.noise, blur=self.blur, texture=self.texture)

@@ -15,7 +15,7 @@ import pandas as pd
 from lesiontrials.errors import InputError
 from lesiontrials.io import Volume, check_same_grid, read_csv_table, read_volume
 from lesiontrials.paths import DataRoot
-from lesiontrials.render.interface import Acquisition, Renderer
+from lesiontrials.render.interface import Acquisition, HostFacts, Renderer
 
 BACKEND_NAMES: tuple[str, ...] = ("auto", "analytic", "physics", "host-ct", "maisi")
 
@@ -44,35 +44,50 @@ def resolve_backend(name: str, host: dict[str, Any], root: DataRoot) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _acquisition_table(path: Path) -> pd.DataFrame | None:
-    return read_csv_table(path) if path.is_file() else None
+def _meta_table(path: Path, mtime_ns: int) -> pd.DataFrame | None:
+    return read_csv_table(path, dtype={"ct_id": "string"}) if mtime_ns >= 0 else None
+
+
+def _host_row(root: DataRoot, host: dict[str, Any], table_name: str) -> dict[str, Any] | None:
+    """The host's row of ``meta/{DS}_{table_name}.csv`` (``None`` when absent)."""
+    path = root.meta_csv(str(host["dataset"]), table_name)
+    table = _meta_table(path, path.stat().st_mtime_ns if path.is_file() else -1)
+    if table is None or "ct_id" not in table.columns:
+        return None
+    rows = table[table["ct_id"].astype(str) == str(host["ct_id"])]
+    return rows.iloc[0].to_dict() if len(rows) else None
 
 
 def host_acquisition(root: DataRoot, host: dict[str, Any]) -> Acquisition:
     """The host's acquisition from ``meta/{DS}_acquisition.csv`` (defaults when absent)."""
-    table = _acquisition_table(root.meta_csv(str(host["dataset"]), "acquisition"))
-    if table is None or "ct_id" not in table.columns:
-        return Acquisition()
-    rows = table[table["ct_id"].astype(str) == str(host["ct_id"])]
-    return Acquisition.from_record(rows.iloc[0].to_dict() if len(rows) else None)
+    return Acquisition.from_record(_host_row(root, host, "acquisition"))
 
 
-def make_backend(name: str, *, root: DataRoot, host: dict[str, Any], labels: Volume) -> Renderer:
-    """Build a concrete backend for one case."""
-    if name == "analytic":
-        from lesiontrials.render.analytic import AnalyticRenderer
+def host_facts(root: DataRoot, host: dict[str, Any]) -> HostFacts:
+    """The host's measured anatomy facts from ``meta/{DS}_hosts.csv`` (unknown when absent)."""
+    return HostFacts.from_record(_host_row(root, host, "hosts"))
 
-        return AnalyticRenderer()
-    if name == "physics":
+
+def make_backend(name: str, *, root: DataRoot, host: dict[str, Any], labels: Volume,
+                 host_ct: Volume | None = None, facts: HostFacts | None = None) -> Renderer:
+    """Build a concrete backend for one case. ``host_ct``: the host's real CT when the
+    caller has read it already (else host-ct reads it); ``facts``: the host's anatomy
+    facts (else read from the world's metadata)."""
+    if name in ("analytic", "physics"):
+        facts = facts if facts is not None else host_facts(root, host)
+        if name == "analytic":
+            from lesiontrials.render.analytic import AnalyticRenderer
+
+            return AnalyticRenderer(facts=facts)
         from lesiontrials.render.physics import PhysicsRenderer
 
-        return PhysicsRenderer()
+        return PhysicsRenderer(facts=facts)
     if name == "host-ct":
         from lesiontrials.render.hostct import HostCTRenderer
 
         path = host_ct_path(root, host)
         assert path is not None
-        ct = read_volume(path)
+        ct = host_ct if host_ct is not None else read_volume(path)
         check_same_grid(labels, ct, path_a="labels.nii.gz", path_b=path)
         return HostCTRenderer(ct=ct.array)
     if name == "maisi":

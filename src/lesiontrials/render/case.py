@@ -10,6 +10,7 @@ and description, fidelity numbers, timing), written last: a case is finished whe
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import (
     Volume,
     VolumeKind,
+    check_same_grid,
     read_json,
     read_volume,
     write_bytes_atomic,
@@ -30,14 +32,21 @@ from lesiontrials.io import (
     write_volume,
 )
 from lesiontrials.paths import DataRoot
-from lesiontrials.render.backends import host_acquisition, make_backend, resolve_backend
+from lesiontrials.render.backends import (
+    host_acquisition,
+    host_ct_path,
+    host_facts,
+    make_backend,
+    resolve_backend,
+)
 from lesiontrials.render.case_fidelity import case_fidelity
-from lesiontrials.render.interface import LesionSpec
+from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec
 from lesiontrials.render.qc import qc_png
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # bump when a backend's output for the same inputs changes
 RENDER_JSON, CT_FILE, QC_FILE, INSERT_JSON = "render.json", "ct.nii.gz", "qc.png", "insert.json"
+TIMING_JSON = "render_timing.json"  # wall-clock seconds: the one file that differs per run
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,14 @@ class RenderJob:
     appearance: str = ""
 
 
+def stated_size(appearance: str) -> float | None:
+    """A size in a render-time override: geometry is already inserted, so it cannot act
+    (sizes are planned: a spec's ``appearance``); recorded, and the CLI warns."""
+    if not appearance.strip():
+        return None
+    return parse_description(appearance).overrides.diameter_mm
+
+
 def lesion_descriptors(nodule: dict[str, Any], *, appearance: str = "") -> LesionDescriptors:
     """Donor LIDC defaults, then the nodule's own text, then a trial-wide override."""
     descriptors = descriptors_from_lidc(nodule.get("donor_characteristics"))
@@ -59,13 +76,20 @@ def lesion_descriptors(nodule: dict[str, Any], *, appearance: str = "") -> Lesio
     return descriptors
 
 
-def _inputs_digest(job: RenderJob, record: dict[str, Any], backend: str) -> str:
+def _inputs_digest(job: RenderJob, record: dict[str, Any], backend: str, *, seed: int,
+                   acquisition: Acquisition, facts: HostFacts) -> str:
+    """The resume key: input files, backend, appearance override, the derived render seed
+    (so a change of how it is derived re-renders), the renderer version, and the host's
+    acquisition and anatomy facts from the world's metadata."""
     digest = hashlib.sha256()
     for name in (INSERT_JSON, record.get("labels_file") or "labels.nii.gz",
                  *[n["mask_file"] for n in record.get("nodules", [])]):
         path = job.case_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.is_file() else b""))
-    digest.update(f"{backend}|{job.appearance}|{RENDER_VERSION}".encode())
+    settings = {"backend": backend, "appearance": job.appearance, "seed": seed,
+                "render_version": RENDER_VERSION, "acquisition": acquisition.to_dict(),
+                "host_facts": facts.to_dict()}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -84,15 +108,30 @@ def _load_lesions(job: RenderJob, record: dict[str, Any], labels: Volume) -> lis
     return specs
 
 
+def _read_host_ct(root: DataRoot, host: dict[str, Any], labels: Volume,
+                  labels_path: Path) -> Volume | None:
+    """The host's real CT (read once per case, for the host-ct backend and the fidelity
+    histograms), checked to share the label grid; ``None`` for phantom hosts."""
+    path = host_ct_path(root, host)
+    if path is None:
+        return None
+    ct = read_volume(path)
+    check_same_grid(ct, labels, path_a=path, path_b=labels_path)
+    return ct
+
+
 def render_case(job: RenderJob) -> CaseOutcome:
     """Render one case (skipped when finished for the same inputs)."""
     record = read_json(job.case_dir / INSERT_JSON)
     uid = str(record.get("case_uid", job.case_dir.name))
     if record.get("status") != "done":
         return CaseOutcome(uid, "skipped", reason=f"insertion status {record.get('status')!r}")
-    root = DataRoot(job.data_root)
-    backend_name = resolve_backend(job.backend, record["host"], root)
-    digest = _inputs_digest(job, record, backend_name)
+    root, host = DataRoot(job.data_root), record["host"]
+    backend_name = resolve_backend(job.backend, host, root)
+    acquisition, facts = host_acquisition(root, host), host_facts(root, host)
+    seed = int_seed(int(record["seed"]), uid, "render")
+    digest = _inputs_digest(job, record, backend_name, seed=seed, acquisition=acquisition,
+                            facts=facts)
     previous = job.case_dir / RENDER_JSON
     if previous.is_file() and (job.case_dir / CT_FILE).is_file():
         old = read_json(previous)
@@ -101,15 +140,16 @@ def render_case(job: RenderJob) -> CaseOutcome:
     start = time.perf_counter()
     labels = read_volume(job.case_dir / (record.get("labels_file") or "labels.nii.gz"))
     lesions = _load_lesions(job, record, labels)
-    acquisition = host_acquisition(root, record["host"])
-    seed = int_seed(int(record["seed"]), uid, "render")
-    backend = make_backend(backend_name, root=root, host=record["host"], labels=labels)
+    host_ct = _read_host_ct(root, host, labels, job.case_dir / (record.get("labels_file")
+                                                               or "labels.nii.gz"))
+    backend = make_backend(backend_name, root=root, host=host, labels=labels, host_ct=host_ct,
+                           facts=facts)
     result = backend.render(labels=labels.array, spacing_mm=labels.spacing_mm, lesions=lesions,
                             acquisition=acquisition, seed=seed)
     render_s = time.perf_counter() - start
     write_volume(job.case_dir / CT_FILE, Volume(result.hu, labels.affine), kind=VolumeKind.CT)
-    fidelity = case_fidelity(result=result, labels=labels, lesions=lesions, root=root,
-                             host=record["host"], acquisition=acquisition)
+    fidelity = case_fidelity(result=result, labels=labels, lesions=lesions, host_ct=host_ct,
+                             acquisition=acquisition)
     lesion_rows = _lesion_rows(record, lesions, fidelity)
     title = f"{uid} · {backend_name} · " + (lesion_rows[0]["description"] if lesion_rows
                                            else "no lesion")
@@ -117,14 +157,18 @@ def render_case(job: RenderJob) -> CaseOutcome:
                        qc_png(result.hu, [s.mask for s in lesions], spacing_mm=labels.spacing_mm,
                               title=title))
     brief = {"case_uid": uid, "backend": backend_name, **fidelity["summary"]}
+    backend_qc = {k: v for k, v in result.qc.items() if k != "seconds"}
+    write_json({"render_s": round(render_s, 3), "backend_s": result.qc.get("seconds"),
+                "total_s": round(time.perf_counter() - start, 3)}, job.case_dir / TIMING_JSON)
     write_json({
         "schema_version": RENDER_VERSION, "case_uid": uid, "trial": record.get("trial"),
         "status": "done", "inputs_sha256": digest, "backend": backend_name, "seed": seed,
         "global_seed": int(record["seed"]), "appearance_override": job.appearance,
+        "appearance_override_size_ignored_mm": stated_size(job.appearance),
+        "host_facts": facts.to_dict(),
         "acquisition": acquisition.to_dict(), "ct_file": CT_FILE, "qc_file": QC_FILE,
-        "lesions": lesion_rows, "backend_qc": result.qc, "fidelity": fidelity,
-        "brief": brief, "timing_s": {"render": round(render_s, 3),
-                                     "total": round(time.perf_counter() - start, 3)},
+        "lesions": lesion_rows, "backend_qc": backend_qc, "fidelity": fidelity,
+        "brief": brief,
     }, job.case_dir / RENDER_JSON)
     return CaseOutcome(uid, "done", result=brief)
 

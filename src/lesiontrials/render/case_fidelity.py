@@ -7,9 +7,7 @@ from typing import Any
 import numpy as np
 
 from lesiontrials.geometry import expand_box
-from lesiontrials.io import Volume, check_same_grid, read_volume
-from lesiontrials.paths import DataRoot
-from lesiontrials.render.backends import host_ct_path
+from lesiontrials.io import Volume, check_same_grid
 from lesiontrials.render.fidelity import (
     host_histograms,
     lesion_stats,
@@ -32,14 +30,14 @@ def lesion_records(hu: np.ndarray, lesions: list[LesionSpec], targets: dict[int,
         crop = hu[box]
         target = targets.get(spec.index, float("nan"))
         rows.append({"index": spec.index, **lesion_stats(crop, mask, target, spacing_mm),
-                     "texture": texture_features(crop, mask)})
+                     "texture": texture_features(crop, mask, spacing_mm=spacing_mm)})
     return rows
 
 
 def case_fidelity(*, result: RenderResult, labels: Volume, lesions: list[LesionSpec],
-                  root: DataRoot, host: dict[str, Any], acquisition: Acquisition
-                  ) -> dict[str, Any]:
-    """Fidelity numbers of one rendered case (JSON-ready; ``summary`` holds the headline)."""
+                  host_ct: Volume | None, acquisition: Acquisition) -> dict[str, Any]:
+    """Fidelity numbers of one rendered case (JSON-ready; ``summary`` holds the headline);
+    ``host_ct``: the host's real CT on the label grid, when it has one (histograms)."""
     qc = result.qc
     targets = {int(x["index"]): float(x["target_mean_hu"]) for x in qc.get("lesions", [])}
     lesion_rows = lesion_records(result.hu, lesions, targets, labels.spacing_mm)
@@ -51,9 +49,7 @@ def case_fidelity(*, result: RenderResult, labels: Volume, lesions: list[LesionS
         "expected_noise_sd_hu": expected_sd,
         "lesion_mean_error_hu": [x["mean_error_hu"] for x in lesion_rows],
     }
-    path = host_ct_path(root, host)
-    if path is not None:
-        real = read_volume(path)
-        check_same_grid(real, labels, path_a=path, path_b=host.get("seg_path", "labels"))
-        summary.update(host_histograms(result.hu, real.array, labels.array))
+    if host_ct is not None:
+        check_same_grid(host_ct, labels, path_a="host CT", path_b="labels")
+        summary.update(host_histograms(result.hu, host_ct.array, labels.array))
     return {"summary": summary, "noise": noise, "lesions": lesion_rows}

@@ -7,15 +7,14 @@
   the descriptor target (the drawn HU over the mask, before blur and noise).
 * Noise: SD and NPS peak measured in homogeneous soft tissue
   (:mod:`~lesiontrials.render.noise_measure`) against the acquisition model.
-* Texture diversity: GLCM features of each lesion (pyradiomics when the ``radiomics``
-  extra is installed, else scikit-image's ``graycomatrix``/``graycoprops``), and per trial
+* Texture diversity: GLCM features of each lesion (MIRP when the ``radiomics`` extra is
+  installed, else scikit-image's ``graycomatrix``/``graycoprops``), and per trial
   the mean over features of ``var(f) / mean(|f|)²`` across lesions (scale-free; 0 when
   every lesion has the same texture).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +27,6 @@ from lesiontrials.render.tissue import LUNG_LABELS
 
 HIST_EDGES = np.arange(-1024, 1025, 8, dtype=np.float64)
 GLCM_FEATURES = ("contrast", "correlation", "energy", "homogeneity", "dissimilarity", "entropy")
-_RADIOMICS_NAMES = {"contrast": "Contrast", "correlation": "Correlation",
-                    "energy": "JointEnergy", "homogeneity": "Idm",
-                    "dissimilarity": "DifferenceAverage", "entropy": "JointEntropy"}
 
 
 def histogram_intersection(a: np.ndarray, b: np.ndarray) -> float:
@@ -96,37 +92,29 @@ def noise_stats(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, flo
     return {**out, **estimate.summary()}
 
 
-def radiomics_available() -> bool:
-    return importlib.util.find_spec("radiomics") is not None
+def texture_library() -> str:
+    """The library computing lesion texture: MIRP (the ``radiomics`` extra) or scikit-image."""
+    from lesiontrials.render.radiomics import mirp_available
+
+    return "mirp" if mirp_available() else "scikit-image"
 
 
-def texture_features(hu: np.ndarray, mask: np.ndarray, *, bin_width_hu: float = 25.0
-                     ) -> dict[str, float]:
+def texture_features(hu: np.ndarray, mask: np.ndarray, *,
+                     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                     bin_width_hu: float = 25.0) -> dict[str, float]:
     """Six GLCM features of the HU inside ``mask`` (crop-sized arrays).
 
-    Uses pyradiomics (``RadiomicsGLCM``, fixed bin width) when installed, else scikit-image
-    on the mask's bounding box slices (32 grey levels over −1000…400 HU).
+    MIRP (IBSI-compliant 3-D GLCM, fixed bin width, the ``radiomics`` extra) when
+    installed, else scikit-image on the mask's bounding-box slices (32 grey levels over
+    −1000…400 HU). Values of the two are not comparable: a trial records which one ran.
     """
     if mask.sum() < 8:
         return {}
-    if radiomics_available():
-        return _radiomics_glcm(hu, mask, bin_width_hu)
+    if texture_library() == "mirp":
+        from lesiontrials.render.radiomics import mirp_glcm
+
+        return mirp_glcm(hu, mask, spacing_mm=spacing_mm, bin_width_hu=bin_width_hu)
     return _skimage_glcm(hu, mask)
-
-
-def _radiomics_glcm(hu: np.ndarray, mask: np.ndarray, bin_width_hu: float) -> dict[str, float]:
-    import radiomics
-    import SimpleITK as sitk
-    from radiomics import glcm
-
-    radiomics.setVerbosity(40)
-    image = sitk.GetImageFromArray(np.transpose(hu.astype(np.float32), (2, 1, 0)))
-    label = sitk.GetImageFromArray(np.transpose(mask.astype(np.uint8), (2, 1, 0)))
-    extractor = glcm.RadiomicsGLCM(image, label, binWidth=bin_width_hu)
-    for name in _RADIOMICS_NAMES.values():
-        extractor.enableFeatureByName(name)
-    result = extractor.execute()
-    return {key: float(result[name]) for key, name in _RADIOMICS_NAMES.items()}
 
 
 def _skimage_glcm(hu: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -180,5 +168,5 @@ def trial_fidelity(cases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         summary[f"{key}_mean"] = round(float(np.mean(values)), 4) if values else None
     summary["lesion_abs_mean_error_hu"] = round(float(np.mean(errors)), 1) if errors else None
     summary["texture_diversity"] = texture_diversity([x.get("texture", {}) for x in lesions])
-    summary["texture_library"] = "pyradiomics" if radiomics_available() else "scikit-image"
+    summary["texture_library"] = texture_library()
     return summary

@@ -41,3 +41,14 @@ def resize_linear(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         out = np.take(out, lo, axis=axis) * (1.0 - w) + np.take(out, hi, axis=axis) * w
     return out
 
+
+
+def smooth_field_coarse(seed: int, shape: tuple[int, ...], sigma_vox: tuple[float, ...],
+                        ) -> np.ndarray:
+    """Like :func:`smooth_field` for wide kernels, at a fraction of the cost: drawn on a
+    grid decimated by about ``sigma / 1.5`` per axis and interpolated linearly."""
+    factors = tuple(max(1, int(s // 1.5)) for s in sigma_vox)
+    small = tuple(max(2, -(-n // f)) for n, f in zip(shape, factors, strict=True))
+    field = smooth_field(seed, small, tuple(s / f for s, f in zip(sigma_vox, factors,
+                                                                  strict=True)))
+    return resize_linear(field, shape)

@@ -95,6 +95,28 @@ def kernel_class(kernel: str) -> str:
 
 
 @dataclass(frozen=True)
+class HostFacts:
+    """Anatomy facts about a host measured once, by the world build, from its real CT
+    (``meta/{DS}_hosts.csv`` columns of the same names); ``None`` where unknown (phantom
+    hosts): a renderer then draws a population value per case.
+
+    ``lung_density_hu``: median HU of the host's lung voxels (all lobes) in its own CT —
+    the standard "median lung density"; the analytic renderer sets its parenchyma level so
+    that the painted lungs have this median.
+    """
+
+    lung_density_hu: float | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None) -> HostFacts:
+        """From a ``meta/{DS}_hosts.csv`` row; missing or NaN values stay unknown."""
+        return cls(lung_density_hu=_number((record or {}).get("lung_density_hu")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class LesionSpec:
     """One lesion to draw: its host-grid crop mask, appearance and index in the case."""
 

@@ -24,7 +24,13 @@ from lesiontrials.render.analytic import (
     render_analytic,
     sample_analytic_params,
 )
-from lesiontrials.render.interface import Acquisition, LesionSpec, RenderResult, to_hu_int16
+from lesiontrials.render.interface import (
+    Acquisition,
+    HostFacts,
+    LesionSpec,
+    RenderResult,
+    to_hu_int16,
+)
 from lesiontrials.render.lesion import composite, lesion_layer
 from lesiontrials.seeding import int_seed
 
@@ -105,17 +111,20 @@ class PhysicsRenderer:
 
     name = "physics"
 
-    def __init__(self, *, slab_slices: int = 32, n_angles: int = 360, workers: int = 1) -> None:
+    def __init__(self, *, slab_slices: int = 32, n_angles: int = 360, workers: int = 1,
+                 facts: HostFacts | None = None) -> None:
         self.slab_slices, self.n_angles, self.workers = slab_slices, n_angles, workers
+        self.facts = facts
 
     def render(self, *, labels: np.ndarray, spacing_mm: tuple[float, float, float],
                lesions: Sequence[LesionSpec], acquisition: Acquisition,
                seed: int) -> RenderResult:
         start = time.perf_counter()
-        params = sample_analytic_params(np.random.default_rng(seed), lesions)
+        params = sample_analytic_params(np.random.default_rng(seed), lesions, self.facts)
         base = render_analytic(labels, spacing_mm, lesions, acquisition, params)
         slab = lesion_slab(lesions, labels.shape[2], self.slab_slices)
-        clean = paint_anatomy(labels, spacing_mm, params)
+        clean = paint_anatomy(labels, spacing_mm, params,
+                              slice_thickness_mm=acquisition.slice_thickness_mm)
         for spec, lesion_params in zip(lesions, params.lesions, strict=True):
             composite(clean, lesion_layer(lesion_params, mask=spec.mask, spacing_mm=spacing_mm,
                                           shape=labels.shape))

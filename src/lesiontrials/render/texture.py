@@ -1,9 +1,14 @@
-"""Tissue structure the label map does not hold: fat/muscle layers of the body, lung
-vessels below the label map's resolution, airway walls and bone cortex/marrow.
+"""Lung and airway structure the label map does not hold: parenchyma density, vessels
+below the label map's resolution, airway walls.
 
-Each ``paint_*`` function draws in place on a float32 HU volume, deterministically from its
-:class:`TextureParams`; heavy work happens on a coarse grid (about 1.5 mm) or in the
-bounding box of the structure.
+The parenchyma has a level (its median HU; a host's measured lung density when known), a
+gravity-dependent gradient — a supine patient's posterior (dependent) lung is denser, by
+about 40–60 HU from front to back on the packaged real chest CTs — and a smooth texture.
+Two vessel networks (curves where two random fields cross zero) are thinner and fainter
+towards the pleura. Each ``paint_*`` function draws in place on a float32 HU volume,
+deterministically from its parameters; heavy work happens on a coarse grid (about 1.5 mm)
+or in the bounding box of the structure. Body composition: :mod:`~lesiontrials.render.body`;
+bone: :mod:`~lesiontrials.render.bone`.
 """
 
 from __future__ import annotations
@@ -13,91 +18,41 @@ from dataclasses import dataclass
 import edt
 import numpy as np
 from scipy import ndimage
-from scipy.special import ndtri
 
 from lesiontrials import anatomy
-from lesiontrials.render.fields import coarse_shape, resize_linear, smooth_field
-from lesiontrials.render.tissue import AIRWAY_LABELS, BONE_LABELS, LUNG_LABELS
+from lesiontrials.render.fields import (
+    coarse_shape,
+    resize_linear,
+    smooth_field,
+    smooth_field_coarse,
+)
+from lesiontrials.render.tissue import AIRWAY_LABELS, LUNG_LABELS
 
 Boxes = list[tuple[slice, slice, slice] | None]
+_AIR_HU = -1000.0
+_VESSEL_CORR_MM = (4.0, 11.0)  # peripheral and hilar vessel networks
+_FINE_SHARE, _BROAD_SHARE = 0.6, 0.8  # of the texture SD: 1.5 mm mottling, 8 mm regions
 
 
 @dataclass(frozen=True)
-class TextureParams:
-    """Decided structure parameters (mm, HU) and field seeds."""
+class LungParams:
+    """Decided lung structure (mm, HU) and field seeds."""
 
-    fat_mm: float  # subcutaneous fat thickness
-    muscle_mm: float  # chest-wall muscle thickness below the fat
-    deep_fat_fraction: float  # share of the deep body (mediastinum, abdomen) that is fat
-    vessel_widths: tuple[float, float]  # ε of the fine and coarse vessel networks
+    vessel_widths: tuple[float, float]  # ε of the peripheral and hilar vessel networks
     vessel_hu: float
-    gravity_hu: float  # dependent (posterior) lung is denser by up to this much
+    gravity: float  # half the front-to-back difference of log tissue fraction
+    texture: float  # SD of the log tissue fraction's smooth texture
     seeds: tuple[int, ...]
 
 
-def sample_texture_params(rng: np.random.Generator) -> TextureParams:
-    return TextureParams(
-        fat_mm=float(rng.uniform(8.0, 22.0)),
-        muscle_mm=float(rng.uniform(8.0, 16.0)),
-        deep_fat_fraction=float(rng.uniform(0.8, 0.9)),
-        vessel_widths=(float(rng.uniform(0.22, 0.26)), float(rng.uniform(0.12, 0.15))),
+def sample_lung_params(rng: np.random.Generator) -> LungParams:
+    return LungParams(
+        vessel_widths=(float(rng.uniform(0.26, 0.31)), float(rng.uniform(0.17, 0.21))),
         vessel_hu=float(rng.uniform(20.0, 50.0)),
-        gravity_hu=float(rng.uniform(25.0, 45.0)),
-        seeds=tuple(int(s) for s in rng.integers(0, 2**31 - 1, 8)),
+        gravity=float(rng.uniform(0.14, 0.24)),
+        texture=float(rng.uniform(0.28, 0.38)),
+        seeds=tuple(int(s) for s in rng.integers(0, 2**31 - 1, 6)),
     )
-
-
-def _upsample_nearest(coarse: np.ndarray, factors: tuple[int, ...],
-                      shape: tuple[int, ...]) -> np.ndarray:
-    out = coarse
-    for axis, factor in enumerate(factors):
-        if factor > 1:
-            out = np.repeat(out, factor, axis=axis)
-    return out[tuple(slice(0, n) for n in shape)]
-
-
-#: Label codes (unused MAISI ids) for the body's layers, three texture levels each:
-#: tissue → (code of the low, middle, high level). Levels sit at mean + (−1, 0, +1)·SD.
-BODY_CODES: dict[str, tuple[int, int, int]] = {
-    "fat": (241, 242, 243), "muscle": (244, 245, 246), "soft_tissue": (247, 248, 249)}
-_MEDIASTINAL = (anatomy.HEART, anatomy.AORTA)
-
-
-def body_code_hu(means: dict[str, float]) -> dict[int, float]:
-    """HU of every body code: the tissue mean ± its texture SD."""
-    from lesiontrials.render.tissue import TISSUES
-
-    return {code: means[name] + level * TISSUES[name].texture_sd_hu
-            for name, codes in BODY_CODES.items() for level, code in zip((-1, 0, 1), codes,
-                                                                          strict=True)}
-
-
-def split_body(code: np.ndarray, spacing_mm: tuple[float, float, float],
-               params: TextureParams) -> None:
-    """Recode label 200 in ``code`` (a copy of the labels) by depth below the skin: skin,
-    subcutaneous fat, muscle, then deep tissue — mostly fat with soft-tissue islands when
-    the mediastinal organs have their own labels (phantoms), mostly soft tissue when the
-    body label also covers heart and vessels (real-host label maps). In place."""
-    f, g, h = (max(1, round(1.5 / s)) for s in spacing_mm)
-    coarse = code[::f, ::g, ::h]
-    patient = coarse != anatomy.BACKGROUND
-    depth = edt.edt(patient.view(np.uint8), anisotropy=(spacing_mm[0] * f, spacing_mm[1] * g,
-                                                       1e6), black_border=False)
-    wobble = smooth_field(params.seeds[0], depth.shape, (4.0, 4.0, 4.0))
-    nodes = smooth_field(params.seeds[1], depth.shape, (1.5, 1.5, 1.5))
-    grain = smooth_field(params.seeds[7], depth.shape, (1.0, 1.0, 1.0))
-    fat_edge = params.fat_mm + 3.0 * wobble
-    muscle_edge = fat_edge + params.muscle_mm + 2.0 * wobble
-    deep_fat = params.deep_fat_fraction if np.isin(coarse, _MEDIASTINAL).any() else 0.55
-    classes = np.zeros(depth.shape, dtype=np.uint8)  # 0 fat, 1 muscle, 2 soft tissue
-    classes[(nodes > float(ndtri(deep_fat))) & (depth > muscle_edge + 8.0)] = 2
-    classes[depth < muscle_edge + 8.0] = 1  # muscle and intercostal soft tissue
-    classes[depth < fat_edge] = 0  # subcutaneous fat
-    classes[depth < 1.5] = 1  # skin
-    level = np.digitize(grain, (-0.6, 0.6)).astype(np.uint8)  # 0, 1, 2 texture levels
-    table = np.array([c for codes in BODY_CODES.values() for c in codes], dtype=np.uint8)
-    full = _upsample_nearest(table[classes * 3 + level], (f, g, h), code.shape)
-    np.copyto(code, full, where=code == anatomy.BODY)
 
 
 def _union_box(boxes: Boxes, ids: tuple[int, ...]) -> tuple[slice, ...] | None:
@@ -108,38 +63,69 @@ def _union_box(boxes: Boxes, ids: tuple[int, ...]) -> tuple[slice, ...] | None:
                        max(b[a].stop for b in found if b is not None)) for a in range(3))
 
 
+def _vessels(shape: tuple[int, ...], step: tuple[float, ...], taper: np.ndarray,
+             params: LungParams) -> np.ndarray:
+    """Vessel occupancy (0…1) on the coarse grid: tubes along the curves where two random
+    fields both cross zero, one network per correlation length (peripheral, hilar)."""
+    vessels = np.zeros(shape, dtype=np.float32)
+    for k, (eps, corr_mm) in enumerate(zip(params.vessel_widths, _VESSEL_CORR_MM,
+                                           strict=True)):
+        sigma = tuple(corr_mm / s for s in step)
+        field = smooth_field_coarse if min(sigma) >= 3.0 else smooth_field
+        a = field(params.seeds[2 * k], shape, sigma)
+        b = field(params.seeds[1 + 2 * k], shape, sigma)
+        width = eps * (0.45 + 0.55 * taper)
+        q = (a * a + b * b) / (2.0 * width * width)
+        np.maximum(vessels, np.exp(-q * q), out=vessels)  # flat-topped tube profile
+    vessels *= 0.7 + 0.3 * taper
+    return vessels
+
+
+def _parenchyma(shape: tuple[int, ...], step: tuple[float, ...], params: LungParams,
+                level_hu: float) -> np.ndarray:
+    """Parenchyma HU on the coarse grid: air plus a tissue fraction that is log-normal
+    around the level's, denser towards the back (gravity) and mottled at two scales."""
+    log_fraction = smooth_field(params.seeds[-2], shape, tuple(max(0.6, 1.5 / s) for s in step))
+    log_fraction *= np.float32(params.texture * _FINE_SHARE)
+    log_fraction += np.float32(params.texture * _BROAD_SHARE) * smooth_field_coarse(
+        params.seeds[-1], shape, tuple(8.0 / s for s in step))
+    ap = np.linspace(1.0, -1.0, shape[1], dtype=np.float32)[None, :, None]  # posterior → +1
+    log_fraction += np.float32(params.gravity) * ap
+    return np.float32(_AIR_HU) + np.float32(level_hu - _AIR_HU) * np.exp(log_fraction)
+
+
 def paint_lungs(volume: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float],
-                params: TextureParams, means: dict[str, float], boxes: Boxes) -> None:
-    """Parenchyma with two vessel networks (curves where two random fields cross zero),
-    thinner and fainter towards the pleura, a smooth texture and a dependent-density
-    gradient (denser posteriorly, as in a supine patient)."""
+                params: LungParams, level_hu: float, boxes: Boxes) -> None:
+    """Parenchyma (median ``level_hu``) with its gravity gradient, texture and vessels."""
     box = _union_box(boxes, (*LUNG_LABELS, anatomy.NODULE))
     if box is None:
         return
-    crop_labels = labels[box]
-    lung = np.isin(crop_labels, (*LUNG_LABELS, anatomy.NODULE))
+    lung = np.isin(labels[box], (*LUNG_LABELS, anatomy.NODULE))
     shape = coarse_shape(lung.shape, spacing_mm, 1.5)
     step = tuple(n_full * s / n for n_full, s, n in zip(lung.shape, spacing_mm, shape,
                                                         strict=True))
     coarse_lung = resize_linear(lung.astype(np.float32), shape) > 0.5
     depth = edt.edt(coarse_lung.view(np.uint8), anisotropy=step, black_border=True)
-    taper = np.clip(depth / 25.0, 0.0, 1.0)
-    vessels = np.zeros(shape, dtype=np.float32)
-    for k, (eps, corr_mm) in enumerate(zip(params.vessel_widths, (4.0, 11.0), strict=True)):
-        sigma = tuple(corr_mm / s for s in step)
-        a = smooth_field(params.seeds[2 + 2 * k], shape, sigma)
-        b = smooth_field(params.seeds[3 + 2 * k], shape, sigma)
-        width = eps * (0.45 + 0.55 * taper)
-        q = (a * a + b * b) / (2.0 * width * width)
-        np.maximum(vessels, np.exp(-q * q), out=vessels)  # flat-topped tube profile
-    vessels *= 0.7 + 0.3 * taper
-    texture = smooth_field(params.seeds[6], shape, tuple(3.0 / s for s in step))
-    ap = np.linspace(1.0, -1.0, shape[1], dtype=np.float32)[None, :, None]  # posterior → +1
-    lung_hu = means["lung"] - 45.0 + params.gravity_hu * ap
-    coarse = lung_hu + 30.0 * texture + (params.vessel_hu - lung_hu) * vessels
+    vessels = _vessels(shape, step, np.clip(depth / 25.0, 0.0, 1.0), params)
+    del depth
+    coarse = _parenchyma(shape, step, params, level_hu)
+    coarse += (np.float32(params.vessel_hu) - coarse) * vessels
     fine = resize_linear(coarse, lung.shape)
     region = volume[box]
     region[lung] = fine[lung]
+
+
+def match_lung_median(volume: np.ndarray, labels: np.ndarray, median_hu: float, *,
+                      with_nodules: bool = True) -> None:
+    """Shift the lung voxels so that their median is ``median_hu`` (a host's measured lung
+    density). Done on the painted anatomy (inserted nodules' voxels are lung background
+    there), and once more, by the few HU the scanner's blur of the vessels adds, on the
+    rendered image (``with_nodules=False``: drawn lesions keep their HU)."""
+    lung = np.isin(labels, (*LUNG_LABELS, anatomy.NODULE) if with_nodules else LUNG_LABELS)
+    if not lung.any():
+        return
+    values = volume[lung]
+    volume[lung] = values + np.float32(median_hu - float(np.median(values[::3])))
 
 
 def paint_airway_walls(volume: np.ndarray, labels: np.ndarray,
@@ -157,19 +143,3 @@ def paint_airway_walls(volume: np.ndarray, labels: np.ndarray,
     wall_hu = means["airway_lumen"] + share * (means["airway_wall"] - means["airway_lumen"])
     region = volume[box]
     region[airway & ~lumen] = wall_hu
-
-
-def paint_bones(volume: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float],
-                means: dict[str, float], boxes: Boxes) -> None:
-    """Cortex (outer ~1.2 mm) and marrow of every bone label, per bone bounding box."""
-    share = min(1.0, 1.2 / min(spacing_mm))
-    cortex_hu = means["bone_marrow"] + share * (means["bone_cortex"] - means["bone_marrow"])
-    for label in BONE_LABELS:
-        if label - 1 >= len(boxes) or boxes[label - 1] is None:
-            continue
-        box = boxes[label - 1]
-        assert box is not None
-        bone = labels[box] == label
-        depth = edt.edt(bone.view(np.uint8), anisotropy=spacing_mm, black_border=True)
-        region = volume[box]
-        region[bone & (depth <= max(1.2, min(spacing_mm) * 1.01))] = cortex_hu

@@ -3,11 +3,15 @@
 Each tissue has a mean HU, the SD of its smooth internal texture, and a configured range
 for its mean (a per-case jitter stays inside it; tests check rendered tissue means against
 it). Values are non-contrast chest CT at 120 kVp; lung and body figures were checked
-against the two packaged real chest CTs (``domain.md`` §5): lung parenchyma median −840…
-−870 HU at 5 mm, subcutaneous fat −105 HU, muscle +45 HU.
+against the two packaged real chest CTs (``domain.md`` §5): lung median −829 / −863 HU at
+5 mm, pure subcutaneous fat −112…−120 HU (the mode; partial volume lifts the mean),
+muscle +40…+50 HU, bone 120…700 HU (5th–95th percentile).
 
-The body region (label 200) is split into subcutaneous fat, muscle and deep soft tissue /
-fat by depth (:mod:`lesiontrials.render.analytic`); bones into cortex and marrow.
+``lung`` is the parenchyma's level (its median without vessels; a host's measured lung
+density replaces it, :class:`~lesiontrials.render.interface.HostFacts`). The body region
+(label 200) is a fat/lean mixture by depth (:mod:`~lesiontrials.render.body`); bones are
+trabecular bone (``bone_marrow``) under a partial-volume cortex (``bone_cortex``,
+:mod:`~lesiontrials.render.bone`).
 """
 
 from __future__ import annotations
@@ -32,18 +36,18 @@ class Tissue:
 
 TISSUES: Final[dict[str, Tissue]] = {t.name: t for t in (
     Tissue("air", -1000.0, 2.0, (-1010.0, -990.0)),
-    Tissue("lung", -830.0, 20.0, (-880.0, -780.0)),
+    Tissue("lung", -860.0, 30.0, (-900.0, -800.0)),  # parenchyma level (median)
     Tissue("airway_lumen", -990.0, 4.0, (-1005.0, -960.0)),
     Tissue("airway_wall", -80.0, 15.0, (-200.0, 40.0)),
-    Tissue("fat", -105.0, 10.0, (-120.0, -85.0)),
+    Tissue("fat", -116.0, 8.0, (-128.0, -102.0)),
     Tissue("muscle", 45.0, 10.0, (30.0, 60.0)),
     Tissue("soft_tissue", 15.0, 25.0, (-10.0, 50.0)),
     Tissue("blood", 40.0, 4.0, (30.0, 55.0)),
     Tissue("liver", 55.0, 6.0, (45.0, 70.0)),  # non-contrast; real hosts' sub-diaphragm
     Tissue("cord", 30.0, 4.0, (15.0, 45.0)),
     Tissue("cartilage", 120.0, 20.0, (80.0, 200.0)),
-    Tissue("bone_cortex", 900.0, 60.0, (600.0, 1300.0)),
-    Tissue("bone_marrow", 230.0, 40.0, (150.0, 350.0)),
+    Tissue("bone_cortex", 1000.0, 60.0, (800.0, 1300.0)),
+    Tissue("bone_marrow", 175.0, 50.0, (110.0, 260.0)),  # trabecular bone
     Tissue("body", -20.0, 8.0, (-110.0, 60.0)),  # the body region as a whole (fat + muscle)
 )}
 

@@ -17,6 +17,7 @@ from lesiontrials.io import (
     Volume,
     VolumeKind,
     read_csv_table,
+    read_volume,
     write_bytes_atomic,
     write_csv,
     write_volume,
@@ -77,7 +78,7 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
 
 def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
     """The packaged real chest CTs: raw CT, derived host labels, lesion masks, profiles."""
-    from lesiontrials.world.realct import host_qc_png, load_real_examples, segment_host
+    from lesiontrials.world.realct import host_facts, host_qc_png, load_real_examples, segment_host
 
     frames, hosts = [], []
     for example in load_real_examples(cache_dir):
@@ -86,8 +87,10 @@ def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
         lesion = example.lesion.array > 0
         if record.is_file():
             frames.append(read_csv_table(record, dtype={"AnnotationID": "string"}))
+            labels = read_volume(root.refined_seg(REAL_SOURCE, ct_id)).array
         else:
             host = segment_host(example.ct, lesion_mask=lesion)
+            labels = host.labels.array
             write_volume(root.raw_ct(REAL_SOURCE, ct_id), example.ct, kind=VolumeKind.CT)
             write_volume(root.refined_seg(REAL_SOURCE, ct_id), host.labels, kind=VolumeKind.LABELS)
             box = bounding_box(lesion)
@@ -112,7 +115,7 @@ def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
                       "shape": "x".join(map(str, example.ct.shape)),
                       "spacing_mm": "x".join(f"{s:.4g}" for s in spacing),
                       "n_native_nodules": 1, "source": example.source,
-                      "license": example.license})
+                      "license": example.license, **host_facts(example.ct, labels)})
     write_csv(pd.concat(frames, ignore_index=True), root.profiles_csv(REAL_SOURCE))
     write_csv(pd.DataFrame(hosts), root.meta_csv(REAL_SOURCE, "hosts"))
     acquisition = pd.DataFrame([{"ct_id": h["ct_id"], "slice_thickness_mm": 5.0,

@@ -71,6 +71,7 @@ __all__ = [
     "HostParams",
     "HostSegmentation",
     "RealExample",
+    "host_facts",
     "host_qc_png",
     "load_real_examples",
     "segment_host",
@@ -170,6 +171,15 @@ def segment_host(
                            params=p)
     labels[tissue > 0] = tissue[tissue > 0]
     return _summarise(labels, ct, lesion, carina_z, truncated)
+
+
+def host_facts(ct: Volume, labels: np.ndarray) -> dict[str, float]:
+    """Anatomy facts the renderer takes from a real host (columns of ``meta/{DS}_hosts.csv``,
+    read as :class:`lesiontrials.render.HostFacts`): ``lung_density_hu``, the median HU of
+    the voxels the host label map holds as lung (all lobes; NaN without lungs)."""
+    lungs = np.isin(labels, LOBE_LABELS)
+    median = float(np.median(ct.array[lungs])) if lungs.any() else float("nan")
+    return {"lung_density_hu": round(median, 1)}
 
 
 def _summarise(labels: np.ndarray, ct: Volume, lesion: np.ndarray | None,
