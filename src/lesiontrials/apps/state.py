@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,26 +111,22 @@ def raw_key(path: str, query_string: bytes | str) -> tuple[str, tuple[tuple[str,
 
 
 class LRU:
-    """A small thread-safe least-recently-used cache."""
+    """A least-recently-used cache (cachetools) shared by the server's threads."""
 
     def __init__(self, size: int) -> None:
+        from cachetools import LRUCache
+
         self.size = size
-        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._items: LRUCache[Any, Any] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
         with self._lock:
-            if key not in self._items:
-                return None
-            self._items.move_to_end(key)
-            return self._items[key]
+            return self._items.get(key)
 
     def put(self, key: Any, value: Any) -> None:
         with self._lock:
             self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
 
 
 @dataclass
