@@ -121,3 +121,15 @@ def test_spec_export_of_nothing_is_an_error(client) -> None:
     bad = client.get("/api/nodules/export", params={"format": "spec", "name": "../x"})
     assert bad.status_code == 422 and "name" in bad.json()["error"]
     assert client.get("/api/nodules/export", params={"format": "xml"}).status_code == 422
+
+
+def test_a_selection_without_donors_makes_no_spec() -> None:
+    from lesiontrials.apps.exports import NoDonorsError, selection_spec
+
+    table = pd.DataFrame({"nodule_uid": ["A/1", "A/2"], "mask_available": [False, False]})
+    with pytest.raises(NoDonorsError, match="none of the 2 selected nodules has a mask"):
+        selection_spec(table, {"dataset": ["A"]}, name="x")
+    mixed = table.assign(mask_available=[True, False])
+    export = selection_spec(mixed, {"dataset": ["A"]}, name="x")
+    assert export.spec.donor_uids == ["A/1"] and export.skipped == ["A/2"]
+    assert export.spec.n_cases == 1 and "1 selected nodules have no mask" in export.yaml

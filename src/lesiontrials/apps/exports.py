@@ -20,6 +20,10 @@ import numpy as np
 import pandas as pd
 
 
+class NoDonorsError(ValueError):
+    """The selection holds no nodule that can be a donor."""
+
+
 @dataclass(frozen=True)
 class SpecExport:
     """The spec, its YAML text and the selected nodules that cannot be donors."""
@@ -41,7 +45,9 @@ def selection_spec(table: pd.DataFrame, filters: dict[str, Any], *, name: str,
     donors = [str(u) for u in table.loc[usable, "nodule_uid"]]
     skipped = [str(u) for u in table.loc[~usable, "nodule_uid"]]
     if not donors:
-        raise ValueError(f"none of the {len(table)} selected nodules has a mask to transplant")
+        raise NoDonorsError(f"none of the {len(table)} selected nodules has a mask to "
+                            "transplant (rows without a mask cannot be donors); export "
+                            "format=csv instead")
     spec = TrialSpec.model_validate({"name": name, "seed": seed,
                                      "n_cases": int(n_cases or len(donors)),
                                      "donor_uids": donors})

@@ -62,13 +62,15 @@ def _manifest(state: AppState, selected: Selection, name: str) -> Response:
 
 
 def _spec(state: AppState, selected: Selection, name: str, n_cases: int | None) -> Response:
-    from lesiontrials.apps.exports import selection_spec
+    from lesiontrials.apps.exports import NoDonorsError, selection_spec
 
     table = state.index.table.iloc[selected.rows]
     if table.empty:
         raise ApiError("the selection is empty: nothing to put in a spec", status=409)
     try:
         result = selection_spec(table, selected.filters, name=name, n_cases=n_cases)
+    except NoDonorsError as error:
+        raise ApiError(str(error), status=409) from error
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         raise ApiError(f"the selection does not make a valid spec: {error}") from error
     return _attachment(result.yaml, media_type="application/yaml", filename=f"{name}.yaml",
