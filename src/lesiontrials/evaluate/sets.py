@@ -287,10 +287,8 @@ def _real_nodules(data_root: DataRoot, rows: pd.DataFrame) -> tuple[NoduleSource
     out = []
     for k, (row, is_shared) in enumerate(zip(rows.itertuples(index=False), shared, strict=True)):
         diameter = float(row.nodule_mean_diam_mm)
-        try:
-            lobe = anatomy.parse_lobe(str(row.lobe_name)).value
-        except ValueError:
-            lobe = ""
+        lobe = "" if pd.isna(row.lobe_name) else str(row.lobe_name)  # canonical: the index
+        # build refuses unknown lobe names with file, row and column; "" = not located
         label = None if pd.isna(row.label) else int(row.label)
         meta = {"nodule_index": k, "donor_uid": str(row.nodule_uid),
                 "donor_dataset": str(row.dataset), "truth_presence": "present",
