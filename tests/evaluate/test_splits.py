@@ -30,8 +30,10 @@ def test_split_is_reproducible_and_checks(scored):
     assert first.provenance["models"] == ["majority", "overlay_reader"]
     assert first.provenance["counts"][TRIAL] == {"slices": 6, "kept": 6, "negative": 3,
                                                  "positive": 3}
-    second = make_split(workspace=scored, name="again", sets=[TRIAL])
+    main_bytes = scored.split_file("main").read_bytes()
+    second = make_split(workspace=scored, name="main", sets=[TRIAL])
     assert second.sha256 == first.sha256 == uid_hash(first.uids)
+    assert scored.split_file("main").read_bytes() == main_bytes  # byte-identical re-run
     assert load_split(scored, "main").uids == first.uids
     assert check_split(workspace=scored, name="main").ok
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -134,7 +133,6 @@ def make_split(*, workspace: Workspace, name: str, sets: Sequence[str],
     models = list(models) if models else scored_models(workspace, sets)
     uids, provenance = reporting_uids(workspace, sets=sets, models=models,
                                       conditions=conditions, tasks=tasks)
-    provenance["created_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
     split = Split(name=name, uids=tuple(uids), sha256=uid_hash(uids), provenance=provenance)
     write_json({"name": name, "version": SPLIT_VERSION, "n": len(uids),
                 "sha256": split.sha256, "uids": list(uids), "provenance": provenance},
