@@ -206,7 +206,6 @@ class TrialSpec(_Model):
                              f"{sorted(NATIVE_DESIGNS)}")
         return self
 
-
     @property
     def stated_diameter_mm(self) -> float | None:
         """The size stated in ``appearance`` ("6 mm ground-glass nodule"), if any.
