@@ -7,7 +7,13 @@ from lesiontrials.describe.descriptors import (
     LesionDescriptors,
     descriptors_from_lidc,
 )
-from lesiontrials.describe.parse import Match, ParsedText, SynonymResolver, parse_description
+from lesiontrials.describe.parse import (
+    Match,
+    ParsedText,
+    SynonymResolver,
+    parse_description,
+    stated_diameter_mm,
+)
 from lesiontrials.describe.sentence import describe
 from lesiontrials.describe.synonyms import MiniLMResolver, default_resolver, encoder_available
 
@@ -25,4 +31,5 @@ __all__ = [
     "descriptors_from_lidc",
     "encoder_available",
     "parse_description",
+    "stated_diameter_mm",
 ]

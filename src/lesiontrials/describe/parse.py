@@ -205,6 +205,13 @@ def parse_description(text: str, *, resolver: SynonymResolver | None = None) -> 
                       unmatched=tuple(leftovers))
 
 
+def stated_diameter_mm(text: str) -> float | None:
+    """The size a description states ("6 mm ground-glass nodule" → 6.0), or ``None``."""
+    if not text.strip():
+        return None
+    return parse_description(text).overrides.diameter_mm
+
+
 def _combine(hits: list[tuple[int, Match]], padded: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     concepts = {m.concept for _, m in hits if not m.negated}

@@ -212,11 +212,9 @@ class TrialSpec(_Model):
 
         A stated size is a geometry request: every nodule is planned at exactly that
         diameter (donors that cannot reach it within ``scaling.bounds`` are not eligible)."""
-        if not self.appearance.strip():
-            return None
-        from lesiontrials.describe.parse import parse_description
+        from lesiontrials.describe.parse import stated_diameter_mm
 
-        return parse_description(self.appearance).overrides.diameter_mm
+        return stated_diameter_mm(self.appearance)
 
 
 def _check_stated_size(spec: TrialSpec) -> None:
