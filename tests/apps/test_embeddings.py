@@ -88,6 +88,7 @@ def test_cosine_neighbours_on_a_constructed_case() -> None:
     assert np.all(np.diff(similarity) <= 0)
     rows, _ = cosine_neighbours(table.unit, 3, k=10)
     assert rows.tolist()[-1] in (0, 5) and 3 not in rows.tolist() and len(rows) == 5
+    assert rows.tolist() == [2, 4, 1, 0, 5]  # k clamped to the others; n0/n5 tie in row order
 
 
 def test_embed_nodules_embeds_ct_rows_and_reports_donor_only(world: ImagingWorld) -> None:

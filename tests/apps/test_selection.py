@@ -140,6 +140,19 @@ def test_search_responses_are_cached_per_query(client) -> None:
         "/api/nodules", params={"limit": 0}).headers  # errors are never cached
 
 
+def test_cached_search_keeps_last_value_of_a_single_valued_parameter(client) -> None:
+    """Repeated single-valued parameters: the last value wins, so the same values in
+    another order are another query (not a cache hit of the first)."""
+    left_last = client.get("/api/nodules", params=[("side", "right"), ("side", "left")])
+    right_last = client.get("/api/nodules", params=[("side", "left"), ("side", "right")])
+    assert left_last.status_code == right_last.status_code == 200
+    assert "x-cache" not in right_last.headers
+    assert right_last.json() == client.get("/api/nodules", params={"side": "right"}).json()
+    assert left_last.json() == client.get("/api/nodules", params={"side": "left"}).json()
+    assert left_last.json()["total"] != right_last.json()["total"] or (
+        left_last.json()["facets"]["side"] != right_last.json()["facets"]["side"])
+
+
 def _copy_workspace(small_world, tmp_path: Path) -> Workspace:
     workspace = Workspace(tmp_path / "ws")
     workspace.index_dir.mkdir(parents=True)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from lesiontrials.anatomy import LIDC_CHARACTERISTICS
 from lesiontrials.apps.params import Selection, state_of
-from lesiontrials.apps.selection import selection_openapi
+from lesiontrials.apps.selection import finite_bounds, selection_openapi
 from lesiontrials.apps.state import ApiError, AppState, FastJSON, json_bytes
 
 router = APIRouter(prefix="/api", tags=["nodule map"])
@@ -56,9 +56,7 @@ def _colour_fields(state: AppState, colour: Colour) -> dict[str, Any]:
     if colour.kind == "category":
         fields["categories"] = sorted({str(v) for v in values if v is not None and v != ""})
     else:
-        numbers = state.index.array(colour.column).astype(float)
-        finite = numbers[np.isfinite(numbers)]
-        fields["range"] = [float(finite.min()), float(finite.max())] if finite.size else None
+        fields["range"] = finite_bounds(state.index.array(colour.column).astype(float))
     return fields
 
 
@@ -66,6 +64,7 @@ def _map_body(state: AppState, *, method: str, colour: Colour, edges: bool,
               rows: np.ndarray, filters: dict[str, Any]) -> dict[str, Any]:
     xy = state.layout(method)
     nmap = state.nodule_map
+    k = int(nmap.neighbours.shape[1])
     selected = np.zeros(len(nmap.uids), dtype=bool)
     selected[rows] = True
     body: dict[str, Any] = {
@@ -73,7 +72,7 @@ def _map_body(state: AppState, *, method: str, colour: Colour, edges: bool,
         "x": np.round(xy[:, 0], 4), "y": np.round(xy[:, 1], 4),
         **_colour_fields(state, colour),
         "selected": selected, "n_selected": int(selected.sum()), "filters": filters,
-        "k": int(nmap.neighbours.shape[1]),
+        "k": k,
     }
     if method == "pca":
         body["explained_variance"] = nmap.explained_variance
@@ -82,7 +81,6 @@ def _map_body(state: AppState, *, method: str, colour: Colour, edges: bool,
 
         body["params"] = UMAP_PARAMS
     if edges:
-        k = nmap.neighbours.shape[1]
         starts = np.repeat(np.arange(len(nmap.uids)), k)
         body["edges"] = np.c_[starts, nmap.neighbours.ravel()]
     return body

@@ -14,16 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from lesiontrials.anatomy import LIDC_CHARACTERISTICS
-from lesiontrials.apps.params import (
-    Limit,
-    Offset,
-    Overlay,
-    Selection,
-    WindowCentre,
-    WindowWidth,
-    Zoom,
-    state_of,
-)
+from lesiontrials.apps.params import Display, Limit, Offset, Selection, state_of
 from lesiontrials.apps.selection import filter_list, selection_openapi
 from lesiontrials.apps.state import ApiError, AppState, FastJSON, json_bytes, page, records
 
@@ -176,7 +167,7 @@ def _similar_by_image(state: AppState, uid: str, *, k: int) -> dict[str, Any]:
         raise ApiError(f"nodule {uid!r} has no image embedding: only nodules with CT pixels "
                        "are embedded (donor-only rows such as LIDC have none); if the index "
                        "changed, re-run `lesiontrials index embed`", status=404)
-    found, similarity = table.neighbours(uid, k=min(k, len(table.uids)))
+    found, similarity = table.neighbours(uid, k=k)  # clamped to the others
     neighbour_uids = [str(table.uids[i]) for i in found]
     known = [(u, s) for u, s in zip(neighbour_uids, similarity.tolist(), strict=True)
              if u in state.uid_rows]
@@ -234,16 +225,12 @@ def match(request: Request, body: TargetBody) -> dict[str, Any]:
             summary="Axial slice through the nodule (label map, or CT when allowed)")
 def nodule_slice(
     request: Request, dataset: str, name: str,
+    display: Display,
     source: Literal["labels", "ct"] = "labels",
-    overlay: Overlay = "contour",
-    center: WindowCentre = -600.0,
-    width: WindowWidth = 1500.0,
-    zoom: Zoom = 2,
 ) -> Response:
     """``labels`` draws the host's label map (no patient pixels); ``ct`` the host's raw
     CT, refused under ``--no-real-pixels``."""
     from lesiontrials.apps.images import centre_slice, load_volume, mask_on_grid, slice_png
-    from lesiontrials.evaluate.windowing import Window
 
     state = state_of(request)
     row = state.index.table.iloc[state.row_of(f"{dataset}/{name}")]
@@ -259,7 +246,6 @@ def nodule_slice(
         raise ApiError(f"nodule has no {source} volume or mask on disk", status=404)
     host = load_volume(path)
     mask = mask_on_grid(load_volume(mask_path), affine=host.affine, shape=host.shape)
-    window = Window.centre_width(centre_hu=center, width_hu=width) if source == "ct" else None
-    png = slice_png(host.array, z=centre_slice(mask), window=window, mask=mask,
-                    overlay=overlay, zoom=zoom)
+    png = slice_png(host.array, z=centre_slice(mask), window=display.window(source), mask=mask,
+                    overlay=display.overlay, zoom=display.zoom)
     return Response(png, media_type="image/png")

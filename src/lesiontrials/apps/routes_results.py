@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,15 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from lesiontrials import anatomy
-from lesiontrials.apps.params import (
-    Limit,
-    Offset,
-    Overlay,
-    WindowCentre,
-    WindowWidth,
-    Zoom,
-    state_of,
-)
+from lesiontrials.apps.params import Display, Limit, Offset, state_of
 from lesiontrials.apps.state import SYNTHETIC_BACKENDS, ApiError, AppState, page, records, safe_name
 
 router = APIRouter(prefix="/api", tags=["trials, cases and reports"])
@@ -40,18 +33,25 @@ def _names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
 
 
+def _listing(directory: Path, describe: Callable[[str], dict[str, Any]], *, offset: int,
+             limit: int) -> dict[str, Any]:
+    """A page of the sub-folders of ``directory``, each described by ``describe(name)``."""
+    names = _names(directory)
+    return page([describe(name) for name in names[offset:offset + limit]],
+                offset=offset, limit=limit, total=len(names))
+
+
 @router.get("/trials", summary="Planned trials with their plan audit")
 def list_trials(request: Request, offset: Offset = 0, limit: Limit = 50) -> dict[str, Any]:
     """Every ``trials/{trial}`` with its plan audit and how many case folders exist."""
-    state = state_of(request)
-    names = _names(state.workspace.root / "trials")
-    items = []
-    for name in names[offset:offset + limit]:
-        info = _json(state.workspace.trial_dir(name) / "plan.json")
-        cases = state.workspace.cases_dir(name)
-        items.append({"trial": name, "audit": info.get("audit", {}),
-                      "cases_on_disk": len(_names(cases))})
-    return page(items, offset=offset, limit=limit, total=len(names))
+    workspace = state_of(request).workspace
+
+    def describe(name: str) -> dict[str, Any]:
+        info = _json(workspace.trial_dir(name) / "plan.json")
+        return {"trial": name, "audit": info.get("audit", {}),
+                "cases_on_disk": len(_names(workspace.cases_dir(name)))}
+
+    return _listing(workspace.root / "trials", describe, offset=offset, limit=limit)
 
 
 @router.get("/trials/{trial}", summary="One trial: plan.json and a manifest page")
@@ -132,18 +132,13 @@ def _nodule_mask(directory: Path) -> np.ndarray:
 @router.get("/cases/{trial}/{case}/slice.png", response_class=Response,
             summary="Axial case slice with guidance overlay and window/level")
 def case_slice(
-    request: Request, trial: str, case: str,
+    request: Request, trial: str, case: str, display: Display,
     z: Annotated[int | None, Query(ge=0, le=4096)] = None,
     source: Literal["ct", "labels"] = "ct",
-    overlay: Overlay = "contour",
-    center: WindowCentre = -600.0,
-    width: WindowWidth = 1500.0,
-    zoom: Zoom = 2,
 ) -> Response:
     """``z`` defaults to the slice with most nodule voxels. A CT pasted into a real host
     scan is refused under ``--no-real-pixels``."""
     from lesiontrials.apps.images import centre_slice, load_volume, slice_png
-    from lesiontrials.evaluate.windowing import Window
 
     state = state_of(request)
     directory = _case_dir(state, trial, case)
@@ -157,18 +152,16 @@ def case_slice(
     # PNGs cached per file versions and display settings
     stamps = tuple(p.stat().st_mtime_ns if p.is_file() else 0 for p in (
         directory / "labels.nii.gz", directory / "ct.nii.gz", directory / "insert.json"))
-    key = ("case_slice", str(directory), stamps, z, source, overlay, center, width, zoom)
+    key = ("case_slice", str(directory), stamps, z, source, display)
     cached = state.image_cache.get(key)
     if cached is None:
         mask = _nodule_mask(directory)
         volume = load_volume(directory / ("ct.nii.gz" if source == "ct" else "labels.nii.gz"))
-        window = (Window.centre_width(centre_hu=center, width_hu=width) if source == "ct"
-                  else None)
         chosen = centre_slice(mask) if z is None else z
         if chosen >= volume.shape[2]:
             raise ApiError(f"z must be below {volume.shape[2]}")
-        cached = (slice_png(volume.array, z=chosen, window=window, mask=mask,
-                            overlay=overlay, zoom=zoom), chosen)
+        cached = (slice_png(volume.array, z=chosen, window=display.window(source), mask=mask,
+                            overlay=display.overlay, zoom=display.zoom), chosen)
         state.image_cache.put(key, cached)
     png, chosen = cached
     return Response(png, media_type="image/png", headers={"X-Slice": str(chosen)})
@@ -199,16 +192,15 @@ def case_volume(request: Request, trial: str, case: str,
 @router.get("/reports", summary="Reports in the workspace")
 def list_reports(request: Request, offset: Offset = 0, limit: Limit = 50) -> dict[str, Any]:
     """Every ``reports/{name}`` with its CSV tables and PNG figures."""
-    state = state_of(request)
-    names = _names(state.workspace.root / "reports")
-    items = []
-    for name in names[offset:offset + limit]:
-        directory = state.workspace.report_dir(name)
-        items.append({
-            "name": name, "has_html": (directory / "report.html").is_file(),
-            "tables": sorted(p.name for p in (directory / "tables").glob("*.csv")),
-            "figures": sorted(p.name for p in (directory / "figures").glob("*.png"))})
-    return page(items, offset=offset, limit=limit, total=len(names))
+    workspace = state_of(request).workspace
+
+    def describe(name: str) -> dict[str, Any]:
+        directory = workspace.report_dir(name)
+        return {"name": name, "has_html": (directory / "report.html").is_file(),
+                "tables": sorted(p.name for p in (directory / "tables").glob("*.csv")),
+                "figures": sorted(p.name for p in (directory / "figures").glob("*.png"))}
+
+    return _listing(workspace.root / "reports", describe, offset=offset, limit=limit)
 
 
 @router.get("/reports/{name}/tables/{table}", summary="A report table as JSON rows")

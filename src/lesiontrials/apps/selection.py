@@ -214,7 +214,8 @@ def selection_openapi() -> dict[str, Any]:
     return {"parameters": _openapi_parameters()}
 
 
-def _finite_bounds(values: np.ndarray) -> list[float] | None:
+def finite_bounds(values: np.ndarray) -> list[float] | None:
+    """``[min, max]`` of the finite ``values``, ``None`` when there are none."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
@@ -244,7 +245,7 @@ def filter_list(state: AppState) -> list[dict[str, Any]]:
                     "column": spec.column, "unit": spec.unit, "integer": spec.integer,
                     "min_param": f"{spec.name}_min", "max_param": f"{spec.name}_max",
                     "limits": [spec.limits[0], spec.limits[1]],
-                    "bounds": _finite_bounds(values),
+                    "bounds": finite_bounds(values),
                     "missing": int((~np.isfinite(values)).sum()),
                     "characteristic": spec.name in LIDC_CHARACTERISTICS})
     for name, label in FLAG_FILTERS.items():

@@ -103,11 +103,13 @@ class FastJSON(Response):
 
 
 def raw_key(path: str, query_string: bytes | str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """A GET request's cache key: its path and its query parameters, sorted."""
+    """A GET request's cache key: its path and its query parameters sorted by name. The
+    sort is stable, so repeated values of one name keep their order: single-valued
+    parameters take the last value given (``?side=left&side=right`` is ``right``)."""
     from urllib.parse import parse_qsl
 
     text = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
-    return path, tuple(sorted(parse_qsl(text, keep_blank_values=True)))
+    return path, tuple(sorted(parse_qsl(text, keep_blank_values=True), key=lambda kv: kv[0]))
 
 
 class LRU:
@@ -116,7 +118,6 @@ class LRU:
     def __init__(self, size: int) -> None:
         from cachetools import LRUCache
 
-        self.size = size
         self._items: LRUCache[Any, Any] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from lesiontrials import anatomy
+from lesiontrials.geometry import clip_box
 from lesiontrials.io import Volume, read_volume
 from lesiontrials.paths import DataRoot
 
@@ -75,10 +76,9 @@ def _box_around(volume: Volume, corners_mm: np.ndarray, margin: np.ndarray
     ijk = volume.world_to_voxel(corners_mm)
     low = np.floor(ijk.min(axis=0) - margin).astype(int)
     high = np.ceil(ijk.max(axis=0) + margin).astype(int) + 1
-    low, high = np.maximum(low, 0), np.minimum(high, volume.shape)
-    if np.any(high <= low):
-        return None
-    return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+    box = clip_box((slice(int(low[0]), int(high[0])), slice(int(low[1]), int(high[1])),
+                    slice(int(low[2]), int(high[2]))), volume.shape)
+    return None if any(s.stop <= s.start for s in box) else box
 
 
 def _corners(centre_mm: np.ndarray, extent_mm: np.ndarray) -> np.ndarray:
