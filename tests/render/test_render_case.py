@@ -144,3 +144,16 @@ def test_resume_key_follows_renderer_version_seed_derivation_and_host_facts(
     ct = read_volume(case_dir / "ct.nii.gz").array
     lungs = np.isin(thorax.array, (28, 29, 30, 31, 32))
     assert float(np.median(ct[lungs])) == pytest.approx(-820.0, abs=4.0)
+
+
+def test_rerender_writes_identical_render_json_and_ct(tmp_path: Path, thorax: Volume) -> None:
+    """Same inputs and seed → identical bytes; wall-clock times live in render_timing.json."""
+    case_dir = write_case(tmp_path / "ws", tmp_path / "root", labels=thorax,
+                          nodules=[sphere(4.0)])
+    job = RenderJob(case_dir=case_dir, data_root=tmp_path / "root")
+    assert render_case(job).status == "done"
+    first = {name: (case_dir / name).read_bytes() for name in ("render.json", "ct.nii.gz")}
+    (case_dir / "render.json").unlink()
+    assert render_case(job).status == "done"
+    for name, data in first.items():
+        assert (case_dir / name).read_bytes() == data, name

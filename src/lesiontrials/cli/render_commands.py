@@ -51,9 +51,9 @@ def render(
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
-    from lesiontrials.render.case import stated_size
+    from lesiontrials.describe import stated_diameter_mm
 
-    size = stated_size(appearance)
+    size = stated_diameter_mm(appearance)  # geometry is already inserted: warn, record
     if size is not None:
         console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
                       "decided at planning and the nodules are already inserted; the look "

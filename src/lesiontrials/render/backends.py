@@ -31,6 +31,17 @@ def host_ct_path(root: DataRoot, host: dict[str, Any]) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def read_host_ct(root: DataRoot, host: dict[str, Any], labels: Volume,
+                 labels_path: Path | str) -> Volume | None:
+    """The host's real CT, checked to share the label grid; ``None`` for phantom hosts."""
+    path = host_ct_path(root, host)
+    if path is None:
+        return None
+    ct = read_volume(path)
+    check_same_grid(ct, labels, path_a=path, path_b=labels_path)
+    return ct
+
+
 def resolve_backend(name: str, host: dict[str, Any], root: DataRoot) -> str:
     """The concrete backend for a case (``auto``: host-ct for real hosts, else analytic)."""
     if name not in BACKEND_NAMES:

@@ -20,9 +20,8 @@ import edt
 import numpy as np
 
 from lesiontrials.render.fields import smooth_field, smooth_field_coarse
+from lesiontrials.render.texture import Boxes, union_box
 from lesiontrials.render.tissue import BONE_LABELS
-
-Boxes = list[tuple[slice, slice, slice] | None]
 
 
 @dataclass(frozen=True)
@@ -40,14 +39,6 @@ def sample_bone_params(rng: np.random.Generator) -> BoneParams:
                       seeds=(int(rng.integers(0, 2**31 - 1)), int(rng.integers(0, 2**31 - 1))))
 
 
-def _bone_box(boxes: Boxes) -> tuple[slice, ...] | None:
-    found = [boxes[i - 1] for i in BONE_LABELS if i - 1 < len(boxes) and boxes[i - 1]]
-    if not found:
-        return None
-    return tuple(slice(min(b[a].start for b in found if b), max(b[a].stop for b in found if b))
-                 for a in range(3))
-
-
 def _coarse_fields(box: tuple[slice, ...], spacing_mm: tuple[float, float, float],
                    params: BoneParams) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """Trabecular and thickness fields on a grid of about 2 mm over ``box``."""
@@ -63,7 +54,7 @@ def _coarse_fields(box: tuple[slice, ...], spacing_mm: tuple[float, float, float
 def paint_bones(volume: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float],
                 params: BoneParams, means: dict[str, float], boxes: Boxes) -> None:
     """Trabecular bone and partial-volume cortex of every bone label (in place)."""
-    union = _bone_box(boxes)
+    union = union_box(boxes, BONE_LABELS)
     if union is None:
         return
     trabecular, thickness, factors = _coarse_fields(union, spacing_mm, params)

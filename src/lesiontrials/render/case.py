@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lesiontrials.describe import describe, descriptors_from_lidc, parse_description
+from lesiontrials.describe import (
+    describe,
+    descriptors_from_lidc,
+    parse_description,
+    stated_diameter_mm,
+)
 from lesiontrials.describe.descriptors import LesionDescriptors
 from lesiontrials.errors import InputError
 from lesiontrials.execution import CaseOutcome
@@ -24,7 +29,6 @@ from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import (
     Volume,
     VolumeKind,
-    check_same_grid,
     read_json,
     read_volume,
     write_bytes_atomic,
@@ -34,9 +38,9 @@ from lesiontrials.io import (
 from lesiontrials.paths import DataRoot
 from lesiontrials.render.backends import (
     host_acquisition,
-    host_ct_path,
     host_facts,
     make_backend,
+    read_host_ct,
     resolve_backend,
 )
 from lesiontrials.render.case_fidelity import case_fidelity
@@ -59,14 +63,6 @@ class RenderJob:
     appearance: str = ""
 
 
-def stated_size(appearance: str) -> float | None:
-    """A size in a render-time override: geometry is already inserted, so it cannot act
-    (sizes are planned: a spec's ``appearance``); recorded, and the CLI warns."""
-    if not appearance.strip():
-        return None
-    return parse_description(appearance).overrides.diameter_mm
-
-
 def lesion_descriptors(nodule: dict[str, Any], *, appearance: str = "") -> LesionDescriptors:
     """Donor LIDC defaults, then the nodule's own text, then a trial-wide override."""
     descriptors = descriptors_from_lidc(nodule.get("donor_characteristics"))
@@ -76,13 +72,17 @@ def lesion_descriptors(nodule: dict[str, Any], *, appearance: str = "") -> Lesio
     return descriptors
 
 
+def _labels_name(record: dict[str, Any]) -> str:
+    return str(record.get("labels_file") or "labels.nii.gz")
+
+
 def _inputs_digest(job: RenderJob, record: dict[str, Any], backend: str, *, seed: int,
                    acquisition: Acquisition, facts: HostFacts) -> str:
     """The resume key: input files, backend, appearance override, the derived render seed
     (so a change of how it is derived re-renders), the renderer version, and the host's
     acquisition and anatomy facts from the world's metadata."""
     digest = hashlib.sha256()
-    for name in (INSERT_JSON, record.get("labels_file") or "labels.nii.gz",
+    for name in (INSERT_JSON, _labels_name(record),
                  *[n["mask_file"] for n in record.get("nodules", [])]):
         path = job.case_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.is_file() else b""))
@@ -108,18 +108,6 @@ def _load_lesions(job: RenderJob, record: dict[str, Any], labels: Volume) -> lis
     return specs
 
 
-def _read_host_ct(root: DataRoot, host: dict[str, Any], labels: Volume,
-                  labels_path: Path) -> Volume | None:
-    """The host's real CT (read once per case, for the host-ct backend and the fidelity
-    histograms), checked to share the label grid; ``None`` for phantom hosts."""
-    path = host_ct_path(root, host)
-    if path is None:
-        return None
-    ct = read_volume(path)
-    check_same_grid(ct, labels, path_a=path, path_b=labels_path)
-    return ct
-
-
 def render_case(job: RenderJob) -> CaseOutcome:
     """Render one case (skipped when finished for the same inputs)."""
     record = read_json(job.case_dir / INSERT_JSON)
@@ -138,10 +126,10 @@ def render_case(job: RenderJob) -> CaseOutcome:
         if old.get("inputs_sha256") == digest:
             return CaseOutcome(uid, "skipped", result=old.get("brief"))
     start = time.perf_counter()
-    labels = read_volume(job.case_dir / (record.get("labels_file") or "labels.nii.gz"))
+    labels_path = job.case_dir / _labels_name(record)
+    labels = read_volume(labels_path)
     lesions = _load_lesions(job, record, labels)
-    host_ct = _read_host_ct(root, host, labels, job.case_dir / (record.get("labels_file")
-                                                               or "labels.nii.gz"))
+    host_ct = read_host_ct(root, host, labels, labels_path)  # read once per case
     backend = make_backend(backend_name, root=root, host=host, labels=labels, host_ct=host_ct,
                            facts=facts)
     result = backend.render(labels=labels.array, spacing_mm=labels.spacing_mm, lesions=lesions,
@@ -164,7 +152,7 @@ def render_case(job: RenderJob) -> CaseOutcome:
         "schema_version": RENDER_VERSION, "case_uid": uid, "trial": record.get("trial"),
         "status": "done", "inputs_sha256": digest, "backend": backend_name, "seed": seed,
         "global_seed": int(record["seed"]), "appearance_override": job.appearance,
-        "appearance_override_size_ignored_mm": stated_size(job.appearance),
+        "appearance_override_size_ignored_mm": stated_diameter_mm(job.appearance),
         "host_facts": facts.to_dict(),
         "acquisition": acquisition.to_dict(), "ct_file": CT_FILE, "qc_file": QC_FILE,
         "lesions": lesion_rows, "backend_qc": backend_qc, "fidelity": fidelity,

@@ -42,7 +42,6 @@ def resize_linear(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-
 def smooth_field_coarse(seed: int, shape: tuple[int, ...], sigma_vox: tuple[float, ...],
                         ) -> np.ndarray:
     """Like :func:`smooth_field` for wide kernels, at a fraction of the cost: drawn on a

@@ -14,9 +14,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lesiontrials.io import check_same_grid, read_csv_table, read_volume
+from lesiontrials.io import read_csv_table, read_volume
 from lesiontrials.paths import DataRoot
-from lesiontrials.render.backends import host_acquisition, host_ct_path, make_backend
+from lesiontrials.render.backends import (
+    host_acquisition,
+    host_ct_path,
+    make_backend,
+    read_host_ct,
+)
 from lesiontrials.render.fidelity import host_histograms
 from lesiontrials.render.interface import HostFacts
 
@@ -45,10 +50,8 @@ def real_host_fidelity(root: DataRoot, *, dataset: str = "REALCT",
     rows = []
     for host in real_hosts(root, dataset):
         labels = read_volume(root.root / host["seg_path"])
-        ct_path = host_ct_path(root, host)
-        assert ct_path is not None
-        real = read_volume(ct_path)
-        check_same_grid(real, labels, path_a=ct_path, path_b=host["seg_path"])
+        real = read_host_ct(root, host, labels, host["seg_path"])
+        assert real is not None
         acquisition = host_acquisition(root, host)
         backend = make_backend("analytic", root=root, host=host, labels=labels,
                                facts=None if use_facts else HostFacts())

@@ -55,7 +55,8 @@ def sample_lung_params(rng: np.random.Generator) -> LungParams:
     )
 
 
-def _union_box(boxes: Boxes, ids: tuple[int, ...]) -> tuple[slice, ...] | None:
+def union_box(boxes: Boxes, ids: tuple[int, ...]) -> tuple[slice, ...] | None:
+    """The bounding box of the labels ``ids`` from ``ndimage.find_objects`` boxes."""
     found = [boxes[i - 1] for i in ids if i - 1 < len(boxes) and boxes[i - 1] is not None]
     if not found:
         return None
@@ -97,7 +98,7 @@ def _parenchyma(shape: tuple[int, ...], step: tuple[float, ...], params: LungPar
 def paint_lungs(volume: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float],
                 params: LungParams, level_hu: float, boxes: Boxes) -> None:
     """Parenchyma (median ``level_hu``) with its gravity gradient, texture and vessels."""
-    box = _union_box(boxes, (*LUNG_LABELS, anatomy.NODULE))
+    box = union_box(boxes, (*LUNG_LABELS, anatomy.NODULE))
     if box is None:
         return
     lung = np.isin(labels[box], (*LUNG_LABELS, anatomy.NODULE))
@@ -133,7 +134,7 @@ def paint_airway_walls(volume: np.ndarray, labels: np.ndarray,
                        boxes: Boxes) -> None:
     """Airway lumen as air and its outermost voxel layer as wall (partial volume for voxels
     coarser than a 1 mm wall)."""
-    box = _union_box(boxes, AIRWAY_LABELS)
+    box = union_box(boxes, AIRWAY_LABELS)
     if box is None:
         return
     airway = np.isin(labels[box], AIRWAY_LABELS)
