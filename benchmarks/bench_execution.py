@@ -5,9 +5,8 @@ Insertion of 512×512×300 phantom-host cases (the inputs of ``bench_insert.py``
 (2 CPUs, tasks; cluster start-up timed apart) and submitit's local executor (the SLURM
 code path, chunked array tasks). Rendering (analytic backend) of the same inserted cases
 on the same executors, each starting from a fresh copy of ``RENDER_CASES`` inserted
-cases. The
-estimate for ``PAPER_VOLUMES`` volumes multiplies the measured CPU seconds per case by
-the volume count and divides by the cores of each target. Each measurement records the
+cases. The estimate for ``PAPER_VOLUMES`` volumes multiplies the measured CPU seconds per
+case by the volume count and divides by the cores of each target. Each measurement records the
 1-minute load average before and after it (other work may share the machine).
 """
 

@@ -146,3 +146,51 @@ def test_the_executor_option_reaches_run_cases(tmp_path, monkeypatch):
     assert isinstance(result.exception, ConfigError)
     assert "SLURM" in str(result.exception)
     assert isinstance(result.exception, LesionTrialsError)
+
+
+def test_model_actors_share_the_stage_cluster_so_ray_starts_once(monkeypatch):
+    from lesiontrials.execution import RayActorExecutor, RayExecutor, ray_executor
+
+    calls: list[str] = []
+    state = {"up": False}
+
+    def init(**_: object) -> None:
+        calls.append("init")
+        state["up"] = True
+
+    def shutdown() -> None:
+        calls.append("shutdown")
+        state["up"] = False
+
+    fake = SimpleNamespace(is_initialized=lambda: state["up"], init=init, shutdown=shutdown)
+    monkeypatch.setattr(ray_executor, "_ray", lambda: fake)
+    tasks = RayExecutor()
+    with use_executor(tasks):
+        for _ in range(2):  # e.g. two trials rendered with MAISI
+            actors = model_executor(workers=2, setup=_setup)
+            assert isinstance(actors, RayActorExecutor)
+            actors.connect()
+            actors.close()
+    assert calls == ["init"]  # the actors neither restarted nor shut down the cluster
+    tasks.close()
+    assert calls == ["init", "shutdown"]
+
+
+def test_executor_options_refuse_contradictions(tmp_path):
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+    from lesiontrials.cli.options import executor_scope
+    from lesiontrials.settings import load_settings
+
+    root, ws = _stage_world(tmp_path)
+    result = CliRunner().invoke(app, ["insert", TRIAL, "-w", str(ws), "-d", str(root),
+                                      "--executor", "slurm", "--ray-address", "auto"])
+    assert result.exit_code == 2 and "--ray-address" in result.output
+    result = CliRunner().invoke(app, ["insert", TRIAL, "-w", str(ws), "--executor", "dask"])
+    assert result.exit_code == 2 and "dask" in result.output
+    import typer
+
+    with (pytest.raises(typer.BadParameter, match="unknown executor 'dask'"),
+          executor_scope(load_settings(workspace=ws), "dask")):
+        pass

@@ -47,11 +47,17 @@ def executor_scope(settings: Settings, executor: ExecutorName | str | None,
     ``workers``, made active with :func:`~lesiontrials.execution.use_executor`, and
     closed afterwards. Not given, the block runs unchanged (settings decide).
     """
-    name = getattr(executor, "value", executor) or ("ray" if ray_address else None)
+    if executor and executor not in set(ExecutorName):  # a caller's string, not the CLI
+        raise typer.BadParameter(f"unknown executor {str(executor)!r}: use one of "
+                                 f"{[e.value for e in ExecutorName]}", param_hint="--executor")
+    name = ExecutorName(executor).value if executor else ("ray" if ray_address else None)
     if name is None:
         yield
         return
-    from lesiontrials.execution import executor_from_settings, use_executor
+    if ray_address and name != "ray":
+        raise typer.BadParameter(f"--ray-address is for the Ray executor, not {name!r}: "
+                                 "drop it or use --executor ray", param_hint="--ray-address")
+    from lesiontrials.execution import executor_from_settings, stage_executor, use_executor
 
     update: dict[str, object] = {"executor": name}
     if ray_address:
@@ -59,10 +65,5 @@ def executor_scope(settings: Settings, executor: ExecutorName | str | None,
     if workers is not None:
         update["workers"] = workers
     chosen = executor_from_settings(settings.model_copy(update=update))
-    try:
-        with use_executor(chosen):
-            yield
-    finally:
-        close = getattr(chosen, "close", None)
-        if callable(close):
-            close()
+    with stage_executor(chosen), use_executor(chosen):
+        yield

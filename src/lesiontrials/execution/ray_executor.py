@@ -30,13 +30,19 @@ def _ray() -> Any:
 
 
 class _RayBase:
-    def __init__(self, *, address: str | None = None, num_cpus: int | None = None) -> None:
+    def __init__(self, *, address: str | None = None, num_cpus: int | None = None,
+                 cluster: _RayBase | None = None) -> None:
         self.address = address
         self.num_cpus = num_cpus  # only used when starting a local cluster
+        #: the executor that owns the cluster (e.g. the stage's Ray tasks, for the model
+        #: actors derived from them): it starts the cluster and shuts it down, once
+        self._cluster = cluster
         self._started = False
 
     def connect(self) -> Any:
         """Join (or start) the Ray cluster; returns the ``ray`` module."""
+        if self._cluster is not None:
+            return self._cluster.connect()
         ray = _ray()
         if not ray.is_initialized():
             if self.address:
@@ -107,8 +113,8 @@ class RayActorExecutor(_RayBase):
 
     def __init__(self, *, actors: int = 1, num_gpus: float = 0.0, actor_cpus: float = 1.0,
                  setup: Callable[[], Any] | None = None, address: str | None = None,
-                 num_cpus: int | None = None) -> None:
-        super().__init__(address=address, num_cpus=num_cpus)
+                 num_cpus: int | None = None, cluster: _RayBase | None = None) -> None:
+        super().__init__(address=address, num_cpus=num_cpus, cluster=cluster)
         if actors < 1:
             raise ValueError(f"actors must be >= 1, got {actors}")
         self.actors, self.num_gpus, self.actor_cpus, self.setup = (

@@ -74,7 +74,9 @@ def model_executor(*, workers: int, setup: Callable[[], Any] | None = None,
     load) once each and hold ``ray_num_gpus`` GPUs (none with ``gpu=False``, e.g. for
     weight-free models); Ray actors are kept, with ``setup`` added; a SLURM job array asks
     for ``slurm_gpus`` GPUs per array task. Local executors give None: the stage runs its
-    own in-process or pool path (one load per process there too).
+    own in-process or pool path (one load per process there too). The Ray actors use the
+    chosen executor's cluster: closing them frees the actors, never a cluster the chosen
+    executor started (so one ``--executor ray`` run starts Ray once).
     """
     from lesiontrials.execution.local import InProcessExecutor, LocalPoolExecutor, active_executor
     from lesiontrials.execution.ray_executor import RayActorExecutor, RayExecutor
@@ -87,11 +89,12 @@ def model_executor(*, workers: int, setup: Callable[[], Any] | None = None,
     if isinstance(chosen, RayActorExecutor):
         return RayActorExecutor(actors=chosen.actors, num_gpus=chosen.num_gpus,
                                 actor_cpus=chosen.actor_cpus, setup=setup or chosen.setup,
-                                address=chosen.address, num_cpus=chosen.num_cpus)
+                                address=chosen.address, num_cpus=chosen.num_cpus,
+                                cluster=chosen)
     if isinstance(chosen, RayExecutor):
         return RayActorExecutor(actors=max(workers, 1), setup=setup, address=chosen.address,
                                 num_gpus=settings.ray_num_gpus if gpu else 0.0,
-                                num_cpus=chosen.num_cpus)
-    if isinstance(chosen, SlurmExecutor):
-        return chosen.with_gpus(max(chosen.gpus, settings.slurm_gpus) if gpu else chosen.gpus)
+                                num_cpus=chosen.num_cpus, cluster=chosen)
+    if isinstance(chosen, SlurmExecutor) and gpu:
+        return chosen.with_gpus(max(chosen.gpus, settings.slurm_gpus))
     return chosen

@@ -45,7 +45,6 @@ class SlurmExecutor:
                  max_parallel: int = 256, cluster: str | None = None,
                  poll_s: float = 5.0) -> None:
         self.folder = Path(folder)
-        self.gpus = gpus
         self.chunk_size = chunk_size
         self.cluster = cluster
         self.poll_s = poll_s
@@ -60,10 +59,14 @@ class SlurmExecutor:
         if account:
             self.parameters["slurm_account"] = account
 
+    @property
+    def gpus(self) -> int:
+        """GPUs per array task."""
+        return int(self.parameters["gpus_per_node"])
+
     def with_gpus(self, gpus: int) -> SlurmExecutor:
         """The same job arrays with ``gpus`` GPUs per array task (for model stages)."""
         twin = copy.copy(self)
-        twin.gpus = gpus
         twin.parameters = {**self.parameters, "gpus_per_node": gpus}
         return twin
 
