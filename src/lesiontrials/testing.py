@@ -186,3 +186,16 @@ def write_release_profiles(root: Path, counts: dict[str, int] | None = None, *,
         write_csv(synthetic_profiles(dataset, n, seed=seed),
                   Path(root) / "profiles" / f"{dataset}_nodule_profiles.csv")
     return Path(root)
+
+
+RUN_LOGS = ("_timing.json", "_summary.json")
+"""Files that record a run rather than its result (wall-clock seconds, run summaries)."""
+
+
+def output_snapshot(folder: Path, *, root: Path,
+                    skip_suffixes: tuple[str, ...] = ("_timing.json",)) -> dict[str, bytes]:
+    """Every file under ``folder`` as bytes, keyed by its path relative to ``root``, but
+    the files whose names end with ``skip_suffixes`` — what byte-identity tests compare."""
+    return {str(path.relative_to(root)): path.read_bytes()
+            for path in sorted(Path(folder).rglob("*"))
+            if path.is_file() and not path.name.endswith(skip_suffixes)}

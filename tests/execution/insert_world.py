@@ -14,7 +14,7 @@ import pandas as pd
 
 from lesiontrials.io import Volume, VolumeKind, write_parquet, write_volume
 from lesiontrials.paths import Workspace
-from lesiontrials.testing import box_thorax, sphere_mask
+from lesiontrials.testing import RUN_LOGS, box_thorax, output_snapshot, sphere_mask
 from lesiontrials.trials.manifest import MANIFEST_COLUMNS
 
 TRIAL = "t1"
@@ -83,26 +83,12 @@ def write_trial(workspace: Workspace, diameters: dict[str, float], *, cases: int
 
 def snapshot(workspace: Workspace) -> dict[str, bytes]:
     """Every file under ``cases/`` byte for byte, but the wall-clock ``*_timing.json``."""
-    out = {}
-    for path in sorted(workspace.cases_dir(TRIAL).rglob("*")):
-        if not path.is_file():
-            continue
-        if path.name.endswith("_timing.json"):  # wall-clock seconds
-            continue
-        out[str(path.relative_to(workspace.root))] = path.read_bytes()
-    return out
+    return output_snapshot(workspace.cases_dir(TRIAL), root=workspace.root)
 
-
-
-RUN_LOGS = ("_timing.json", "_summary.json")  # wall-clock seconds and run summaries
 
 
 def workspace_snapshot(workspace: Workspace) -> dict[str, bytes]:
     """Every output of insert → render → slices (all but the ``trials/`` inputs), byte for
     byte, but the run logs (``*_timing.json``, ``*_summary.json``)."""
-    out = {}
-    for path in sorted(workspace.root.rglob("*")):
-        key = str(path.relative_to(workspace.root))
-        if path.is_file() and not key.startswith("trials") and not path.name.endswith(RUN_LOGS):
-            out[key] = path.read_bytes()
-    return out
+    everything = output_snapshot(workspace.root, root=workspace.root, skip_suffixes=RUN_LOGS)
+    return {k: v for k, v in everything.items() if not k.startswith("trials")}

@@ -16,6 +16,7 @@ from lesiontrials.errors import MissingPathError
 from lesiontrials.insert import insert_trial
 from lesiontrials.io import read_json
 from lesiontrials.paths import Workspace
+from lesiontrials.testing import output_snapshot
 
 
 def _rows() -> list[dict]:
@@ -32,14 +33,7 @@ def _rows() -> list[dict]:
 
 def _snapshot(workspace: Workspace) -> dict[str, bytes]:
     """Every file under cases/ byte for byte, but the wall-clock timing files."""
-    out = {}
-    for path in sorted(workspace.cases_dir("t1").rglob("*")):
-        if not path.is_file():
-            continue
-        if path.name.endswith("_timing.json"):  # wall-clock seconds
-            continue
-        out[str(path.relative_to(workspace.root))] = path.read_bytes()
-    return out
+    return output_snapshot(workspace.cases_dir("t1"), root=workspace.root)
 
 
 def test_results_are_identical_for_one_and_two_workers(tmp_path, world: World):
