@@ -137,6 +137,14 @@ def test_maisi_rendering_runs_on_ray_actors_that_load_the_networks_once(
     pids = loads(tiny_maisi)
     assert 1 <= len(pids) <= 2 < summary["rendered"]  # once per actor, not per case
     assert len(set(pids)) == len(pids) and os.getpid() not in pids
+    # several trials share one stage executor: its actors load the networks once for all
+    from lesiontrials.render.trial import render_trials
+
+    with use_executor(RayExecutor()):
+        again = list(render_trials([TRIAL, TRIAL], workspace=workspace, data_root=root,
+                                   backend="maisi", workers=2, show_progress=False))
+    assert [s["this_run"] for s in again] == [{"skipped": 6}] * 2
+    assert len(loads(tiny_maisi)) - len(pids) <= 2
 
 
 def test_scoring_on_ray_actors_matches_in_process_and_loads_once_per_actor(

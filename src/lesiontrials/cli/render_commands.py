@@ -40,7 +40,7 @@ def render(
     from lesiontrials.errors import ConfigError
     from lesiontrials.paths import Workspace
     from lesiontrials.render.backends import BACKEND_NAMES
-    from lesiontrials.render.trial import inserted_trials, render_trial
+    from lesiontrials.render.trial import inserted_trials, render_trials
     from lesiontrials.settings import load_settings
 
     if backend not in BACKEND_NAMES:
@@ -59,13 +59,12 @@ def render(
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
     with executor_scope(settings, executor, ray_address):
-        for name in trials:
-            summary = render_trial(name, workspace=space,
-                                   data_root=settings.resolved_data_root, backend=backend,
-                                   workers=settings.workers, appearance=appearance,
-                                   feature_distance=feature_distance)
+        for summary in render_trials(trials, workspace=space,
+                                     data_root=settings.resolved_data_root, backend=backend,
+                                     workers=settings.workers, appearance=appearance,
+                                     feature_distance=feature_distance):
             _print_summary(summary)
-            console.print(f"outputs: {space.cases_dir(name)} "
+            console.print(f"outputs: {space.cases_dir(summary['trial'])} "
                           "(ct.nii.gz, render.json, qc.png per case)")
 
 

@@ -46,7 +46,7 @@ from lesiontrials.render.physics import PhysicsRenderer, physics_slab
 from lesiontrials.render.qc import qc_png
 from lesiontrials.render.scanner import noise_sd_hu, nps_peak_cyc_per_mm, psf_sigma_mm
 from lesiontrials.render.tissue import TISSUES, Tissue, label_tissue
-from lesiontrials.render.trial import inserted_trials, render_trial
+from lesiontrials.render.trial import inserted_trials, render_trial, render_trials
 
 __all__ = [
     "BACKEND_NAMES",
@@ -84,6 +84,7 @@ __all__ = [
     "render_analytic",
     "render_case",
     "render_trial",
+    "render_trials",
     "resolve_backend",
     "sample_analytic_params",
     "sample_lesion_params",

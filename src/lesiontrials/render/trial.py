@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +60,40 @@ def warm_maisi() -> None:
     renderer_from_env()
 
 
+def render_trials(trials: Sequence[str], *, workspace: Workspace, data_root: Path,
+                  backend: str = "auto", workers: int = 1, appearance: str = "",
+                  show_progress: bool = True, feature_distance: bool = False
+                  ) -> Iterator[dict[str, Any]]:
+    """Render (or resume) each trial, yielding its summary; one stage executor serves them
+    all, so model actors (MAISI) load their networks once for every trial."""
+    with stage_executor(render_executor(backend, workers=workers)) as executor:
+        for trial in trials:
+            yield _render_trial(trial, workspace=workspace, data_root=data_root,
+                                backend=backend, workers=workers, appearance=appearance,
+                                show_progress=show_progress,
+                                feature_distance=feature_distance, executor=executor)
+
+
 def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str = "auto",
                  workers: int = 1, appearance: str = "", show_progress: bool = True,
                  feature_distance: bool = False) -> dict[str, Any]:
-    """Render (or resume) a trial; returns and writes its summary (``feature_distance``:
+    """Render (or resume) one trial; returns and writes its summary (``feature_distance``:
     add the deep-feature distance to the real CTs, cached per file)."""
+    [summary] = render_trials([trial], workspace=workspace, data_root=data_root,
+                              backend=backend, workers=workers, appearance=appearance,
+                              show_progress=show_progress, feature_distance=feature_distance)
+    return summary
+
+
+def _render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str,
+                  workers: int, appearance: str, show_progress: bool, feature_distance: bool,
+                  executor: Executor | None) -> dict[str, Any]:
     start = time.perf_counter()
     jobs = render_jobs(workspace, trial, data_root=data_root, backend=backend,
                        appearance=appearance)
-    with stage_executor(render_executor(backend, workers=workers)) as executor:
-        outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
-                             workers=workers, description=f"render {trial}",
-                             show_progress=show_progress, executor=executor)
+    outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
+                         workers=workers, description=f"render {trial}",
+                         show_progress=show_progress, executor=executor)
     summary = summarise(trial, jobs, outcomes)
     if feature_distance:
         from lesiontrials.render.feature_distance import trial_feature_distance
