@@ -66,7 +66,8 @@ def test_overlay_reader_reads_the_overlay(built_trial, condition):
         assert all(("box" in a.raw_text) or ("contour" in a.raw_text) for a in answers)
     items, truth = _items(built_trial, condition=condition, task="presence")
     answers = model.answer(items)
-    assert [a.option for a in answers] == truth  # negatives carry no overlay: fallback
+    # negatives carry a decoy overlay: reading the overlay says "present" for every item
+    assert {a.option for a in answers} == {"present"} and "absent" in truth
 
 
 def test_overlay_reader_falls_back_without_overlay(built_trial):

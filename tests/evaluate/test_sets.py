@@ -74,8 +74,10 @@ def test_negatives_hold_no_nodule_voxels(built_trial):
         lung = np.isin(labels[:, :, row.z_index], anatomy.LOBE_LABELS).sum()
         assert lung * SPACING[0] * SPACING[1] >= 5000.0
         assert row.truth_presence == "absent" and row.truth_lobe == "" and row.bbox_x0 == -1
-    rows = items[items.kind == "negative"]  # every condition shows the same plain image
-    assert rows.groupby("slice_uid").image_path.nunique().eq(1).all()
+    rows = items[items.kind == "negative"]  # each guided condition draws a decoy
+    assert rows.groupby("slice_uid").image_path.nunique().eq(len(CONDITIONS)).all()
+    assert (rows.overlay_decoy == (rows.condition != "plain")).all()
+    assert not items[items.kind == "positive"].overlay_decoy.any()
 
 
 def test_uids_are_canonical_across_conditions_and_profiles(built_trial):

@@ -20,6 +20,7 @@ import pandas as pd
 from lesiontrials import anatomy
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.contract import CONDITIONS
+from lesiontrials.evaluate.overlays import decoy_region
 from lesiontrials.evaluate.slices import (
     SliceParams,
     centre_z,
@@ -36,13 +37,27 @@ from lesiontrials.evaluate.slices import (
     slice_uid,
     z_range,
 )
+from lesiontrials.evaluate.windowing import axial_display
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, mask_in_host_grid
-from lesiontrials.io import read_parquet, read_volume, sha256_file, write_parquet, write_png
+from lesiontrials.io import (
+    read_parquet,
+    read_volume,
+    read_volume_header,
+    sha256_file,
+    spacing_from_affine,
+    write_parquet,
+    write_png,
+)
 from lesiontrials.seeding import rng_for
 
-SLICES_VERSION = 1
+SLICES_VERSION = 2  # 2: guided negatives carry a decoy overlay
 PARTS_DIR = "parts"
+#: decoy diameters (mm) when a set has no positive to copy sizes from: the task size bins'
+#: range, spread evenly (recorded in every item's digest like any parameter)
+DEFAULT_DECOY_DIAMETERS_MM: tuple[float, ...] = (4.0, 6.0, 8.0, 10.0, 14.0, 20.0, 28.0)
+#: further candidate slices tried when a chosen negative slice has no room for its decoy
+DECOY_SLICE_TRIES = 20
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,8 @@ class CaseJob:
     base_meta: dict[str, Any] = field(default_factory=dict)
     extra_inputs: tuple[Path, ...] = ()  # hashed for resume (insert.json, render.json)
     seed: int = 0
+    #: the set's positive diameters (mm), sorted: decoy sizes are drawn from them
+    decoy_diameters_mm: tuple[float, ...] = ()
 
     @property
     def part_path(self) -> Path:
@@ -89,7 +106,7 @@ class _Target:
     uid: str
     kind: str
     z: int
-    plane: np.ndarray | None
+    plane: np.ndarray | None  # the region the guidance marks (nodule, or a negative's decoy)
     meta: dict[str, Any]
 
 
@@ -100,6 +117,7 @@ def job_digest(job: CaseJob) -> str:
     payload = {
         "version": SLICES_VERSION, "params": job.params.to_dict(), "profiles": job.profiles,
         "seed": job.seed, "n_negatives": job.n_negatives, "base": job.base_meta,
+        "decoys": list(job.decoy_diameters_mm),
         "nodules": [[n.target, n.meta, n.centroid_z, n.world_point_mm] for n in job.nodules],
         # by role order, not by path: the same inputs in another workspace give the same key
         "files": [sha256_file(p) if Path(p).is_file() else None for p in files],
@@ -128,6 +146,22 @@ def build_case(job: CaseJob) -> CaseOutcome:
     rows = _render(job, ct.array, targets, ct.spacing_mm, digest)
     write_parquet(pd.DataFrame(rows), job.part_path)
     return CaseOutcome(job.case_key, "done", result=len(rows))
+
+
+def overlay_diameters_mm(job: CaseJob) -> list[float]:
+    """Equivalent diameters (mm) of what the overlays mark on this job's positives: each
+    nodule's in-plane mask on its centre slice, exactly as :func:`build_case` draws it.
+
+    Reads only the CT header and the nodule masks."""
+    shape, affine = read_volume_header(job.ct_path)
+    spacing = spacing_from_affine(affine)
+    out = []
+    for src in job.nodules:
+        nodule = _host_mask(src, affine, shape)
+        z = centre_z(nodule, centroid_z=src.centroid_z)
+        area_mm2 = float(plane_mask(nodule, shape=shape, z=z).sum()) * spacing[0] * spacing[1]
+        out.append(2.0 * float(np.sqrt(area_mm2 / np.pi)))
+    return out
 
 
 def _finished_rows(job: CaseJob, digest: str) -> int | None:
@@ -202,17 +236,49 @@ def _positives(job: CaseJob, nodules: list[NoduleMask], shape: tuple[int, int, i
 
 def _negatives(job: CaseJob, excluded: list[tuple[int, int]], lung: np.ndarray,
                spacing: tuple[float, float, float]) -> list[_Target]:
+    """Nodule-free slices, each with a decoy region for the guided conditions.
+
+    Slices are chosen as before (spread over the eligible range); a chosen slice whose lung
+    has no room for its decoy gives way to the next eligible slice (in a seeded order)."""
     area = lung_area_mm2(lung, spacing_mm=spacing)
     candidates = negative_candidates(
         depth=lung.shape[2], excluded=excluded, lung_area=area, spacing_z_mm=spacing[2],
         margin_mm=job.params.margin_mm, min_lung_area_mm2=job.params.min_lung_area_mm2)
     rng = rng_for(job.seed, job.case_key, "eval-negatives")
+    chosen = choose_spread(candidates, job.n_negatives, rng)
+    spare = [int(z) for z in rng.permutation(candidates) if int(z) not in chosen]
     meta = {"nodule_index": -1, "donor_uid": "", "donor_dataset": "", "truth_presence": "absent",
             "truth_lobe": "", "truth_size": "", "diameter_mm": float("nan"), "label": None,
             "appearance": ""}
-    return [_Target(slice_uid(source=job.source, case=job.case_key, target="negative", z=z),
-                    "negative", z, None, meta)
-            for z in choose_spread(candidates, job.n_negatives, rng)]
+    targets: list[_Target] = []
+    for z in chosen:
+        for attempt in [z, *spare[:DECOY_SLICE_TRIES]]:
+            uid = slice_uid(source=job.source, case=job.case_key, target="negative", z=attempt)
+            decoy = _decoy(job, uid, axial_display(lung[:, :, attempt]), spacing)
+            if decoy is not None:
+                spare = [s for s in spare if s != attempt]
+                targets.append(_Target(uid, "negative", attempt, decoy, meta))
+                break
+        else:
+            raise InputError(f"case {job.case_key}: no negative slice has room in the lung for "
+                             "a decoy overlay", path=job.ct_path,
+                             fix="check the lung labels of this case (or lower "
+                                 "negatives_per_case)")
+    return sorted(targets, key=lambda t: t.z)
+
+
+def _decoy(job: CaseJob, uid: str, lung_plane: np.ndarray,
+           spacing: tuple[float, float, float]) -> np.ndarray | None:
+    """The decoy region of one negative slice (display orientation), seeded by its uid.
+
+    Its diameter is drawn from the set's positive diameters, so the size of what an overlay
+    marks says nothing about the answer."""
+    rng = rng_for(job.seed, uid, "decoy")
+    sizes = job.decoy_diameters_mm or DEFAULT_DECOY_DIAMETERS_MM
+    diameter = float(sizes[int(rng.integers(len(sizes)))])
+    # display rows run along y, columns along x
+    return decoy_region(lung_plane, diameter_px=(diameter / spacing[1], diameter / spacing[0]),
+                        rng=rng)
 
 
 def _render(job: CaseJob, hu: np.ndarray, targets: list[_Target],
@@ -256,7 +322,10 @@ def _render_target(job: CaseJob, target: _Target, encoded: dict[int, np.ndarray]
             "image_path": rel, "context_paths": json.dumps([below, rel, above]),
             "z_index": target.z, "bbox_x0": c0, "bbox_y0": r0, "bbox_x1": c1, "bbox_y1": r1,
             "pixel_spacing_mm": float(spacing[0]),
-            "mask_area_px": int(target.plane.sum()) if target.plane is not None else 0,
+            "mask_area_px": (int(target.plane.sum()) if target.plane is not None
+                             and target.kind == "positive" else 0),
+            # audit only, never shown to a model: the negative's overlay marks a decoy
+            "overlay_decoy": target.kind == "negative" and condition != "plain",
             "inputs_sha256": digest,
         })
     return rows

@@ -34,7 +34,7 @@ ITEM_COLUMNS: Final[tuple[str, ...]] = (
     "source",           # 'synthetic' or 'real'
     "kind",             # 'positive' (through a nodule) or 'negative' (nodule-free slice)
     "profile",          # 'lung' | 'medgemma_rgb'
-    "condition",        # one of CONDITIONS (negatives: every condition shows no overlay)
+    "condition",        # one of CONDITIONS (guided negatives show a decoy overlay)
     "image_path",       # centre slice PNG, relative to the set/profile directory
     "context_paths",    # JSON list: [z-1, z, z+1] PNG paths (relative), for multi-image models
     "trial", "design", "case_uid", "nodule_index", "host_dataset", "host_ct_id",
@@ -46,11 +46,13 @@ ITEM_COLUMNS: Final[tuple[str, ...]] = (
     "diameter_mm",      # realised equivalent diameter (NaN for negatives)
     "label",            # malignancy label of the donor (<NA> unknown)
     "appearance",       # one-line lesion description ('' if none)
-    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1",  # overlay box in image pixels (-1 if none)
+    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1",  # drawn box in image pixels (-1 if none;
+    #                   a negative's box encloses its decoy)
     # added by the slice builder (compatible extension):
     "pixel_spacing_mm",  # in-plane pixel size (mm), for readers that measure
     "mask_area_px",     # the nodule's pixel count on the centre slice (0 for negatives)
     "inputs_sha256",    # digest of the case's input files + slice parameters (resume key)
+    "overlay_decoy",    # audit, never shown to a model: the overlay marks a decoy (negatives)
 )
 
 

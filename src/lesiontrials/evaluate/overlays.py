@@ -4,7 +4,12 @@ Conditions (``contract.CONDITIONS``): ``plain`` (nothing), ``bbox`` (a green box
 nodule's in-plane mask extent grown by ``margin_px``), ``contour`` (a red outline
 ``contour_px`` wide on the mask boundary, by default just outside it so the nodule's own
 pixels stay visible) and ``bbox_contour`` (both; the contour
-is drawn last). Negatives get no overlay in any condition.
+is drawn last).
+
+Negatives carry a *decoy* in every guided condition: the same kind of box or contour drawn
+around a nodule-sized region of lung (:func:`decoy_region`) that holds no nodule. Without
+it, "is there any green or red pixel?" would answer the presence question perfectly; with
+it, an overlay says "look here", never "there is something here".
 
 Pixel coordinates are display ``(row, col)``; a box is ``(row0, col0, row1, col1)`` with
 inclusive outer edges. The overlay colours cannot occur in either profile's encoding of a
@@ -98,9 +103,9 @@ def draw_overlay(
 ) -> tuple[np.ndarray, PixelBox | None]:
     """Return ``(image with overlay, drawn box or None)`` for one condition.
 
-    ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)`` uint8; ``mask`` the nodule's in-plane
-    mask in display orientation (``None`` for negatives). ``plain`` and negatives return
-    the image unchanged (not converted to RGB).
+    ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)`` uint8; ``mask`` the region to mark in
+    display orientation (the nodule's in-plane mask, or a negative's decoy region).
+    ``plain`` and an empty or missing mask return the image unchanged (not converted to RGB).
     """
     if condition not in ("plain", "bbox", "contour", "bbox_contour"):
         raise ValueError(f"unknown condition {condition!r}")
@@ -128,3 +133,61 @@ def colour_mask(image: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
 def overlay_pixels(image: np.ndarray) -> np.ndarray:
     """Pixels painted by any overlay (green box or red contour)."""
     return colour_mask(image, GREEN) | colour_mask(image, RED)
+
+
+def decoy_region(
+    lung: np.ndarray,
+    *,
+    diameter_px: tuple[float, float],
+    rng: np.random.Generator,
+    avoid: np.ndarray | None = None,
+    min_distance_px: float = 0.0,
+) -> np.ndarray | None:
+    """A nodule-like region of lung to mark on a negative slice, or ``None`` if none fits.
+
+    ``lung`` is the slice's ``(H, W)`` lung mask in display orientation; ``diameter_px``
+    the decoy's diameter in pixels along rows and columns (a diameter in mm divided by the
+    row and column pixel spacing). The region is an ellipse (axis ratio 0.75–1, random
+    orientation) with a gently lobulated edge, so its outline looks like a nodule's rather
+    than a perfect circle. It lies wholly inside the lung, at least ``min_distance_px`` from
+    every ``True`` pixel of ``avoid`` (e.g. nodule pixels), centred at a uniformly drawn
+    admissible pixel. All randomness comes from ``rng`` (seed it from the slice uid).
+    """
+    allowed = np.asarray(lung, dtype=bool).copy()
+    if avoid is not None and np.any(avoid):
+        allowed &= ndimage.distance_transform_edt(~np.asarray(avoid, dtype=bool)) >= min_distance_px
+    shape = _decoy_shape(diameter_px, rng)
+    half = (shape.shape[0] // 2, shape.shape[1] // 2)
+    # centres where the whole shape stays on allowed pixels: erode by the shape itself
+    padded = np.pad(allowed, ((half[0], half[0]), (half[1], half[1])), constant_values=False)
+    inside = ndimage.binary_erosion(padded, structure=shape)[half[0]:half[0] + allowed.shape[0],
+                                                             half[1]:half[1] + allowed.shape[1]]
+    centres = np.argwhere(inside)
+    if centres.size == 0:
+        return None
+    row, col = centres[int(rng.integers(len(centres)))]
+    out = np.zeros(allowed.shape, dtype=bool)
+    out[row - half[0]:row - half[0] + shape.shape[0],
+        col - half[1]:col - half[1] + shape.shape[1]] = shape
+    return out
+
+
+def _decoy_shape(diameter_px: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """A centred, odd-sized boolean stamp of the decoy outline (see :func:`decoy_region`)."""
+    ratio = rng.uniform(0.75, 1.0)
+    angle = rng.uniform(0.0, np.pi)
+    harmonics = rng.uniform(-0.06, 0.06, size=3)
+    phases = rng.uniform(0.0, 2 * np.pi, size=3)
+    semi = np.array([diameter_px[0], diameter_px[1]], dtype=float) / 2.0
+    size = max(int(np.ceil(semi.max() * 1.35)), 1)
+    rows, cols = np.mgrid[-size:size + 1, -size:size + 1].astype(float)
+    rows, cols = rows / max(semi[0], 0.5), cols / max(semi[1], 0.5)  # unit circle = diameter
+    # area-preserving ellipse: semi-axes 1/sqrt(ratio) and sqrt(ratio) of the radius
+    u = (rows * np.cos(angle) + cols * np.sin(angle)) * np.sqrt(ratio)
+    v = (-rows * np.sin(angle) + cols * np.cos(angle)) / np.sqrt(ratio)
+    theta = np.arctan2(v, u)
+    edge = 1.0 + sum(a * np.cos((k + 2) * theta + p)
+                     for k, (a, p) in enumerate(zip(harmonics, phases, strict=True)))
+    stamp: np.ndarray = np.hypot(u, v) <= edge
+    stamp[size, size] = True  # a decoy is never empty, however small
+    return stamp

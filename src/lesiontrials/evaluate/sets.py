@@ -13,7 +13,7 @@ Finished cases are reused when their inputs' digest is unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from lesiontrials.evaluate.case_items import (
     CaseJob,
     NoduleSource,
     build_case,
+    overlay_diameters_mm,
 )
 from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
 from lesiontrials.evaluate.slices import SliceParams
@@ -94,6 +95,7 @@ def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: st
         raise InputError(f"set {name!r}: no case can be sliced ({len(left_out)} left out: "
                          f"{sorted(set(left_out.values()))[:3]})",
                          fix="insert and render the trial first (or check the data root)")
+    jobs = with_decoy_sizes(jobs, workers=workers, show_progress=show_progress)
     outcomes = run_cases(build_case, jobs, keys=[j.case_key for j in jobs], workers=workers,
                          description=f"slices {name}", show_progress=show_progress)
     finished = [j for j, o in zip(jobs, outcomes, strict=True) if o.status != "failed"]
@@ -109,6 +111,20 @@ def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: st
     return summary
 
 
+def with_decoy_sizes(jobs: list[CaseJob], *, workers: int = 1, show_progress: bool = False
+                     ) -> list[CaseJob]:
+    """Give every job the set's positive overlay diameters (sorted), the pool decoys draw from.
+
+    Decoys on negatives must match the sizes of what the overlays mark on positives across
+    the whole set, so the pool is the set's, not the case's: a changed positive rebuilds
+    every case. A case whose sizes cannot be measured fails in the build that follows."""
+    outcomes = run_cases(overlay_diameters_mm, jobs, keys=[j.case_key for j in jobs],
+                         workers=workers, description="overlay sizes",
+                         show_progress=show_progress)
+    sizes = sorted(d for o in outcomes if o.status == "done" for d in o.result)
+    return [replace(j, decoy_diameters_mm=tuple(sizes)) for j in jobs]
+
+
 def assemble(jobs: list[CaseJob]) -> pd.DataFrame:
     """Concatenate the jobs' parts into one typed frame, sorted by slice uid and condition."""
     parts = [read_parquet(j.part_path) for j in jobs if j.part_path.is_file()]
@@ -120,6 +136,7 @@ def assemble(jobs: list[CaseJob]) -> pd.DataFrame:
         frame[column] = frame[column].astype("int64")
     frame["diameter_mm"] = frame["diameter_mm"].astype("float64")
     frame["pixel_spacing_mm"] = frame["pixel_spacing_mm"].astype("float64")
+    frame["overlay_decoy"] = frame["overlay_decoy"].fillna(False).astype(bool)
     frame["label"] = pd.array(frame["label"].where(frame["label"].notna(), None),
                               dtype="Int8")
     order = frame["condition"].map({c: i for i, c in enumerate(CONDITIONS)})

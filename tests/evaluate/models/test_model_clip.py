@@ -33,14 +33,23 @@ def test_missing_weights_are_a_clear_error(tmp_path: Path) -> None:
         ClipZeroShot(model_path=tmp_path)
 
 
-def test_overlay_prompts_name_the_overlay() -> None:
+def test_overlay_prompts_name_the_overlay_for_every_option() -> None:
+    from lesiontrials.evaluate.contract import CONDITIONS, TASK_OPTIONS
+
     plain = option_prompts("present", condition="plain", overlay_prompts=True)
     contour = option_prompts("present", condition="contour", overlay_prompts=True)
     assert all("outlined in red" in p for p in contour)
     assert not any("red" in p for p in plain)
     assert option_prompts("present", condition="contour", overlay_prompts=False) == plain
-    assert not any("red" in p for p in option_prompts("absent", condition="contour",
-                                                        overlay_prompts=True))
+    for condition in CONDITIONS:  # symmetric: what the overlay adds is the same for all
+        for options in TASK_OPTIONS.values():
+            added = set()
+            for option in options:
+                bare = option_prompts(option, condition="plain", overlay_prompts=True)
+                guided = option_prompts(option, condition=condition, overlay_prompts=True)
+                added |= {g[len(b):] for g, b in zip(guided, bare, strict=True)}
+                assert all(g.startswith(b) for g, b in zip(guided, bare, strict=True))
+            assert len(added) == 1, (condition, added)
 
 
 def test_scores_are_a_distribution_over_options(tiny_clip: tuple[Path, Path]) -> None:

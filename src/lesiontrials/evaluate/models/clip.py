@@ -3,7 +3,9 @@
 For each task, every answer option becomes a few text prompts ("an axial chest CT slice
 showing a lung nodule in the right upper lobe"); the image embedding is compared with each
 option's mean prompt embedding and a softmax over options gives the scores. With
-``overlay_prompts`` the prompts of a guided condition mention the overlay ("outlined in red").
+``overlay_prompts`` the prompts of a guided condition mention the overlay ("in the region
+outlined in red") for *every* option, "absent" included: guided negatives carry a decoy
+overlay, so the overlay is no evidence for any one answer and no prompt may treat it as such.
 
 Weights are the user's and load only from a local directory in open_clip's hub layout
 (``open_clip_config.json`` + ``open_clip_pytorch_model.bin`` or ``*.safetensors``), e.g. a copy
@@ -54,16 +56,19 @@ _PHRASES: Final[dict[str, str]] = {
     ">=20": "a large lung mass of 20 mm or more",
 }
 _OVERLAY_PHRASES: Final[dict[str, str]] = {
-    "bbox": ", marked by a green box",
-    "contour": ", outlined in red",
-    "bbox_contour": ", outlined in red inside a green box",
+    "bbox": ", in the region marked by a green box",
+    "contour": ", in the region outlined in red",
+    "bbox_contour": ", in the region outlined in red inside a green box",
 }
 
 
 def option_prompts(option: str, *, condition: str, overlay_prompts: bool) -> list[str]:
-    """The text prompts for one answer option under one guidance condition."""
+    """The text prompts for one answer option under one guidance condition.
+
+    The overlay clause is the same for every option (symmetric): it says where to look,
+    never what is there."""
     phrase = _PHRASES.get(option, f"a lung nodule, {option_label(option)}")
-    if overlay_prompts and option != "absent":
+    if overlay_prompts:
         phrase += _OVERLAY_PHRASES.get(condition, "")
     return [template.format(phrase) for template in TEMPLATES]
 
