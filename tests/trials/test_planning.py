@@ -202,13 +202,14 @@ def test_twin_cross_pairing_structure(plan_ctx):
     cross = plan_design(plan_ctx, 13, size="demo", params={"hosts_per_donor": 4}).manifest
     assert cross["donor_uid"].nunique() == 5
     assert (cross.groupby("donor_uid")["host_ct_id"].nunique() == 4).all()
+    assert (cross.groupby("host_ct_id")["donor_uid"].nunique() >= 3).all()
     assert (cross.groupby("host_ct_id")["donor_uid"].nunique() > 1).any()  # crossed
     assert (cross["donor_patient_id"] != cross["host_patient_id"]).all()
     assert (cross["pairing"] == "one_to_many").all()
     one = plan_design(plan_ctx, 13, size="demo", params={"pairing": "one_to_one"}).manifest
     assert one["donor_uid"].is_unique and len(one) == 5
     whole = plan_design(plan_ctx, 13, size="demo", params={"pairing": "whole_patient"}).manifest
-    assert whole["case_uid"].nunique() == 5
+    assert whole["case_uid"].nunique() == 15  # 5 donor scans x 3 hosts each
     for _, case in whole.groupby("case_uid"):
         assert case["donor_patient_id"].nunique() == 1 and case["host_ct_id"].nunique() == 1
 

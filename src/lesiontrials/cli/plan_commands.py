@@ -69,6 +69,9 @@ def _summary(plans: list[TrialPlan], where: Path) -> None:
                       f"{audit['donors_distinct']} ({audit['donors_reused']})",
                       str(warnings + len(info.get("notes", []))))
     console.print(table)
+    for plan in plans:  # what the cross design can separate (simulated power)
+        if "cross_design" in plan.info:
+            console.print(f"{plan.name}: {plan.info['cross_design']['statement']}")
 
 
 def plan(

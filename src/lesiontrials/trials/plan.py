@@ -112,18 +112,20 @@ def _plan_twins(ctx: PlanContext, name: str, kind: str, *, size: str, seed: int,
                          "designs keep each donor nodule at its native size",
                          column="appearance", fix="remove the size from appearance (the "
                          "look — texture, margin — still applies)")
+    extra: dict[str, Any] = {}
     if kind == "twin_cross":
-        n_donors = int(params.get("n_donors", 5 if size == "demo" else 250))
         spec = spec.model_copy(update={"allow_same_patient": False})
-        manifest = twin_cross(ctx, spec, trial=trial, n_donors=n_donors, params=params)
+        manifest, extra["cross_design"] = twin_cross(ctx, spec, trial=trial, size=size,
+                                                     params=params)
     else:
         manifest = digital_twin(ctx, spec, trial=trial, complete=kind == "twin_complete",
                                 n_scans=n)
     manifest = validate_manifest(manifest, source=f"trial {trial}")
     spec = spec.model_copy(update={"n_cases": int(manifest["case_uid"].nunique())})
-    info = _info(spec, manifest, feasibility=[], audits=[], notes=[],
+    notes = [extra["cross_design"]["statement"]] if extra else []
+    info = _info(spec, manifest, feasibility=[], audits=[], notes=notes,
                  size=size, number=DESIGN_NUMBERS[name], params=params)
-    return TrialPlan(trial, manifest, info)
+    return TrialPlan(trial, manifest, {**info, **extra})
 
 
 def expand_strata(ctx: PlanContext, spec: TrialSpec) -> list[Cohort]:

@@ -14,6 +14,15 @@ import pandas as pd
 
 from lesiontrials.errors import InputError
 from lesiontrials.seeding import rng_for
+from lesiontrials.trials.cross import (
+    HOST_CONSTRAINED,
+    PROFILE_FAITHFUL,
+    BlockDesign,
+    block_pairs,
+    constrained_pairs,
+    host_lobes,
+)
+from lesiontrials.trials.cross_power import design_power, power_statement
 from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.rows import _donor_columns, _host_columns, placement_targets
@@ -125,48 +134,152 @@ def digital_twin(ctx: PlanContext, spec: TrialSpec, *, trial: str, complete: boo
                   rng=rng_for(spec.seed, trial, "placement"))
 
 
-def twin_cross(ctx: PlanContext, spec: TrialSpec, *, trial: str, n_donors: int,
-               params: dict[str, Any]) -> pd.DataFrame:
-    """Mode 13: native donors in other patients' anatomy, pairing recorded."""
-    pairing = params.get("pairing", "one_to_many")
-    if pairing not in ("one_to_one", "one_to_many", "whole_patient"):
+#: cross-design defaults per size: donors, hosts per donor (k), donors per host (r)
+CROSS_DEFAULTS: dict[str, tuple[int, int, int]] = {"demo": (5, 3, 3), "paper": (42, 6, 6)}
+PAIRINGS = ("one_to_one", "one_to_many", "whole_patient")
+
+
+def twin_cross(ctx: PlanContext, spec: TrialSpec, *, trial: str, size: str,
+               params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Mode 13: native donors in other patients' anatomy, as a donor × host block design.
+
+    ``one_to_many`` and ``whole_patient`` pair each donor (a nodule, or all nodules of a
+    scan) with ``hosts_per_donor`` hosts and each host with ``donors_per_host`` donors
+    (:func:`~lesiontrials.trials.cross.block_pairs`); ``one_to_one`` gives each donor its
+    own host. Donors come from distinct patients, hosts from distinct patients none of
+    whom is a donor's (any study: patients are matched by dataset and patient id). Part
+    of each donor's pairs (``host_constrained_fraction``) place the primary nodule in its
+    host's lobe; the rest are profile-faithful (``stratum`` records which). Returns the
+    manifest and the design summary (with its simulated power) for plan.json."""
+    pairing = str(params.get("pairing", "one_to_many"))
+    if pairing not in PAIRINGS:
         raise InputError(f"unknown pairing {pairing!r}", column="params.pairing",
                          fix="use one_to_one, one_to_many or whole_patient")
-    rng = rng_for(spec.seed, trial, "cross")
-    native = native_nodules(ctx, spec)
-    host_datasets = ctx.host_array("host_dataset")
-    host_ok = np.ones(len(host_datasets), bool)
-    if spec.hosts.include:
-        host_ok &= np.isin(host_datasets, spec.hosts.include)
-    host_ok &= ~np.isin(host_datasets, spec.hosts.exclude)
-    hosts = np.flatnonzero(host_ok)
-    if pairing == "whole_patient":
-        groups = choose_scans(ctx, native, n_donors, spec.seed, trial)
-    else:
-        count = min(n_donors, len(native))
-        groups = [np.array([r]) for r in np.sort(rng.choice(native, size=count, replace=False))]
-    per_donor = 1 if pairing != "one_to_many" else int(params.get("hosts_per_donor", 5))
-    pool = rng.choice(hosts, size=min(len(hosts), max(per_donor * 2, per_donor)), replace=False)
-    donors, host_rows, cases, positions = [], [], [], []
-    own = _host_row_of(ctx, np.array([g[0] for g in groups]))
-    case = -1
-    for g, group in enumerate(groups):
-        others = pool[pool != own[g]] if pairing == "one_to_many" else hosts[hosts != own[g]]
-        if len(others) < per_donor:
-            raise InputError(f"only {len(others)} other hosts for {per_donor} per donor",
-                             column="params.hosts_per_donor", fix="lower hosts_per_donor")
-        for host in rng.choice(others, size=per_donor, replace=False):
-            case += 1
-            donors += group.tolist()
-            host_rows += [host] * len(group)
-            cases += [case] * len(group)
-            positions += list(range(len(group)))
-    mode = "profile_faithful" if params.get("placement", "donor_faithful") == "donor_faithful" \
-        else "random"
+    n_donors, k, r = CROSS_DEFAULTS[size]
+    n_donors = int(params.get("n_donors", n_donors))
+    k, r = (1, 1) if pairing == "one_to_one" else (int(params.get("hosts_per_donor", k)),
+                                                   int(params.get("donors_per_host", r)))
+    fraction = float(params.get("host_constrained_fraction", 0.5))
+    if pairing != "one_to_one" and min(k, r) < MIN_CROSSING:
+        raise InputError(f"hosts_per_donor = {k} and donors_per_host = {r}: the cross design "
+                         f"needs at least {MIN_CROSSING} of each to separate donor from host",
+                         column="params.hosts_per_donor",
+                         fix=f"use hosts_per_donor and donors_per_host >= {MIN_CROSSING}")
+    groups = cross_donor_groups(ctx, spec, pairing=pairing, n_donors=n_donors,
+                                rng=rng_for(spec.seed, trial, "cross-donors"))
+    design = block_pairs(len(groups), hosts_per_donor=k, donors_per_host=r)
+    hosts = cross_hosts(ctx, spec, groups, design.n_hosts,
+                        rng=rng_for(spec.seed, trial, "cross-hosts"))
+    lobes = host_lobes(design.n_hosts, rng_for(spec.seed, trial, "cross-host-lobes"))
+    constrained = constrained_pairs(design, fraction if pairing != "one_to_one" else 0.0,
+                                    lobes, rng_for(spec.seed, trial, "cross-constrained"))
+    frame = _cross_frame(ctx, spec, trial=trial, pairing=pairing, groups=groups,
+                         design=design, hosts=hosts, lobes=lobes, constrained=constrained)
+    summary = cross_summary(design, constrained, seed=spec.seed)
+    return frame, summary
+
+
+MIN_CROSSING = 3  # hosts per donor and donors per host of a separable cross design
+
+
+def _cross_frame(ctx: PlanContext, spec: TrialSpec, *, trial: str, pairing: str,
+                 groups: list[np.ndarray], design: BlockDesign, hosts: np.ndarray,
+                 lobes: np.ndarray, constrained: np.ndarray) -> pd.DataFrame:
+    """Manifest rows: one case per pair, every nodule of the donor group in it."""
+    donors, host_rows, cases, positions, forced = [], [], [], [], []
+    for case, (d, h) in enumerate(zip(design.donor, design.host, strict=True)):
+        group = groups[int(d)]
+        donors += group.tolist()
+        host_rows += [int(hosts[int(h)])] * len(group)
+        cases += [case] * len(group)
+        positions += list(range(len(group)))
+        lobe = str(lobes[int(h)]) if constrained[case] else ""
+        forced += [lobe] + [""] * (len(group) - 1)  # the primary follows the host's lobe
     cross_spec = spec.model_copy(update={"placement": spec.placement.model_copy(
-        update={"mode": mode})})
+        update={"mode": "profile_faithful"})})
     frame = _frame(ctx, cross_spec, trial=trial, case_index=np.array(cases),
                    nodule_index=np.array(positions), donors=np.array(donors),
-                   hosts=np.array(host_rows), stratum=params.get("placement", "donor_faithful"),
-                   pairing=pairing, native=False, rng=rng)
+                   hosts=np.array(host_rows), stratum=PROFILE_FAITHFUL, pairing=pairing,
+                   native=False, rng=rng_for(spec.seed, trial, "cross-placement"))
+    forced_lobe = np.array(forced, dtype=object)
+    by_host = forced_lobe != ""
+    frame.loc[by_host, "placement"] = "random"  # a random position inside the host's lobe
+    frame.loc[by_host, "target_lobe"] = forced_lobe[by_host]
+    for axis in ("cc", "ml", "ap"):
+        frame.loc[by_host, f"target_lobe_{axis}_pct"] = np.nan
+    case_constrained = np.asarray(constrained)[np.array(cases)]
+    frame["stratum"] = np.where(case_constrained, HOST_CONSTRAINED, PROFILE_FAITHFUL)
     return frame
+
+
+def cross_donor_groups(ctx: PlanContext, spec: TrialSpec, *, pairing: str, n_donors: int,
+                       rng: np.random.Generator) -> list[np.ndarray]:
+    """``n_donors`` donor groups from distinct patients: one nodule each, or (whole_patient)
+    all nodules of one scan, largest first. Sorted by their first index row."""
+    native = native_nodules(ctx, spec)
+    patients = _patient_keys(ctx.index.array("dataset")[native],
+                             ctx.index.array("patient_id")[native])
+    names = np.unique(patients)
+    if n_donors > len(names):
+        raise InputError(f"{n_donors} donors asked, but only {len(names)} patients have a "
+                         "native nodule with its own host scan", column="params.n_donors",
+                         fix=f"lower n_donors to at most {len(names)}")
+    chosen = rng.choice(names, size=n_donors, replace=False)
+    scans = (ctx.index.array("dataset")[native].astype(str) + "|"
+             + ctx.index.array("ct_id")[native].astype(str))
+    diameters = ctx.index.array("nodule_mean_diam_mm")
+    groups = []
+    for name in sorted(chosen.tolist()):
+        mine = native[patients == name]
+        if pairing == "whole_patient":
+            scan = rng.choice(np.unique(scans[patients == name]))
+            members = native[(patients == name) & (scans == scan)]
+            groups.append(members[np.argsort(-diameters[members], kind="stable")])
+        else:
+            groups.append(np.array([rng.choice(mine)]))
+    return sorted(groups, key=lambda g: int(g[0]))
+
+
+def cross_hosts(ctx: PlanContext, spec: TrialSpec, groups: list[np.ndarray], n_hosts: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """``n_hosts`` host rows from distinct patients, none of them a donor's patient (in any
+    of their studies), drawn at random; a host filter the pool cannot meet is an error."""
+    host_datasets = ctx.host_array("host_dataset")
+    keep = np.ones(len(host_datasets), bool)
+    if spec.hosts.include:
+        keep &= np.isin(host_datasets, spec.hosts.include)
+    keep &= ~np.isin(host_datasets, spec.hosts.exclude)
+    host_patients = _patient_keys(host_datasets, ctx.host_array("host_patient_id"))
+    donor_rows = np.concatenate(groups)
+    donor_patients = _patient_keys(ctx.index.array("dataset")[donor_rows],
+                                   ctx.index.array("patient_id")[donor_rows])
+    keep &= ~np.isin(host_patients, donor_patients)
+    names = np.unique(host_patients[keep])
+    if len(names) < n_hosts:
+        raise InputError(f"the design needs {n_hosts} host patients other than the donors' "
+                         f"own, but only {len(names)} are eligible", column="hosts",
+                         fix="widen hosts.include, lower n_donors or raise donors_per_host")
+    chosen = rng.choice(names, size=n_hosts, replace=False)
+    return np.array([rng.choice(np.flatnonzero(keep & (host_patients == name)))
+                     for name in chosen])
+
+
+def _patient_keys(datasets: np.ndarray, patients: np.ndarray) -> np.ndarray:
+    """``dataset|patient_id``: the identity of a patient across their studies."""
+    return np.char.add(np.char.add(np.asarray(datasets).astype(str), "|"),
+                       np.asarray(patients).astype(str))
+
+
+def cross_summary(design: BlockDesign, constrained: np.ndarray, *, seed: int
+                  ) -> dict[str, Any]:
+    """The design's shape and its simulated power (plan.json ``cross_design``)."""
+    per_donor, per_host = design.hosts_per_donor, design.donors_per_host
+    summary: dict[str, Any] = {
+        "donors": design.n_donors, "hosts": design.n_hosts, "pairs": len(design.donor),
+        "hosts_per_donor_min": int(per_donor.min()), "hosts_per_donor_max": int(per_donor.max()),
+        "donors_per_host_min": int(per_host.min()), "donors_per_host_max": int(per_host.max()),
+        "host_constrained_pairs": int(np.sum(constrained)),
+        "power": design_power(design.donor, design.host, seed=seed),
+    }
+    summary["statement"] = power_statement(summary)
+    return summary
