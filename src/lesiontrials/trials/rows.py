@@ -118,6 +118,8 @@ def companion_rows(ctx: PlanContext, spec: TrialSpec, primaries: pd.DataFrame,
     low = int(spec.companions.count.low(1))
     high = int(spec.companions.count.high(low))
     benign = np.flatnonzero((ctx.index.array("label") == 0) & ctx.index.array("mask_available"))
+    patient = (ctx.index.array("dataset").astype(str) + "|"
+               + ctx.index.array("patient_id").astype(str))
     picked: list[tuple[int, int, int]] = []  # (case row, companion number, donor row)
     for position, (_, case) in enumerate(cases.iterrows()):
         primary_row = uid_to_row[case["donor_uid"]]
@@ -129,6 +131,9 @@ def companion_rows(ctx: PlanContext, spec: TrialSpec, primaries: pd.DataFrame,
         else:
             k = int(rng.integers(low, high + 1))
             pool = benign[benign != primary_row]
+            if not spec.allow_same_patient:  # never a nodule of the host's patient
+                host = f"{case['host_dataset']}|{case['host_patient_id']}"
+                pool = pool[patient[pool] != host]
             rows = rng.choice(pool, size=min(k, len(pool)), replace=False).tolist()
         picked += [(position, j + 1, r) for j, r in enumerate(rows)]
     if not picked:
