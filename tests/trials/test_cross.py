@@ -124,6 +124,8 @@ def test_cross_design_refusals(plan_ctx):
         _cross(plan_ctx, n_donors=14, spec={"hosts": {"include": ["NSCLCR"]}})
     with pytest.raises(InputError, match="outside"):
         _cross(plan_ctx, host_constrained_fraction=1.5)
+    with pytest.raises(InputError, match="host_constrained_fraction"):
+        _cross(plan_ctx, placement="donor_faithful")
 
 
 def test_power_simulation_is_calibrated_and_sees_effects():

@@ -155,6 +155,11 @@ def twin_cross(ctx: PlanContext, spec: TrialSpec, *, trial: str, size: str,
     if pairing not in PAIRINGS:
         raise InputError(f"unknown pairing {pairing!r}", column="params.pairing",
                          fix="use one_to_one, one_to_many or whole_patient")
+    if "placement" in params:
+        raise InputError("params.placement is not a cross-design parameter any more",
+                         column="params.placement",
+                         fix="use host_constrained_fraction (0: every pair profile-faithful, "
+                             "1: every primary in its host's lobe; default 0.5)")
     n_donors, k, r = CROSS_DEFAULTS[size]
     n_donors = int(params.get("n_donors", n_donors))
     k, r = (1, 1) if pairing == "one_to_one" else (int(params.get("hosts_per_donor", k)),
