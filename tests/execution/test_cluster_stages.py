@@ -40,8 +40,9 @@ def _pipeline(workspace: Workspace, root: Path, diameters: dict[str, float],
         render_trial(TRIAL, workspace=workspace, data_root=root, backend="analytic",
                      show_progress=False)
         built = build_eval_set(trial=TRIAL, workspace=workspace, show_progress=False)
-    assert [s.executor for s in summaries] == [executor.name] * 3
-    assert [(s.done, s.failed) for s in summaries] == [(5, 1), (5, 0), (5, 0)]
+    assert [s.executor for s in summaries] == [executor.name] * 4
+    # insert, render, the positives' overlay sizes (for decoys), slices
+    assert [(s.done, s.failed) for s in summaries] == [(5, 1), (5, 0), (5, 0), (5, 0)]
     assert built.positives == 5 and not built.failed
     return inserted
 

@@ -95,7 +95,7 @@ def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: st
         raise InputError(f"set {name!r}: no case can be sliced ({len(left_out)} left out: "
                          f"{sorted(set(left_out.values()))[:3]})",
                          fix="insert and render the trial first (or check the data root)")
-    jobs = with_decoy_sizes(jobs, workers=workers, show_progress=show_progress)
+    jobs = with_decoy_sizes(jobs, name=name, workers=workers, show_progress=show_progress)
     outcomes = run_cases(build_case, jobs, keys=[j.case_key for j in jobs], workers=workers,
                          description=f"slices {name}", show_progress=show_progress)
     finished = [j for j, o in zip(jobs, outcomes, strict=True) if o.status != "failed"]
@@ -111,15 +111,15 @@ def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: st
     return summary
 
 
-def with_decoy_sizes(jobs: list[CaseJob], *, workers: int = 1, show_progress: bool = False
-                     ) -> list[CaseJob]:
+def with_decoy_sizes(jobs: list[CaseJob], *, name: str, workers: int = 1,
+                     show_progress: bool = False) -> list[CaseJob]:
     """Give every job the set's positive overlay diameters (sorted), the pool decoys draw from.
 
     Decoys on negatives must match the sizes of what the overlays mark on positives across
     the whole set, so the pool is the set's, not the case's: a changed positive rebuilds
     every case. A case whose sizes cannot be measured fails in the build that follows."""
     outcomes = run_cases(overlay_diameters_mm, jobs, keys=[j.case_key for j in jobs],
-                         workers=workers, description="overlay sizes",
+                         workers=workers, description=f"overlay sizes {name}",
                          show_progress=show_progress)
     sizes = sorted(d for o in outcomes if o.status == "done" for d in o.result)
     return [replace(j, decoy_diameters_mm=tuple(sizes)) for j in jobs]
