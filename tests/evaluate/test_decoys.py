@@ -212,3 +212,19 @@ def test_decoy_region_fits_the_lung_and_keeps_its_distance():
     second = decoy_region(lung, diameter_px=(8.0, 6.0), rng=np.random.default_rng(3))
     assert first is not None and second is not None and (first == second).all()
     assert decoy_region(lung, diameter_px=(70.0, 70.0), rng=np.random.default_rng(0)) is None
+
+
+def test_chat_prompts_are_the_same_in_every_condition_and_name_no_overlay():
+    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
+    from lesiontrials.evaluate.models.messages import prompt_text
+
+    image = np.zeros((8, 8), np.uint8)
+    for task in TASKS:
+        prompt = task_prompt(task)
+        texts = {prompt_text(Item(slice_uid="s", task=task, condition=c, profile="lung",
+                                  question=prompt.question, options=prompt.options,
+                                  image=image), n_images=3)
+                 for c in CONDITIONS}
+        assert len(texts) == 1
+        words = next(iter(texts)).lower()
+        assert not any(w in words for w in ("box", "outline", "contour", "green", "red "))
