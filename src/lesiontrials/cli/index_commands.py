@@ -70,6 +70,28 @@ def stats(workspace: WorkspaceOption = None) -> None:
                 "size distribution (fraction, mean diameter bins in mm)")
     print_frame(frame[["dataset", *[c for c in frame.columns if c.startswith("lobe ")]]],
                 "lobe distribution (fraction)")
+    _print_quality(Workspace(settings.workspace).index_info)
+
+
+def _print_quality(info_path: Path) -> None:
+    """The quality flags of index.json (docs/profiles.md: what each flag does)."""
+    from lesiontrials.index.stats import quality_table
+    from lesiontrials.io import read_json
+
+    if not info_path.is_file():
+        console.print(f"[yellow]no {info_path}: rebuild the index to see quality flags[/]")
+        return
+    flags = quality_table(read_json(info_path))
+    if flags.empty:
+        console.print("quality flags: none (no out-of-range, missing or derived columns)")
+        return
+    flagged = flags[flags["out_of_range"] > 0]
+    if not flagged.empty:
+        console.print("[yellow]out-of-range columns (kept as read, treated as unknown; "
+                      "placement draws them inside the lobe):[/] "
+                      + ", ".join(f"{r.dataset}.{r.column} ({r.out_of_range})"
+                                  for r in flagged.itertuples()))
+    print_frame(flags, "quality flags per dataset and column (docs/profiles.md)")
 
 
 @app.command()

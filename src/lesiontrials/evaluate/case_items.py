@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
+from lesiontrials.donors import nodule_component
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.contract import CONDITIONS
 from lesiontrials.evaluate.slices import (
@@ -49,8 +50,9 @@ PARTS_DIR = "parts"
 class NoduleSource:
     """One nodule to slice through: its mask file, uid target id and item metadata.
 
-    ``world_point_mm`` (RAS mm) picks the nearest connected component when one mask file
-    holds several nodules; ``centroid_z`` (voxel) is the realised centroid when known.
+    ``world_point_mm`` (RAS mm) is set when one mask file holds several nodules: the
+    nodule is then :func:`lesiontrials.donors.nodule_component` of it; ``centroid_z``
+    (voxel) is the realised centroid when known.
     """
 
     mask_path: Path
@@ -153,27 +155,14 @@ def _finished_rows(job: CaseJob, digest: str) -> int | None:
 def _host_mask(src: NoduleSource, affine: np.ndarray, shape: tuple[int, int, int]) -> NoduleMask:
     volume = read_volume(src.mask_path)
     mask = volume.array > 0
-    if src.world_point_mm is not None:
-        mask = _nearest_component(mask, volume.affine, np.asarray(src.world_point_mm))
+    if src.world_point_mm is not None:  # a per-scan mask file: this nodule's component
+        mask = nodule_component(mask, volume.affine, src.world_point_mm,
+                                path=src.mask_path).mask
     nodule = mask_in_host_grid(mask, volume.affine, affine, shape)
     if nodule.voxel_count == 0:
         raise InputError(f"nodule {src.target}: the mask is empty on the CT grid",
                          path=src.mask_path, fix="check the mask's affine against the CT")
     return nodule
-
-
-def _nearest_component(mask: np.ndarray, affine: np.ndarray, point_mm: np.ndarray
-                       ) -> np.ndarray:
-    """The connected component (26-conn.) whose centroid is nearest ``point_mm``."""
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-    if n <= 1:
-        return mask
-    centroids = np.asarray(ndimage.center_of_mass(mask, labels, range(1, n + 1)))
-    world = centroids @ affine[:3, :3].T + affine[:3, 3]
-    best = int(np.argmin(np.linalg.norm(world - point_mm, axis=1))) + 1
-    return labels == best
 
 
 def _lung_and_nodule_labels(job: CaseJob, hu: np.ndarray, affine: np.ndarray,

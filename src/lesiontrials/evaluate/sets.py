@@ -283,7 +283,7 @@ def real_jobs(*, data_root: DataRoot, workspace: Workspace, name: str,
 
 def _real_nodules(data_root: DataRoot, rows: pd.DataFrame) -> tuple[NoduleSource, ...]:
     rows = rows.sort_values("annotation_id", kind="stable")
-    shared = rows["mask_path"].duplicated(keep=False)
+    shared = rows["mask_path"].duplicated(keep=False) | (rows["mask_scope"] == "scan")
     out = []
     for k, (row, is_shared) in enumerate(zip(rows.itertuples(index=False), shared, strict=True)):
         diameter = float(row.nodule_mean_diam_mm)

@@ -99,7 +99,8 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
         "placement": spec.placement, "diameter_mm": planned_diameter, "scale": spec.scale,
         "donor_diameter_mm": spec.donor_diameter_mm, "donor_mask_diameter_mm": mask_diameter,
         "donor_spacing_mm": list(donor.spacing_mm), "donor_mask_path": spec.donor_mask_path,
-        "min_pleural_mm": spec.min_pleural_mm,
+        "min_pleural_mm": spec.min_pleural_mm, "donor_mask_scope": spec.donor_mask_scope,
+        "pct_fallback": [a for a in spec.pct_fallback.split(",") if a],
     }
 
 
@@ -206,6 +207,11 @@ def decide_target(host: HostAnatomy, spec: NoduleSpec, lobe_id: int, rng: np.ran
     if spec.placement == "random" or len(free) == 3:
         target = random_lobe_voxel(host.labels, box, lobe_id, rng)
         return target, level_percents(host.labels, box, lobe_id, target), ["position"]
+    given = (spec.cc_pct, spec.ml_pct, spec.ap_pct)
+    if any(math.isfinite(p) and not 0.0 <= p <= 100.0 for p in given):
+        raise InsertionError("percent_out_of_range", f"nodule {spec.nodule_index}: lobe "
+                             f"percents {given} outside [0, 100]; re-plan the trial (the "
+                             "planner draws out-of-range donor percents inside the lobe)")
     cc, ml, ap = draw_free_percents(spec.cc_pct, spec.ml_pct, spec.ap_pct, rng)
     target = lobe_target(host.labels, box, lobe_id, cc_pct=cc, ml_pct=ml, ap_pct=ap)
     return target, (cc, ml, ap), free

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
+from lesiontrials.donors import nodule_component
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, bounding_box
 from lesiontrials.insert.arrange import Placed, arrange_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig, InsertionError
-from lesiontrials.insert.spec import CaseSpec, Row, parse_case
+from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, parse_case
 from lesiontrials.insert.transplant import stamp
 from lesiontrials.insert.truth import diameter_error_mm, realised_truth
 from lesiontrials.io import (
@@ -126,7 +127,7 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     host_path = job.data_root / spec.host_seg_path
     volume = read_volume(host_path)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
-    donors = [_read_donor(job.data_root / n.donor_mask_path) for n in spec.nodules]
+    donors = [_read_donor(job.data_root / n.donor_mask_path, n) for n in spec.nodules]
     t_read = time.perf_counter()
     rng = rng_for(spec.seed, spec.case_uid, "insert")
     placed = arrange_case(host, volume.affine, spec.nodules, donors, rng, job.config)
@@ -153,15 +154,21 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     return record
 
 
-def _read_donor(path: Path) -> Volume:
-    """A donor mask cropped to its nodule (the affine follows), so later work is local."""
+def _read_donor(path: Path, nodule: NoduleSpec) -> Volume:
+    """A donor mask cropped to its nodule (the affine follows), so later work is local.
+
+    A per-scan mask file (``donor_mask_scope`` "scan", e.g. IMDCT) gives only the component
+    at the donor's centre (:func:`lesiontrials.donors.nodule_component`), or refuses."""
     donor = read_volume(path)
-    box = bounding_box(donor.array > 0)
+    mask = donor.array > 0
+    if nodule.donor_mask_scope == "scan":
+        mask = nodule_component(mask, donor.affine, nodule.donor_point_mm, path=path).mask
+    box = bounding_box(mask)
     if box is None:
         raise InputError("the donor mask is empty", path=path,
                          fix="use a donor whose mask file has nodule voxels")
     offset = (box[0].start, box[1].start, box[2].start)
-    return crop_volume(NoduleMask(donor.array[box] > 0, offset), donor.affine)
+    return crop_volume(NoduleMask(mask[box], offset), donor.affine)
 
 
 def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,

@@ -64,6 +64,10 @@ class NoduleSpec:
     scale: float
     label: int | None = None
     appearance: str = ""
+    #: "scan": the mask file holds every nodule of the donor scan (see lesiontrials.donors)
+    donor_mask_scope: str = "nodule"
+    donor_point_mm: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    pct_fallback: str = ""
     characteristics: dict[str, float | None] = field(default_factory=dict)
 
     @property
@@ -140,6 +144,10 @@ def _parse_nodule(row: Row, source: str) -> NoduleSpec:
         scale=_float(row, "scale"),
         label=None if label is None else int(label),
         appearance=str(row.get("appearance") or ""),
+        donor_mask_scope=str(row.get("donor_mask_scope") or "nodule"),
+        donor_point_mm=(_float(row, "donor_x_mm"), _float(row, "donor_y_mm"),
+                        _float(row, "donor_z_mm")),
+        pct_fallback=str(row.get("target_pct_fallback") or ""),
         characteristics={name: _score(row.get(f"donor_{name}")) for name in CHARACTERISTICS},
     )
 

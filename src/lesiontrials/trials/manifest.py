@@ -45,6 +45,11 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("donor_patient_id", "string", "donor patient id"),
     Column("donor_mask_path", "string", "donor mask, relative to the data root"),
     Column("donor_diameter_mm", "float64", "donor's mean (equivalent) diameter"),
+    Column("donor_mask_scope", "string", "nodule: the mask file is this nodule's; scan: it holds "
+           "every nodule of the donor scan and the component nearest donor_x/y/z_mm is used"),
+    Column("donor_x_mm", "float64", "donor's centre in its own scan (profile coordX), RAS mm"),
+    Column("donor_y_mm", "float64", "donor's centre in its own scan (profile coordY), RAS mm"),
+    Column("donor_z_mm", "float64", "donor's centre in its own scan (profile coordZ), RAS mm"),
     Column("label", "Int8", "the donor's real label: 1 malignant, 0 benign, <NA> unknown"),
     *(Column(f"donor_{name}", "float64", f"donor's LIDC {name} score (NaN unknown)")
       for name in LIDC_CHARACTERISTICS),
@@ -55,6 +60,9 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("target_lobe_cc_pct", "float64", "target percent position in the lobe (NaN = free)"),
     Column("target_lobe_ml_pct", "float64", "see anatomy: 0 patient-left … 100 patient-right"),
     Column("target_lobe_ap_pct", "float64", "0 posterior … 100 anterior"),
+    Column("target_pct_fallback", "string", "profile_faithful: the donor's lobe percents "
+           "outside [0, 100] (index flag out_of_range), drawn inside the lobe instead, e.g. "
+           "'ml,ap' ('' = none)"),
     Column("target_x_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_y_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_z_mm", "float64", "native placement: donor centroid, RAS world mm"),
