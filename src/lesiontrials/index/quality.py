@@ -23,7 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.profiles.schema import PERCENT_COLUMNS
+from lesiontrials.profiles.schema import PERCENT_COLUMNS as _LOCATION_PERCENTS
+from lesiontrials.profiles.schema import REINSERTION_COLUMNS
+
+#: Every percent-position column of a profile row (location and reinsertion).
+PERCENT_COLUMNS = (*_LOCATION_PERCENTS, *(c for c in REINSERTION_COLUMNS if c.endswith("_pct")))
 
 PERCENT_RANGE = (0.0, 100.0)
 OUT_OF_RANGE = "out_of_range"

@@ -20,6 +20,7 @@ from lesiontrials.errors import InputError
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.placement import (
+    Fit,
     FitRule,
     choose_lobe,
     draw_free_percents,
@@ -38,6 +39,7 @@ from lesiontrials.insert.transplant import (
     resample_donor,
     voxel_diagonal_mm,
 )
+from lesiontrials.insert.zones import fit_in_zone
 from lesiontrials.io.volumes import Volume
 from lesiontrials.profiles.host import HostAnatomy
 
@@ -173,10 +175,17 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
     gap = spec.min_gap_mm if math.isfinite(spec.min_gap_mm) else config.min_gap_mm
     rule = FitRule(tuple(region), config.min_inside_fraction, max(pleural, 0.0),
                    max(gap, 0.0), config.min_lung_fraction)
-    fit = find_fit(host.labels, host.spacing_mm, kernel, target, rule, limit=host.boxes[lobe_id],
-                   companions=[p.nodule for p in placed],
-                   search_start_mm=config.search_start_mm,
-                   max_shift_mm=None if anywhere else config.max_shift_mm)
+    companions = [p.nodule for p in placed]
+    fit: Fit | None
+    if spec.target_zones or spec.target_position:
+        fit, target, drawn = fit_in_zone(host, spec, lobe_id, kernel, target, rule, rng,
+                                           companions, config, drawn)
+        cc, ml, ap = level_percents(host.labels, host.boxes[lobe_id], lobe_id, target)
+    else:
+        fit = find_fit(host.labels, host.spacing_mm, kernel, target, rule,
+                       limit=host.boxes[lobe_id], companions=companions,
+                       search_start_mm=config.search_start_mm,
+                       max_shift_mm=None if anywhere else config.max_shift_mm)
     if fit is None:
         raise InsertionError("no_fit", _no_fit_reason(
             spec, lobe, kernel, host, rule, None if anywhere else config.max_shift_mm,
@@ -190,7 +199,8 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
             "to_voxel": [float(v) for v in nodule.centroid_voxel()]}))
     planned = {**_planned_common(spec, donor), "lobe": lobe.value, "lobe_source": lobe_source,
                "lobe_pct": {"cc": cc, "ml": ml, "ap": ap}, "min_gap_mm": rule.gap_mm,
-               "drawn": drawn,
+               "drawn": drawn, "zones": list(spec.target_zones),
+               "position": spec.target_position or None,
                "target_voxel": [float(v) for v in target],
                "target_mm": [float(v) for v in target @ affine[:3, :3].T + affine[:3, 3]]}
     return Placed(spec, nodule, planned, tuple(adjustments))

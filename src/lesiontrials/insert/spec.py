@@ -68,6 +68,9 @@ class NoduleSpec:
     donor_mask_scope: str = "nodule"
     donor_point_mm: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     pct_fallback: str = ""
+    #: zones (any of) and central/peripheral position the centroid must realise ('' = any)
+    target_zones: tuple[str, ...] = ()
+    target_position: str = ""
     characteristics: dict[str, float | None] = field(default_factory=dict)
 
     @property
@@ -148,6 +151,8 @@ def _parse_nodule(row: Row, source: str) -> NoduleSpec:
         donor_point_mm=(_float(row, "donor_x_mm"), _float(row, "donor_y_mm"),
                         _float(row, "donor_z_mm")),
         pct_fallback=str(row.get("target_pct_fallback") or ""),
+        target_zones=tuple(z for z in str(row.get("target_zones") or "").split(",") if z),
+        target_position=str(row.get("target_position") or ""),
         characteristics={name: _score(row.get(f"donor_{name}")) for name in CHARACTERISTICS},
     )
 

@@ -63,6 +63,10 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("target_pct_fallback", "string", "profile_faithful: the donor's lobe percents "
            "outside [0, 100] (index flag out_of_range), drawn inside the lobe instead, e.g. "
            "'ml,ap' ('' = none)"),
+    Column("target_zones", "string", "zones (comma-separated, any of) the centroid must "
+           "realise ('' = any); placement draws inside them and verifies"),
+    Column("target_position", "string", "central | peripheral the centroid must realise "
+           "('' = either)"),
     Column("target_x_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_y_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_z_mm", "float64", "native placement: donor centroid, RAS world mm"),

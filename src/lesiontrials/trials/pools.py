@@ -93,12 +93,28 @@ def donor_pool(ctx: PlanContext, spec: TrialSpec, warnings: list[str]) -> np.nda
     constraints = _location_constraints(index, spec)
     for name, ok in constraints.items():
         unlocated = int((keep & ~located).sum())
+        if name == "pleural_distance_mm" and spec.pleural_distance_mm.max is not None:
+            if unlocated:  # placement keeps a minimum only: a maximum cannot be realised
+                warnings.append(f"pleural_distance_mm: {unlocated} eligible donors have no "
+                                "known location and are excluded (placement cannot realise "
+                                "a maximum pleural distance)")
+            keep &= ok
+            continue
         if unlocated:
             warnings.append(f"{name}: {unlocated} eligible donors have no known location "
-                            "(donor-only datasets); the constraint is applied to their "
-                            "placement target instead")
+                            f"(donor-only datasets); {_REALISED.get(name, _REALISED['other'])}")
         keep &= ok | ~located
     return keep
+
+
+_REALISED = {
+    "zones": "placement draws their position inside the zones and verifies the realised one",
+    "position": "placement draws their position at that position and verifies the realised one",
+    "sides": "their lobe is drawn on the requested side",
+    "lobes": "their lobe is drawn from the requested lobes",
+    "pleural_distance_mm": "placement keeps them at least the minimum from the pleura",
+    "other": "placement applies it to their target",
+}
 
 
 def _location_constraints(index: NoduleIndex, spec: TrialSpec) -> dict[str, np.ndarray]:

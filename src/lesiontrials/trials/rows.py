@@ -23,6 +23,8 @@ def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
     [0, 100] (index flag ``out_of_range``) is never clamped: that axis becomes free — drawn
     uniformly over the host lobe's extent at insertion — and is named in
     ``target_pct_fallback``; ``warnings`` gets the count per dataset and axis.
+    The spec's ``zones``/``position`` go to ``target_zones``/``target_position``: placement
+    draws the position inside them and verifies the realised centroid (``insert/zones.py``).
     """
     from lesiontrials.trials.sampler import draw_lobes
 
@@ -56,7 +58,9 @@ def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
     return {"target_lobe": lobes, "target_lobe_cc_pct": np.where(valid, pct["cc"], np.nan),
             "target_lobe_ml_pct": np.where(valid, pct["ml"], np.nan),
             "target_lobe_ap_pct": np.where(valid, pct["ap"], np.nan),
-            "target_pct_fallback": np.where(valid, fallback, "")}
+            "target_pct_fallback": np.where(valid, fallback, ""),
+            "target_zones": np.where(valid, ",".join(spec.zones), ""),
+            "target_position": np.where(valid, spec.position or "", "")}
 
 
 def _warn_fallbacks(ctx: PlanContext, donors: np.ndarray, fallback: np.ndarray,
@@ -179,6 +183,7 @@ def companion_rows(ctx: PlanContext, spec: TrialSpec, primaries: pd.DataFrame,
     for column, values in placement_targets(ctx, companion_spec, donors, rng).items():
         out[column] = values
     out["placement"] = companion_spec.placement.mode
+    out["target_zones"], out["target_position"] = "", ""  # the spec's location is the primary's
     out["planned_diameter_mm"] = out["donor_diameter_mm"]
     out["scale"] = 1.0
     return out
