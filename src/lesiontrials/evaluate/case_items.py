@@ -75,7 +75,9 @@ class CaseJob:
     params: SliceParams
     nodules: tuple[NoduleSource, ...] = ()
     lung_labels_path: Path | None = None  # label map with lobes (None: estimate from HU)
-    exclude_mask_paths: tuple[Path, ...] = ()  # further nodules to keep negatives away from
+    #: nodules in the CT that are not targets (a real host's own): negatives keep away
+    #: from them and positives list them in ``nodules_on_slice``
+    natives: tuple[NoduleSource, ...] = ()
     n_negatives: int = 1
     base_meta: dict[str, Any] = field(default_factory=dict)
     extra_inputs: tuple[Path, ...] = ()  # hashed for resume (insert.json, render.json)
@@ -97,12 +99,13 @@ class _Target:
 
 def job_digest(job: CaseJob) -> str:
     """SHA-256 over the input files' bytes, parameters, profiles and item metadata."""
-    files = [job.ct_path, *(n.mask_path for n in job.nodules), *job.exclude_mask_paths,
+    files = [job.ct_path, *(n.mask_path for n in job.nodules), *(n.mask_path for n in job.natives),
              *job.extra_inputs, *([job.lung_labels_path] if job.lung_labels_path else [])]
     payload = {
         "version": SLICES_VERSION, "params": job.params.to_dict(), "profiles": job.profiles,
         "seed": job.seed, "n_negatives": job.n_negatives, "base": job.base_meta,
         "nodules": [[n.target, n.meta, n.centroid_z, n.world_point_mm] for n in job.nodules],
+        "natives": [[n.target, n.meta, n.world_point_mm] for n in job.natives],
         # by role order, not by path: the same inputs in another workspace give the same key
         "files": [sha256_file(p) if Path(p).is_file() else None for p in files],
     }
@@ -119,14 +122,11 @@ def build_case(job: CaseJob) -> CaseOutcome:
     ct = read_volume(job.ct_path)
     nodules = [_host_mask(src, ct.affine, ct.shape) for src in job.nodules]
     lung, label_ranges = _lung_and_nodule_labels(job, ct.array, ct.affine, ct.shape)
-    excluded = [r for n in nodules if (r := z_range(n)) is not None] + label_ranges
-    for path in job.exclude_mask_paths:
-        volume = read_volume(path)
-        extra = mask_in_host_grid(volume.array, volume.affine, ct.affine, ct.shape)
-        if (r := z_range(extra)) is not None:
-            excluded.append(r)
-    targets = _positives(job, nodules, ct.shape) + _negatives(job, excluded, lung,
-                                                              ct.spacing_mm)
+    natives = [_host_mask(src, ct.affine, ct.shape) for src in job.natives]
+    excluded = [r for n in [*nodules, *natives] if (r := z_range(n)) is not None] + label_ranges
+    present = _present(job, nodules, natives)
+    targets = _positives(job, nodules, ct.shape, present) + _negatives(job, excluded, lung,
+                                                                       ct.spacing_mm)
     rows = _render(job, ct.array, targets, ct.spacing_mm, digest)
     write_parquet(pd.DataFrame(rows), job.part_path)
     return CaseOutcome(job.case_key, "done", result=len(rows))
@@ -178,15 +178,42 @@ def _lung_and_nodule_labels(job: CaseJob, hu: np.ndarray, affine: np.ndarray,
     return lung, label_z_ranges(labels.array, anatomy.NODULE)
 
 
-def _positives(job: CaseJob, nodules: list[NoduleMask], shape: tuple[int, int, int]
-               ) -> list[_Target]:
+def _present(job: CaseJob, nodules: list[NoduleMask], natives: list[NoduleMask]
+             ) -> list[tuple[dict[str, Any], NoduleMask]]:
+    """Every nodule in the CT with what the truth says of it: uid, kind, lobe, size."""
+    kind = "inserted" if job.source == "synthetic" else "native"
+    out = []
+    for sources, masks, what in ((job.nodules, nodules, kind), (job.natives, natives, "native")):
+        for src, mask in zip(sources, masks, strict=True):
+            out.append(({"uid": str(src.meta.get("donor_uid") or src.target), "kind": what,
+                         "lobe": str(src.meta.get("truth_lobe") or ""),
+                         "size": str(src.meta.get("truth_size") or "")}, mask))
+    return out
+
+
+def _positives(job: CaseJob, nodules: list[NoduleMask], shape: tuple[int, int, int],
+               present: list[tuple[dict[str, Any], NoduleMask]]) -> list[_Target]:
+    """One positive per target nodule, on its centre slice. Truth rule: the slice lists
+    every nodule on it (``nodules_on_slice``); when they disagree on the lobe (or the size
+    bin), ``truth_lobe`` (``truth_size``) is '' — the question has no single answer there,
+    so that task skips the slice (presence still applies)."""
     targets = []
     for src, nodule in zip(job.nodules, nodules, strict=True):
         z = centre_z(nodule, centroid_z=src.centroid_z)
         uid = slice_uid(source=job.source, case=job.case_key, target=src.target, z=z)
-        targets.append(_Target(uid, "positive", z, plane_mask(nodule, shape=shape, z=z),
-                               src.meta))
+        on_slice = [entry for entry, mask in present if _on_slice(mask, z)]
+        meta = {**src.meta, "nodules_on_slice": json.dumps(on_slice, sort_keys=True)}
+        if len({e["lobe"] for e in on_slice}) > 1:
+            meta["truth_lobe"] = ""
+        if len({e["size"] for e in on_slice}) > 1:
+            meta["truth_size"] = ""
+        targets.append(_Target(uid, "positive", z, plane_mask(nodule, shape=shape, z=z), meta))
     return targets
+
+
+def _on_slice(mask: NoduleMask, z: int) -> bool:
+    k = z - mask.offset[2]
+    return 0 <= k < mask.mask.shape[2] and bool(mask.mask[:, :, k].any())
 
 
 def _negatives(job: CaseJob, excluded: list[tuple[int, int]], lung: np.ndarray,
@@ -198,7 +225,7 @@ def _negatives(job: CaseJob, excluded: list[tuple[int, int]], lung: np.ndarray,
     rng = rng_for(job.seed, job.case_key, "eval-negatives")
     meta = {"nodule_index": -1, "donor_uid": "", "donor_dataset": "", "truth_presence": "absent",
             "truth_lobe": "", "truth_size": "", "diameter_mm": float("nan"), "label": None,
-            "appearance": ""}
+            "appearance": "", "nodules_on_slice": "[]"}
     return [_Target(slice_uid(source=job.source, case=job.case_key, target="negative", z=z),
                     "negative", z, None, meta)
             for z in choose_spread(candidates, job.n_negatives, rng)]

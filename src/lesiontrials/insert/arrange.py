@@ -69,15 +69,20 @@ class Placed:
 
 def arrange_case(host: HostAnatomy, affine: np.ndarray, specs: Sequence[NoduleSpec],
                  donors: Sequence[Volume], rng: np.random.Generator,
-                 config: InsertConfig) -> list[Placed]:
-    """Place ``specs`` (with their donor masks) one after the other on ``host``."""
+                 config: InsertConfig, *, obstacles: Sequence[NoduleMask] = ()
+                 ) -> list[Placed]:
+    """Place ``specs`` (with their donor masks) one after the other on ``host``.
+
+    ``obstacles``: nodules already in the host's image (its own natives, on the host grid);
+    non-native placements keep the companion gap from them as from placed nodules."""
     placed: list[Placed] = []
     for spec, donor in zip(specs, donors, strict=True):
         _check_scale(spec, config)
         if spec.placement == "native":
             item = place_native(host, affine, spec, donor, placed, config)
         else:
-            item = place_in_lobe(host, affine, spec, donor, rng, placed, config)
+            item = place_in_lobe(host, affine, spec, donor, rng, placed, config,
+                                 obstacles=obstacles)
         _check_size(item, host.spacing_mm, config)
         placed.append(item)
     return placed
@@ -154,7 +159,7 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
 
 def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,
                   rng: np.random.Generator, placed: Sequence[Placed],
-                  config: InsertConfig) -> Placed:
+                  config: InsertConfig, *, obstacles: Sequence[NoduleMask] = ()) -> Placed:
     """Lobe + percent position (or a random lobe voxel) → the nearest fitting position."""
     if not host.lobes_present:
         raise InputError("the host label map has no lung lobes (labels 28-32)", path=host.path,
@@ -175,7 +180,7 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
     gap = spec.min_gap_mm if math.isfinite(spec.min_gap_mm) else config.min_gap_mm
     rule = FitRule(tuple(region), config.min_inside_fraction, max(pleural, 0.0),
                    max(gap, 0.0), config.min_lung_fraction)
-    companions = [p.nodule for p in placed]
+    companions = [*obstacles, *(p.nodule for p in placed)]
     fit: Fit | None
     if spec.target_zones or spec.target_position:
         fit, target, drawn = fit_in_zone(host, spec, lobe_id, kernel, target, rule, rng,
@@ -189,7 +194,7 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
     if fit is None:
         raise InsertionError("no_fit", _no_fit_reason(
             spec, lobe, kernel, host, rule, None if anywhere else config.max_shift_mm,
-            companions=len(placed), containment=config.containment))
+            companions=len(companions), containment=config.containment))
     nodule = NoduleMask(kernel, fit.offset)
     adjustments = []
     if fit.blocked:

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
-from lesiontrials.donors import nodule_component
+from lesiontrials.donors import nodule_component, nodule_volume
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
-from lesiontrials.geometry import NoduleMask, bounding_box
+from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
 from lesiontrials.insert.arrange import Placed, arrange_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig, InsertionError
-from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, parse_case
+from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, host_natives, parse_case
 from lesiontrials.insert.transplant import stamp
 from lesiontrials.insert.truth import diameter_error_mm, realised_truth
 from lesiontrials.io import (
@@ -73,6 +73,7 @@ def input_paths(job: CaseJob) -> dict[str, Path]:
     rels = [str(job.rows[0]["host_seg_path"])]
     if not any(bool(r["nodule_free"]) for r in job.rows):
         rels += [str(r["donor_mask_path"]) for r in job.rows if r["donor_mask_path"]]
+        rels += [str(n["mask_path"]) for n in host_natives(job.rows[0], job.source)]
     return {rel: job.data_root / rel for rel in dict.fromkeys(rels)}
 
 
@@ -128,9 +129,14 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     volume = read_volume(host_path)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
     donors = [_read_donor(job.data_root / n.donor_mask_path, n) for n in spec.nodules]
+    # a twin's native placed at its own site *is* that native; any other copy is new
+    inserted = {n.donor_uid for n in spec.nodules if n.placement == "native"}
+    natives = {str(n["uid"]): _native_on_host(job.data_root, n, volume)
+               for n in spec.host_natives if str(n["uid"]) not in inserted}
     t_read = time.perf_counter()
     rng = rng_for(spec.seed, spec.case_uid, "insert")
-    placed = arrange_case(host, volume.affine, spec.nodules, donors, rng, job.config)
+    placed = arrange_case(host, volume.affine, spec.nodules, donors, rng, job.config,
+                          obstacles=list(natives.values()))
     t_place = time.perf_counter()
     truths = [realised_truth(host, volume.affine, p.nodule, scale=p.spec.scale,
                              companions=[q.nodule for q in placed if q is not p])
@@ -144,6 +150,9 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     record.update({
         "host": _host_info(spec, volume),
         "nodules": [_nodule_record(p, t) for p, t in zip(placed, truths, strict=True)],
+        "host_natives": [{"uid": uid, "voxels": n.voxel_count,
+                          "centroid_voxel": [float(v) for v in n.centroid_voxel()]}
+                         for uid, n in natives.items()],
         "labels_sha256": outputs[LABELS_FILE],
         "timing_s": end - start,
         "timing_breakdown_s": {"read": t_read - start, "place": t_place - t_read,
@@ -169,6 +178,15 @@ def _read_donor(path: Path, nodule: NoduleSpec) -> Volume:
                          fix="use a donor whose mask file has nodule voxels")
     offset = (box[0].start, box[1].start, box[2].start)
     return crop_volume(NoduleMask(mask[box], offset), donor.affine)
+
+
+def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume) -> NoduleMask:
+    """One of the host scan's own nodules on the host grid (its component when the mask
+    file holds the whole scan's nodules)."""
+    path = data_root / str(native["mask_path"])
+    volume = nodule_volume(read_volume(path), scope=str(native["mask_scope"]),
+                           point_mm=tuple(native["point_mm"]), path=path)
+    return mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
 
 
 def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,

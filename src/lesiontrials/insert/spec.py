@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ class CaseSpec:
     host_seg_path: str
     host_ct_path: str
     nodules: tuple[NoduleSpec, ...]
+    #: the host scan's own nodules its raw CT shows (uid, mask_path, mask_scope, point_mm)
+    host_natives: tuple[dict[str, Any], ...] = ()
 
     @property
     def nodule_free(self) -> bool:
@@ -113,8 +116,26 @@ def parse_case(rows: Sequence[Row], *, source: str = "manifest") -> CaseSpec:
         case_index=int(first["case_index"]), seed=int(first["seed"]),
         host_dataset=str(first["host_dataset"]), host_ct_id=str(first["host_ct_id"]),
         host_seg_path=str(first["host_seg_path"]), host_ct_path=str(first["host_ct_path"] or ""),
-        nodules=nodules,
+        nodules=nodules, host_natives=host_natives(first, source),
     )
+
+
+def host_natives(row: Row, source: str) -> tuple[dict[str, Any], ...]:
+    """The ``host_natives`` JSON of a manifest row ('' or missing = none)."""
+    text = str(row.get("host_natives") or "").strip()
+    if not text:
+        return ()
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"host_natives is not JSON ({exc})", path=source,
+                         column="host_natives", fix="re-plan the trial") from exc
+    if not isinstance(items, list) or not all(
+            isinstance(i, dict) and {"uid", "mask_path", "mask_scope", "point_mm"} <= set(i)
+            for i in items):
+        raise InputError("host_natives must list {uid, mask_path, mask_scope, point_mm}",
+                         path=source, column="host_natives", fix="re-plan the trial")
+    return tuple(items)
 
 
 def _parse_nodule(row: Row, source: str) -> NoduleSpec:

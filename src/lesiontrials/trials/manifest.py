@@ -39,6 +39,8 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("host_patient_id", "string", "host patient id"),
     Column("host_seg_path", "string", "host label map, relative to the data root"),
     Column("host_ct_path", "string", "host raw CT relative to the data root ('' if none)"),
+    Column("host_natives", "string", "JSON list of the host scan's own nodules (uid, mask_path, "
+           "mask_scope, point_mm) shown by its raw CT: inserted nodules keep clear of them"),
     # donor
     Column("donor_uid", "string", "nodule_uid of the donor in the index ('' if nodule-free)"),
     Column("donor_dataset", "string", "donor dataset"),

@@ -103,9 +103,11 @@ def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray
 
 
 def _host_columns(ctx: PlanContext, hosts: np.ndarray) -> dict[str, np.ndarray]:
-    return {column: ctx.host_array(column)[hosts] for column in (
+    out = {column: ctx.host_array(column)[hosts] for column in (
         "host_dataset", "host_ct_id", "host_patient_id", "host_seg_path", "host_ct_path",
         "age", "sex", "smoking_status", "pack_years")}
+    out["host_natives"] = ctx.host_natives()[hosts]
+    return out
 
 
 def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
