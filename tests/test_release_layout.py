@@ -18,7 +18,7 @@ from lesiontrials import anatomy
 from lesiontrials.cli.main import app
 from lesiontrials.errors import InputError
 from lesiontrials.io import read_json, read_volume
-from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.paths import Workspace
 from lesiontrials.testing_release import ReleaseRoot, write_release_root
 
 pytestmark = pytest.mark.slow

@@ -207,7 +207,8 @@ def test_quality_flags_count_out_of_range_missing_and_derived(tmp_path):
         "lobe_ml_pct:out_of_range", "lobe_ml_pct:out_of_range", "",
         "reinsertion_lobe_ap_pct:out_of_range", "", "lobe_ml_pct:out_of_range"]
     imdct = built.info["datasets"]["IMDCT"]["quality"]
-    assert {"annotation_id", "label", "mask_path"} <= {c for c, f in imdct.items() if "derived" in f}
+    derived = {c for c, f in imdct.items() if "derived" in f}
+    assert {"annotation_id", "label", "mask_path"} <= derived
     assert set(built.table.loc[built.table.dataset == "IMDCT", "mask_scope"]) == {"scan"}
     assert set(rows.mask_scope) == {"nodule"}
     flags = quality_table(built.info)

@@ -231,7 +231,7 @@ def test_insert_json_carries_the_contract(tmp_path, world):
 
 def test_out_of_range_percents_are_refused_not_clamped(tmp_path, world):
     rows = [row("t1-00000", target_lobe="RUL", target_lobe_ml_pct=150.0)]
-    workspace, summary = run(tmp_path, world, rows)
+    workspace, _ = run(tmp_path, world, rows)
     rec = record(workspace, "t1-00000")
     assert rec["status"] == "failed" and rec["reason_code"] == "percent_out_of_range"
     assert "150" in rec["reason"] and "re-plan" in rec["reason"]
