@@ -200,7 +200,8 @@ def _trial_job(case_dir: Path, *, trial: str, design: str, set_dir: Path,
     free = bool(record.get("nodule_free")) or not nodules
     n_negatives = params.negatives_per_free_case if free else params.negatives_per_case
     in_image: tuple[NoduleSource, ...] = ()
-    if host.get("ct_path"):  # a real host CT: its native nodules are in the image
+    if render.get("backend", "host-ct") == "host-ct" and host.get("ct_path"):
+        # rendered on the host's real CT: its native nodules are in the image
         inserted = {str(e.get("donor_uid") or "") for e in record.get("nodules", [])
                     if e.get("planned", {}).get("placement") == "native"}
         found = natives.sources(str(host.get("dataset", "")), str(host.get("ct_id", "")))
