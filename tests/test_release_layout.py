@@ -153,6 +153,8 @@ def test_dlcs24_faithful_insertions_are_not_collapsed_onto_the_lobe_edge(run: Ru
         key = "DLCS24" if nodule["donor_dataset"] == "DLCS24" else "other"
         pleural[key].append(nodule["realised"]["pleural_distance_mm"])
         assert bool(nodule["planned"]["pct_fallback"]) == (key == "DLCS24")
+        if key == "DLCS24":  # measured on the donor's own scan (it has a label map)
+            assert nodule["planned"]["pct_fallback_rule"] == "donor_scan"
     assert len(pleural["DLCS24"]) >= 3
     # clamped to 0 or 100 % the centroid sits on the lobe's edge (pleura within a radius)
     assert np.median(pleural["DLCS24"]) >= 0.4 * np.median(pleural["other"])

@@ -12,8 +12,10 @@ from conftest import DONOR_SPACING, World, donor_path, host_path, row, write_man
 from lesiontrials import anatomy
 from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.insert import InsertConfig, insert_trial
+from lesiontrials.insert.placement import level_percents
 from lesiontrials.io import read_json, read_volume
 from lesiontrials.paths import Workspace
+from lesiontrials.profiles.host import HostAnatomy
 
 
 def run(tmp_path, world: World, rows, **kwargs):
@@ -289,3 +291,23 @@ def test_a_per_scan_donor_mask_gives_the_nodule_at_the_donor_centre(tmp_path, wo
     refused = record(workspace, "t1-00001")
     assert refused["status"] == "failed" and refused["reason_code"] == "input"
     assert "X1_seg.nii.gz" in refused["reason"] and "within 5 mm" in refused["reason"]
+
+
+def test_fallback_percents_come_from_the_donor_scan_or_are_drawn(tmp_path, world):
+    base = {"target_lobe": "RUL", "target_lobe_ml_pct": math.nan,
+            "target_lobe_cc_pct": 50.0, "target_lobe_ap_pct": 50.0,
+            "target_pct_fallback": "ml", "donor_mask_path": donor_path("NAT1")}
+    rows = [row("t1-00000", **base, donor_seg_path=host_path("H1")),  # NAT1 lives in H1
+            row("t1-00001", **base)]  # no donor label map: drawn inside the lobe
+    workspace, summary = run(tmp_path, world, rows)
+    assert summary["status"] == {"done": 2, "failed": 0}
+    measured = record(workspace, "t1-00000")["nodules"][0]["planned"]
+    assert measured["pct_fallback"] == ["ml"] and measured["pct_fallback_rule"] == "donor_scan"
+    host = world.thorax.volume
+    anatomy_map = HostAnatomy(host.array, host.spacing_mm)
+    rul = anatomy.LOBE_LABEL_IDS[anatomy.Lobe.RUL]
+    own = level_percents(host.array, anatomy_map.boxes[rul], rul,
+                         world.natives["NAT1"].centroid_voxel())
+    assert measured["lobe_pct"]["ml"] == pytest.approx(own[1])
+    drawn = record(workspace, "t1-00001")["nodules"][0]["planned"]
+    assert drawn["pct_fallback_rule"] == "drawn" and drawn["drawn"] == ["ml"]

@@ -88,7 +88,7 @@ def _print_quality(info_path: Path) -> None:
     flagged = flags[flags["out_of_range"] > 0]
     if not flagged.empty:
         console.print("[yellow]out-of-range columns (kept as read, treated as unknown; "
-                      "placement draws them inside the lobe):[/] "
+                      "placement re-measures them on the donor scan):[/] "
                       + ", ".join(f"{r.dataset}.{r.column} ({r.out_of_range})"
                                   for r in flagged.itertuples()))
     print_frame(flags, "quality flags per dataset and column (docs/profiles.md)")

@@ -110,7 +110,7 @@ def _summary(plans: list[TrialPlan], where: Path) -> None:
 
 
 def _fallbacks(counts: dict[str, int]) -> str:
-    """Out-of-range donor percents drawn inside the lobe (``percent_fallback``), per dataset."""
+    """Out-of-range donor percents replaced at insertion (``percent_fallback``), per dataset."""
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "0"
 
 

@@ -7,7 +7,8 @@ shown by ``lesiontrials index stats``:
 - ``out_of_range``: a percent position outside [0, 100] (the release's DLCS24
   ``lobe_ml_pct``/``lobe_ap_pct`` mostly are). The value is kept as read — never clamped —
   and every consumer treats it as unknown: placement falls back (``trials/rows.py``:
-  the axis is drawn inside the host lobe, counted in the plan), range-building designs
+  the axis is re-measured on the donor's own scan, else drawn inside the host lobe —
+  ``insert/fallback.py`` — and counted in the plan), range-building designs
   (``targeted``) and the donor matcher skip it.
 - ``missing``: an empty cell. Counted only (placement already treats a missing percent as
   free; a missing lobe makes the nodule location-less).

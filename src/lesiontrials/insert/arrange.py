@@ -108,6 +108,7 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
         "donor_spacing_mm": list(donor.spacing_mm), "donor_mask_path": spec.donor_mask_path,
         "min_pleural_mm": spec.min_pleural_mm, "donor_mask_scope": spec.donor_mask_scope,
         "pct_fallback": [a for a in spec.pct_fallback.split(",") if a],
+        "pct_fallback_rule": spec.pct_fallback_rule or None,
     }
 
 

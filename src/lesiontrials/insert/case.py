@@ -8,6 +8,7 @@ when its ``insert.json`` says ``done`` for the same ``inputs_sha256`` and its fi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
 from lesiontrials.insert.arrange import Placed, arrange_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig, InsertionError
+from lesiontrials.insert.fallback import donor_scan_percents
 from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, host_natives, parse_case
 from lesiontrials.insert.transplant import stamp
 from lesiontrials.insert.truth import diameter_error_mm, realised_truth
@@ -74,6 +76,8 @@ def input_paths(job: CaseJob) -> dict[str, Path]:
     if not any(bool(r["nodule_free"]) for r in job.rows):
         rels += [str(r["donor_mask_path"]) for r in job.rows if r["donor_mask_path"]]
         rels += [str(n["mask_path"]) for n in host_natives(job.rows[0], job.source)]
+        rels += [str(r["donor_seg_path"]) for r in job.rows
+                 if r.get("target_pct_fallback") and r.get("donor_seg_path")]
     return {rel: job.data_root / rel for rel in dict.fromkeys(rels)}
 
 
@@ -129,6 +133,8 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     volume = read_volume(host_path)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
     donors = [_read_donor(job.data_root / n.donor_mask_path, n) for n in spec.nodules]
+    spec = dataclasses.replace(spec, nodules=tuple(
+        _fallback(job.data_root, n, d) for n, d in zip(spec.nodules, donors, strict=True)))
     # a twin's native placed at its own site *is* that native; any other copy is new
     inserted = {n.donor_uid for n in spec.nodules if n.placement == "native"}
     natives = {str(n["uid"]): _native_on_host(job.data_root, n, volume)
@@ -178,6 +184,19 @@ def _read_donor(path: Path, nodule: NoduleSpec) -> Volume:
                          fix="use a donor whose mask file has nodule voxels")
     offset = (box[0].start, box[1].start, box[2].start)
     return crop_volume(NoduleMask(mask[box], offset), donor.affine)
+
+
+def _fallback(data_root: Path, nodule: NoduleSpec, donor: Volume) -> NoduleSpec:
+    """Out-of-range percents: measured on the donor's own scan, else drawn (fallback.py)."""
+    if not nodule.pct_fallback:
+        return nodule
+    measured = None
+    if nodule.donor_seg_path and (data_root / nodule.donor_seg_path).is_file():
+        measured = donor_scan_percents(nodule, donor,
+                                       read_volume(data_root / nodule.donor_seg_path))
+    if measured is None:
+        return dataclasses.replace(nodule, pct_fallback_rule="drawn")
+    return dataclasses.replace(measured, pct_fallback_rule="donor_scan")
 
 
 def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume) -> NoduleMask:

@@ -69,6 +69,8 @@ class NoduleSpec:
     donor_mask_scope: str = "nodule"
     donor_point_mm: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     pct_fallback: str = ""
+    pct_fallback_rule: str = ""  # "donor_scan" | "drawn" once insertion decided (fallback.py)
+    donor_seg_path: str = ""  # the donor scan's label map ('' = none)
     #: zones (any of) and central/peripheral position the centroid must realise ('' = any)
     target_zones: tuple[str, ...] = ()
     target_position: str = ""
@@ -172,6 +174,7 @@ def _parse_nodule(row: Row, source: str) -> NoduleSpec:
         donor_point_mm=(_float(row, "donor_x_mm"), _float(row, "donor_y_mm"),
                         _float(row, "donor_z_mm")),
         pct_fallback=str(row.get("target_pct_fallback") or ""),
+        donor_seg_path=str(row.get("donor_seg_path") or ""),
         target_zones=tuple(z for z in str(row.get("target_zones") or "").split(",") if z),
         target_position=str(row.get("target_position") or ""),
         characteristics={name: _score(row.get(f"donor_{name}")) for name in CHARACTERISTICS},

@@ -23,7 +23,7 @@ def _prevalence(primary: pd.DataFrame) -> float | None:
 
 
 def _percent_fallbacks(manifest: pd.DataFrame) -> dict[str, int]:
-    """Nodules whose out-of-range donor percents were drawn inside the lobe, per donor
+    """Nodules whose out-of-range donor percents were replaced (insert/fallback.py), per donor
     dataset (see ``target_pct_fallback``)."""
     rows = manifest[manifest["target_pct_fallback"].astype(str) != ""]
     return {str(k): int(v) for k, v in rows["donor_dataset"].value_counts().sort_index().items()}

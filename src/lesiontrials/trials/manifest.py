@@ -49,6 +49,8 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("donor_diameter_mm", "float64", "donor's mean (equivalent) diameter"),
     Column("donor_mask_scope", "string", "nodule: the mask file is this nodule's; scan: it holds "
            "every nodule of the donor scan and the component nearest donor_x/y/z_mm is used"),
+    Column("donor_seg_path", "string", "the donor scan's label map ('' = none): out-of-range "
+           "percents are measured there (insert/fallback.py)"),
     Column("donor_x_mm", "float64", "donor's centre in its own scan (profile coordX), RAS mm"),
     Column("donor_y_mm", "float64", "donor's centre in its own scan (profile coordY), RAS mm"),
     Column("donor_z_mm", "float64", "donor's centre in its own scan (profile coordZ), RAS mm"),
@@ -63,7 +65,7 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("target_lobe_ml_pct", "float64", "see anatomy: 0 patient-left … 100 patient-right"),
     Column("target_lobe_ap_pct", "float64", "0 posterior … 100 anterior"),
     Column("target_pct_fallback", "string", "profile_faithful: the donor's lobe percents "
-           "outside [0, 100] (index flag out_of_range), drawn inside the lobe instead, e.g. "
+           "outside [0, 100] (index flag out_of_range), set by insert/fallback.py instead, e.g. "
            "'ml,ap' ('' = none)"),
     Column("target_zones", "string", "zones (comma-separated, any of) the centroid must "
            "realise ('' = any); placement draws inside them and verifies"),

@@ -20,8 +20,8 @@ def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
     """Target lobe and lobe percent positions for each donor row (-1 = nodule-free).
 
     ``profile_faithful`` copies the donor's reinsertion lobe and percents. A percent outside
-    [0, 100] (index flag ``out_of_range``) is never clamped: that axis becomes free — drawn
-    uniformly over the host lobe's extent at insertion — and is named in
+    [0, 100] (index flag ``out_of_range``) is never clamped: that axis becomes free — set at
+    insertion by ``insert/fallback.py`` (the donor's own scan, else a draw) — and is named in
     ``target_pct_fallback``; ``warnings`` gets the count per dataset and axis.
     The spec's ``zones``/``position`` go to ``target_zones``/``target_position``: placement
     draws the position inside them and verifies the realised centroid (``insert/zones.py``).
@@ -76,7 +76,8 @@ def _warn_fallbacks(ctx: PlanContext, donors: np.ndarray, fallback: np.ndarray,
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     warnings.append(f"percent_fallback: {int((fallback != '').sum())} profile-faithful "
                     f"nodule(s) have lobe percents outside [0, 100] ({detail}); those axes "
-                    "are drawn uniformly inside the host lobe instead of clamped to its edge")
+                    "are re-measured on the donor's own scan (else drawn inside the host "
+                    "lobe) instead of clamped to its edge")
 
 
 def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray]:
@@ -94,7 +95,10 @@ def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray
         "donor_uid": text("nodule_uid"), "donor_dataset": text("dataset"),
         "donor_patient_id": text("patient_id"), "donor_mask_path": text("mask_path"),
         "donor_diameter_mm": number("nodule_mean_diam_mm"), "label": number("label"),
-        "donor_mask_scope": text("mask_scope"), "donor_x_mm": number("coordX"),
+        "donor_mask_scope": text("mask_scope"),
+        "donor_seg_path": np.where(valid & index.array("host_available")[safe],
+                                   index.array("seg_path")[safe].astype(str), ""),
+        "donor_x_mm": number("coordX"),
         "donor_y_mm": number("coordY"), "donor_z_mm": number("coordZ"),
     }
     for name in anatomy.LIDC_CHARACTERISTICS:
