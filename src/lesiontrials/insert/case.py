@@ -191,7 +191,7 @@ def _fallback(data_root: Path, nodule: NoduleSpec, donor: Volume) -> NoduleSpec:
     if not nodule.pct_fallback:
         return nodule
     measured = None
-    if nodule.donor_seg_path and (data_root / nodule.donor_seg_path).is_file():
+    if nodule.donor_seg_path:  # indexed as present: a missing file is an error, not a draw
         measured = donor_scan_percents(nodule, donor,
                                        read_volume(data_root / nodule.donor_seg_path))
     if measured is None:
