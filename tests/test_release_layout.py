@@ -50,6 +50,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     ws, root = base / "ws", str(release.root.root)
     built = runner.invoke(app, ["index", "build", "-w", str(ws), "-d", root], env=ENV)
     assert built.exit_code == 0, built.output
+    assert "DLCS24.lobe_ml_pct (4)" in built.output  # the build names out-of-range columns
     stats = runner.invoke(app, ["index", "stats", "-w", str(ws)], env=ENV)
     plan_all = runner.invoke(app, ["plan", "--all", "-w", str(ws), "-d", root], env=ENV)
     strict = runner.invoke(app, ["plan", "--all", "--strict", "-w", str(ws), "-d", root],
