@@ -204,3 +204,13 @@ def test_eval_truth_lists_every_nodule_on_the_slice(run: Run):
             assert row.truth_size == (sizes.pop() if len(sizes) == 1 else "")
             ambiguous += len(on_slice) > 1
     assert ambiguous > 0, "the fixture puts natives on some positive slices"
+
+
+def test_isolation_twins_state_the_scans_other_natives(run: Run):
+    table = pd.read_parquet(run.workspace.index_table)
+    for record in _records(run, "digital_twin_isolation"):
+        host = record["host"]
+        scan = table[(table.dataset == host["dataset"]) & (table.ct_id == host["ct_id"])]
+        own = {n["donor_uid"] for n in record["nodules"]}
+        listed = {n["uid"] for n in record["host_natives"]}
+        assert listed == set(scan.nodule_uid) - own and len(own) == 1
