@@ -90,3 +90,6 @@ def test_plan_command_design_spec_and_schema(tmp_path):
     assert schema.exit_code == 0 and '"prevalence"' in schema.output
     missing_index = runner.invoke(app, ["plan", str(spec), "-w", str(tmp_path / "empty")])
     assert "no nodule index" in str(missing_index.exception)
+    nothing = runner.invoke(app, ["plan", "--all", "-w", str(ws), "-d", str(root)], env=env)
+    assert "nothing could be planned" in str(nothing.exception)  # no design is feasible
+    assert "no eligible host" in nothing.output  # the table says why, design by design

@@ -10,7 +10,6 @@ import pytest
 from evalsynth import AFFINE, SHAPE, SPACING, TRIAL, ct_from, thorax_labels
 
 from lesiontrials import anatomy
-from lesiontrials.evaluate.case_items import _nearest_component
 from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
 from lesiontrials.evaluate.sets import build_eval_set, build_real_set
 from lesiontrials.evaluate.slices import (
@@ -130,14 +129,6 @@ def test_negative_selection_helpers():
     picks = choose_spread(z, 2, np.random.default_rng(0))
     assert len(picks) == 2 and picks[0] <= 4 and picks[1] >= 13
     assert choose_spread(np.array([], int), 3, np.random.default_rng(0)) == []
-
-
-def test_nearest_component_picks_the_nodule_at_the_point():
-    mask = np.zeros((20, 20, 20), bool)
-    mask[2:5, 2:5, 2:5] = True
-    mask[12:16, 12:16, 12:16] = True
-    picked = _nearest_component(mask, np.eye(4), np.array([13.0, 13.0, 13.0]))
-    assert picked[13, 13, 13] and not picked[3, 3, 3]
 
 
 def _real_root(tmp_path):

@@ -187,3 +187,61 @@ def test_profiles_from_the_profiler_load_through_the_adapters(tmp_path, dataset,
         assert table.loc["n1", "age"] == 61 and table.loc["n1", "sex"] == "F"
     else:
         assert pd.isna(table.loc["n1", "age"])
+
+
+def test_quality_flags_count_out_of_range_missing_and_derived(tmp_path):
+    from lesiontrials.index.stats import quality_table
+
+    dlcs = synthetic_profiles("DLCS24", 6, seed=2)
+    dlcs["lobe_ml_pct"] = [150.0, -5.0, 50.0, 100.0, 0.0, 209.96]
+    dlcs["reinsertion_lobe_ap_pct"] = [np.nan, 20.0, 30.0, 101.0, 40.0, 50.0]
+    write_csv(dlcs, tmp_path / "profiles" / "DLCS24_nodule_profiles.csv")
+    write_csv(synthetic_profiles("IMDCT", 4), tmp_path / "profiles" / "IMDCT_nodule_profiles.csv")
+    built = build_index(DataRoot(tmp_path))
+    quality = built.info["datasets"]["DLCS24"]["quality"]
+    assert quality["lobe_ml_pct"] == {"out_of_range": 3}
+    assert quality["reinsertion_lobe_ap_pct"] == {"out_of_range": 1, "missing": 1}
+    rows = built.table[built.table.dataset == "DLCS24"].sort_values("source_row")
+    assert rows.lobe_ml_pct.tolist() == dlcs.lobe_ml_pct.tolist()  # kept as read
+    assert rows.quality_flags.tolist() == [
+        "lobe_ml_pct:out_of_range", "lobe_ml_pct:out_of_range", "",
+        "reinsertion_lobe_ap_pct:out_of_range", "", "lobe_ml_pct:out_of_range"]
+    imdct = built.info["datasets"]["IMDCT"]["quality"]
+    derived = {c for c, f in imdct.items() if "derived" in f}
+    assert {"annotation_id", "label", "mask_path"} <= derived
+    assert set(built.table.loc[built.table.dataset == "IMDCT", "mask_scope"]) == {"scan"}
+    assert set(rows.mask_scope) == {"nodule"}
+    flags = quality_table(built.info)
+    row = flags[(flags.dataset == "DLCS24") & (flags.column == "lobe_ml_pct")].iloc[0]
+    assert row.out_of_range == 3 and row.missing == 0
+
+
+def test_stats_count_scans_and_hosts_by_dataset_and_scan_id(tmp_path):
+    for dataset in ("LUNA25", "DLCS24"):
+        frame = synthetic_profiles(dataset, 4)
+        frame["ct_path"] = f"{dataset}/S1.nii.gz"  # the same scan id in two datasets
+        write_csv(frame, tmp_path / "profiles" / f"{dataset}_nodule_profiles.csv")
+    table = build_index(DataRoot(tmp_path)).table
+    table["host_available"] = True
+    stats = dataset_stats(table).set_index("dataset")
+    assert stats.loc["ALL", "scans"] == 2 and stats.loc["ALL", "hosts"] == 2
+    assert stats.loc["LUNA25", "scans"] == 1
+
+
+def test_matcher_treats_out_of_range_percents_as_missing(tmp_path):
+    frame = synthetic_profiles("DLCS24", 3, seed=4)
+    for column in frame.columns:
+        if column.startswith("reinsertion_") and frame[column].dtype.kind == "f":
+            frame[column] = 50.0
+    frame["reinsertion_lobe"] = "RUL"
+    frame["reinsertion_lobe_ml_pct"] = [150.0, np.nan, 50.0]
+    write_csv(frame, tmp_path / "profiles" / "DLCS24_nodule_profiles.csv")
+    index = NoduleIndex(build_index(DataRoot(tmp_path)).table)
+    ranked = match_donors(index, PlacementTarget(lobe="RUL", lobe_ml_pct=50.0), k=3)
+    distance = ranked.set_index("reinsertion_lobe_ml_pct", drop=False)["match_distance"]
+    out_of_range = ranked.loc[ranked.reinsertion_lobe_ml_pct == 150.0, "match_distance"]
+    missing = ranked.loc[ranked.reinsertion_lobe_ml_pct.isna(), "match_distance"]
+    assert float(out_of_range.iloc[0]) == pytest.approx(float(missing.iloc[0]))
+    assert float(distance.loc[50.0]) < float(missing.iloc[0])
+    row = index.table[index.table.reinsertion_lobe_ml_pct == 150.0].iloc[0]
+    assert PlacementTarget.from_row(row).lobe_ml_pct is None

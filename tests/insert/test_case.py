@@ -12,8 +12,10 @@ from conftest import DONOR_SPACING, World, donor_path, host_path, row, write_man
 from lesiontrials import anatomy
 from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.insert import InsertConfig, insert_trial
+from lesiontrials.insert.placement import level_percents
 from lesiontrials.io import read_json, read_volume
 from lesiontrials.paths import Workspace
+from lesiontrials.profiles.host import HostAnatomy
 
 
 def run(tmp_path, world: World, rows, **kwargs):
@@ -227,3 +229,85 @@ def test_insert_json_carries_the_contract(tmp_path, world):
     assert nodule["donor_characteristics"]["spiculation"] is None  # NaN → null
     assert len(nodule["donor_characteristics"]) == 9
     assert nodule["realised"]["side"] == "right" and nodule["realised"]["zone"] == "upper_zone"
+
+
+def test_out_of_range_percents_are_refused_not_clamped(tmp_path, world):
+    rows = [row("t1-00000", target_lobe="RUL", target_lobe_ml_pct=150.0)]
+    workspace, _ = run(tmp_path, world, rows)
+    rec = record(workspace, "t1-00000")
+    assert rec["status"] == "failed" and rec["reason_code"] == "percent_out_of_range"
+    assert "150" in rec["reason"] and "re-plan" in rec["reason"]
+
+
+def test_zones_and_position_are_realised_and_recorded(tmp_path, world):
+    wanted = [("upper_zone", "central", "RUL"), ("lower_zone", "peripheral", "LLL"),
+              ("middle_zone", "peripheral", "LUL")]
+    rows = [row(f"t1-{i:05d}", target_lobe=lobe, target_zones=zone, target_position=pos,
+                target_lobe_cc_pct=5.0, target_lobe_ml_pct=50.0, target_lobe_ap_pct=50.0,
+                donor_mask_path=donor_path("S4"))
+            for i, (zone, pos, lobe) in enumerate(wanted)]
+    workspace, summary = run(tmp_path, world, rows)
+    assert summary["status"] == {"done": 3, "failed": 0}
+    for i, (zone, pos, _lobe) in enumerate(wanted):
+        nodule = record(workspace, f"t1-{i:05d}")["nodules"][0]
+        assert nodule["realised"]["zone"] == zone
+        assert nodule["realised"]["central_peripheral"] == pos
+        assert nodule["planned"]["zones"] == [zone] and nodule["planned"]["position"] == pos
+    # cc 5 % of the RUL is its bottom: not the upper zone, so a target was drawn inside it
+    assert "zone_target" in record(workspace, "t1-00000")["nodules"][0]["planned"]["drawn"]
+
+
+def test_a_zone_the_lobe_does_not_reach_fails_the_case(tmp_path, world):
+    rows = [row("t1-00000", target_lobe="LLL", target_zones="upper_zone")]
+    workspace, _ = run(tmp_path, world, rows)
+    rec = record(workspace, "t1-00000")
+    assert rec["status"] == "failed" and rec["reason_code"] == "zone_unmet"
+    assert "left_lung_lower_lobe" in rec["reason"] and "upper_zone" in rec["reason"]
+
+
+def test_a_per_scan_donor_mask_gives_the_nodule_at_the_donor_centre(tmp_path, world):
+    from lesiontrials.io import Volume, VolumeKind, write_volume
+    from lesiontrials.testing import sphere_mask
+
+    host = world.thorax.volume
+    union = np.zeros(host.shape, np.uint8)
+    small = sphere_mask(host.shape, (30.0, 40.0, 20.0), 3.0, world.thorax.spacing_mm)
+    large = sphere_mask(host.shape, (70.0, 40.0, 60.0), 7.0, world.thorax.spacing_mm)
+    for nodule in (small, large):
+        union[nodule.box][nodule.mask] = 1
+    write_volume(world.root / "masks/IMDCT/nodule_seg/X1_seg.nii.gz", Volume(union, host.affine),
+                 kind=VolumeKind.MASK)
+    centre = host.voxel_to_world(small.centroid_voxel())
+    base = {"donor_mask_path": "masks/IMDCT/nodule_seg/X1_seg.nii.gz", "donor_dataset": "IMDCT",
+            "donor_mask_scope": "scan", "donor_diameter_mm": math.nan}
+    rows = [row("t1-00000", **base, donor_x_mm=centre[0], donor_y_mm=centre[1],
+                donor_z_mm=centre[2]),
+            row("t1-00001", **base, donor_x_mm=centre[0] + 40.0, donor_y_mm=centre[1],
+                donor_z_mm=centre[2])]
+    workspace, _ = run(tmp_path, world, rows)
+    done = record(workspace, "t1-00000")
+    assert done["status"] == "done"
+    assert done["nodules"][0]["realised"]["voxels"] == small.voxel_count
+    refused = record(workspace, "t1-00001")
+    assert refused["status"] == "failed" and refused["reason_code"] == "input"
+    assert "X1_seg.nii.gz" in refused["reason"] and "within 5 mm" in refused["reason"]
+
+
+def test_fallback_percents_come_from_the_donor_scan_or_are_drawn(tmp_path, world):
+    base = {"target_lobe": "RUL", "target_lobe_ml_pct": math.nan,
+            "target_lobe_cc_pct": 50.0, "target_lobe_ap_pct": 50.0,
+            "target_pct_fallback": "ml", "donor_mask_path": donor_path("NAT1")}
+    rows = [row("t1-00000", **base, donor_seg_path=host_path("H1")),  # NAT1 lives in H1
+            row("t1-00001", **base)]  # no donor label map: drawn inside the lobe
+    workspace, summary = run(tmp_path, world, rows)
+    assert summary["status"] == {"done": 2, "failed": 0}
+    measured = record(workspace, "t1-00000")["nodules"][0]["planned"]
+    assert measured["pct_fallback"] == ["ml"] and measured["pct_fallback_rule"] == "donor_scan"
+    host = world.thorax.volume
+    anatomy_map = HostAnatomy(host.array, host.spacing_mm)
+    rul = anatomy.LOBE_LABEL_IDS[anatomy.Lobe.RUL]
+    own = level_percents(host.array, anatomy_map.boxes[rul], rul,
+                         world.natives["NAT1"].centroid_voxel())
+    assert measured["lobe_pct"]["ml"] == pytest.approx(own[1])
+    drawn = record(workspace, "t1-00001")["nodules"][0]["planned"]
+    assert drawn["pct_fallback_rule"] == "drawn" and drawn["drawn"] == ["ml"]

@@ -298,3 +298,64 @@ def test_a_spec_naming_a_design_with_params_is_planned_by_that_design(plan_ctx):
     assert len(manifest) == 3 and (manifest["design"] == "targeted").all()
     assert (manifest["target_lobe"] == failure["lobe_name"]).all()
     assert (manifest["trial"] == "t").all()
+
+
+def _ctx_with_out_of_range(tmp_path):
+    from lesiontrials.index import NoduleIndex, build_index
+    from lesiontrials.io import write_csv
+    from lesiontrials.paths import DataRoot
+    from lesiontrials.testing import synthetic_profiles
+    from lesiontrials.trials import PlanContext, hosts_from_index
+
+    frame = synthetic_profiles("DLCS24", 40, seed=5)
+    frame["reinsertion_lobe_ml_pct"] = 150.0 + np.arange(40)  # every row out of range
+    frame.loc[::2, "reinsertion_lobe_ap_pct"] = -20.0
+    write_csv(frame, tmp_path / "profiles" / "DLCS24_nodule_profiles.csv")
+    table = build_index(DataRoot(tmp_path)).table
+    table["mask_available"] = True
+    table["host_available"] = True
+    index = NoduleIndex(table)
+    return PlanContext(index, hosts_from_index(index))
+
+
+def test_out_of_range_donor_percents_fall_back_inside_the_lobe_and_are_counted(tmp_path):
+    ctx = _ctx_with_out_of_range(tmp_path)
+    plan = plan_spec(ctx, _spec(n_cases=12, placement={"mode": "profile_faithful"}))
+    rows = _primary(plan.manifest)
+    assert rows["target_lobe_ml_pct"].isna().all()  # free: drawn inside the lobe at insert
+    ap = ctx.index.table.set_index("nodule_uid").loc[rows["donor_uid"],
+                                                      "reinsertion_lobe_ap_pct"].to_numpy()
+    np.testing.assert_array_equal(rows["target_lobe_ap_pct"].isna().to_numpy(), ap < 0)
+    expected = np.where(ap < 0, "ml,ap", "ml")
+    assert rows["target_pct_fallback"].tolist() == expected.tolist()
+    assert plan.info["audit"]["percent_fallbacks"] == {"DLCS24": 12}
+    warnings = [w for c in plan.info["cohorts"] for w in c["warnings"]]
+    assert any(w.startswith("percent_fallback: 12 ") and "DLCS24 ml: 12" in w for w in warnings)
+
+
+def test_targeted_builds_ranges_from_valid_percents_only(tmp_path):
+    ctx = _ctx_with_out_of_range(tmp_path)
+    plan = plan_design(ctx, "targeted", size="demo")
+    placement = plan.info["spec"]["placement"]
+    assert placement["lobe_ml_pct"] == {"min": 0.0, "max": 100.0}  # left free
+    assert any("reinsertion_lobe_ml_pct" in n and "out_of_range" in n
+               for n in plan.info["notes"])
+    nodules = _primary(plan.manifest)
+    assert nodules["target_lobe_ml_pct"].between(0, 100).all()
+
+
+def test_zones_restrict_the_drawn_lobes_and_travel_to_placement(plan_ctx):
+    plan = plan_spec(plan_ctx, _spec(zones=["upper"], position="central",
+                                     placement={"mode": "random"}))
+    rows = _primary(plan.manifest)
+    assert set(rows["target_lobe"]) <= {"right_lung_upper_lobe", "left_lung_upper_lobe"}
+    assert set(rows["target_zones"]) == {"upper_zone"}
+    assert set(rows["target_position"]) == {"central"}
+
+
+def test_a_zone_no_requested_lobe_reaches_is_refused_at_planning(plan_ctx):
+    from lesiontrials.errors import InputError
+
+    with pytest.raises(InputError, match="no lobe satisfies"):
+        plan_spec(plan_ctx, _spec(zones=["upper"], lobes={"RLL": 1.0},
+                                  placement={"mode": "prescribed"}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,8 @@ from lesiontrials.anatomy import LIDC_CHARACTERISTICS
 from lesiontrials.apps.params import Display, Limit, Offset, Selection, state_of
 from lesiontrials.apps.selection import filter_list, selection_openapi
 from lesiontrials.apps.state import ApiError, AppState, FastJSON, json_bytes, page, records
+from lesiontrials.errors import InputError
+from lesiontrials.io import Volume
 
 router = APIRouter(prefix="/api", tags=["nodules"])
 
@@ -245,7 +248,20 @@ def nodule_slice(
     if not path.is_file() or not mask_path.is_file():
         raise ApiError(f"nodule has no {source} volume or mask on disk", status=404)
     host = load_volume(path)
-    mask = mask_on_grid(load_volume(mask_path), affine=host.affine, shape=host.shape)
+    mask = mask_on_grid(_nodule_mask(load_volume(mask_path), row), affine=host.affine,
+                        shape=host.shape)
     png = slice_png(host.array, z=centre_slice(mask), window=display.window(source), mask=mask,
                     overlay=display.overlay, zoom=display.zoom)
     return Response(png, media_type="image/png")
+
+
+def _nodule_mask(volume: Volume, row: pd.Series) -> Volume:
+    """The row's own nodule (a per-scan mask file gives its component), else 404."""
+    from lesiontrials.donors import nodule_volume, row_point_mm
+
+    try:
+        return nodule_volume(volume, scope=str(row.get("mask_scope") or "nodule"),
+                             point_mm=row_point_mm(row))
+    except InputError as exc:
+        raise ApiError(f"the scan's mask has no component for this nodule: {exc.problem}",
+                       status=404) from exc

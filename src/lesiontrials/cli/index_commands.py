@@ -53,6 +53,9 @@ def build(workspace: WorkspaceOption = None, data_root: DataRootOption = None) -
     print_frame(stats[["dataset", "nodules", "patients", "hosts", "labelled",
                        "malignant_rate", "median_diam_mm"]], "nodule index")
     console.print(f"[green]{len(result.table)} nodules[/] → {path}")
+    from lesiontrials.index.stats import quality_table
+
+    _print_out_of_range(quality_table(result.info))
 
 
 @app.command()
@@ -70,6 +73,33 @@ def stats(workspace: WorkspaceOption = None) -> None:
                 "size distribution (fraction, mean diameter bins in mm)")
     print_frame(frame[["dataset", *[c for c in frame.columns if c.startswith("lobe ")]]],
                 "lobe distribution (fraction)")
+    _print_quality(Workspace(settings.workspace).index_info)
+
+
+def _print_out_of_range(flags) -> None:
+    """One line naming every out-of-range column (they change placement: see docs)."""
+    flagged = flags[flags["out_of_range"] > 0]
+    if not flagged.empty:
+        console.print("[yellow]out-of-range columns (kept as read, treated as unknown; "
+                      "docs/profiles.md says how each flag is used):[/] " + ", ".join(
+                          f"{r.dataset}.{r.column} ({r.out_of_range})"
+                          for r in flagged.itertuples()))
+
+
+def _print_quality(info_path: Path) -> None:
+    """The quality flags of index.json (docs/profiles.md: what each flag does)."""
+    from lesiontrials.index.stats import quality_table
+    from lesiontrials.io import read_json
+
+    if not info_path.is_file():
+        console.print(f"[yellow]no {info_path}: rebuild the index to see quality flags[/]")
+        return
+    flags = quality_table(read_json(info_path))
+    if flags.empty:
+        console.print("quality flags: none (no out-of-range, missing or derived columns)")
+        return
+    _print_out_of_range(flags)
+    print_frame(flags, "quality flags per dataset and column (docs/profiles.md)")
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,18 +18,54 @@ console = Console()
 
 
 def plan_all_designs(*, size: str, workspace: Path | None = None, data_root: Path | None = None,
-                     seed: int | None = None) -> list[TrialPlan]:
-    """Plan every design (1-14) and write the manifests; used by ``lesiontrials run``."""
+                     seed: int | None = None, strict: bool = False) -> list[TrialPlan]:
+    """Plan every feasible design (1-14) and write its manifest; used by ``lesiontrials run``.
+
+    A design the data cannot support is skipped and listed (with the constraint to relax,
+    from its refusal) in a table and in ``trials/plan_all.json``. Raises when nothing could
+    be planned, or when ``strict`` and any design was infeasible.
+    """
+    from lesiontrials.errors import InputError
+    from lesiontrials.io import write_json
     from lesiontrials.trials import DESIGNS, plan_design, write_plan
 
     ctx, settings, ws = _context(workspace, data_root, seed)
-    plans = []
+    plans, infeasible = [], []
     for number in sorted(DESIGNS):
-        plan = plan_design(ctx, number, size=size, seed=settings.seed)
+        try:
+            plan = plan_design(ctx, number, size=size, seed=settings.seed)
+        except InputError as exc:
+            infeasible.append({"design_number": number, "design": DESIGNS[number][0],
+                               "reason": exc.problem, "fix": exc.fix or ""})
+            continue
         write_plan(plan, ws)
         plans.append(plan)
-    _summary(plans, ws.root / "trials")
+    write_json({"size": size, "seed": settings.seed,
+                "planned": [p.name for p in plans], "infeasible": infeasible},
+               ws.root / "trials" / "plan_all.json")
+    if plans:
+        _summary(plans, ws.root / "trials")
+    if infeasible:
+        _infeasible_table(infeasible)
+    if not plans or (strict and infeasible):
+        names = ", ".join(f"{i['design_number']} {i['design']}" for i in infeasible)
+        raise InputError(f"{len(infeasible)} of {len(DESIGNS)} designs are infeasible "
+                         f"({names})" + ("" if plans else ": nothing could be planned"),
+                         path=ws.root / "trials" / "plan_all.json",
+                         fix="relax the constraints listed for each design (or drop --strict "
+                         "to plan the feasible ones)")
     return plans
+
+
+def _infeasible_table(infeasible: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(infeasible)} infeasible design(s): not planned")
+    for column in ("#", "design", "why", "constraint to relax"):
+        table.add_column(column, overflow="fold")
+    for item in infeasible:
+        table.add_row(str(item["design_number"]), item["design"], item["reason"], item["fix"])
+    console.print(table)
 
 
 def _context(workspace: Path | None, data_root: Path | None, seed: int | None):
@@ -54,7 +90,8 @@ def _summary(plans: list[TrialPlan], where: Path) -> None:
 
     table = Table(title=f"trials → {where}")
     for column in ("#", "trial", "cases", "nodules", "free", "strata", "prevalence (target → "
-                   "achieved)", "hosts", "donors (reused)", "warnings"):
+                   "achieved)", "hosts", "donors (reused)", "percent fallbacks",
+                   "warnings"):
         table.add_column(column, overflow="fold")
     for plan in plans:
         audit, info = plan.info["audit"], plan.info
@@ -67,6 +104,7 @@ def _summary(plans: list[TrialPlan], where: Path) -> None:
                       str(audit["nodules"]), str(audit["nodule_free_cases"]),
                       str(len(audit["by_stratum"])), prevalence, str(audit["hosts_distinct"]),
                       f"{audit['donors_distinct']} ({audit['donors_reused']})",
+                      _fallbacks(audit.get("percent_fallbacks", {})),
                       str(warnings + len(info.get("notes", []))))
     console.print(table)
     for plan in plans:  # what the cross design can separate (simulated power)
@@ -74,11 +112,19 @@ def _summary(plans: list[TrialPlan], where: Path) -> None:
             console.print(f"{plan.name}: {plan.info['cross_design']['statement']}")
 
 
+def _fallbacks(counts: dict[str, int]) -> str:
+    """Out-of-range donor percents replaced at insertion (``percent_fallback``), per dataset."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "0"
+
+
 def plan(
     spec: Annotated[Path | None, typer.Argument(help="A YAML/JSON trial spec.")] = None,
     design: Annotated[str | None, typer.Option(help="Design number (1-14) or name.")] = None,
     size: Annotated[str, typer.Option(help="demo or paper (designs).")] = "demo",
-    all_designs: Annotated[bool, typer.Option("--all", help="Plan every design.")] = False,
+    all_designs: Annotated[bool, typer.Option(
+        "--all", help="Plan every feasible design; list the infeasible ones.")] = False,
+    strict: Annotated[bool, typer.Option(
+        help="With --all: fail when any design is infeasible.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed (designs).")] = None,
     schema: Annotated[bool, typer.Option(help="Print the spec's JSON schema.")] = False,
     workspace: WorkspaceOption = None,
@@ -91,7 +137,8 @@ def plan(
         console.print_json(json.dumps(spec_json_schema()))
         return
     if all_designs:
-        plan_all_designs(size=size, workspace=workspace, data_root=data_root, seed=seed)
+        plan_all_designs(size=size, workspace=workspace, data_root=data_root, seed=seed,
+                         strict=strict)
         return
     if (spec is None) == (design is None):
         raise typer.BadParameter("give a spec file, --design, or --all")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
+from lesiontrials.donors import nodule_component
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.contract import CONDITIONS
 from lesiontrials.evaluate.overlays import decoy_region
@@ -64,8 +65,9 @@ DECOY_SLICE_TRIES = 20
 class NoduleSource:
     """One nodule to slice through: its mask file, uid target id and item metadata.
 
-    ``world_point_mm`` (RAS mm) picks the nearest connected component when one mask file
-    holds several nodules; ``centroid_z`` (voxel) is the realised centroid when known.
+    ``world_point_mm`` (RAS mm) is set when one mask file holds several nodules: the
+    nodule is then :func:`lesiontrials.donors.nodule_component` of it; ``centroid_z``
+    (voxel) is the realised centroid when known.
     """
 
     mask_path: Path
@@ -88,7 +90,9 @@ class CaseJob:
     params: SliceParams
     nodules: tuple[NoduleSource, ...] = ()
     lung_labels_path: Path | None = None  # label map with lobes (None: estimate from HU)
-    exclude_mask_paths: tuple[Path, ...] = ()  # further nodules to keep negatives away from
+    #: nodules in the CT that are not targets (a real host's own): negatives keep away
+    #: from them and positives list them in ``nodules_on_slice``
+    natives: tuple[NoduleSource, ...] = ()
     n_negatives: int = 1
     base_meta: dict[str, Any] = field(default_factory=dict)
     extra_inputs: tuple[Path, ...] = ()  # hashed for resume (insert.json, render.json)
@@ -112,13 +116,14 @@ class _Target:
 
 def job_digest(job: CaseJob) -> str:
     """SHA-256 over the input files' bytes, parameters, profiles and item metadata."""
-    files = [job.ct_path, *(n.mask_path for n in job.nodules), *job.exclude_mask_paths,
+    files = [job.ct_path, *(n.mask_path for n in job.nodules), *(n.mask_path for n in job.natives),
              *job.extra_inputs, *([job.lung_labels_path] if job.lung_labels_path else [])]
     payload = {
         "version": SLICES_VERSION, "params": job.params.to_dict(), "profiles": job.profiles,
         "seed": job.seed, "n_negatives": job.n_negatives, "base": job.base_meta,
         "decoys": list(job.decoy_diameters_mm),
         "nodules": [[n.target, n.meta, n.centroid_z, n.world_point_mm] for n in job.nodules],
+        "natives": [[n.target, n.meta, n.world_point_mm] for n in job.natives],
         # by role order, not by path: the same inputs in another workspace give the same key
         "files": [sha256_file(p) if Path(p).is_file() else None for p in files],
     }
@@ -135,14 +140,11 @@ def build_case(job: CaseJob) -> CaseOutcome:
     ct = read_volume(job.ct_path)
     nodules = [_host_mask(src, ct.affine, ct.shape) for src in job.nodules]
     lung, label_ranges = _lung_and_nodule_labels(job, ct.array, ct.affine, ct.shape)
-    excluded = [r for n in nodules if (r := z_range(n)) is not None] + label_ranges
-    for path in job.exclude_mask_paths:
-        volume = read_volume(path)
-        extra = mask_in_host_grid(volume.array, volume.affine, ct.affine, ct.shape)
-        if (r := z_range(extra)) is not None:
-            excluded.append(r)
-    targets = _positives(job, nodules, ct.shape) + _negatives(job, excluded, lung,
-                                                              ct.spacing_mm)
+    natives = [_host_mask(src, ct.affine, ct.shape) for src in job.natives]
+    excluded = [r for n in [*nodules, *natives] if (r := z_range(n)) is not None] + label_ranges
+    present = _present(job, nodules, natives)
+    targets = _positives(job, nodules, ct.shape, present) + _negatives(job, excluded, lung,
+                                                                       ct.spacing_mm)
     rows = _render(job, ct.array, targets, ct.spacing_mm, digest)
     write_parquet(pd.DataFrame(rows), job.part_path)
     return CaseOutcome(job.case_key, "done", result=len(rows))
@@ -187,27 +189,14 @@ def _finished_rows(job: CaseJob, digest: str) -> int | None:
 def _host_mask(src: NoduleSource, affine: np.ndarray, shape: tuple[int, int, int]) -> NoduleMask:
     volume = read_volume(src.mask_path)
     mask = volume.array > 0
-    if src.world_point_mm is not None:
-        mask = _nearest_component(mask, volume.affine, np.asarray(src.world_point_mm))
+    if src.world_point_mm is not None:  # a per-scan mask file: this nodule's component
+        mask = nodule_component(mask, volume.affine, src.world_point_mm,
+                                path=src.mask_path).mask
     nodule = mask_in_host_grid(mask, volume.affine, affine, shape)
     if nodule.voxel_count == 0:
         raise InputError(f"nodule {src.target}: the mask is empty on the CT grid",
                          path=src.mask_path, fix="check the mask's affine against the CT")
     return nodule
-
-
-def _nearest_component(mask: np.ndarray, affine: np.ndarray, point_mm: np.ndarray
-                       ) -> np.ndarray:
-    """The connected component (26-conn.) whose centroid is nearest ``point_mm``."""
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-    if n <= 1:
-        return mask
-    centroids = np.asarray(ndimage.center_of_mass(mask, labels, range(1, n + 1)))
-    world = centroids @ affine[:3, :3].T + affine[:3, 3]
-    best = int(np.argmin(np.linalg.norm(world - point_mm, axis=1))) + 1
-    return labels == best
 
 
 def _lung_and_nodule_labels(job: CaseJob, hu: np.ndarray, affine: np.ndarray,
@@ -223,15 +212,42 @@ def _lung_and_nodule_labels(job: CaseJob, hu: np.ndarray, affine: np.ndarray,
     return lung, label_z_ranges(labels.array, anatomy.NODULE)
 
 
-def _positives(job: CaseJob, nodules: list[NoduleMask], shape: tuple[int, int, int]
-               ) -> list[_Target]:
+def _present(job: CaseJob, nodules: list[NoduleMask], natives: list[NoduleMask]
+             ) -> list[tuple[dict[str, Any], NoduleMask]]:
+    """Every nodule in the CT with what the truth says of it: uid, kind, lobe, size."""
+    kind = "inserted" if job.source == "synthetic" else "native"
+    out = []
+    for sources, masks, what in ((job.nodules, nodules, kind), (job.natives, natives, "native")):
+        for src, mask in zip(sources, masks, strict=True):
+            out.append(({"uid": str(src.meta.get("donor_uid") or src.target), "kind": what,
+                         "lobe": str(src.meta.get("truth_lobe") or ""),
+                         "size": str(src.meta.get("truth_size") or "")}, mask))
+    return out
+
+
+def _positives(job: CaseJob, nodules: list[NoduleMask], shape: tuple[int, int, int],
+               present: list[tuple[dict[str, Any], NoduleMask]]) -> list[_Target]:
+    """One positive per target nodule, on its centre slice. Truth rule: the slice lists
+    every nodule on it (``nodules_on_slice``); when they disagree on the lobe (or the size
+    bin), ``truth_lobe`` (``truth_size``) is '' — the question has no single answer there,
+    so that task skips the slice (presence still applies)."""
     targets = []
     for src, nodule in zip(job.nodules, nodules, strict=True):
         z = centre_z(nodule, centroid_z=src.centroid_z)
         uid = slice_uid(source=job.source, case=job.case_key, target=src.target, z=z)
-        targets.append(_Target(uid, "positive", z, plane_mask(nodule, shape=shape, z=z),
-                               src.meta))
+        on_slice = [entry for entry, mask in present if _on_slice(mask, z)]
+        meta = {**src.meta, "nodules_on_slice": json.dumps(on_slice, sort_keys=True)}
+        if len({e["lobe"] for e in on_slice}) > 1:
+            meta["truth_lobe"] = ""
+        if len({e["size"] for e in on_slice}) > 1:
+            meta["truth_size"] = ""
+        targets.append(_Target(uid, "positive", z, plane_mask(nodule, shape=shape, z=z), meta))
     return targets
+
+
+def _on_slice(mask: NoduleMask, z: int) -> bool:
+    k = z - mask.offset[2]
+    return 0 <= k < mask.mask.shape[2] and bool(mask.mask[:, :, k].any())
 
 
 def _negatives(job: CaseJob, excluded: list[tuple[int, int]], lung: np.ndarray,
@@ -249,7 +265,7 @@ def _negatives(job: CaseJob, excluded: list[tuple[int, int]], lung: np.ndarray,
     spare = [int(z) for z in rng.permutation(candidates) if int(z) not in chosen]
     meta = {"nodule_index": -1, "donor_uid": "", "donor_dataset": "", "truth_presence": "absent",
             "truth_lobe": "", "truth_size": "", "diameter_mm": float("nan"), "label": None,
-            "appearance": ""}
+            "appearance": "", "nodules_on_slice": "[]"}
     targets: list[_Target] = []
     for z in chosen:
         for attempt in [z, *spare[:DECOY_SLICE_TRIES]]:

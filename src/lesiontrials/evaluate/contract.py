@@ -51,6 +51,9 @@ ITEM_COLUMNS: Final[tuple[str, ...]] = (
     # added by the slice builder (compatible extension):
     "pixel_spacing_mm",  # in-plane pixel size (mm), for readers that measure
     "mask_area_px",     # the nodule's pixel count on the centre slice (0 for negatives)
+    "nodules_on_slice",  # JSON list: every nodule on the centre slice (uid, kind
+    #                     'inserted' | 'native', lobe, size); truth_lobe / truth_size are ''
+    #                     when they disagree (the lobe/size question has no single answer)
     "inputs_sha256",    # digest of the case's input files + slice parameters (resume key)
     "overlay_decoy",    # audit, never shown to a model: the overlay marks a decoy (negatives)
 )

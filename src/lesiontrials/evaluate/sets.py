@@ -41,7 +41,7 @@ RENDER_JSON = "render.json"
 _STRING = ("slice_uid", "set", "source", "kind", "profile", "condition", "image_path",
            "context_paths", "trial", "design", "case_uid", "host_dataset", "host_ct_id",
            "donor_uid", "donor_dataset", "truth_presence", "truth_lobe", "truth_size",
-           "appearance", "inputs_sha256")
+           "appearance", "inputs_sha256", "nodules_on_slice")
 _INT = ("nodule_index", "z_index", "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "mask_area_px")
 
 
@@ -216,16 +216,22 @@ def _trial_job(case_dir: Path, *, trial: str, design: str, set_dir: Path,
                     for entry in record.get("nodules", []))
     free = bool(record.get("nodule_free")) or not nodules
     n_negatives = params.negatives_per_free_case if free else params.negatives_per_case
-    exclude: tuple[Path, ...] = ()
-    if host.get("ct_path"):  # a real host CT: its native nodules are in the image
-        found = natives.masks(str(host.get("dataset", "")), str(host.get("ct_id", "")))
-        exclude, n_negatives = (found, n_negatives) if found is not None else ((), 0)
+    in_image: tuple[NoduleSource, ...] = ()
+    if render.get("backend", "host-ct") == "host-ct" and host.get("ct_path"):
+        # rendered on the host's real CT: its native nodules are in the image
+        inserted = {str(e.get("donor_uid") or "") for e in record.get("nodules", [])
+                    if e.get("planned", {}).get("placement") == "native"}
+        found = natives.sources(str(host.get("dataset", "")), str(host.get("ct_id", "")))
+        if found is None:
+            n_negatives = 0
+        else:  # a twin's own native is the inserted nodule itself
+            in_image = tuple(n for n in found if str(n.meta["donor_uid"]) not in inserted)
     base = {"trial": trial, "design": design, "case_uid": record["case_uid"],
             "host_dataset": str(host.get("dataset", "")), "host_ct_id": str(host.get("ct_id", ""))}
     job = CaseJob(set_name=trial, source="synthetic", case_key=str(record["case_uid"]),
                   ct_path=case_dir / CT_FILE, set_dir=set_dir, profiles=profiles, params=params,
                   nodules=nodules, lung_labels_path=case_dir / LABELS_FILE,
-                  exclude_mask_paths=exclude, n_negatives=n_negatives, base_meta=base,
+                  natives=in_image, n_negatives=n_negatives, base_meta=base,
                   extra_inputs=tuple(p for p in (case_dir / INSERT_JSON, case_dir / RENDER_JSON)
                                      if p.is_file()), seed=seed)
     return job, ""
@@ -253,7 +259,8 @@ class _NativeLookup:
         self._workspace, self._root = workspace, data_root
         self._table: pd.DataFrame | None = None
 
-    def masks(self, dataset: str, ct_id: str) -> tuple[Path, ...] | None:
+    def sources(self, dataset: str, ct_id: str) -> tuple[NoduleSource, ...] | None:
+        """The scan's native nodules with their index truth (None without a data root)."""
         if self._root is None:
             return None
         if self._table is None:
@@ -263,8 +270,8 @@ class _NativeLookup:
             self._table = (NoduleIndex.load(index_path).table if index_path.is_file()
                            else build_index(self._root).table)
         rows = self._table[(self._table["dataset"] == dataset) & (self._table["ct_id"] == ct_id)]
-        return tuple(sorted({self._root.root / p for p in rows["mask_path"]
-                             if (self._root.root / p).is_file()}))
+        rows = rows[[(self._root.root / p).is_file() for p in rows["mask_path"]]]
+        return _real_nodules(self._root, rows)
 
 
 # --------------------------------------------------------------------------- real
@@ -299,8 +306,10 @@ def real_jobs(*, data_root: DataRoot, workspace: Workspace, name: str,
 
 
 def _real_nodules(data_root: DataRoot, rows: pd.DataFrame) -> tuple[NoduleSource, ...]:
+    """Index rows of one scan as nodule sources (truth from the index; a per-scan mask
+    file gives each nodule its component at the row's centre)."""
     rows = rows.sort_values("annotation_id", kind="stable")
-    shared = rows["mask_path"].duplicated(keep=False)
+    shared = rows["mask_path"].duplicated(keep=False) | (rows["mask_scope"] == "scan")
     out = []
     for k, (row, is_shared) in enumerate(zip(rows.itertuples(index=False), shared, strict=True)):
         diameter = float(row.nodule_mean_diam_mm)

@@ -24,6 +24,7 @@ from lesiontrials.index.adapters import (
     first_row,
     group_reader_rows,
 )
+from lesiontrials.index.quality import dataset_quality, row_flags
 from lesiontrials.index.schema import (
     CHARACTERISTIC_ALIASES,
     DEMOGRAPHIC_ALIASES,
@@ -122,10 +123,32 @@ def read_dataset(data_root: DataRoot, name: str) -> tuple[pd.DataFrame, dict[str
     frame["nodule_uid"] = name + "/" + frame["annotation_id"].astype(str)
     _attach_paths(frame, data_root, name, adapter)
     frame = _join_meta(frame, data_root, name)
+    frame["quality_flags"] = row_flags(frame)
     source = {"file": relative, "sha256": digest, "rows": len(raw), "nodules": len(frame),
               "adapter": adapter.name if adapter.name == name else "generic",
-              "label_source": adapter.label_source}
+              "label_source": adapter.label_source,
+              "quality": dataset_quality(frame.reindex(columns=_QUALITY_COLUMNS),
+                                         derived=_derived(adapter, frame))}
     return frame.reindex(columns=INDEX_COLUMNS), source
+
+
+_QUALITY_COLUMNS = [*PROFILE_COLUMNS, "patient_id", "label"]
+
+
+def _derived(adapter: DatasetAdapter, frame: pd.DataFrame) -> dict[str, str]:
+    """Columns the index computed rather than read, and how (index.json ``quality``)."""
+    out = {}
+    if adapter.annotation_column is None:
+        out["annotation_id"] = "no id column: scan id + hash of the rounded centre and size"
+    if adapter.label_source != "label":
+        out["label"] = f"from {adapter.label_source}"
+    if adapter.multi_reader:
+        out["reader_rows"] = ("one nodule per group of reader rows within 5 mm: numbers are "
+                              "reader means, the id and mask are the first reader's")
+    if (frame["mask_scope"] == "scan").any():
+        out["mask_path"] = ("one mask file per scan holds all its nodules: each nodule is the "
+                            "connected component nearest its centre (lesiontrials.donors)")
+    return out
 
 
 def _require_columns(raw: pd.DataFrame, adapter: DatasetAdapter, path: Path) -> None:
@@ -255,6 +278,8 @@ def _attach_paths(frame: pd.DataFrame, root: DataRoot, name: str, adapter: Datas
         masks = [root.nodule_seg(name, a) for a in frame["annotation_id"]]
     segs = [root.refined_seg(name, ct) for ct in frame["ct_id"]]
     frame["mask_path"] = [root.relative(p) for p in masks]
+    shared = frame["mask_path"].duplicated(keep=False).to_numpy()
+    frame["mask_scope"] = np.where(adapter.mask_by_ct | shared, "scan", "nodule")
     frame["seg_path"] = [root.relative(p) for p in segs]
     existing_segs = {p for p in set(segs) if p.is_file()}
     frame["host_available"] = [p in existing_segs for p in segs]

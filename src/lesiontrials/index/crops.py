@@ -126,7 +126,8 @@ def crop_source(row: dict[str, Any], root: DataRoot) -> tuple[CropSource | None,
     mask_path = root.root / str(row.get("mask_path") or "")
     if not (has_raw or (has_labels and mask_path.is_file())):
         return None, SKIP_NO_CT
-    centre = mask_centre_mm(read_volume(mask_path)) if mask_path.is_file() else None
+    centre = mask_centre_mm(_own_mask(read_volume(mask_path), row, mask_path)
+                            ) if mask_path.is_file() else None
     if centre is None:
         coords = [float(row.get(c, math.nan)) for c in ("coordX", "coordY", "coordZ")]
         if not all(math.isfinite(c) for c in coords):
@@ -135,6 +136,14 @@ def crop_source(row: dict[str, Any], root: DataRoot) -> tuple[CropSource | None,
     if has_raw and raw is not None:
         return CropSource("raw_ct", root.relative(raw), centre), ""
     return CropSource("rendered", seg_path, centre), ""
+
+
+def _own_mask(volume: Volume, row: dict[str, Any], path: object) -> Volume:
+    """The row's nodule out of its mask file (a per-scan file gives one component)."""
+    from lesiontrials.donors import nodule_volume, row_point_mm
+
+    return nodule_volume(volume, scope=str(row.get("mask_scope") or "nodule"),
+                         point_mm=row_point_mm(row), path=str(path))
 
 
 def rendered_scan(labels: Volume, nodules: list[tuple[Volume, dict[str, Any]]], *,

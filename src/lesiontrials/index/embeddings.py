@@ -148,8 +148,12 @@ def _scan_volume(kind: str, path: str, rows: list[tuple[dict[str, Any], CropSour
     volume = read_volume(root.root / path)
     if kind == "raw_ct":
         return volume
-    nodules = [(read_volume(root.root / str(r["mask_path"])), characteristics_of(r))
-               for r, _ in rows]
+    from lesiontrials.donors import nodule_volume, row_point_mm
+
+    nodules = [(nodule_volume(read_volume(root.root / str(r["mask_path"])),
+                              scope=str(r.get("mask_scope") or "nodule"),
+                              point_mm=row_point_mm(r), path=root.root / str(r["mask_path"])),
+                characteristics_of(r)) for r, _ in rows]
     return rendered_scan(volume, nodules, seed=int_seed(seed, path, "embed"))
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
+from lesiontrials.index.quality import percent_valid
 from lesiontrials.index.query import NoduleIndex
 
 NUMERIC_FEATURES: dict[str, str] = {
@@ -55,7 +56,8 @@ class PlacementTarget:
     def from_row(cls, row: pd.Series) -> PlacementTarget:
         """The placement of an indexed nodule (for 'donors similar to this one')."""
         values = {name: float(row[column]) for name, column in NUMERIC_FEATURES.items()
-                  if pd.notna(row[column])}
+                  if pd.notna(row[column]) and (not name.endswith("_pct")
+                                                or percent_valid(np.array([row[column]]))[0])}
         return cls(lobe=row["reinsertion_lobe"] or None, side=row["reinsertion_lung_side"] or None,
                    zone=row["reinsertion_lung_zone"] or None, **values)
 
@@ -86,7 +88,9 @@ def match_donors(
         wanted = getattr(target, name)
         if wanted is None or w.get(name, 0.0) == 0.0:
             continue
-        values = index.array(column)
+        values = index.array(column).astype(float)
+        if name.endswith("_pct"):  # out-of-range percents (quality flag) count as missing
+            values = np.where(percent_valid(values), values, np.nan)
         scale = _robust_scale(values)
         diff = (values - wanted) / scale
         total += w[name] * np.where(np.isfinite(diff), diff**2, 25.0)  # missing: 5 spreads

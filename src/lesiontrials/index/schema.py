@@ -32,7 +32,11 @@ OPTIONAL_NUMERIC_COLUMNS: Final = (
 )
 #: Optional text columns kept when present (e.g. which library donor a native copies).
 OPTIONAL_TEXT_COLUMNS: Final = ("source_donor_uid",)
-DERIVED_COLUMNS: Final = ("size_bin", "task_size_bin")
+#: ``mask_scope``: "nodule" when ``mask_path`` holds this nodule alone, "scan" when it holds
+#: every nodule of the scan (IMDCT) — then :func:`lesiontrials.donors.nodule_component`
+#: picks the nodule by its centre. ``quality_flags``: the row's flagged columns
+#: (comma-separated ``column:flag``; see :mod:`lesiontrials.index.quality`).
+DERIVED_COLUMNS: Final = ("size_bin", "task_size_bin", "mask_scope", "quality_flags")
 PROVENANCE_COLUMNS: Final = ("source_file", "source_sha256", "source_row")
 INDEX_COLUMNS: Final = (
     *IDENTITY_COLUMNS, *PROFILE_COLUMNS, *OPTIONAL_NUMERIC_COLUMNS, *OPTIONAL_TEXT_COLUMNS,
@@ -75,6 +79,8 @@ def validate_index(table: pd.DataFrame, *, source: str = "nodule index") -> pd.D
     table["sex"] = _normalise_sex(table["sex"])
     for column in ("smoking_status", "overall_stage", "histology", "death_event"):
         table[column] = table[column].astype("string").fillna("")
+    table["mask_scope"] = table["mask_scope"].astype("string").fillna("nodule")
+    table["quality_flags"] = table["quality_flags"].astype("string").fillna("")
     for column in ("host_available", "mask_available"):
         table[column] = table[column].fillna(False).astype(bool)
     table["source_row"] = pd.to_numeric(table["source_row"]).astype("int64")

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from lesiontrials import anatomy
+
+
+def _scans(rows: pd.DataFrame) -> int:
+    """Distinct scans: ``ct_id`` is unique within a dataset only, so count (dataset, ct_id)."""
+    return int(rows[["dataset", "ct_id"]].drop_duplicates().shape[0])
+
+
+def quality_table(info: dict[str, Any]) -> pd.DataFrame:
+    """index.json's quality flags as one row per (dataset, column) that has a flag:
+    ``out_of_range`` and ``missing`` counts, ``derived`` = how the index computed it."""
+    records = []
+    for dataset, source in sorted(info.get("datasets", {}).items()):
+        for column, flags in source.get("quality", {}).items():
+            records.append({"dataset": dataset, "column": column,
+                            "out_of_range": int(flags.get("out_of_range", 0)),
+                            "missing": int(flags.get("missing", 0)),
+                            "derived": str(flags.get("derived", ""))})
+    return pd.DataFrame.from_records(
+        records, columns=["dataset", "column", "out_of_range", "missing", "derived"])
 
 
 def dataset_stats(table: pd.DataFrame) -> pd.DataFrame:
@@ -21,8 +42,9 @@ def dataset_stats(table: pd.DataFrame) -> pd.DataFrame:
             "dataset": name,
             "nodules": len(rows),
             "patients": rows["patient_id"].nunique(),
-            "scans": rows["ct_id"].nunique(),
-            "hosts": int(rows.loc[rows["host_available"], "ct_id"].nunique()),
+            "scans": _scans(rows),
+            "hosts": _scans(rows[rows["host_available"]]),
+            "out_of_range_rows": int((rows["quality_flags"].fillna("") != "").sum()),
             "labelled": int(labelled.sum()),
             "malignant_rate": float(rows.loc[labelled, "label"].astype(float).mean())
             if labelled.any() else float("nan"),

@@ -20,6 +20,7 @@ from lesiontrials.errors import InputError
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.placement import (
+    Fit,
     FitRule,
     choose_lobe,
     draw_free_percents,
@@ -38,6 +39,7 @@ from lesiontrials.insert.transplant import (
     resample_donor,
     voxel_diagonal_mm,
 )
+from lesiontrials.insert.zones import fit_in_zone
 from lesiontrials.io.volumes import Volume
 from lesiontrials.profiles.host import HostAnatomy
 
@@ -67,15 +69,20 @@ class Placed:
 
 def arrange_case(host: HostAnatomy, affine: np.ndarray, specs: Sequence[NoduleSpec],
                  donors: Sequence[Volume], rng: np.random.Generator,
-                 config: InsertConfig) -> list[Placed]:
-    """Place ``specs`` (with their donor masks) one after the other on ``host``."""
+                 config: InsertConfig, *, obstacles: Sequence[NoduleMask] = ()
+                 ) -> list[Placed]:
+    """Place ``specs`` (with their donor masks) one after the other on ``host``.
+
+    ``obstacles``: nodules already in the host's image (its own natives, on the host grid);
+    non-native placements keep the companion gap from them as from placed nodules."""
     placed: list[Placed] = []
     for spec, donor in zip(specs, donors, strict=True):
         _check_scale(spec, config)
         if spec.placement == "native":
             item = place_native(host, affine, spec, donor, placed, config)
         else:
-            item = place_in_lobe(host, affine, spec, donor, rng, placed, config)
+            item = place_in_lobe(host, affine, spec, donor, rng, placed, config,
+                                 obstacles=obstacles)
         _check_size(item, host.spacing_mm, config)
         placed.append(item)
     return placed
@@ -99,7 +106,9 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
         "placement": spec.placement, "diameter_mm": planned_diameter, "scale": spec.scale,
         "donor_diameter_mm": spec.donor_diameter_mm, "donor_mask_diameter_mm": mask_diameter,
         "donor_spacing_mm": list(donor.spacing_mm), "donor_mask_path": spec.donor_mask_path,
-        "min_pleural_mm": spec.min_pleural_mm,
+        "min_pleural_mm": spec.min_pleural_mm, "donor_mask_scope": spec.donor_mask_scope,
+        "pct_fallback": [a for a in spec.pct_fallback.split(",") if a],
+        "pct_fallback_rule": spec.pct_fallback_rule or None,
     }
 
 
@@ -151,7 +160,7 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
 
 def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,
                   rng: np.random.Generator, placed: Sequence[Placed],
-                  config: InsertConfig) -> Placed:
+                  config: InsertConfig, *, obstacles: Sequence[NoduleMask] = ()) -> Placed:
     """Lobe + percent position (or a random lobe voxel) → the nearest fitting position."""
     if not host.lobes_present:
         raise InputError("the host label map has no lung lobes (labels 28-32)", path=host.path,
@@ -172,14 +181,21 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
     gap = spec.min_gap_mm if math.isfinite(spec.min_gap_mm) else config.min_gap_mm
     rule = FitRule(tuple(region), config.min_inside_fraction, max(pleural, 0.0),
                    max(gap, 0.0), config.min_lung_fraction)
-    fit = find_fit(host.labels, host.spacing_mm, kernel, target, rule, limit=host.boxes[lobe_id],
-                   companions=[p.nodule for p in placed],
-                   search_start_mm=config.search_start_mm,
-                   max_shift_mm=None if anywhere else config.max_shift_mm)
+    companions = [*obstacles, *(p.nodule for p in placed)]
+    fit: Fit | None
+    if spec.target_zones or spec.target_position:
+        fit, target, drawn = fit_in_zone(host, spec, lobe_id, kernel, target, rule, rng,
+                                           companions, config, drawn)
+        cc, ml, ap = level_percents(host.labels, host.boxes[lobe_id], lobe_id, target)
+    else:
+        fit = find_fit(host.labels, host.spacing_mm, kernel, target, rule,
+                       limit=host.boxes[lobe_id], companions=companions,
+                       search_start_mm=config.search_start_mm,
+                       max_shift_mm=None if anywhere else config.max_shift_mm)
     if fit is None:
         raise InsertionError("no_fit", _no_fit_reason(
             spec, lobe, kernel, host, rule, None if anywhere else config.max_shift_mm,
-            companions=len(placed), containment=config.containment))
+            companions=len(companions), containment=config.containment))
     nodule = NoduleMask(kernel, fit.offset)
     adjustments = []
     if fit.blocked:
@@ -189,7 +205,8 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
             "to_voxel": [float(v) for v in nodule.centroid_voxel()]}))
     planned = {**_planned_common(spec, donor), "lobe": lobe.value, "lobe_source": lobe_source,
                "lobe_pct": {"cc": cc, "ml": ml, "ap": ap}, "min_gap_mm": rule.gap_mm,
-               "drawn": drawn,
+               "drawn": drawn, "zones": list(spec.target_zones),
+               "position": spec.target_position or None,
                "target_voxel": [float(v) for v in target],
                "target_mm": [float(v) for v in target @ affine[:3, :3].T + affine[:3, 3]]}
     return Placed(spec, nodule, planned, tuple(adjustments))
@@ -206,6 +223,11 @@ def decide_target(host: HostAnatomy, spec: NoduleSpec, lobe_id: int, rng: np.ran
     if spec.placement == "random" or len(free) == 3:
         target = random_lobe_voxel(host.labels, box, lobe_id, rng)
         return target, level_percents(host.labels, box, lobe_id, target), ["position"]
+    given = (spec.cc_pct, spec.ml_pct, spec.ap_pct)
+    if any(math.isfinite(p) and not 0.0 <= p <= 100.0 for p in given):
+        raise InsertionError("percent_out_of_range", f"nodule {spec.nodule_index}: lobe "
+                             f"percents {given} outside [0, 100]; re-plan the trial (the "
+                             "planner draws out-of-range donor percents inside the lobe)")
     cc, ml, ap = draw_free_percents(spec.cc_pct, spec.ml_pct, spec.ap_pct, rng)
     target = lobe_target(host.labels, box, lobe_id, cc_pct=cc, ml_pct=ml, ap_pct=ap)
     return target, (cc, ml, ap), free

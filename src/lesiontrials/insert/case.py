@@ -8,6 +8,7 @@ when its ``insert.json`` says ``done`` for the same ``inputs_sha256`` and its fi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -17,12 +18,14 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
+from lesiontrials.donors import nodule_component, nodule_volume
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
-from lesiontrials.geometry import NoduleMask, bounding_box
+from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
 from lesiontrials.insert.arrange import Placed, arrange_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig, InsertionError
-from lesiontrials.insert.spec import CaseSpec, Row, parse_case
+from lesiontrials.insert.fallback import donor_scan_percents
+from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, host_natives, parse_case
 from lesiontrials.insert.transplant import stamp
 from lesiontrials.insert.truth import diameter_error_mm, realised_truth
 from lesiontrials.io import (
@@ -72,6 +75,9 @@ def input_paths(job: CaseJob) -> dict[str, Path]:
     rels = [str(job.rows[0]["host_seg_path"])]
     if not any(bool(r["nodule_free"]) for r in job.rows):
         rels += [str(r["donor_mask_path"]) for r in job.rows if r["donor_mask_path"]]
+        rels += [str(n["mask_path"]) for n in host_natives(job.rows[0], job.source)]
+        rels += [str(r["donor_seg_path"]) for r in job.rows
+                 if r.get("target_pct_fallback") and r.get("donor_seg_path")]
     return {rel: job.data_root / rel for rel in dict.fromkeys(rels)}
 
 
@@ -126,10 +132,17 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     host_path = job.data_root / spec.host_seg_path
     volume = read_volume(host_path)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
-    donors = [_read_donor(job.data_root / n.donor_mask_path) for n in spec.nodules]
+    donors = [_read_donor(job.data_root / n.donor_mask_path, n) for n in spec.nodules]
+    spec = dataclasses.replace(spec, nodules=tuple(
+        _fallback(job.data_root, n, d) for n, d in zip(spec.nodules, donors, strict=True)))
+    # a twin's native placed at its own site *is* that native; any other copy is new
+    inserted = {n.donor_uid for n in spec.nodules if n.placement == "native"}
+    natives = {str(n["uid"]): _native_on_host(job.data_root, n, volume)
+               for n in spec.host_natives if str(n["uid"]) not in inserted}
     t_read = time.perf_counter()
     rng = rng_for(spec.seed, spec.case_uid, "insert")
-    placed = arrange_case(host, volume.affine, spec.nodules, donors, rng, job.config)
+    placed = arrange_case(host, volume.affine, spec.nodules, donors, rng, job.config,
+                          obstacles=list(natives.values()))
     t_place = time.perf_counter()
     truths = [realised_truth(host, volume.affine, p.nodule, scale=p.spec.scale,
                              companions=[q.nodule for q in placed if q is not p])
@@ -143,6 +156,9 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     record.update({
         "host": _host_info(spec, volume),
         "nodules": [_nodule_record(p, t) for p, t in zip(placed, truths, strict=True)],
+        "host_natives": [{"uid": uid, "voxels": n.voxel_count,
+                          "centroid_voxel": [float(v) for v in n.centroid_voxel()]}
+                         for uid, n in natives.items()],
         "labels_sha256": outputs[LABELS_FILE],
         "timing_s": end - start,
         "timing_breakdown_s": {"read": t_read - start, "place": t_place - t_read,
@@ -153,15 +169,43 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     return record
 
 
-def _read_donor(path: Path) -> Volume:
-    """A donor mask cropped to its nodule (the affine follows), so later work is local."""
+def _read_donor(path: Path, nodule: NoduleSpec) -> Volume:
+    """A donor mask cropped to its nodule (the affine follows), so later work is local.
+
+    A per-scan mask file (``donor_mask_scope`` "scan", e.g. IMDCT) gives only the component
+    at the donor's centre (:func:`lesiontrials.donors.nodule_component`), or refuses."""
     donor = read_volume(path)
-    box = bounding_box(donor.array > 0)
+    mask = donor.array > 0
+    if nodule.donor_mask_scope == "scan":
+        mask = nodule_component(mask, donor.affine, nodule.donor_point_mm, path=path).mask
+    box = bounding_box(mask)
     if box is None:
         raise InputError("the donor mask is empty", path=path,
                          fix="use a donor whose mask file has nodule voxels")
     offset = (box[0].start, box[1].start, box[2].start)
-    return crop_volume(NoduleMask(donor.array[box] > 0, offset), donor.affine)
+    return crop_volume(NoduleMask(mask[box], offset), donor.affine)
+
+
+def _fallback(data_root: Path, nodule: NoduleSpec, donor: Volume) -> NoduleSpec:
+    """Out-of-range percents: measured on the donor's own scan, else drawn (fallback.py)."""
+    if not nodule.pct_fallback:
+        return nodule
+    measured = None
+    if nodule.donor_seg_path:  # indexed as present: a missing file is an error, not a draw
+        measured = donor_scan_percents(nodule, donor,
+                                       read_volume(data_root / nodule.donor_seg_path))
+    if measured is None:
+        return dataclasses.replace(nodule, pct_fallback_rule="drawn")
+    return dataclasses.replace(measured, pct_fallback_rule="donor_scan")
+
+
+def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume) -> NoduleMask:
+    """One of the host scan's own nodules on the host grid (its component when the mask
+    file holds the whole scan's nodules)."""
+    path = data_root / str(native["mask_path"])
+    volume = nodule_volume(read_volume(path), scope=str(native["mask_scope"]),
+                           point_mm=tuple(native["point_mm"]), path=path)
+    return mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
 
 
 def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,

@@ -74,9 +74,13 @@ def lobe_target(labels: np.ndarray, lobe_box: Box, lobe_id: int, *, cc_pct: floa
                 ml_pct: float, ap_pct: float) -> np.ndarray:
     """Target voxel ``(x, y, z)`` of a percent position in a lobe (see module docstring).
 
-    Percents are clipped to 0..100. Works on one slice of the lobe's box.
+    Percents must lie in [0, 100] (out-of-range values are refused, never clamped: the
+    planner replaces them, see ``trials/rows.py``). Works on one slice of the lobe's box.
     """
-    cc, ml, ap = (float(np.clip(p, 0.0, 100.0)) for p in (cc_pct, ml_pct, ap_pct))
+    given = (cc_pct, ml_pct, ap_pct)
+    if not all(math.isfinite(p) and 0.0 <= p <= 100.0 for p in given):
+        raise ValueError(f"lobe percents {given} must be finite and inside [0, 100]")
+    cc, ml, ap = (float(p) for p in given)
     z0, z1 = lobe_box[2].start, lobe_box[2].stop - 1
     z = z0 + cc / 100.0 * (z1 - z0)
     section = _lobe_section(labels, lobe_box, lobe_id, int(np.floor(z + 0.5)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,15 @@ class NoduleSpec:
     scale: float
     label: int | None = None
     appearance: str = ""
+    #: "scan": the mask file holds every nodule of the donor scan (see lesiontrials.donors)
+    donor_mask_scope: str = "nodule"
+    donor_point_mm: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    pct_fallback: str = ""
+    pct_fallback_rule: str = ""  # "donor_scan" | "drawn" once insertion decided (fallback.py)
+    donor_seg_path: str = ""  # the donor scan's label map ('' = none)
+    #: zones (any of) and central/peripheral position the centroid must realise ('' = any)
+    target_zones: tuple[str, ...] = ()
+    target_position: str = ""
     characteristics: dict[str, float | None] = field(default_factory=dict)
 
     @property
@@ -84,6 +94,8 @@ class CaseSpec:
     host_seg_path: str
     host_ct_path: str
     nodules: tuple[NoduleSpec, ...]
+    #: the host scan's own nodules its raw CT shows (uid, mask_path, mask_scope, point_mm)
+    host_natives: tuple[dict[str, Any], ...] = ()
 
     @property
     def nodule_free(self) -> bool:
@@ -106,8 +118,26 @@ def parse_case(rows: Sequence[Row], *, source: str = "manifest") -> CaseSpec:
         case_index=int(first["case_index"]), seed=int(first["seed"]),
         host_dataset=str(first["host_dataset"]), host_ct_id=str(first["host_ct_id"]),
         host_seg_path=str(first["host_seg_path"]), host_ct_path=str(first["host_ct_path"] or ""),
-        nodules=nodules,
+        nodules=nodules, host_natives=host_natives(first, source),
     )
+
+
+def host_natives(row: Row, source: str) -> tuple[dict[str, Any], ...]:
+    """The ``host_natives`` JSON of a manifest row ('' or missing = none)."""
+    text = str(row.get("host_natives") or "").strip()
+    if not text:
+        return ()
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"host_natives is not JSON ({exc})", path=source,
+                         column="host_natives", fix="re-plan the trial") from exc
+    if not isinstance(items, list) or not all(
+            isinstance(i, dict) and {"uid", "mask_path", "mask_scope", "point_mm"} <= set(i)
+            for i in items):
+        raise InputError("host_natives must list {uid, mask_path, mask_scope, point_mm}",
+                         path=source, column="host_natives", fix="re-plan the trial")
+    return tuple(items)
 
 
 def _parse_nodule(row: Row, source: str) -> NoduleSpec:
@@ -140,6 +170,13 @@ def _parse_nodule(row: Row, source: str) -> NoduleSpec:
         scale=_float(row, "scale"),
         label=None if label is None else int(label),
         appearance=str(row.get("appearance") or ""),
+        donor_mask_scope=str(row.get("donor_mask_scope") or "nodule"),
+        donor_point_mm=(_float(row, "donor_x_mm"), _float(row, "donor_y_mm"),
+                        _float(row, "donor_z_mm")),
+        pct_fallback=str(row.get("target_pct_fallback") or ""),
+        donor_seg_path=str(row.get("donor_seg_path") or ""),
+        target_zones=tuple(z for z in str(row.get("target_zones") or "").split(",") if z),
+        target_position=str(row.get("target_position") or ""),
         characteristics={name: _score(row.get(f"donor_{name}")) for name in CHARACTERISTICS},
     )
 

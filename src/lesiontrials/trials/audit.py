@@ -22,6 +22,13 @@ def _prevalence(primary: pd.DataFrame) -> float | None:
     return round(float(labels.mean()), 4) if len(labels) else None
 
 
+def _percent_fallbacks(manifest: pd.DataFrame) -> dict[str, int]:
+    """Nodules whose out-of-range donor percents were replaced (insert/fallback.py), per donor
+    dataset (see ``target_pct_fallback``)."""
+    rows = manifest[manifest["target_pct_fallback"].astype(str) != ""]
+    return {str(k): int(v) for k, v in rows["donor_dataset"].value_counts().sort_index().items()}
+
+
 def audit_manifest(manifest: pd.DataFrame, spec: TrialSpec) -> dict[str, Any]:
     """Achieved prevalence, size/lobe/demographic distributions, reuse counts."""
     primary = manifest[manifest["primary"]]
@@ -49,7 +56,9 @@ def audit_manifest(manifest: pd.DataFrame, spec: TrialSpec) -> dict[str, Any]:
         else None,
         "donors_distinct": int(nodules["donor_uid"].nunique()),
         "donors_reused": int(nodules["donor_uid"].duplicated().sum()),
-        "hosts_distinct": int(primary["host_ct_id"].nunique()),
+        "hosts_distinct": int(primary[["host_dataset", "host_ct_id"]].drop_duplicates()
+                              .shape[0]),
+        "percent_fallbacks": _percent_fallbacks(manifest),
         "scale_range": [float(nodules["scale"].min()), float(nodules["scale"].max())]
         if len(nodules) else None,
         "by_stratum": {

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
+from lesiontrials.index.quality import percent_valid
 from lesiontrials.trials.pools import PlanContext, size_bins, stratum_host_mask
 from lesiontrials.trials.sampler import Cohort
 from lesiontrials.trials.spec import TrialSpec, parse_spec
@@ -176,14 +177,30 @@ def targeted(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> 
                                candidates=candidates)
         mask = np.isin(uids, similar["nodule_uid"].to_numpy())
         lobe = target.lobe or "right_lung_upper_lobe"
-        pct = {axis: getattr(target, f"lobe_{axis}_pct") for axis in ("cc", "ml", "ap")}
-        placement = {"mode": "prescribed", **{
-            f"lobe_{a}_pct": {"min": max(0.0, v - 10), "max": min(100.0, v + 10)}
-            for a, v in pct.items() if v is not None}}
+        placement = {"mode": "prescribed", **_percent_ranges(ctx, row, notes)}
         spec = _spec("targeted", seed, per_failure, params, lobes={lobe: 1.0},
                      placement=placement)
         cohorts.append(Cohort(f"like {uids[row]}", spec, per_failure, donor_mask=mask))
     return DesignPlan(cohorts[0].spec, cohorts, notes)
+
+
+def _percent_ranges(ctx: PlanContext, row: int, notes: list[str]
+                    ) -> dict[str, dict[str, float]]:
+    """±10-point lobe percent ranges around a failure nodule's position, from valid values
+    only: a percent outside [0, 100] (index flag ``out_of_range``) leaves that axis free
+    (0-100) and is noted, never clamped into a reversed range."""
+    ranges = {}
+    uid = ctx.index.array("nodule_uid")[row]
+    for axis in ("cc", "ml", "ap"):
+        value = float(ctx.index.array(f"reinsertion_lobe_{axis}_pct")[row])
+        if not np.isfinite(value):
+            continue
+        if not percent_valid(np.array([value]))[0]:
+            notes.append(f"{uid}: reinsertion_lobe_{axis}_pct {value:g} is outside [0, 100] "
+                         "(out_of_range): that axis is left free")
+            continue
+        ranges[f"lobe_{axis}_pct"] = {"min": max(0.0, value - 10), "max": min(100.0, value + 10)}
+    return ranges
 
 
 def _failure_rows(ctx: PlanContext, params: dict[str, Any]) -> tuple[list[int], list[str]]:

@@ -39,12 +39,21 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("host_patient_id", "string", "host patient id"),
     Column("host_seg_path", "string", "host label map, relative to the data root"),
     Column("host_ct_path", "string", "host raw CT relative to the data root ('' if none)"),
+    Column("host_natives", "string", "JSON list of the host scan's own nodules (uid, mask_path, "
+           "mask_scope, point_mm) shown by its raw CT: inserted nodules keep clear of them"),
     # donor
     Column("donor_uid", "string", "nodule_uid of the donor in the index ('' if nodule-free)"),
     Column("donor_dataset", "string", "donor dataset"),
     Column("donor_patient_id", "string", "donor patient id"),
     Column("donor_mask_path", "string", "donor mask, relative to the data root"),
     Column("donor_diameter_mm", "float64", "donor's mean (equivalent) diameter"),
+    Column("donor_mask_scope", "string", "nodule: the mask file is this nodule's; scan: it holds "
+           "every nodule of the donor scan and the component nearest donor_x/y/z_mm is used"),
+    Column("donor_seg_path", "string", "the donor scan's label map ('' = none): out-of-range "
+           "percents are measured there (insert/fallback.py)"),
+    Column("donor_x_mm", "float64", "donor's centre in its own scan (profile coordX), RAS mm"),
+    Column("donor_y_mm", "float64", "donor's centre in its own scan (profile coordY), RAS mm"),
+    Column("donor_z_mm", "float64", "donor's centre in its own scan (profile coordZ), RAS mm"),
     Column("label", "Int8", "the donor's real label: 1 malignant, 0 benign, <NA> unknown"),
     *(Column(f"donor_{name}", "float64", f"donor's LIDC {name} score (NaN unknown)")
       for name in LIDC_CHARACTERISTICS),
@@ -55,6 +64,13 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("target_lobe_cc_pct", "float64", "target percent position in the lobe (NaN = free)"),
     Column("target_lobe_ml_pct", "float64", "see anatomy: 0 patient-left … 100 patient-right"),
     Column("target_lobe_ap_pct", "float64", "0 posterior … 100 anterior"),
+    Column("target_pct_fallback", "string", "profile_faithful: the donor's lobe percents "
+           "outside [0, 100] (index flag out_of_range), set by insert/fallback.py instead, e.g. "
+           "'ml,ap' ('' = none)"),
+    Column("target_zones", "string", "zones (comma-separated, any of) the centroid must "
+           "realise ('' = any); placement draws inside them and verifies"),
+    Column("target_position", "string", "central | peripheral the centroid must realise "
+           "('' = either)"),
     Column("target_x_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_y_mm", "float64", "native placement: donor centroid, RAS world mm"),
     Column("target_z_mm", "float64", "native placement: donor centroid, RAS world mm"),

@@ -7,6 +7,7 @@ are recorded as warnings for the plan audit, never silently dropped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,27 @@ class PlanContext:
             else:
                 self._host_arrays[column] = series.astype(object).fillna("").to_numpy()
         return self._host_arrays[column]
+
+    def host_natives(self) -> np.ndarray:
+        """Per host row, the JSON list of its scan's indexed nodules with masks (``uid``,
+        ``mask_path``, ``mask_scope``, ``point_mm``) when the host has a raw CT — the image
+        that will show them — else ``"[]"``; placement keeps inserted nodules away."""
+        key = "_natives"
+        if key not in self._host_arrays:
+            table = self.index.table
+            rows = table[table["mask_available"]]
+            by_scan: dict[tuple[str, str], list[dict[str, object]]] = {}
+            for row in rows.itertuples(index=False):
+                by_scan.setdefault((str(row.dataset), str(row.ct_id)), []).append({
+                    "uid": str(row.nodule_uid), "mask_path": str(row.mask_path),
+                    "mask_scope": str(row.mask_scope),
+                    "point_mm": [float(row.coordX), float(row.coordY), float(row.coordZ)]})
+            out = [json.dumps(by_scan.get((str(d), str(c)), []) if ct else [], sort_keys=True)
+                   for d, c, ct in zip(self.host_array("host_dataset"),
+                                       self.host_array("host_ct_id"),
+                                       self.host_array("host_ct_path"), strict=True)]
+            self._host_arrays[key] = np.array(out, dtype=object)
+        return self._host_arrays[key]
 
     @property
     def donor_datasets(self) -> list[str]:
@@ -93,12 +115,28 @@ def donor_pool(ctx: PlanContext, spec: TrialSpec, warnings: list[str]) -> np.nda
     constraints = _location_constraints(index, spec)
     for name, ok in constraints.items():
         unlocated = int((keep & ~located).sum())
+        if name == "pleural_distance_mm" and spec.pleural_distance_mm.max is not None:
+            if unlocated:  # placement keeps a minimum only: a maximum cannot be realised
+                warnings.append(f"pleural_distance_mm: {unlocated} eligible donors have no "
+                                "known location and are excluded (placement cannot realise "
+                                "a maximum pleural distance)")
+            keep &= ok
+            continue
         if unlocated:
             warnings.append(f"{name}: {unlocated} eligible donors have no known location "
-                            "(donor-only datasets); the constraint is applied to their "
-                            "placement target instead")
+                            f"(donor-only datasets); {_REALISED.get(name, _REALISED['other'])}")
         keep &= ok | ~located
     return keep
+
+
+_REALISED = {
+    "zones": "placement draws their position inside the zones and verifies the realised one",
+    "position": "placement draws their position at that position and verifies the realised one",
+    "sides": "their lobe is drawn on the requested side",
+    "lobes": "their lobe is drawn from the requested lobes",
+    "pleural_distance_mm": "placement keeps them at least the minimum from the pleura",
+    "other": "placement applies it to their target",
+}
 
 
 def _location_constraints(index: NoduleIndex, spec: TrialSpec) -> dict[str, np.ndarray]:

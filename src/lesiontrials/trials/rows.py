@@ -8,14 +8,24 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
+from lesiontrials.index.quality import out_of_range
 from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.spec import TrialSpec
 
 
 def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
-                      rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Target lobe and lobe percent positions for each donor row (-1 = nodule-free)."""
+                      rng: np.random.Generator, warnings: list[str] | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Target lobe and lobe percent positions for each donor row (-1 = nodule-free).
+
+    ``profile_faithful`` copies the donor's reinsertion lobe and percents. A percent outside
+    [0, 100] (index flag ``out_of_range``) is never clamped: that axis becomes free — set at
+    insertion by ``insert/fallback.py`` (the donor's own scan, else a draw) — and is named in
+    ``target_pct_fallback``; ``warnings`` gets the count per dataset and axis.
+    The spec's ``zones``/``position`` go to ``target_zones``/``target_position``: placement
+    draws the position inside them and verifies the realised centroid (``insert/zones.py``).
+    """
     from lesiontrials.trials.sampler import draw_lobes
 
     n = len(donors)
@@ -24,12 +34,18 @@ def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
     drawn = draw_lobes(spec, n, rng)
     lobes = np.full(n, "", dtype=object)
     pct = {axis: np.full(n, np.nan) for axis in ("cc", "ml", "ap")}
+    fallback = np.full(n, "", dtype=object)
     if mode == "profile_faithful":
         own = np.where(valid, ctx.index.array("reinsertion_lobe")[np.maximum(donors, 0)], "")
         lobes = np.where(own != "", own, drawn)
+        located = valid & (own != "")
         for axis in pct:
             values = ctx.index.array(f"reinsertion_lobe_{axis}_pct")[np.maximum(donors, 0)]
-            pct[axis] = np.where(valid & (own != ""), values, np.nan)
+            bad = located & out_of_range(values)
+            pct[axis] = np.where(located & ~bad, values, np.nan)
+            fallback = np.where(bad, np.where(fallback == "", axis, fallback + "," + axis),
+                                fallback)
+        _warn_fallbacks(ctx, donors, fallback, warnings)
     elif mode == "prescribed":
         lobes = drawn
         ranges = {"cc": spec.placement.lobe_cc_pct, "ml": spec.placement.lobe_ml_pct,
@@ -41,7 +57,27 @@ def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
     lobes = np.where(valid, lobes, "")
     return {"target_lobe": lobes, "target_lobe_cc_pct": np.where(valid, pct["cc"], np.nan),
             "target_lobe_ml_pct": np.where(valid, pct["ml"], np.nan),
-            "target_lobe_ap_pct": np.where(valid, pct["ap"], np.nan)}
+            "target_lobe_ap_pct": np.where(valid, pct["ap"], np.nan),
+            "target_pct_fallback": np.where(valid, fallback, ""),
+            "target_zones": np.where(valid, ",".join(spec.zones), ""),
+            "target_position": np.where(valid, spec.position or "", "")}
+
+
+def _warn_fallbacks(ctx: PlanContext, donors: np.ndarray, fallback: np.ndarray,
+                    warnings: list[str] | None) -> None:
+    if warnings is None or not (fallback != "").any():
+        return
+    datasets = ctx.index.array("dataset")[np.maximum(donors, 0)]
+    counts: dict[str, int] = {}
+    for dataset, axes in zip(datasets[fallback != ""], fallback[fallback != ""], strict=True):
+        for axis in str(axes).split(","):
+            key = f"{dataset} {axis}"
+            counts[key] = counts.get(key, 0) + 1
+    detail = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    warnings.append(f"percent_fallback: {int((fallback != '').sum())} profile-faithful "
+                    f"nodule(s) have lobe percents outside [0, 100] ({detail}); those axes "
+                    "are re-measured on the donor's own scan (else drawn inside the host "
+                    "lobe) instead of clamped to its edge")
 
 
 def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray]:
@@ -59,6 +95,11 @@ def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray
         "donor_uid": text("nodule_uid"), "donor_dataset": text("dataset"),
         "donor_patient_id": text("patient_id"), "donor_mask_path": text("mask_path"),
         "donor_diameter_mm": number("nodule_mean_diam_mm"), "label": number("label"),
+        "donor_mask_scope": text("mask_scope"),
+        "donor_seg_path": np.where(valid & index.array("host_available")[safe],
+                                   index.array("seg_path")[safe].astype(str), ""),
+        "donor_x_mm": number("coordX"),
+        "donor_y_mm": number("coordY"), "donor_z_mm": number("coordZ"),
     }
     for name in anatomy.LIDC_CHARACTERISTICS:
         out[f"donor_{name}"] = number(name)
@@ -66,9 +107,11 @@ def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray
 
 
 def _host_columns(ctx: PlanContext, hosts: np.ndarray) -> dict[str, np.ndarray]:
-    return {column: ctx.host_array(column)[hosts] for column in (
+    out = {column: ctx.host_array(column)[hosts] for column in (
         "host_dataset", "host_ct_id", "host_patient_id", "host_seg_path", "host_ct_path",
         "age", "sex", "smoking_status", "pack_years")}
+    out["host_natives"] = ctx.host_natives()[hosts]
+    return out
 
 
 def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
@@ -87,7 +130,7 @@ def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
         "seed": [case_seed(spec.seed, u) for u in uids],
         **_host_columns(ctx, hosts), **_donor_columns(ctx, donors),
         "placement": np.where(donors >= 0, spec.placement.mode, ""),
-        **placement_targets(ctx, spec, donors, rng),
+        **placement_targets(ctx, spec, donors, rng, warnings),
         "target_x_mm": np.nan, "target_y_mm": np.nan, "target_z_mm": np.nan,
         "min_pleural_mm": max(spec.placement.min_pleural_mm, spec.pleural_distance_mm.low(0.0)),
         "min_gap_mm": spec.companions.min_gap_mm,
@@ -151,6 +194,7 @@ def companion_rows(ctx: PlanContext, spec: TrialSpec, primaries: pd.DataFrame,
     for column, values in placement_targets(ctx, companion_spec, donors, rng).items():
         out[column] = values
     out["placement"] = companion_spec.placement.mode
+    out["target_zones"], out["target_position"] = "", ""  # the spec's location is the primary's
     out["planned_diameter_mm"] = out["donor_diameter_mm"]
     out["scale"] = 1.0
     return out

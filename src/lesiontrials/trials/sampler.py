@@ -310,6 +310,16 @@ def case_seed(global_seed: int, case_uid: str) -> int:
     return int_seed(global_seed, case_uid)
 
 
+#: Lobes a drawn lobe may be for each zone (thirds of the lungs' cranio-caudal extent):
+#: the upper third holds the upper lobes, the lower third the lower lobes, the middle
+#: third every lobe. Placement then realises and verifies the zone inside the lobe.
+ZONE_LOBES: dict[str, tuple[str, ...]] = {
+    anatomy.Zone.UPPER.value: (anatomy.Lobe.RUL.value, anatomy.Lobe.LUL.value),
+    anatomy.Zone.MIDDLE.value: tuple(lobe.value for lobe in anatomy.Lobe),
+    anatomy.Zone.LOWER.value: (anatomy.Lobe.RLL.value, anatomy.Lobe.LLL.value),
+}
+
+
 def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
     """Target lobes from the spec's lobe weights (or nodule lobe frequencies), honouring
     the side constraint."""
@@ -317,6 +327,14 @@ def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
     if spec.sides:
         weights = {k: w for k, w in weights.items()
                    if anatomy.parse_lobe(k).side.value in spec.sides}
+    if spec.zones:
+        reach = {lobe for zone in spec.zones for lobe in ZONE_LOBES[zone]}
+        weights = {k: w for k, w in weights.items() if k in reach}
+    if not weights or sum(weights.values()) <= 0:
+        raise InputError(f"no lobe satisfies lobes={spec.lobes}, sides={spec.sides}, "
+                         f"zones={spec.zones}", column="lobes/sides/zones",
+                         fix="choose lobes that lie in the requested zones and sides "
+                         "(upper zone: RUL, LUL; lower zone: RLL, LLL; middle: any)")
     names = np.array(list(weights), dtype=object)
     p = np.array(list(weights.values()), dtype=float)
     return rng.choice(names, size=n, p=p / p.sum())
