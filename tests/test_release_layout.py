@@ -220,3 +220,15 @@ def test_isolation_twins_state_the_scans_other_natives(run: Run):
         own = {n["donor_uid"] for n in record["nodules"]}
         listed = {n["uid"] for n in record["host_natives"]}
         assert listed == set(scan.nodule_uid) - own and len(own) == 1
+
+
+def test_the_cross_design_never_pairs_a_patient_with_itself(run: Run):
+    """LUNA25 U001 and U002 are two studies of one patient (UP1): no cross pair may join them."""
+    from lesiontrials.io.tables import read_parquet
+
+    manifest = read_parquet(run.workspace.trial_dir("digital_twin_cross") / "manifest.parquet")
+    assert len(manifest) == 9
+    donor = manifest["donor_dataset"] + "|" + manifest["donor_patient_id"]
+    host = manifest["host_dataset"] + "|" + manifest["host_patient_id"]
+    assert not (donor == host).any()
+    assert "LUNA25|UP1" in set(donor) | set(host)  # the two-study patient takes part
