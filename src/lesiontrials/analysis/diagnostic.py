@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.analysis.significance import spearman
+from lesiontrials.analysis.significance import spearman_interval
 from lesiontrials.analysis.variance import (
     Decomposition,
     bootstrap_decomposition,
@@ -106,19 +106,20 @@ def real_agreement(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 1000
     out = {}
     for task, rows in wide.dropna(subset=["synthetic", "real"]).groupby("task"):
         x, y = rows["synthetic"].to_numpy(), rows["real"].to_numpy()
-        rho, _ = spearman(x, y)
+        rho, rho_low, rho_high = spearman_interval(
+            x, y, rng=rng_for(seed, "agreement", str(task)), replicates=replicates)
         r2 = float(np.corrcoef(x, y)[0, 1] ** 2) if len(x) >= 3 and np.ptp(x) and np.ptp(y) \
             else float("nan")
-        rng = rng_for(seed, "agreement", str(task))
-        boots_rho, boots_r2 = [], []
+        rng = rng_for(seed, "agreement-r2", str(task))
+        boots_r2 = []
         for _ in range(replicates if len(x) >= 3 else 0):
             pick = rng.integers(0, len(x), len(x))
             bx, by = x[pick], y[pick]
-            boots_rho.append(spearman(bx, by)[0])
             boots_r2.append(np.corrcoef(bx, by)[0, 1] ** 2 if np.ptp(bx) and np.ptp(by)
                             else np.nan)
-        out[str(task)] = {"cells": len(x), "spearman_rho": rho, "r2": r2,
-                          "spearman_rho_ci": _ci(boots_rho), "r2_ci": _ci(boots_r2)}
+        out[str(task)] = {"cells": len(x), "spearman_rho": rho,
+                          "spearman_rho_ci": [rho_low, rho_high], "r2": r2,
+                          "r2_ci": _ci(boots_r2)}
     return out
 
 
