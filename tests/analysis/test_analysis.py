@@ -100,7 +100,7 @@ def test_analysis_and_report(tmp_path):
         ("synthetic", "bad", "plain"), "accuracy"]
     assert (cells["accuracy_ci_low"] <= cells["accuracy"]).all()
     assert set(analysis.vs_plain["condition"]) == {"contour"}
-    assert analysis.transfer["cells"] == 4
+    assert analysis.transfer["presence"]["cells"] == 4  # per task, never pooled
     report = write_report(analysis, tmp_path / "report", title="Test report")
     text = report.read_text()
     assert "data:image/png;base64," in text and "<table>" in text

@@ -74,3 +74,13 @@ def test_check_detects_tampering_and_lost_results(scored):
 def test_no_models_is_a_clear_error(fresh_trial):
     with pytest.raises(InputError, match="no models"):
         make_split(workspace=fresh_trial.workspace, name="x", sets=[TRIAL])
+
+
+def test_split_hash_is_stable_when_a_model_is_added(scored):
+    first = make_split(workspace=scored, name="main", sets=[TRIAL])
+    score(model="threshold", workspace=scored, sets=[TRIAL], show_progress=False)
+    again = make_split(workspace=scored, name="again", sets=[TRIAL])
+    assert again.provenance["models"] == ["majority", "overlay_reader", "threshold"]
+    assert again.sha256 == first.sha256 and again.uids == first.uids
+    assert again.provenance["calibration"]["sha256"] == first.provenance["calibration"][
+        "sha256"]

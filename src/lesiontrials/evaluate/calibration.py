@@ -31,7 +31,7 @@ UNIT_RULE: Final = "donor_uid (slices through a lesion), else case_uid (nodule-f
 
 def partition_unit(donor_uid: object, case_uid: object) -> str:
     """The unit a slice is partitioned by: its donor when it has one, else its case."""
-    donor = "" if donor_uid is None or pd.isna(donor_uid) else str(donor_uid)  # type: ignore[arg-type]
+    donor = "" if donor_uid is None or pd.isna(donor_uid) else str(donor_uid)
     return f"donor:{donor}" if donor else f"case:{case_uid}"
 
 
