@@ -48,3 +48,15 @@ def test_a_units_fold_does_not_depend_on_the_other_units():
     assert set(small.uids) <= full
     assert partition_unit("d1", "c1-0") == "donor:d1" and partition_unit("", "c1-0") == "case:c1-0"
     assert in_calibration("donor:d1", seed=0) == ("c1-0-pos" in full)
+
+
+def test_lesions_rendered_into_real_scans_stay_out_of_the_fold():
+    items = _items(n_donors=40)
+    items.loc[items["source"] == "synthetic", "host_dataset"] = "PHANTOM"
+    items.loc[items["source"] == "real", "host_dataset"] = "REALCT"
+    in_real = items["slice_uid"].str.startswith("c1")  # lesions placed into the real scans
+    items.loc[in_real, "host_dataset"] = "REALCT"
+    chosen = set(calibration_fold(items, seed=0).uids)
+    assert chosen and not chosen & set(items.loc[in_real, "slice_uid"])
+    without_real = calibration_fold(items[items["source"] == "synthetic"], seed=0)
+    assert set(without_real.uids) > chosen  # the real set is what tells them apart

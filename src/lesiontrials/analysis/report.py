@@ -128,10 +128,15 @@ def analyze(results: pd.DataFrame, *, split: Split | None = None, split_path: st
     notes = [f"{len(not_scored)} model × condition × task cell(s) not scored on every slice "
              "of the split: listed as 'not scored', left out of every other table"] \
         if len(not_scored) else []
-    outside = int((~results["slice_uid"].isin(set(kept["slice_uid"]))).sum())
+    fold = set(split.provenance.get("calibration", {}).get("uids", [])) if split else set()
+    in_fold = results["slice_uid"].isin(fold)
+    outside = int((~results["slice_uid"].isin(set(kept["slice_uid"])) & ~in_fold).sum())
+    if in_fold.any():
+        notes.append(f"{int(in_fold.sum())} answers on the synthetic calibration fold are not "
+                     "reported here (see the council section)")
     if outside:
-        notes.append(f"{outside} answers are outside the split or in a not-scored cell "
-                     "(calibration fold, slices added after the split was frozen)")
+        notes.append(f"{outside} answers are on slices outside the split (added after it "
+                     "was frozen) or in not-scored cells")
     return Analysis(cells=cells, confusion=confusion_table(main),
                     vs_plain=versus_plain(main, seed=seed, replicates=replicates),
                     breakdowns={b: breakdown(main, b, seed=seed, replicates=replicates)

@@ -8,7 +8,9 @@ fold is a pure function of ``(seed, unit id)`` (a SHA-256 draw), so it does not 
 sets, cases or models are added, and the runner (fitting the majority prior before
 anything is scored), the split and the analysis all agree without sharing state.
 
-Real slices are never in the calibration fold: nothing fitted ever sees a real label.
+Real slices are never in the calibration fold, nor are synthetic lesions placed into a
+real scan (a host dataset that the real set also comes from): nothing fitted ever sees a
+label of real anatomy.
 Reported numbers use the held-out fold (and every real slice); the calibration fold is
 recorded in the frozen split (:mod:`lesiontrials.evaluate.splits`).
 """
@@ -70,12 +72,17 @@ class PriorFit:
 
 def calibration_fold(items: pd.DataFrame, *, seed: int = CALIBRATION_SEED) -> CalibrationFold:
     """The calibration fold of the synthetic rows of ``items`` (columns ``slice_uid``,
-    ``source``, ``donor_uid``, ``case_uid``; one or more rows per slice)."""
+    ``source``, ``donor_uid``, ``case_uid``, optionally ``host_dataset``; one or more rows
+    per slice). Pass every set at once: synthetic rows whose host dataset also has real
+    slices (lesions rendered into real CT) are left out of the fold."""
     missing = [c for c in ("slice_uid", "source", "donor_uid", "case_uid")
                if c not in items.columns]
     if missing:
         raise ValueError(f"items lack the columns {missing} needed for the calibration fold")
     synthetic = items[items["source"] == "synthetic"].drop_duplicates("slice_uid")
+    if "host_dataset" in items.columns:
+        real_hosts = set(items.loc[items["source"] == "real", "host_dataset"].dropna())
+        synthetic = synthetic[~synthetic["host_dataset"].isin(real_hosts)]
     units = [partition_unit(d, c) for d, c in zip(synthetic["donor_uid"],
                                                   synthetic["case_uid"], strict=True)]
     chosen = {u for u in set(units) if in_calibration(u, seed=seed)}

@@ -26,6 +26,7 @@ from lesiontrials.errors import InputError
 from lesiontrials.evaluate.calibration import CALIBRATION_SEED, UNIT_RULE, calibration_fold
 from lesiontrials.evaluate.contract import CONDITIONS, PROFILES, TASKS
 from lesiontrials.evaluate.runner import CURRENT_JSON, read_results
+from lesiontrials.evaluate.sets import list_sets
 from lesiontrials.evaluate.tasks import applies_to
 from lesiontrials.io import read_json, read_parquet, write_json
 from lesiontrials.paths import Workspace
@@ -72,7 +73,7 @@ def _slices(workspace: Workspace, set_name: str) -> pd.DataFrame:
             frame = read_parquet(path)
             return frame.drop_duplicates("slice_uid")[["slice_uid", "kind", "truth_lobe",
                                                        "truth_size", "source", "donor_uid",
-                                                       "case_uid"]]
+                                                       "case_uid", "host_dataset"]]
     raise InputError(f"set {set_name!r} has no items", path=workspace.eval_set_dir(set_name),
                      fix=f"run `lesiontrials slices {set_name}` first")
 
@@ -99,9 +100,13 @@ def reporting_uids(workspace: Workspace, *, sets: Sequence[str], models: Sequenc
     runs: dict[str, dict[str, Any]] = {}
     counts: dict[str, dict[str, int]] = {}
     calibration: list[str] = []
-    for set_name in sets:
-        slices = _slices(workspace, set_name)
-        fold = set(calibration_fold(slices, seed=calibration_seed).uids)
+    every = {set_name: _slices(workspace, set_name) for set_name in sets}
+    # the fold over every set of the workspace, as the runner fitted it (real hosts known)
+    universe = [every.get(s) if s in every else _slices(workspace, s)
+                for s in sorted(set(list_sets(workspace)) | set(sets))]
+    fold = set(calibration_fold(pd.concat(universe, ignore_index=True),
+                                seed=calibration_seed).uids) if universe else set()
+    for set_name, slices in every.items():
         scored = {}
         for model in models:
             for condition in conditions:
