@@ -124,3 +124,18 @@ def test_baselines_are_marked_in_tables_and_labels(tmp_path, column):
     text = (tmp_path / "report.md").read_text()
     assert "| prior (baseline) |" in text and "| a (baseline) |" not in text
     assert f"SHA-256 {analysis.split.sha256}" in text
+
+
+def test_report_bytes_are_deterministic(tmp_path):
+    from lesiontrials.analysis.report import write_report
+
+    a, b = _answers("a", 0.7, seed=1), _answers("b", 0.6, seed=2)
+    frame = pd.concat([a, b])
+    for name in ("one", "two"):
+        analysis = analyze(frame.sample(frac=1.0, random_state=len(name)), split=_split(a),
+                           baselines={"b"}, replicates=200)
+        write_report(analysis, tmp_path / name, title="t")
+    for path in sorted((tmp_path / "one").rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (tmp_path / "two" / path.relative_to(
+                tmp_path / "one")).read_bytes(), path.name

@@ -256,7 +256,9 @@ def _split_section(analysis: Analysis) -> list[str]:
 
 def _markdown(analysis: Analysis, *, title: str, description: str,
               figures: dict[str, bytes]) -> str:
-    label = lambda frame: label_baselines(frame, analysis.baselines)  # noqa: E731
+    def label(frame: pd.DataFrame) -> pd.DataFrame:
+        return label_baselines(frame, analysis.baselines)
+
     cell_columns = ["source", "model", "condition", "task", "n", "accuracy", "accuracy_ci_low",
                     "accuracy_ci_high", "accuracy_ci_method", "units", "balanced_accuracy",
                     "unparsed_rate", "status"]
@@ -301,9 +303,10 @@ def _versus_plain_section(analysis: Analysis) -> list[str]:
         return ["\n## Guidance versus plain\n", markdown_table(table)]
     families = table.groupby(["source", "model"])["family_tests"].first()
     sizes = sorted(set(int(v) for v in families))
-    caption = (f"Paired on the same slices. `gain` = accuracy(condition) − accuracy(plain) "
-               "with a design-aware 95 % CI; `p_exact` is the exact McNemar test (it treats "
-               "slices as independent; where it disagrees with the CI, trust the CI); "
+    caption = ("Paired on the same slices (designs other than the crossed one). `gain` = "
+               "accuracy(condition) − accuracy(plain) with a design-aware 95 % CI; "
+               "`p_exact` is the exact McNemar test (it treats slices as independent; "
+               "where it disagrees with the CI, trust the CI); "
                f"`p_holm` is Holm-adjusted within each source × model family: {len(families)} "
                f"families of {' or '.join(map(str, sizes))} tests each (guided conditions × "
                "tasks; `family_tests` per row).\n\n")
