@@ -180,11 +180,11 @@ def real_host_datasets(data_root: Path) -> tuple[str, ...]:
 
 
 def council_for_split(workspace: Workspace, *, split_path: Path | None, seed: int,
-                      fallback: str = "weighted_vote", replicates: int = 2000
-                      ) -> CouncilEvaluation:
+                      fallback: str = "weighted_vote", replicates: int = 2000,
+                      real_host_datasets: tuple[str, ...] = ()) -> CouncilEvaluation:
     """``council build``: the council of the split's calibration fold, evaluated."""
     split, _ = resolve_split(workspace, split_path)
-    scored = load_scored(workspace)
+    scored = load_scored(workspace, real_host_datasets=real_host_datasets)
     council = _council(scored, scored[scored["slice_uid"].isin(set(split.uids))],
                        split.provenance.get("calibration", {}).get("uids", []), seed=seed,
                        fallback=fallback, replicates=replicates)

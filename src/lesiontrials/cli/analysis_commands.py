@@ -74,14 +74,15 @@ def diagnose(
     transfer.json."""
     from lesiontrials.analysis.report import analyze as analyze_results
     from lesiontrials.analysis.workspace import diagnose as run_diagnose
-    from lesiontrials.analysis.workspace import load_scored, resolve_split
+    from lesiontrials.analysis.workspace import load_scored, real_host_datasets, resolve_split
     from lesiontrials.cli.index_commands import print_frame
     from lesiontrials.io import write_json
 
     ws, settings = _workspace(workspace)
     _print_split(ws, split)
     frozen, _ = resolve_split(ws, split)
-    scored = load_scored(ws)
+    scored = load_scored(ws, real_host_datasets=real_host_datasets(
+        settings.resolved_data_root))
     scored = scored[scored["slice_uid"].isin(set(frozen.uids))]
     transfer = run_diagnose(scored, analyze_results(scored, split=frozen, seed=settings.seed,
                                                     replicates=200),
@@ -105,12 +106,14 @@ def council_build(
 ) -> None:
     """Calibrate the council on the split's synthetic calibration fold and evaluate it on
     the held-out and real slices → reports/{name}/council.json."""
-    from lesiontrials.analysis.workspace import council_for_split
+    from lesiontrials.analysis.workspace import council_for_split, real_host_datasets
     from lesiontrials.io import write_json
 
     ws, settings = _workspace(workspace)
     _print_split(ws, split)
-    council = council_for_split(ws, split_path=split, seed=settings.seed, fallback=fallback)
+    council = council_for_split(ws, split_path=split, seed=settings.seed, fallback=fallback,
+                                real_host_datasets=real_host_datasets(
+                                    settings.resolved_data_root))
     path = write_json(council.record(), ws.report_dir(name) / "council.json")
     routed = (f"{council.routed} routed cell(s)" if council.routed
               else f"no routed cell: {council.why_not_routed}")
@@ -125,12 +128,17 @@ def council_apply(
 ) -> None:
     """Apply a saved council to every scored set and compare it with each fixed model."""
     from lesiontrials.analysis.council import compare_with_models
-    from lesiontrials.analysis.workspace import apply_saved_council, load_scored
+    from lesiontrials.analysis.workspace import (
+        apply_saved_council,
+        load_scored,
+        real_host_datasets,
+    )
     from lesiontrials.cli.index_commands import print_frame
     from lesiontrials.io import write_csv
 
     ws, settings = _workspace(workspace)
-    scored = load_scored(ws)
+    scored = load_scored(ws, real_host_datasets=real_host_datasets(
+        settings.resolved_data_root))
     decided = apply_saved_council(ws.report_dir(name) / "council.json", scored)
     target = out or ws.report_dir(name) / "council_answers.csv"
     write_csv(decided, target)
