@@ -133,3 +133,20 @@ def test_power_at_logit_sd_one_on_a_medium_design():
     verdicts, _ = _calibration(Effects(donor_sd=1.0, host_sd=0.0), sims=20, seed=12)
     assert sum(v == "donor-driven" for v in verdicts) >= 14
     assert "host-driven" not in verdicts
+
+
+def test_true_components_match_a_large_monte_carlo_sample():
+    effects = Effects(donor_sd=1.0, host_sd=0.5, image_sd=0.5)
+    intercepts = np.array([0.3, 1.2])
+    donor_var, host_var, total = true_components(effects, intercepts)
+    rng = np.random.default_rng(9)
+    a = rng.normal(0, 1.0, (2000, 1, 1))
+    b = rng.normal(0, 0.5, (1, 400, 1))
+    e = rng.normal(0, 0.5, (2000, 400, 1))
+    p = expit(intercepts[None, None, :] + a + b + e)  # (donors, hosts, units)
+    mc_donor = p.mean(axis=1).var(axis=0).mean()
+    mc_host = p.mean(axis=0).var(axis=0).mean()
+    mean = p.mean(axis=(0, 1))
+    assert donor_var == pytest.approx(mc_donor, rel=0.1)
+    assert host_var == pytest.approx(mc_host, rel=0.15)
+    assert total == pytest.approx(float((mean * (1 - mean)).mean()), rel=0.01)
