@@ -4,7 +4,7 @@ Why score intervals: the Wilson interval never has zero width and stays inside [
 also at 12/12 or 0/12 where a percentile bootstrap or a Wald interval collapses to a
 point. Why a design effect: when items share units (cases, donors, hosts) they carry less
 information than independent items; the cluster bootstrap measures the variance of the
-mean, and ``n_eff = n / deff`` with ``deff = Var_cluster / Var_iid`` (at least 1) turns it
+mean, and ``n_eff = n / deff`` with ``deff = Var_cluster / Var_iid`` turns it
 into the equivalent number of independent items, as in Korn & Graubard (1998) for survey
 proportions. With few clusters the normal quantile is replaced by Student's t on
 ``clusters − 1`` degrees of freedom, because the variance itself is then estimated from a
@@ -38,7 +38,8 @@ def wilson(p: float, n_eff: float, z: float) -> tuple[float, float]:
     z2n = z * z / n_eff
     centre = (p + z2n / 2.0) / (1.0 + z2n)
     half = z * np.sqrt(p * (1.0 - p) / n_eff + z2n / (4.0 * n_eff)) / (1.0 + z2n)
-    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+    # the interval always contains p; min/max only absorb rounding at p = 0 or 1
+    return float(min(max(centre - half, 0.0), p)), float(max(min(centre + half, 1.0), p))
 
 
 def newcombe_paired(joint: np.ndarray, n_eff: float, z: float) -> tuple[float, float]:

@@ -85,19 +85,32 @@ def unit_cells(units: Mapping[str, np.ndarray] | None, n_items: int) -> UnitCell
                      item_cell.ravel())
 
 
-def replicate_weights(cells: UnitCells, *, replicates: int, rng: np.random.Generator,
-                      chunk_cells: int = 2_000_000) -> Iterator[np.ndarray]:
-    """Yield ``(b, cells)`` multiplicity arrays, ``b`` replicates at a time.
+def cluster_weights(clusters: np.ndarray, *, replicates: int, rng: np.random.Generator,
+                    chunk_cells: int = 2_000_000) -> Iterator[np.ndarray]:
+    """Yield ``(b, cells)`` multiplicities of a one-way cluster bootstrap.
 
-    Each factor's levels are drawn with replacement (multinomial counts); a cell's
-    multiplicity is the product over factors of its levels' counts. Chunks keep
-    ``b × cells`` under ``chunk_cells`` floats.
+    ``clusters`` is the (cells,) cluster index of each cell (0..G−1); each replicate draws
+    G clusters with replacement and a cell's multiplicity is its cluster's draw count.
+    Chunks keep ``b × cells`` under ``chunk_cells`` floats.
     """
-    per_chunk = max(1, chunk_cells // max(cells.n_cells, 1))
+    clusters = np.asarray(clusters)
+    levels = int(clusters.max()) + 1
+    per_chunk = max(1, chunk_cells // max(clusters.size, 1))
     for start in range(0, replicates, per_chunk):
         size = min(per_chunk, replicates - start)
-        weight = np.ones((size, cells.n_cells))
-        for codes, levels in zip(cells.codes, cells.levels, strict=True):
-            counts = rng.multinomial(levels, np.full(levels, 1.0 / levels), size=size)
-            weight *= counts[:, codes]
-        yield weight
+        counts = rng.multinomial(levels, np.full(levels, 1.0 / levels), size=size)
+        yield counts[:, clusters].astype(float)
+
+
+def clusterings(cells: UnitCells) -> list[tuple[int, np.ndarray]]:
+    """Inclusion–exclusion terms of the multiway cluster variance (Cameron, Gelbach &
+    Miller 2011): for every non-empty set of factors, the sign ``(−1)^(|S|+1)`` and the
+    (cells,) cluster index of the intersection of those factors."""
+    terms = []
+    k = len(cells.codes)
+    for mask in range(1, 2**k):
+        chosen = [cells.codes[j] for j in range(k) if mask >> j & 1]
+        keys = np.stack(chosen, axis=1)
+        index = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+        terms.append((1 if len(chosen) % 2 else -1, index))
+    return terms
