@@ -139,3 +139,17 @@ def test_report_bytes_are_deterministic(tmp_path):
         if path.is_file():
             assert path.read_bytes() == (tmp_path / "two" / path.relative_to(
                 tmp_path / "one")).read_bytes(), path.name
+
+
+def test_a_slice_no_model_answered_is_still_missing():
+    a, b = _answers("a", 0.7, seed=1), _answers("b", 0.6, seed=2)
+    both = pd.concat([a, b])
+    split = _split(a)
+    lost = both[both["slice_uid"] != "c3-1"]  # every answer on one slice is gone
+    expected = pd.DataFrame({"slice_uid": list(split.uids), "source": "synthetic",
+                             "task": "presence"})
+    analysis = analyze(lost, split=split, expected=expected, replicates=200)
+    assert set(analysis.cells["status"]) == {"not scored: 1 of 60 slices missing"}
+    assert analysis.vs_plain.empty
+    without = analyze(lost, split=split, replicates=200)  # answers alone cannot tell
+    assert set(without.cells["n"]) == {59}

@@ -55,8 +55,8 @@ def accuracy_figure(cells: pd.DataFrame, source: str) -> bytes | None:
     import matplotlib.pyplot as plt
 
     rows = cells[cells["source"] == source]
-    if rows.empty:
-        return None
+    if rows.empty or "accuracy" not in rows.columns or rows["accuracy"].isna().all():
+        return None  # nothing scored on every slice of the split
     tasks = sorted(rows["task"].unique())
     models = sorted(rows["model"].unique())
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)

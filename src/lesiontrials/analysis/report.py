@@ -88,10 +88,11 @@ class Analysis:
         self.tables.update(tables or {})
 
 
-def _reporting_split(results: pd.DataFrame, split: Split | None, split_path: str
+def _reporting_split(results: pd.DataFrame, split: Split | None, split_path: str,
+                     expected: pd.DataFrame | None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, ReportingSplit]:
     if split is not None:
-        kept, coverage = apply_split(results, split.uids)
+        kept, coverage = apply_split(results, split.uids, expected=expected)
         calibration = {k: v for k, v in split.provenance.get("calibration", {}).items()
                        if k != "uids"}
         calibration["slices"] = len(split.provenance.get("calibration", {}).get("uids", []))
@@ -103,21 +104,26 @@ def _reporting_split(results: pd.DataFrame, split: Split | None, split_path: str
 
 
 def analyze(results: pd.DataFrame, *, split: Split | None = None, split_path: str = "",
-            baselines: Collection[str] = (), seed: int = 0, replicates: int = 2000
-            ) -> Analysis:
+            expected: pd.DataFrame | None = None, baselines: Collection[str] = (),
+            seed: int = 0, replicates: int = 2000) -> Analysis:
     """All tables from scored answers (see :mod:`.tables` for the columns) on ``split``.
 
-    ``baselines`` names the weight-free baseline models (marked in every table and
-    figure). The crossed donor × host design is tabulated apart (its intervals resample
-    donors × hosts); every other table pools the remaining designs per source.
+    ``expected`` lists which split slices each task asks (see
+    :func:`.tables.apply_split`); ``baselines`` names the weight-free baseline models
+    (marked in every table and figure). The crossed donor × host design is tabulated
+    apart (its intervals resample donors × hosts); every other table pools the remaining
+    designs per source.
     """
-    kept, coverage, reporting = _reporting_split(results, split, split_path)
+    kept, coverage, reporting = _reporting_split(results, split, split_path, expected)
     crossed = is_crossed(kept)
     main, crossed_rows = kept[~crossed], kept[crossed]
     reporting_n = {f"{s}/{t}": int(rows["slice_uid"].nunique())
                    for (s, t), rows in main.groupby(["source", "task"])}
     reporting_n.update({f"{s}/{t} (crossed design)": int(rows["slice_uid"].nunique())
                         for (s, t), rows in crossed_rows.groupby(["source", "task"])})
+    for (s, t), rows in coverage.groupby(["source", "task"]):  # tasks with no complete cell
+        if not any(key.startswith(f"{s}/{t}") for key in reporting_n):
+            reporting_n[f"{s}/{t}"] = int(rows["expected"].max())
     cells = cell_metrics(main, seed=seed, replicates=replicates)
     not_scored = coverage[coverage["status"] != "scored"]
     cells = pd.concat([cells.assign(status="scored"), not_scored[[*CELL, "status"]]],

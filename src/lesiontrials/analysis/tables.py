@@ -49,30 +49,39 @@ def reporting_items(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(kept, ignore_index=True) if kept else results.iloc[:0]
 
 
-def apply_split(results: pd.DataFrame, uids: Collection[str]
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def apply_split(results: pd.DataFrame, uids: Collection[str], *,
+                expected: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answers on the split's slices, and the coverage of every cell.
 
-    A source × task's expected slices are the split's slices that any model answered for
-    it (the split holds every slice that all its models answered). Every model ×
-    condition seen for that source × task gets a coverage row; a cell missing any expected
-    slice is ``not scored`` and its answers are left out, so no cell is reported on a
-    smaller N than the others. Returns (answers of fully scored cells, coverage table).
+    ``expected`` (columns slice_uid, source, task) lists the split's slices each task asks
+    (from the items; see :func:`~lesiontrials.analysis.workspace.expected_slices`);
+    without it, a source × task's expected slices are the split's slices that any model
+    answered. Every model × condition seen for that source × task gets a coverage row; a
+    cell missing any expected slice is ``not scored`` and its answers are left out, so no
+    cell is reported on a smaller N than the others. Returns (answers of fully scored
+    cells, coverage table).
     """
     check_results(results)
     inside = results[results["slice_uid"].isin(set(uids))]
+    asked: dict[tuple[str, str], set[str]] = {}
+    if expected is not None:
+        listed = expected[expected["slice_uid"].isin(set(uids))]
+        asked = {(str(s), str(t)): set(rows["slice_uid"])
+                 for (s, t), rows in listed.groupby(["source", "task"])}
     kept, coverage = [], []
     for (source, task), rows in inside.groupby(["source", "task"], sort=True):
-        expected = set(rows["slice_uid"])
+        expected_uids = asked.get((str(source), str(task)), set(rows["slice_uid"])) \
+            if expected is not None else set(rows["slice_uid"])
+        expected_uids = expected_uids | set(rows["slice_uid"])
         for model in sorted(rows["model"].unique()):
             for condition in sorted(rows["condition"].unique()):
                 cell = rows[(rows["model"] == model) & (rows["condition"] == condition)]
-                missing = len(expected - set(cell["slice_uid"]))
+                missing = len(expected_uids - set(cell["slice_uid"]))
+                n = len(expected_uids)
                 coverage.append({"source": source, "model": model, "condition": condition,
-                                 "task": task, "expected": len(expected),
-                                 "scored": len(expected) - missing,
+                                 "task": task, "expected": n, "scored": n - missing,
                                  "status": "scored" if missing == 0 else
-                                 f"not scored: {missing} of {len(expected)} slices missing"})
+                                 f"not scored: {missing} of {n} slices missing"})
                 if missing == 0:
                     kept.append(cell)
     answers = pd.concat(kept, ignore_index=True) if kept else inside.iloc[:0]
@@ -184,6 +193,8 @@ def synthetic_vs_real(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 2
     a 95 % CI that resamples whole models (a model's cells share its answers, so cells are
     not independent; no p-value is given). Tasks are never pooled: their chance levels
     differ, so a pooled ρ would rank tasks rather than models."""
+    if cells.empty or "accuracy" not in cells.columns:
+        return pd.DataFrame(), {}
     wide = cells.pivot_table(index=["model", "condition", "task"], columns="source",
                              values="accuracy").reset_index()
     if not {"synthetic", "real"} <= set(wide.columns):

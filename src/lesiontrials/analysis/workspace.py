@@ -9,6 +9,7 @@ of bootstrap replicates) and the frozen split ``splits/{name}.json``; writes
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,28 @@ def _base_cases(workspace: Workspace) -> pd.DataFrame:
     return table
 
 
+def expected_slices(workspace: Workspace, uids: Collection[str], *,
+                    real_host_datasets: tuple[str, ...] = ()) -> pd.DataFrame:
+    """(slice_uid, source, task) for every split slice and every task it is asked, from the
+    evaluation sets' items, so a slice that no model answered still counts as missing."""
+    from lesiontrials.evaluate.contract import TASKS
+    from lesiontrials.evaluate.tasks import applies_to
+
+    wanted = set(uids)
+    rows = []
+    for path in sorted((workspace.root / "eval").glob("*/*/cases.parquet")):
+        items = read_parquet(path).drop_duplicates("slice_uid")
+        items = items[items["slice_uid"].isin(wanted)]
+        for item in items.itertuples(index=False):
+            source = "real" if str(item.host_dataset) in real_host_datasets else str(
+                item.source)
+            rows += [{"slice_uid": item.slice_uid, "source": source, "task": task}
+                     for task in TASKS if applies_to(task, kind=str(item.kind),
+                                                     truth_lobe=str(item.truth_lobe or ""),
+                                                     truth_size=str(item.truth_size or ""))]
+    return pd.DataFrame(rows, columns=["slice_uid", "source", "task"]).drop_duplicates()
+
+
 def weight_free_baselines(workspace: Workspace) -> frozenset[str]:
     """Models whose card (``results/{model}/model.json``) says ``kind: baseline``."""
     names = set()
@@ -128,8 +151,9 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                                                                  ).any():
         scored = scored[scored["profile"] == profile]
     baselines = weight_free_baselines(workspace)
-    analysis = analyze(scored, split=split, split_path=str(path), baselines=baselines,
-                       seed=seed, replicates=replicates)
+    expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
+    analysis = analyze(scored, split=split, split_path=str(path), expected=expected,
+                       baselines=baselines, seed=seed, replicates=replicates)
     directory = workspace.report_dir(name)
     reported = scored[scored["slice_uid"].isin(set(split.uids))]
     transfer = diagnose(reported, analysis, seed=seed, replicates=min(replicates, 500))
