@@ -116,7 +116,14 @@ def _why_not_routed(council: Council, verdicts: dict[str, dict[str, Any]]) -> st
     if not verdicts:
         return ("no task has a verdict: the calibration fold holds too few crossed-design "
                 "answers (at least 2 donors and 2 hosts per task)")
-    listed = ", ".join(f"{task}: {record['verdict']}" for task, record in sorted(
+    def describe(record: dict[str, Any]) -> str:
+        size = (f"{record['donors']} donors × {record['hosts']} hosts"
+                if {"donors", "hosts"} <= set(record) else "")
+        why = str(record.get("verdict_reason", ""))
+        detail = "; ".join(part for part in (size, why) if part)
+        return f"{record['verdict']}" + (f" — {detail}" if detail else "")
+
+    listed = ", ".join(f"{task}: {describe(record)}" for task, record in sorted(
         verdicts.items()))
     return ("no task was called donor-driven on the calibration fold (" + listed + "), so "
             "every cell uses the fallback")
