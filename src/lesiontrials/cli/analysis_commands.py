@@ -83,7 +83,8 @@ def diagnose(
     frozen, _ = resolve_split(ws, split)
     scored = load_scored(ws, real_host_datasets=real_host_datasets(
         settings.resolved_data_root))
-    scored = scored[scored["slice_uid"].isin(set(frozen.uids))]
+    fold = set(frozen.provenance.get("calibration", {}).get("uids", []))
+    scored = scored[scored["slice_uid"].isin(set(frozen.uids) | fold)]  # both frozen folds
     transfer = run_diagnose(scored, analyze_results(scored, split=frozen, seed=settings.seed,
                                                     replicates=200),
                             seed=settings.seed, replicates=replicates)
