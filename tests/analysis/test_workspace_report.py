@@ -55,4 +55,4 @@ def test_analyze_prints_and_reports_the_split_hash(workspace):
     summary = json.loads((report / "summary.json").read_text())
     assert summary["split"]["sha256"] == split.sha256 and summary["split"]["frozen"]
     council = json.loads((report / "council.json").read_text())
-    assert council["built"] and "verdicts_calibration" in council
+    assert council["built"] and "verdicts" in council

@@ -1,9 +1,10 @@
 """A fair test of the council: calibrated on one synthetic fold, judged on data it never saw.
 
-The council (:mod:`.council`) is built from the synthetic *calibration fold* only: its cell
-accuracies and its donor/host verdicts (:mod:`lesiontrials.evaluate.calibration`). It is
-then evaluated on the held-out synthetic slices and on the real slices of the frozen
-split, against
+The council (:mod:`.council`) is built from synthetic data only: each cell's model ranking
+from the *calibration fold*'s cell accuracies (:mod:`lesiontrials.evaluate.calibration`),
+whether to route from the donor/host verdicts of the crossed design. It is then evaluated
+on the held-out synthetic slices and on the real slices of the frozen split, the crossed
+design left out (its slices informed the verdicts), against
 
 * every fixed model;
 * the best fixed model chosen on synthetic: per task × condition, the model with the
@@ -15,8 +16,7 @@ split, against
 Differences are paired on the same slices with design-aware CIs
 (:func:`~lesiontrials.analysis.bootstrap.paired_difference`; units from
 :mod:`.design_units`). The comparison on the calibration fold itself is in-sample and is
-labelled so. The crossed donor × host design is left out of these comparisons (its units
-cannot be pooled with the others'); it feeds the verdicts.
+labelled so.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class CouncilEvaluation:
 
     def record(self) -> dict[str, Any]:
         return {"built": True, "council": self.council.to_dict(), "routed_cells": self.routed,
-                "why_not_routed": self.why_not_routed, "verdicts_calibration": self.verdicts,
+                "why_not_routed": self.why_not_routed, "verdicts": self.verdicts,
                 "per_task": self.per_task.to_dict(orient="records"),
                 "per_cell": self.per_cell.to_dict(orient="records")}
 
@@ -114,8 +114,8 @@ def _why_not_routed(council: Council, verdicts: dict[str, dict[str, Any]]) -> st
     if any(rule.mode == "route" for rule in council.rules):
         return ""
     if not verdicts:
-        return ("no task has a verdict: the calibration fold holds too few crossed-design "
-                "answers (at least 2 donors and 2 hosts per task)")
+        return ("no task has a verdict: too few crossed-design answers (at least 2 donors "
+                "and 2 hosts per task)")
     def describe(record: dict[str, Any]) -> str:
         size = (f"{record['donors']} donors × {record['hosts']} hosts"
                 if {"donors", "hosts"} <= set(record) else "")
@@ -125,7 +125,7 @@ def _why_not_routed(council: Council, verdicts: dict[str, dict[str, Any]]) -> st
 
     listed = ", ".join(f"{task}: {describe(record)}" for task, record in sorted(
         verdicts.items()))
-    return ("no task was called donor-driven on the calibration fold (" + listed + "), so "
+    return ("no task was called donor-driven by the crossed design (" + listed + "), so "
             "every cell uses the fallback")
 
 
@@ -137,7 +137,8 @@ def evaluate_council(scored: pd.DataFrame, *, calibration_uids: Collection[str],
 
     ``scored``: every answer (the calibration fold is taken from it); ``reported``: the
     answers on the frozen split's slices (held-out synthetic and real); ``verdicts``:
-    :func:`~lesiontrials.analysis.diagnostic.task_verdicts` of the calibration fold.
+    :func:`~lesiontrials.analysis.diagnostic.task_verdicts` of the crossed design, whose
+    slices are left out of every comparison here.
     """
     fold = set(calibration_uids)
     calibration = scored[scored["slice_uid"].isin(fold) & (scored["source"] == "synthetic")]

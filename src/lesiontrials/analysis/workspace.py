@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from lesiontrials.analysis.council import Council, apply_council
-from lesiontrials.analysis.council_eval import CouncilEvaluation, evaluate_council
+from lesiontrials.analysis.council_eval import IN_SAMPLE, CouncilEvaluation, evaluate_council
 from lesiontrials.analysis.diagnostic import (
     cell_diagnostics,
     real_agreement,
@@ -162,8 +162,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     frozen = scored[scored["slice_uid"].isin(set(split.uids) | set(calibration_uids))]
     transfer = diagnose(frozen, analysis, seed=seed, replicates=min(replicates, 500))
     write_json(transfer, directory / "transfer.json")
-    council = _council(scored, reported, calibration_uids, seed=seed, fallback=fallback,
-                       replicates=replicates)
+    council = _council(scored, reported, calibration_uids, verdicts=transfer["tasks"],
+                       seed=seed, fallback=fallback, replicates=replicates)
     write_json(council.record() if council is not None else
                {"built": False, "reason": "the split has no synthetic calibration fold"},
                directory / "council.json")
@@ -212,9 +212,11 @@ def council_for_split(workspace: Workspace, *, split_path: Path | None, seed: in
     """``council build``: the council of the split's calibration fold, evaluated."""
     split, _ = resolve_split(workspace, split_path)
     scored = load_scored(workspace, real_host_datasets=real_host_datasets)
-    council = _council(scored, scored[scored["slice_uid"].isin(set(split.uids))],
-                       split.provenance.get("calibration", {}).get("uids", []), seed=seed,
-                       fallback=fallback, replicates=replicates)
+    fold = split.provenance.get("calibration", {}).get("uids", [])
+    frozen = scored[scored["slice_uid"].isin(set(split.uids) | set(fold))]
+    verdicts = task_verdicts(_crossed(frozen), seed=seed, replicates=min(replicates, 500))
+    council = _council(scored, scored[scored["slice_uid"].isin(set(split.uids))], fold,
+                       verdicts=verdicts, seed=seed, fallback=fallback, replicates=replicates)
     if council is None:
         raise InputError("the split has no synthetic calibration fold to build the council on",
                          path=workspace.split_file(split.name),
@@ -248,14 +250,13 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
 
 
 def _council(scored: pd.DataFrame, reported: pd.DataFrame, calibration_uids: list[str], *,
-             seed: int, fallback: str, replicates: int) -> CouncilEvaluation | None:
-    """The council built on the calibration fold (its own verdicts included), evaluated
-    on the reported slices."""
+             verdicts: dict[str, dict[str, Any]], seed: int, fallback: str, replicates: int
+             ) -> CouncilEvaluation | None:
+    """The council routed by the crossed design's verdicts and ranked on the calibration
+    fold, evaluated on the reported slices of the other designs (the crossed design's
+    slices, which the verdicts read, are never among the slices it is evaluated on)."""
     if not calibration_uids:
         return None
-    calibration = scored[scored["slice_uid"].isin(set(calibration_uids))]
-    verdicts = task_verdicts(_crossed(calibration), seed=seed,
-                             replicates=min(replicates, 500))
     return evaluate_council(scored, calibration_uids=calibration_uids, reported=reported,
                             verdicts=verdicts, fallback=fallback, seed=seed,
                             replicates=replicates)
@@ -284,19 +285,22 @@ def _council_section(council: CouncilEvaluation | None, baselines: frozenset[str
     rules = pd.DataFrame([rule.__dict__ for rule in council.council.rules])
     verdicts = ", ".join(f"{t}: {r['verdict']}" for t, r in sorted(council.verdicts.items()))
     routed = (f"{council.routed} of {len(rules)} task × condition cells are routed to one "
-              "model (their task was called donor-driven on the calibration fold)."
+              "model (their task was called donor-driven by the crossed design)."
               if council.routed else f"No cell is routed: {council.why_not_routed}.")
     per_task = council.per_task
-    shown = per_task[per_task["evaluated_on"] != "synthetic calibration fold (in-sample)"] \
+    shown = per_task[per_task["evaluated_on"] != IN_SAMPLE] \
         if len(per_task) else per_task
     columns = ["evaluated_on", "task", "comparator", "comparator_kind", "n", "council_accuracy",
                "comparator_accuracy", "council_minus_comparator",
                "council_minus_comparator_ci_low", "council_minus_comparator_ci_high"]
     shown = shown[[c for c in columns if c in shown.columns]].rename(columns={
         "comparator": "model"}) if len(shown) else shown
-    return ("Calibrated on the synthetic calibration fold only (cell accuracies and the "
-            f"donor/host verdicts there: {verdicts or 'none'}); never on a reported or a "
-            f"real label. {routed} Elsewhere: the {council.council.fallback} fallback.\n\n"
+    return ("Calibrated on synthetic data only: which model a cell trusts is ranked on the "
+            "calibration fold's cell accuracies; whether a task is routed follows the "
+            f"crossed design's donor/host verdicts ({verdicts or 'none'}), and the crossed "
+            "design's slices are never among the slices the council is evaluated on. No "
+            f"reported and no real label is used. {routed} Elsewhere: the "
+            f"{council.council.fallback} fallback.\n\n"
             + markdown_table(rules[["task", "condition", "mode", "model", "reason"]])
             + "\nOut of sample: the council against every fixed model, the best fixed model "
             "chosen on synthetic (`best on synthetic`: per task × condition, the most "
