@@ -63,10 +63,11 @@ class CalibrationFold:
 
 @dataclass(frozen=True)
 class PriorFit:
-    """What a model that fits a prior is given: truth labels per task (calibration fold
-    only) and the record of where they came from (kept in the model's identity)."""
+    """What a model that fits a prior is given: truth label counts per task (calibration
+    fold only; counts, not lists, so every work unit carries a few numbers) and the record
+    of where they came from (kept in the model's identity)."""
 
-    truth: dict[str, list[str]]
+    truth: dict[str, dict[str, int]]
     calibration: dict[str, Any]
 
 

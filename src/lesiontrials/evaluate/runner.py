@@ -265,12 +265,14 @@ def calibration_truth(workspace: Workspace, profile: str) -> PriorFit:
               if (workspace.eval_dir(s, profile) / "cases.parquet").is_file()]
     items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if items.empty or "source" not in items.columns:
-        return PriorFit({t: [] for t in TASKS}, {"sets": [], "slices": 0})
+        return PriorFit({t: {} for t in TASKS}, {"sets": [], "slices": 0})
     fold = calibration_fold(items, seed=CALIBRATION_SEED)
     chosen = items[items["slice_uid"].isin(set(fold.uids))]
     synthetic_sets = sorted(str(s) for s in items.loc[items["source"] == "synthetic", "set"]
                             .unique())
-    return PriorFit(_fit_truth(chosen, TASKS), {"sets": synthetic_sets, **fold.record()})
+    counts = {task: dict(sorted(Counter(labels).items()))
+              for task, labels in _fit_truth(chosen, TASKS).items()}
+    return PriorFit(counts, {"sets": synthetic_sets, **fold.record()})
 
 
 def score(*, model: str, workspace: Workspace, sets: Sequence[str],

@@ -66,14 +66,15 @@ class MajorityPrior:
                  for task, options in TASK_OPTIONS.items()}
         return {**table, **self.priors}
 
-    def fit_prior(self, truth: Mapping[str, Sequence[str]], *,
+    def fit_prior(self, truth: Mapping[str, Sequence[str] | Mapping[str, int]], *,
                   calibration: Mapping[str, Any] | None = None) -> None:
         """Set each task's prior to the option frequencies in ``truth`` (task → labels of the
-        calibration fold; see the module docstring) and record ``calibration``, the fold's
-        provenance (sets, seed, unit rule, SHA-256 of its slice uids)."""
+        calibration fold, or their counts; see the module docstring) and record
+        ``calibration``, the fold's provenance (sets, seed, unit rule, SHA-256 of its uids)."""
         self.priors = {}
         for task, labels in truth.items():
-            counts = Counter(label for label in labels if label)
+            counts = Counter(dict(labels)) if isinstance(labels, Mapping) else Counter(labels)
+            counts.pop("", None)
             total = sum(counts.values())
             if total:
                 self.priors[task] = {o: counts.get(o, 0) / total for o in TASK_OPTIONS[task]}
