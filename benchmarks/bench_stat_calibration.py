@@ -4,9 +4,10 @@ Prints one JSON object per design (demo, paper) on its own line. Data come from
 :mod:`lesiontrials.analysis.simulate`: binary correctness from a logistic model with donor
 and host random effects (plus a donor × host image effect of logit SD 0.5), 16 answering
 units (model × condition cells, intercepts around the task's baseline accuracy with SD
-0.5) answering the same 3 slices of every donor × host pair. Designs (incomplete blocks,
-cyclic): demo = 5 donors × 3 hosts each, 5 hosts (15 pairs); paper = 84 donors × 3 hosts
-each, 84 hosts, each host with 3 donors (252 pairs).
+0.5) answering the same 3 slices of every donor × host pair. Designs: the cyclic
+incomplete blocks the cross design plans (docs/trials.md): demo = 5 donors × 5 hosts,
+3 hosts per donor and 3 donors per host (15 pairs); paper = 42 donors × 42 hosts, 6 hosts
+per donor and 6 donors per host (252 pairs).
 
 Keys: ``null_wrong_verdict_rate_*`` (any determined verdict when donor and host shares
 are zero / equal at logit SD 1), ``power_paper_*`` (paper design: the right verdict at
@@ -190,14 +191,19 @@ def main() -> None:
     parser.add_argument("--accuracy-replicates", type=int, default=500)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--quick", action="store_true", help="a few sims, for smoke tests")
+    parser.add_argument("--design", choices=("demo", "paper"), action="append",
+                        help="run only these designs (default: both)")
     args = parser.parse_args()
     if args.quick:
         args.sims, args.accuracy_sims = 20, 40
     for design in (DEMO, PAPER):
+        if args.design and design.name not in args.design:
+            continue
         start = time.perf_counter()
         record: dict[str, Any] = {
             "bench": "stat_calibration", "design": design.name, "donors": design.n_donors,
             "hosts": design.n_hosts, "hosts_per_donor": design.hosts_per_donor,
+            "host_offsets": design.offsets().tolist(),
             "donors_per_host": design.n_donors * design.hosts_per_donor // design.n_hosts,
             "pairs": design.n_donors * design.hosts_per_donor, "slices_per_pair": design.slices,
             "answering_units": design.units, "seed": args.seed}

@@ -1,8 +1,9 @@
 """Simulated answers with known truth, for calibrating the statistics (bench and tests).
 
-A crossed design is an incomplete block design: donor ``d`` is placed in hosts
-``d, d + 1, …, d + k − 1`` (mod the number of hosts), so every donor has ``k`` hosts and,
-with as many hosts as donors, every host ``k`` donors. Correctness is drawn from a
+A crossed design is a cyclic incomplete block design as planned by the cross design
+(design 13): donor ``d`` meets hosts ``d + 0, 1, 3, 6, …`` (triangular offsets, mod the
+number of hosts; consecutive offsets when those do not fit), so every donor has ``k``
+hosts and, with as many hosts as donors, every host ``k`` donors. Correctness is drawn from a
 logistic model with donor and host random effects shared by every answering unit (model
 × condition cell), a donor × host image effect, a fixed offset per unit around the
 task's baseline, and several slices per donor × host pair, so every unit answers the
@@ -30,15 +31,22 @@ class CrossedDesign:
     slices: int = 3
     units: int = 16
 
+    def offsets(self) -> np.ndarray:
+        """Host offsets 0, 1, 3, 6, … (k of them); 0, 1, …, k − 1 when those do not fit."""
+        k = np.arange(self.hosts_per_donor)
+        triangular = k * (k + 1) // 2
+        return triangular if triangular[-1] < self.n_hosts else k
+
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(donor, host) index of every donor × host pair of the design."""
         donor = np.repeat(np.arange(self.n_donors), self.hosts_per_donor)
-        step = np.tile(np.arange(self.hosts_per_donor), self.n_donors)
-        return donor, (donor + step) % self.n_hosts
+        start = (np.arange(self.n_donors) * self.n_hosts) // self.n_donors
+        step = np.tile(self.offsets(), self.n_donors)
+        return donor, (start[donor] + step) % self.n_hosts
 
 
 DEMO = CrossedDesign("demo", n_donors=5, hosts_per_donor=3, n_hosts=5)
-PAPER = CrossedDesign("paper", n_donors=84, hosts_per_donor=3, n_hosts=84)
+PAPER = CrossedDesign("paper", n_donors=42, hosts_per_donor=6, n_hosts=42)
 
 
 @dataclass(frozen=True)
