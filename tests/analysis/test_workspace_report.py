@@ -52,6 +52,10 @@ def test_analyze_prints_and_reports_the_split_hash(workspace):
     text = (report / "report.md").read_text()
     assert f"SHA-256 {split.sha256}" in text
     assert "majority (baseline)" in text and "overlay_reader (baseline)" in text
+    # every markdown table row naming a model marks it as a baseline
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else []
+        assert not {"majority", "overlay_reader"} & set(cells), line
     summary = json.loads((report / "summary.json").read_text())
     assert summary["split"]["sha256"] == split.sha256 and summary["split"]["frozen"]
     council = json.loads((report / "council.json").read_text())

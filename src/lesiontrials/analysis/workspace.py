@@ -301,7 +301,8 @@ def _council_section(council: CouncilEvaluation | None, baselines: frozenset[str
             "design's slices are never among the slices the council is evaluated on. No "
             f"reported and no real label is used. {routed} Elsewhere: the "
             f"{council.council.fallback} fallback.\n\n"
-            + markdown_table(rules[["task", "condition", "mode", "model", "reason"]])
+            + markdown_table(label_baselines(rules[["task", "condition", "mode", "model",
+                                                    "reason"]], baselines))
             + "\nOut of sample: the council against every fixed model, the best fixed model "
             "chosen on synthetic (`best on synthetic`: per task × condition, the most "
             "accurate model on the calibration fold), and the oracle router (`oracle (upper "
