@@ -13,7 +13,7 @@ from lesiontrials.analysis.diagnostic import (
     task_verdicts,
     verdict_table,
 )
-from lesiontrials.analysis.variance import bootstrap_decomposition, decompose, verdict
+from lesiontrials.analysis.variance import decompose, decomposition_intervals, verdict
 
 
 def _crossed(n_donors=40, n_hosts=40, keep=0.6, seed=0):
@@ -31,10 +31,11 @@ def test_decomposition_recovers_known_shares_on_continuous_scores():
     shares = decompose(y, donors, hosts).shares
     truth = np.array([a.var(), b.var(), 1.0]) / (a.var() + b.var() + 1.0)
     np.testing.assert_allclose(shares, truth, atol=0.06)
-    dec = bootstrap_decomposition(y, donors, hosts, replicates=300,
-                                  rng=np.random.default_rng(1))
+    dec = decomposition_intervals(y, donors, hosts)
     assert dec.donor_share_ci[0] <= shares[0] <= dec.donor_share_ci[1]
-    assert verdict(dec) == "donor-driven"
+    # donor 3× the host variance: separated at 95 %, not always at the verdict's 99 %
+    assert verdict(dec, level=0.95) == "donor-driven"
+    assert verdict(dec) in {"donor-driven", "undetermined"}
     assert dec.ratio_ci[0] <= dec.estimate.host_to_donor <= dec.ratio_ci[1] + 1e-9
 
 

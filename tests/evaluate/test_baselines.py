@@ -129,3 +129,79 @@ def test_hu_estimate_inverts_both_profiles():
     lung = lung_silhouette(np.pad(np.full((10, 10), -850.0), 3, constant_values=40.0),
                            spacing_mm=5.0, min_area_mm2=100.0)
     assert lung.sum() == 100
+
+
+def _write_set(workspace, name: str, rows: list[dict]) -> None:
+    from lesiontrials.io import write_json, write_parquet
+
+    frame = pd.DataFrame(rows)
+    frame = pd.concat([frame.assign(condition=c) for c in ("plain", "bbox")], ignore_index=True)
+    write_parquet(frame, workspace.eval_dir(name, "lung") / "cases.parquet")
+    write_json({"name": name}, workspace.eval_set_dir(name) / "set.json")
+
+
+def _slice(uid: str, *, donor: str, case: str, size: str, source: str = "synthetic") -> dict:
+    positive = bool(size)
+    return {"slice_uid": uid, "set": "s", "source": source, "donor_uid": donor,
+            "case_uid": case, "kind": "positive" if positive else "negative",
+            "truth_presence": "present" if positive else "absent",
+            "truth_lobe": "right_lung_upper_lobe" if positive else "", "truth_size": size}
+
+
+def test_majority_prior_is_never_fitted_on_the_slices_it_is_scored_on(tmp_path):
+    """Calibration-fold slices say 'absent' / '>=20'; every reported (held-out) and real
+    slice says 'present' / '<5'. A prior fitted on the scored slices would be right on all
+    of them; ours, fitted on the calibration fold only, is right on none."""
+    from lesiontrials.evaluate.calibration import in_calibration
+    from lesiontrials.evaluate.runner import calibration_truth
+    from lesiontrials.paths import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    rows = []
+    for i in range(40):
+        if in_calibration(f"donor:d{i}"):  # calibration: a few large nodules ...
+            if i % 4 == 0:
+                rows.append(_slice(f"p{i}", donor=f"d{i}", case=f"c{i}", size=">=20"))
+        else:  # ... held out: many small ones
+            rows.append(_slice(f"p{i}", donor=f"d{i}", case=f"c{i}", size="<5"))
+        if in_calibration(f"case:n{i}"):  # nodule-free slices only in the calibration fold
+            rows.append(_slice(f"n{i}", donor="", case=f"n{i}", size=""))
+    _write_set(workspace, "s", rows)
+    _write_set(workspace, "real", [_slice(f"r{i}", donor="", case=f"r{i}", size="<5",
+                                          source="real") for i in range(10)])
+    fit = calibration_truth(workspace, "lung")
+    scored = [r for r in rows if not in_calibration(
+        f"donor:{r['donor_uid']}" if r["donor_uid"] else f"case:{r['case_uid']}")]
+    assert scored and fit.calibration["sets"] == ["s"]
+    # no real label and no scored one
+    assert sum(fit.truth["presence"].values()) + len(scored) == len(rows)
+
+    ours, cheat = MajorityPrior(), MajorityPrior()
+    ours.fit_prior(fit.truth, calibration=fit.calibration)
+    cheat.fit_prior({"presence": [r["truth_presence"] for r in scored],
+                     "size": [r["truth_size"] for r in scored]})
+    for task in ("presence", "size"):
+        prompt = task_prompt(task)
+        items = [Item(slice_uid=r["slice_uid"], task=task, condition="plain", profile="lung",
+                      question=prompt.question, options=prompt.options,
+                      image=np.zeros((4, 4), np.uint8)) for r in scored]
+        truth = [r[f"truth_{task}"] for r in scored]
+        right = {name: [a.option == t for a, t in zip(model.answer(items), truth, strict=True)]
+                 for name, model in (("cheat", cheat), ("ours", ours))}
+        assert all(right["cheat"]) and not any(right["ours"]), task
+    assert json.loads(ours.card.extra["fitted_on"])["sha256"] == fit.calibration["sha256"]
+    assert ours.version != cheat.version
+
+
+def test_scored_majority_records_the_splits_calibration_fold(fresh_trial):
+    from lesiontrials.evaluate.runner import score
+    from lesiontrials.evaluate.splits import make_split
+
+    score(model="majority", workspace=fresh_trial.workspace, sets=[TRIAL],
+          show_progress=False)
+    split = make_split(workspace=fresh_trial.workspace, name="main", sets=[TRIAL])
+    card = json.loads((fresh_trial.workspace.results_root / "majority" / "model.json")
+                      .read_text())["card"]
+    fitted_on = json.loads(card["extra"]["fitted_on"])
+    assert fitted_on["sha256"] == split.provenance["calibration"]["sha256"]
+    assert fitted_on["slices"] == len(split.provenance["calibration"]["uids"]) > 0

@@ -27,6 +27,8 @@ def test_slices_score_split(tmp_path):
     assert scored.exit_code == 0, scored.output
     assert "presence" in scored.output and "results" in scored.output
     made = runner.invoke(app, ["split", "make", "main", "-w", ws, "-c", "plain"], env=ENV)
-    assert made.exit_code == 0 and "N = 6" in made.output, made.output
+    # 6 slices: those of the synthetic calibration fold are never reported
+    assert made.exit_code == 0 and "N = 4" in made.output, made.output
+    assert "2 slices in the synthetic calibration fold" in made.output
     checked = runner.invoke(app, ["split", "check", "main", "-w", ws], env=ENV)
     assert checked.exit_code == 0 and "reproducible yes" in checked.output, checked.output

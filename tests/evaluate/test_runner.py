@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 from evalsynth import TRIAL
 
@@ -121,7 +122,14 @@ def test_workers_give_the_same_results(fresh_trial):
                          task="presence")
     assert len(frame) == 6 and frame.slice_uid.is_unique
     scores = json.loads(frame.scores_json.iloc[0])
-    assert scores == {"present": 0.5, "absent": 0.5}  # fitted on the set's truth: 3 + 3
+    # fitted on the calibration fold's truth only (never on the slices it is scored on)
+    from lesiontrials.evaluate.calibration import calibration_fold
+
+    items = pd.read_parquet(ws.eval_dir(TRIAL, "lung") / "cases.parquet")
+    fold = items[items.slice_uid.isin(calibration_fold(items).uids)].drop_duplicates(
+        "slice_uid")
+    expected = fold.truth_presence.value_counts(normalize=True).to_dict()
+    assert scores == {o: expected.get(o, 0.0) for o in ("present", "absent")}
     assert len(list((ws.root / "results" / "majority" / TRIAL / "contour" / "presence")
                     .glob("part-*.parquet"))) == 3
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pandas as pd
 import pytest
 from evalsynth import TRIAL
 
@@ -26,10 +27,16 @@ def scored(fresh_trial):
 
 def test_split_is_reproducible_and_checks(scored):
     first = make_split(workspace=scored, name="main", sets=[TRIAL])
-    assert len(first.uids) == 6 and list(first.uids) == sorted(first.uids)
+    fold = first.provenance["calibration"]
+    # every slice is either reported or in the calibration fold, never both
+    assert len(first.uids) + len(fold["uids"]) == 6 and not set(first.uids) & set(fold["uids"])
+    assert 0 < len(first.uids) < 6  # this seed puts units in both folds
+    assert list(first.uids) == sorted(first.uids)
     assert first.provenance["models"] == ["majority", "overlay_reader"]
-    assert first.provenance["counts"][TRIAL] == {"slices": 6, "kept": 6, "negative": 3,
-                                                 "positive": 3}
+    counts = first.provenance["counts"][TRIAL]
+    assert counts["slices"] == 6 and counts["kept"] == len(first.uids)
+    assert counts["calibration"] == len(fold["uids"]) and fold["sha256"] == uid_hash(
+        fold["uids"])
     main_bytes = scored.split_file("main").read_bytes()
     second = make_split(workspace=scored, name="main", sets=[TRIAL])
     assert second.sha256 == first.sha256 == uid_hash(first.uids)
@@ -46,16 +53,19 @@ def test_one_reporting_n_drops_slices_a_model_did_not_score(scored):
     assert partial.uids == ()  # threshold has no bbox/contour results yet
     plain = make_split(workspace=scored, name="plain", sets=[TRIAL],
                        models=["majority", "threshold"], conditions=["plain"])
-    assert len(plain.uids) == 6
+    assert len(plain.uids) + len(plain.provenance["calibration"]["uids"]) == 6
 
 
 def test_check_detects_tampering_and_lost_results(scored):
-    make_split(workspace=scored, name="main", sets=[TRIAL])
+    split = make_split(workspace=scored, name="main", sets=[TRIAL])
+    items = pd.read_parquet(scored.eval_dir(TRIAL, "lung") / "cases.parquet")
+    positives = set(items.loc[items["kind"] == "positive", "slice_uid"]) & set(split.uids)
     shard = next((scored.root / "results" / "majority" / TRIAL / "bbox" / "lobe")
                  .glob("part-*.parquet"))
     shard.unlink()
     result = check_split(workspace=scored, name="main")
-    assert result.hash_ok and not result.reproducible and len(result.missing) == 3
+    assert positives and result.hash_ok and not result.reproducible
+    assert set(result.missing) == positives  # the lobe task asks positives only
     path = scored.split_file("main")
     path.write_text(path.read_text().replace('"sha256": "', '"sha256": "0'))
     assert not check_split(workspace=scored, name="main").hash_ok
@@ -64,3 +74,13 @@ def test_check_detects_tampering_and_lost_results(scored):
 def test_no_models_is_a_clear_error(fresh_trial):
     with pytest.raises(InputError, match="no models"):
         make_split(workspace=fresh_trial.workspace, name="x", sets=[TRIAL])
+
+
+def test_split_hash_is_stable_when_a_model_is_added(scored):
+    first = make_split(workspace=scored, name="main", sets=[TRIAL])
+    score(model="threshold", workspace=scored, sets=[TRIAL], show_progress=False)
+    again = make_split(workspace=scored, name="again", sets=[TRIAL])
+    assert again.provenance["models"] == ["majority", "overlay_reader", "threshold"]
+    assert again.sha256 == first.sha256 and again.uids == first.uids
+    assert again.provenance["calibration"]["sha256"] == first.provenance["calibration"][
+        "sha256"]

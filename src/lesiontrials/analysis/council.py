@@ -76,6 +76,19 @@ def build_council(synthetic_cells: pd.DataFrame, verdicts: dict[str, dict[str, A
     return Council(tuple(rules), fallback)
 
 
+def fixed_routes(cells: pd.DataFrame, *, reason: str) -> Council:
+    """A council that always routes each (task, condition) to the model with the highest
+    accuracy in ``cells`` (columns model, condition, task, accuracy; ties: name order):
+    "the best fixed model chosen on synthetic" when ``cells`` are calibration cells, the
+    oracle router when they are the evaluation cells themselves."""
+    rules = []
+    for (task, condition), rows in cells.groupby(["task", "condition"], sort=True):
+        ranked = rows.sort_values(["accuracy", "model"], ascending=[False, True], kind="stable")
+        rules.append(Rule(str(task), str(condition), "route", str(ranked["model"].iloc[0]),
+                          reason=reason))
+    return Council(tuple(rules), "route")
+
+
 def apply_council(council: Council, answers: pd.DataFrame) -> pd.DataFrame:
     """Council answers for every (slice, task, condition) in ``answers`` (columns model,
     task, condition, slice_uid, option, truth[, source])."""
@@ -119,24 +132,35 @@ def _vote(row: pd.Series, rule: Rule) -> str:
 
 
 def compare_with_models(answers: pd.DataFrame, council_answers: pd.DataFrame, *, seed: int = 0,
-                        replicates: int = 1000) -> pd.DataFrame:
-    """Council accuracy minus each fixed model's, paired on the same items, with CIs."""
+                        replicates: int = 2000) -> pd.DataFrame:
+    """Council accuracy minus each fixed model's, paired on the same slices, per task and
+    condition, with design-aware CIs (units from ``answers``' case/donor/host columns;
+    answers of the crossed design are compared apart from the others)."""
+    from lesiontrials.analysis.design_units import is_crossed, units_for
+
     rows = []
     council_correct = council_answers.assign(
-        correct=council_answers["option"] == council_answers["truth"])
-    for (task, condition, model), model_rows in answers.groupby(["task", "condition", "model"]):
-        mine = model_rows.assign(correct=model_rows["option"] == model_rows["truth"])
-        theirs = council_correct[(council_correct["task"] == task)
-                                 & (council_correct["condition"] == condition)]
-        merged = mine.merge(theirs, on="slice_uid", suffixes=("_model", "_council"))
-        if merged.empty:
-            continue
-        diff = paired_difference(merged["correct_council"].to_numpy(),
-                                 merged["correct_model"].to_numpy(), replicates=replicates,
-                                 rng=rng_for(seed, "council", task, condition, model))
-        rows.append({"task": task, "condition": condition, "model": model, "n": len(merged),
-                     "council_accuracy": float(merged["correct_council"].mean()),
-                     "model_accuracy": float(merged["correct_model"].mean()),
-                     **diff.as_dict("council_minus_model")})
+        correct=(council_answers["option"] == council_answers["truth"]).astype(float))
+    crossed = is_crossed(answers)
+    for group_name, group in (("crossed design", answers[crossed]), ("", answers[~crossed])):
+        for (task, condition, model), model_rows in group.groupby(["task", "condition",
+                                                                     "model"]):
+            mine = model_rows.assign(correct=(model_rows["option"] == model_rows["truth"])
+                                     .astype(float))
+            theirs = council_correct[(council_correct["task"] == task)
+                                     & (council_correct["condition"] == condition)]
+            merged = mine.merge(theirs[["slice_uid", "correct"]], on="slice_uid",
+                                suffixes=("_model", "_council"))
+            if merged.empty:
+                continue
+            diff = paired_difference(merged["correct_council"].to_numpy(),
+                                     merged["correct_model"].to_numpy(),
+                                     units=units_for(merged), replicates=replicates,
+                                     rng=rng_for(seed, "council", task, condition, model,
+                                                 group_name))
+            rows.append({"designs": group_name or "all but crossed", "task": task,
+                         "condition": condition, "model": model, "n": len(merged),
+                         "council_accuracy": float(merged["correct_council"].mean()),
+                         "model_accuracy": float(merged["correct_model"].mean()),
+                         **diff.as_dict("council_minus_model")})
     return pd.DataFrame(rows)
-

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.analysis.significance import spearman
+from lesiontrials.analysis.significance import spearman_interval
 from lesiontrials.analysis.variance import (
     Decomposition,
-    bootstrap_decomposition,
     crossed_frame,
+    decomposition_intervals,
     verdict,
 )
 from lesiontrials.seeding import rng_for
@@ -28,67 +28,89 @@ PREDICTION = {"donor-driven": "transfers", "host-driven": "does not transfer",
 
 def _record(dec: Decomposition) -> dict[str, Any]:
     donor, host, residual = dec.estimate.shares
+    result = verdict(dec)
+    reason = ("no variation to split (e.g. a constant-answer model)"
+              if not np.isfinite(donor) else
+              "intervals separate the shares" if result != "undetermined" else
+              "intervals do not separate the shares")
     return {"n": dec.n, "donors": dec.donors, "hosts": dec.hosts,
+            "answering_units": dec.units,
             "donor_share": donor, "host_share": host, "residual_share": residual,
             "donor_share_ci": list(dec.donor_share_ci), "host_share_ci": list(dec.host_share_ci),
             "difference_ci": list(dec.difference_ci),
+            "donor_share_se": dec.standard_errors[0], "host_share_se": dec.standard_errors[1],
             "host_to_donor_ratio": dec.estimate.host_to_donor,
-            "host_to_donor_ratio_ci": list(dec.ratio_ci), "verdict": verdict(dec)}
+            "host_to_donor_ratio_ci": list(dec.ratio_ci), "verdict": result,
+            "verdict_reason": reason}
+
+
+def _crossed_enough(group: pd.DataFrame) -> bool:
+    return bool(group["donor_uid"].nunique() >= 2 and group["host_ct_id"].nunique() >= 2)
 
 
 def cell_diagnostics(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 0,
                      replicates: int = 500) -> pd.DataFrame:
-    """Decomposition per model × task × condition of a crossed (donor × host) design."""
+    """Decomposition per model × task × condition of a crossed (donor × host) design.
+
+    Intervals come from the deterministic multiway jackknife (see
+    :func:`.variance.decomposition_intervals`); ``seed`` and ``replicates`` are accepted
+    for callers of the earlier bootstrap version and do not change the result.
+    """
+    del seed, replicates
     rows = []
     data = crossed_frame(crossed, value=value)
     for (model, task, condition), group in data.groupby(["model", "task", "condition"]):
-        if group["donor_uid"].nunique() < 2 or group["host_ct_id"].nunique() < 2:
+        if not _crossed_enough(group):
             continue
-        dec = bootstrap_decomposition(group[value].to_numpy(float), group["donor_uid"].to_numpy(),
-                                      group["host_ct_id"].to_numpy(), replicates=replicates,
-                                      rng=rng_for(seed, "cell", model, task, condition))
+        dec = decomposition_intervals(group[value].to_numpy(float),
+                                      group["donor_uid"].to_numpy(),
+                                      group["host_ct_id"].to_numpy())
         rows.append({"model": model, "task": task, "condition": condition, "value": value,
                      **_record(dec)})
     return pd.DataFrame(rows)
 
 
-def _pooled(group: pd.DataFrame, value: str, seed: int, key: str,
-            replicates: int) -> Decomposition | None:
-    """One decomposition per task over all its cells, each cell centred on its own mean."""
-    if group["donor_uid"].nunique() < 2 or group["host_ct_id"].nunique() < 2:
+def _pooled(group: pd.DataFrame, value: str) -> Decomposition | None:
+    """One decomposition per task over all its model × condition cells (answering units):
+    each unit centred on its own mean, pairs only within a unit, units weighted by their
+    number of informative pairs."""
+    if not _crossed_enough(group):
         return None
-    centred = group[value] - group.groupby(["model", "condition"])[value].transform("mean")
-    return bootstrap_decomposition(centred.to_numpy(float), group["donor_uid"].to_numpy(),
-                                   group["host_ct_id"].to_numpy(), replicates=replicates,
-                                   rng=rng_for(seed, "task", key))
+    units = group["model"].astype(str) + "|" + group["condition"].astype(str)
+    return decomposition_intervals(group[value].to_numpy(float), group["donor_uid"].to_numpy(),
+                                   group["host_ct_id"].to_numpy(), units=units.to_numpy())
 
 
 def task_verdicts(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 0,
                   replicates: int = 500) -> dict[str, dict[str, Any]]:
-    """Per task: pooled shares, verdict, transfer prediction, leave-one-source-out check."""
+    """Per task: pooled shares, verdict, transfer prediction and, for a determined verdict
+    only, whether it survives leaving out each donor and host source in turn (``seed`` and
+    ``replicates`` do not change the deterministic jackknife intervals)."""
+    del seed, replicates
     data = crossed_frame(crossed, value=value)
     out: dict[str, dict[str, Any]] = {}
     for task, group in data.groupby("task"):
-        dec = _pooled(group, value, seed, str(task), replicates)
+        dec = _pooled(group, value)
         if dec is None:
             continue
         record = _record(dec)
         record["prediction"] = PREDICTION[record["verdict"]]
-        record["leave_one_source_out"] = _stability(group, value, seed, str(task), replicates,
-                                                    record["verdict"])
+        record["leave_one_source_out"] = _stability(group, value, record["verdict"])
         out[str(task)] = record
     return out
 
 
-def _stability(group: pd.DataFrame, value: str, seed: int, task: str, replicates: int,
-               full: str) -> dict[str, Any]:
+def _stability(group: pd.DataFrame, value: str, full: str) -> dict[str, Any]:
+    """Leave-one-source-out checks; only a determined verdict can survive or not."""
+    if full == "undetermined":
+        return {"checks": [], "verdict_survives": None,
+                "note": "not checked: the verdict is undetermined"}
     checks = []
     for column in ("host_dataset", "donor_dataset"):
         if column not in group.columns or group[column].nunique() < 2:
             continue
         for source in sorted(group[column].astype(str).unique()):
-            rest = group[group[column].astype(str) != source]
-            dec = _pooled(rest, value, seed, f"{task}-without-{column}-{source}", replicates)
+            dec = _pooled(group[group[column].astype(str) != source], value)
             if dec is not None:
                 checks.append({"without": f"{column}={source}", "verdict": verdict(dec)})
     survives = all(c["verdict"] == full for c in checks) if checks else None
@@ -106,19 +128,20 @@ def real_agreement(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 1000
     out = {}
     for task, rows in wide.dropna(subset=["synthetic", "real"]).groupby("task"):
         x, y = rows["synthetic"].to_numpy(), rows["real"].to_numpy()
-        rho, _ = spearman(x, y)
+        rho, rho_low, rho_high = spearman_interval(
+            x, y, rng=rng_for(seed, "agreement", str(task)), replicates=replicates)
         r2 = float(np.corrcoef(x, y)[0, 1] ** 2) if len(x) >= 3 and np.ptp(x) and np.ptp(y) \
             else float("nan")
-        rng = rng_for(seed, "agreement", str(task))
-        boots_rho, boots_r2 = [], []
+        rng = rng_for(seed, "agreement-r2", str(task))
+        boots_r2 = []
         for _ in range(replicates if len(x) >= 3 else 0):
             pick = rng.integers(0, len(x), len(x))
             bx, by = x[pick], y[pick]
-            boots_rho.append(spearman(bx, by)[0])
             boots_r2.append(np.corrcoef(bx, by)[0, 1] ** 2 if np.ptp(bx) and np.ptp(by)
                             else np.nan)
-        out[str(task)] = {"cells": len(x), "spearman_rho": rho, "r2": r2,
-                          "spearman_rho_ci": _ci(boots_rho), "r2_ci": _ci(boots_r2)}
+        out[str(task)] = {"cells": len(x), "spearman_rho": rho,
+                          "spearman_rho_ci": [rho_low, rho_high], "r2": r2,
+                          "r2_ci": _ci(boots_r2)}
     return out
 
 

@@ -1,14 +1,16 @@
 """Analysis run and report: tables (CSV + Parquet), figures, report.md and report.html.
 
-``analyze`` turns scored results into tables; ``write_report`` renders them. The HTML
-is self-contained (figures embedded as base64 PNG) so it can be mailed or archived.
+``analyze`` turns scored answers on a frozen split into tables; ``write_report`` renders
+them. The HTML is self-contained (figures embedded as base64 PNG) so it can be mailed or
+archived. Other parts of the analysis add a section with one call,
+:meth:`Analysis.add_section` (markdown, figures and tables of their own).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lesiontrials.analysis.design_units import UNIT_RULES, is_crossed
+from lesiontrials.analysis.figures import accuracy_figure, transfer_figure
 from lesiontrials.analysis.tables import (
+    CELL,
+    apply_split,
     breakdown,
     cell_metrics,
     confusion_table,
@@ -24,7 +30,7 @@ from lesiontrials.analysis.tables import (
     synthetic_vs_real,
     versus_plain,
 )
-from lesiontrials.evaluate.contract import CHANCE, CONDITIONS
+from lesiontrials.evaluate.splits import Split, uid_hash
 from lesiontrials.io import (
     write_bytes_atomic,
     write_csv,
@@ -34,6 +40,25 @@ from lesiontrials.io import (
 )
 
 BREAKDOWNS = ("design", "host_dataset", "donor_dataset", "truth_lobe", "truth_size", "appearance")
+BASELINE_SUFFIX = " (baseline)"
+
+
+@dataclass(frozen=True)
+class ReportingSplit:
+    """The slices every reported number uses: a frozen split (``frozen``) or, in library
+    use without one, the slices every model × condition answered (``frozen`` false)."""
+
+    name: str
+    sha256: str
+    n: int
+    frozen: bool
+    path: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One line for the CLI and the report."""
+        what = f"frozen split {self.name!r}" if self.frozen else "derived split (not frozen)"
+        return f"{what}: N = {self.n} slices, SHA-256 {self.sha256}"
 
 
 @dataclass
@@ -43,118 +68,89 @@ class Analysis:
     vs_plain: pd.DataFrame
     breakdowns: dict[str, pd.DataFrame]
     transfer_table: pd.DataFrame
-    transfer: dict[str, Any]
+    transfer: dict[str, dict[str, Any]]  # per task: Spearman ρ with CI
     reporting_n: dict[str, int]
+    split: ReportingSplit
+    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    crossed_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baselines: frozenset[str] = frozenset()
     notes: list[str] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)  # extra (title, markdown)
     figures: dict[str, bytes] = field(default_factory=dict)  # extra figures by name
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # extra tables by name
+
+    def add_section(self, title: str, markdown: str, *, figures: dict[str, bytes] | None = None,
+                    tables: dict[str, pd.DataFrame] | None = None) -> None:
+        """Append a report section; its figures (``![..](figures/NAME.png)`` in the
+        markdown) and tables (written to ``tables/NAME.csv|parquet``) come with it."""
+        self.sections.append((title, markdown))
+        self.figures.update(figures or {})
+        self.tables.update(tables or {})
 
 
-def analyze(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000) -> Analysis:
-    """All tables from scored results (see :mod:`.tables` for the input columns)."""
-    kept = reporting_items(results)
-    dropped = len(results) - len(kept)
+def _reporting_split(results: pd.DataFrame, split: Split | None, split_path: str,
+                     expected: pd.DataFrame | None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, ReportingSplit]:
+    if split is not None:
+        kept, coverage = apply_split(results, split.uids, expected=expected)
+        calibration = {k: v for k, v in split.provenance.get("calibration", {}).items()
+                       if k != "uids"}
+        calibration["slices"] = len(split.provenance.get("calibration", {}).get("uids", []))
+        return kept, coverage, ReportingSplit(split.name, split.sha256, len(split.uids), True,
+                                              split_path, calibration)
+    uids = sorted(set(reporting_items(results)["slice_uid"]))
+    kept, coverage = apply_split(results, uids)
+    return kept, coverage, ReportingSplit("derived", uid_hash(uids), len(uids), False)
+
+
+def analyze(results: pd.DataFrame, *, split: Split | None = None, split_path: str = "",
+            expected: pd.DataFrame | None = None, baselines: Collection[str] = (),
+            seed: int = 0, replicates: int = 2000) -> Analysis:
+    """All tables from scored answers (see :mod:`.tables` for the columns) on ``split``.
+
+    ``expected`` lists which split slices each task asks (see
+    :func:`.tables.apply_split`); ``baselines`` names the weight-free baseline models
+    (marked in every table and figure). The crossed donor × host design is tabulated
+    apart (its intervals resample donors × hosts); every other table pools the remaining
+    designs per source.
+    """
+    kept, coverage, reporting = _reporting_split(results, split, split_path, expected)
+    crossed = is_crossed(kept)
+    main, crossed_rows = kept[~crossed], kept[crossed]
     reporting_n = {f"{s}/{t}": int(rows["slice_uid"].nunique())
-                   for (s, t), rows in kept.groupby(["source", "task"])}
-    cells = cell_metrics(kept, seed=seed, replicates=replicates)
-    table, transfer = synthetic_vs_real(cells)
-    notes = [f"{dropped} answers dropped: their slice was not scored by every model × "
-             "condition of its task (one reporting N)"] if dropped else []
-    return Analysis(cells=cells, confusion=confusion_table(kept),
-                    vs_plain=versus_plain(kept, seed=seed, replicates=replicates),
-                    breakdowns={b: breakdown(kept, b) for b in BREAKDOWNS},
+                   for (s, t), rows in main.groupby(["source", "task"])}
+    reporting_n.update({f"{s}/{t} (crossed design)": int(rows["slice_uid"].nunique())
+                        for (s, t), rows in crossed_rows.groupby(["source", "task"])})
+    for (s, t), rows in coverage.groupby(["source", "task"]):  # tasks with no complete cell
+        if not any(key.startswith(f"{s}/{t}") for key in reporting_n):
+            reporting_n[f"{s}/{t}"] = int(rows["expected"].max())
+    cells = cell_metrics(main, seed=seed, replicates=replicates)
+    not_scored = coverage[coverage["status"] != "scored"]
+    cells = pd.concat([cells.assign(status="scored"), not_scored[[*CELL, "status"]]],
+                      ignore_index=True).sort_values(CELL, kind="stable").reset_index(
+        drop=True) if len(not_scored) else cells.assign(status="scored")
+    table, transfer = synthetic_vs_real(cells[cells["status"] == "scored"], seed=seed,
+                                        replicates=replicates)
+    notes = [f"{len(not_scored)} model × condition × task cell(s) not scored on every slice "
+             "of the split: listed as 'not scored', left out of every other table"] \
+        if len(not_scored) else []
+    fold = set(split.provenance.get("calibration", {}).get("uids", [])) if split else set()
+    in_fold = results["slice_uid"].isin(fold)
+    outside = int((~results["slice_uid"].isin(set(kept["slice_uid"])) & ~in_fold).sum())
+    if in_fold.any():
+        notes.append(f"{int(in_fold.sum())} answers on the synthetic calibration fold are not "
+                     "reported here (see the council section)")
+    if outside:
+        notes.append(f"{outside} answers are on slices outside the split (added after it "
+                     "was frozen) or in not-scored cells")
+    return Analysis(cells=cells, confusion=confusion_table(main),
+                    vs_plain=versus_plain(main, seed=seed, replicates=replicates),
+                    breakdowns={b: breakdown(main, b, seed=seed, replicates=replicates)
+                                for b in BREAKDOWNS},
                     transfer_table=table, transfer=transfer, reporting_n=reporting_n,
-                    notes=notes)
-
-
-def variance_figure(tasks: dict[str, dict[str, Any]]) -> bytes | None:
-    """Stacked bars of donor / host / residual variance shares per task."""
-    if not tasks:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted(tasks)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(names), 3.2))
-    bottom = np.zeros(len(names))
-    for part, colour in (("donor_share", "#1f77b4"), ("host_share", "#ff7f0e"),
-                         ("residual_share", "#c7c7c7")):
-        values = np.array([tasks[n][part] for n in names], dtype=float)
-        ax.bar(names, values, bottom=bottom, color=colour, label=part.replace("_share", ""))
-        bottom += np.nan_to_num(values)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("share of variance")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    png = _figure_png(fig)
-    plt.close(fig)
-    return png
-
-
-def _figure_png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight",
-                metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def accuracy_figure(cells: pd.DataFrame, source: str) -> bytes | None:
-    """Grouped bars: accuracy with 95 % CI per model and condition, one panel per task."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = cells[cells["source"] == source]
-    if rows.empty:
-        return None
-    tasks = sorted(rows["task"].unique())
-    models = sorted(rows["model"].unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
-    width = 0.8 / max(len(models), 1)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        sub = rows[rows["task"] == task]
-        conditions = [c for c in CONDITIONS if c in set(sub["condition"])]
-        x = np.arange(len(conditions))
-        for m, model in enumerate(models):
-            values = sub[sub["model"] == model].set_index("condition").reindex(conditions)
-            err = np.vstack([values["accuracy"] - values["accuracy_ci_low"],
-                             values["accuracy_ci_high"] - values["accuracy"]])
-            ax.bar(x + m * width, 100 * values["accuracy"], width, yerr=100 * err, capsize=2,
-                   label=model)
-        ax.axhline(100 * CHANCE.get(task, 0), color="grey", linestyle="--", linewidth=1)
-        ax.set_xticks(x + width * (len(models) - 1) / 2, conditions, rotation=20)
-        ax.set_ylim(0, 100)
-        ax.set_title(f"{task} ({source})")
-        ax.set_ylabel("accuracy (%)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    png = _figure_png(fig)
-    plt.close(fig)
-    return png
-
-
-def transfer_figure(table: pd.DataFrame) -> bytes | None:
-    """Scatter of synthetic vs real accuracy per cell, coloured by task."""
-    if not {"synthetic", "real"} <= set(table.columns):
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 4.0))
-    for task, rows in table.groupby("task"):
-        ax.scatter(100 * rows["synthetic"], 100 * rows["real"], label=str(task), s=22)
-    ax.plot([0, 100], [0, 100], color="grey", linewidth=1, linestyle="--")
-    ax.set_xlabel("synthetic accuracy (%)")
-    ax.set_ylabel("real accuracy (%)")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8)
-    png = _figure_png(fig)
-    plt.close(fig)
-    return png
+                    split=reporting, coverage=coverage,
+                    crossed_cells=cell_metrics(crossed_rows, seed=seed, replicates=replicates),
+                    baselines=frozenset(baselines), notes=notes)
 
 
 def markdown_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
@@ -184,20 +180,42 @@ def _wide_confusion(confusion: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def mark_baselines(frame: pd.DataFrame, baselines: Collection[str]) -> pd.DataFrame:
+    """``frame`` with a ``weight_free_baseline`` column after ``model`` (for CSV/Parquet)."""
+    if "model" not in frame.columns or frame.empty:
+        return frame
+    out = frame.copy()
+    out.insert(list(out.columns).index("model") + 1, "weight_free_baseline",
+               out["model"].isin(set(baselines)))
+    return out
+
+
+def label_baselines(frame: pd.DataFrame, baselines: Collection[str]) -> pd.DataFrame:
+    """``frame`` with baseline model names suffixed "(baseline)" (for display)."""
+    if "model" not in frame.columns or frame.empty:
+        return frame
+    names = set(baselines)
+    return frame.assign(model=[f"{m}{BASELINE_SUFFIX}" if m in names else m
+                               for m in frame["model"]])
+
+
 def write_report(analysis: Analysis, directory: Path, *, title: str,
                  description: str = "") -> Path:
-    """Write tables/, figures/, report.md and a self-contained report.html."""
+    """Write tables/, figures/, summary.json, report.md and a self-contained report.html."""
     directory = Path(directory)
-    tables = {"cells": analysis.cells, "confusion": analysis.confusion,
-              "vs_plain": analysis.vs_plain,
-              "synthetic_vs_real": analysis.transfer_table,
-              **{f"by_{k}": v for k, v in analysis.breakdowns.items() if not v.empty}}
+    tables = {"cells": analysis.cells, "coverage": analysis.coverage,
+              "crossed_cells": analysis.crossed_cells, "confusion": analysis.confusion,
+              "vs_plain": analysis.vs_plain, "synthetic_vs_real": analysis.transfer_table,
+              **{f"by_{k}": v for k, v in analysis.breakdowns.items() if not v.empty},
+              **analysis.tables}
     for name, frame in tables.items():
-        write_csv(frame, directory / "tables" / f"{name}.csv")
-        write_parquet(frame, directory / "tables" / f"{name}.parquet")
+        marked = mark_baselines(frame, analysis.baselines)
+        write_csv(marked, directory / "tables" / f"{name}.csv")
+        write_parquet(marked, directory / "tables" / f"{name}.parquet")
+    labelled = label_baselines(analysis.cells, analysis.baselines)
     figures: dict[str, bytes] = {}
     for source in ("synthetic", "real"):
-        png = accuracy_figure(analysis.cells, source)
+        png = accuracy_figure(labelled, source)
         if png:
             figures[f"accuracy_{source}"] = png
     png = transfer_figure(analysis.transfer_table)
@@ -206,7 +224,8 @@ def write_report(analysis: Analysis, directory: Path, *, title: str,
     figures.update(analysis.figures)
     for name, png in figures.items():
         write_bytes_atomic(directory / "figures" / f"{name}.png", png)
-    write_json({"reporting_n": analysis.reporting_n, "transfer": analysis.transfer,
+    write_json({"split": analysis.split.__dict__, "reporting_n": analysis.reporting_n,
+                "synthetic_vs_real": analysis.transfer, "baselines": sorted(analysis.baselines),
                 "notes": analysis.notes}, directory / "summary.json")
     markdown = _markdown(analysis, title=title, description=description, figures=figures)
     write_text_atomic(directory / "report.md", markdown)
@@ -214,42 +233,105 @@ def write_report(analysis: Analysis, directory: Path, *, title: str,
     return directory / "report.html"
 
 
+def _split_section(analysis: Analysis) -> list[str]:
+    split = analysis.split
+    lines = [f"\n## Reported slices\n{split.line()}" + (f" ({split.path})" if split.path
+                                                         else "") + ".\n"]
+    fold = split.calibration
+    if fold.get("slices"):
+        lines.append(f"\nSynthetic numbers are on the held-out fold. The calibration fold "
+                     f"({fold['slices']} synthetic slices; units: {fold.get('unit', '?')}; "
+                     f"seed {fold.get('seed', '?')}; SHA-256 {fold.get('sha256', '?')}) fitted "
+                     "the majority prior and calibrated the council, and is reported nowhere "
+                     "else. No real label is used by any fitted model.\n")
+    lines.append("\nSlices per source and task (a model × condition × task missing any of "
+                 "them is listed as not scored, never reported on fewer):\n\n")
+    lines.append(markdown_table(pd.DataFrame([{"source/task": k, "slices": v}
+                                              for k, v in analysis.reporting_n.items()])))
+    lines += [f"- {note}\n" for note in analysis.notes]
+    missing = analysis.coverage[analysis.coverage["status"] != "scored"] \
+        if len(analysis.coverage) else analysis.coverage
+    if len(missing):
+        lines += ["\nNot scored:\n\n",
+                  markdown_table(label_baselines(missing, analysis.baselines))]
+    if analysis.baselines:
+        lines.append("\nModels marked (baseline) are weight-free baselines (no learned "
+                     f"weights): {', '.join(sorted(analysis.baselines))}.\n")
+    return lines
+
+
 def _markdown(analysis: Analysis, *, title: str, description: str,
               figures: dict[str, bytes]) -> str:
+    def label(frame: pd.DataFrame) -> pd.DataFrame:
+        return label_baselines(frame, analysis.baselines)
+
     cell_columns = ["source", "model", "condition", "task", "n", "accuracy", "accuracy_ci_low",
-                    "accuracy_ci_high", "balanced_accuracy", "unparsed_rate"]
-    recall = [c for c in analysis.cells.columns if c.startswith("recall[")]
+                    "accuracy_ci_high", "accuracy_ci_method", "units", "balanced_accuracy",
+                    "unparsed_rate", "status"]
+    cells = analysis.cells
+    recall = [c for c in cells.columns if c.startswith("recall[")]
     parts = [f"# {title}\n", description + "\n" if description else "",
-             "## Reporting N\nOnly items scored by every model × condition × task of their "
-             "source count.\n", markdown_table(pd.DataFrame(
-                 [{"source/task": k, "slices": v} for k, v in analysis.reporting_n.items()])),
-             *[f"- {note}\n" for note in analysis.notes]]
+             *_split_section(analysis)]
     for source in ("synthetic", "real"):
         if f"accuracy_{source}" in figures:
             parts.append(f"\n![accuracy {source}](figures/accuracy_{source}.png)\n")
-    parts += ["\n## Accuracy per model, condition and task (95 % bootstrap CI)\n",
-              markdown_table(analysis.cells[[c for c in cell_columns
-                                              if c in analysis.cells.columns]]),
-              "\n## Per-class recall\nA model that always gives one answer has recall 1 for "
+    ci_caption = (f"95 % CIs resample the design's units ({UNIT_RULES}); score intervals at "
+                  "the effective sample size, never of zero width; `accuracy_ci_method` "
+                  "names the construction.\n\n")
+    parts += ["\n## Accuracy per model, condition and task\n", ci_caption,
+              markdown_table(label(cells[[c for c in cell_columns if c in cells.columns]]))]
+    if len(analysis.crossed_cells):
+        crossed = analysis.crossed_cells
+        parts += ["\n## Accuracy in the crossed donor × host design\n",
+                  "Tabulated apart: every donor appears in several hosts, so the interval "
+                  "resamples donors and hosts (pigeonhole bootstrap).\n\n",
+                  markdown_table(label(crossed[[c for c in cell_columns
+                                                if c in crossed.columns]]))]
+    parts += ["\n## Per-class recall\nA model that always gives one answer has recall 1 for "
               "that class and 0 for the others.\n",
-              markdown_table(analysis.cells[["source", "model", "condition", "task", *recall]]),
+              markdown_table(label(cells[["source", "model", "condition", "task", *recall]])),
               "\n## Confusion matrices (plain condition; every condition in "
-              "tables/confusion.csv)\n",
-              markdown_table(_wide_confusion(analysis.confusion)),
-              "\n## Guidance versus plain (paired; McNemar)\n",
-              markdown_table(analysis.vs_plain)]
-    if analysis.transfer.get("cells"):
-        parts += ["\n## Synthetic versus real\n",
-                  f"Spearman ρ over {analysis.transfer['cells']} cells: "
-                  f"{analysis.transfer['spearman_rho']:.3f}\n",
-                  "\n![synthetic vs real](figures/synthetic_vs_real.png)\n",
-                  markdown_table(analysis.transfer_table)]
+              "tables/confusion.csv)\n", markdown_table(label(_wide_confusion(
+                  analysis.confusion)))]
+    parts += _versus_plain_section(analysis)
+    parts += _transfer_section(analysis)
     for name, frame in analysis.breakdowns.items():
         if not frame.empty and frame[name].nunique() > 1:
-            parts += [f"\n## Accuracy by {name}\n", markdown_table(frame)]
+            parts += [f"\n## Accuracy by {name}\n", markdown_table(label(frame))]
     for section_title, body in analysis.sections:
         parts += [f"\n## {section_title}\n", body]
     return "".join(parts)
+
+
+def _versus_plain_section(analysis: Analysis) -> list[str]:
+    table = analysis.vs_plain
+    if table.empty:
+        return ["\n## Guidance versus plain\n", markdown_table(table)]
+    families = table.groupby(["source", "model"])["family_tests"].first()
+    sizes = sorted(set(int(v) for v in families))
+    caption = ("Paired on the same slices (designs other than the crossed one). `gain` = "
+               "accuracy(condition) − accuracy(plain) with a design-aware 95 % CI; "
+               "`p_exact` is the exact McNemar test (it treats slices as independent; "
+               "where it disagrees with the CI, trust the CI); "
+               f"`p_holm` is Holm-adjusted within each source × model family: {len(families)} "
+               f"families of {' or '.join(map(str, sizes))} tests each (guided conditions × "
+               "tasks; `family_tests` per row).\n\n")
+    return ["\n## Guidance versus plain (paired; exact McNemar, Holm)\n", caption,
+            markdown_table(label_baselines(table, analysis.baselines))]
+
+
+def _transfer_section(analysis: Analysis) -> list[str]:
+    if not analysis.transfer:
+        return []
+    rows = pd.DataFrame([{"task": task, **record} for task, record in
+                         sorted(analysis.transfer.items())])
+    return ["\n## Synthetic versus real\n",
+            "Spearman ρ between synthetic and real accuracy over the model × condition cells "
+            "of each task, with a 95 % CI that resamples whole models (a model's cells share "
+            "its answers). No p-value: the cells are not independent observations. Tasks are "
+            "not pooled.\n\n", markdown_table(rows),
+            "\n![synthetic vs real](figures/synthetic_vs_real.png)\n",
+            markdown_table(label_baselines(analysis.transfer_table, analysis.baselines))]
 
 
 def _html(markdown: str, figures: dict[str, bytes]) -> str:

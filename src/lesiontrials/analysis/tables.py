@@ -1,21 +1,27 @@
-"""Result tables: per-cell metrics with CIs, McNemar vs plain, breakdowns, synthetic↔real.
+"""Result tables: per-cell accuracy with design-aware CIs, guidance vs plain (exact McNemar,
+Holm), breakdowns, synthetic↔real agreement per task.
 
 Input is one long table of scored answers, one row per (model, set, condition, task,
 slice_uid) with at least ``option`` (the parsed answer, '' if unparsed), ``truth``,
-``source`` ('synthetic' | 'real') and any breakdown columns. Reported numbers use only
-items scored by every model × condition × task of their source ("one reporting N").
+``source`` ('synthetic' | 'real') and any breakdown columns; ``case_uid``, ``design``,
+``donor_uid`` and ``host_ct_id`` give each answer's resampling units
+(:mod:`.design_units`). Reported numbers use the slices of a frozen split
+(:func:`apply_split`); a model × condition × task that lacks any of them is a "not scored"
+row, never a smaller N.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lesiontrials.analysis.bootstrap import bootstrap_metric, paired_difference
+from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
+from lesiontrials.analysis.design_units import units_for
 from lesiontrials.analysis.metrics import confusion, summarise
-from lesiontrials.analysis.significance import mcnemar, spearman
+from lesiontrials.analysis.significance import holm, mcnemar, spearman_interval
 from lesiontrials.evaluate.contract import TASK_OPTIONS
 from lesiontrials.seeding import rng_for
 
@@ -30,7 +36,8 @@ def check_results(results: pd.DataFrame) -> None:
 
 
 def reporting_items(results: pd.DataFrame) -> pd.DataFrame:
-    """Keep, per source and task, the slices answered in every model × condition."""
+    """Without a frozen split: keep, per source and task, the slices answered in every
+    model × condition (what ``split make`` would freeze from these results)."""
     check_results(results)
     kept = []
     for (_, _), rows in results.groupby(["source", "task"], sort=True):
@@ -42,33 +49,84 @@ def reporting_items(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(kept, ignore_index=True) if kept else results.iloc[:0]
 
 
-def cell_metrics(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000) -> pd.DataFrame:
-    """One row per source × model × condition × task: n, metrics, 95 % bootstrap CIs."""
+def apply_split(results: pd.DataFrame, uids: Collection[str], *,
+                expected: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Answers on the split's slices, and the coverage of every cell.
+
+    ``expected`` (columns slice_uid, source, task) lists the split's slices each task asks
+    (from the items; see :func:`~lesiontrials.analysis.workspace.expected_slices`);
+    without it, a source × task's expected slices are the split's slices that any model
+    answered. Every model × condition seen for that source × task gets a coverage row; a
+    cell missing any expected slice is ``not scored`` and its answers are left out, so no
+    cell is reported on a smaller N than the others. Returns (answers of fully scored
+    cells, coverage table).
+    """
+    check_results(results)
+    inside = results[results["slice_uid"].isin(set(uids))]
+    asked: dict[tuple[str, str], set[str]] = {}
+    if expected is not None:
+        listed = expected[expected["slice_uid"].isin(set(uids))]
+        asked = {(str(s), str(t)): set(rows["slice_uid"])
+                 for (s, t), rows in listed.groupby(["source", "task"])}
+    kept, coverage = [], []
+    for (source, task), rows in inside.groupby(["source", "task"], sort=True):
+        expected_uids = asked.get((str(source), str(task)), set(rows["slice_uid"])) \
+            if expected is not None else set(rows["slice_uid"])
+        expected_uids = expected_uids | set(rows["slice_uid"])
+        for model in sorted(rows["model"].unique()):
+            for condition in sorted(rows["condition"].unique()):
+                cell = rows[(rows["model"] == model) & (rows["condition"] == condition)]
+                missing = len(expected_uids - set(cell["slice_uid"]))
+                n = len(expected_uids)
+                coverage.append({"source": source, "model": model, "condition": condition,
+                                 "task": task, "expected": n, "scored": n - missing,
+                                 "status": "scored" if missing == 0 else
+                                 f"not scored: {missing} of {n} slices missing"})
+                if missing == 0:
+                    kept.append(cell)
+    answers = pd.concat(kept, ignore_index=True) if kept else inside.iloc[:0]
+    return answers, pd.DataFrame(coverage, columns=[*CELL, "expected", "scored", "status"])
+
+
+def _describe_units(units: dict[str, np.ndarray]) -> str:
+    return " × ".join(f"{len(np.unique(ids))} {name}s" for name, ids in units.items())
+
+
+def _correct(rows: pd.DataFrame) -> np.ndarray:
+    return (rows["option"] == rows["truth"]).to_numpy(dtype=float)
+
+
+def cell_metrics(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
+                 ) -> pd.DataFrame:
+    """One row per source × model × condition × task: n, metrics, the accuracy's 95 % CI
+    over the design's units (:func:`~lesiontrials.analysis.bootstrap.accuracy_interval`)
+    and which units those were. Balanced accuracy and recalls are point estimates."""
     rows = []
     for key, group in results.groupby(CELL, sort=True):
         source, model, condition, task = key
         conf = confusion(group["truth"], group["option"], TASK_OPTIONS[task])
-        rng = rng_for(seed, "cell", *map(str, key))
-        accuracy = bootstrap_metric(conf, metric="accuracy", replicates=replicates, rng=rng)
-        balanced = bootstrap_metric(conf, metric="balanced_accuracy", replicates=replicates,
-                                    rng=rng)
+        units = units_for(group)
+        accuracy = accuracy_interval(_correct(group), units=units, replicates=replicates,
+                                     rng=rng_for(seed, "cell", *map(str, key)))
         rows.append({"source": source, "model": model, "condition": condition, "task": task,
                      **summarise(conf), **accuracy.as_dict("accuracy"),
-                     **balanced.as_dict("balanced_accuracy")})
+                     "units": _describe_units(units)})
     return pd.DataFrame(rows)
 
 
 def _paired(results: pd.DataFrame, keys: dict[str, Any], other: dict[str, Any]
-            ) -> tuple[np.ndarray, np.ndarray]:
-    def correct(selection: dict[str, Any]) -> pd.Series:
+            ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Correctness of two selections on their common slices, with those slices' units."""
+    def select(selection: dict[str, Any]) -> pd.DataFrame:
         rows = results
         for column, value in selection.items():
             rows = rows[rows[column] == value]
-        return (rows["option"] == rows["truth"]).groupby(rows["slice_uid"]).first()
+        return rows.drop_duplicates("slice_uid").set_index("slice_uid")
 
-    a, b = correct(keys), correct(other)
-    common = a.index.intersection(b.index)
-    return a.loc[common].to_numpy(), b.loc[common].to_numpy()
+    a, b = select(keys), select(other)
+    common = a.index.intersection(b.index).sort_values()
+    shared = b.loc[common].reset_index()
+    return _correct(a.loc[common]), _correct(b.loc[common]), units_for(shared)
 
 
 def confusion_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -78,45 +136,76 @@ def confusion_table(results: pd.DataFrame) -> pd.DataFrame:
     return counts.rename("count").reset_index().rename(columns={"option": "answer"})
 
 
-def versus_plain(results: pd.DataFrame, *, seed: int = 0, replicates: int = 1000
+def versus_plain(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
                  ) -> pd.DataFrame:
-    """Each guided condition against plain, per source × model × task: paired accuracy
-    difference with CI and McNemar's test."""
+    """Each guided condition against plain, per source × model × task, on the same slices.
+
+    The gain's CI is the paired design-aware interval
+    (:func:`~lesiontrials.analysis.bootstrap.paired_difference`); the test is the exact
+    McNemar test, Holm-adjusted within the family of one source × model (its guided
+    conditions × tasks: ``family_tests`` says how many), so adding a model changes no
+    other model's adjusted p-values.
+    """
     rows = []
     for (source, model, task), group in results.groupby(["source", "model", "task"]):
+        if "plain" not in set(group["condition"]):
+            continue
         for condition in sorted(set(group["condition"]) - {"plain"}):
-            if "plain" not in set(group["condition"]):
+            a, b, units = _paired(group, {"condition": condition}, {"condition": "plain"})
+            if a.size == 0:
                 continue
-            a, b = _paired(group, {"condition": condition}, {"condition": "plain"})
-            test = mcnemar(a, b)
-            diff = paired_difference(a, b, replicates=replicates,
-                                     rng=rng_for(seed, "vs-plain", source, model, task, condition))
+            test = mcnemar(a.astype(bool), b.astype(bool))
+            diff = paired_difference(a, b, units=units, replicates=replicates,
+                                     rng=rng_for(seed, "vs-plain", source, model, task,
+                                                 condition))
             rows.append({"source": source, "model": model, "task": task,
-                         "condition": condition, "n": len(a), **diff.as_dict("gain"),
+                         "condition": condition, "n": int(a.size), **diff.as_dict("gain"),
                          "mcnemar_b": test.b, "mcnemar_c": test.c,
-                         "mcnemar_p_exact": test.p_exact, "mcnemar_p_chi2": test.p_chi2})
+                         "p_exact": test.p_value})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    family = table.groupby(["source", "model"])["p_exact"]
+    table["p_holm"] = family.transform(lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
+    table["family_tests"] = family.transform(lambda p: int(np.isfinite(p).sum())).astype(int)
+    return table
+
+
+def breakdown(results: pd.DataFrame, by: str, *, seed: int = 0, replicates: int = 2000
+              ) -> pd.DataFrame:
+    """Accuracy with its design-aware 95 % CI per source × model × condition × task ×
+    ``by`` value."""
+    if by not in results.columns:
+        return pd.DataFrame()
+    rows = []
+    for key, group in results.groupby([*CELL, by], dropna=False, sort=True):
+        interval = accuracy_interval(_correct(group), units=units_for(group),
+                                     replicates=replicates,
+                                     rng=rng_for(seed, "breakdown", by, *map(str, key)))
+        rows.append({**dict(zip([*CELL, by], key, strict=True)), "n": len(group),
+                     **interval.as_dict("accuracy")})
     return pd.DataFrame(rows)
 
 
-def breakdown(results: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Accuracy per source × model × condition × task × ``by`` value."""
-    if by not in results.columns:
-        return pd.DataFrame()
-    correct = results.assign(correct=results["option"] == results["truth"])
-    table = correct.groupby([*CELL, by], dropna=False)["correct"].agg(["size", "mean"])
-    return table.rename(columns={"size": "n", "mean": "accuracy"}).reset_index()
-
-
-def synthetic_vs_real(cells: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Side-by-side accuracies over model × condition × task cells, with Spearman ρ."""
+def synthetic_vs_real(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
+                      ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Side-by-side accuracies over model × condition cells, and per task Spearman ρ with
+    a 95 % CI that resamples whole models (a model's cells share its answers, so cells are
+    not independent; no p-value is given). Tasks are never pooled: their chance levels
+    differ, so a pooled ρ would rank tasks rather than models."""
+    if cells.empty or "accuracy" not in cells.columns:
+        return pd.DataFrame(), {}
     wide = cells.pivot_table(index=["model", "condition", "task"], columns="source",
                              values="accuracy").reset_index()
     if not {"synthetic", "real"} <= set(wide.columns):
-        return wide, {"cells": 0, "spearman_rho": None}
-    paired = wide.dropna(subset=["synthetic", "real"])
-    rho, p = spearman(paired["synthetic"].to_numpy(), paired["real"].to_numpy())
-    per_task = {}
-    for task, rows in paired.groupby("task"):
-        task_rho, task_p = spearman(rows["synthetic"].to_numpy(), rows["real"].to_numpy())
-        per_task[str(task)] = {"cells": len(rows), "spearman_rho": task_rho, "p": task_p}
-    return wide, {"cells": len(paired), "spearman_rho": rho, "p": p, "per_task": per_task}
+        return wide, {}
+    per_task: dict[str, dict[str, Any]] = {}
+    for task, rows in wide.dropna(subset=["synthetic", "real"]).groupby("task"):
+        rho, low, high = spearman_interval(
+            rows["synthetic"].to_numpy(), rows["real"].to_numpy(), groups=rows["model"]
+            .to_numpy(), rng=rng_for(seed, "synthetic-vs-real", str(task)),
+            replicates=replicates)
+        per_task[str(task)] = {"cells": len(rows), "models": int(rows["model"].nunique()),
+                               "spearman_rho": rho, "spearman_rho_ci_low": low,
+                               "spearman_rho_ci_high": high}
+    return wide, per_task

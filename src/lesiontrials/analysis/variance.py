@@ -1,21 +1,28 @@
-"""Donor/host variance decomposition for crossed designs, with a two-way bootstrap.
+"""Donor/host variance decomposition for crossed designs, with a pigeonhole bootstrap.
 
-Model: ``y[d, h] = μ + a[d] + b[h] + e[d, h]`` with independent random donor effects
-``a`` (variance σ²_D), host effects ``b`` (σ²_H) and an interaction/residual ``e`` (σ²_E;
-with one observation per donor × host cell the interaction and the residual cannot be
-told apart). The design may be unbalanced (any subset of donor × host cells).
+Model, per answering unit ``c`` (one model under one guidance condition) of one task:
+``y[c, d, h, s] = μ_c + a_c[d] + b_c[h] + e[c, d, h, s]`` — a donor (lesion) effect, a host
+(anatomy) effect and a residual that holds the donor × host interaction, slice-to-slice
+differences and, for 0/1 correctness, the Bernoulli noise. Components are on the scale
+of ``y`` (for correctness: of the observed accuracy, not the logit).
 
-Estimator (method of moments on pairs): two observations that share a donor but not a
-host covary by σ²_D; two that share a host but not a donor covary by σ²_H; so
+Estimator (method of moments on pairs of answers, Rao's MINQUE-like U-statistics): within
+one answering unit, two answers that share the donor but have *different hosts* covary by
+σ²_D; two that share the host but have *different donors* covary by σ²_H; the total
+variance is σ² and σ²_E = σ² − σ²_D − σ²_H. Pairs that share both donor and host (the
+same image's neighbouring slices) and pairs across answering units (the same slice under
+another model or condition) are never used: their covariance mixes donor, host and the
+image's own effect, which is what biased the earlier all-pairs estimator (a donor-only
+truth produced a host share of 0.15 with 16 answers per slice). Each unit is centred on
+its own mean, with a one-step plug-in correction for the variance that centring removes.
+The pooled per-task estimate sums every unit's pair products and pair counts (each unit
+weighted by its number of informative pairs) and every unit's squared deviations: the
+pooled share is (average donor covariance) / (average variance).
 
-    σ²_D = Σ_d [(Σ_h v_dh)² − Σ_h v_dh²] / Σ_d n_d (n_d − 1),     v = y − ȳ,
-
-likewise σ²_H, and σ²_E = Var(y) − σ²_D − σ²_H, each corrected once for centring on the
-estimated mean (which lowers them by Var(ȳ)). Shares are the components clipped at 0
-over their sum. Confidence intervals come from the pigeonhole bootstrap: donors and
-hosts are resampled with replacement independently and an observation enters with
-multiplicity (times its donor was drawn) × (times its host was drawn); duplicated units
-count as distinct units, which the weighted formulas below implement without copying.
+Uncertainty: the pigeonhole bootstrap (Owen 2007) — donors and hosts are redrawn with
+replacement, independently, the same draw for every answering unit of the task; an
+answer's weight is (its donor's count) × (its host's count). Pair classification uses the
+original ids, so a donor drawn twice is one donor with double weight.
 """
 
 from __future__ import annotations
@@ -24,21 +31,31 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse, stats
 
 
 @dataclass(frozen=True)
 class Components:
+    """Variance components on the scale of the values (``total`` = donor + host + residual)."""
+
     donor: float
     host: float
     residual: float
 
     @property
+    def total(self) -> float:
+        return self.donor + self.host + self.residual
+
+    @property
     def shares(self) -> tuple[float, float, float]:
-        parts = np.clip([self.donor, self.host, self.residual], 0.0, None)
-        total = parts.sum()
-        if total <= 0:
+        """(donor, host, residual) as fractions of the total variance; NaN when the values
+        do not vary (a constant-answer model has nothing to split)."""
+        total = self.total
+        if not np.isfinite(total) or total <= 1e-12:
             return (float("nan"), float("nan"), float("nan"))
-        return tuple(float(p / total) for p in parts)  # type: ignore[return-value]
+        donor = float(np.clip(self.donor / total, 0.0, 1.0))
+        host = float(np.clip(self.host / total, 0.0, 1.0))
+        return donor, host, float(max(1.0 - donor - host, 0.0))
 
     @property
     def host_to_donor(self) -> float:
@@ -46,52 +63,136 @@ class Components:
         return float(max(self.host, 0.0) / donor) if donor > 0 else float("inf")
 
 
-def _weighted_components(values: np.ndarray, donor: np.ndarray, host: np.ndarray,
-                         donor_weight: np.ndarray, host_weight: np.ndarray) -> np.ndarray:
-    """Components for each bootstrap replicate: weights are ``(B, n_donors)`` and
-    ``(B, n_hosts)`` draw counts; returns ``(B, 3)`` (donor, host, residual)."""
-    w = donor_weight[:, donor] * host_weight[:, host]  # (B, n) multiplicity per observation
-    total = w.sum(axis=1)
+@dataclass(frozen=True)
+class _Layout:
+    """Answers collapsed into (unit, donor, host) triples with the sparse group maps."""
+
+    n_units: int
+    n_donors: int
+    n_hosts: int
+    unit: np.ndarray  # (K,) answering unit of each triple
+    donor: np.ndarray  # (K,)
+    host: np.ndarray  # (K,)
+    total: np.ndarray  # (K,) Σ y
+    square: np.ndarray  # (K,) Σ y²
+    count: np.ndarray  # (K,) answers
+    to_unit: sparse.csr_matrix  # (units, K)
+    by_donor: tuple[sparse.csr_matrix, np.ndarray, sparse.csr_matrix]
+    by_host: tuple[sparse.csr_matrix, np.ndarray, sparse.csr_matrix]
+    donors_per_unit: np.ndarray  # (units,) distinct donors answered by each unit
+    hosts_per_unit: np.ndarray  # (units,)
+    pair: np.ndarray  # (K,) donor × host pair of each triple (shared across units)
+
+
+def _indicator(rows: np.ndarray, n_rows: int) -> sparse.csr_matrix:
+    """(n_rows, len(rows)) 0/1 matrix mapping column k to row ``rows[k]``."""
+    cols = np.arange(rows.size)
+    return sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_rows, rows.size))
+
+
+def _grouping(unit: np.ndarray, level: np.ndarray, n_units: int
+              ) -> tuple[sparse.csr_matrix, np.ndarray, sparse.csr_matrix]:
+    """Groups of triples sharing (unit, level): triple→group map, group's level,
+    group→unit map."""
+    pairs, group = np.unique(np.stack([unit, level], axis=1), axis=0, return_inverse=True)
+    group = group.ravel()
+    return (_indicator(group, len(pairs)), pairs[:, 1],
+            _indicator(pairs[:, 0], n_units))
+
+
+def _layout(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray,
+            units: np.ndarray | None) -> _Layout:
+    values = np.asarray(values, dtype=float)
+    donor_index = np.unique(np.asarray(donors).astype(str), return_inverse=True)[1].ravel()
+    host_index = np.unique(np.asarray(hosts).astype(str), return_inverse=True)[1].ravel()
+    unit_index = (np.zeros(values.size, dtype=int) if units is None else
+                  np.unique(np.asarray(units).astype(str), return_inverse=True)[1].ravel())
+    keys = np.stack([unit_index, donor_index, host_index], axis=1)
+    triples, triple = np.unique(keys, axis=0, return_inverse=True)
+    triple = triple.ravel()
+    k = len(triples)
+
+    def sums(x: np.ndarray) -> np.ndarray:
+        return np.bincount(triple, weights=x, minlength=k)
+
+    n_units = int(unit_index.max()) + 1
+    unit, donor, host = triples[:, 0], triples[:, 1], triples[:, 2]
+    by_donor, by_host = _grouping(unit, donor, n_units), _grouping(unit, host, n_units)
+    pair = np.unique(triples[:, 1:], axis=0, return_inverse=True)[1].ravel()
+    return _Layout(n_units, int(donor_index.max()) + 1, int(host_index.max()) + 1,
+                   unit, donor, host, sums(values), sums(values**2),
+                   sums(np.ones(values.size)), _indicator(unit, n_units), by_donor, by_host,
+                   np.asarray(by_donor[2].sum(axis=1)).ravel(),
+                   np.asarray(by_host[2].sum(axis=1)).ravel(), pair)
+
+
+def _rows_to(matrix: sparse.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """Sum the columns of ``x`` (B, K) into ``matrix``'s rows → (B, rows)."""
+    return np.asarray(matrix @ x.T).T
+
+
+def _pair_moments(grouping: tuple[sparse.csr_matrix, np.ndarray, sparse.csr_matrix],
+                  weight: np.ndarray, deviation: np.ndarray, count: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per answering unit: Σ w_i w_j v_i v_j over pairs that share this factor's level but
+    not the other factor's, and Σ w_i w_j n_i n_j (the weighted number of such pairs).
+
+    Triples of one (unit, level) group all differ in the other factor, so removing each
+    triple's own square removes exactly the pairs that share both (same image's slices).
+    ``weight`` (B, K) is each triple's resampling weight, ``deviation`` (B, K) its
+    Σ (y − unit mean).
+    """
+    to_group, _, group_unit = grouping
+    weighted = weight * deviation
+    same_level = _rows_to(to_group, weighted) ** 2 - _rows_to(to_group, weighted**2)
+    counts = weight * count
+    pairs = _rows_to(to_group, counts) ** 2 - _rows_to(to_group, counts**2)
+    return _rows_to(group_unit, same_level), _rows_to(group_unit, pairs)
+
+
+def _replicate_components(layout: _Layout, weight: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Components for each row of triple weights ``weight`` (B, K): per unit (B, units, 3)
+    and pooled (B, 3), each as (donor, host, total variance)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (w * values).sum(axis=1) / total
-        v = values[None, :] - mean[:, None]
-        variance = (w * v**2).sum(axis=1) / total
-        comps = []
-        for groups, group_weight, other_weight in ((donor, donor_weight, host_weight[:, host]),
-                                                   (host, host_weight, donor_weight[:, donor])):
-            k = group_weight.shape[1]
-            s = _group_sum(groups, other_weight * v, k)  # Σ over the other factor's units
-            q = _group_sum(groups, other_weight * v**2, k)
-            n = _group_sum(groups, other_weight, k)
-            numerator = (group_weight * (s**2 - q)).sum(axis=1)
-            denominator = (group_weight * (n * (n - 1))).sum(axis=1)
-            comps.append(numerator / denominator)
-    donor_var, host_var = comps
-    residual = variance - donor_var - host_var
-    # Centring on the estimated mean lowers every pairwise covariance and the variance by
-    # Var(ȳ) ≈ σ²_D/n_D + σ²_H/n_H + σ²_E/N; add that back once (plug-in correction).
-    n_donors = donor_weight.sum(axis=1)
-    n_hosts = host_weight.sum(axis=1)
-    mean_var = (np.clip(donor_var, 0, None) / n_donors + np.clip(host_var, 0, None) / n_hosts
-                + np.clip(residual, 0, None) / total)
-    return np.stack([donor_var + mean_var, host_var + mean_var, residual - mean_var], axis=1)
+        answers = _rows_to(layout.to_unit, weight * layout.count)
+        mean = _rows_to(layout.to_unit, weight * layout.total) / answers
+        m = mean[:, layout.unit]
+        deviation = layout.total - layout.count * m
+        squares = layout.square - 2 * m * layout.total + layout.count * m**2
+        total = _rows_to(layout.to_unit, weight * squares) / answers
+        donor_sum, donor_pairs = _pair_moments(layout.by_donor, weight, deviation,
+                                               layout.count)
+        host_sum, host_pairs = _pair_moments(layout.by_host, weight, deviation, layout.count)
+        donor = donor_sum / donor_pairs
+        host = host_sum / host_pairs
+        # Centring on the unit's estimated mean lowers the variance and each pair
+        # covariance by Var(mean) ≈ σ²_D/n_D + σ²_H/n_H + σ²_E/N: add it back once.
+        residual = total - donor - host
+        correction = (np.clip(donor, 0, None) / layout.donors_per_unit
+                      + np.clip(host, 0, None) / layout.hosts_per_unit
+                      + np.clip(residual, 0, None) / answers)
+        donor, host, total = donor + correction, host + correction, total + correction
+        per_unit = np.stack([donor, host, total], axis=2)
+        pooled = np.stack([
+            np.nansum(donor * donor_pairs, axis=1) / donor_pairs.sum(axis=1),
+            np.nansum(host * host_pairs, axis=1) / host_pairs.sum(axis=1),
+            np.nansum(total * answers, axis=1) / answers.sum(axis=1)], axis=1)
+    return per_unit, pooled
 
 
-def _group_sum(groups: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Row-wise sums of ``values`` (B, n) into ``k`` groups → (B, k)."""
-    out = np.zeros((values.shape[0], k))
-    for row in range(values.shape[0]):
-        out[row] = np.bincount(groups, weights=values[row], minlength=k)
-    return out
+def _components(row: np.ndarray) -> Components:
+    donor, host, total = (float(v) for v in row)
+    return Components(donor, host, total - donor - host)
 
 
-def decompose(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray) -> Components:
-    """Point estimate of the three variance components."""
-    donor_codes, donor_index = np.unique(np.asarray(donors), return_inverse=True)
-    host_codes, host_index = np.unique(np.asarray(hosts), return_inverse=True)
-    comps = _weighted_components(np.asarray(values, dtype=float), donor_index, host_index,
-                                 np.ones((1, len(donor_codes))), np.ones((1, len(host_codes))))
-    return Components(*map(float, comps[0]))
+def decompose(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray, *,
+              units: np.ndarray | None = None) -> Components:
+    """Point estimate of the pooled components; ``units`` = answering unit per answer
+    (model × condition), ``None`` when all answers come from one unit."""
+    layout = _layout(values, donors, hosts, units)
+    _, pooled = _replicate_components(layout, np.ones((1, layout.unit.size)))
+    return _components(pooled[0])
 
 
 @dataclass(frozen=True)
@@ -100,54 +201,122 @@ class Decomposition:
     donor_share_ci: tuple[float, float]
     host_share_ci: tuple[float, float]
     difference_ci: tuple[float, float]  # donor share − host share
-    ratio_ci: tuple[float, float]  # host-to-donor variance ratio
+    ratio_ci: tuple[float, float]  # host-to-donor variance ratio (conservative bound)
     n: int
     donors: int
     hosts: int
-    replicate_shares: np.ndarray  # (B, 3) shares per bootstrap replicate
+    standard_errors: tuple[float, float, float]  # donor share, host share, difference
+    units: int = 1  # answering units pooled
+    level: float = 0.95
 
 
-def bootstrap_decomposition(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray, *,
-                            replicates: int = 500, rng: np.random.Generator,
-                            level: float = 0.95, chunk: int = 100) -> Decomposition:
-    """Point estimate plus pigeonhole-bootstrap CIs of shares, their difference and the
-    host-to-donor ratio."""
-    values = np.asarray(values, dtype=float)
-    donor_codes, donor_index = np.unique(np.asarray(donors), return_inverse=True)
-    host_codes, host_index = np.unique(np.asarray(hosts), return_inverse=True)
-    nd, nh = len(donor_codes), len(host_codes)
-    estimate = decompose(values, donors, hosts)
-    shares = []
-    for start in range(0, replicates, chunk):
-        size = min(chunk, replicates - start)
-        dw = rng.multinomial(nd, np.full(nd, 1.0 / nd), size=size).astype(float)
-        hw = rng.multinomial(nh, np.full(nh, 1.0 / nh), size=size).astype(float)
-        comps = np.clip(_weighted_components(values, donor_index, host_index, dw, hw), 0, None)
-        total = comps.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shares.append(comps / total)
-    share = np.concatenate(shares)
-    alpha = (1 - level) / 2
-
-    def ci(x: np.ndarray) -> tuple[float, float]:
-        x = x[np.isfinite(x)]
-        if x.size == 0:
-            return (float("nan"), float("nan"))
-        low, high = np.quantile(x, [alpha, 1 - alpha])
-        return float(low), float(high)
-
+def _raw_shares(pooled: np.ndarray) -> np.ndarray:
+    """(B, 3) pooled components → (B, 3) donor share, host share, their difference, each
+    unclipped (a share estimate may fall below 0 by sampling error)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = share[:, 1] / share[:, 0]
-    return Decomposition(estimate, ci(share[:, 0]), ci(share[:, 1]),
-                         ci(share[:, 0] - share[:, 1]), ci(ratio), len(values), nd, nh, share)
+        donor = pooled[:, 0] / pooled[:, 2]
+        host = pooled[:, 1] / pooled[:, 2]
+    return np.stack([donor, host, donor - host], axis=1)
 
 
-def verdict(decomposition: Decomposition) -> str:
-    """``donor-driven`` / ``host-driven`` when the share difference's CI excludes 0."""
-    low, high = decomposition.difference_ci
-    if np.isfinite(low) and low > 0:
+def _jackknife_variance(layout: _Layout, clusters: np.ndarray, chunk_cells: int
+                        ) -> np.ndarray:
+    """Delete-one-cluster jackknife variance of (donor share, host share, difference);
+    ``clusters`` is the (K,) cluster of each triple (donor, host or pair)."""
+    levels = int(clusters.max()) + 1
+    per_chunk = max(1, chunk_cells // max(clusters.size, 1))
+    parts = []
+    for start in range(0, levels, per_chunk):
+        deleted = np.arange(start, min(start + per_chunk, levels))
+        weight = (clusters[None, :] != deleted[:, None]).astype(float)
+        parts.append(_raw_shares(_replicate_components(layout, weight)[1]))
+    shares = np.concatenate(parts)
+    if not np.isfinite(shares).all():  # deleting one cluster left nothing to estimate
+        return np.full(3, np.nan)
+    return (levels - 1) / levels * ((shares - shares.mean(axis=0)) ** 2).sum(axis=0)
+
+
+def _multiway_variance(layout: _Layout, chunk_cells: int) -> np.ndarray:
+    """Variance of (donor share, host share, difference) for a crossed design.
+
+    Delete-one-cluster jackknives over donors, over hosts and over donor × host pairs
+    (each deletion applies to every answering unit) combined as V_donor + V_host − V_pair
+    (the multiway cluster variance of Cameron, Gelbach & Miller 2011); when that is not
+    positive, the larger one-way variance. Why not the pigeonhole bootstrap: a resampled
+    donor drawn twice pairs the same images as "different donors", which inflates every
+    replicate's components; in the calibration bench its share intervals covered 1.00
+    instead of 0.95, the jackknife's SE matches the simulated SD (docs/diagnostic.md).
+    """
+    donor = _jackknife_variance(layout, layout.donor, chunk_cells)
+    host = _jackknife_variance(layout, layout.host, chunk_cells)
+    pair = _jackknife_variance(layout, layout.pair, chunk_cells)
+    combined = donor + host - pair
+    return np.where(combined > 0, combined, np.maximum(donor, host))
+
+
+def decomposition_intervals(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray, *,
+                            units: np.ndarray | None = None, level: float = 0.95,
+                            chunk_cells: int = 1_000_000) -> Decomposition:
+    """Pooled point estimate plus CIs of the donor and host shares and their difference.
+
+    ``units`` = answering unit (model × condition) of each answer, ``None`` for one unit.
+    Intervals are ``estimate ± t · SE`` with the multiway jackknife SE over donors, hosts
+    and pairs (deterministic: no random draws) and Student's t on (fewer of donors and
+    hosts − 1) degrees of freedom; share limits are clipped to [0, 1], the difference's
+    to [−1, 1]. The host-to-donor ratio's interval is the conservative
+    [host low / donor high, host high / donor low]. A design with fewer than 2 donors or
+    hosts, or values that do not vary, gets NaN intervals.
+    """
+    values = np.asarray(values, dtype=float)
+    layout = _layout(values, donors, hosts, units)
+    nd, nh = layout.n_donors, layout.n_hosts
+    estimate = decompose(values, donors, hosts, units=units)
+    point = _raw_shares(np.array([[estimate.donor, estimate.host, estimate.total]]))[0]
+    se = (np.sqrt(_multiway_variance(layout, chunk_cells))
+          if np.isfinite(point).all() and estimate.total > 1e-12 and min(nd, nh) >= 2
+          else np.full(3, np.nan))
+    if not np.isfinite(se).all():
+        nan2 = (float("nan"), float("nan"))
+        return Decomposition(estimate, nan2, nan2, nan2, nan2, int(values.size), nd, nh,
+                             (float("nan"),) * 3, layout.n_units, level)
+    q = float(stats.t.ppf(0.5 + level / 2, df=min(nd, nh) - 1))
+    low, high = point - q * se, point + q * se
+    donor_ci = (float(np.clip(low[0], 0, 1)), float(np.clip(high[0], 0, 1)))
+    host_ci = (float(np.clip(low[1], 0, 1)), float(np.clip(high[1], 0, 1)))
+    ratio_ci = (host_ci[0] / donor_ci[1] if donor_ci[1] > 0 else float("nan"),
+                host_ci[1] / donor_ci[0] if donor_ci[0] > 0 else float("inf"))
+    return Decomposition(estimate, donor_ci, host_ci,
+                         (float(max(low[2], -1)), float(min(high[2], 1))), ratio_ci,
+                         int(values.size), nd, nh, (float(se[0]), float(se[1]), float(se[2])),
+                         layout.n_units, level)
+
+
+VERDICT_LEVEL = 0.99
+"""Two-sided level of the intervals the verdict reads (the reported intervals stay at the
+decomposition's level, 0.95). At 0.95 the paper design's wrong-verdict rate under equal
+donor and host effects was 0.09 ± 0.03 in the calibration bench; at 0.99 it is within
+0.05 with power still ≥ 0.80 (docs/diagnostic.md)."""
+
+
+def verdict(decomposition: Decomposition, *, level: float = VERDICT_LEVEL) -> str:
+    """``donor-driven`` when the ``level`` interval of (donor share − host share) lies
+    above 0 *and* the donor share's lies above 0; ``host-driven`` symmetrically; else
+    ``undetermined``.
+
+    The second condition keeps a task with no donor or host variance at all (where the
+    difference is noise around 0) from being called either way; a constant-answer model
+    has no variance and is always undetermined.
+    """
+    estimate = decomposition.estimate
+    se = np.asarray(decomposition.standard_errors, dtype=float)
+    if not np.isfinite(estimate.shares[0]) or not np.isfinite(se).all():
+        return "undetermined"
+    donor, host = estimate.donor / estimate.total, estimate.host / estimate.total
+    q = float(stats.t.ppf(0.5 + level / 2, df=min(decomposition.donors,
+                                                     decomposition.hosts) - 1))
+    if donor - host - q * se[2] > 0 and donor - q * se[0] > 0:
         return "donor-driven"
-    if np.isfinite(high) and high < 0:
+    if host - donor - q * se[2] > 0 and host - q * se[1] > 0:
         return "host-driven"
     return "undetermined"
 

@@ -1,28 +1,36 @@
 """Analysis over a workspace: load scored results + item metadata, run everything, write.
 
-The only file-touching part of the analysis package: reads
-``results/**/*.parquet`` and ``eval/{set}/{profile}/cases.parquet``, writes
+The only file-touching part of the analysis package: reads ``results/**/*.parquet``,
+``results/{model}/model.json`` (which models are weight-free baselines),
+``eval/{set}/{profile}/cases.parquet``, ``trials/{trial}/manifest.parquet`` (the base case
+of bootstrap replicates) and the frozen split ``splits/{name}.json``; writes
 ``reports/{name}/`` (report.md/html, tables/, figures/, transfer.json, council.json).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from lesiontrials.analysis.council import Council, apply_council, build_council, compare_with_models
+from lesiontrials.analysis.council import Council, apply_council
+from lesiontrials.analysis.council_eval import IN_SAMPLE, CouncilEvaluation, evaluate_council
 from lesiontrials.analysis.diagnostic import (
     cell_diagnostics,
     real_agreement,
     task_verdicts,
     verdict_table,
 )
-from lesiontrials.analysis.report import Analysis, analyze, variance_figure, write_report
-from lesiontrials.errors import MissingPathError
+from lesiontrials.analysis.figures import variance_figure
+from lesiontrials.analysis.report import Analysis, analyze, label_baselines, write_report
+from lesiontrials.errors import InputError, MissingPathError
+from lesiontrials.evaluate.splits import Split, read_split
 from lesiontrials.io import read_json, read_parquet, write_json
 from lesiontrials.paths import Workspace
+
+DEFAULT_SPLIT = "main"
 
 ITEM_METADATA = ("source", "design", "trial", "case_uid", "host_dataset", "host_ct_id",
                  "donor_uid", "donor_dataset", "truth_lobe", "truth_size", "appearance", "kind")
@@ -63,6 +71,8 @@ def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (
         ["slice_uid", "condition", "set", "profile"])
     keys = [k for k in ("slice_uid", "condition", "set", "profile") if k in results.columns]
     merged = results.merge(metadata, on=keys, how="left", suffixes=("", "_item"))
+    merged = merged.merge(_base_cases(workspace), on="case_uid", how="left") \
+        if "case_uid" in merged.columns else merged
     merged["option"] = merged["option"].fillna("").astype(str)
     merged["truth"] = merged["truth"].astype(str)
     merged["source"] = merged["source"].fillna("synthetic")
@@ -71,28 +81,102 @@ def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (
     return merged
 
 
+def _base_cases(workspace: Workspace) -> pd.DataFrame:
+    """case_uid → source_case_uid (the base case a bootstrap replicate resamples)."""
+    frames = []
+    for path in sorted((workspace.root / "trials").glob("*/manifest.parquet")):
+        manifest = read_parquet(path)
+        if "source_case_uid" in manifest.columns:
+            frames.append(manifest[["case_uid", "source_case_uid"]])
+    if not frames:
+        return pd.DataFrame({"case_uid": pd.Series(dtype=str),
+                             "source_case_uid": pd.Series(dtype=str)})
+    table = pd.concat(frames, ignore_index=True).drop_duplicates("case_uid")
+    table["source_case_uid"] = table["source_case_uid"].fillna("").astype(str)
+    return table
+
+
+def expected_slices(workspace: Workspace, uids: Collection[str], *,
+                    real_host_datasets: tuple[str, ...] = ()) -> pd.DataFrame:
+    """(slice_uid, source, task) for every split slice and every task it is asked, from the
+    evaluation sets' items, so a slice that no model answered still counts as missing."""
+    from lesiontrials.evaluate.contract import TASKS
+    from lesiontrials.evaluate.tasks import applies_to
+
+    wanted = set(uids)
+    rows = []
+    for path in sorted((workspace.root / "eval").glob("*/*/cases.parquet")):
+        items = read_parquet(path).drop_duplicates("slice_uid")
+        items = items[items["slice_uid"].isin(wanted)]
+        for item in items.itertuples(index=False):
+            source = "real" if str(item.host_dataset) in real_host_datasets else str(
+                item.source)
+            rows += [{"slice_uid": item.slice_uid, "source": source, "task": task}
+                     for task in TASKS if applies_to(task, kind=str(item.kind),
+                                                     truth_lobe=str(item.truth_lobe or ""),
+                                                     truth_size=str(item.truth_size or ""))]
+    return pd.DataFrame(rows, columns=["slice_uid", "source", "task"]).drop_duplicates()
+
+
+def weight_free_baselines(workspace: Workspace) -> frozenset[str]:
+    """Models whose card (``results/{model}/model.json``) says ``kind: baseline``."""
+    names = set()
+    for path in sorted(workspace.results_root.glob("*/model.json")):
+        card = read_json(path).get("card", {})
+        if isinstance(card, dict) and card.get("kind") == "baseline":
+            names.add(path.parent.name)
+    return frozenset(names)
+
+
+def resolve_split(workspace: Workspace, split_path: Path | None) -> tuple[Split, Path]:
+    """The split file to report on: ``split_path`` or ``splits/main.json`` (checked)."""
+    path = Path(split_path) if split_path is not None else workspace.split_file(DEFAULT_SPLIT)
+    if not path.is_file():
+        raise InputError("no frozen split to report on", path=path,
+                         fix="freeze one with `lesiontrials split make main` (`lesiontrials "
+                             "run` does) or pass --split FILE")
+    return read_split(path), path
+
+
 def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
-                 replicates: int = 1000, profile: str | None = "lung",
+                 replicates: int = 2000, profile: str | None = "lung",
                  fallback: str = "weighted_vote", real_side: str = "",
-                 real_host_datasets: tuple[str, ...] = ()) -> Path:
-    """Analyze, diagnose, build and apply the council, and write the report."""
+                 real_host_datasets: tuple[str, ...] = (), split_path: Path | None = None
+                 ) -> Path:
+    """Analyze the frozen split, diagnose, build and evaluate the council, write the
+    report."""
+    split, path = resolve_split(workspace, split_path)
     scored = load_scored(workspace, real_host_datasets=real_host_datasets)
     if profile is not None and "profile" in scored.columns and (scored["profile"] == profile
                                                                  ).any():
         scored = scored[scored["profile"] == profile]
-    analysis = analyze(scored, seed=seed, replicates=replicates)
+    baselines = weight_free_baselines(workspace)
+    expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
+    analysis = analyze(scored, split=split, split_path=str(path), expected=expected,
+                       baselines=baselines, seed=seed, replicates=replicates)
     directory = workspace.report_dir(name)
-    transfer = diagnose(scored, analysis, seed=seed, replicates=min(replicates, 500))
+    reported = scored[scored["slice_uid"].isin(set(split.uids))]
+    calibration_uids = split.provenance.get("calibration", {}).get("uids", [])
+    # the diagnostic fits nothing: it reads every frozen crossed slice (both folds), so it
+    # has the power the design was planned for
+    frozen = scored[scored["slice_uid"].isin(set(split.uids) | set(calibration_uids))]
+    transfer = diagnose(frozen, analysis, seed=seed, replicates=min(replicates, 500))
     write_json(transfer, directory / "transfer.json")
-    council_record = _council(scored, analysis, transfer, seed=seed, fallback=fallback,
-                              replicates=replicates)
-    write_json(council_record, directory / "council.json")
-    analysis.sections += _sections(transfer, council_record, real_side)
+    council = _council(scored, reported, calibration_uids, verdicts=transfer["tasks"],
+                       seed=seed, fallback=fallback, replicates=replicates)
+    write_json(council.record() if council is not None else
+               {"built": False, "reason": "the split has no synthetic calibration fold"},
+               directory / "council.json")
+    for title, body in _sections(transfer, council, real_side, baselines):
+        analysis.add_section(title, body)
     shares = variance_figure(transfer["tasks"])
     if shares:
         analysis.figures["variance_shares"] = shares
+    if council is not None:
+        analysis.tables.update({"council_per_task": council.per_task,
+                                "council_per_cell": council.per_cell})
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
-                        description=_description(scored))
+                        description=_description(scored, baselines))
 
 
 def _margins(answers: pd.DataFrame) -> pd.Series:
@@ -122,19 +206,42 @@ def real_host_datasets(data_root: Path) -> tuple[str, ...]:
     return tuple(sorted(p.name for p in raw.iterdir() if p.is_dir())) if raw.is_dir() else ()
 
 
+def council_for_split(workspace: Workspace, *, split_path: Path | None, seed: int,
+                      fallback: str = "weighted_vote", replicates: int = 2000,
+                      real_host_datasets: tuple[str, ...] = ()) -> CouncilEvaluation:
+    """``council build``: the council of the split's calibration fold, evaluated."""
+    split, _ = resolve_split(workspace, split_path)
+    scored = load_scored(workspace, real_host_datasets=real_host_datasets)
+    fold = split.provenance.get("calibration", {}).get("uids", [])
+    frozen = scored[scored["slice_uid"].isin(set(split.uids) | set(fold))]
+    verdicts = task_verdicts(_crossed(frozen), seed=seed, replicates=min(replicates, 500))
+    council = _council(scored, scored[scored["slice_uid"].isin(set(split.uids))], fold,
+                       verdicts=verdicts, seed=seed, fallback=fallback, replicates=replicates)
+    if council is None:
+        raise InputError("the split has no synthetic calibration fold to build the council on",
+                         path=workspace.split_file(split.name),
+                         fix="re-freeze it with `lesiontrials split make main`")
+    return council
+
+
+def _crossed(scored: pd.DataFrame) -> pd.DataFrame:
+    crossed = scored[(scored.get("design", "") == CROSS_DESIGN) & (scored["source"] ==
+                                                                    "synthetic")]
+    return crossed.assign(correct=(crossed["option"] == crossed["truth"]).astype(float),
+                          margin=_margins(crossed))
+
+
 def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates: int
              ) -> dict[str, Any]:
     """Donor/host diagnostic on the crossed design's synthetic answers + real agreement."""
-    crossed = scored[(scored.get("design", "") == CROSS_DESIGN) & (scored["source"] ==
-                                                                    "synthetic")]
-    crossed = crossed.assign(correct=(crossed["option"] == crossed["truth"]).astype(float),
-                             margin=_margins(crossed))
+    crossed = _crossed(scored)
     cells = cell_diagnostics(crossed, seed=seed, replicates=replicates)
     with_scores = crossed[crossed["margin"].notna()]
     margin_cells = cell_diagnostics(with_scores, value="margin", seed=seed,
                                     replicates=replicates) if len(with_scores) else pd.DataFrame()
     verdicts = task_verdicts(crossed, seed=seed, replicates=replicates)
-    agreement = real_agreement(analysis.cells, seed=seed)
+    scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
+    agreement = real_agreement(scored_cells, seed=seed)
     return {"design": CROSS_DESIGN, "answers": len(crossed),
             "cells": cells.to_dict(orient="records"),
             "cells_margin": margin_cells.to_dict(orient="records"), "tasks": verdicts,
@@ -142,18 +249,17 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
             "verdict_table": verdict_table(verdicts, agreement).to_dict(orient="records")}
 
 
-def _council(scored: pd.DataFrame, analysis: Analysis, transfer: dict[str, Any], *, seed: int,
-             fallback: str, replicates: int) -> dict[str, Any]:
-    synthetic = analysis.cells[analysis.cells["source"] == "synthetic"]
-    if synthetic.empty:
-        return {"built": False, "reason": "no synthetic results"}
-    council = build_council(synthetic, transfer["tasks"], fallback=fallback)
-    record: dict[str, Any] = {"built": True, "council": council.to_dict(), "applied": {}}
-    for source, answers in scored.groupby("source"):
-        decided = apply_council(council, answers)
-        comparison = compare_with_models(answers, decided, seed=seed, replicates=replicates)
-        record["applied"][str(source)] = comparison.to_dict(orient="records")
-    return record
+def _council(scored: pd.DataFrame, reported: pd.DataFrame, calibration_uids: list[str], *,
+             verdicts: dict[str, dict[str, Any]], seed: int, fallback: str, replicates: int
+             ) -> CouncilEvaluation | None:
+    """The council routed by the crossed design's verdicts and ranked on the calibration
+    fold, evaluated on the reported slices of the other designs (the crossed design's
+    slices, which the verdicts read, are never among the slices it is evaluated on)."""
+    if not calibration_uids:
+        return None
+    return evaluate_council(scored, calibration_uids=calibration_uids, reported=reported,
+                            verdicts=verdicts, fallback=fallback, seed=seed,
+                            replicates=replicates)
 
 
 def apply_saved_council(path: Path, answers: pd.DataFrame) -> pd.DataFrame:
@@ -161,34 +267,68 @@ def apply_saved_council(path: Path, answers: pd.DataFrame) -> pd.DataFrame:
     return apply_council(Council.from_dict(read_json(path)["council"]), answers)
 
 
-def _description(scored: pd.DataFrame) -> str:
+def _description(scored: pd.DataFrame, baselines: frozenset[str]) -> str:
     sources = scored.groupby("source")["slice_uid"].nunique().to_dict()
-    models = sorted(scored["model"].unique())
-    return (f"Models: {', '.join(models)}. Slices per source: {sources}. Synthetic = "
-            "lesions in phantom anatomy; real = real CT anatomy (see the section 'What the "
-            "real side is').")
+    models = sorted(f"{m} (baseline)" if m in baselines else str(m)
+                    for m in scored["model"].unique())
+    return (f"Models: {', '.join(models)}. Slices scored per source (before the split): "
+            f"{sources}. Synthetic = lesions in phantom anatomy; real = real CT anatomy (see "
+            "the section 'What the real side is').")
 
 
-def _sections(transfer: dict[str, Any], council: dict[str, Any], real_side: str
-              ) -> list[tuple[str, str]]:
+def _council_section(council: CouncilEvaluation | None, baselines: frozenset[str]) -> str:
+    from lesiontrials.analysis.report import markdown_table
+
+    if council is None:
+        return ("Not built: the split has no synthetic calibration fold to calibrate it on "
+                "(re-freeze the split with `lesiontrials split make main`).\n")
+    rules = pd.DataFrame([rule.__dict__ for rule in council.council.rules])
+    verdicts = ", ".join(f"{t}: {r['verdict']}" for t, r in sorted(council.verdicts.items()))
+    routed = (f"{council.routed} of {len(rules)} task × condition cells are routed to one "
+              "model (their task was called donor-driven by the crossed design)."
+              if council.routed else f"No cell is routed: {council.why_not_routed}.")
+    per_task = council.per_task
+    shown = per_task[per_task["evaluated_on"] != IN_SAMPLE] \
+        if len(per_task) else per_task
+    columns = ["evaluated_on", "task", "comparator", "comparator_kind", "n", "council_accuracy",
+               "comparator_accuracy", "council_minus_comparator",
+               "council_minus_comparator_ci_low", "council_minus_comparator_ci_high"]
+    shown = shown[[c for c in columns if c in shown.columns]].rename(columns={
+        "comparator": "model"}) if len(shown) else shown
+    return ("Calibrated on synthetic data only: which model a cell trusts is ranked on the "
+            "calibration fold's cell accuracies; whether a task is routed follows the "
+            f"crossed design's donor/host verdicts ({verdicts or 'none'}), and the crossed "
+            "design's slices are never among the slices the council is evaluated on. No "
+            f"reported and no real label is used. {routed} Elsewhere: the "
+            f"{council.council.fallback} fallback.\n\n"
+            + markdown_table(label_baselines(rules[["task", "condition", "mode", "model",
+                                                    "reason"]], baselines))
+            + "\nOut of sample: the council against every fixed model, the best fixed model "
+            "chosen on synthetic (`best on synthetic`: per task × condition, the most "
+            "accurate model on the calibration fold), and the oracle router (`oracle (upper "
+            "bound)`: per task × condition, the most accurate model on the evaluation labels "
+            "themselves; not a method). Paired on the same slices, pooled over conditions "
+            "per task, with design-aware 95 % CIs; per task × condition in "
+            "tables/council_per_cell.csv, and the in-sample comparison on the calibration "
+            "fold in tables/council_per_task.csv (labelled in-sample).\n\n"
+            + markdown_table(label_baselines(shown, baselines)))
+
+
+def _sections(transfer: dict[str, Any], council: CouncilEvaluation | None, real_side: str,
+              baselines: frozenset[str]) -> list[tuple[str, str]]:
     from lesiontrials.analysis.report import markdown_table
 
     table = pd.DataFrame(transfer["verdict_table"])
     diagnostic = ("Variance of correctness in the crossed donor × host design "
-                  f"({transfer['answers']} answers) split into donor (lesion), host (anatomy) "
-                  "and residual shares; a task is donor-driven when the donor share exceeds "
-                  "the host share with 95 % confidence. Donor-driven → synthetic rankings "
-                  "predicted to transfer to real CT. No real label is used.\n\n"
+                  f"({transfer['answers']} answers: every frozen slice of the design, held-out "
+                  "and calibration folds, since the diagnostic fits nothing) split into donor "
+                  "(lesion), host (anatomy) and residual shares; a task is donor-driven when "
+                  "the donor share exceeds the host share with 95 % confidence. Donor-driven "
+                  "→ synthetic rankings predicted to transfer to real CT. No real label is "
+                  "used.\n\n"
                   + markdown_table(table) + "\n![variance shares](figures/variance_shares.png)\n")
-    sections = [("Will it transfer? (donor/host diagnostic)", diagnostic)]
-    if council.get("built"):
-        rules = pd.DataFrame(council["council"]["rules"])[["task", "condition", "mode", "model",
-                                                           "reason"]]
-        body = ("Routing calibrated on synthetic results only.\n\n" + markdown_table(rules))
-        for source, rows in council["applied"].items():
-            body += f"\nCouncil vs fixed models on {source} (paired):\n\n" + markdown_table(
-                pd.DataFrame(rows))
-        sections.append(("Council", body))
+    sections = [("Will it transfer? (donor/host diagnostic)", diagnostic),
+                ("Council", _council_section(council, baselines))]
     sections.append(("What the real side is", real_side or (
         "Real = real anatomy: (1) the real set — slices of the data root's real chest CTs "
         "through their own lesions, plus nodule-free slices of the same scans; (2) donors "

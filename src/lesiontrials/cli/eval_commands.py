@@ -181,9 +181,11 @@ def split_make(
                        models=models, conditions=tuple(conditions or CONDITIONS),
                        tasks=tuple(tasks or TASKS))
     counts = split.provenance["counts"]
+    fold = split.provenance["calibration"]
     console.print(f"[green]split {name}[/]: N = {len(split.uids)} "
-                  f"(sha256 {split.sha256[:16]}…) over {len(split.provenance['models'])} "
-                  f"model(s); per set {counts} → {space.split_file(name)}")
+                  f"(SHA-256 {split.sha256}) over {len(split.provenance['models'])} "
+                  f"model(s), {len(fold['uids'])} slices in the synthetic calibration fold "
+                  f"(not reported); per set {counts} → {space.split_file(name)}")
 
 
 def split_check(

@@ -79,6 +79,8 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
                              workers=settings.workers)
     console.print(Rule("score"))
     _score_baselines(ws, workers=settings.workers)
+    console.print(Rule("split"))
+    _freeze_split(ws)
     console.print(Rule("analysis"))
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
@@ -86,6 +88,19 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     console.print(f"world {root} · index {index_path} · trials {ws.root / 'trials'} · cases "
                   f"{ws.root / 'cases'} · eval {ws.root / 'eval'} · results {ws.results_root}")
     console.print(f"[bold green]report:[/] {report}")
+
+
+def _freeze_split(ws: Workspace) -> None:
+    """Freeze ``splits/main.json`` over every set and scored model (what analyze reads)."""
+    from lesiontrials.analysis.workspace import DEFAULT_SPLIT
+    from lesiontrials.evaluate.sets import list_sets
+    from lesiontrials.evaluate.splits import make_split
+
+    split = make_split(workspace=ws, name=DEFAULT_SPLIT, sets=list_sets(ws))
+    fold = split.provenance["calibration"]
+    console.print(f"[green]split {split.name}[/]: N = {len(split.uids)} reported slices, "
+                  f"{len(fold['uids'])} in the synthetic calibration fold; SHA-256 "
+                  f"{split.sha256} → {ws.split_file(split.name)}")
 
 
 def _score_baselines(ws: Workspace, *, workers: int) -> None:

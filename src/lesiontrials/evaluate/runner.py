@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError
+from lesiontrials.evaluate.calibration import CALIBRATION_SEED, PriorFit
 from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Model
 from lesiontrials.evaluate.models.registry import BASELINES, resolve
 from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
@@ -78,7 +79,7 @@ class WorkUnit:
     key: str
     rows: tuple[dict[str, Any], ...]
     batch_size: int
-    fit_truth: dict[str, list[str]] | None = None
+    fit_truth: PriorFit | None = None
     #: set when units run on a cluster executor: the worker loads the model itself, once
     model: ModelSpec | None = None
 
@@ -134,11 +135,12 @@ def _model() -> Model:
     return _MODEL
 
 
-def describe(fit_truth: dict[str, list[str]] | None = None) -> Identity:
-    """The loaded model's identity, after fitting its prior on ``fit_truth`` if it can."""
+def describe(fit_truth: PriorFit | None = None) -> Identity:
+    """The loaded model's identity, after fitting its prior on ``fit_truth`` (the synthetic
+    calibration fold) if it can."""
     model = _model()
     if fit_truth is not None and hasattr(model, "fit_prior"):
-        model.fit_prior(fit_truth)
+        model.fit_prior(fit_truth.truth, calibration=fit_truth.calibration)
     card = getattr(model, "card", None)
     if is_dataclass(card) and not isinstance(card, type):
         card = asdict(card)
@@ -247,6 +249,32 @@ def _fit_truth(items: pd.DataFrame, tasks: Iterable[str]) -> dict[str, list[str]
                                           task=t)[f"truth_{t}"]] for t in tasks}
 
 
+def calibration_truth(workspace: Workspace, profile: str) -> PriorFit:
+    """Truth labels of the synthetic calibration fold of every set in the workspace (task
+    -> labels) and its record, for models that fit a prior
+    (:mod:`~lesiontrials.evaluate.calibration`).
+
+    Only synthetic slices of the calibration fold count: real slices and the held-out
+    fold (where reported numbers come from) are never seen. Every set of the workspace is
+    read, whichever sets are being scored, so scoring sets one at a time fits the same prior.
+    """
+    from lesiontrials.evaluate.calibration import calibration_fold
+    from lesiontrials.evaluate.sets import list_sets
+
+    frames = [set_items(workspace, s, profile) for s in list_sets(workspace)
+              if (workspace.eval_dir(s, profile) / "cases.parquet").is_file()]
+    items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if items.empty or "source" not in items.columns:
+        return PriorFit({t: {} for t in TASKS}, {"sets": [], "slices": 0})
+    fold = calibration_fold(items, seed=CALIBRATION_SEED)
+    chosen = items[items["slice_uid"].isin(set(fold.uids))]
+    synthetic_sets = sorted(str(s) for s in items.loc[items["source"] == "synthetic", "set"]
+                            .unique())
+    counts = {task: dict(sorted(Counter(labels).items()))
+              for task, labels in _fit_truth(chosen, TASKS).items()}
+    return PriorFit(counts, {"sets": synthetic_sets, **fold.record()})
+
+
 def score(*, model: str, workspace: Workspace, sets: Sequence[str],
           conditions: Sequence[str] = CONDITIONS, tasks: Sequence[str] = TASKS,
           batch_size: int = 16, workers: int = 1, shard_size: int = 256,
@@ -279,7 +307,7 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
                       show_progress=show_progress)
 
 
-def describe_remote(request: tuple[ModelSpec, dict[str, list[str]] | None]) -> Identity:
+def describe_remote(request: tuple[ModelSpec, PriorFit | None]) -> Identity:
     """:func:`describe` on a cluster worker, loading the model there (once per process)."""
     global _MODEL
     spec, fit_truth = request
@@ -288,7 +316,7 @@ def describe_remote(request: tuple[ModelSpec, dict[str, list[str]] | None]) -> I
 
 
 def _describe_on(executor: Executor, spec: ModelSpec,
-                 fit_truth: dict[str, list[str]] | None) -> Identity:
+                 fit_truth: PriorFit | None) -> Identity:
     """The model's identity, read on a worker: a login node without a GPU (or without
     room for the weights) never loads the model."""
     outcome = executor.map(describe_remote, [(spec, fit_truth)],
@@ -324,10 +352,10 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
     identity = describe_fn(None)
     units: list[WorkUnit] = []
     cells: list[dict[str, Any]] = []
+    fit = calibration_truth(workspace, identity.profile)
+    identity = describe_fn(fit)
     for set_name in sets:
         items = set_items(workspace, set_name, identity.profile)
-        fit = _fit_truth(items, TASKS)
-        identity = describe_fn(fit)
         for condition in conditions:
             for task in tasks:
                 cell_units, cell = _plan_cell(workspace, identity, items, set_name, condition,
@@ -344,7 +372,7 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
 
 def _plan_cell(workspace: Workspace, identity: Identity, items: pd.DataFrame, set_name: str,
                condition: str, task: str, batch_size: int, shard_size: int,
-               fit: dict[str, list[str]]) -> tuple[list[WorkUnit], dict[str, Any]]:
+               fit: PriorFit) -> tuple[list[WorkUnit], dict[str, Any]]:
     prompt_hash = task_prompt(task).prompt_hash
     key = run_key(model=identity.name, version=identity.version, prompt_hash=prompt_hash,
                   profile=identity.profile)

@@ -1,7 +1,12 @@
 """The majority-class prior: always the most frequent option of each task.
 
-Its accuracy is the majority-class rate, the floor every model must beat; its scores are
-the prior frequencies.
+A weight-free baseline, but a *fitted* one: its prior is the option frequencies of the
+synthetic calibration fold (:mod:`lesiontrials.evaluate.calibration`), which the runner
+hands to :meth:`MajorityPrior.fit_prior` before anything is scored. The calibration fold is
+disjoint from every reported slice (held-out synthetic and real), so the prior never sees
+a label it is scored on, nor any real label; where it came from is recorded in the model
+card and in the version. Without a calibration fold it keeps the literature default
+:data:`DEFAULT_PRIOR`.
 """
 
 from __future__ import annotations
@@ -33,36 +38,48 @@ def params_hash(params: Any) -> str:
 class MajorityPrior:
     """Always the most frequent option of each task; ``scores`` are the prior frequencies.
 
-    Defaults to :data:`DEFAULT_PRIOR`; :meth:`fit_prior` refits on truth labels (the runner
-    calls it with the scored set's truth, making this the majority-class rate).
+    Defaults to :data:`DEFAULT_PRIOR`; :meth:`fit_prior` refits on the calibration fold's
+    truth labels (never on a scored slice) and records which fold it was.
     """
 
     name: str = "majority"
     priors: dict[str, dict[str, float]] = field(default_factory=dict)
     profile: str = "lung"
     uses_context: bool = False
+    #: where the prior came from (the calibration fold's record; empty: literature default)
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
-        return f"{BASELINE_VERSION}+{params_hash(self._table())}"
+        return f"{BASELINE_VERSION}+{params_hash([self._table(), self.calibration])}"
 
     @property
     def card(self) -> ModelCard:
+        fitted_on = (json.dumps(self.calibration, sort_keys=True) if self.calibration
+                     else "literature default (no calibration fold)")
         return ModelCard(name=self.name, version=self.version, kind="baseline",
-                         extra={"priors": json.dumps(self._table(), sort_keys=True)})
+                         extra={"priors": json.dumps(self._table(), sort_keys=True),
+                                "fitted_on": fitted_on})
 
     def _table(self) -> dict[str, dict[str, float]]:
         table = {task: {o: float(o == DEFAULT_PRIOR[task]) for o in options}
                  for task, options in TASK_OPTIONS.items()}
         return {**table, **self.priors}
 
-    def fit_prior(self, truth: Mapping[str, Sequence[str]]) -> None:
-        """Set each task's prior to the option frequencies in ``truth`` (task → labels)."""
+    def fit_prior(self, truth: Mapping[str, Sequence[str] | Mapping[str, int]], *,
+                  calibration: Mapping[str, Any] | None = None) -> None:
+        """Set each task's prior to the option frequencies in ``truth`` (task → labels of the
+        calibration fold, or their counts; see the module docstring) and record
+        ``calibration``, the fold's provenance (sets, seed, unit rule, SHA-256 of its uids)."""
+        self.priors = {}
         for task, labels in truth.items():
-            counts = Counter(label for label in labels if label)
+            counts = Counter(dict(labels)) if isinstance(labels, Mapping) else Counter(labels)
+            counts.pop("", None)
             total = sum(counts.values())
             if total:
                 self.priors[task] = {o: counts.get(o, 0) / total for o in TASK_OPTIONS[task]}
+        self.calibration = {**(calibration or {}),
+                            "tasks_fitted": sorted(self.priors)} if self.priors else {}
 
     def answer(self, items: list[Item]) -> list[Answer]:
         table = self._table()

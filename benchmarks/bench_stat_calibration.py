@@ -1,0 +1,218 @@
+"""Calibration of the statistics by simulation: verdict error rates, power, CI coverage.
+
+Prints one JSON object per design (demo, paper) on its own line. Data come from
+:mod:`lesiontrials.analysis.simulate`: binary correctness from a logistic model with donor
+and host random effects (plus a donor × host image effect of logit SD 0.5), 16 answering
+units (model × condition cells, intercepts around the task's baseline accuracy with SD
+0.5) answering the same 3 slices of every donor × host pair. Designs: the cyclic
+incomplete blocks the cross design plans (docs/trials.md): demo = 5 donors × 5 hosts,
+3 hosts per donor and 3 donors per host (15 pairs); paper = 42 donors × 42 hosts, 6 hosts
+per donor and 6 donors per host (252 pairs).
+
+Keys: ``null_wrong_verdict_rate_*`` (any determined verdict when donor and host shares
+are zero / equal at logit SD 1), ``power_paper_*`` (paper design: the right verdict at
+logit SD 1 of the driving factor), ``coverage_*`` (95 % intervals: donor/host shares,
+accuracy in case-clustered and crossed designs incl. few units and accuracy near 1,
+paired differences), each with ``*_mcse`` (Monte-Carlo standard error) and the number of
+simulated data sets.
+
+Usage: ``python benchmarks/bench_stat_calibration.py [--quick] [--sims N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
+from lesiontrials.analysis.simulate import (
+    DEMO,
+    PAPER,
+    CrossedDesign,
+    Effects,
+    simulate_answers,
+    true_accuracy,
+    true_components,
+    unit_intercepts,
+)
+from lesiontrials.analysis.variance import decomposition_intervals, verdict
+from lesiontrials.seeding import rng_for
+
+SCENARIOS = {  # name → (donor SD, host SD) on the logit scale
+    "zero_shares": (0.0, 0.0),
+    "equal_shares": (1.0, 1.0),
+    "donor_driven": (1.0, 0.0),
+    "host_driven": (0.0, 1.0),
+}
+RIGHT = {"donor_driven": "donor-driven", "host_driven": "host-driven"}
+
+
+def _rate(hits: list[bool]) -> tuple[float, float]:
+    p = float(np.mean(hits))
+    return round(p, 4), round(float(np.sqrt(max(p * (1 - p), 1e-12) / len(hits))), 4)
+
+
+def verdict_scenarios(design: CrossedDesign, *, sims: int, seed: int) -> dict[str, Any]:
+    """Verdict rates and share-CI coverage for each scenario."""
+    out: dict[str, Any] = {}
+    for name, (donor_sd, host_sd) in SCENARIOS.items():
+        effects = Effects(donor_sd=donor_sd, host_sd=host_sd)
+        intercepts = unit_intercepts(effects, design.units, rng_for(seed, design.name, "beta"))
+        donor_var, host_var, total = true_components(effects, intercepts)
+        truth = (donor_var / total, host_var / total)
+        rng = rng_for(seed, design.name, name)
+        verdicts, covered_d, covered_h = [], [], []
+        for _ in range(sims):
+            answers = simulate_answers(design, effects, rng, intercepts=intercepts)
+            dec = decomposition_intervals(answers.correct, answers.donor, answers.host,
+                                          units=answers.unit)
+            verdicts.append(verdict(dec))
+            covered_d.append(dec.donor_share_ci[0] <= truth[0] <= dec.donor_share_ci[1])
+            covered_h.append(dec.host_share_ci[0] <= truth[1] <= dec.host_share_ci[1])
+        called = np.array(verdicts)
+        if name in RIGHT:
+            wrong = RIGHT["host_driven" if name == "donor_driven" else "donor_driven"]
+            out[f"wrong_verdict_rate_{name}"], out[f"wrong_verdict_rate_{name}_mcse"] = _rate(
+                list(called == wrong))
+            key = f"power_paper_{name}" if design.name == "paper" else f"detection_rate_{name}"
+            out[key], out[f"{key}_mcse"] = _rate(list(called == RIGHT[name]))
+        else:
+            key = f"null_wrong_verdict_rate_{name}"
+            out[key], out[f"{key}_mcse"] = _rate(list(called != "undetermined"))
+        out[f"true_donor_share_{name}"] = round(truth[0], 4)
+        out[f"true_host_share_{name}"] = round(truth[1], 4)
+        for label, hits in (("donor", covered_d), ("host", covered_h)):
+            out[f"coverage_{label}_share_{name}"], out[f"coverage_{label}_share_{name}_mcse"] = (
+                _rate(hits))
+    out["verdict_sims_per_scenario"] = sims
+    out["decomposition_interval"] = "multiway jackknife (donors + hosts - pairs), t"
+    return out
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def _case_clustered(cases: int, slices: int, accuracy: float, rng: np.random.Generator,
+                    case_sd: float = 1.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Correctness of ``slices`` items in each of ``cases`` cases (random case effect)."""
+    effects = Effects(donor_sd=case_sd, host_sd=0.0, image_sd=0.0)
+    beta = _intercept_for(effects, accuracy)
+    u = rng.normal(0.0, case_sd, cases)
+    correct = (rng.random((cases, slices)) < expit(beta + u[:, None])).astype(float)
+    return correct.ravel(), np.repeat(np.arange(cases), slices), true_accuracy(effects, beta)
+
+
+def _intercept_for(effects: Effects, accuracy: float) -> float:
+    """The intercept whose population accuracy is ``accuracy`` (bisection on the logit)."""
+    low, high = -12.0, 12.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if true_accuracy(effects, mid) < accuracy:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+def accuracy_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed: int
+                      ) -> dict[str, Any]:
+    """Coverage of ``accuracy_interval`` and ``paired_difference`` against the population
+    value, case-clustered (cases × 3 slices, case logit SD 1) and crossed (donor and host
+    logit SD 1, one answering unit)."""
+    out: dict[str, Any] = {}
+    case_counts = (5, 12) if design.name == "demo" else (100,)
+    for accuracy in (0.7, 0.97):
+        tag = f"acc{round(accuracy * 100)}"
+        for cases in case_counts:
+            rng = rng_for(seed, design.name, "cases", cases, tag)
+            hits, methods = [], set()
+            for _ in range(sims):
+                correct, case, truth = _case_clustered(cases, 3, accuracy, rng)
+                ci = accuracy_interval(correct, units={"case": case}, rng=rng,
+                                       replicates=replicates)
+                hits.append(ci.low <= truth <= ci.high)
+                methods.add(ci.method)
+            key = f"coverage_accuracy_cases{cases}_{tag}"
+            out[key], out[f"{key}_mcse"] = _rate(hits)
+        effects = Effects(donor_sd=1.0, host_sd=1.0)
+        beta = _intercept_for(effects, accuracy)
+        truth = true_accuracy(effects, beta)
+        one_unit = CrossedDesign(design.name, design.n_donors, design.hosts_per_donor,
+                                 design.n_hosts, design.slices, units=1)
+        rng = rng_for(seed, design.name, "crossed", tag)
+        hits = []
+        for _ in range(sims):
+            answers = simulate_answers(one_unit, effects, rng, intercepts=np.array([beta]))
+            ci = accuracy_interval(answers.correct, units={"donor": answers.donor,
+                                                            "host": answers.host},
+                                   rng=rng, replicates=replicates)
+            hits.append(ci.low <= truth <= ci.high)
+        key = f"coverage_accuracy_crossed_{tag}"
+        out[key], out[f"{key}_mcse"] = _rate(hits)
+    out.update(_paired_coverage(design, sims=sims, replicates=replicates, seed=seed))
+    out["accuracy_sims_per_scenario"] = sims
+    out["accuracy_bootstrap_replicates"] = replicates
+    return out
+
+
+def _paired_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed: int
+                     ) -> dict[str, Any]:
+    """Two answering units on the same crossed items (accuracies 0.75 and 0.65)."""
+    effects = Effects(donor_sd=1.0, host_sd=1.0)
+    betas = np.array([_intercept_for(effects, 0.75), _intercept_for(effects, 0.65)])
+    truth = true_accuracy(effects, betas[0]) - true_accuracy(effects, betas[1])
+    two = CrossedDesign(design.name, design.n_donors, design.hosts_per_donor, design.n_hosts,
+                        design.slices, units=2)
+    rng = rng_for(seed, design.name, "paired")
+    hits = []
+    for _ in range(sims):
+        answers = simulate_answers(two, effects, rng, intercepts=betas)
+        first = answers.unit == 0
+        ci = paired_difference(answers.correct[first], answers.correct[~first],
+                               units={"donor": answers.donor[first],
+                                      "host": answers.host[first]},
+                               rng=rng, replicates=replicates)
+        hits.append(ci.low <= truth <= ci.high)
+    rate, mcse = _rate(hits)
+    return {"coverage_paired_difference_crossed": rate,
+            "coverage_paired_difference_crossed_mcse": mcse}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sims", type=int, default=400, help="data sets per verdict scenario")
+    parser.add_argument("--accuracy-sims", type=int, default=1000)
+    parser.add_argument("--accuracy-replicates", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--quick", action="store_true", help="a few sims, for smoke tests")
+    parser.add_argument("--design", choices=("demo", "paper"), action="append",
+                        help="run only these designs (default: both)")
+    args = parser.parse_args()
+    if args.quick:
+        args.sims, args.accuracy_sims = 20, 40
+    for design in (DEMO, PAPER):
+        if args.design and design.name not in args.design:
+            continue
+        start = time.perf_counter()
+        record: dict[str, Any] = {
+            "bench": "stat_calibration", "design": design.name, "donors": design.n_donors,
+            "hosts": design.n_hosts, "hosts_per_donor": design.hosts_per_donor,
+            "host_offsets": design.offsets().tolist(),
+            "donors_per_host": design.n_donors * design.hosts_per_donor // design.n_hosts,
+            "pairs": design.n_donors * design.hosts_per_donor, "slices_per_pair": design.slices,
+            "answering_units": design.units, "seed": args.seed}
+        record.update(verdict_scenarios(design, sims=args.sims, seed=args.seed))
+        record.update(accuracy_coverage(design, sims=args.accuracy_sims,
+                                        replicates=args.accuracy_replicates, seed=args.seed))
+        record["seconds"] = round(time.perf_counter() - start, 1)
+        print(json.dumps(record, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+    main()

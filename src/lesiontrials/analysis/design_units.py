@@ -1,0 +1,72 @@
+"""Which units each answer's uncertainty is resampled over, by design.
+
+Slices of one case are not independent answers, and some designs reuse more than the
+case: the bootstrap design repeats a base case in several replicates, the digital twins
+place several nodules of one patient back into that patient, the crossed design places
+every donor into several hosts. An interval that resamples slices as if independent is
+too narrow. The unit of a row:
+
+* ordinary designs and the real set: its ``case_uid``;
+* ``bootstrap_confidence``: the base case it was resampled from (``source_case_uid``),
+  else its own case;
+* ``digital_twin_isolation`` / ``digital_twin_complete``: the patient (``host_ct_id``:
+  donor and host are the same scan);
+* ``digital_twin_cross``: two crossed factors, donor × host (pigeonhole bootstrap), so
+  its rows are analysed apart from the others (:func:`units_for` refuses to mix them).
+
+Without a ``case_uid`` column every slice is its own unit (independent answers).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+CROSSED_DESIGNS: Final = ("digital_twin_cross",)
+TWIN_DESIGNS: Final = ("digital_twin_isolation", "digital_twin_complete")
+BOOTSTRAP_DESIGNS: Final = ("bootstrap_confidence",)
+UNIT_RULES: Final = ("case_uid for ordinary designs and real scans; the base case for the "
+                     "bootstrap design; the patient for digital twins; donor × host "
+                     "(pigeonhole) for the crossed design")
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].fillna("").astype(str)
+
+
+def is_crossed(frame: pd.DataFrame) -> pd.Series:
+    """Rows of a crossed donor × host design (boolean Series)."""
+    return _text(frame, "design").isin(CROSSED_DESIGNS)
+
+
+def case_unit(frame: pd.DataFrame) -> pd.Series:
+    """The one-factor resampling unit of each row of a non-crossed design (see the module
+    docstring); ids are prefixed by the set so units never collide across sets."""
+    if "case_uid" not in frame.columns:
+        return "slice:" + frame["slice_uid"].astype(str)
+    design = _text(frame, "design")
+    unit = _text(frame, "case_uid")
+    base = _text(frame, "source_case_uid")
+    resampled = design.isin(BOOTSTRAP_DESIGNS) & (base != "")
+    unit = unit.where(~resampled, base)
+    twin = design.isin(TWIN_DESIGNS) & (_text(frame, "host_ct_id") != "")
+    unit = unit.where(~twin, "patient:" + _text(frame, "host_ct_id"))
+    return _text(frame, "set") + "/" + unit
+
+
+def units_for(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ``units`` mapping of :func:`~lesiontrials.analysis.bootstrap.accuracy_interval`
+    for ``rows``: ``{"case": ...}`` or, for the crossed design, ``{"donor": ..., "host":
+    ...}`` (a nodule-free slice's donor is its case). Mixed rows are refused."""
+    crossed = is_crossed(rows)
+    if crossed.all() and len(rows):
+        donor = _text(rows, "donor_uid")
+        donor = donor.where(donor != "", "case:" + _text(rows, "case_uid"))
+        return {"donor": donor.to_numpy(), "host": _text(rows, "host_ct_id").to_numpy()}
+    if crossed.any():
+        raise ValueError("rows mix the crossed design with other designs; analyse them apart")
+    return {"case": case_unit(rows).to_numpy()}

@@ -1,0 +1,88 @@
+"""Cluster-aware accuracy intervals and paired differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
+from lesiontrials.errors import InputError
+
+
+@pytest.mark.parametrize("units", [None, {"case": np.repeat(np.arange(4), 3)},
+                                   {"donor": np.repeat(np.arange(4), 3),
+                                    "host": np.tile(np.arange(3), 4)}])
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_twelve_of_twelve_is_never_a_zero_width_interval(units, value):
+    ci = accuracy_interval(np.full(12, value), units=units, rng=np.random.default_rng(0))
+    assert ci.estimate == value
+    assert ci.high - ci.low > 0.1
+    assert 0.0 <= ci.low <= ci.high <= 1.0
+    assert ci.low <= value <= ci.high
+
+
+def test_clustered_items_get_a_wider_interval_than_independent_ones():
+    rng = np.random.default_rng(1)
+    case = np.repeat(np.arange(10), 6)
+    correct = (rng.random(10) < 0.6)[case].astype(float)  # each case all right or all wrong
+    iid = accuracy_interval(correct, units=None, rng=np.random.default_rng(2))
+    clustered = accuracy_interval(correct, units={"case": case}, rng=np.random.default_rng(2))
+    assert iid.method == "wilson" and clustered.method == "wilson-design-effect"
+    # 10 cases, not 60 items: the interval is at least twice as wide
+    assert clustered.high - clustered.low > 2 * (iid.high - iid.low)
+
+
+def test_one_case_says_nothing_beyond_itself():
+    ci = accuracy_interval(np.array([1.0, 0.0, 1.0]), units={"case": np.zeros(3)},
+                           rng=np.random.default_rng(0))
+    assert (ci.low, ci.high, ci.method) == (0.0, 1.0, "single-unit")
+
+
+def test_case_clustered_coverage_small_simulation():
+    rng = np.random.default_rng(3)
+    truth_logit, sd, cases = 0.85, 1.0, 12
+    # population accuracy E[expit(β + u)], u ~ N(0, 1), by quadrature
+    x, w = np.polynomial.hermite_e.hermegauss(40)
+    truth = float((w / w.sum() * expit(truth_logit + sd * x)).sum())
+    hits = []
+    for _ in range(150):
+        u = rng.normal(0, sd, cases)
+        correct = (rng.random((cases, 3)) < expit(truth_logit + u[:, None])).astype(float)
+        ci = accuracy_interval(correct.ravel(), units={"case": np.repeat(np.arange(cases), 3)},
+                               rng=rng, replicates=400)
+        hits.append(ci.low <= truth <= ci.high)
+    assert 0.88 <= np.mean(hits) <= 0.995  # 0.95 ± ~3 Monte-Carlo SE at 150 data sets
+
+
+def test_paired_difference_of_identical_answers_is_not_a_point():
+    rng = np.random.default_rng(4)
+    a = (rng.random(30) < 0.7).astype(float)
+    ci = paired_difference(a, a, units={"case": np.repeat(np.arange(10), 3)},
+                           rng=np.random.default_rng(5))
+    assert ci.estimate == 0.0 and ci.low < 0.0 < ci.high
+    assert ci.method == "newcombe-t"
+
+
+def test_paired_difference_is_antisymmetric_and_contains_the_estimate():
+    rng = np.random.default_rng(6)
+    a = (rng.random(60) < 0.8).astype(float)
+    b = (rng.random(60) < 0.5).astype(float)
+    units = {"case": np.repeat(np.arange(20), 3)}
+    ab = paired_difference(a, b, units=units, rng=np.random.default_rng(7))
+    ba = paired_difference(b, a, units=units, rng=np.random.default_rng(7))
+    assert ab.low < ab.estimate < ab.high
+    assert ab.estimate == pytest.approx(-ba.estimate)
+    assert ab.low == pytest.approx(-ba.high) and ab.high == pytest.approx(-ba.low)
+
+
+def test_bad_inputs_name_the_field():
+    rng = np.random.default_rng(0)
+    with pytest.raises(InputError, match="correct"):
+        accuracy_interval(np.array([0.0, 2.0]), units=None, rng=rng)
+    with pytest.raises(InputError, match="case"):
+        accuracy_interval(np.ones(3), units={"case": np.zeros(2)}, rng=rng)
+    with pytest.raises(InputError, match="missing"):
+        accuracy_interval(np.ones(2), units={"case": np.array([1.0, np.nan])}, rng=rng)
+    with pytest.raises(InputError, match="same items"):
+        paired_difference(np.ones(3), np.ones(4), units=None, rng=rng)

@@ -1,0 +1,62 @@
+"""``analyze`` on a workspace: the frozen split is required, printed and reported on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+# the evaluation tests' synthetic trial (tests/evaluate/evalsynth.py) builds the workspace
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluate"))
+from evalsynth import TRIAL, write_trial
+
+from lesiontrials.errors import InputError
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory):
+    from lesiontrials.evaluate.runner import score
+    from lesiontrials.evaluate.sets import build_eval_set
+
+    trial = write_trial(tmp_path_factory.mktemp("analysisws"))
+    build_eval_set(trial=TRIAL, workspace=trial.workspace, show_progress=False)
+    for model in ("majority", "overlay_reader"):
+        score(model=model, workspace=trial.workspace, sets=[TRIAL], show_progress=False)
+    return trial.workspace
+
+
+def test_analysis_without_a_frozen_split_is_an_error_naming_the_fix(workspace):
+    from lesiontrials.analysis.workspace import run_analysis
+
+    with pytest.raises(InputError, match="split make main"):
+        run_analysis(workspace, name="x", replicates=50, split_path=workspace.root / "no.json")
+
+
+def test_analyze_prints_and_reports_the_split_hash(workspace):
+    from lesiontrials.cli.main import app
+    from lesiontrials.evaluate.splits import make_split
+
+    split = make_split(workspace=workspace, name="main", sets=[TRIAL])
+    result = runner.invoke(app, ["analyze", "--workspace", str(workspace.root), "--name", "r",
+                                 "--replicates", "100", "--split",
+                                 str(workspace.split_file("main"))],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert split.sha256 in result.output.replace("\n", "")
+    report = workspace.report_dir("r")
+    text = (report / "report.md").read_text()
+    assert f"SHA-256 {split.sha256}" in text
+    assert "majority (baseline)" in text and "overlay_reader (baseline)" in text
+    # every markdown table row naming a model marks it as a baseline
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else []
+        assert not {"majority", "overlay_reader"} & set(cells), line
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["split"]["sha256"] == split.sha256 and summary["split"]["frozen"]
+    council = json.loads((report / "council.json").read_text())
+    assert council["built"] and "verdicts" in council
