@@ -86,3 +86,13 @@ def test_bad_inputs_name_the_field():
         accuracy_interval(np.ones(2), units={"case": np.array([1.0, np.nan])}, rng=rng)
     with pytest.raises(InputError, match="same items"):
         paired_difference(np.ones(3), np.ones(4), units=None, rng=rng)
+
+
+def test_paired_difference_without_discordant_pairs_is_never_a_point():
+    """a = b with both at 0.5: Newcombe's method 10 alone gives [0, 0] (φ = 1)."""
+    a = np.array([1, 1, 1, 0, 0, 0], dtype=float)
+    for units in (None, {"case": np.array(["c1", "c1", "c2", "c2", "c3", "c3"])}):
+        interval = paired_difference(a, a.copy(), units=units, rng=np.random.default_rng(0))
+        assert interval.estimate == 0.0
+        assert interval.low < 0.0 < interval.high
+        assert interval.high == pytest.approx(-interval.low)

@@ -52,6 +52,12 @@ def newcombe_paired(joint: np.ndarray, n_eff: float, z: float) -> tuple[float, f
     collapses to a point, even when no pair is discordant.
     """
     both, only_a, only_b, neither = (float(v) for v in joint)
+    if only_a + only_b <= 0.0:
+        # No discordant pair: |p_a − p_b| is at most the discordant fraction, whose Wilson
+        # upper bound at 0 observed is z²/(n + z²). Method 10 itself collapses to a point
+        # here when both margins sit at 0.5 (φ = 1, symmetric Wilson intervals).
+        _, bound = wilson(0.0, n_eff, z)
+        return -bound, bound
     p_a, p_b = both + only_a, both + only_b
     low_a, high_a = wilson(p_a, n_eff, z)
     low_b, high_b = wilson(p_b, n_eff, z)
