@@ -20,8 +20,9 @@ from lesiontrials.analysis.diagnostic import (
     verdict_table,
 )
 from lesiontrials.analysis.report import Analysis, analyze, variance_figure, write_report
-from lesiontrials.errors import MissingPathError
-from lesiontrials.io import read_json, read_parquet, write_json
+from lesiontrials.analysis.selective import load_all_paraphrases, selective_sections
+from lesiontrials.errors import InputError, MissingPathError
+from lesiontrials.io import read_json, read_parquet, write_csv, write_json
 from lesiontrials.paths import Workspace
 
 ITEM_METADATA = ("source", "design", "trial", "case_uid", "host_dataset", "host_ct_id",
@@ -72,13 +73,20 @@ def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (
 
 
 def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
-                 replicates: int = 1000, profile: str | None = "lung",
+                 replicates: int = 1000, profile: str | None = None,
                  fallback: str = "weighted_vote", real_side: str = "",
                  real_host_datasets: tuple[str, ...] = ()) -> Path:
-    """Analyze, diagnose, build and apply the council, and write the report."""
+    """Analyze, diagnose, build and apply the council, and write the report.
+
+    ``profile``: report only the models that read this preprocessing profile; by default
+    every model is reported, whichever profile it reads (slices are paired across
+    profiles by their canonical ``slice_uid``)."""
     scored = load_scored(workspace, real_host_datasets=real_host_datasets)
-    if profile is not None and "profile" in scored.columns and (scored["profile"] == profile
-                                                                 ).any():
+    if profile is not None:
+        if not (scored["profile"] == profile).any():
+            raise InputError(f"no model was scored on the {profile!r} profile",
+                             fix="leave --profile out to report every model, or use one of "
+                                 f"{sorted(scored['profile'].unique())}")
         scored = scored[scored["profile"] == profile]
     analysis = analyze(scored, seed=seed, replicates=replicates)
     directory = workspace.report_dir(name)
@@ -88,6 +96,12 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                               replicates=replicates)
     write_json(council_record, directory / "council.json")
     analysis.sections += _sections(transfer, council_record, real_side)
+    every = load_all_paraphrases(workspace)  # confidence metrics and prompt robustness
+    extra, tables = selective_sections(every[every["profile"] == profile] if profile else every,
+                                       seed=seed, replicates=min(replicates, 500))
+    analysis.sections += extra
+    for table_name, table in tables.items():
+        write_csv(table, directory / f"{table_name}.csv")
     shares = variance_figure(transfer["tasks"])
     if shares:
         analysis.figures["variance_shares"] = shares

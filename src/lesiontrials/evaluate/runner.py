@@ -33,8 +33,9 @@ import pandas as pd
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Model
 from lesiontrials.evaluate.models.registry import BASELINES, resolve
+from lesiontrials.evaluate.paraphrases import PRIMARY, paraphrase, paraphrases
 from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
-from lesiontrials.evaluate.tasks import applies_to, task_prompt
+from lesiontrials.evaluate.tasks import applies_to
 from lesiontrials.execution import Executor, model_executor, run_cases, stage_executor
 from lesiontrials.io import read_parquet, read_png, write_json, write_parquet
 from lesiontrials.paths import Workspace
@@ -42,7 +43,7 @@ from lesiontrials.paths import Workspace
 RESULT_COLUMNS: Final = (
     "slice_uid", "model", "model_version", "prompt_hash", "run_key", "task", "condition",
     "profile", "set", "kind", "option", "raw_text", "parse_status", "correct", "truth",
-    "scores_json",
+    "scores_json", "paraphrase",
 )
 CURRENT_JSON = "current.json"
 _MODEL: Model | None = None
@@ -63,6 +64,7 @@ class Identity:
     profile: str
     uses_context: bool
     card: dict[str, Any] = field(default_factory=dict)
+    reads_prompt: bool = False  # asked every paraphrase when true
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class WorkUnit:
     rows: tuple[dict[str, Any], ...]
     batch_size: int
     fit_truth: dict[str, list[str]] | None = None
+    paraphrase: str = PRIMARY
     #: set when units run on a cluster executor: the worker loads the model itself, once
     model: ModelSpec | None = None
 
@@ -96,13 +99,14 @@ class ModelSpec:
         """The model, built once per process (:func:`~lesiontrials.execution.load_once`)."""
         from lesiontrials.execution import load_once
 
-        return load_once(f"model:{self.name}:{self.options!r}", self._build)
+        return load_once(f"model:{self.name}:{self.factory!r}:{self.options!r}", self.build)
 
     def warm(self) -> None:
         """Load the model now (a Ray actor's setup), so its cases find it loaded."""
         self.load()
 
-    def _build(self) -> Model:
+    def build(self) -> Model:
+        """A new instance of the model."""
         model = self.factory(**dict(self.options))
         if not isinstance(model, Model):
             raise InputError(f"the factory of {self.name!r} returned {type(model).__name__}, "
@@ -128,6 +132,12 @@ def init_worker(model_name: str, options: dict[str, Any]) -> None:
     _MODEL = load_model(model_name, **options)
 
 
+def init_worker_spec(spec: ModelSpec) -> None:
+    """Load the model of ``spec`` once in this process (a pool worker's initializer)."""
+    global _MODEL
+    _MODEL = spec.build()
+
+
 def _model() -> Model:
     if _MODEL is None:
         raise RuntimeError("init_worker was not called in this process")
@@ -145,7 +155,8 @@ def describe(fit_truth: dict[str, list[str]] | None = None) -> Identity:
     return Identity(name=model.name, version=str(model.version),
                     profile=str(getattr(model, "profile", "lung")),
                     uses_context=bool(getattr(model, "uses_context", True)),
-                    card=dict(card) if isinstance(card, dict) else {})
+                    card=dict(card) if isinstance(card, dict) else {},
+                    reads_prompt=bool(getattr(model, "reads_prompt", False)))
 
 
 def score_unit(unit: WorkUnit) -> dict[str, Any]:
@@ -154,7 +165,7 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
     if unit.model is not None:  # on a cluster worker: the model loaded once per process
         _MODEL = unit.model.load()
     identity = describe(unit.fit_truth)
-    prompt = task_prompt(unit.task)
+    prompt = paraphrase(unit.task, unit.paraphrase).prompt
     records: list[dict[str, Any]] = []
     for start in range(0, len(unit.rows), unit.batch_size):
         batch = unit.rows[start:start + unit.batch_size]
@@ -202,23 +213,35 @@ def _record(row: dict[str, Any], answer: Answer, unit: WorkUnit, identity: Ident
             "set": unit.set_name, "kind": row["kind"], "option": option,
             "raw_text": str(answer.raw_text or ""), "parse_status": status or UNPARSED,
             "correct": bool(status == OK and option == truth), "truth": truth,
-            "scores_json": json.dumps(answer.scores, sort_keys=True) if answer.scores else ""}
+            "scores_json": json.dumps(answer.scores, sort_keys=True) if answer.scores else "",
+            "paraphrase": unit.paraphrase}
 
 
 # ----------------------------------------------------------------------- driver side
 def read_results(workspace: Workspace, *, model: str, set_name: str, condition: str,
-                 task: str, current_only: bool = True) -> pd.DataFrame:
-    """All result rows of one cell (only the latest run's key unless ``current_only`` is
-    false), one row per slice uid and run key."""
+                 task: str, current_only: bool = True,
+                 paraphrase: str | None = PRIMARY) -> pd.DataFrame:
+    """Result rows of one cell, one row per slice uid and run key.
+
+    ``current_only``: only the latest run's keys (one per paraphrase). ``paraphrase``:
+    the rows of one prompt paraphrase (the canonical ``p0`` by default, so that every
+    table pairs one answer per slice), or every paraphrase with ``None``.
+    """
     where = workspace.results_dir(model, set_name, condition, task)
     shards = sorted(where.glob("part-*.parquet")) if where.is_dir() else []
     if not shards:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     frame = pd.concat([read_parquet(p) for p in shards], ignore_index=True)
+    if "paraphrase" not in frame.columns:  # shards written before paraphrases existed
+        frame["paraphrase"] = PRIMARY
     if current_only and (where / CURRENT_JSON).is_file():
         from lesiontrials.io import read_json
 
-        frame = frame[frame["run_key"] == read_json(where / CURRENT_JSON)["run_key"]]
+        current = read_json(where / CURRENT_JSON)
+        keys = set(current.get("run_keys", {}).values()) or {current["run_key"]}
+        frame = frame[frame["run_key"].isin(keys)]
+    if paraphrase is not None:
+        frame = frame[frame["paraphrase"] == paraphrase]
     return frame.drop_duplicates(["slice_uid", "run_key"], keep="last").reset_index(drop=True)
 
 
@@ -250,33 +273,53 @@ def _fit_truth(items: pd.DataFrame, tasks: Iterable[str]) -> dict[str, list[str]
 def score(*, model: str, workspace: Workspace, sets: Sequence[str],
           conditions: Sequence[str] = CONDITIONS, tasks: Sequence[str] = TASKS,
           batch_size: int = 16, workers: int = 1, shard_size: int = 256,
-          model_options: dict[str, Any] | None = None, show_progress: bool = True
-          ) -> ScoreSummary:
-    """Score ``model`` on every (set, condition, task) cell; skip what is already scored."""
+          model_options: dict[str, Any] | None = None, show_progress: bool = True,
+          model_factory: Any = None, all_paraphrases: bool | None = None) -> ScoreSummary:
+    """Score ``model`` on every (set, condition, task) cell; skip what is already scored.
+
+    ``model_factory`` (e.g. :func:`~lesiontrials.evaluate.models.config.model_factory`)
+    builds the model instead of the registry entry ``model``. ``all_paraphrases``: ask every
+    prompt paraphrase (default: when the model reads the prompt) or only the canonical one.
+    """
     for value, allowed, what in ((conditions, CONDITIONS, "condition"), (tasks, TASKS, "task")):
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             raise InputError(f"unknown {what} {unknown}", fix=f"use {list(allowed)}")
     options = dict(model_options or {})
-    spec = ModelSpec(model, resolve(model), tuple(sorted(options.items())))
+    spec = ModelSpec(model, model_factory or resolve(model), tuple(sorted(options.items())))
+    plan = _Plan(batch_size=batch_size, shard_size=shard_size,
+                 all_paraphrases=all_paraphrases, show_progress=show_progress)
     cluster = model_executor(workers=workers, setup=spec.warm, gpu=model not in BASELINES)
     if cluster is not None:  # the driver never loads the model: a worker describes it
         with stage_executor(cluster):
-            return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+            return _drive(workspace, sets, conditions, tasks, plan,
                           describe_fn=lambda truth: _describe_on(cluster, spec, truth),
-                          map_fn=lambda units: _map_on(cluster, units, spec),
-                          show_progress=show_progress)
+                          map_fn=lambda units: _map_on(cluster, units, spec))
     if workers <= 1:
-        init_worker(model, options)
-        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
-                      describe_fn=describe, map_fn=lambda units: map(score_unit, units),
-                      show_progress=show_progress)
-    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker,
-                             initargs=(model, options)) as pool:
-        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+        init_worker_spec(spec)
+        return _drive(workspace, sets, conditions, tasks, plan, describe_fn=describe,
+                      map_fn=lambda units: map(score_unit, units))
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_spec,
+                             initargs=(spec,)) as pool:
+        return _drive(workspace, sets, conditions, tasks, plan,
                       describe_fn=lambda truth: pool.submit(describe, truth).result(),
-                      map_fn=lambda units: pool.map(score_unit, units),
-                      show_progress=show_progress)
+                      map_fn=lambda units: pool.map(score_unit, units))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How cells are cut into units and which paraphrases are asked."""
+
+    batch_size: int
+    shard_size: int
+    all_paraphrases: bool | None
+    show_progress: bool
+
+    def paraphrase_ids(self, identity: Identity, task: str) -> list[str]:
+        """Every paraphrase for models that read the prompt (unless told otherwise)."""
+        wanted = identity.reads_prompt if self.all_paraphrases is None else (
+            self.all_paraphrases)
+        return [p.id for p in paraphrases(task)] if wanted else [PRIMARY]
 
 
 def describe_remote(request: tuple[ModelSpec, dict[str, list[str]] | None]) -> Identity:
@@ -319,8 +362,8 @@ def _map_on(executor: Executor, units: list[WorkUnit], spec: ModelSpec
 
 
 def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
-           tasks: Sequence[str], batch_size: int, shard_size: int, *, describe_fn: Any,
-           map_fn: Any, show_progress: bool) -> ScoreSummary:
+           tasks: Sequence[str], plan: _Plan, *, describe_fn: Any, map_fn: Any
+           ) -> ScoreSummary:
     identity = describe_fn(None)
     units: list[WorkUnit] = []
     cells: list[dict[str, Any]] = []
@@ -331,11 +374,11 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
         for condition in conditions:
             for task in tasks:
                 cell_units, cell = _plan_cell(workspace, identity, items, set_name, condition,
-                                              task, batch_size, shard_size, fit)
+                                              task, plan, fit)
                 units.extend(cell_units)
                 cells.append(cell)
     _write_card(workspace, identity)
-    statuses = _run_units(units, map_fn, show_progress, identity.name)
+    statuses = _run_units(units, map_fn, plan.show_progress, identity.name)
     for cell in cells:
         cell["new_statuses"] = dict(statuses.get((cell["set"], cell["condition"],
                                                   cell["task"]), Counter()))
@@ -343,29 +386,38 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
 
 
 def _plan_cell(workspace: Workspace, identity: Identity, items: pd.DataFrame, set_name: str,
-               condition: str, task: str, batch_size: int, shard_size: int,
+               condition: str, task: str, plan: _Plan,
                fit: dict[str, list[str]]) -> tuple[list[WorkUnit], dict[str, Any]]:
-    prompt_hash = task_prompt(task).prompt_hash
-    key = run_key(model=identity.name, version=identity.version, prompt_hash=prompt_hash,
-                  profile=identity.profile)
     out_dir = workspace.results_dir(identity.name, set_name, condition, task)
     rows = task_rows(items, condition=condition, task=task)
-    done = set(read_results(workspace, model=identity.name, set_name=set_name,
-                            condition=condition, task=task, current_only=False)
-               .query("run_key == @key")["slice_uid"])
-    pending = rows[~rows["slice_uid"].isin(done)]
-    write_json({"run_key": key, "model": identity.name, "model_version": identity.version,
-                "prompt_hash": prompt_hash, "profile": identity.profile},
+    existing = read_results(workspace, model=identity.name, set_name=set_name,
+                            condition=condition, task=task, current_only=False,
+                            paraphrase=None)
+    units: list[WorkUnit] = []
+    keys: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    pending_total = 0
+    for pid in plan.paraphrase_ids(identity, task):
+        hashes[pid] = paraphrase(task, pid).prompt.prompt_hash
+        key = keys[pid] = run_key(model=identity.name, version=identity.version,
+                                  prompt_hash=hashes[pid], profile=identity.profile)
+        done = set(existing.loc[existing["run_key"] == key, "slice_uid"])
+        records = rows[~rows["slice_uid"].isin(done)].to_dict("records")
+        pending_total += len(records)
+        units.extend(WorkUnit(set_name=set_name, condition=condition, task=task,
+                              profile=identity.profile, set_dir=workspace.eval_set_dir(set_name),
+                              out_dir=out_dir, key=key,
+                              rows=tuple(records[i:i + plan.shard_size]),
+                              batch_size=plan.batch_size, fit_truth=fit, paraphrase=pid)
+                     for i in range(0, len(records), plan.shard_size))
+    write_json({"run_key": keys[PRIMARY], "model": identity.name,
+                "model_version": identity.version, "prompt_hash": hashes[PRIMARY],
+                "profile": identity.profile, "run_keys": keys, "prompt_hashes": hashes},
                out_dir / CURRENT_JSON)
-    records = pending.to_dict("records")
-    units = [WorkUnit(set_name=set_name, condition=condition, task=task,
-                      profile=identity.profile, set_dir=workspace.eval_set_dir(set_name),
-                      out_dir=out_dir, key=key, rows=tuple(records[i:i + shard_size]),
-                      batch_size=batch_size, fit_truth=fit)
-             for i in range(0, len(records), shard_size)]
+    asked = len(rows) * len(keys)
     cell = {"set": set_name, "condition": condition, "task": task, "items": len(rows),
-            "already_scored": len(rows) - len(pending), "to_score": len(pending),
-            "run_key": key}
+            "paraphrases": len(keys), "already_scored": asked - pending_total,
+            "to_score": pending_total, "run_key": keys[PRIMARY]}
     return units, cell
 
 
