@@ -172,7 +172,7 @@ def confidence_metrics(answers: ScoredAnswers, *, task: str, rng: np.random.Gene
         column = answers.options.index("present")
         present = truth == column
         metrics["auroc"] = lambda ix: auroc(p[ix, column], present[ix])
-    out: dict[str, Any] = {"n_scored": int(len(truth))}
+    out: dict[str, Any] = {"n_scored": len(truth)}
     for name, fn in metrics.items():
         out.update(cluster_interval(fn, answers.clusters, rng=rng,
                                     replicates=replicates).as_dict(name))
@@ -220,8 +220,11 @@ def paraphrase_table(results: pd.DataFrame, *, rng: np.random.Generator,
         # per slice: the mean over its paraphrases, so each slice weighs the same
         by_slice = group.groupby(["slice_uid", "case_uid"], as_index=False)["correct"].mean()
         values = by_slice["correct"].to_numpy(dtype=float)
-        interval = cluster_interval(lambda ix, v=values: float(v[ix].mean()),
-                                    by_slice["case_uid"].to_numpy(), rng=rng,
+
+        def mean_of(ix: np.ndarray, v: np.ndarray = values) -> float:
+            return float(v[ix].mean())
+
+        interval = cluster_interval(mean_of, by_slice["case_uid"].to_numpy(), rng=rng,
                                     replicates=replicates)
         row: dict[str, Any] = {"model": model, "condition": condition, "task": task,
                                "slices": len(by_slice), "paraphrases": len(per)}

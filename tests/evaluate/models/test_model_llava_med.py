@@ -24,8 +24,7 @@ def build_llava_mistral(directory: Path, tower_dir: Path, *, with_tower: bool) -
     """The official training format in miniature: Mistral + mm_projector (+ vision tower)."""
     import torch
     from safetensors.torch import save_file
-    from transformers import CLIPImageProcessor, CLIPVisionModel, MistralConfig, \
-        MistralForCausalLM
+    from transformers import CLIPImageProcessor, CLIPVisionModel, MistralConfig, MistralForCausalLM
 
     tokenizer = char_tokenizer(["<s>", "</s>", "<unk>"], bos_token="<s>", eos_token="</s>")
     tokenizer.save_pretrained(directory)

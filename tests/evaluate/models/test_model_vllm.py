@@ -29,6 +29,7 @@ def test_vllm_backend_refuses_cpu(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.gpu
 @pytest.mark.skipif(not _cuda(), reason="the vLLM backend needs a CUDA GPU")
 def test_vllm_matches_transformers_on_a_tiny_model(tmp_path: Path) -> None:
     pytest.importorskip("vllm", reason="pip install 'lesiontrials[vllm]'")

@@ -1,8 +1,8 @@
 """Factories for the external models (user weights or served endpoints), by name.
 
 Each factory takes keyword options, validated against the adapter's typed options
-(:mod:`~lesiontrials.evaluate.models.options`; strings from the command line are converted), and falls
-back to a ``LESIONTRIALS_*`` environment variable for the model location; a missing
+(:mod:`~lesiontrials.evaluate.models.options`; command-line strings are converted), and
+falls back to a ``LESIONTRIALS_*`` environment variable for the model location; a missing
 location is a clear error naming both, never a fallback model. Register them with
 :func:`register_external_models`.
 

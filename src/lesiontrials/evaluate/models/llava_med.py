@@ -114,7 +114,7 @@ def _vision(config: dict[str, Any], weights: dict[str, Any], vision_tower: Path 
                 "copy of openai/clip-vit-large-patch14-336")
         vision_config = transformers.CLIPVisionConfig(**known)
     if processor is None:
-        side = int(vision_config.image_size)
+        side = int(vision_config.image_size)  # type: ignore[arg-type]
         processor = transformers.CLIPImageProcessor(size={"shortest_edge": side},
                                                     crop_size={"height": side, "width": side})
     return vision_config, {f"model.vision_tower.{k}": v for k, v in inside.items()}, processor
