@@ -59,6 +59,9 @@ def make_clip(*, name: str = "biomedclip", adapter: str = "biomedclip",
         options["model_path"] = os.environ.get(PATH_SETTING)
     if options.get("text_config") is None:
         options["text_config"] = os.environ.get(TEXT_CONFIG_SETTING)
+    for key in ("model_path", "text_config"):
+        if options[key]:
+            options[key] = os.path.expanduser(str(options[key]))
     return ClipZeroShot(name=name, **options)
 
 
