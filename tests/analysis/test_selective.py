@@ -54,20 +54,23 @@ def test_auroc_by_hand() -> None:
 
 
 def test_bootstrap_resamples_whole_cases() -> None:
-    clusters = np.array(["a", "a", "a", "b"])
+    clusters = np.array(["a", "a", "a", "b", "c", "d", "e"])
     interval = cluster_interval(lambda ix: float(len(ix)), clusters,
                                 rng=np.random.default_rng(0), replicates=400)
-    assert interval.estimate == 4 and interval.low >= 2 and interval.high <= 6
-    # draws are 2 (b, b), 4 (a, b) or 6 (a, a): never 3 or 5 as item resampling would give
+    assert interval.estimate == 7 and interval.low >= 5 and interval.high <= 15
+    # each draw of 5 cases holds case a (3 rows) k times: 5 + 2k rows, never an even count
     seen = set()
     cluster_interval(lambda ix: seen.add(len(ix)) or 0.0, clusters,
-                     rng=np.random.default_rng(1), replicates=200)
-    assert seen <= {2, 4, 6} and len(seen) == 3
+                     rng=np.random.default_rng(1), replicates=300)
+    assert seen <= {5, 7, 9, 11, 13, 15} and len(seen) >= 3
+    few = cluster_interval(lambda ix: 1.0, np.array(["a", "b", "c", "d"]),
+                           rng=np.random.default_rng(0))
+    assert few.estimate == 1.0 and np.isnan(few.low) and np.isnan(few.high)
 
 
 def _answers() -> pd.DataFrame:
     rows = []
-    for case in range(4):
+    for case in range(6):
         for pid, flip in (("p0", False), ("p1", True)):
             truth = "present" if case % 2 == 0 else "absent"
             p_present = 0.8 if truth == "present" else 0.3
@@ -86,15 +89,16 @@ def test_paraphrase_and_confidence_tables() -> None:
     frame = _answers()
     table = paraphrase_table(frame, rng=np.random.default_rng(0), replicates=100)
     (row,) = table.to_dict("records")
-    assert row["accuracy_p0"] == 1.0 and row["accuracy_p1"] == 0.25
-    assert row["spread"] == pytest.approx(0.75) and row["paraphrases"] == 2
-    assert row["mean_accuracy"] == pytest.approx(0.625)  # the mean over paraphrases
-    assert row["mean_accuracy_ci_low"] <= 0.625 <= row["mean_accuracy_ci_high"]
+    assert row["accuracy_p0"] == 1.0 and row["accuracy_p1"] == pytest.approx(1 / 6)
+    assert row["spread"] == pytest.approx(5 / 6) and row["paraphrases"] == 2
+    assert row["cases"] == 6
+    assert row["mean_accuracy"] == pytest.approx(7 / 12)  # the mean over paraphrases
+    assert row["mean_accuracy_ci_low"] <= 7 / 12 <= row["mean_accuracy_ci_high"]
     answers = scored_answers(frame, ("present", "absent"))
-    assert answers.probabilities.shape == (8, 2) and answers.correct.all()
+    assert answers.probabilities.shape == (12, 2) and answers.correct.all()
     (conf,) = confidence_table(frame, rng=np.random.default_rng(0), replicates=50).to_dict(
         "records")
-    assert conf["auroc"] == 1.0 and conf["n_scored"] == 8
+    assert conf["auroc"] == 1.0 and conf["n_scored"] == 12 and conf["cases"] == 6
     assert conf["brier"] == pytest.approx(np.mean([2 * 0.2 ** 2, 2 * 0.3 ** 2]))
     assert conf["ece"] == pytest.approx(0.5 * 0.2 + 0.5 * 0.3)
 
@@ -103,4 +107,4 @@ def test_coverage_marks_missing_models() -> None:
     frame = pd.concat([_answers(), _answers().assign(model="n", condition="bbox")])
     table = coverage_table(frame)
     plain = table[table.condition == "plain"].iloc[0]
-    assert plain["m"] == "4" and plain["n"] == "missing"
+    assert plain["m"] == "6" and plain["n"] == "missing"

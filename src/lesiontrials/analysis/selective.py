@@ -34,6 +34,9 @@ import pandas as pd
 
 from lesiontrials.analysis.bootstrap import Interval
 
+#: fewer cases than this give no interval: a bootstrap over a handful of cases is not one
+MIN_CASES = 5
+
 
 def brier_score(probabilities: np.ndarray, truth_index: np.ndarray) -> float:
     """Multi-class Brier score; ``probabilities`` ``(n, k)`` rows summing to one."""
@@ -139,12 +142,13 @@ def scored_answers(rows: pd.DataFrame, options: tuple[str, ...]) -> ScoredAnswer
 def cluster_interval(metric: Callable[[np.ndarray], float], clusters: np.ndarray, *,
                      rng: np.random.Generator, replicates: int = 500,
                      level: float = 0.95) -> Interval:
-    """Percentile CI of ``metric(row_indices)`` resampling whole clusters with replacement."""
+    """Percentile CI of ``metric(row_indices)`` resampling whole clusters with replacement
+    (no interval, NaN bounds, with fewer than :data:`MIN_CASES` clusters)."""
     n = len(clusters)
     estimate = metric(np.arange(n)) if n else float("nan")
-    if n == 0:
-        return Interval(estimate, float("nan"), float("nan"), level)
     codes, inverse = np.unique(clusters, return_inverse=True)
+    if len(codes) < MIN_CASES:
+        return Interval(estimate, float("nan"), float("nan"), level)
     members = [np.flatnonzero(inverse == c) for c in range(len(codes))]
     values = np.empty(replicates)
     for r in range(replicates):
@@ -172,7 +176,8 @@ def confidence_metrics(answers: ScoredAnswers, *, task: str, rng: np.random.Gene
         column = answers.options.index("present")
         present = truth == column
         metrics["auroc"] = lambda ix: auroc(p[ix, column], present[ix])
-    out: dict[str, Any] = {"n_scored": len(truth)}
+    out: dict[str, Any] = {"n_scored": int(len(truth)),
+                           "cases": int(len(np.unique(answers.clusters)))}
     for name, fn in metrics.items():
         out.update(cluster_interval(fn, answers.clusters, rng=rng,
                                     replicates=replicates).as_dict(name))
@@ -227,6 +232,7 @@ def paraphrase_table(results: pd.DataFrame, *, rng: np.random.Generator,
         interval = cluster_interval(mean_of, by_slice["case_uid"].to_numpy(), rng=rng,
                                     replicates=replicates)
         row: dict[str, Any] = {"model": model, "condition": condition, "task": task,
+                               "cases": int(by_slice["case_uid"].nunique()),
                                "slices": len(by_slice), "paraphrases": len(per)}
         row.update(interval.as_dict("mean_accuracy"))
         row["spread"] = float(per.max() - per.min())
@@ -278,14 +284,24 @@ def selective_sections(results: pd.DataFrame, *, seed: int, replicates: int = 50
     sections = [
         ("Models per cell", "Slices answered per model; `missing` marks a cell a model "
          "was not scored on.\n\n" + markdown_table(tables["coverage"])),
-        ("Prompt robustness", "Accuracy per prompt paraphrase (p0 canonical, p1–p2 "
-         "reworded, p3 reversed option order), its spread (max − min) and the mean over "
-         "paraphrases with a 95 % CI resampling cases.\n\n"
-         + markdown_table(tables["paraphrases"])),
+        ("Prompt robustness", "Models asked several prompt paraphrases (p0 canonical, "
+         "p1–p2 reworded, p3 reversed option order): accuracy per paraphrase, its spread "
+         "(max − min) and the mean over paraphrases (the headline for these models) with a "
+         f"95 % CI resampling cases (none with fewer than {MIN_CASES} cases). Every model "
+         "is in paraphrases.csv.\n\n"
+         + markdown_table(_several(tables["paraphrases"]))),
         ("Confidence: calibration and selective prediction", "On answers with option "
          "scores (the top-scored option is judged): multi-class Brier, ECE (10 bins), AURC "
-         "(risk–coverage), AUROC for presence; 95 % CIs resample cases.\n\n"
+         "(risk–coverage), AUROC for presence; 95 % CIs resample cases (none with fewer "
+         f"than {MIN_CASES} cases).\n\n"
          + (markdown_table(tables["confidence"]) if len(tables["confidence"]) else
             "_(no model gave option scores)_\n")),
     ]
     return sections, tables
+
+
+def _several(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of models asked more than one paraphrase (the others repeat p0)."""
+    if table.empty:
+        return table
+    return table[table["paraphrases"] > 1].dropna(axis=1, how="all")

@@ -39,7 +39,10 @@ class AdapterStatus:
         if self.missing_modules:
             problems.append(f"pip install 'lesiontrials[{self.info.extra}]' "
                             f"(missing {', '.join(self.missing_modules)})")
-        if not self.location_ok:
+        if not self.location_ok and self.info.kind == "openai_endpoint":
+            problems.append(f"set {self.info.env} and LESIONTRIALS_OPENAI_MODEL, or pass "
+                            "-o base_url=URL -o model=ID")
+        elif not self.location_ok:
             problems.append(f"set {self.info.env} or pass --model-path" if not self.location
                             else f"{self.location}: not a model folder")
         return "no: " + "; ".join(problems)
