@@ -28,8 +28,8 @@ def _rate(model, items, repeats: int = 2) -> float:
 
 
 def main() -> None:
-    import torch
     import tiny_models
+    import torch
 
     from lesiontrials.evaluate.models.chat import ChatVLM
 

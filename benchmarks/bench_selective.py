@@ -53,8 +53,9 @@ def main(studies: int = 200, replicates: int = 200) -> None:
     for _ in range(studies):
         conf, hit, case = _study(rng, 60, 4, 4)
         for metric in truth:
-            def fn(ix: np.ndarray, m: str = metric) -> float:
-                return _metrics(conf[ix], hit[ix])[m]
+            def fn(ix: np.ndarray, m: str = metric, c: np.ndarray = conf,
+                   h: np.ndarray = hit) -> float:
+                return _metrics(c[ix], h[ix])[m]
             for unit, clusters in (("cases", case), ("items", np.arange(len(case)))):
                 ci = cluster_interval(fn, clusters, rng=rng, replicates=replicates)
                 hits[metric][unit] += int(ci.low <= truth[metric] <= ci.high)

@@ -176,8 +176,8 @@ def confidence_metrics(answers: ScoredAnswers, *, task: str, rng: np.random.Gene
         column = answers.options.index("present")
         present = truth == column
         metrics["auroc"] = lambda ix: auroc(p[ix, column], present[ix])
-    out: dict[str, Any] = {"n_scored": int(len(truth)),
-                           "cases": int(len(np.unique(answers.clusters)))}
+    out: dict[str, Any] = {"n_scored": len(truth),
+                           "cases": len(np.unique(answers.clusters))}
     for name, fn in metrics.items():
         out.update(cluster_interval(fn, answers.clusters, rng=rng,
                                     replicates=replicates).as_dict(name))
