@@ -15,7 +15,7 @@ from lesiontrials.evaluate.models.messages import option_label
 from lesiontrials.evaluate.models.option_scores import softmax_scores
 
 
-@pytest.fixture(scope="module", params=("llava", "gemma3", "qwen2_5_vl"))
+@pytest.fixture(scope="module", params=("llava", "gemma3", "qwen2_5_vl", "internvl"))
 def tiny_vlm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     import_or_skip("torch", INSTALL_VLM)
     import_or_skip("transformers", INSTALL_VLM)

@@ -1,5 +1,5 @@
 """Chat vision-language models from transformers: LLaVA-1.5 / LLaVA-Med (HF format),
-MedGemma / Gemma-3 and the Qwen2-VL / Qwen2.5-VL family.
+MedGemma / Gemma-3, the Qwen2-VL / Qwen2.5-VL family (Lingshu) and InternVL (``-hf``).
 
 The model folder is the user's local copy (``config.json``, weights, processor files):
 ``AutoProcessor`` and ``AutoModelForImageTextToText`` load it with ``local_files_only=True``.
@@ -42,7 +42,7 @@ PATH_SETTING: Final = "LESIONTRIALS_VLM_PATH"
 MULTI_IMAGE_TYPES: Final = frozenset({"gemma3", "qwen2_vl", "qwen2_5_vl", "qwen3_vl",
                                       "llava_onevision", "idefics3", "smolvlm"})
 #: model types this adapter is tested with (tiny models); others are tried as they come
-KNOWN_TYPES: Final = frozenset({"llava", "gemma3", "qwen2_vl", "qwen2_5_vl"})
+KNOWN_TYPES: Final = frozenset({"llava", "gemma3", "qwen2_vl", "qwen2_5_vl", "internvl"})
 #: checkpoints in a training repository's format that need `lesiontrials convert-llava-med`
 UNCONVERTED_TYPES: Final = frozenset({"llava_mistral", "llava_llama"})
 _CONFIG_FILES: Final = ("config.json", "generation_config.json", "chat_template.jinja",
