@@ -82,12 +82,8 @@ def risk_coverage(confidence: np.ndarray, correct: np.ndarray
         return np.zeros(0), np.zeros(0)
     order = np.argsort(-conf, kind="stable")
     conf, wrong = conf[order], wrong[order]
-    expected = np.empty(n)
-    start = 0
-    while start < n:  # blocks of equal confidence
-        stop = start + int(np.searchsorted(-conf[start:], -conf[start], side="right"))
-        expected[start:stop] = wrong[start:stop].mean()
-        start = stop
+    _, block = np.unique(-conf, return_inverse=True)  # blocks of equal confidence, in order
+    expected = (np.bincount(block, weights=wrong) / np.bincount(block))[block]
     k = np.arange(1, n + 1)
     return k / n, np.cumsum(expected) / k
 
