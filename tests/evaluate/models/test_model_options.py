@@ -87,3 +87,13 @@ def test_cli_options_apply_to_one_model() -> None:
                                         "model_path": "/m"}
     with pytest.raises(ConfigError, match="apply to one model"):
         from_cli(["medgemma", "llava"], model_path=None, options={"batch_size": "4"})
+
+
+def test_endpoint_results_keep_the_served_model_id() -> None:
+    (plain,) = from_cli(["openai"], model_path=None,
+                        options={"base_url": "http://127.0.0.1:1/v1", "model": "medgemma"})
+    assert "name" not in plain.adapter_options()
+    assert model_factory(plain)().name == "medgemma"
+    (named,) = from_cli(["openai"], model_path=None, options={"model": "m"})
+    renamed = named.model_copy(update={"name": "site-a"})
+    assert renamed.adapter_options()["name"] == "site-a"

@@ -63,6 +63,8 @@ class ModelConfig(BaseModel):
                 raise ConfigError(f"baseline {self.adapter!r} cannot be renamed to "
                                   f"{self.name!r}. Fix: use name: {self.adapter}")
             return options
+        if info.kind == "openai_endpoint" and self.name == self.adapter:
+            return options  # results go under the served model's id, as before
         return {"name": self.name, **options}
 
 
