@@ -23,6 +23,8 @@ def test_options_are_converted_and_unknown_keys_listed() -> None:
         validate_options("biomedclip", {"batch_size": "0"})
     with pytest.raises(ConfigError, match="no option batch_size.*a baseline"):
         validate_options("threshold", {"batch_size": "4"})
+    assert validate_options("biomedclip", {"model_path": Path("/m"), "text_config": Path("/t")}
+                            ) == {"model_path": "/m", "text_config": "/t"}  # serve-model
     with pytest.raises(ConfigError, match="unknown model adapter 'gpt-9'"):
         validate_options("gpt-9", {})
 

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -149,7 +150,8 @@ def validate_options(adapter: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """``raw`` checked against ``adapter``'s options; only the keys given are returned
     (converted), so the adapter's own defaults apply to the rest."""
     schema = adapter_info(adapter).options
-    given = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    given = {str(k).replace("-", "_"): os.fspath(v) if isinstance(v, os.PathLike) else v
+             for k, v in raw.items()}
     valid = sorted(schema.model_fields)
     unknown = sorted(set(given) - set(valid))
     if unknown:
