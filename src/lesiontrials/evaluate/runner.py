@@ -5,8 +5,10 @@ Results of one (model, set, condition, task) live in
 :data:`RESULT_COLUMNS`). Every row carries a ``run_key``: the hash of the model name and
 version, the prompt hash and the profile. A re-run scores only the slice uids that have
 no row for the current key (so an interrupted run resumes, and a changed prompt or model
-version re-scores everything); ``current.json`` beside the shards names the key of the
-latest run, which :func:`read_results` selects by default.
+version re-scores everything); ``current.json`` beside the shards names the keys of the
+latest run, which :func:`read_results` selects by default (:mod:`.results`). Models that
+read the question are asked every prompt paraphrase (:mod:`.paraphrases`), each with its
+own run key; every row records its ``paraphrase`` id.
 
 The model is loaded once per worker process (in-process when ``workers`` is 1); work is
 cut into units of at most ``shard_size`` items, each written as one shard. On Ray the
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,24 +37,23 @@ from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Mode
 from lesiontrials.evaluate.models.registry import BASELINES, resolve
 from lesiontrials.evaluate.paraphrases import PRIMARY, paraphrase, paraphrases
 from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
+from lesiontrials.evaluate.results import (
+    CURRENT_JSON,
+    RESULT_COLUMNS,
+    read_results,
+    run_key,
+    set_items,
+)
 from lesiontrials.evaluate.tasks import applies_to
 from lesiontrials.execution import Executor, model_executor, run_cases, stage_executor
-from lesiontrials.io import read_parquet, read_png, write_json, write_parquet
+from lesiontrials.io import read_png, write_json, write_parquet
 from lesiontrials.paths import Workspace
 
-RESULT_COLUMNS: Final = (
-    "slice_uid", "model", "model_version", "prompt_hash", "run_key", "task", "condition",
-    "profile", "set", "kind", "option", "raw_text", "parse_status", "correct", "truth",
-    "scores_json", "paraphrase",
-)
-CURRENT_JSON = "current.json"
+__all__ = ["CURRENT_JSON", "RESULT_COLUMNS", "Identity", "ModelSpec", "ScoreSummary",
+           "WorkUnit", "describe", "read_results", "run_key", "score", "score_unit",
+           "set_items", "task_rows"]
+
 _MODEL: Model | None = None
-
-
-def run_key(*, model: str, version: str, prompt_hash: str, profile: str) -> str:
-    """Hash (16 hex) identifying one model/version/prompt/profile combination."""
-    text = "\x1f".join([model, version, prompt_hash, profile])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -218,43 +219,6 @@ def _record(row: dict[str, Any], answer: Answer, unit: WorkUnit, identity: Ident
 
 
 # ----------------------------------------------------------------------- driver side
-def read_results(workspace: Workspace, *, model: str, set_name: str, condition: str,
-                 task: str, current_only: bool = True,
-                 paraphrase: str | None = PRIMARY) -> pd.DataFrame:
-    """Result rows of one cell, one row per slice uid and run key.
-
-    ``current_only``: only the latest run's keys (one per paraphrase). ``paraphrase``:
-    the rows of one prompt paraphrase (the canonical ``p0`` by default, so that every
-    table pairs one answer per slice), or every paraphrase with ``None``.
-    """
-    where = workspace.results_dir(model, set_name, condition, task)
-    shards = sorted(where.glob("part-*.parquet")) if where.is_dir() else []
-    if not shards:
-        return pd.DataFrame(columns=list(RESULT_COLUMNS))
-    frame = pd.concat([read_parquet(p) for p in shards], ignore_index=True)
-    if "paraphrase" not in frame.columns:  # shards written before paraphrases existed
-        frame["paraphrase"] = PRIMARY
-    if current_only and (where / CURRENT_JSON).is_file():
-        from lesiontrials.io import read_json
-
-        current = read_json(where / CURRENT_JSON)
-        keys = set(current.get("run_keys", {}).values()) or {current["run_key"]}
-        frame = frame[frame["run_key"].isin(keys)]
-    if paraphrase is not None:
-        frame = frame[frame["paraphrase"] == paraphrase]
-    return frame.drop_duplicates(["slice_uid", "run_key"], keep="last").reset_index(drop=True)
-
-
-def set_items(workspace: Workspace, set_name: str, profile: str) -> pd.DataFrame:
-    """The set's ``cases.parquet`` for one profile (a clear error when it is missing)."""
-    path = workspace.eval_dir(set_name, profile) / "cases.parquet"
-    if not path.is_file():
-        raise InputError(f"set {set_name!r} has no {profile!r} items", path=path,
-                         fix=f"run `lesiontrials slices {set_name}` (profiles include "
-                             f"{profile})")
-    return read_parquet(path)
-
-
 def task_rows(items: pd.DataFrame, *, condition: str, task: str) -> pd.DataFrame:
     """Items of one condition that are asked ``task``."""
     rows = items[items["condition"] == condition]
