@@ -115,14 +115,16 @@ class ChatVLM:
         name: model name recorded with the results (defaults to the folder name).
         context: ``'auto'`` (neighbour slices for models trained on several images),
             ``'on'`` or ``'off'``.
-        max_new_tokens: reply length limit.
-        batch_size: items per ``generate`` call (left padding).
+        max_new_tokens: reply length limit (64).
+        batch_size: items per ``generate`` call (left padding); ``None``: 8 on a GPU, else 1.
         seed: torch seed set before each batch (decoding is greedy regardless).
-        device: ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:1'`` ...
+        device: ``'auto'`` (resolved now: ``cuda`` when visible), ``'cpu'``, ``'cuda:1'`` ...
         dtype: ``'auto'`` (bfloat16 on GPU, float32 on CPU), ``'float32'``, ``'bfloat16'`` ...
         device_map: passed to ``from_pretrained`` (e.g. ``'auto'``, needs accelerate).
         profile: image encoding; default ``'medgemma_rgb'`` for Gemma-3 models, else ``'lung'``.
         system_prompt: optional system turn.
+        option_scores: score every option's label teacher-forced (the answer's ``scores``).
+        adapter: the catalogue name it was built as (recorded in the card).
         parser: ``(task, text) -> (option, status)``; defaults to the project's parser.
     """
 
