@@ -96,6 +96,7 @@ models:
     assert failed.exit_code != 0 and not seen  # refused before the world is built
 
 
+@pytest.mark.slow
 def test_mixed_profile_workspace_reports_every_model(fresh_trial, tiny_llava: Path) -> None:
     ws = str(fresh_trial.workspace.root)
     for args in (["--model", "majority"],

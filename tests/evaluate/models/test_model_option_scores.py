@@ -50,6 +50,7 @@ def _by_hand(model: ChatVLM, item, option: str) -> float:
     return total
 
 
+@pytest.mark.slow
 def test_log_likelihoods_equal_a_hand_computation(tiny_vlm: Path) -> None:
     items = make_items(6)
     batched = ChatVLM(model_path=tiny_vlm, device="cpu", batch_size=4, max_new_tokens=2)
