@@ -134,3 +134,16 @@ def test_models_lists_adapters_and_readiness(monkeypatch: pytest.MonkeyPatch,
              if line.count("│") > 3 and line.split("│")[1].strip()}
     assert "yes" in lines["lingshu"] and "LESIONTRIALS_MEDGEMMA_PATH" in lines["medgemma"]
     assert "no:" in lines["medgemma"] and "yes" in lines["threshold"]
+
+
+def test_model_choice_errors_are_clear(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    none = _invoke("score", "-w", ws)
+    assert none.exit_code != 0 and "--model" in none.output
+    orphan = _invoke("score", "--model-path", str(tmp_path), "-w", ws)
+    assert orphan.exit_code != 0 and "need a --model" in str(orphan.exception or orphan.output)
+    twice = _invoke("score", "--model", "majority", "--model", "majority", "-w", ws)
+    assert twice.exit_code != 0 and "twice" in str(twice.exception or twice.output)
+    many = _invoke("score", "--model", "llava", "--model", "medgemma", "-o", "batch_size=2",
+                   "-w", ws)
+    assert many.exit_code != 0 and "apply to one model" in str(many.exception or many.output)
