@@ -25,6 +25,7 @@ from lesiontrials.analysis.diagnostic import (
 )
 from lesiontrials.analysis.figures import variance_figure
 from lesiontrials.analysis.report import Analysis, analyze, label_baselines, write_report
+from lesiontrials.analysis.selective import load_all_paraphrases, selective_sections
 from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.evaluate.splits import Split, read_split
 from lesiontrials.io import read_json, read_parquet, write_json
@@ -139,16 +140,23 @@ def resolve_split(workspace: Workspace, split_path: Path | None) -> tuple[Split,
 
 
 def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
-                 replicates: int = 2000, profile: str | None = "lung",
+                 replicates: int = 2000, profile: str | None = None,
                  fallback: str = "weighted_vote", real_side: str = "",
                  real_host_datasets: tuple[str, ...] = (), split_path: Path | None = None
                  ) -> Path:
     """Analyze the frozen split, diagnose, build and evaluate the council, write the
-    report."""
+    report.
+
+    ``profile``: report only the models that read this preprocessing profile; by default
+    every model is reported, whichever profile it reads (slices are paired across
+    profiles by their canonical ``slice_uid``)."""
     split, path = resolve_split(workspace, split_path)
     scored = load_scored(workspace, real_host_datasets=real_host_datasets)
-    if profile is not None and "profile" in scored.columns and (scored["profile"] == profile
-                                                                 ).any():
+    if profile is not None:
+        if not (scored["profile"] == profile).any():
+            raise InputError(f"no model was scored on the {profile!r} profile",
+                             fix="leave --profile out to report every model, or use one of "
+                                 f"{sorted(scored['profile'].unique())}")
         scored = scored[scored["profile"] == profile]
     baselines = weight_free_baselines(workspace)
     expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
@@ -169,6 +177,14 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                directory / "council.json")
     for title, body in _sections(transfer, council, real_side, baselines):
         analysis.add_section(title, body)
+    # confidence metrics and prompt robustness, on the reported slices only
+    every = load_all_paraphrases(workspace)
+    every = every[every["slice_uid"].isin(set(split.uids))]
+    extra, tables = selective_sections(every[every["profile"] == profile] if profile else every,
+                                       seed=seed, replicates=min(replicates, 500))
+    for title, body in extra:
+        analysis.add_section(title, body)
+    analysis.tables.update(tables)
     shares = variance_figure(transfer["tasks"])
     if shares:
         analysis.figures["variance_shares"] = shares

@@ -42,7 +42,8 @@ def analyze(
     name: NameOption = "main",
     split: SplitOption = None,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 2000,
-    profile: Annotated[str, typer.Option(help="Preprocessing profile to report.")] = "lung",
+    profile: Annotated[str | None, typer.Option(
+        help="Report only models reading this profile (default: every model).")] = None,
     fallback: Annotated[str, typer.Option(help="Council fallback: weighted_vote or "
                                                 "best_overall.")] = "weighted_vote",
 ) -> None:

@@ -10,6 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.model_commands import (
+    ModelNamesOption,
+    ModelOptionsOption,
+    ModelPathOption,
+    ModelsFileOption,
+    model_configs,
+)
 from lesiontrials.cli.options import (
     DataRootOption,
     ExecutorOption,
@@ -19,6 +26,7 @@ from lesiontrials.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from lesiontrials.evaluate.models.config import ModelConfig
     from lesiontrials.evaluate.sets import SetSummary
     from lesiontrials.paths import DataRoot, Workspace
 
@@ -113,11 +121,17 @@ def _build_sets(space: Workspace, root: DataRoot, *, trial: str | None, all_tria
 
 
 def score(
-    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
+    model: ModelNamesOption = None,
     sets: SetsOption = None,
     conditions: ConditionsOption = None,
     tasks: TasksOption = None,
     workspace: WorkspaceOption = None,
+    model_path: ModelPathOption = None,
+    option: ModelOptionsOption = None,
+    models_file: ModelsFileOption = None,
+    paraphrases: Annotated[str, typer.Option(
+        help="auto (every paraphrase for models that read the prompt), all or canonical.")]
+    = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
     workers: Annotated[int, typer.Option(
         "--workers", "-j", min=1,
@@ -125,14 +139,15 @@ def score(
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
-    """Score a model on evaluation sets; resumes, and re-scores when the prompt or model
+    """Score models on evaluation sets; resumes, and re-scores when the prompt or model
     version changes."""
-    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
-    from lesiontrials.evaluate.runner import read_results
-    from lesiontrials.evaluate.runner import score as run_score
     from lesiontrials.evaluate.sets import list_sets
     from lesiontrials.paths import Workspace
 
+    configs = model_configs(model, model_path=model_path, options=option,
+                            models_file=models_file)
+    if not configs:
+        raise typer.BadParameter("give --model NAME (repeatable) or --models FILE")
     settings = _settings(workspace)
     space = Workspace(settings.workspace)
     names = list(sets) if sets else list_sets(space)
@@ -141,23 +156,46 @@ def score(
                       "(run `lesiontrials slices` first)")
         return
     with executor_scope(settings, executor, ray_address, workers=workers):
-        summary = run_score(model=model, workspace=space, sets=names,
-                            conditions=tuple(conditions or CONDITIONS),
-                            tasks=tuple(tasks or TASKS), batch_size=batch_size,
-                            workers=workers)
-    table = Table(title=f"{summary.model} {summary.version}")
-    for column in ("set", "condition", "task", "items", "reused", "scored now", "unparsed",
-                   "accuracy"):
-        table.add_column(column)
+        for config in configs:
+            score_model(config, space, names, conditions=conditions, tasks=tasks,
+                        batch_size=batch_size, workers=workers, paraphrases=paraphrases)
+
+
+def score_model(config: ModelConfig, space: Workspace, set_names: list[str], *,
+                conditions: list[str] | None, tasks: list[str] | None, batch_size: int,
+                workers: int, paraphrases: str = "auto", table: bool = True) -> None:
+    """Score one configured model and print its per-cell table."""
+    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
+    from lesiontrials.evaluate.models.config import model_factory
+    from lesiontrials.evaluate.runner import read_results
+    from lesiontrials.evaluate.runner import score as run_score
+
+    choice = {"auto": None, "all": True, "canonical": False}
+    if paraphrases not in choice:
+        raise typer.BadParameter(f"--paraphrases {paraphrases!r}: use auto, all or canonical")
+    summary = run_score(model=config.name, model_factory=model_factory(config),
+                        workspace=space, sets=set_names,
+                        conditions=tuple(conditions or CONDITIONS),
+                        tasks=tuple(tasks or TASKS), batch_size=batch_size, workers=workers,
+                        all_paraphrases=choice[paraphrases])
+    if not table:
+        scored = sum(c["to_score"] for c in summary.cells)
+        console.print(f"[green]{summary.model}[/] {summary.version}: {scored} answers scored "
+                      f"now, {len(summary.cells)} cells")
+        return
+    out = Table(title=f"{summary.model} {summary.version}")
+    for column in ("set", "condition", "task", "items", "paraphrases", "reused", "scored now",
+                   "unparsed", "accuracy"):
+        out.add_column(column)
     for cell in summary.cells:
         frame = read_results(space, model=summary.model, set_name=cell["set"],
-                             condition=cell["condition"], task=cell["task"])
+                             condition=cell["condition"], task=cell["task"], paraphrase=None)
         accuracy = f"{frame['correct'].mean():.3f}" if len(frame) else "–"
         unparsed = int((frame["parse_status"] != "ok").sum()) if len(frame) else 0
-        table.add_row(cell["set"], cell["condition"], cell["task"], str(cell["items"]),
-                      str(cell["already_scored"]), str(cell["to_score"]), str(unparsed),
-                      accuracy)
-    console.print(table)
+        out.add_row(cell["set"], cell["condition"], cell["task"], str(cell["items"]),
+                    str(cell["paraphrases"]), str(cell["already_scored"]),
+                    str(cell["to_score"]), str(unparsed), accuracy)
+    console.print(out)
     console.print(f"results → {space.results_root / summary.model}")
 
 

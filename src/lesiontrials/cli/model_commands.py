@@ -1,16 +1,51 @@
-"""``lesiontrials serve-model NAME``: any model adapter behind the OpenAI chat protocol."""
+"""``lesiontrials models``, ``serve-model NAME``, ``convert-llava-med`` and the model
+options shared by ``score`` and ``run`` (``--model``, ``--model-path``, ``-o``, ``--models``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from lesiontrials.errors import ConfigError
 
+if TYPE_CHECKING:
+    from lesiontrials.evaluate.models.config import ModelConfig
+
 console = Console(stderr=True)
+
+ModelNamesOption = Annotated[list[str] | None, typer.Option(
+    "--model", "-m", help="Model adapter to score (repeatable); see `lesiontrials models`.")]
+ModelPathOption = Annotated[Path | None, typer.Option(
+    "--model-path", help="Local model folder for a single --model (weights are never "
+                         "downloaded).")]
+ModelOptionsOption = Annotated[list[str] | None, typer.Option(
+    "--option", "-o", help="Adapter option KEY=VALUE for a single --model (repeatable), "
+                           "e.g. -o batch_size=4 -o dtype=bfloat16.")]
+ModelsFileOption = Annotated[Path | None, typer.Option(
+    "--models", help="Models YAML (name, adapter, path, options, profile per model).")]
+
+
+def model_configs(names: list[str] | None, *, model_path: Path | None,
+                  options: list[str] | None, models_file: Path | None,
+                  default: tuple[str, ...] = ()) -> list[ModelConfig]:
+    """The models asked for on the command line, validated (or ``default`` when none)."""
+    from lesiontrials.evaluate.models.config import from_cli, load_models_file
+
+    configs = load_models_file(models_file) if models_file is not None else []
+    if names or model_path is not None or options:
+        if not names:
+            raise ConfigError("--model-path / -o need a --model NAME. Fix: add --model")
+        configs += from_cli(names, model_path=model_path, options=parse_options(options))
+    if not configs:
+        configs = from_cli(list(default), model_path=None, options={})
+    seen = [c.name for c in configs]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise ConfigError(f"model(s) {twice} asked for twice. Fix: name each model once")
+    return configs
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -77,3 +112,36 @@ def serve_model(
     console.print(f"serving [bold]{served_name or model.name}[/] ({model.version}) at "
                   f"http://{host}:{port}/v1")
     serve(model, host=host, port=port, served_name=served_name, log_level=log_level)
+
+
+def models() -> None:
+    """List the model adapters, what each needs (extra, weights layout, env var) and
+    whether it is ready here."""
+    from rich.table import Table
+
+    from lesiontrials.evaluate.models.readiness import adapter_status
+
+    table = Table(title="model adapters")
+    for column in ("name", "kind", "extra", "location (env var)", "layout", "ready here"):
+        table.add_column(column, overflow="fold")
+    for status in adapter_status():
+        info = status.info
+        table.add_row(info.name, info.kind, info.extra or "-", info.env or "-",
+                      info.layout or info.note, status.summary)
+    Console().print(table)
+
+
+def convert_llava_med(
+    source: Annotated[Path, typer.Argument(help="The official LLaVA-Med v1.5 folder "
+                                                "(model_type llava_mistral).")],
+    out: Annotated[Path, typer.Argument(help="Output folder (HF llava format).")],
+    vision_tower: Annotated[Path | None, typer.Option(
+        help="Local CLIP ViT-L/14-336 folder, when the checkpoint lacks the vision "
+             "tower's weights.")] = None,
+) -> None:
+    """Convert the official LLaVA-Med v1.5 checkpoint into a transformers llava model."""
+    from lesiontrials.evaluate.models.llava_med import convert
+
+    written = convert(source, out, vision_tower=vision_tower)
+    console.print(f"[green]converted[/] → {written}; score it with `lesiontrials score "
+                  f"--model llava-med --model-path {written}`")

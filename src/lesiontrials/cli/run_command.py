@@ -9,6 +9,13 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
+from lesiontrials.cli.model_commands import (
+    ModelNamesOption,
+    ModelOptionsOption,
+    ModelPathOption,
+    ModelsFileOption,
+    model_configs,
+)
 from lesiontrials.cli.options import (
     ExecutorOption,
     RayAddressOption,
@@ -18,6 +25,7 @@ from lesiontrials.cli.options import (
 from lesiontrials.paths import Workspace
 
 if TYPE_CHECKING:
+    from lesiontrials.evaluate.models.config import ModelConfig
     from lesiontrials.settings import Settings
 
 console = Console()
@@ -30,19 +38,28 @@ def run(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
+    model: ModelNamesOption = None,
+    model_path: ModelPathOption = None,
+    option: ModelOptionsOption = None,
+    models_file: ModelsFileOption = None,
 ) -> None:
-    """world → index → plan (all 14 designs) → insert → render → slices → score the baselines
-    → analyze (report with the donor/host diagnostic and the council)."""
+    """world → index → plan (all 14 designs) → insert → render → slices → score the models
+    (the baselines unless --model / --models) → analyze (report with the donor/host
+    diagnostic and the council)."""
+    from lesiontrials.evaluate.models.registry import BASELINES
     from lesiontrials.settings import load_settings
 
+    configs = model_configs(model, model_path=model_path, options=option,
+                            models_file=models_file, default=BASELINES)  # checked up front
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     with executor_scope(settings, executor, ray_address):  # every per-case stage
         _run_stages(size=size, seed=seed, workers=workers, workspace=workspace,
-                    settings=settings)
+                    settings=settings, models=configs)
 
 
 def _run_stages(*, size: str, seed: int | None, workers: int | None,
-                workspace: Path | None, settings: Settings) -> None:
+                workspace: Path | None, settings: Settings,
+                models: list[ModelConfig]) -> None:
     """Every stage of ``run``, on whichever executor is active."""
     from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
     from lesiontrials.cli import eval_commands, insert_commands, plan_commands, render_commands
@@ -78,7 +95,7 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
                              workspace=settings.workspace, data_root=root,
                              workers=settings.workers)
     console.print(Rule("score"))
-    _score_baselines(ws, workers=settings.workers)
+    _score_models(ws, models, workers=settings.workers)
     console.print(Rule("split"))
     _freeze_split(ws)
     console.print(Rule("analysis"))
@@ -103,17 +120,12 @@ def _freeze_split(ws: Workspace) -> None:
                   f"{split.sha256} → {ws.split_file(split.name)}")
 
 
-def _score_baselines(ws: Workspace, *, workers: int) -> None:
-    """Score the weight-free baselines on every set; one line per model."""
-    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
-    from lesiontrials.evaluate.models.registry import BASELINES
-    from lesiontrials.evaluate.runner import score
+def _score_models(ws: Workspace, models: list[ModelConfig], *, workers: int) -> None:
+    """Score every model on every set; one line per model."""
+    from lesiontrials.cli.eval_commands import score_model
     from lesiontrials.evaluate.sets import list_sets
 
     sets = list_sets(ws)
-    for model in BASELINES:
-        summary = score(model=model, workspace=ws, sets=sets, conditions=tuple(CONDITIONS),
-                        tasks=tuple(TASKS), batch_size=32, workers=workers)
-        scored = sum(c["to_score"] for c in summary.cells)
-        console.print(f"[green]{model}[/] {summary.version}: {scored} answers scored now, "
-                      f"{len(summary.cells)} cells")
+    for config in models:
+        score_model(config, ws, sets, conditions=None, tasks=None, batch_size=32,
+                    workers=workers, table=False)

@@ -5,8 +5,10 @@ Results of one (model, set, condition, task) live in
 :data:`RESULT_COLUMNS`). Every row carries a ``run_key``: the hash of the model name and
 version, the prompt hash and the profile. A re-run scores only the slice uids that have
 no row for the current key (so an interrupted run resumes, and a changed prompt or model
-version re-scores everything); ``current.json`` beside the shards names the key of the
-latest run, which :func:`read_results` selects by default.
+version re-scores everything); ``current.json`` beside the shards names the keys of the
+latest run, which :func:`read_results` selects by default (:mod:`.results`). Models that
+read the question are asked every prompt paraphrase (:mod:`.paraphrases`), each with its
+own run key; every row records its ``paraphrase`` id.
 
 The model is loaded once per worker process (in-process when ``workers`` is 1); work is
 cut into units of at most ``shard_size`` items, each written as one shard. On Ray the
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,25 +36,25 @@ from lesiontrials.errors import InputError
 from lesiontrials.evaluate.calibration import CALIBRATION_SEED, PriorFit
 from lesiontrials.evaluate.contract import CONDITIONS, TASKS, Answer, Item, Model
 from lesiontrials.evaluate.models.registry import BASELINES, resolve
+from lesiontrials.evaluate.paraphrases import PRIMARY, paraphrase, paraphrases
 from lesiontrials.evaluate.parsing import OK, UNPARSED, parse_answer
-from lesiontrials.evaluate.tasks import applies_to, task_prompt
+from lesiontrials.evaluate.results import (
+    CURRENT_JSON,
+    RESULT_COLUMNS,
+    read_results,
+    run_key,
+    set_items,
+)
+from lesiontrials.evaluate.tasks import applies_to
 from lesiontrials.execution import Executor, model_executor, run_cases, stage_executor
-from lesiontrials.io import read_parquet, read_png, write_json, write_parquet
+from lesiontrials.io import read_png, write_json, write_parquet
 from lesiontrials.paths import Workspace
 
-RESULT_COLUMNS: Final = (
-    "slice_uid", "model", "model_version", "prompt_hash", "run_key", "task", "condition",
-    "profile", "set", "kind", "option", "raw_text", "parse_status", "correct", "truth",
-    "scores_json",
-)
-CURRENT_JSON = "current.json"
+__all__ = ["CURRENT_JSON", "RESULT_COLUMNS", "Identity", "ModelSpec", "ScoreSummary",
+           "WorkUnit", "describe", "read_results", "run_key", "score", "score_unit",
+           "set_items", "task_rows"]
+
 _MODEL: Model | None = None
-
-
-def run_key(*, model: str, version: str, prompt_hash: str, profile: str) -> str:
-    """Hash (16 hex) identifying one model/version/prompt/profile combination."""
-    text = "\x1f".join([model, version, prompt_hash, profile])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Identity:
     profile: str
     uses_context: bool
     card: dict[str, Any] = field(default_factory=dict)
+    reads_prompt: bool = False  # asked every paraphrase when true
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class WorkUnit:
     rows: tuple[dict[str, Any], ...]
     batch_size: int
     fit_truth: PriorFit | None = None
+    paraphrase: str = PRIMARY
     #: set when units run on a cluster executor: the worker loads the model itself, once
     model: ModelSpec | None = None
 
@@ -97,13 +101,14 @@ class ModelSpec:
         """The model, built once per process (:func:`~lesiontrials.execution.load_once`)."""
         from lesiontrials.execution import load_once
 
-        return load_once(f"model:{self.name}:{self.options!r}", self._build)
+        return load_once(f"model:{self.name}:{self.factory!r}:{self.options!r}", self.build)
 
     def warm(self) -> None:
         """Load the model now (a Ray actor's setup), so its cases find it loaded."""
         self.load()
 
-    def _build(self) -> Model:
+    def build(self) -> Model:
+        """A new instance of the model."""
         model = self.factory(**dict(self.options))
         if not isinstance(model, Model):
             raise InputError(f"the factory of {self.name!r} returned {type(model).__name__}, "
@@ -129,6 +134,12 @@ def init_worker(model_name: str, options: dict[str, Any]) -> None:
     _MODEL = load_model(model_name, **options)
 
 
+def init_worker_spec(spec: ModelSpec) -> None:
+    """Load the model of ``spec`` once in this process (a pool worker's initializer)."""
+    global _MODEL
+    _MODEL = spec.build()
+
+
 def _model() -> Model:
     if _MODEL is None:
         raise RuntimeError("init_worker was not called in this process")
@@ -147,7 +158,8 @@ def describe(fit_truth: PriorFit | None = None) -> Identity:
     return Identity(name=model.name, version=str(model.version),
                     profile=str(getattr(model, "profile", "lung")),
                     uses_context=bool(getattr(model, "uses_context", True)),
-                    card=dict(card) if isinstance(card, dict) else {})
+                    card=dict(card) if isinstance(card, dict) else {},
+                    reads_prompt=bool(getattr(model, "reads_prompt", False)))
 
 
 def score_unit(unit: WorkUnit) -> dict[str, Any]:
@@ -156,7 +168,7 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
     if unit.model is not None:  # on a cluster worker: the model loaded once per process
         _MODEL = unit.model.load()
     identity = describe(unit.fit_truth)
-    prompt = task_prompt(unit.task)
+    prompt = paraphrase(unit.task, unit.paraphrase).prompt
     records: list[dict[str, Any]] = []
     for start in range(0, len(unit.rows), unit.batch_size):
         batch = unit.rows[start:start + unit.batch_size]
@@ -204,36 +216,11 @@ def _record(row: dict[str, Any], answer: Answer, unit: WorkUnit, identity: Ident
             "set": unit.set_name, "kind": row["kind"], "option": option,
             "raw_text": str(answer.raw_text or ""), "parse_status": status or UNPARSED,
             "correct": bool(status == OK and option == truth), "truth": truth,
-            "scores_json": json.dumps(answer.scores, sort_keys=True) if answer.scores else ""}
+            "scores_json": json.dumps(answer.scores, sort_keys=True) if answer.scores else "",
+            "paraphrase": unit.paraphrase}
 
 
 # ----------------------------------------------------------------------- driver side
-def read_results(workspace: Workspace, *, model: str, set_name: str, condition: str,
-                 task: str, current_only: bool = True) -> pd.DataFrame:
-    """All result rows of one cell (only the latest run's key unless ``current_only`` is
-    false), one row per slice uid and run key."""
-    where = workspace.results_dir(model, set_name, condition, task)
-    shards = sorted(where.glob("part-*.parquet")) if where.is_dir() else []
-    if not shards:
-        return pd.DataFrame(columns=list(RESULT_COLUMNS))
-    frame = pd.concat([read_parquet(p) for p in shards], ignore_index=True)
-    if current_only and (where / CURRENT_JSON).is_file():
-        from lesiontrials.io import read_json
-
-        frame = frame[frame["run_key"] == read_json(where / CURRENT_JSON)["run_key"]]
-    return frame.drop_duplicates(["slice_uid", "run_key"], keep="last").reset_index(drop=True)
-
-
-def set_items(workspace: Workspace, set_name: str, profile: str) -> pd.DataFrame:
-    """The set's ``cases.parquet`` for one profile (a clear error when it is missing)."""
-    path = workspace.eval_dir(set_name, profile) / "cases.parquet"
-    if not path.is_file():
-        raise InputError(f"set {set_name!r} has no {profile!r} items", path=path,
-                         fix=f"run `lesiontrials slices {set_name}` (profiles include "
-                             f"{profile})")
-    return read_parquet(path)
-
-
 def task_rows(items: pd.DataFrame, *, condition: str, task: str) -> pd.DataFrame:
     """Items of one condition that are asked ``task``."""
     rows = items[items["condition"] == condition]
@@ -278,33 +265,53 @@ def calibration_truth(workspace: Workspace, profile: str) -> PriorFit:
 def score(*, model: str, workspace: Workspace, sets: Sequence[str],
           conditions: Sequence[str] = CONDITIONS, tasks: Sequence[str] = TASKS,
           batch_size: int = 16, workers: int = 1, shard_size: int = 256,
-          model_options: dict[str, Any] | None = None, show_progress: bool = True
-          ) -> ScoreSummary:
-    """Score ``model`` on every (set, condition, task) cell; skip what is already scored."""
+          model_options: dict[str, Any] | None = None, show_progress: bool = True,
+          model_factory: Any = None, all_paraphrases: bool | None = None) -> ScoreSummary:
+    """Score ``model`` on every (set, condition, task) cell; skip what is already scored.
+
+    ``model_factory`` (e.g. :func:`~lesiontrials.evaluate.models.config.model_factory`)
+    builds the model instead of the registry entry ``model``. ``all_paraphrases``: ask every
+    prompt paraphrase (default: when the model reads the prompt) or only the canonical one.
+    """
     for value, allowed, what in ((conditions, CONDITIONS, "condition"), (tasks, TASKS, "task")):
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             raise InputError(f"unknown {what} {unknown}", fix=f"use {list(allowed)}")
     options = dict(model_options or {})
-    spec = ModelSpec(model, resolve(model), tuple(sorted(options.items())))
+    spec = ModelSpec(model, model_factory or resolve(model), tuple(sorted(options.items())))
+    plan = _Plan(batch_size=batch_size, shard_size=shard_size,
+                 all_paraphrases=all_paraphrases, show_progress=show_progress)
     cluster = model_executor(workers=workers, setup=spec.warm, gpu=model not in BASELINES)
     if cluster is not None:  # the driver never loads the model: a worker describes it
         with stage_executor(cluster):
-            return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+            return _drive(workspace, sets, conditions, tasks, plan,
                           describe_fn=lambda truth: _describe_on(cluster, spec, truth),
-                          map_fn=lambda units: _map_on(cluster, units, spec),
-                          show_progress=show_progress)
+                          map_fn=lambda units: _map_on(cluster, units, spec))
     if workers <= 1:
-        init_worker(model, options)
-        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
-                      describe_fn=describe, map_fn=lambda units: map(score_unit, units),
-                      show_progress=show_progress)
-    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker,
-                             initargs=(model, options)) as pool:
-        return _drive(workspace, sets, conditions, tasks, batch_size, shard_size,
+        init_worker_spec(spec)
+        return _drive(workspace, sets, conditions, tasks, plan, describe_fn=describe,
+                      map_fn=lambda units: map(score_unit, units))
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_spec,
+                             initargs=(spec,)) as pool:
+        return _drive(workspace, sets, conditions, tasks, plan,
                       describe_fn=lambda truth: pool.submit(describe, truth).result(),
-                      map_fn=lambda units: pool.map(score_unit, units),
-                      show_progress=show_progress)
+                      map_fn=lambda units: pool.map(score_unit, units))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How cells are cut into units and which paraphrases are asked."""
+
+    batch_size: int
+    shard_size: int
+    all_paraphrases: bool | None
+    show_progress: bool
+
+    def paraphrase_ids(self, identity: Identity, task: str) -> list[str]:
+        """Every paraphrase for models that read the prompt (unless told otherwise)."""
+        wanted = identity.reads_prompt if self.all_paraphrases is None else (
+            self.all_paraphrases)
+        return [p.id for p in paraphrases(task)] if wanted else [PRIMARY]
 
 
 def describe_remote(request: tuple[ModelSpec, PriorFit | None]) -> Identity:
@@ -347,8 +354,8 @@ def _map_on(executor: Executor, units: list[WorkUnit], spec: ModelSpec
 
 
 def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
-           tasks: Sequence[str], batch_size: int, shard_size: int, *, describe_fn: Any,
-           map_fn: Any, show_progress: bool) -> ScoreSummary:
+           tasks: Sequence[str], plan: _Plan, *, describe_fn: Any, map_fn: Any
+           ) -> ScoreSummary:
     identity = describe_fn(None)
     units: list[WorkUnit] = []
     cells: list[dict[str, Any]] = []
@@ -359,11 +366,11 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
         for condition in conditions:
             for task in tasks:
                 cell_units, cell = _plan_cell(workspace, identity, items, set_name, condition,
-                                              task, batch_size, shard_size, fit)
+                                              task, plan, fit)
                 units.extend(cell_units)
                 cells.append(cell)
     _write_card(workspace, identity)
-    statuses = _run_units(units, map_fn, show_progress, identity.name)
+    statuses = _run_units(units, map_fn, plan.show_progress, identity.name)
     for cell in cells:
         cell["new_statuses"] = dict(statuses.get((cell["set"], cell["condition"],
                                                   cell["task"]), Counter()))
@@ -371,29 +378,38 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
 
 
 def _plan_cell(workspace: Workspace, identity: Identity, items: pd.DataFrame, set_name: str,
-               condition: str, task: str, batch_size: int, shard_size: int,
+               condition: str, task: str, plan: _Plan,
                fit: PriorFit) -> tuple[list[WorkUnit], dict[str, Any]]:
-    prompt_hash = task_prompt(task).prompt_hash
-    key = run_key(model=identity.name, version=identity.version, prompt_hash=prompt_hash,
-                  profile=identity.profile)
     out_dir = workspace.results_dir(identity.name, set_name, condition, task)
     rows = task_rows(items, condition=condition, task=task)
-    done = set(read_results(workspace, model=identity.name, set_name=set_name,
-                            condition=condition, task=task, current_only=False)
-               .query("run_key == @key")["slice_uid"])
-    pending = rows[~rows["slice_uid"].isin(done)]
-    write_json({"run_key": key, "model": identity.name, "model_version": identity.version,
-                "prompt_hash": prompt_hash, "profile": identity.profile},
+    existing = read_results(workspace, model=identity.name, set_name=set_name,
+                            condition=condition, task=task, current_only=False,
+                            paraphrase=None)
+    units: list[WorkUnit] = []
+    keys: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    pending_total = 0
+    for pid in plan.paraphrase_ids(identity, task):
+        hashes[pid] = paraphrase(task, pid).prompt.prompt_hash
+        key = keys[pid] = run_key(model=identity.name, version=identity.version,
+                                  prompt_hash=hashes[pid], profile=identity.profile)
+        done = set(existing.loc[existing["run_key"] == key, "slice_uid"])
+        records = rows[~rows["slice_uid"].isin(done)].to_dict("records")
+        pending_total += len(records)
+        units.extend(WorkUnit(set_name=set_name, condition=condition, task=task,
+                              profile=identity.profile, set_dir=workspace.eval_set_dir(set_name),
+                              out_dir=out_dir, key=key,
+                              rows=tuple(records[i:i + plan.shard_size]),
+                              batch_size=plan.batch_size, fit_truth=fit, paraphrase=pid)
+                     for i in range(0, len(records), plan.shard_size))
+    write_json({"run_key": keys[PRIMARY], "model": identity.name,
+                "model_version": identity.version, "prompt_hash": hashes[PRIMARY],
+                "profile": identity.profile, "run_keys": keys, "prompt_hashes": hashes},
                out_dir / CURRENT_JSON)
-    records = pending.to_dict("records")
-    units = [WorkUnit(set_name=set_name, condition=condition, task=task,
-                      profile=identity.profile, set_dir=workspace.eval_set_dir(set_name),
-                      out_dir=out_dir, key=key, rows=tuple(records[i:i + shard_size]),
-                      batch_size=batch_size, fit_truth=fit)
-             for i in range(0, len(records), shard_size)]
+    asked = len(rows) * len(keys)
     cell = {"set": set_name, "condition": condition, "task": task, "items": len(rows),
-            "already_scored": len(rows) - len(pending), "to_score": len(pending),
-            "run_key": key}
+            "paraphrases": len(keys), "already_scored": asked - pending_total,
+            "to_score": pending_total, "run_key": keys[PRIMARY]}
     return units, cell
 
 

@@ -52,7 +52,7 @@ def test_answers_are_valid_and_deterministic(tiny_vlm: tuple[str, Path]) -> None
         assert answer.parse_status in STATUSES
         assert answer.option in (*item.options, "")
         assert (answer.option != "") == (answer.parse_status == "ok")
-        assert isinstance(answer.raw_text, str) and answer.scores is None
+        assert isinstance(answer.raw_text, str) and answer.scores is not None
     assert model.answer(items) == answers
     batched = ChatVLM(model_path=directory, max_new_tokens=6, batch_size=3, device="cpu")
     assert [a.raw_text for a in batched.answer(items)] == [a.raw_text for a in answers]

@@ -12,7 +12,8 @@ from lesiontrials.evaluate.models.external import (
     register_external_models,
 )
 
-NAMES = {"biomedclip", "llava", "llava-med", "medgemma", "qwen2.5-vl", "vlm", "openai"}
+NAMES = {"biomedclip", "llava", "llava-med", "medgemma", "qwen2.5-vl", "lingshu", "internvl",
+         "vlm", "openai"}
 
 
 def test_register_keeps_existing_names() -> None:
@@ -39,19 +40,19 @@ def test_missing_location_names_the_setting(name: str, setting: str,
 def test_options_from_the_command_line() -> None:
     assert parse_options(["batch_size=8", "use-context=yes", "device=cuda"]) == {
         "batch_size": "8", "use_context": "yes", "device": "cuda"}
-    assert coerce_options({"batch_size": "8", "use_context": "yes", "timeout_s": "2.5",
-                           "device": "cuda"}) == {
-        "batch_size": 8, "use_context": True, "timeout_s": 2.5, "device": "cuda"}
+    assert coerce_options("openai", {"concurrency": "8", "use_context": "yes",
+                                     "timeout_s": "2.5"}) == {
+        "concurrency": 8, "use_context": True, "timeout_s": 2.5}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_options(["batch_size"])
-    with pytest.raises(ConfigError, match="not a number"):
-        coerce_options({"batch_size": "many"})
+    with pytest.raises(ConfigError, match="batch_size: .*integer"):
+        coerce_options("medgemma", {"batch_size": "many"})
 
 
 def test_build_model_lookup_and_errors() -> None:
     assert build_model("majority", {}).name == "majority"
     with pytest.raises(ConfigError, match="unknown model 'gpt-9'.*biomedclip.*threshold"):
         build_model("gpt-9", {})
-    with pytest.raises(ConfigError, match="--option"):
+    with pytest.raises(ConfigError, match="no option colour. Fix: use api_key, .*base_url"):
         build_model("openai", {"base_url": "http://127.0.0.1:1/v1", "model": "m",
                                "colour": "red"})

@@ -256,3 +256,48 @@ def build_open_clip(directory: Path) -> tuple[Path, Path]:
     model = open_clip.CustomTextCLIP(**build_cfg)
     torch.save(model.state_dict(), model_dir / "open_clip_pytorch_model.bin")
     return model_dir, text_dir
+
+
+def build_internvl(directory: Path) -> Path:
+    """An InternVL (``-hf`` format) model: InternViT-style tower + Qwen2, with its processor."""
+    import torch
+    from transformers import (
+        InternVLConfig,
+        InternVLForConditionalGeneration,
+        InternVLProcessor,
+        Qwen2Config,
+    )
+    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import (
+        GotOcr2ImageProcessorPil,
+    )
+    from transformers.models.internvl.configuration_internvl import InternVLVisionConfig
+    from transformers.models.internvl.video_processing_internvl import InternVLVideoProcessor
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>",
+                "<IMG_CONTEXT>", "<video>"]
+    tokenizer = char_tokenizer(specials, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                               extra_special_tokens={
+                                   "start_image_token": "<img>", "end_image_token": "</img>",
+                                   "context_image_token": "<IMG_CONTEXT>",
+                                   "video_token": "<video>"})
+    vision = InternVLVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, image_size=[28, 28],
+                                  patch_size=[14, 14])
+    text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                       max_position_embeddings=512)
+    config = InternVLConfig(vision_config=vision, text_config=text, image_seq_length=1,
+                            image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"))
+    template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+                "{% for c in m['content'] %}{% if c['type'] == 'image' %}<IMG_CONTEXT>\n"
+                "{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    processor = InternVLProcessor(
+        image_processor=GotOcr2ImageProcessorPil(size={"height": 28, "width": 28},
+                                                 crop_to_patches=False),
+        tokenizer=tokenizer, video_processor=InternVLVideoProcessor(), image_seq_length=1,
+        chat_template=template)
+    torch.manual_seed(0)
+    InternVLForConditionalGeneration(config).save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory

@@ -78,6 +78,5 @@ def resolve_device(device: str) -> str:
     """``'auto'`` → ``'cuda'`` when a GPU is visible, else ``'cpu'``; anything else as given."""
     if device != "auto":
         return device
-    import torch
-
+    torch = require("torch", extra="vlm", purpose="choosing the device (device=auto)")
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -196,7 +196,9 @@ class ClipZeroShot:
     @property
     def card(self) -> ModelCard:
         return ModelCard(self.name, self.version, "clip",
-                         {"config": self.hub_id, "path": str(self.model_dir)})
+                         {"config": self.hub_id, "path": str(self.model_dir),
+                          "device": _deps.resolve_device(self.device),
+                          "precision": self.precision, "batch_size": str(self.batch_size)})
 
     def _loaded(self) -> _Loaded:
         device = _deps.resolve_device(self.device)

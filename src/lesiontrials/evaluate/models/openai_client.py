@@ -23,6 +23,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Final
 
 from lesiontrials.errors import ConfigError, LesionTrialsError
@@ -33,6 +34,7 @@ from lesiontrials.evaluate.models.messages import (
     answer_from_text,
     default_parser,
     item_images,
+    option_label,
     png_data_url,
     prompt_text,
 )
@@ -41,6 +43,7 @@ BASE_URL_SETTING: Final = "LESIONTRIALS_OPENAI_BASE_URL"
 MODEL_SETTING: Final = "LESIONTRIALS_OPENAI_MODEL"
 API_KEY_SETTING: Final = "LESIONTRIALS_OPENAI_API_KEY"
 EXTENSION: Final = "lesiontrials"  # per-choice field added by `lesiontrials serve-model`
+TOP_LOGPROBS: Final = 20  # alternatives asked for the first answer token
 _RETRY_STATUS: Final = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
@@ -49,7 +52,8 @@ class EndpointError(LesionTrialsError):
 
 
 def request_body(item: Item, *, model: str, with_context: bool, max_tokens: int, seed: int,
-                 system_prompt: str | None = None, send_metadata: bool = True) -> dict[str, Any]:
+                 system_prompt: str | None = None, send_metadata: bool = True,
+                 logprobs: bool = False) -> dict[str, Any]:
     """The chat-completions request for one item (JSON-ready)."""
     images = item_images(item, with_context=with_context)
     content: list[dict[str, Any]] = [
@@ -61,12 +65,41 @@ def request_body(item: Item, *, model: str, with_context: bool, max_tokens: int,
     messages.append({"role": "user", "content": content})
     body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0,
                             "max_tokens": max_tokens, "seed": seed, "n": 1, "stream": False}
+    if logprobs:  # the first answer token's alternatives give option scores
+        body["logprobs"] = True
+        body["top_logprobs"] = TOP_LOGPROBS
     if send_metadata:  # OpenAI metadata values are strings
         body["metadata"] = {"slice_uid": item.slice_uid, "task": item.task,
                             "condition": item.condition, "profile": item.profile}
         if math.isfinite(item.pixel_spacing_mm):
             body["metadata"]["pixel_spacing_mm"] = repr(float(item.pixel_spacing_mm))
     return body
+
+
+def option_scores_from_logprobs(choice: dict[str, Any], options: tuple[str, ...]
+                                ) -> dict[str, float] | None:
+    """Option probabilities from the first generated token's ``top_logprobs``.
+
+    A token counts for an option when, stripped and lower-cased, it is a non-empty prefix
+    of that option's label and of no other option's label; the probabilities of an
+    option's tokens are summed and normalised over the options. ``None`` when the server
+    gave no logprobs or some option has no token of its own among them (e.g. lobes,
+    whose labels share their first word): no scores rather than guessed ones.
+    """
+    content = (choice.get("logprobs") or {}).get("content") or []
+    if not content or not isinstance(content[0], dict):
+        return None
+    labels = {o: option_label(o).lower() for o in options}
+    mass = dict.fromkeys(options, 0.0)
+    for entry in content[0].get("top_logprobs") or []:
+        token = str(entry.get("token", "")).strip().lower()
+        owners = [o for o, label in labels.items() if token and label.startswith(token)]
+        if len(owners) == 1:
+            mass[owners[0]] += math.exp(float(entry["logprob"]))
+    if min(mass.values()) <= 0.0:
+        return None
+    total = sum(mass.values())
+    return {o: v / total for o, v in mass.items()}
 
 
 def _reply_text(choice: dict[str, Any]) -> str:
@@ -79,7 +112,8 @@ def _reply_text(choice: dict[str, Any]) -> str:
 
 
 class OpenAIChatModel:
-    """Answers from an OpenAI-compatible chat-completions endpoint.
+    """Answers from an OpenAI-compatible chat-completions endpoint; option scores from the
+    first answer token's logprobs where the server gives them (``logprobs``).
 
     Args:
         base_url: API root, e.g. ``http://127.0.0.1:8000/v1`` (or ``LESIONTRIALS_OPENAI_BASE_URL``).
@@ -103,8 +137,8 @@ class OpenAIChatModel:
                  max_tokens: int = 32, seed: int = 0, system_prompt: str | None = None,
                  concurrency: int = 4, timeout_s: float = 120.0, max_retries: int = 4,
                  backoff_s: float = 1.0, send_metadata: bool = True,
-                 trust_server_answer: bool = True, parser: Parser | None = None,
-                 transport: Any = None) -> None:
+                 trust_server_answer: bool = True, logprobs: bool = True,
+                 parser: Parser | None = None, transport: Any = None) -> None:
         base_url = base_url or os.environ.get(BASE_URL_SETTING)
         model = model or os.environ.get(MODEL_SETTING)
         if not base_url or not model:
@@ -116,6 +150,7 @@ class OpenAIChatModel:
         self.api_key = api_key or os.environ.get(API_KEY_SETTING) or os.environ.get(
             "OPENAI_API_KEY")
         self.uses_context = use_context  # read by the runner
+        self.reads_prompt = True  # the runner asks it every paraphrase
         self.profile = profile
         self.max_tokens = int(max_tokens)
         self.seed = int(seed)
@@ -126,6 +161,7 @@ class OpenAIChatModel:
         self.backoff_s = float(backoff_s)
         self.send_metadata = send_metadata
         self.trust_server_answer = trust_server_answer
+        self.logprobs = bool(logprobs)
         self._parser = parser
         self._transport = transport
 
@@ -134,7 +170,8 @@ class OpenAIChatModel:
         settings = {"model": self.model, "context": self.uses_context,
                     "max_tokens": self.max_tokens, "seed": self.seed,
                     "system": self.system_prompt, "format": "messages-v1",
-                    "trust": self.trust_server_answer}
+                    "trust": self.trust_server_answer,
+                    "logprobs": "first-token-v1" if self.logprobs else None}
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
         return f"openai-{digest[:12]}"
 
@@ -163,7 +200,8 @@ class OpenAIChatModel:
     def _answer_one(self, client: Any, item: Item, parser: Parser | None) -> Answer:
         body = request_body(item, model=self.model, with_context=self.uses_context,
                             max_tokens=self.max_tokens, seed=self.seed,
-                            system_prompt=self.system_prompt, send_metadata=self.send_metadata)
+                            system_prompt=self.system_prompt, send_metadata=self.send_metadata,
+                            logprobs=self.logprobs)
         reply = self._post(client, body)
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not choices:
@@ -181,7 +219,9 @@ class OpenAIChatModel:
                           scores=None if scores is None else {str(k): float(v)
                                                               for k, v in scores.items()},
                           parse_status=str(extension.get("parse_status", "ok")))
-        return answer_from_text(item.task, text, item.options, parser or default_parser())
+        answer = answer_from_text(item.task, text, item.options, parser or default_parser())
+        scores = option_scores_from_logprobs(choice, item.options) if self.logprobs else None
+        return answer if scores is None else replace(answer, scores=scores)
 
     def _post(self, client: Any, body: dict[str, Any]) -> Any:
         """POST with retries on network errors, 429 and 5xx (exponential backoff)."""
