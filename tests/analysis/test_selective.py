@@ -14,7 +14,6 @@ from lesiontrials.analysis.selective import (
     brier_score,
     cluster_interval,
     confidence_table,
-    coverage_table,
     expected_calibration_error,
     paraphrase_table,
     risk_coverage,
@@ -103,8 +102,3 @@ def test_paraphrase_and_confidence_tables() -> None:
     assert conf["ece"] == pytest.approx(0.5 * 0.2 + 0.5 * 0.3)
 
 
-def test_coverage_marks_missing_models() -> None:
-    frame = pd.concat([_answers(), _answers().assign(model="n", condition="bbox")])
-    table = coverage_table(frame)
-    plain = table[table.condition == "plain"].iloc[0]
-    assert plain["m"] == "6" and plain["n"] == "missing"

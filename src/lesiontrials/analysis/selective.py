@@ -25,7 +25,7 @@ mean over paraphrases (the headline for models asked several wordings) come from
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,44 +253,36 @@ def confidence_table(results: pd.DataFrame, *, rng: np.random.Generator,
     return pd.DataFrame(rows)
 
 
-def coverage_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Slices scored per model and (set, condition, task); ``missing`` where a model has
-    no answer in a cell that another model answered."""
-    counts = results.groupby(["set", "condition", "task", "model"])["slice_uid"].nunique()
-    wide = counts.unstack("model")
-    table = wide.apply(lambda col: col.map(lambda v: "missing" if pd.isna(v) else str(int(v))))
-    return table.reset_index()
-
-
-def selective_sections(results: pd.DataFrame, *, seed: int, replicates: int = 500
+def selective_sections(results: pd.DataFrame, *, seed: int, replicates: int = 500,
+                       baselines: Collection[str] = ()
                        ) -> tuple[list[tuple[str, str]], dict[str, pd.DataFrame]]:
-    """Report sections (title, markdown) and their tables by name."""
-    from lesiontrials.analysis.report import markdown_table
+    """Report sections (title, markdown) and their tables by name; ``baselines`` are
+    marked "(baseline)" in the markdown. (Which model misses which cell is the report's
+    coverage table, built from the frozen split.)"""
+    from lesiontrials.analysis.report import label_baselines, markdown_table
     from lesiontrials.seeding import rng_for
 
     if results.empty:
         return [], {}
     tables = {
-        "coverage": coverage_table(results),
         "paraphrases": paraphrase_table(results, rng=rng_for(seed, "paraphrases"),
                                         replicates=replicates),
         "confidence": confidence_table(results, rng=rng_for(seed, "confidence"),
                                        replicates=replicates),
     }
     sections = [
-        ("Models per cell", "Slices answered per model; `missing` marks a cell a model "
-         "was not scored on.\n\n" + markdown_table(tables["coverage"])),
         ("Prompt robustness", "Models asked several prompt paraphrases (p0 canonical, "
          "p1–p2 reworded, p3 reversed option order): accuracy per paraphrase, its spread "
          "(max − min) and the mean over paraphrases (the headline for these models) with a "
          f"95 % CI resampling cases (none with fewer than {MIN_CASES} cases). Every model "
          "is in paraphrases.csv.\n\n"
-         + markdown_table(_several(tables["paraphrases"]))),
+         + markdown_table(label_baselines(_several(tables["paraphrases"]), baselines))),
         ("Confidence: calibration and selective prediction", "On answers with option "
          "scores (the top-scored option is judged): multi-class Brier, ECE (10 bins), AURC "
          "(risk–coverage), AUROC for presence; 95 % CIs resample cases (none with fewer "
          f"than {MIN_CASES} cases).\n\n"
-         + (markdown_table(tables["confidence"]) if len(tables["confidence"]) else
+         + (markdown_table(label_baselines(tables["confidence"], baselines))
+            if len(tables["confidence"]) else
             "_(no model gave option scores)_\n")),
     ]
     return sections, tables

@@ -181,7 +181,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     every = load_all_paraphrases(workspace)
     every = every[every["slice_uid"].isin(set(split.uids))]
     extra, tables = selective_sections(every[every["profile"] == profile] if profile else every,
-                                       seed=seed, replicates=min(replicates, 500))
+                                       seed=seed, replicates=min(replicates, 500),
+                                       baselines=baselines)
     for title, body in extra:
         analysis.add_section(title, body)
     analysis.tables.update(tables)
