@@ -151,7 +151,8 @@ class HostCTRenderer:
         out = self.ct.astype(np.float32)
         records: list[dict[str, Any]] = []
         for spec, p in zip(lesions, params, strict=True):
-            layer = lesion_layer(p, mask=spec.mask, spacing_mm=spacing_mm, shape=labels.shape)
+            layer = lesion_layer(p, mask=spec.mask, spacing_mm=spacing_mm, shape=labels.shape,
+                                 field=spec.shape_field)
             mask_crop = mask_in_box(spec.mask, layer.box)
             estimate = host_noise(self.ct, labels, layer.box, spacing_mm)
             noise, sd = _crop_noise(estimate, layer.alpha.shape, spacing_mm,

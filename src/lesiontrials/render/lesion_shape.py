@@ -1,45 +1,14 @@
 """Geometry for lesion appearance, in a crop around the mask (all lengths in mm).
 
-Signed distance to the mask surface (positive inside), unit directions from the centroid,
-lobulation bumps and spicule strands. Pure functions on arrays.
+Unit directions from the centroid, lobulation bumps, soft edges, spicule strands and balls;
+the shape itself is a :class:`~lesiontrials.render.shape_field.ShapeField`. Pure functions
+on arrays.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import edt
 import numpy as np
 from scipy.special import ndtr
-
-
-@dataclass(frozen=True)
-class CropGeometry:
-    """Voxel-centre coordinates (mm, relative to the lesion centroid) of a crop."""
-
-    sd_mm: np.ndarray  # signed distance to the mask surface, + inside
-    offsets_mm: np.ndarray  # (3, *crop) offsets from the centroid
-    radius_mm: float  # equivalent-sphere radius of the mask
-
-
-def crop_geometry(mask_crop: np.ndarray, spacing_mm: tuple[float, float, float]
-                  ) -> CropGeometry:
-    """Signed distance and centroid offsets for a boolean crop that holds the whole mask."""
-    mask = np.asarray(mask_crop, dtype=bool)
-    spacing = np.asarray(spacing_mm, dtype=np.float64)
-    half = 0.5 * float(np.min(spacing))
-    inside = edt.edt(mask.view(np.uint8), anisotropy=tuple(spacing), black_border=True)
-    outside = edt.edt((~mask).view(np.uint8), anisotropy=tuple(spacing))
-    sd = np.where(mask, inside - half, -(outside - half)).astype(np.float32)
-    idx = np.argwhere(mask)
-    centroid = idx.mean(axis=0) if len(idx) else (np.asarray(mask.shape) - 1) / 2.0
-    grids = np.meshgrid(*[(np.arange(n) - c) * s for n, c, s in
-                          zip(mask.shape, centroid, spacing, strict=True)],
-                        indexing="ij", sparse=False)
-    offsets = np.stack(grids).astype(np.float32)
-    volume = float(mask.sum()) * float(np.prod(spacing))
-    radius = float((3.0 * volume / (4.0 * np.pi)) ** (1.0 / 3.0)) if volume > 0 else 0.5
-    return CropGeometry(sd_mm=sd, offsets_mm=offsets, radius_mm=radius)
 
 
 def unit_directions(offsets_mm: np.ndarray) -> np.ndarray:
