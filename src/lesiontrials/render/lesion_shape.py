@@ -36,15 +36,22 @@ def soft_edge(sd_mm: np.ndarray, width_mm: float) -> np.ndarray:
     return ndtr(sd_mm / max(width_mm, 1e-3)).astype(np.float32)
 
 
-def segment_opacity(offsets_mm: np.ndarray, start_mm: np.ndarray, end_mm: np.ndarray,
-                    width0_mm: float, width1_mm: float, edge_mm: float = 0.3) -> np.ndarray:
-    """Opacity of a tapered strand from ``start`` (width0) to ``end`` (width1), fading out."""
+def segment_distance(offsets_mm: np.ndarray, start_mm: np.ndarray, end_mm: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (mm) of each point to the segment ``start → end`` and the position
+    ``t`` (0…1) of its nearest point along it."""
     axis = (end_mm - start_mm).astype(np.float32)
     length2 = float(axis @ axis) or 1e-6
     rel = offsets_mm - start_mm.reshape(3, *([1] * (offsets_mm.ndim - 1))).astype(np.float32)
     t = np.clip(np.tensordot(axis, rel, axes=(0, 0)) / length2, 0.0, 1.0)
     closest = rel - axis.reshape(3, *([1] * (offsets_mm.ndim - 1))) * t
-    dist = np.sqrt((closest**2).sum(axis=0))
+    return np.sqrt((closest**2).sum(axis=0)), t
+
+
+def segment_opacity(offsets_mm: np.ndarray, start_mm: np.ndarray, end_mm: np.ndarray,
+                    width0_mm: float, width1_mm: float, edge_mm: float = 0.3) -> np.ndarray:
+    """Opacity of a tapered strand from ``start`` (width0) to ``end`` (width1), fading out."""
+    dist, t = segment_distance(offsets_mm, start_mm, end_mm)
     width = width0_mm + (width1_mm - width0_mm) * t
     fade = 1.0 - 0.4 * t
     return (ndtr((width - dist) / edge_mm) * fade).astype(np.float32)

@@ -13,10 +13,10 @@ becomes a continuous shape first:
    spherical-cap profile; 0.5 would be the expected reach of a shape that ends at a random
    point of the gap, 0.75 the cap that holds the end slice's half of the mask volume —
    0.6 rendered ellipsoids from 0.5…5 mm donors closest to a 0.5 mm reference).
-2. **Volume kept.** The interpolated field, on a fine isotropic grid (``step_mm``, about
-   0.25 mm), is offset by the constant that makes the enclosed volume equal the mask's
-   volume (``voxels × voxel volume × scale³``): the equivalent diameter the insertion stage
-   planned and measured stays the lesion's diameter.
+2. **Volume kept.** The interpolated field, on a fine isotropic grid (0.25 mm, or
+   radius / 40 above 20 mm), is offset by the constant that makes the enclosed volume
+   equal the mask's volume (``voxels × voxel volume × scale³``): the equivalent diameter
+   the insertion stage planned and measured stays the lesion's diameter.
 3. **True 3-D distance.** The fine binary shape's two Euclidean distance transforms give
    the signed distance to the surface in every direction (needed for an isotropic edge
    profile: the in-plane distance of step 1 is wrong above a dome).
@@ -38,6 +38,7 @@ from scipy import ndimage
 
 FINE_STEP_MM: Final = 0.25
 MAX_FINE_VOXELS: Final = 6_000_000  # larger donors get a coarser fine grid
+RADIUS_STEPS: Final = 40.0  # ... and so do large ones: at least radius / 40
 SUBSAMPLE_MM: Final = 0.5  # supersampling pitch on the host grid
 _PAD_MM: Final = 2.0
 DOME_GAPS: Final = 0.6  # apex of the end caps beyond the end slices, in slice gaps
@@ -129,11 +130,12 @@ def shape_from_mask(mask: np.ndarray, spacing_mm: tuple[float, float, float], *,
     source = np.pad(source[box], [(p, p) for p in pad])
     stack = _slice_signed_distance(source, spacing)  # type: ignore[arg-type]
     extent = (np.asarray(source.shape) - 1) * np.asarray(spacing)
-    step = _fine_step(extent, step_mm)
+    volume = float(source.sum()) * float(np.prod(spacing))
+    radius = (3.0 * volume / (4.0 * np.pi)) ** (1.0 / 3.0)
+    step = _fine_step(extent, max(step_mm, radius / RADIUS_STEPS))
     axes = [np.arange(0.0, e + 1e-9, step) / s for e, s in zip(extent, spacing, strict=True)]
     interpolated = ndimage.map_coordinates(
         stack, np.meshgrid(*axes, indexing="ij"), order=1, mode="nearest")
-    volume = float(source.sum()) * float(np.prod(spacing))
     inside = _level_for_volume(interpolated, volume / step**3)
     din = edt.edt(inside.view(np.uint8), black_border=True)
     dout = edt.edt((~inside).view(np.uint8), black_border=False)
