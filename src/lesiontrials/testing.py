@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
-from lesiontrials.geometry import NoduleMask
+from lesiontrials.geometry import NoduleMask, bounding_box
 from lesiontrials.io.volumes import Volume
 
 # box = ((x0, x1), (y0, y1), (z0, z1)) in voxel indices, half-open
@@ -199,3 +199,20 @@ def output_snapshot(folder: Path, *, root: Path,
     return {str(path.relative_to(root)): path.read_bytes()
             for path in sorted(Path(folder).rglob("*"))
             if path.is_file() and not path.name.endswith(skip_suffixes)}
+
+
+def ellipsoid_mask(radii_mm: tuple[float, float, float], spacing_mm: tuple[float, float, float],
+                   *, centre_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """A tight boolean mask of the ellipsoid with semi-axes ``radii_mm`` centred at
+    ``centre_mm`` from the voxel grid's origin (a sub-voxel ``centre_mm`` gives another
+    voxelisation of the same shape): voxels whose centre lies inside."""
+    half = [int(np.ceil((r + abs(c)) / s)) + 1 for r, c, s in zip(radii_mm, centre_mm,
+                                                                   spacing_mm, strict=True)]
+    axes = [np.arange(-h, h + 1) * s - c for h, s, c in zip(half, spacing_mm, centre_mm,
+                                                             strict=True)]
+    grids = np.meshgrid(*axes, indexing="ij", sparse=True)
+    mask = sum((g / r) ** 2 for g, r in zip(grids, radii_mm, strict=True)) <= 1.0
+    box = bounding_box(mask)
+    if box is None:
+        raise ValueError(f"an ellipsoid of {radii_mm} mm covers no voxel centre of {spacing_mm}")
+    return np.asarray(mask[box])

@@ -83,3 +83,30 @@ def test_real_host_insertion_keeps_host_noise() -> None:
     assert before is not None and after is not None
     assert after.sd_hu == pytest.approx(before.sd_hu, rel=0.05)
     assert out.qc["lesions"][0]["local_noise_sd_hu"] == pytest.approx(before.sd_hu, rel=0.25)
+
+
+def test_inplane_psf_is_measured_from_a_blurred_wall() -> None:
+    """A lung/chest-wall step blurred in-plane by σ is read back as σ (the gradient is in
+    HU/mm: a 3-D Sobel would overstate it fourfold and clip every host to 0.3 mm)."""
+    from scipy import ndimage
+
+    from lesiontrials import anatomy
+    from lesiontrials.render.hostct import estimate_inplane_sigma_mm
+    from lesiontrials.render.tissue import LUNG_LABELS
+
+    spacing = (0.6, 0.6, 5.0)
+    x = np.arange(160)[:, None, None] * np.ones((1, 160, 12))
+    labels = np.where(x < 80, LUNG_LABELS[0], anatomy.BODY).astype(np.uint8)
+    for sigma in (0.5, 0.7):  # wider blurs are underestimated: the step is read 1.2 mm out
+        step = np.where(x < 80, -850.0, 40.0).astype(np.float32)
+        ct = ndimage.gaussian_filter(step, (sigma / 0.6, sigma / 0.6, 0.0))
+        assert estimate_inplane_sigma_mm(ct, labels, spacing) == pytest.approx(sigma, rel=0.2)
+
+
+def test_lesion_blur_leaves_out_the_voxel_average() -> None:
+    from lesiontrials.render.hostct import lesion_blur_mm
+
+    blur = lesion_blur_mm((0.5, 0.5, 2.12), (0.7, 0.7, 5.0))
+    assert blur[2] == pytest.approx(np.sqrt(2.12**2 - 25 / 12))
+    assert blur[0] == pytest.approx(np.sqrt(0.25 - 0.49 / 12))
+    assert lesion_blur_mm((0.1, 0.1, 0.1), (1.0, 1.0, 1.0)) == (0.0, 0.0, 0.0)

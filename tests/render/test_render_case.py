@@ -157,3 +157,40 @@ def test_rerender_writes_identical_render_json_and_ct(tmp_path: Path, thorax: Vo
     assert render_case(job).status == "done"
     for name, data in first.items():
         assert (case_dir / name).read_bytes() == data, name
+
+
+def test_lesion_is_drawn_from_the_donor_mask_insert_json_names(tmp_path: Path,
+                                                               thorax: Volume) -> None:
+    """A nodule whose record names its donor mask is drawn from that mask's shape (another
+    look than the host-grid mask's), the render says so, the donor file is part of the
+    resume key, and a named but missing donor mask is an error naming it."""
+    from lesiontrials.io import write_json
+    from lesiontrials.testing import ellipsoid_mask
+
+    root, workspace = tmp_path / "root", tmp_path / "ws"
+    case_dir = write_case(workspace, root, labels=thorax, nodules=[sphere(6.0)])
+    job = RenderJob(case_dir=case_dir, data_root=root)
+    assert render_case(job).status == "done"
+    assert read_json(case_dir / "render.json")["lesions"][0]["shape_source"] == "host_mask"
+    from_host_mask = (case_dir / "ct.nii.gz").read_bytes()
+
+    donor_path = root / "masks" / "LIDC" / "nodule_seg" / "D1.nii.gz"
+    donor = ellipsoid_mask((7.0, 5.0, 4.0), (0.7, 0.7, 1.0))
+    write_volume(donor_path, Volume(donor.astype(np.uint8), np.diag([0.7, 0.7, 1.0, 1.0])),
+                 kind=VolumeKind.MASK)
+    record = read_json(case_dir / "insert.json")
+    record["nodules"][0]["planned"] = {"donor_mask_path": "masks/LIDC/nodule_seg/D1.nii.gz",
+                                       "scale": 1.0}
+    write_json(record, case_dir / "insert.json")
+    assert render_case(job).status == "done"
+    assert read_json(case_dir / "render.json")["lesions"][0]["shape_source"] == "donor_mask"
+    assert (case_dir / "ct.nii.gz").read_bytes() != from_host_mask
+    assert render_case(job).status == "skipped"
+    write_volume(donor_path, Volume(np.pad(donor, 1).astype(np.uint8),
+                                    np.diag([0.7, 0.7, 1.0, 1.0])), kind=VolumeKind.MASK)
+    assert render_case(job).status == "done"  # a changed donor file re-renders
+    donor_path.unlink()
+    from lesiontrials.errors import InputError
+
+    with pytest.raises(InputError, match="D1.nii.gz"):
+        render_case(job)

@@ -156,7 +156,7 @@ def render_analytic(labels: np.ndarray, spacing_mm: tuple[float, float, float],
     targets = []
     for spec, lesion_params in zip(lesions, params.lesions, strict=True):
         layer = lesion_layer(lesion_params, mask=spec.mask, spacing_mm=spacing_mm,
-                             shape=labels.shape)
+                             shape=labels.shape, field=spec.shape_field)
         composite(volume, layer)
         targets.append({"index": spec.index, "target_mean_hu": round(layer.target_mean_hu, 1),
                         **lesion_params.summary()})

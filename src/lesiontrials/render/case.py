@@ -46,9 +46,10 @@ from lesiontrials.render.backends import (
 from lesiontrials.render.case_fidelity import case_fidelity
 from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec
 from lesiontrials.render.qc import qc_png
+from lesiontrials.render.shape_source import DONOR_MASK, HOST_MASK, donor_mask_path, donor_shape
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = 2  # bump when a backend's output for the same inputs changes
+RENDER_VERSION = 3  # bump when a backend's output for the same inputs changes
 RENDER_JSON, CT_FILE, QC_FILE, INSERT_JSON = "render.json", "ct.nii.gz", "qc.png", "insert.json"
 TIMING_JSON = "render_timing.json"  # wall-clock seconds: the one file that differs per run
 
@@ -86,6 +87,9 @@ def _inputs_digest(job: RenderJob, record: dict[str, Any], backend: str, *, seed
                  *[n["mask_file"] for n in record.get("nodules", [])]):
         path = job.case_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.is_file() else b""))
+    for nodule in record.get("nodules", []):  # the donor masks the lesion shapes come from
+        path = job.data_root / donor_mask_path(nodule) if donor_mask_path(nodule) else None
+        digest.update(path.read_bytes() if path is not None and path.is_file() else b"-")
     settings = {"backend": backend, "appearance": job.appearance, "seed": seed,
                 "render_version": RENDER_VERSION, "acquisition": acquisition.to_dict(),
                 "host_facts": facts.to_dict()}
@@ -104,7 +108,8 @@ def _load_lesions(job: RenderJob, record: dict[str, Any], labels: Volume) -> lis
         mask = mask_in_host_grid(crop.array, crop.affine, labels.affine, labels.shape)
         specs.append(LesionSpec(mask=mask, index=int(nodule["nodule_index"]),
                                 descriptors=lesion_descriptors(nodule,
-                                                               appearance=job.appearance)))
+                                                               appearance=job.appearance),
+                                shape_field=donor_shape(job.data_root, nodule)))
     return specs
 
 
@@ -171,5 +176,6 @@ def _lesion_rows(record: dict[str, Any], lesions: list[LesionSpec],
                      "descriptors": spec.descriptors.to_dict(),
                      "description": describe(spec.descriptors, diameter_mm=diameter),
                      "appearance_text": nodule.get("appearance") or "",
+                     "shape_source": DONOR_MASK if spec.shape_field is not None else HOST_MASK,
                      "fidelity": stats.get(spec.index, {})})
     return rows

@@ -81,8 +81,7 @@ def estimate_inplane_sigma_mm(ct: np.ndarray, labels: np.ndarray,
     if edge.sum() < 50:
         return 0.6
     image = ndimage.gaussian_filter(ct.astype(np.float32), (0.5, 0.5, 0.0))
-    gx = ndimage.sobel(image, axis=0) / (8.0 * spacing_mm[0])
-    gy = ndimage.sobel(image, axis=1) / (8.0 * spacing_mm[1])
+    gx, gy = np.gradient(image, spacing_mm[0], spacing_mm[1], axis=(0, 1))  # HU/mm
     slope = np.hypot(gx, gy)
     band = ndimage.binary_dilation(edge, structure=np.ones((5, 5, 1), bool))
     step = float(np.median(ct[body & band]) - np.median(ct[lung & ~band]))
@@ -92,6 +91,15 @@ def estimate_inplane_sigma_mm(ct: np.ndarray, labels: np.ndarray,
     sigma = step / (peak * np.sqrt(2 * np.pi))
     smoothing = 0.5 * spacing_mm[0]
     return float(np.clip(np.sqrt(max(sigma**2 - smoothing**2, 0.0)), 0.3, 1.5))
+
+
+def lesion_blur_mm(psf_sigma: tuple[float, float, float],
+                   spacing_mm: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The blur still to apply to a lesion layer whose opacity is already averaged over
+    each voxel (a box of the voxel's size, variance ``s²/12``): the PSF's variance minus the
+    box's, per axis (so a 5 mm slice's profile is not applied twice)."""
+    return tuple(float(np.sqrt(max(p**2 - s**2 / 12.0, 0.0)))  # type: ignore[return-value]
+                 for p, s in zip(psf_sigma, spacing_mm, strict=True))
 
 
 def _margin_weight(mask_crop: np.ndarray, spacing_mm: tuple[float, float, float],
@@ -147,11 +155,12 @@ class HostCTRenderer:
         rng = np.random.default_rng(seed)
         params = [sample_lesion_params(spec.descriptors, rng=rng) for spec in lesions]
         in_plane = estimate_inplane_sigma_mm(self.ct, labels, spacing_mm)
-        sigma = (in_plane, in_plane, psf_sigma_mm(acquisition)[2])
+        sigma = lesion_blur_mm((in_plane, in_plane, psf_sigma_mm(acquisition)[2]), spacing_mm)
         out = self.ct.astype(np.float32)
         records: list[dict[str, Any]] = []
         for spec, p in zip(lesions, params, strict=True):
-            layer = lesion_layer(p, mask=spec.mask, spacing_mm=spacing_mm, shape=labels.shape)
+            layer = lesion_layer(p, mask=spec.mask, spacing_mm=spacing_mm, shape=labels.shape,
+                                 field=spec.shape_field)
             mask_crop = mask_in_box(spec.mask, layer.box)
             estimate = host_noise(self.ct, labels, layer.box, spacing_mm)
             noise, sd = _crop_noise(estimate, layer.alpha.shape, spacing_mm,

@@ -24,6 +24,7 @@ import numpy as np
 
 from lesiontrials.describe.descriptors import LesionDescriptors
 from lesiontrials.geometry import NoduleMask
+from lesiontrials.render.shape_field import ShapeField
 
 HU_MIN, HU_MAX = -1024, 3071
 
@@ -118,11 +119,14 @@ class HostFacts:
 
 @dataclass(frozen=True)
 class LesionSpec:
-    """One lesion to draw: its host-grid crop mask, appearance and index in the case."""
+    """One lesion to draw: its host-grid crop mask (the truth label), appearance, index in
+    the case and, where its donor mask is at hand, its continuous shape (built from the
+    donor at the donor's resolution; without it the renderer builds one from ``mask``)."""
 
     mask: NoduleMask
     descriptors: LesionDescriptors = field(default_factory=LesionDescriptors)
     index: int = 0
+    shape_field: ShapeField | None = None
 
 
 @dataclass(frozen=True)

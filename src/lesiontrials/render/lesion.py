@@ -23,16 +23,19 @@ from lesiontrials.geometry import Box, NoduleMask, expand_box, margin_voxels
 from lesiontrials.render.fields import smooth_field
 from lesiontrials.render.lesion_shape import (
     ball_opacity,
-    crop_geometry,
     lobulation_offset_mm,
+    segment_distance,
     segment_opacity,
     soft_edge,
     unit_directions,
 )
+from lesiontrials.render.shape_field import ShapeField, shape_from_mask, subsample_shifts_mm
 
 SOLID_HU = (35.0, 10.0, 60.0)  # mean, low, high
 GGO_HU = (-600.0, -700.0, -450.0)
 CALCIUM_HU = (500.0, 900.0)
+SPICULE_TIP_MM = 0.3  # strand width at its tip
+SPICULE_EDGE_MM = 0.3  # the strand's edge (segment_opacity's default)
 INTERNAL_HU = {Internal.FAT: -90.0, Internal.FLUID: 10.0, Internal.AIR: -950.0}
 
 
@@ -138,32 +141,97 @@ def _pad_mm(params: LesionParams, radius_mm: float) -> float:
     return 3.0 * params.edge_mm + longest * radius_mm + 2.0
 
 
+def _layer_box(tight: NoduleMask, centroid: np.ndarray, field: ShapeField, pad_mm: float,
+               spacing_mm: tuple[float, float, float], shape: tuple[int, int, int]) -> Box:
+    """The mask's box and the field's extent around ``centroid`` (host voxels), grown by
+    ``pad_mm`` and clipped to the volume."""
+    low, high = field.extent_mm
+    spacing = np.asarray(spacing_mm)
+    lo = np.floor(centroid + (low - pad_mm) / spacing).astype(int)
+    hi = np.ceil(centroid + (high + pad_mm) / spacing).astype(int) + 1
+    grown = expand_box(tight.box, margin_voxels(pad_mm, spacing_mm), shape)
+    return tuple(slice(max(0, min(int(a), g.start)), min(n, max(int(b), g.stop)))  # type: ignore[return-value]
+                 for a, b, g, n in zip(lo, hi, grown, shape, strict=True))
+
+
 def lesion_layer(params: LesionParams, *, mask: NoduleMask,
                  spacing_mm: tuple[float, float, float],
-                 shape: tuple[int, int, int]) -> LesionLayer:
-    """Draw one lesion: opacity and HU on a crop of the host grid around ``mask``."""
+                 shape: tuple[int, int, int], field: ShapeField | None = None) -> LesionLayer:
+    """Draw one lesion: opacity and HU on a crop of the host grid around ``mask``.
+
+    ``field`` is the lesion's continuous shape (from its donor mask at the donor's own
+    resolution, :func:`~lesiontrials.render.shape_field.shape_from_mask`); without one the
+    shape is built from ``mask`` itself. Its centroid is put on the mask's centroid; the
+    opacity is averaged over sub-samples of every voxel (partial volume)."""
     tight = mask.tight()
-    radius0 = float((3.0 * tight.voxel_count * np.prod(spacing_mm) / (4 * np.pi)) ** (1 / 3))
-    box = expand_box(tight.box, margin_voxels(_pad_mm(params, max(radius0, 0.5)), spacing_mm),
-                     shape)
+    field = field if field is not None else shape_from_mask(tight.mask, spacing_mm)
+    radius = max(field.radius_mm, 0.5)
+    centroid = tight.centroid_voxel()
+    box = _layer_box(tight, centroid, field, _pad_mm(params, radius), spacing_mm, shape)
     crop_mask = mask_in_box(tight, box)
-    geo = crop_geometry(crop_mask, spacing_mm)
-    radius = geo.radius_mm
-    dirs = unit_directions(geo.offsets_mm)
-    bump = lobulation_offset_mm(dirs, np.asarray(params.lobe_axes, dtype=np.float32).reshape(-1, 3),
-                                np.asarray(params.lobe_weights, dtype=np.float32),
-                                0.18 * radius * (params.descriptors.lobulation - 1.0) / 4.0)
-    alpha = soft_edge(geo.sd_mm + bump, params.edge_mm)
-    for direction, length, width in params.spicules:
-        v = np.asarray(direction, dtype=np.float32)
-        strand = segment_opacity(geo.offsets_mm, v * 0.7 * radius, v * (1.0 + length) * radius,
-                                 width, 0.3)
-        np.maximum(alpha, strand, out=alpha)
-    hu = _lesion_hu(params, geo.offsets_mm, radius, spacing_mm)
+    start = np.asarray([s.start for s in box], dtype=np.float64)
+    offsets = np.stack(np.meshgrid(*[
+        ((np.arange(s.stop - s.start) + a - c) * d).astype(np.float32)
+        for s, a, c, d in zip(box, start, centroid, spacing_mm, strict=True)],
+        indexing="ij"))
+    alpha = lesion_opacity(params, field, offsets, spacing_mm)
+    hu = _lesion_hu(params, offsets, radius, spacing_mm)
     target = float(hu[crop_mask].mean()) if crop_mask.any() else float(params.solid_hu)
     lighten = (params.descriptors.attenuation is not Texture.SOLID
                and params.descriptors.internal is not Internal.AIR)
     return LesionLayer(box=box, alpha=alpha, hu=hu, target_mean_hu=target, lighten=lighten)
+
+
+def _shaped_distance(params: LesionParams, field: ShapeField, points_mm: np.ndarray
+                     ) -> np.ndarray:
+    """The field's signed distance at ``points_mm`` plus the lobulation bump (mm)."""
+    sd = field.signed_distance(points_mm)
+    amplitude = 0.18 * max(field.radius_mm, 0.5) * (params.descriptors.lobulation - 1.0) / 4.0
+    if amplitude > 0 and params.lobe_axes:
+        sd += lobulation_offset_mm(unit_directions(points_mm),
+                                   np.asarray(params.lobe_axes, dtype=np.float32).reshape(-1, 3),
+                                   np.asarray(params.lobe_weights, dtype=np.float32), amplitude)
+    return sd
+
+
+def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarray,
+                   spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Opacity 0…1 of the lesion in each voxel whose centre is at ``offsets_mm`` (``(3,
+    *crop)``, mm from the centroid): the shape (lobulated by a radial bump), its edge
+    (``params.edge_mm``) and spicule strands, averaged over a sub-sample lattice of pitch
+    ≤ 0.5 mm per voxel so that the covered fraction, not the voxel centre, decides. Only
+    voxels whose centre lies within half a voxel diagonal + 3 edge widths of the surface or
+    of a strand are sub-sampled (each strand only near itself); elsewhere the opacity is
+    flat across the voxel (0 or 1 to within 0.2 %) and the centre's value is used."""
+    radius = max(field.radius_mm, 0.5)
+    strands = [(np.asarray(v, dtype=np.float32) * 0.7 * radius,
+                np.asarray(v, dtype=np.float32) * (1.0 + length) * radius, width)
+               for v, length, width in params.spicules]
+    half_diagonal = 0.5 * float(np.linalg.norm(spacing_mm))
+    centre_sd = _shaped_distance(params, field, offsets_mm)
+    alpha = soft_edge(centre_sd, params.edge_mm)
+    need = np.abs(centre_sd) < half_diagonal + 3.0 * params.edge_mm
+    near_strand = []
+    for start, end, width in strands:
+        np.maximum(alpha, segment_opacity(offsets_mm, start, end, width, SPICULE_TIP_MM),
+                   out=alpha)
+        distance, _ = segment_distance(offsets_mm, start, end)
+        near = distance < width + 3.0 * SPICULE_EDGE_MM + half_diagonal
+        near_strand.append(near)
+        need |= near
+    points = offsets_mm[:, need]
+    strand_points = [np.flatnonzero(near[need]) for near in near_strand]
+    shifts = subsample_shifts_mm(spacing_mm).astype(np.float32)
+    total = np.zeros(points.shape[1], dtype=np.float32)
+    for shift in shifts:
+        moved = points + shift[:, None]
+        sample = soft_edge(_shaped_distance(params, field, moved), params.edge_mm)
+        for (start, end, width), index in zip(strands, strand_points, strict=True):
+            strand = segment_opacity(moved[:, index], start, end, width, SPICULE_TIP_MM)
+            sample[index] = np.maximum(sample[index], strand)
+        total += sample
+    alpha[need] = total / np.float32(len(shifts))
+    return alpha
 
 
 def _lesion_hu(params: LesionParams, offsets: np.ndarray, radius: float,

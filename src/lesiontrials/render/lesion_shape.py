@@ -1,45 +1,14 @@
 """Geometry for lesion appearance, in a crop around the mask (all lengths in mm).
 
-Signed distance to the mask surface (positive inside), unit directions from the centroid,
-lobulation bumps and spicule strands. Pure functions on arrays.
+Unit directions from the centroid, lobulation bumps, soft edges, spicule strands and balls;
+the shape itself is a :class:`~lesiontrials.render.shape_field.ShapeField`. Pure functions
+on arrays.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import edt
 import numpy as np
 from scipy.special import ndtr
-
-
-@dataclass(frozen=True)
-class CropGeometry:
-    """Voxel-centre coordinates (mm, relative to the lesion centroid) of a crop."""
-
-    sd_mm: np.ndarray  # signed distance to the mask surface, + inside
-    offsets_mm: np.ndarray  # (3, *crop) offsets from the centroid
-    radius_mm: float  # equivalent-sphere radius of the mask
-
-
-def crop_geometry(mask_crop: np.ndarray, spacing_mm: tuple[float, float, float]
-                  ) -> CropGeometry:
-    """Signed distance and centroid offsets for a boolean crop that holds the whole mask."""
-    mask = np.asarray(mask_crop, dtype=bool)
-    spacing = np.asarray(spacing_mm, dtype=np.float64)
-    half = 0.5 * float(np.min(spacing))
-    inside = edt.edt(mask.view(np.uint8), anisotropy=tuple(spacing), black_border=True)
-    outside = edt.edt((~mask).view(np.uint8), anisotropy=tuple(spacing))
-    sd = np.where(mask, inside - half, -(outside - half)).astype(np.float32)
-    idx = np.argwhere(mask)
-    centroid = idx.mean(axis=0) if len(idx) else (np.asarray(mask.shape) - 1) / 2.0
-    grids = np.meshgrid(*[(np.arange(n) - c) * s for n, c, s in
-                          zip(mask.shape, centroid, spacing, strict=True)],
-                        indexing="ij", sparse=False)
-    offsets = np.stack(grids).astype(np.float32)
-    volume = float(mask.sum()) * float(np.prod(spacing))
-    radius = float((3.0 * volume / (4.0 * np.pi)) ** (1.0 / 3.0)) if volume > 0 else 0.5
-    return CropGeometry(sd_mm=sd, offsets_mm=offsets, radius_mm=radius)
 
 
 def unit_directions(offsets_mm: np.ndarray) -> np.ndarray:
@@ -67,15 +36,22 @@ def soft_edge(sd_mm: np.ndarray, width_mm: float) -> np.ndarray:
     return ndtr(sd_mm / max(width_mm, 1e-3)).astype(np.float32)
 
 
-def segment_opacity(offsets_mm: np.ndarray, start_mm: np.ndarray, end_mm: np.ndarray,
-                    width0_mm: float, width1_mm: float, edge_mm: float = 0.3) -> np.ndarray:
-    """Opacity of a tapered strand from ``start`` (width0) to ``end`` (width1), fading out."""
+def segment_distance(offsets_mm: np.ndarray, start_mm: np.ndarray, end_mm: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (mm) of each point to the segment ``start → end`` and the position
+    ``t`` (0…1) of its nearest point along it."""
     axis = (end_mm - start_mm).astype(np.float32)
     length2 = float(axis @ axis) or 1e-6
     rel = offsets_mm - start_mm.reshape(3, *([1] * (offsets_mm.ndim - 1))).astype(np.float32)
     t = np.clip(np.tensordot(axis, rel, axes=(0, 0)) / length2, 0.0, 1.0)
     closest = rel - axis.reshape(3, *([1] * (offsets_mm.ndim - 1))) * t
-    dist = np.sqrt((closest**2).sum(axis=0))
+    return np.sqrt((closest**2).sum(axis=0)), t
+
+
+def segment_opacity(offsets_mm: np.ndarray, start_mm: np.ndarray, end_mm: np.ndarray,
+                    width0_mm: float, width1_mm: float, edge_mm: float = 0.3) -> np.ndarray:
+    """Opacity of a tapered strand from ``start`` (width0) to ``end`` (width1), fading out."""
+    dist, t = segment_distance(offsets_mm, start_mm, end_mm)
     width = width0_mm + (width1_mm - width0_mm) * t
     fade = 1.0 - 0.4 * t
     return (ndtr((width - dist) / edge_mm) * fade).astype(np.float32)

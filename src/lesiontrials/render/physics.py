@@ -127,7 +127,7 @@ class PhysicsRenderer:
                               slice_thickness_mm=acquisition.slice_thickness_mm)
         for spec, lesion_params in zip(lesions, params.lesions, strict=True):
             composite(clean, lesion_layer(lesion_params, mask=spec.mask, spacing_mm=spacing_mm,
-                                          shape=labels.shape))
+                                          shape=labels.shape, field=spec.shape_field))
         apply_scanner(clean, spacing_mm, acquisition, noise_sd=0.0, seed=0, blur=True)
         recon = physics_slab(clean[:, :, slab], pixel_mm=spacing_mm[0], acquisition=acquisition,
                              seed=seed, n_angles=self.n_angles, workers=self.workers)

@@ -1,0 +1,49 @@
+"""Where a rendered lesion's continuous shape comes from: its donor mask, read once.
+
+The insertion stage records, for every nodule, the donor mask it resampled
+(``planned.donor_mask_path``, relative to the data root) and the scale it applied. The
+renderer builds the lesion's shape from that mask at the donor's own spacing
+(:func:`~lesiontrials.render.shape_field.shape_from_mask`), so the drawn lesion does not
+inherit the host grid's voxelisation of the donor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lesiontrials.errors import InputError
+from lesiontrials.io import read_volume
+from lesiontrials.render.shape_field import ShapeField, shape_from_mask
+
+DONOR_MASK, HOST_MASK = "donor_mask", "host_mask"
+
+
+def donor_mask_path(nodule: dict[str, Any]) -> str:
+    """The donor mask an ``insert.json`` nodule record names (``""`` when none)."""
+    return str((nodule.get("planned") or {}).get("donor_mask_path") or "")
+
+
+def donor_shape(data_root: Path, nodule: dict[str, Any]) -> ShapeField | None:
+    """The continuous shape of an inserted nodule from its donor mask and scale; ``None``
+    when the record names no donor mask (the renderer then shapes the host-grid mask and
+    the render records ``shape_source: host_mask``). A named but missing, unreadable or
+    empty mask is an :class:`InputError`."""
+    rel = donor_mask_path(nodule)
+    if not rel:
+        return None
+    path = Path(data_root) / rel
+    if not path.is_file():
+        raise InputError("the donor mask named in insert.json is missing", path=path,
+                         fix="point --data-root at the world the trial was inserted from, "
+                             "or re-run `lesiontrials insert`")
+    donor = read_volume(path)
+    mask = donor.array > 0
+    if not mask.any():
+        raise InputError("the donor mask is empty", path=path,
+                         fix="rebuild the world's index so that this donor is dropped")
+    scale = float((nodule.get("planned") or {}).get("scale", 1.0))
+    if not scale > 0:
+        raise InputError(f"planned.scale must be > 0, got {scale}", path=path,
+                         fix="re-run `lesiontrials insert` for this trial")
+    return shape_from_mask(mask, donor.spacing_mm, scale=scale)
