@@ -50,5 +50,36 @@ class MissingPathError(InputError):
     """A file or directory the run needs is not there."""
 
 
+class BadNameError(InputError, ValueError):
+    """A trial, set, case or dataset name that could escape its folder (``..``, ``/``).
+
+    Also a :class:`ValueError`, so code that validated names before keeps working.
+    """
+
+
+class StageFailedError(LesionTrialsError):
+    """A stage finished, wrote its summary, and some of its cases failed.
+
+    The command line exits with :data:`EXIT_STAGE_FAILURES` (not the usage/input code), so
+    a script can tell "finished with failures" from "refused to start".
+    """
+
+    exit_code = 3
+
+
+class LockHeldError(LesionTrialsError):
+    """Another live process holds the stage's lock on this workspace."""
+
+    exit_code = 4
+
+
+EXIT_INPUT = 2
+"""Exit status for bad input, bad settings and refused commands (nothing was done)."""
+EXIT_STAGE_FAILURES = StageFailedError.exit_code
+"""Exit status for a stage that finished and wrote its summary, but some cases failed."""
+EXIT_LOCKED = LockHeldError.exit_code
+"""Exit status when another live run holds the stage's lock on the workspace."""
+
+
 class ConfigError(LesionTrialsError):
     """A setting or configuration file is invalid."""

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lesiontrials.errors import MissingPathError
+from lesiontrials.errors import BadNameError, MissingPathError
 
 PROFILES_SUFFIX = "_nodule_profiles.csv"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -33,8 +33,10 @@ def strip_volume_suffix(name: str) -> str:
 
 def check_name(value: str, *, what: str) -> str:
     """Refuse names that could escape a directory (``..``, slashes, empty)."""
-    if not _SAFE_NAME.match(value) or ".." in value:
-        raise ValueError(f"invalid {what} {value!r}: use letters, digits, '_', '-' and '.'")
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise BadNameError(
+            f"invalid {what} {value!r}: it must not contain '/', '..' or start with '.'",
+            fix="use a plain name of letters, digits, '_', '-' and '.'")
     return value
 
 
@@ -89,7 +91,9 @@ class DataRoot:
         """``ct_path`` in profiles is relative to ``raw_ct/``."""
         relative = Path(ct_path)
         if relative.is_absolute() or ".." in relative.parts:
-            raise ValueError(f"ct_path must be relative to raw_ct/, got {ct_path!r}")
+            raise BadNameError(f"ct_path must be relative to raw_ct/, got {ct_path!r}",
+                               column="ct_path",
+                               fix="write ct_path as DATASET/CT_ID.nii.gz without '..'")
         return self.root / "raw_ct" / relative
 
     def refined_seg(self, dataset: str, ct_id: str) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from lesiontrials.cli.options import (
     WorkspaceOption,
     executor_scope,
 )
+
+if TYPE_CHECKING:
+    from lesiontrials.paths import Workspace
 
 console = Console()
 
@@ -48,6 +51,8 @@ def render(
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
     space = Workspace(settings.workspace)
     trials = inserted_trials(space) if all_trials else ([trial] if trial else [])
+    if trial and not all_trials:
+        _require_inserted(space, trial, known=inserted_trials(space))
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
@@ -66,6 +71,17 @@ def render(
             _print_summary(summary)
             console.print(f"outputs: {space.cases_dir(summary['trial'])} "
                           "(ct.nii.gz, render.json, qc.png per case)")
+
+
+def _require_inserted(space: Workspace, trial: str, *, known: list[str]) -> None:
+    """Refuse a trial name with no inserted cases before anything is created."""
+    from lesiontrials.errors import InputError
+
+    space.cases_dir(trial)  # refuses '..', '/' and the like
+    if trial not in known:
+        raise InputError(f"trial {trial!r} has no inserted cases", path=space.root / "cases",
+                         fix=f"run `lesiontrials insert {trial}` first, or use one of "
+                             f"{known or '(none inserted yet)'}")
 
 
 def _print_summary(summary: dict) -> None:

@@ -1,8 +1,10 @@
 """All file I/O: volumes, tables, JSON, atomic writes. Nothing else opens files."""
 
 from lesiontrials.io.atomic import (
+    TEMP_GLOB,
     atomic_open,
     atomic_path,
+    remove_temp_files,
     sha256_file,
     write_bytes_atomic,
     write_text_atomic,
@@ -30,6 +32,7 @@ from lesiontrials.io.volumes import (
 )
 
 __all__ = [
+    "TEMP_GLOB",
     "Volume",
     "VolumeKind",
     "atomic_open",
@@ -44,6 +47,7 @@ __all__ = [
     "read_png",
     "read_volume",
     "read_volume_header",
+    "remove_temp_files",
     "sha256_file",
     "spacing_from_affine",
     "to_canonical",
