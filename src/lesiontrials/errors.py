@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+
+
+def shown(value: object) -> str:
+    """A cell value as a user wrote it: ``7`` or ``'x'``, never ``np.float64(7.0)``."""
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, str | bytes):
+        with contextlib.suppress(TypeError, ValueError):
+            value = item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
 
 
 class LesionTrialsError(Exception):
