@@ -79,6 +79,14 @@ class StageFailedError(LesionTrialsError):
     exit_code = 3
 
 
+def stage_failures(stage: str, *, failed: int, total: int, summaries: str) -> StageFailedError:
+    """The error a stage raises after writing its summary when ``failed`` cases failed."""
+    return StageFailedError(
+        f"{stage}: {failed} of {total} cases failed; the summary is written ({summaries}). "
+        "Fix: read the reasons listed above, address them and run the same command again "
+        "(finished cases are kept and skipped)")
+
+
 class LockHeldError(LesionTrialsError):
     """Another live process holds the stage's lock on this workspace."""
 

@@ -63,7 +63,11 @@ def render(
         console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
-    with executor_scope(settings, executor, ray_address):
+    failed = total = 0
+    from lesiontrials.io.locks import stage_lock
+
+    with stage_lock(space.root, "render", on_takeover=console.print), \
+            executor_scope(settings, executor, ray_address):
         for summary in render_trials(trials, workspace=space,
                                      data_root=settings.resolved_data_root, backend=backend,
                                      workers=settings.workers, appearance=appearance,
@@ -71,6 +75,13 @@ def render(
             _print_summary(summary)
             console.print(f"outputs: {space.cases_dir(summary['trial'])} "
                           "(ct.nii.gz, render.json, qc.png per case)")
+            failed += len(summary["failed"])
+            total += summary["cases"]
+    if failed:
+        from lesiontrials.errors import stage_failures
+
+        raise stage_failures("render", failed=failed, total=total,
+                             summaries=str(space.root / "cases" / "*" / "render_summary.json"))
 
 
 def _require_inserted(space: Workspace, trial: str, *, known: list[str]) -> None:

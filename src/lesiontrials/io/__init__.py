@@ -11,11 +11,13 @@ from lesiontrials.io.atomic import (
 )
 from lesiontrials.io.images import decode_png, encode_png, read_png, write_png
 from lesiontrials.io.tables import (
+    RUN_COUNTERS,
     read_csv_table,
     read_json,
     read_parquet,
     read_parquet_metadata,
     to_json_text,
+    write_content_json,
     write_csv,
     write_json,
     write_parquet,
@@ -32,6 +34,7 @@ from lesiontrials.io.volumes import (
 )
 
 __all__ = [
+    "RUN_COUNTERS",
     "TEMP_GLOB",
     "Volume",
     "VolumeKind",
@@ -53,6 +56,7 @@ __all__ = [
     "to_canonical",
     "to_json_text",
     "write_bytes_atomic",
+    "write_content_json",
     "write_csv",
     "write_json",
     "write_parquet",
