@@ -70,6 +70,9 @@ def build_index(data_root: DataRoot, *, datasets: list[str] | None = None) -> In
         frames.append(frame)
         sources[name] = source
     table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        raise InputError("the profile tables hold no nodules", path=data_root.profiles_dir,
+                         fix="restore the tables' rows; the previous index is kept")
     table = table.sort_values(["dataset", "annotation_id"], kind="stable").reset_index(drop=True)
     table = validate_index(table)
     info = {"data_root": str(data_root.root), "datasets": sources, "rows": len(table)}
@@ -87,7 +90,9 @@ def read_dataset(data_root: DataRoot, name: str) -> tuple[pd.DataFrame, dict[str
     """One dataset's profile CSV as index rows, plus its provenance record."""
     path = data_root.profiles_csv(name)
     raw = read_csv_table(path, dtype={"ct_path": "string"})
-    if raw.empty:
+    if raw.empty and not data_root.meta_csv(name, "hosts").is_file():
+        # A dataset of nodule-free host scans lists them in meta/{DS}_hosts.csv; without
+        # that table a header-only file is a truncated one, not an empty dataset.
         raise InputError("the profile table has no data rows (header only)", path=path,
                          fix="restore the file's rows, or remove the file to drop the dataset; "
                              "the previous index is kept")
@@ -197,9 +202,10 @@ def check_physical_values(frame: pd.DataFrame, path: Path) -> None:
         if missing.any():
             _refuse(frame, missing, column, path, "missing (NaN) centroid coordinate",
                     "give the nodule centroid in RAS mm or remove the row")
-    escapes = frame["ct_path"].map(lambda p: Path(p).is_absolute() or ".." in Path(p).parts)
+    escapes = np.array([Path(p).is_absolute() or ".." in Path(p).parts
+                        for p in frame["ct_path"]], dtype=bool)
     if escapes.any():
-        _refuse(frame, escapes.to_numpy(dtype=bool), "ct_path", path,
+        _refuse(frame, escapes, "ct_path", path,
                 "path leaves raw_ct/ (absolute or '..')",
                 "write ct_path relative to raw_ct/, e.g. DATASET/CT_ID.nii.gz")
 

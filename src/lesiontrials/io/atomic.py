@@ -86,3 +86,19 @@ def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_record(path: str | Path) -> dict[str, int | str]:
+    """``{"bytes": size, "sha256": hex}`` of a file, for a stage record to list its outputs."""
+    return {"bytes": Path(path).stat().st_size, "sha256": sha256_file(path)}
+
+
+def matches_record(path: str | Path, record: object) -> bool:
+    """Whether ``path`` exists and has the size and SHA-256 in ``record``
+    (:func:`file_record`); the size is compared first, so a truncated file costs no hash."""
+    path = Path(path)
+    if not isinstance(record, dict) or not path.is_file():
+        return False
+    if path.stat().st_size != record.get("bytes"):
+        return False
+    return sha256_file(path) == record.get("sha256")
