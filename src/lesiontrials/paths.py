@@ -21,6 +21,7 @@ from lesiontrials.errors import BadNameError, MissingPathError
 
 PROFILES_SUFFIX = "_nodule_profiles.csv"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+MAX_NAME_CHARS = 200  # a file name component; file systems stop at 255 bytes
 
 
 def strip_volume_suffix(name: str) -> str:
@@ -33,9 +34,11 @@ def strip_volume_suffix(name: str) -> str:
 
 def check_name(value: str, *, what: str) -> str:
     """Refuse names that could escape a directory (``..``, slashes, empty)."""
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+    if (not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value
+            or len(value) > MAX_NAME_CHARS):
         raise BadNameError(
-            f"invalid {what} {value!r}: it must not contain '/', '..' or start with '.'",
+            f"invalid {what} {str(value)[:80]!r}: it must not contain '/', '..', start with "
+            f"'.' or exceed {MAX_NAME_CHARS} characters",
             fix="use a plain name of letters, digits, '_', '-' and '.'")
     return value
 
