@@ -19,7 +19,7 @@ from lesiontrials.apps.state import ApiError, AppState, raw_key
 from lesiontrials.paths import DataRoot, Workspace
 
 STATIC_DIR = Path(__file__).parent / "static"
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 """Host names a request may name by default: the loopback ones."""
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
