@@ -46,7 +46,8 @@ def test_allowed_hosts_are_configurable(small_world):
 def test_serve_allows_the_bound_host_and_loopback_plus_extra_names():
     from lesiontrials.cli.app_commands import allowed_host_names
 
-    assert allowed_host_names("10.1.2.3", []) == ("10.1.2.3", "localhost", "127.0.0.1", "::1", "[::1]")
+    assert allowed_host_names("10.1.2.3", []) == (
+        "10.1.2.3", "localhost", "127.0.0.1", "::1", "[::1]")
     assert allowed_host_names("0.0.0.0", ["Lab.Example"]) == (
         "localhost", "127.0.0.1", "::1", "[::1]", "lab.example")
 

@@ -216,7 +216,8 @@ def test_startup_warms_the_caches(small_world, tmp_path: Path) -> None:
     from lesiontrials.apps import create_app
 
     app = create_app(small_world.workspace.root, small_world.data_root.root)
-    with TestClient(app, base_url="http://localhost") as client:  # runs the lifespan: warm-up before the first request
+    # the context runs the lifespan: warm-up before the first request
+    with TestClient(app, base_url="http://localhost") as client:
         state = app.state.lesiontrials
         assert state.facet_codes is not None and "_row_bytes" in state.__dict__
         assert client.get("/api/nodules", params={"limit": 1}).json()["total"] == 60
