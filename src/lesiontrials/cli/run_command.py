@@ -50,9 +50,10 @@ def run(
         _run_stages(size=size, seed=seed, workers=workers, workspace=workspace,
                     settings=settings, failures=failures if keep_going else None)
     if failures:
-        raise StageFailedError("run finished with failed cases in: " + "; ".join(failures)
-                               + ". Fix: address the reasons and run again (finished cases "
-                                 "are kept and skipped)")
+        raise StageFailedError(
+            f"run finished, but cases failed in: {', '.join(failures)} (their summaries are "
+            "written). Fix: read the reasons printed for those stages, address them and run "
+            "again (finished cases are kept and skipped)")
 
 
 def _warn(message: str) -> None:
@@ -68,8 +69,9 @@ def _stage(name: str, failures: list[str] | None) -> Iterator[None]:
     except StageFailedError as exc:
         if failures is None:
             raise
-        console.print(f"[red]{exc}[/] (going on: --keep-going)", highlight=False, markup=False)
-        failures.append(f"{name} ({exc})")
+        console.print(f"{exc} (going on: --keep-going)", style="red", highlight=False,
+                      markup=False)
+        failures.append(name)
 
 
 def _run_stages(*, size: str, seed: int | None, workers: int | None,
