@@ -148,7 +148,8 @@ def _read_checked_gzip(path: Path) -> bytes:
             return handle.read()
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         raise InputError(
-            f"the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})", path=path,
+            f"cannot read the volume: the gzip stream is corrupt or truncated "
+            f"({type(exc).__name__}: {exc})", path=path,
             fix="the file is damaged (checksum or length mismatch); re-export or re-download "
                 "it, or delete it so the stage that made it writes it again",
         ) from exc
