@@ -486,3 +486,32 @@ def test_bad_input(name, corpus, tmp_path, monkeypatch, capsys):
     for path in bad.absent:
         assert not path.exists(), f"{path} was created"
     assert not list(corpus.workspace.rglob(".*.tmp"))
+
+
+def test_a_stage_with_failed_cases_exits_3_after_writing_its_summary(corpus, tmp_path,
+                                                                     monkeypatch, capsys):
+    """`insert --all` where one case fits nowhere: the summary is printed and written
+    first, then the command exits with the 'finished with failures' status (3)."""
+    from lesiontrials.cli.main import main
+    from lesiontrials.errors import EXIT_STAGE_FAILURES
+
+    written = []
+    summary = {"status": {"done": 4, "failed": 1}, "trial": "t1"}
+
+    def fake_insert(name, **kwargs):
+        written.append(name)
+        return summary
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lesiontrials.insert.list_trials", lambda ws: ["t1"])
+    monkeypatch.setattr("lesiontrials.insert.insert_trial", fake_insert)
+    monkeypatch.setattr("lesiontrials.insert.summary_table", lambda s: "SUMMARY-TABLE")
+    monkeypatch.setattr(sys, "argv", ["lesiontrials", "insert", "--all", "-w",
+                                      str(tmp_path / "ws"), "-j", "1"])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    output = capsys.readouterr()
+    assert caught.value.code == EXIT_STAGE_FAILURES
+    assert "SUMMARY-TABLE" in output.out  # the summary first
+    assert "insert: 1 of 5 cases failed" in " ".join(output.err.split())
+    assert written == ["t1"] and not list((tmp_path / "ws").rglob("*.lock"))
