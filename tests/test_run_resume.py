@@ -19,7 +19,7 @@ from lesiontrials.testing import output_snapshot
 TIMING_LOGS = ("_timing.json",)  # wall-clock seconds: the documented per-run logs
 
 
-def _run(workspace: Path, env: dict[str, str]) -> list[str]:
+def _run(workspace: Path) -> list[str]:
     return [sys.executable, "-m", "lesiontrials.cli.main", "run", "--size", "demo",
             "--workers", "1", "--keep-going", "-w", str(workspace)]
 
@@ -56,7 +56,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, tmp_path):
     env = {**os.environ, "LESIONTRIALS_DATA_ROOT": str(tiny_world), "COLUMNS": "120"}
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    first = subprocess.run(_run(reference, env), env=env, capture_output=True, check=False)
+    first = subprocess.run(_run(reference), env=env, capture_output=True, check=False)
     assert first.returncode in (0, 3), first.stderr.decode()[-2000:]
     expected = output_snapshot(reference, root=reference, skip_suffixes=TIMING_LOGS)
 
@@ -66,14 +66,14 @@ def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, tmp_path)
         lambda: any(killed.glob("eval/*/set.json")),
     ]
     for ready in points:
-        _kill_when(_run(killed, env), env, ready)
-    resumed = subprocess.run(_run(killed, env), env=env, capture_output=True, check=False)
+        _kill_when(_run(killed), env, ready)
+    resumed = subprocess.run(_run(killed), env=env, capture_output=True, check=False)
     assert resumed.returncode == first.returncode, resumed.stderr.decode()[-2000:]
     got = output_snapshot(killed, root=killed, skip_suffixes=TIMING_LOGS)
     assert sorted(got) == sorted(expected)
     assert [name for name in expected if got[name] != expected[name]] == []
     assert not list(killed.rglob(".*.tmp")) and not list(killed.rglob("*.lock"))
 
-    again = subprocess.run(_run(reference, env), env=env, capture_output=True, check=False)
+    again = subprocess.run(_run(reference), env=env, capture_output=True, check=False)
     assert again.returncode == first.returncode
     assert output_snapshot(reference, root=reference, skip_suffixes=TIMING_LOGS) == expected
