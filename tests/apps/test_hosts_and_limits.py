@@ -79,3 +79,13 @@ def test_lru_is_bounded_by_bytes_not_count():
     assert cache.get("huge") is None
     long_key = ("k" * 100_000,)
     assert approx_nbytes(long_key) > 100_000  # long query strings count against the budget
+
+
+def test_the_mmap_threshold_is_fixed_on_glibc():
+    import platform
+
+    from lesiontrials.apps.heap import fix_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    assert fix_mmap_threshold() is True

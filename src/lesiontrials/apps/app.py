@@ -131,6 +131,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from lesiontrials.apps.heap import fix_mmap_threshold
+
+        fix_mmap_threshold()  # freed arrays go back to the system: RSS stays bounded
         routes_nodules.warm(state)  # before the first request, not during it
         yield
 
