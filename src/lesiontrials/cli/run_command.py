@@ -60,6 +60,7 @@ def _warn(message: str) -> None:
     console.print(f"[yellow]{message}[/]")
 
 
+@contextlib.contextmanager
 def _stage(name: str, failures: list[str] | None) -> Iterator[None]:
     """Print the stage rule; with ``failures`` (``--keep-going``), record a stage whose
     cases failed and go on instead of stopping."""
@@ -86,9 +87,6 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
 
     ws = Workspace(settings.workspace)
 
-    def stage(name: str) -> contextlib.AbstractContextManager[None]:
-        return contextlib.contextmanager(_stage)(name, failures)
-
     console.print(Rule("world"))
     if settings.data_root is not None:
         root = settings.data_root
@@ -102,20 +100,20 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     console.print(Rule("plan"))
     plan_commands.plan_all_designs(size="demo" if size == "demo" else "paper",
                                    workspace=settings.workspace, data_root=root, seed=seed)
-    with stage("insert"):
+    with _stage("insert", failures):
         insert_commands.insert(trial=None, all_trials=True, workers=settings.workers,
                                workspace=settings.workspace, data_root=root,
                                export_release=None)
-    with stage("render"):
+    with _stage("render", failures):
         render_commands.render(trial=None, all_trials=True, backend="auto",
                                workers=settings.workers, workspace=settings.workspace,
                                data_root=root, appearance="")
-    with stage("evaluation sets"):
+    with _stage("evaluation sets", failures):
         eval_commands.slices(trial=None, all_trials=True, real=False,
                              workspace=settings.workspace, data_root=root,
                              workers=settings.workers)
     if (Path(root) / "raw_ct").is_dir():
-        with stage("real evaluation set"):
+        with _stage("real evaluation set", failures):
             eval_commands.slices(trial=None, all_trials=False, real=True,
                                  workspace=settings.workspace, data_root=root,
                                  workers=settings.workers)
