@@ -77,3 +77,17 @@ def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, tmp_path)
     again = subprocess.run(_run(reference), env=env, capture_output=True, check=False)
     assert again.returncode == first.returncode
     assert output_snapshot(reference, root=reference, skip_suffixes=TIMING_LOGS) == expected
+
+
+def test_run_stops_at_a_failed_stage_unless_told_to_keep_going():
+    from lesiontrials.cli.run_command import _stage
+    from lesiontrials.errors import StageFailedError
+
+    with pytest.raises(StageFailedError), _stage("insert", None):
+        raise StageFailedError("insert: 1 of 5 cases failed")
+    failures: list[str] = []
+    with _stage("insert", failures):
+        raise StageFailedError("insert: 1 of 5 cases failed")
+    with _stage("render", failures):
+        pass
+    assert failures == ["insert"]
