@@ -28,7 +28,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
 demo: install
-	$(BIN)/lesiontrials run --size $(SIZE) --workspace $(WORKSPACE) --workers $(WORKERS)
+	$(BIN)/lesiontrials run --size $(SIZE) --workspace $(WORKSPACE) --workers $(WORKERS) --keep-going
 
 test: dev
 	$(BIN)/ruff check src tests benchmarks

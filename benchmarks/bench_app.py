@@ -23,7 +23,15 @@ shared: read latencies with its load average).
 
 Target (issue 9): search p99 ≤ 100 ms on the demo index.
 
+``--memory`` runs the bounded-memory load instead (issue 16): ``--memory-requests``
+(4,000) distinct requests from 20 closed-loop clients — every case's CT and label slice
+PNG at several z / window / zoom settings, searches with long query strings, nodule
+details and similar queries, odd names (NUL bytes, 5,000 characters) — and reports the
+server's resident memory (``VmRSS``) before and after and its peak (``VmHWM``), with the
+status counts (a 500 is an error). Target: RSS after ≤ RSS before + 0.5 GB.
+
     python benchmarks/bench_app.py -w WORKSPACE [-d DATA_ROOT] [--json out.json]
+    python benchmarks/bench_app.py -w WORKSPACE --memory [--memory-requests 4000]
 """
 
 from __future__ import annotations
@@ -176,6 +184,87 @@ async def _client(port: int, targets: dict[str, list[str]], stop: float, seed: i
         writer.close()
 
 
+def _memory_mb(pid: int) -> dict[str, float]:
+    """Resident (``VmRSS``) and peak resident (``VmHWM``) memory of a process, MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = round(int(value.split()[0]) / 1024, 1)
+    return fields
+
+
+def memory_urls(targets: dict[str, list[str]], cases: list[str], n: int,
+                seed: int = 0) -> list[str]:
+    """``n`` distinct URLs that would each add to an unbounded cache."""
+    rng = random.Random(seed)
+    urls: list[str] = []
+    odd = ["/api/files/a%00b.html", "/api/files/" + "x" * 5000,
+           "/api/cases/" + "t" * 5000 + "/c", "/api/nodules?offset=" + "9" * 30]
+    while len(urls) < n:
+        kind = rng.random()
+        if kind < 0.5 and cases:
+            case = rng.choice(cases)
+            source = rng.choice(["ct", "labels"])
+            urls.append(f"/api/cases/{case}/slice.png?source={source}&zoom="
+                        f"{rng.choice([1, 2, 3])}&width={rng.randint(400, 2000)}"
+                        f"&center={rng.randint(-700, 100)}")
+        elif kind < 0.8:
+            pad = "&limit=25&" + "&".join(f"p{i}={'v' * 40}" for i in range(60))
+            urls.append(rng.choice(targets["search"]) + pad + f"&n={len(urls)}")
+        elif kind < 0.97:
+            urls.append(rng.choice(targets["detail"] + targets["similar"]))
+        else:
+            urls.append(rng.choice(odd))
+    return urls
+
+
+async def _memory_client(port: int, urls: list[str], statuses: dict[int, int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while urls:
+            status, _ = await _request(reader, writer, urls.pop())
+            statuses[status] += 1
+            if status >= 500:  # the server may close the connection after an error
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+def memory_run(workspace: Path, data_root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Server RSS before and after ``--memory-requests`` distinct requests."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _start_server(workspace, data_root, port)
+    try:
+        _wait_ready(base)
+        targets = _targets(base, 2000)
+        cases = []
+        for trial in _get_json(base, "/api/trials?limit=200")["items"]:
+            detail = _get_json(base, f"/api/trials/{trial['trial']}?limit=200")
+            cases += [f"{trial['trial']}/{c}" for c in detail["cases"]]
+        urls = memory_urls(targets, cases, args.memory_requests)
+        before = _memory_mb(server.pid)
+        statuses: dict[int, int] = defaultdict(int)
+        start = time.monotonic()
+        pending = list(reversed(urls))
+
+        async def drive() -> None:
+            await asyncio.gather(*(_memory_client(port, pending, statuses) for _ in range(20)))
+
+        asyncio.run(drive())
+        after = _memory_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return {"requests": len(urls), "cases": len(cases), "seconds": round(
+        time.monotonic() - start, 1), "statuses": dict(sorted(statuses.items())),
+        "rss_before_mb": before["VmRSS"], "rss_after_mb": after["VmRSS"],
+        "peak_rss_mb": after["VmHWM"], "server_errors_5xx": sum(
+            v for k, v in statuses.items() if k >= 500)}
+
+
 def _summary(times: list[float], seconds: float, hits: int) -> dict[str, float]:
     if not times:
         return {"requests": 0}
@@ -244,9 +333,13 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, nargs=2, default=(250.0, 750.0))
     parser.add_argument("--distinct-searches", type=int, default=5000)
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--memory", action="store_true",
+                        help="run the bounded-memory load instead (RSS before/after)")
+    parser.add_argument("--memory-requests", type=int, default=4000)
     args = parser.parse_args()
     data_root = args.data_root or args.workspace / "world"
-    result = run(args.workspace, data_root, args)
+    result = (memory_run(args.workspace, data_root, args) if args.memory
+              else run(args.workspace, data_root, args))
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:

@@ -17,10 +17,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lesiontrials.errors import MissingPathError
+from lesiontrials.errors import BadNameError, MissingPathError
 
 PROFILES_SUFFIX = "_nodule_profiles.csv"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+MAX_NAME_CHARS = 200  # a file name component; file systems stop at 255 bytes
 
 
 def strip_volume_suffix(name: str) -> str:
@@ -33,8 +34,12 @@ def strip_volume_suffix(name: str) -> str:
 
 def check_name(value: str, *, what: str) -> str:
     """Refuse names that could escape a directory (``..``, slashes, empty)."""
-    if not _SAFE_NAME.match(value) or ".." in value:
-        raise ValueError(f"invalid {what} {value!r}: use letters, digits, '_', '-' and '.'")
+    if (not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value
+            or len(value) > MAX_NAME_CHARS):
+        raise BadNameError(
+            f"invalid {what} {str(value)[:80]!r}: it must not contain '/', '..', start with "
+            f"'.' or exceed {MAX_NAME_CHARS} characters",
+            fix="use a plain name of letters, digits, '_', '-' and '.'")
     return value
 
 
@@ -89,7 +94,9 @@ class DataRoot:
         """``ct_path`` in profiles is relative to ``raw_ct/``."""
         relative = Path(ct_path)
         if relative.is_absolute() or ".." in relative.parts:
-            raise ValueError(f"ct_path must be relative to raw_ct/, got {ct_path!r}")
+            raise BadNameError(f"ct_path must be relative to raw_ct/, got {ct_path!r}",
+                               column="ct_path",
+                               fix="write ct_path as DATASET/CT_ID.nii.gz without '..'")
         return self.root / "raw_ct" / relative
 
     def refined_seg(self, dataset: str, ct_id: str) -> Path:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lesiontrials.errors import ConfigError, MissingPathError
@@ -72,9 +72,32 @@ def load_settings(**overrides: Any) -> Settings:
     """Build :class:`Settings`; ``overrides`` (e.g. CLI flags) win over everything."""
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**clean)
-    except Exception as exc:  # pydantic ValidationError: name the variable to change
-        raise ConfigError(f"invalid settings: {exc}") from exc
+        settings = Settings(**clean)
+    except ValidationError as exc:
+        raise ConfigError(_settings_problems(exc, given=set(clean))) from exc
+    for name in ("workspace", "data_root"):
+        value = getattr(settings, name)
+        if value is not None and value.exists() and not value.is_dir():
+            flag = f"--{name.replace('_', '-')}" if name in clean else (
+                f"{ENV_PREFIX}{name.upper()}")
+            raise ConfigError(f"{value}: {flag} names a file, not a folder. Fix: give a "
+                              "directory (it is created when missing)")
+    return settings
+
+
+def _settings_problems(exc: ValidationError, *, given: set[str]) -> str:
+    """One line per bad setting, named as the user sets it (flag or environment variable)."""
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        where = (f"--{name.replace('_', '-')}" if name in given
+                 else f"{ENV_PREFIX}{name.upper()}")
+        value = error.get("input")
+        shown = value if isinstance(value, str) else str(value)
+        problems.append(f"{where}={shown!r}: {error['msg']}")
+    return ("invalid settings: " + "; ".join(problems)
+            + ". Fix: change or unset the named variable (or flag); `lesiontrials config` "
+              "shows every setting and where it came from")
 
 
 def describe_settings(settings: Settings, *, overrides: dict[str, Any] | None = None,
@@ -134,7 +157,13 @@ def load_yaml(path: str | Path, *, env: dict[str, str | None] | None = None) -> 
     path = Path(path)
     if not path.is_file():
         raise MissingPathError("configuration file not found", path=path, fix="check the path")
-    text = interpolate(path.read_text(encoding="utf-8"), source=path, env=env)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded). Fix: save the "
+            "file as UTF-8") from exc
+    text = interpolate(raw, source=path, env=env)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -108,7 +108,7 @@ def client(small_world: SmallWorld):
     from lesiontrials.apps import create_app
 
     app = create_app(small_world.workspace.root, small_world.data_root.root)
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(app, raise_server_exceptions=False, base_url="http://localhost")
 
 
 @pytest.fixture
@@ -118,4 +118,4 @@ def private_client(small_world: SmallWorld):
     from lesiontrials.apps import create_app
 
     app = create_app(small_world.workspace.root, small_world.data_root.root, real_pixels=False)
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(app, raise_server_exceptions=False, base_url="http://localhost")

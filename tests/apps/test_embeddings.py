@@ -44,7 +44,8 @@ def _client(world: ImagingWorld):
     from lesiontrials.apps import create_app
 
     return TestClient(create_app(world.workspace.root, world.root.root),
-                      raise_server_exceptions=False)
+                      raise_server_exceptions=False,
+                      base_url="http://localhost")
 
 
 def test_crop_is_centred_on_the_nodule_and_air_outside() -> None:

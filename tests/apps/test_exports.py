@@ -25,7 +25,8 @@ def client(world: ImagingWorld):
     from lesiontrials.apps import create_app
 
     return TestClient(create_app(world.workspace.root, world.root.root),
-                      raise_server_exceptions=False)
+                      raise_server_exceptions=False,
+                      base_url="http://localhost")
 
 
 def _index(world: ImagingWorld) -> pd.DataFrame:

@@ -166,7 +166,8 @@ def _app_client(workspace: Workspace, small_world):
     from lesiontrials.apps import create_app
 
     return TestClient(create_app(workspace.root, small_world.data_root.root),
-                      raise_server_exceptions=False)
+                      raise_server_exceptions=False,
+                      base_url="http://localhost")
 
 
 @pytest.mark.slow  # numba compiles umap-learn on first use (≈ 20 s)
@@ -215,12 +216,14 @@ def test_startup_warms_the_caches(small_world, tmp_path: Path) -> None:
     from lesiontrials.apps import create_app
 
     app = create_app(small_world.workspace.root, small_world.data_root.root)
-    with TestClient(app) as client:  # runs the lifespan: warm-up before the first request
+    # the context runs the lifespan: warm-up before the first request
+    with TestClient(app, base_url="http://localhost") as client:
         state = app.state.lesiontrials
         assert state.facet_codes is not None and "_row_bytes" in state.__dict__
         assert client.get("/api/nodules", params={"limit": 1}).json()["total"] == 60
     empty = create_app(tmp_path / "ws", small_world.data_root.root)
-    with TestClient(empty, raise_server_exceptions=False) as client:  # no index: no warm-up
+    with TestClient(empty, raise_server_exceptions=False,
+                      base_url="http://localhost") as client:  # no index: no warm-up
         assert client.get("/api/health").status_code == 200
         missing = client.get("/api/nodules")
         assert missing.status_code == 404 and "index build" in missing.json()["error"]

@@ -138,7 +138,11 @@ def test_the_executor_option_reaches_run_cases(tmp_path, monkeypatch):
     args = ["insert", TRIAL, "-w", str(ws), "-d", str(root), "-j", "1"]
     with record_summaries() as summaries:
         result = CliRunner().invoke(app, [*args, "--executor", "local"])
-    assert result.exit_code == 0, result.output
+    # finished, summary written, 1 case failed: the console entry point exits 3 for this
+    from lesiontrials.errors import StageFailedError
+
+    assert isinstance(result.exception, StageFailedError), result.output
+    assert "1 of 6 cases failed" in str(result.exception)
     assert [(s.executor, s.done, s.failed) for s in summaries] == [("in-process", 5, 1)]
 
     monkeypatch.setenv("LESIONTRIALS_EXECUTOR", "local")

@@ -57,3 +57,13 @@ def test_impossible_specs_are_refused_with_the_constraint_to_relax(plan_ctx, fie
     with pytest.raises(InputError, match="Fix") as caught:
         plan_spec(plan_ctx, _spec(**fields))
     assert message in str(caught.value)
+
+
+def test_design_names_accepted_by_the_spec_are_the_planned_designs():
+    from lesiontrials.errors import InputError
+    from lesiontrials.trials.plan import DESIGNS
+    from lesiontrials.trials.spec import DESIGN_NAMES, parse_spec
+
+    assert {name for name, _ in DESIGNS.values()} | {"custom"} == DESIGN_NAMES
+    with pytest.raises(InputError, match="unknown design 'moonshot_design'"):
+        parse_spec({"name": "t", "n_cases": 3, "design": "moonshot_design"})

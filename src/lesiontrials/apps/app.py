@@ -12,12 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lesiontrials.apps.state import ApiError, AppState, raw_key
 from lesiontrials.paths import DataRoot, Workspace
 
 STATIC_DIR = Path(__file__).parent / "static"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+"""Host names a request may name by default: the loopback ones."""
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "SAMEORIGIN",
@@ -107,15 +110,20 @@ def create_app(
     *,
     real_pixels: bool = True,
     allowed_origins: tuple[str, ...] = (),
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS,
 ) -> FastAPI:
     """Build the service for one workspace and data root.
 
     ``real_pixels=False`` refuses every endpoint that would send real CT pixels; images
     drawn from label maps or by synthetic renderers still work. ``allowed_origins`` lists
-    exact origins for CORS (none by default; ``*`` is refused).
+    exact origins for CORS (none by default; ``*`` is refused). ``allowed_hosts`` lists
+    the host names a request's ``Host`` header may carry (the loopback names by default):
+    any other answers 400, so a web page cannot reach the service by DNS rebinding.
     """
     if "*" in allowed_origins:
         raise ValueError("wildcard CORS is not allowed; list exact origins")
+    if not allowed_hosts or "*" in allowed_hosts:
+        raise ValueError("list the host names the service answers to (no '*')")
     from lesiontrials.apps import routes_export, routes_map, routes_nodules, routes_results
 
     state = AppState(Workspace(Path(workspace)), DataRoot(Path(data_root)),
@@ -123,6 +131,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from lesiontrials.apps.heap import fix_mmap_threshold
+
+        fix_mmap_threshold()  # freed arrays go back to the system: RSS stays bounded
         routes_nodules.warm(state)  # before the first request, not during it
         yield
 
@@ -137,6 +148,8 @@ def create_app(
                            allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts),
+                       www_redirect=False)  # outermost: a foreign Host gets nothing else
     _install_errors(app)
     # map and export first: /api/nodules/map/colours must not read as a nodule's detail
     app.include_router(routes_map.router)

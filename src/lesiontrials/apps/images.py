@@ -15,7 +15,7 @@ from lesiontrials.evaluate.windowing import Window, apply_window, axial_display,
 from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import Volume, encode_png, read_volume
 
-CACHE_BYTES = 1 << 30
+CACHE_BYTES = 256 << 20
 _volumes: OrderedDict[tuple[str, int], Volume] = OrderedDict()
 _lock = threading.Lock()
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from lesiontrials.evaluate.windowing import Window
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
 # slice endpoints: guidance overlay, window centre/width (HU) and zoom
 Overlay = Literal["plain", "bbox", "contour", "bbox_contour"]
 WindowCentre = Annotated[float, Query(ge=-2000, le=4000)]

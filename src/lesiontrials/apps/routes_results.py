@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,7 +12,15 @@ from fastapi.responses import FileResponse
 
 from lesiontrials import anatomy
 from lesiontrials.apps.params import Display, Limit, Offset, state_of
-from lesiontrials.apps.state import SYNTHETIC_BACKENDS, ApiError, AppState, page, records, safe_name
+from lesiontrials.apps.state import (
+    LRU,
+    SYNTHETIC_BACKENDS,
+    ApiError,
+    AppState,
+    page,
+    records,
+    safe_name,
+)
 
 router = APIRouter(prefix="/api", tags=["trials, cases and reports"])
 # reports carry their own inline <style>; they never need scripts
@@ -105,8 +112,19 @@ def case_detail(request: Request, trial: str, case: str) -> dict[str, Any]:
             (synthetic or state.real_pixels)}
 
 
-@lru_cache(maxsize=64)
+_MASKS = LRU(128 << 20)  # full-grid masks are tens of MB each: bound by bytes, not count
+
+
 def _cached_mask(directory: str, labels_mtime_ns: int, insert_mtime_ns: int) -> np.ndarray:
+    key = (directory, labels_mtime_ns, insert_mtime_ns)
+    mask = _MASKS.get(key)
+    if mask is None:
+        mask = _build_mask(directory)
+        _MASKS.put(key, mask)
+    return mask
+
+
+def _build_mask(directory: str) -> np.ndarray:
     from lesiontrials.apps.images import load_volume, mask_on_grid
 
     case = Path(directory)

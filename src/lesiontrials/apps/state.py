@@ -39,6 +39,9 @@ def safe_name(value: str, *, what: str) -> str:
 def inside(root: Path, relative: str | Path) -> Path:
     """``root / relative`` resolved, refused (403) when it leaves ``root``."""
     base = Path(root).resolve()
+    text = str(relative)
+    if "\x00" in text or any(len(part) > 255 for part in text.split("/")) or len(text) > 1024:
+        raise ApiError("invalid file name (NUL byte or too long)", status=400)
     rel = Path(relative)
     if rel.is_absolute():
         raise ApiError("absolute paths are refused", status=403)
@@ -112,22 +115,52 @@ def raw_key(path: str, query_string: bytes | str) -> tuple[str, tuple[tuple[str,
     return path, tuple(sorted(parse_qsl(text, keep_blank_values=True), key=lambda kv: kv[0]))
 
 
-class LRU:
-    """A least-recently-used cache (cachetools) shared by the server's threads."""
+def approx_nbytes(value: Any) -> int:
+    """Memory a cached key or value holds, roughly: payload bytes of bytes, strings and
+    arrays (and of containers of them) plus a fixed overhead per object."""
+    overhead = 64
+    if isinstance(value, bytes | bytearray | str):
+        return overhead + len(value)
+    if isinstance(value, np.ndarray):
+        return overhead + int(value.nbytes)
+    if isinstance(value, tuple | list | frozenset | set):
+        return overhead + sum(approx_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return overhead + sum(approx_nbytes(k) + approx_nbytes(v) for k, v in value.items())
+    return overhead
 
-    def __init__(self, size: int) -> None:
+
+class LRU:
+    """A least-recently-used cache (cachetools) shared by the server's threads, bounded by
+    the bytes its keys and values hold (:func:`approx_nbytes`), not by a count: a few
+    large answers or many long query strings cannot grow the server without limit. An
+    entry larger than a quarter of the budget is not kept."""
+
+    def __init__(self, max_bytes: int) -> None:
         from cachetools import LRUCache
 
-        self._items: LRUCache[Any, Any] = LRUCache(maxsize=size)
+        self.max_bytes = int(max_bytes)
+        self._items: LRUCache[Any, tuple[int, Any]] = LRUCache(
+            maxsize=self.max_bytes, getsizeof=lambda entry: entry[0])
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
         with self._lock:
-            return self._items.get(key)
+            entry = self._items.get(key)
+        return None if entry is None else entry[1]
 
     def put(self, key: Any, value: Any) -> None:
+        size = approx_nbytes(key) + approx_nbytes(value)
+        if size > self.max_bytes // 4:
+            return
         with self._lock:
-            self._items[key] = value
+            self._items[key] = (size, value)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now (the cache's own account)."""
+        with self._lock:
+            return int(self._items.currsize)
 
 
 @dataclass
@@ -140,11 +173,12 @@ class AppState:
     _index: Any = field(default=None, repr=False)
     _map: Any = field(default=None, repr=False)
     facet_codes: Any = field(default=None, repr=False)
-    selection_cache: LRU = field(default_factory=lambda: LRU(4096), repr=False)
-    response_cache: LRU = field(default_factory=lambda: LRU(4096), repr=False)
-    map_cache: LRU = field(default_factory=lambda: LRU(32), repr=False)
-    image_cache: LRU = field(default_factory=lambda: LRU(256), repr=False)
-    raw_cache: LRU = field(default_factory=lambda: LRU(8192), repr=False)
+    # byte budgets (``LRU``): ~0.3 GiB at most over the loaded index, whatever the traffic
+    selection_cache: LRU = field(default_factory=lambda: LRU(32 << 20), repr=False)
+    response_cache: LRU = field(default_factory=lambda: LRU(64 << 20), repr=False)
+    map_cache: LRU = field(default_factory=lambda: LRU(32 << 20), repr=False)
+    image_cache: LRU = field(default_factory=lambda: LRU(96 << 20), repr=False)
+    raw_cache: LRU = field(default_factory=lambda: LRU(64 << 20), repr=False)
     _layouts: dict[str, Any] = field(default_factory=dict, repr=False)
     _embeddings: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -73,7 +73,10 @@ def slices(
         os.cpu_count() or 1)
     space = Workspace(settings.workspace)
     root = DataRoot(settings.resolved_data_root)
-    with executor_scope(settings, executor, ray_address, workers=n_workers):
+    from lesiontrials.io.locks import stage_lock
+
+    with stage_lock(space.root, "slices", on_takeover=console.print), \
+            executor_scope(settings, executor, ray_address, workers=n_workers):
         summaries = _build_sets(space, root, trial=trial, all_trials=all_trials, real=real,
                                 workers=n_workers, seed=settings.seed)
     if not summaries:
@@ -90,6 +93,14 @@ def slices(
     for s in summaries:
         for key, reason in list(s.failed.items())[:5]:
             console.print(f"[red]failed[/] {s.name}/{key}: {reason}")
+    failed = sum(len(s.failed) for s in summaries)
+    if failed:
+        from lesiontrials.errors import stage_failures
+
+        raise stage_failures("slices", failed=failed,
+                             total=sum(s.cases_done + s.cases_reused + len(s.failed)
+                                       for s in summaries),
+                             summaries=str(space.root / "eval" / "*" / "set.json"))
 
 
 def _build_sets(space: Workspace, root: DataRoot, *, trial: str | None, all_trials: bool,

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
+from lesiontrials.errors import stage_failures
 
 console = Console()
 
@@ -50,7 +51,11 @@ def insert(
         console.print(f"[yellow]no planned trials[/] under {space.root / 'trials'} "
                       "(run `lesiontrials plan` first)")
         return
-    with executor_scope(settings, executor, ray_address, workers=n_workers):
+    failed = total = 0
+    from lesiontrials.io.locks import stage_lock
+
+    with stage_lock(space.root, "insert", on_takeover=console.print), \
+            executor_scope(settings, executor, ray_address, workers=n_workers):
         for name in names:
             summary = insert_trial(name, workspace=space, data_root=settings.resolved_data_root,
                                    workers=n_workers, export_dir=export_release)
@@ -58,3 +63,8 @@ def insert(
             console.print(f"outputs: {space.cases_dir(name)} (summary "
                           f"{space.cases_dir(name) / 'insert_summary.json'})"
                           + (f" · release export {export_release}" if export_release else ""))
+            failed += summary["status"]["failed"]
+            total += summary["status"]["done"] + summary["status"]["failed"]
+    if failed:
+        raise stage_failures("insert", failed=failed, total=total,
+                             summaries=str(space.root / "cases" / "*" / "insert_summary.json"))

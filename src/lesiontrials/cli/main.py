@@ -2,17 +2,22 @@
 
 Heavy imports happen inside commands so ``--help`` stays instant. Errors raised on
 purpose (:class:`~lesiontrials.errors.LesionTrialsError`) print one clear line and exit
-with status 2.
+with status 2 (bad input or settings), 3 (a stage finished, wrote its summary, and some
+cases failed) or 4 (another run holds the workspace's lock). File-system failures the
+user can fix (disk full, permission denied, a file where a folder belongs) print the
+path and the fix instead of a traceback, with status 2.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from lesiontrials.cli import (
     analysis_commands,
@@ -27,7 +32,7 @@ from lesiontrials.cli import (
     world_commands,
 )
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
-from lesiontrials.errors import LesionTrialsError
+from lesiontrials.errors import EXIT_INPUT, LesionTrialsError
 
 app = typer.Typer(
     name="lesiontrials", no_args_is_help=True, add_completion=False,
@@ -92,13 +97,55 @@ def profile(
     console.print(f"[green]profiled {len(frame)} nodule(s)[/] → {out}")
 
 
+_OS_FIXES = {
+    errno.ENOSPC: ("the disk is full", "free space on that disk or point the workspace "
+                   "elsewhere, then run the same command again (finished work is kept)"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free space or raise the quota, then run "
+                   "the same command again (finished work is kept)"),
+    errno.EACCES: ("permission denied", "make the folder writable for this user or choose "
+                   "another --workspace / LESIONTRIALS_WORKSPACE"),
+    errno.EPERM: ("operation not permitted", "make the folder writable for this user or "
+                  "choose another --workspace / LESIONTRIALS_WORKSPACE"),
+    errno.EROFS: ("the file system is read-only", "choose a writable --workspace / "
+                  "LESIONTRIALS_WORKSPACE"),
+    errno.ENOTDIR: ("a path component is a file, not a folder", "the workspace (or a folder "
+                    "in it) must be a directory: move the file away or choose another "
+                    "--workspace / LESIONTRIALS_WORKSPACE"),
+    errno.EEXIST: ("a file is in the way of a folder", "move the file away or choose "
+                   "another --workspace / LESIONTRIALS_WORKSPACE"),
+    errno.EISDIR: ("a folder is where a file should be", "remove or rename that folder"),
+}
+
+
+def os_error_message(exc: OSError) -> str | None:
+    """A one-line ``path: problem. Fix: ...`` for file-system errors a user can fix."""
+    known = _OS_FIXES.get(exc.errno or -1)
+    if known is None:
+        return None
+    problem, fix = known
+    where = exc.filename if exc.filename is not None else "(file system)"
+    return f"{where}: {problem}. Fix: {fix}"
+
+
+def _print_error(err: Console, message: str) -> None:
+    """``error: message``, the message printed literally (no rich markup in file names)."""
+    err.print(Text("error: ", style="bold red") + Text(message), highlight=False)
+
+
 def main() -> None:
     """Console entry point."""
+    err = Console(stderr=True)
     try:
         app()
     except LesionTrialsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _print_error(err, str(exc))
+        sys.exit(getattr(exc, "exit_code", EXIT_INPUT))
+    except OSError as exc:
+        message = os_error_message(exc)
+        if message is None:
+            raise
+        _print_error(err, message)
+        sys.exit(EXIT_INPUT)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from lesiontrials.cli.options import (
     WorkspaceOption,
     executor_scope,
 )
+
+if TYPE_CHECKING:
+    from lesiontrials.paths import Workspace
 
 console = Console()
 
@@ -48,6 +51,8 @@ def render(
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
     space = Workspace(settings.workspace)
     trials = inserted_trials(space) if all_trials else ([trial] if trial else [])
+    if trial and not all_trials:
+        _require_inserted(space, trial, known=inserted_trials(space))
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
@@ -58,7 +63,11 @@ def render(
         console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
-    with executor_scope(settings, executor, ray_address):
+    failed = total = 0
+    from lesiontrials.io.locks import stage_lock
+
+    with stage_lock(space.root, "render", on_takeover=console.print), \
+            executor_scope(settings, executor, ray_address):
         for summary in render_trials(trials, workspace=space,
                                      data_root=settings.resolved_data_root, backend=backend,
                                      workers=settings.workers, appearance=appearance,
@@ -66,6 +75,24 @@ def render(
             _print_summary(summary)
             console.print(f"outputs: {space.cases_dir(summary['trial'])} "
                           "(ct.nii.gz, render.json, qc.png per case)")
+            failed += len(summary["failed"])
+            total += summary["cases"]
+    if failed:
+        from lesiontrials.errors import stage_failures
+
+        raise stage_failures("render", failed=failed, total=total,
+                             summaries=str(space.root / "cases" / "*" / "render_summary.json"))
+
+
+def _require_inserted(space: Workspace, trial: str, *, known: list[str]) -> None:
+    """Refuse a trial name with no inserted cases before anything is created."""
+    from lesiontrials.errors import InputError
+
+    space.cases_dir(trial)  # refuses '..', '/' and the like
+    if trial not in known:
+        raise InputError(f"trial {trial!r} has no inserted cases", path=space.root / "cases",
+                         fix=f"run `lesiontrials insert {trial}` first, or use one of "
+                             f"{known or '(none inserted yet)'}")
 
 
 def _print_summary(summary: dict) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +24,7 @@ from lesiontrials.cli.options import (
     WorkspaceOption,
     executor_scope,
 )
+from lesiontrials.errors import StageFailedError
 from lesiontrials.paths import Workspace
 
 if TYPE_CHECKING:
@@ -42,24 +45,56 @@ def run(
     model_path: ModelPathOption = None,
     option: ModelOptionsOption = None,
     models_file: ModelsFileOption = None,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="Go on after a stage whose cases failed (its summary is "
+        "written); exit with status 3 at the end. Without it, run stops at that stage.")]
+    = False,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the models
     (the baselines unless --model / --models) → analyze (report with the donor/host
     diagnostic and the council)."""
     from lesiontrials.evaluate.models.registry import BASELINES
+    from lesiontrials.io.locks import stage_lock
     from lesiontrials.settings import load_settings
 
     configs = model_configs(model, model_path=model_path, options=option,
                             models_file=models_file, default=BASELINES)  # checked up front
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
-    with executor_scope(settings, executor, ray_address):  # every per-case stage
+    failures: list[str] = []
+    with stage_lock(settings.workspace, "run", on_takeover=_warn), \
+            executor_scope(settings, executor, ray_address):  # every per-case stage
         _run_stages(size=size, seed=seed, workers=workers, workspace=workspace,
-                    settings=settings, models=configs)
+                    settings=settings, models=configs,
+                    failures=failures if keep_going else None)
+    if failures:
+        raise StageFailedError(
+            f"run finished, but cases failed in: {', '.join(failures)} (their summaries are "
+            "written). Fix: read the reasons printed for those stages, address them and run "
+            "again (finished cases are kept and skipped)")
+
+
+def _warn(message: str) -> None:
+    console.print(f"[yellow]{message}[/]")
+
+
+@contextlib.contextmanager
+def _stage(name: str, failures: list[str] | None) -> Iterator[None]:
+    """Print the stage rule; with ``failures`` (``--keep-going``), record a stage whose
+    cases failed and go on instead of stopping."""
+    console.print(Rule(name))
+    try:
+        yield
+    except StageFailedError as exc:
+        if failures is None:
+            raise
+        console.print(f"{exc} (going on: --keep-going)", style="red", highlight=False,
+                      markup=False)
+        failures.append(name)
 
 
 def _run_stages(*, size: str, seed: int | None, workers: int | None,
-                workspace: Path | None, settings: Settings,
-                models: list[ModelConfig]) -> None:
+                workspace: Path | None, settings: Settings, models: list[ModelConfig],
+                failures: list[str] | None) -> None:
     """Every stage of ``run``, on whichever executor is active."""
     from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
     from lesiontrials.cli import eval_commands, insert_commands, plan_commands, render_commands
@@ -68,11 +103,12 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     from lesiontrials.paths import DataRoot
 
     ws = Workspace(settings.workspace)
+
     console.print(Rule("world"))
     if settings.data_root is not None:
         root = settings.data_root
         console.print(f"using the data root {root} (LESIONTRIALS_DATA_ROOT)")
-    else:
+    else:  # a world with failed hosts is incomplete: later stages cannot use it
         root = run_world_build(out=None, size=size, seed=seed, workers=workers,
                                workspace=workspace)
     console.print(Rule("index"))
@@ -81,19 +117,23 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     console.print(Rule("plan"))
     plan_commands.plan_all_designs(size="demo" if size == "demo" else "paper",
                                    workspace=settings.workspace, data_root=root, seed=seed)
-    console.print(Rule("insert"))
-    insert_commands.insert(trial=None, all_trials=True, workers=settings.workers,
-                           workspace=settings.workspace, data_root=root, export_release=None)
-    console.print(Rule("render"))
-    render_commands.render(trial=None, all_trials=True, backend="auto", workers=settings.workers,
-                           workspace=settings.workspace, data_root=root, appearance="")
-    console.print(Rule("evaluation sets"))
-    eval_commands.slices(trial=None, all_trials=True, real=False, workspace=settings.workspace,
-                         data_root=root, workers=settings.workers)
-    if (Path(root) / "raw_ct").is_dir():
-        eval_commands.slices(trial=None, all_trials=False, real=True,
+    with _stage("insert", failures):
+        insert_commands.insert(trial=None, all_trials=True, workers=settings.workers,
+                               workspace=settings.workspace, data_root=root,
+                               export_release=None)
+    with _stage("render", failures):
+        render_commands.render(trial=None, all_trials=True, backend="auto",
+                               workers=settings.workers, workspace=settings.workspace,
+                               data_root=root, appearance="")
+    with _stage("evaluation sets", failures):
+        eval_commands.slices(trial=None, all_trials=True, real=False,
                              workspace=settings.workspace, data_root=root,
                              workers=settings.workers)
+    if (Path(root) / "raw_ct").is_dir():
+        with _stage("real evaluation set", failures):
+            eval_commands.slices(trial=None, all_trials=False, real=True,
+                                 workspace=settings.workspace, data_root=root,
+                                 workers=settings.workers)
     console.print(Rule("score"))
     _score_models(ws, models, workers=settings.workers)
     console.print(Rule("split"))

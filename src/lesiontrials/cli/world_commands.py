@@ -33,7 +33,10 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
 
     settings = load_settings(workspace=workspace, data_root=out, seed=seed, workers=workers)
     root = settings.resolved_data_root
-    with executor_scope(settings, executor, ray_address), Progress(
+    from lesiontrials.io.locks import stage_lock
+
+    with stage_lock(Path(root) / ".build", "world", on_takeover=console.print), \
+            executor_scope(settings, executor, ray_address), Progress(
             "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=console) as bar:
         tasks: dict[str, TaskID] = {}

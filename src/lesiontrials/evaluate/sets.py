@@ -31,7 +31,7 @@ from lesiontrials.evaluate.case_items import (
 from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
 from lesiontrials.evaluate.slices import SliceParams
 from lesiontrials.execution import CaseOutcome, run_cases
-from lesiontrials.io import read_json, read_parquet, write_json, write_parquet
+from lesiontrials.io import RUN_COUNTERS, read_json, read_parquet, write_json, write_parquet
 from lesiontrials.paths import DataRoot, Workspace
 
 CT_FILE = "ct.nii.gz"
@@ -107,7 +107,8 @@ def _run(jobs: list[CaseJob], left_out: dict[str, str], *, name: str, source: st
         paths[profile] = str(path.relative_to(workspace.root))  # the same in any workspace
     summary = _summary(name, source, frame, outcomes, left_out, paths)
     write_json({"version": SLICES_VERSION, "params": params.to_dict(),
-                "summary": summary.__dict__}, workspace.eval_set_dir(name) / "set.json")
+                "summary": {k: v for k, v in summary.__dict__.items() if k not in RUN_COUNTERS}},
+               workspace.eval_set_dir(name) / "set.json")
     return summary
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lesiontrials.errors import InputError
+from lesiontrials.errors import InputError, shown
 
 LabelRule = Callable[[pd.DataFrame, str], pd.Series]
 
@@ -41,7 +41,8 @@ def binary_label(column: str) -> LabelRule:
         if bad.any():
             row = first_row(bad)
             raise InputError(
-                f"unknown label value {raw.iloc[row - 1]!r}", path=source, row=row, column=column,
+                f"unknown label value {shown(raw.iloc[row - 1])}", path=source, row=row,
+                column=column,
                 fix="use 1/0, malignant/benign or cancer/benign (empty = unlabelled)",
             )
         return out
@@ -57,7 +58,7 @@ def threshold_label(column: str, *, malignant_at_or_above: float) -> LabelRule:
         bad = frame[column].notna() & values.isna()
         if bad.any():
             row = first_row(bad)
-            raise InputError(f"non-numeric score {frame[column].iloc[row - 1]!r}", path=source,
+            raise InputError(f"non-numeric score {shown(frame[column].iloc[row - 1])}", path=source,
                              row=row, column=column, fix="use a number (1-5)")
         out = (values >= malignant_at_or_above).astype("Int8")
         out[values.isna()] = pd.NA

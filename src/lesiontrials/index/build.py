@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
-from lesiontrials.errors import InputError
+from lesiontrials.errors import InputError, shown
 from lesiontrials.index.adapters import (
     DatasetAdapter,
     adapter_for,
@@ -71,6 +71,9 @@ def build_index(data_root: DataRoot, *, datasets: list[str] | None = None) -> In
         frames.append(frame)
         sources[name] = source
     table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        raise InputError("the profile tables hold no nodules", path=data_root.profiles_dir,
+                         fix="restore the tables' rows; the previous index is kept")
     table = table.sort_values(["dataset", "annotation_id"], kind="stable").reset_index(drop=True)
     table = validate_index(table)
     info = {"data_root": str(data_root.root), "datasets": sources, "rows": len(table)}
@@ -88,9 +91,16 @@ def read_dataset(data_root: DataRoot, name: str) -> tuple[pd.DataFrame, dict[str
     """One dataset's profile CSV as index rows, plus its provenance record."""
     path = data_root.profiles_csv(name)
     raw = read_csv_table(path, dtype={"ct_path": "string"})
+    if raw.empty and not data_root.meta_csv(name, "hosts").is_file():
+        # A dataset of nodule-free host scans lists them in meta/{DS}_hosts.csv; without
+        # that table a header-only file is a truncated one, not an empty dataset.
+        raise InputError("the profile table has no data rows (header only)", path=path,
+                         fix="restore the file's rows, or remove the file to drop the dataset; "
+                             "the previous index is kept")
     adapter = adapter_for(name, raw.columns)
     _require_columns(raw, adapter, path)
     frame = _typed_profile_columns(raw, path)
+    check_physical_values(frame, path)
     frame["ct_id"] = frame["ct_path"].map(lambda p: strip_volume_suffix(Path(p).name))
     frame["patient_id"] = raw[adapter.patient_column].astype("string").str.strip()
     if adapter.annotation_column:
@@ -158,7 +168,7 @@ def _require_columns(raw: pd.DataFrame, adapter: DatasetAdapter, path: Path) -> 
         raise InputError(
             f"missing required column{'s' if len(missing) > 1 else ''} {missing}",
             path=path, column=missing[0],
-            fix="add the column (see the 53 profile columns in docs/domain.md §2), or "
+            fix="add the column (the profile columns are listed in docs/profiles.md), or "
             "compute profiles with `lesiontrials profile`",
         )
 
@@ -183,6 +193,54 @@ def _typed_profile_columns(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     return frame
 
 
+#: Sizes that cannot be negative (a mm length, a volume, a voxel count).
+NON_NEGATIVE_COLUMNS = ("nodule_mean_diam_mm", "nodule_vol_mm3", "w", "h", "d",
+                        "nodule_voxels", "nodule_max_axis_mm", "reinsertion_nodule_diam_mm")
+#: Columns every row must have: the nodule's centroid (RAS mm).
+REQUIRED_VALUE_COLUMNS = ("coordX", "coordY", "coordZ")
+
+
+def check_physical_values(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse physically impossible values: infinite numbers, negative sizes, missing
+    centroids, and ``ct_path`` values that leave ``raw_ct/``.
+
+    Values that are possible but out of their documented range (percent columns above
+    100 in some releases) are not refused here: the index flags them per row instead.
+    """
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            infinite = np.isinf(frame[column].to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                _refuse(frame, infinite, column, path, "infinite value",
+                        "write a finite number or leave the cell empty")
+    for column in NON_NEGATIVE_COLUMNS:
+        if column in frame.columns:
+            negative = (frame[column] < 0).fillna(False).to_numpy(dtype=bool)
+            if negative.any():
+                _refuse(frame, negative, column, path, "negative size",
+                        "sizes are >= 0: correct the value or recompute the profile with "
+                        "`lesiontrials profile`")
+    for column in REQUIRED_VALUE_COLUMNS:
+        missing = frame[column].isna().to_numpy(dtype=bool)
+        if missing.any():
+            _refuse(frame, missing, column, path, "missing (NaN) centroid coordinate",
+                    "give the nodule centroid in RAS mm or remove the row")
+    escapes = np.array([Path(p).is_absolute() or ".." in Path(p).parts
+                        for p in frame["ct_path"]], dtype=bool)
+    if escapes.any():
+        _refuse(frame, escapes, "ct_path", path,
+                "path leaves raw_ct/ (absolute or '..')",
+                "write ct_path relative to raw_ct/, e.g. DATASET/CT_ID.nii.gz")
+
+
+def _refuse(frame: pd.DataFrame, bad: np.ndarray, column: str, path: Path, problem: str,
+            fix: str) -> None:
+    row = int(np.flatnonzero(bad)[0])
+    value = frame[column].iloc[row]
+    shown = str(value) if isinstance(value, str) else f"{float(value):g}"
+    raise InputError(f"{problem}: {shown}", path=path, row=row + 1, column=column, fix=fix)
+
+
 def _numeric(values: pd.Series, column: str, path: Path) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
         return values.astype(float)
@@ -191,7 +249,7 @@ def _numeric(values: pd.Series, column: str, path: Path) -> pd.Series:
     bad = numbers.isna() & ~blank
     if bad.any():
         row = first_row(bad)
-        raise InputError(f"expected a number, found {values.iloc[row - 1]!r}", path=path,
+        raise InputError(f"expected a number, found {shown(values.iloc[row - 1])}", path=path,
                          row=row, column=column, fix="write a number in mm/percent or leave empty")
     return numbers.astype(float)
 
@@ -201,7 +259,7 @@ def _boolean(values: pd.Series, column: str, path: Path) -> pd.Series:
     bad = ~text.isin(_TRUE | _FALSE)
     if bad.any():
         row = first_row(bad)
-        raise InputError(f"expected True/False, found {values.iloc[row - 1]!r}", path=path,
+        raise InputError(f"expected True/False, found {shown(values.iloc[row - 1])}", path=path,
                          row=row, column=column, fix="write True or False")
     return text.isin(_TRUE)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
-from lesiontrials.errors import InputError
+from lesiontrials.errors import InputError, shown
 from lesiontrials.profiles.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
 
 IDENTITY_COLUMNS: Final = (
@@ -69,7 +69,7 @@ def validate_index(table: pd.DataFrame, *, source: str = "nodule index") -> pd.D
     table = table.reindex(columns=INDEX_COLUMNS).copy()
     dup = table["nodule_uid"].duplicated()
     if dup.any():
-        raise InputError(f"duplicate nodule_uid {table.loc[dup, 'nodule_uid'].iloc[0]!r}",
+        raise InputError(f"duplicate nodule_uid {shown(table.loc[dup, 'nodule_uid'].iloc[0])}",
                          path=source, fix="give every nodule a unique annotation id")
     table["label"] = table["label"].astype("Int8")
     table["n_readers"] = pd.to_numeric(table["n_readers"], errors="coerce").fillna(1).astype(

@@ -20,7 +20,7 @@ from lesiontrials.execution import CaseOutcome, run_cases
 from lesiontrials.insert.case import CaseJob, insert_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig
 from lesiontrials.insert.spec import plain_rows
-from lesiontrials.io import read_parquet, write_csv, write_json
+from lesiontrials.io import read_parquet, write_content_json, write_csv
 from lesiontrials.paths import DataRoot, Workspace
 from lesiontrials.trials.manifest import validate_manifest
 
@@ -74,7 +74,7 @@ def insert_trial(trial: str, *, workspace: Workspace, data_root: Path, workers: 
                          workers=workers, description=f"insert {trial}",
                          show_progress=show_progress)
     summary = summarise(trial, outcomes, config)
-    write_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
+    write_content_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
     if export_dir is not None:
         write_csv(truth_table(outcomes), DataRoot(export_dir).meta_csv(trial, "insertions"))
     return summary

@@ -1,19 +1,25 @@
 """All file I/O: volumes, tables, JSON, atomic writes. Nothing else opens files."""
 
 from lesiontrials.io.atomic import (
+    TEMP_GLOB,
     atomic_open,
     atomic_path,
+    file_record,
+    matches_record,
+    remove_temp_files,
     sha256_file,
     write_bytes_atomic,
     write_text_atomic,
 )
 from lesiontrials.io.images import decode_png, encode_png, read_png, write_png
 from lesiontrials.io.tables import (
+    RUN_COUNTERS,
     read_csv_table,
     read_json,
     read_parquet,
     read_parquet_metadata,
     to_json_text,
+    write_content_json,
     write_csv,
     write_json,
     write_parquet,
@@ -30,6 +36,8 @@ from lesiontrials.io.volumes import (
 )
 
 __all__ = [
+    "RUN_COUNTERS",
+    "TEMP_GLOB",
     "Volume",
     "VolumeKind",
     "atomic_open",
@@ -37,6 +45,8 @@ __all__ = [
     "check_same_grid",
     "decode_png",
     "encode_png",
+    "file_record",
+    "matches_record",
     "read_csv_table",
     "read_json",
     "read_parquet",
@@ -44,11 +54,13 @@ __all__ = [
     "read_png",
     "read_volume",
     "read_volume_header",
+    "remove_temp_files",
     "sha256_file",
     "spacing_from_affine",
     "to_canonical",
     "to_json_text",
     "write_bytes_atomic",
+    "write_content_json",
     "write_csv",
     "write_json",
     "write_parquet",

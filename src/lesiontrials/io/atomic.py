@@ -1,7 +1,11 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A reader never sees a half-written file, and an interrupted run leaves the previous
-version (or nothing) in place.
+version (or nothing) in place. Temporary files are named ``.{name}.*.tmp`` (see
+:data:`TEMP_GLOB`) so a later run can find and remove the leftovers of a killed one.
+The renamed file gets the mode an ordinary ``open()`` would give it (``0o666`` less the
+process umask), not the ``0o600`` of :func:`tempfile.mkstemp`, so results can be shared
+on a group server when the umask allows it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+TEMP_GLOB = ".*.tmp"
+"""Glob matching the temporary files of :func:`atomic_path` (leftovers of a killed run)."""
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the atomic-write leftovers (``.*.tmp``) under ``folder``; return them.
+
+    Call it only where no other process is writing (under the stage's lock).
+    """
+    removed = []
+    for temp in sorted(Path(folder).rglob(TEMP_GLOB)):
+        if temp.is_file():
+            temp.unlink(missing_ok=True)
+            removed.append(temp)
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -21,6 +48,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -58,3 +86,19 @@ def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_record(path: str | Path) -> dict[str, int | str]:
+    """``{"bytes": size, "sha256": hex}`` of a file, for a stage record to list its outputs."""
+    return {"bytes": Path(path).stat().st_size, "sha256": sha256_file(path)}
+
+
+def matches_record(path: str | Path, record: object) -> bool:
+    """Whether ``path`` exists and has the size and SHA-256 in ``record``
+    (:func:`file_record`); the size is compared first, so a truncated file costs no hash."""
+    path = Path(path)
+    if not isinstance(record, dict) or not path.is_file():
+        return False
+    if path.stat().st_size != record.get("bytes"):
+        return False
+    return sha256_file(path) == record.get("sha256")

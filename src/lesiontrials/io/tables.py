@@ -117,6 +117,17 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
+RUN_COUNTERS = frozenset({"this_run", "seconds", "cases_done", "cases_reused"})
+"""Keys that describe one invocation (what this run did, how long it took), not the
+content. They are printed, never stored, so a rerun of a finished stage leaves every
+content file byte-identical."""
+
+
+def write_content_json(record: dict[str, Any], path: str | Path) -> Path:
+    """:func:`write_json` of ``record`` without its :data:`RUN_COUNTERS` keys."""
+    return write_json({k: v for k, v in record.items() if k not in RUN_COUNTERS}, path)
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

@@ -8,10 +8,16 @@ host's affine exactly.
 
 Writes are atomic and deterministic: gzip streams carry no timestamp, so the same
 array and affine always give the same bytes.
+
+Reads are strict: a ``.gz`` file is decompressed to its end so the gzip CRC and length
+are checked (a partial read of the voxel data would not reach the trailer, and a bit
+flip would pass as data), and NaN/inf voxels or affine entries are refused, since a NaN
+would otherwise become 0 HU or an empty column downstream.
 """
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -110,6 +116,7 @@ def read_volume(path: str | Path, *, setting: str | None = None) -> Volume:
             fix=f"use one of {NIFTI_SUFFIXES + ITK_SUFFIXES}",
         )
     array = _require_3d(array, path)
+    _require_finite(array, path)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError("the voxel-to-world affine is singular or not finite", path=path,
                          fix="repair the header (spacing/direction) of the file")
@@ -134,10 +141,37 @@ def read_volume_header(path: str | Path) -> tuple[tuple[int, int, int], np.ndarr
     return canonical_shape, affine  # type: ignore[return-value]
 
 
+def _read_checked_gzip(path: Path) -> bytes:
+    """The whole decompressed stream of ``path``, its CRC-32 and length verified."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise InputError(
+            f"cannot read the volume: the gzip stream is corrupt or truncated "
+            f"({type(exc).__name__}: {exc})", path=path,
+            fix="the file is damaged (checksum or length mismatch); re-export or re-download "
+                "it, or delete it so the stage that made it writes it again",
+        ) from exc
+
+
+def _nifti_from_bytes(raw: bytes) -> Any:
+    """A NIfTI-1 or NIfTI-2 single-file image from its uncompressed bytes."""
+    header_size = int.from_bytes(raw[:4], "little") if len(raw) >= 4 else 0
+    if header_size in (540, int.from_bytes((540).to_bytes(4, "little"), "big")):
+        return nib.Nifti2Image.from_bytes(raw)
+    return nib.Nifti1Image.from_bytes(raw)
+
+
 def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        img: Any = nib.load(str(path))
+        if path.name.lower().endswith(".gz"):
+            img: Any = _nifti_from_bytes(_read_checked_gzip(path))
+        else:
+            img = nib.load(str(path))
         array = np.asanyarray(img.dataobj)
+    except InputError:
+        raise
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(
             f"cannot read NIfTI file ({type(exc).__name__}: {exc})", path=path,
@@ -180,6 +214,20 @@ def _require_3d(array: np.ndarray, path: Path) -> np.ndarray:
         raise InputError(f"the volume is empty (shape {array.shape})", path=path,
                          fix="re-export the file with its voxels")
     return array
+
+
+def _require_finite(array: np.ndarray, path: Path) -> None:
+    """Refuse NaN/inf voxels (after scaling): they have no HU or label meaning."""
+    if array.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise InputError(
+            f"{bad} of {finite.size} voxels are NaN or infinite", path=path,
+            fix="repair the file (e.g. set missing voxels to -1024 HU outside the body) "
+                "and re-export it; lesiontrials does not guess a value for them",
+        )
 
 
 def volume_bytes(volume: Volume, *, kind: VolumeKind | str) -> bytes:

@@ -4,7 +4,9 @@ Inputs (``cases/{trial}/{case_uid}/``, written by insertion): ``labels.nii.gz``,
 ``nodule_{k}.nii.gz``, ``insert.json``. Outputs: ``ct.nii.gz`` (int16 HU, the host's
 affine), ``qc.png`` and ``render.json`` (backend, seed, acquisition, per-lesion descriptors
 and description, fidelity numbers, timing), written last: a case is finished when its
-``render.json`` holds the same ``inputs_sha256`` and ``ct.nii.gz`` exists.
+``render.json`` holds the same ``inputs_sha256`` and its ``outputs`` (size and SHA-256 of
+``ct.nii.gz`` and ``qc.png``) match the files on disk; a truncated or altered output is
+rendered again, never trusted.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import (
     Volume,
     VolumeKind,
+    file_record,
+    matches_record,
     read_json,
     read_volume,
     write_bytes_atomic,
@@ -128,7 +132,7 @@ def render_case(job: RenderJob) -> CaseOutcome:
     previous = job.case_dir / RENDER_JSON
     if previous.is_file() and (job.case_dir / CT_FILE).is_file():
         old = read_json(previous)
-        if old.get("inputs_sha256") == digest:
+        if old.get("inputs_sha256") == digest and _outputs_intact(job.case_dir, old):
             return CaseOutcome(uid, "skipped", result=old.get("brief"))
     start = time.perf_counter()
     labels_path = job.case_dir / _labels_name(record)
@@ -162,8 +166,17 @@ def render_case(job: RenderJob) -> CaseOutcome:
         "acquisition": acquisition.to_dict(), "ct_file": CT_FILE, "qc_file": QC_FILE,
         "lesions": lesion_rows, "backend_qc": backend_qc, "fidelity": fidelity,
         "brief": brief,
+        "outputs": {name: file_record(job.case_dir / name) for name in (CT_FILE, QC_FILE)},
     }, job.case_dir / RENDER_JSON)
     return CaseOutcome(uid, "done", result=brief)
+
+
+def _outputs_intact(case_dir: Path, record: dict[str, Any]) -> bool:
+    """Whether every output listed in ``render.json`` has its recorded size and hash
+    (a record without ``outputs``, from an older version, is redone)."""
+    outputs = record.get("outputs")
+    return isinstance(outputs, dict) and {CT_FILE, QC_FILE} <= outputs.keys() and all(
+        matches_record(case_dir / name, entry) for name, entry in outputs.items())
 
 
 def _lesion_rows(record: dict[str, Any], lesions: list[LesionSpec],

@@ -22,7 +22,7 @@ from lesiontrials.execution import (
     run_cases,
     stage_executor,
 )
-from lesiontrials.io import read_json, write_json
+from lesiontrials.io import read_json, write_content_json
 from lesiontrials.paths import Workspace
 from lesiontrials.render.case import INSERT_JSON, RENDER_JSON, RenderJob, render_case
 from lesiontrials.render.fidelity import trial_fidelity
@@ -103,7 +103,7 @@ def _render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend:
         summary["feature_distance"] = {k: distance[k] for k in (
             "n_real", "n_synthetic", "frechet", "mean_l2", "mean_cosine", "real_pairwise_l2")}
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    write_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
+    write_content_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
     return summary
 
 

@@ -167,6 +167,14 @@ class TrialSpec(_Model):
     appearance: str = ""
     params: dict[str, Any] = Field(default_factory=dict, description="design parameters")
 
+    @field_validator("design")
+    @classmethod
+    def _design(cls, value: str) -> str:
+        if value not in DESIGN_NAMES:  # a typo must not be planned silently as 'custom'
+            raise ValueError(f"unknown design {value!r}: use 'custom' or one of "
+                             f"{sorted(DESIGN_NAMES - {'custom'})}")
+        return value
+
     @field_validator("template")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
@@ -230,6 +238,14 @@ def _check_stated_size(spec: TrialSpec) -> None:
 
 
 NATIVE_DESIGNS = frozenset({"digital_twin_isolation", "digital_twin_complete"})
+#: Every value ``design`` may take: ``custom`` (the spec's own fields) and the 14 named
+#: designs (``trials.plan.DESIGNS`` holds their functions; a test keeps the two equal).
+DESIGN_NAMES = frozenset({
+    "custom", "controlled_prevalence", "size_detection_curve", "location_sensitivity",
+    "demographic_strat", "counterfactual", "cross_dataset", "bootstrap_confidence",
+    "algorithm_comparison", "screening_simulation", "multi_nodule", "digital_twin_isolation",
+    "digital_twin_complete", "digital_twin_cross", "targeted",
+})
 
 
 def spec_json_schema() -> dict[str, Any]:

