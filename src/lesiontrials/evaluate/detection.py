@@ -219,22 +219,24 @@ def froc(matching: Matching, *, nodule_mask: np.ndarray | None = None) -> Froc:
 
 
 def bootstrap_froc(matching: Matching, *, rng: np.random.Generator, replicates: int = 1000,
-                   nodule_mask: np.ndarray | None = None) -> np.ndarray:
-    """Bootstrap over scans: array (replicates, len(FP_RATES) + 1) of sensitivity at each
-    FP rate and the CPM (last column). Each replicate draws scans with replacement; a scan
-    drawn k times contributes its nodules and false positives k times."""
+                   nodule_mask: np.ndarray | None = None,
+                   rates: tuple[float, ...] = FP_RATES) -> np.ndarray:
+    """Bootstrap over scans: array (replicates, len(rates) + 1) of sensitivity at each FP
+    rate and their mean (last column; the CPM for :data:`FP_RATES`). Each replicate draws
+    scans with replacement; a scan drawn k times contributes its nodules and false
+    positives k times. A replicate without nodules is NaN (undefined, not zero)."""
     hit_p, hit_s, fp_p, fp_s = _events(matching, nodule_mask)
     nodules = matching.nodules if nodule_mask is None else matching.nodules[nodule_mask]
     position = {s: i for i, s in enumerate(matching.scans)}
     all_s = nodules["scan_uid"].astype(str).map(position).to_numpy(dtype=np.int64)
     n_scans = len(matching.scans)
-    out = np.empty((replicates, len(FP_RATES) + 1))
+    out = np.empty((replicates, len(rates) + 1))
     for r in range(replicates):
         counts = np.bincount(rng.integers(0, n_scans, n_scans), minlength=n_scans)
         n_nod = float(counts[all_s].sum())
         fps, sens, _ = _froc_points(hit_p, counts[hit_s].astype(float), n_nod, fp_p,
                                     counts[fp_s].astype(float), float(n_scans))
-        at = sensitivity_at(fps, sens) if n_nod > 0 else np.full(len(FP_RATES), np.nan)
+        at = sensitivity_at(fps, sens, rates) if n_nod > 0 else np.full(len(rates), np.nan)
         out[r, :-1] = at
         out[r, -1] = at.mean()
     return out

@@ -17,7 +17,8 @@ from scipy.stats import rankdata
 
 from lesiontrials.errors import InputError
 
-OPERATING_POINTS: tuple[float, ...] = (0.05, 0.5)  # Brock-style 5 % work-up threshold, 50 %
+#: risk thresholds used in nodule guidelines (e.g. 5 % and 10 % Brock risk for work-up)
+OPERATING_POINTS: tuple[float, ...] = (0.05, 0.10)
 
 
 def _weighted_auroc(probability: np.ndarray, label: np.ndarray, weight: np.ndarray) -> float:
