@@ -67,7 +67,7 @@ def test_matches_luna16_recipe_on_constructed_case() -> None:
     rng = np.random.default_rng(3)
     scans = [f"s{i}" for i in range(40)]
     truth_rows, cand_rows = [], []
-    for i, scan in enumerate(scans[:30]):
+    for scan in scans[:30]:
         for k in range(int(rng.integers(1, 3))):
             centre = rng.uniform(-100, 100, 3)
             d = float(rng.uniform(4, 25))

@@ -11,11 +11,12 @@ resample scans (:mod:`lesiontrials.evaluate.detection`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lesiontrials.analysis.report import _figure_png, markdown_table
+from lesiontrials.analysis.report import Analysis, _figure_png, markdown_table
 from lesiontrials.anatomy import TASK_SIZE_BINS
 from lesiontrials.evaluate import detection as det
 from lesiontrials.evaluate.malignancy import malignancy_breakdown, malignancy_table
@@ -25,6 +26,7 @@ from lesiontrials.evaluate.volume_runner import (
     scored_volume_models,
 )
 from lesiontrials.evaluate.volumes import VolumeSet, list_volume_sets, load_volume_set
+from lesiontrials.io import write_csv
 from lesiontrials.paths import Workspace
 from lesiontrials.seeding import rng_for
 
@@ -86,7 +88,9 @@ def _malignancy_rows(workspace: Workspace, volume_set: VolumeSet, model: str, so
 # --------------------------------------------------------------------------- detection
 def _detection_part(track: VolumeTrack, detections: list[_Detection], *, seed: int,
                     replicates: int) -> None:
-    summary, by_size, breakdowns = [], [], []
+    summary: list[pd.DataFrame] = []
+    by_size: list[pd.DataFrame] = []
+    breakdowns: list[pd.DataFrame] = []
     for d in detections:
         rng = rng_for(seed, "froc", d.set_name, d.model)
         table = det.froc_table(d.matching, rng=rng, replicates=replicates)
@@ -254,11 +258,26 @@ def _malignancy_part(track: VolumeTrack, parts: list[pd.DataFrame], *, seed: int
                "n_malignant", "n_benign", "n_unlabelled"]
     body = ["One probability per nodule (given its centre); AUROC (Mann–Whitney), Brier "
             "score, sensitivity/specificity calling malignant at probability ≥ 0.05 and "
-            "≥ 0.10 (guideline-style risk thresholds); nodules without a label are left out and counted. Intervals: 95 % "
-            "bootstrap over scans.\n\n", markdown_table(table[columns])]
+            "≥ 0.10 (guideline-style risk thresholds); nodules without a label are left "
+            "out and counted. Intervals: 95 % bootstrap over scans.\n\n",
+            markdown_table(table[columns])]
     if not by.empty:
         auc = by[by["metric"] == "auroc"]
         body += ["\n### AUROC by size and appearance\n",
                  markdown_table(auc[["set", "model", "by", "group", "estimate", "ci_low",
                                      "ci_high", "n_malignant", "n_benign"]])]
     track.sections.append(("3-D track: malignancy (AUROC)", "".join(body)))
+
+
+def add_volume_track(analysis: Analysis, workspace: Workspace, directory: Path, *,
+                     seed: int = 0, replicates: int = 1000) -> None:
+    """Append the volume track (when any 3-D model was scored) to a report being written:
+    its sections and figures go into ``analysis``, its tables into ``directory/tables``."""
+    track = volume_track(workspace, seed=seed, replicates=replicates)
+    if track is None:
+        return
+    analysis.sections += track.sections
+    analysis.figures.update(track.figures)
+    for name, frame in track.tables.items():
+        if not frame.empty:
+            write_csv(frame, directory / "tables" / f"{name}.csv")

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lesiontrials.analysis.council import Council, apply_council, build_council, compare_with_models
+from lesiontrials.analysis.detection_report import add_volume_track
 from lesiontrials.analysis.diagnostic import (
     cell_diagnostics,
     real_agreement,
@@ -91,6 +92,7 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     shares = variance_figure(transfer["tasks"])
     if shares:
         analysis.figures["variance_shares"] = shares
+    add_volume_track(analysis, workspace, directory, seed=seed, replicates=replicates)
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
                         description=_description(scored))
 

@@ -24,6 +24,7 @@ from lesiontrials.cli import (
     plan_commands,
     render_commands,
     run_command,
+    volume_commands,
     world_commands,
 )
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
@@ -42,6 +43,7 @@ app.command("describe")(render_commands.describe)
 app.command("slices")(eval_commands.slices)
 app.command("score")(eval_commands.score)
 app.add_typer(eval_commands.split_app, name="split")
+app.add_typer(volume_commands.app, name="volumes")
 app.command("serve-model")(model_commands.serve_model)
 app.command("serve")(app_commands.serve)
 app.command("analyze")(analysis_commands.analyze)

@@ -79,6 +79,8 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
                              workers=settings.workers)
     console.print(Rule("score"))
     _score_baselines(ws, workers=settings.workers)
+    console.print(Rule("volumes (3-D track)"))
+    _score_volumes(ws)
     console.print(Rule("analysis"))
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
@@ -102,3 +104,10 @@ def _score_baselines(ws: Workspace, *, workers: int) -> None:
         scored = sum(c["to_score"] for c in summary.cells)
         console.print(f"[green]{model}[/] {summary.version}: {scored} answers scored now, "
                       f"{len(summary.cells)} cells")
+
+
+def _score_volumes(ws: Workspace) -> None:
+    """Volume sets of the size-detection and location designs, scored by the 3-D baselines."""
+    from lesiontrials.cli.volume_commands import VOLUME_TRIALS, build_and_score
+    for line in build_and_score(ws, trials=VOLUME_TRIALS):
+        console.print(line)

@@ -25,16 +25,22 @@ CANDIDATE_FIELDS = ("x_mm", "y_mm", "z_mm", "probability")
 
 @runtime_checkable
 class VolumeDetector(Protocol):
-    name: str
-    version: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
     def detect(self, volume: Volume) -> pd.DataFrame: ...
 
 
 @runtime_checkable
 class MalignancyModel(Protocol):
-    name: str
-    version: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
     def malignancy(self, volume: Volume, centres_mm: np.ndarray) -> np.ndarray: ...
 

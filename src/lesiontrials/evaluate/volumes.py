@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
@@ -31,6 +32,7 @@ from lesiontrials.describe.parse import parse_description
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.splits import uid_hash
 from lesiontrials.io import read_json, read_parquet, sha256_file, write_json, write_parquet
+from lesiontrials.io.volumes import read_volume_header
 from lesiontrials.paths import DataRoot, Workspace
 
 VOLUMES_VERSION = 1
@@ -149,9 +151,11 @@ def build_volume_set(*, trial: str, workspace: Workspace) -> VolumeSet:
                       "nodule_free": bool(record.get("nodule_free")) or not nodules,
                       "n_nodules": len(nodules), "host_dataset": str(host.get("dataset", "")),
                       "host_ct_id": str(host.get("ct_id", ""))})
+        _, ct_affine = read_volume_header(case_dir / "ct.nii.gz")
         for entry in nodules:
             truth.append(_synthetic_truth(uid, entry, appearance, design,
-                                          strata.get((uid, int(entry["nodule_index"])), "")))
+                                          strata.get((uid, int(entry["nodule_index"])), ""),
+                                          ct_affine))
     return _write(trial, workspace, scans, truth, left_out, "synthetic")
 
 
@@ -173,22 +177,25 @@ def _manifest_lookup(workspace: Workspace, trial: str
     if not path.is_file():
         return {}, {}
     manifest = read_parquet(path)
-    strata = {(str(u), int(k)): str(s) for u, k, s in
-              zip(manifest["case_uid"], manifest["nodule_index"],
-                  manifest["stratum"].astype("string").fillna(""), strict=True)}
+    strata = {}
+    if {"nodule_index", "stratum"} <= set(manifest.columns):
+        strata = {(str(u), int(k)): str(s) for u, k, s in
+                  zip(manifest["case_uid"], manifest["nodule_index"],
+                      manifest["stratum"].astype("string").fillna(""), strict=True)}
     designs = dict(zip(manifest["case_uid"].astype(str), manifest["design"].astype(str),
                        strict=True))
     return strata, designs
 
 
 def _synthetic_truth(uid: str, entry: dict[str, Any], appearance: dict[int, str], design: str,
-                     stratum: str) -> dict[str, Any]:
+                     stratum: str, ct_affine: np.ndarray) -> dict[str, Any]:
     realised = entry["realised"]
     k = int(entry["nodule_index"])
-    if "centroid_mm" not in realised:
-        raise InputError(f"case {uid}: nodule {k} has no realised centroid_mm",
-                         fix="re-run `lesiontrials insert` (insert.json predates world centres)")
-    x, y, z = (float(v) for v in realised["centroid_mm"])
+    if "centroid_mm" in realised:
+        x, y, z = (float(v) for v in realised["centroid_mm"])
+    else:  # the centroid voxel through the CT's own affine: the same point, exactly
+        x, y, z = (float(v) for v in ct_affine[:3, :3] @ np.asarray(
+            realised["centroid_voxel"], dtype=float) + ct_affine[:3, 3])
     diameter = float(realised["equivalent_diameter_mm"])
     description = appearance.get(k) or str(entry.get("appearance") or "")
     return {"scan_uid": uid, "nodule_id": f"{uid}/n{k}", "x_mm": x, "y_mm": y, "z_mm": z,
