@@ -126,9 +126,11 @@ def match(truth: pd.DataFrame, candidates: pd.DataFrame, *, scans: list[str] | N
     cand_p = cand["probability"].to_numpy(dtype=float)
     sizes = cand[list(BOX_COLUMNS)].to_numpy(dtype=float) if rule == "iou" else None
     truth_scan = nodules["scan_uid"].astype(str).to_numpy()
+    by_scan = pd.Series(np.arange(len(cand)), dtype=np.int64).groupby(cand_scan).indices
+    empty = np.array([], dtype=np.int64)
     for i, row in enumerate(nodules[["x_mm", "y_mm", "z_mm", "diameter_mm"]]
                             .to_numpy(dtype=float)):
-        idx = np.flatnonzero(cand_scan == truth_scan[i])
+        idx = by_scan.get(truth_scan[i], empty)
         if idx.size == 0:
             continue
         distance = np.linalg.norm(cand_xyz[idx] - row[:3], axis=1)
