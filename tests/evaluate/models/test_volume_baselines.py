@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import SimpleITK as sitk
 
 from lesiontrials.evaluate import detection as det
 from lesiontrials.evaluate.models.volume_baselines import (
     BrockLikeMalignancy,
     LogBlobDetector,
+    block_mean,
     brock_like_probability,
     lung_mask,
 )
@@ -89,3 +91,15 @@ def test_brock_like_grows_with_size_and_measures_phantom() -> None:
     p_small = model.malignancy(small, np.array([[140.0, 80.0, 60.0]]))
     p_large = model.malignancy(large, np.array([[140.0, 80.0, 60.0]]))
     assert p_small.shape == (1,) and 0 < p_small[0] < p_large[0] < 1
+
+
+def test_block_mean_keeps_world_coordinates() -> None:
+    affine = np.array([[0.7, 0, 0, -100.0], [0, 0.7, 0, 20.0], [0, 0, 1.0, -50.0],
+                       [0, 0, 0, 1]])
+    array = np.zeros((10, 10, 6), dtype=np.int16)
+    array[4:6, 6:8, 3] = 100  # one 2×2×1 block
+    coarse = block_mean(Volume(array, affine), working_spacing_mm=1.4)
+    assert coarse.shape == (5, 5, 6) and coarse.spacing_mm == pytest.approx((1.4, 1.4, 1.0))
+    ijk = np.argwhere(coarse.array == 100)[0]
+    fine_centre = Volume(array, affine).voxel_to_world(np.array([4.5, 6.5, 3.0]))
+    np.testing.assert_allclose(coarse.voxel_to_world(ijk), fine_centre)

@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from lesiontrials.io.volumes import Volume
 
-VOLUME_BASELINE_VERSION = "volume-baselines-1"
+VOLUME_BASELINE_VERSION = "volume-baselines-2"
 AIR_HU = -400.0
 DENSITY_FLOOR_HU = -650.0
 
@@ -74,6 +74,24 @@ def _hessian_blobness(smooth: np.ndarray, point: tuple[int, int, int],
     return float(magnitude.min() / magnitude.max())
 
 
+def block_mean(volume: Volume, *, working_spacing_mm: float) -> Volume:
+    """Average blocks of ``floor(working / spacing)`` voxels per axis (trailing partial
+    blocks dropped); the affine maps each block to its centre, so world mm stay exact."""
+    spacing = volume.spacing_mm
+    factors = [max(1, int(working_spacing_mm // s)) for s in spacing]
+    if factors == [1, 1, 1]:
+        return volume
+    n = [dim // f for dim, f in zip(volume.shape, factors, strict=True)]
+    cropped = volume.array[:n[0] * factors[0], :n[1] * factors[1], :n[2] * factors[2]]
+    blocks = cropped.astype(np.float32).reshape(n[0], factors[0], n[1], factors[1], n[2],
+                                                factors[2]).mean(axis=(1, 3, 5))
+    scale = np.eye(4)
+    for axis, f in enumerate(factors):
+        scale[axis, axis] = f
+        scale[axis, 3] = (f - 1) / 2
+    return Volume(blocks, volume.affine @ scale)
+
+
 @dataclass(frozen=True)
 class LogBlobDetector:
     """Multi-scale LoG blob detector inside an HU lung mask, with vessel suppression."""
@@ -81,11 +99,16 @@ class LogBlobDetector:
     diameters_mm: tuple[float, ...] = (4.0, 6.0, 9.0, 14.0, 20.0, 28.0)
     max_candidates: int = 60
     min_sigma_voxels: float = 0.6
+    working_spacing_mm: float = 1.4
     name: str = "log_blob_3d"
     version: str = VOLUME_BASELINE_VERSION
 
     def detect(self, volume: Volume) -> pd.DataFrame:
-        """Candidates in RAS world mm with probability and an estimated diameter."""
+        """Candidates in RAS world mm with probability and an estimated diameter.
+
+        Volumes finer than ``working_spacing_mm`` are block-averaged to about that spacing
+        first (a 4 mm blob needs no 0.7 mm grid; 512×512×300 costs 4× less)."""
+        volume = block_mean(volume, working_spacing_mm=self.working_spacing_mm)
         hu = volume.array.astype(np.float32, copy=False)
         spacing = np.asarray(volume.spacing_mm, dtype=float)
         lungs = lung_mask(hu)
