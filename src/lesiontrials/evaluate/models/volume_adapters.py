@@ -6,6 +6,7 @@ A user's in-house CAD runs on the volume track without an adapter class::
       - name: my_cad                 # results key (letters, digits, _ - .)
         kind: detector               # or: malignancy
         callable: my_pkg.cad:detect  # or: torchscript: /models/cad.pt
+                                     # or: monai_bundle: /models/lung_nodule_ct_detection
         coordinates: world_lps       # what it returns: world_ras (default), world_lps, voxel
         version: "2024-05"
 
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError
+from lesiontrials.evaluate.volume_contract import MalignancyModel, VolumeDetector
 from lesiontrials.io.volumes import Volume
 from lesiontrials.paths import check_name
 
@@ -148,8 +150,8 @@ def _import_callable(spec: str, *, name: str) -> Callable[..., Any]:
     return function
 
 
-def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None
-                       ) -> CallableDetector | CallableMalignancy:
+def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None,
+                       monai_config: Any = None) -> VolumeDetector | MalignancyModel:
     """One models-YAML entry → a detector or malignancy model."""
     name = check_name(str(entry.get("name", "")), what="volume model name")
     kind = str(entry.get("kind", "detector"))
@@ -158,8 +160,18 @@ def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None
         raise InputError(f"volume model {name!r}: kind {kind!r} / coordinates "
                          f"{coordinates!r} not understood",
                          fix=f"kind one of {KINDS}, coordinates one of {COORDINATES}")
-    if ("callable" in entry) == ("torchscript" in entry):
-        raise InputError(f"volume model {name!r}: give exactly one of callable, torchscript")
+    sources = [k for k in ("callable", "torchscript", "monai_bundle") if k in entry]
+    if len(sources) != 1:
+        raise InputError(f"volume model {name!r}: give exactly one of callable, "
+                         "torchscript, monai_bundle")
+    if "monai_bundle" in entry:
+        from lesiontrials.evaluate.models.monai_detection import MonaiLungNoduleDetector
+
+        bundle = Path(str(entry["monai_bundle"])).expanduser()
+        if not bundle.is_absolute() and base_dir is not None:
+            bundle = base_dir / bundle
+        return MonaiLungNoduleDetector(bundle, config=monai_config, name=name,
+                                       version=str(entry.get("version", "bundle")))
     if "callable" in entry:
         function = _import_callable(str(entry["callable"]), name=name)
     else:
@@ -173,7 +185,7 @@ def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None
     return CallableMalignancy(name, function, coordinates, version)
 
 
-def load_volume_models(path: Path) -> list[CallableDetector | CallableMalignancy]:
+def load_volume_models(path: Path) -> list[VolumeDetector | MalignancyModel]:
     """Every entry of ``volume_models:`` in a models YAML (paths relative to the file)."""
     import yaml
 
