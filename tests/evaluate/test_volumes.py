@@ -117,3 +117,25 @@ def test_results_are_reused_and_deterministic(trial) -> None:
     assert spy.seen == []
     run_detector(LogBlobDetector(), vs, workspace=ws, force=True)
     assert path.read_bytes() == first
+
+
+def test_real_volume_set_from_a_data_root(tmp_path: Path) -> None:
+    from test_sets import _real_root
+
+    from lesiontrials.evaluate.volumes import build_real_volume_set
+    from lesiontrials.paths import Workspace
+
+    root = _real_root(tmp_path)
+    ws = Workspace(tmp_path / "ws")
+    vs = build_real_volume_set(data_root=root, workspace=ws)
+    assert vs.scans["scan_uid"].tolist() == ["LUNA16/scan1"]
+    assert vs.scans["source"].tolist() == ["real"]
+    assert vs.ct_file("LUNA16/scan1") == (root.root / "raw_ct/LUNA16/scan1.nii.gz").resolve()
+    profiles = pd.read_csv(root.root / "profiles" / "LUNA16_nodule_profiles.csv")
+    truth = vs.truth.set_index("nodule_id")
+    assert truth.loc["LUNA16/scan1/a1", "lobe"] == "right_lung_upper_lobe"
+    assert truth.loc["LUNA16/scan1/a2", "size_bin"] == "5-10"
+    a1 = profiles.set_index("AnnotationID").loc["a1"]
+    np.testing.assert_allclose(truth.loc["LUNA16/scan1/a1", ["x_mm", "y_mm", "z_mm"]]
+                               .to_numpy(float), [a1.coordX, a1.coordY, a1.coordZ])
+    assert load_volume_set(ws, "real").sha256 == vs.sha256
