@@ -139,3 +139,18 @@ def test_real_volume_set_from_a_data_root(tmp_path: Path) -> None:
     np.testing.assert_allclose(truth.loc["LUNA16/scan1/a1", ["x_mm", "y_mm", "z_mm"]]
                                .to_numpy(float), [a1.coordX, a1.coordY, a1.coordZ])
     assert load_volume_set(ws, "real").sha256 == vs.sha256
+
+
+def test_run_stage_builds_trial_and_real_sets(tmp_path: Path) -> None:
+    from test_sets import _real_root
+
+    from lesiontrials.cli.volume_commands import build_and_score
+    from lesiontrials.evaluate.volumes import list_volume_sets
+
+    ws = write_trial(tmp_path / "ws").workspace
+    lines = build_and_score(ws, trials=(TRIAL, "absent_trial"), data_root=_real_root(tmp_path))
+    assert list_volume_sets(ws) == ["real", TRIAL]
+    assert len(lines) == 4  # two baselines × two sets
+    track = volume_track(ws, replicates=20)
+    assert track is not None
+    assert set(track.tables["volume_froc"]["source"]) == {"real", "synthetic"}

@@ -32,6 +32,7 @@ from lesiontrials.seeding import rng_for
 
 BASELINE_MODELS = ("log_blob_3d", "brock_like")
 DETECTION_BREAKDOWNS = ("size_bin", "lobe", "appearance", "stratum")
+MIN_SCANS_FOR_INTERVAL = 10  # a bootstrap over fewer scans says nothing useful
 OPERATING_RATE = 1.0  # FPs per scan for the hit tables and the size curve
 _CURVE_RATES = tuple(float(r) for r in np.geomspace(1 / 16, 16, 33))
 
@@ -132,7 +133,9 @@ def _wide(froc: pd.DataFrame) -> pd.DataFrame:
             row[f"sens@{name}"] = float(part.loc[name, "sensitivity"])
         cpm = part.loc["CPM"]
         row["CPM"] = float(cpm["sensitivity"])
-        row["CPM 95% CI"] = f"{cpm['ci_low']:.3f}–{cpm['ci_high']:.3f}"
+        row["CPM 95% CI"] = (f"{cpm['ci_low']:.3f}–{cpm['ci_high']:.3f}"
+                             if row["scans"] >= MIN_SCANS_FOR_INTERVAL else
+                             f"not shown (< {MIN_SCANS_FOR_INTERVAL} scans)")
         rows.append(row)
     return pd.DataFrame(rows).drop(columns=["sens@CPM"])
 

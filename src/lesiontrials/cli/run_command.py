@@ -18,6 +18,7 @@ from lesiontrials.cli.options import (
 from lesiontrials.paths import Workspace
 
 if TYPE_CHECKING:
+    from lesiontrials.paths import DataRoot
     from lesiontrials.settings import Settings
 
 console = Console()
@@ -80,7 +81,7 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     console.print(Rule("score"))
     _score_baselines(ws, workers=settings.workers)
     console.print(Rule("volumes (3-D track)"))
-    _score_volumes(ws)
+    _score_volumes(ws, DataRoot(root))
     console.print(Rule("analysis"))
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
@@ -106,8 +107,10 @@ def _score_baselines(ws: Workspace, *, workers: int) -> None:
                       f"{len(summary.cells)} cells")
 
 
-def _score_volumes(ws: Workspace) -> None:
-    """Volume sets of the size-detection and location designs, scored by the 3-D baselines."""
+def _score_volumes(ws: Workspace, root: DataRoot) -> None:
+    """Volume sets of the size-detection and location designs (and the real scans), scored
+    by the 3-D baselines."""
     from lesiontrials.cli.volume_commands import VOLUME_TRIALS, build_and_score
-    for line in build_and_score(ws, trials=VOLUME_TRIALS):
+
+    for line in build_and_score(ws, trials=VOLUME_TRIALS, data_root=root):
         console.print(line)

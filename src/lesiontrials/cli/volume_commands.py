@@ -11,7 +11,7 @@ from rich.console import Console
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 if TYPE_CHECKING:
-    from lesiontrials.paths import Workspace
+    from lesiontrials.paths import DataRoot, Workspace
 
 console = Console()
 app = typer.Typer(no_args_is_help=True,
@@ -97,12 +97,17 @@ def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
 VOLUME_TRIALS = ("size_detection_curve", "location_sensitivity")
 
 
-def build_and_score(space: Workspace, *, trials: tuple[str, ...]) -> list[str]:
-    """Build the volume set of each trial that has cases and score the baselines on it."""
-    from lesiontrials.evaluate.volumes import build_volume_set
+def build_and_score(space: Workspace, *, trials: tuple[str, ...],
+                    data_root: DataRoot | None = None) -> list[str]:
+    """Build the volume set of each trial that has cases (and the ``real`` set when the data
+    root has raw CTs, for the synthetic-vs-real comparison) and score the baselines."""
+    from lesiontrials.evaluate.volumes import build_real_volume_set, build_volume_set
 
     present = [t for t in trials if space.cases_dir(t).is_dir()]
     for trial in present:
         build_volume_set(trial=trial, workspace=space)
+    if data_root is not None and (data_root.root / "raw_ct").is_dir():
+        build_real_volume_set(data_root=data_root, workspace=space, name="real")
+        present.append("real")
     return score_volume_sets(space, sets=present) if present else [
         f"no cases for {', '.join(trials)}: volume track skipped"]
