@@ -168,5 +168,14 @@ class Workspace:
         parts = [check_name(p, what="results key") for p in (model, eval_set, condition, task)]
         return self.root.joinpath("results", *parts)
 
+    def volume_set_dir(self, name: str) -> Path:
+        """``volumes/{set}``: a volume evaluation set (scans, truth, frozen uid list)."""
+        return self.root / "volumes" / check_name(name, what="volume set")
+
+    def volume_results_dir(self, model: str, volume_set: str) -> Path:
+        """``volume_results/{model}/{set}``: a 3-D model's candidates or probabilities."""
+        return (self.root / "volume_results" / check_name(model, what="model")
+                / check_name(volume_set, what="volume set"))
+
     def report_dir(self, name: str) -> Path:
         return self.root / "reports" / check_name(name, what="report name")

@@ -17,6 +17,7 @@ import pandas as pd
 
 from lesiontrials.analysis.council import Council, apply_council
 from lesiontrials.analysis.council_eval import IN_SAMPLE, CouncilEvaluation, evaluate_council
+from lesiontrials.analysis.detection_report import add_volume_track
 from lesiontrials.analysis.diagnostic import (
     cell_diagnostics,
     real_agreement,
@@ -192,6 +193,7 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     if council is not None:
         analysis.tables.update({"council_per_task": council.per_task,
                                 "council_per_cell": council.per_cell})
+    add_volume_track(analysis, workspace, directory, seed=seed, replicates=replicates)
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
                         description=_description(scored, baselines))
 

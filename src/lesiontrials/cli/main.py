@@ -29,6 +29,7 @@ from lesiontrials.cli import (
     plan_commands,
     render_commands,
     run_command,
+    volume_commands,
     world_commands,
 )
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
@@ -47,6 +48,7 @@ app.command("describe")(render_commands.describe)
 app.command("slices")(eval_commands.slices)
 app.command("score")(eval_commands.score)
 app.add_typer(eval_commands.split_app, name="split")
+app.add_typer(volume_commands.app, name="volumes")
 app.command("serve-model")(model_commands.serve_model)
 app.command("models")(model_commands.models)
 app.command("convert-llava-med")(model_commands.convert_llava_med)

@@ -29,6 +29,7 @@ from lesiontrials.paths import Workspace
 
 if TYPE_CHECKING:
     from lesiontrials.evaluate.models.config import ModelConfig
+    from lesiontrials.paths import DataRoot
     from lesiontrials.settings import Settings
 
 console = Console()
@@ -138,6 +139,8 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     _score_models(ws, models, workers=settings.workers)
     console.print(Rule("split"))
     _freeze_split(ws)
+    console.print(Rule("volumes (3-D track)"))
+    _score_volumes(ws, DataRoot(root))
     console.print(Rule("analysis"))
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
@@ -169,3 +172,12 @@ def _score_models(ws: Workspace, models: list[ModelConfig], *, workers: int) -> 
     for config in models:
         score_model(config, ws, sets, conditions=None, tasks=None, batch_size=32,
                     workers=workers, table=False)
+
+
+def _score_volumes(ws: Workspace, root: DataRoot) -> None:
+    """Volume sets of the size-detection and location designs (and the real scans), scored
+    by the 3-D baselines."""
+    from lesiontrials.cli.volume_commands import VOLUME_TRIALS, build_and_score
+
+    for line in build_and_score(ws, trials=VOLUME_TRIALS, data_root=root):
+        console.print(line)

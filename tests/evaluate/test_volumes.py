@@ -1,0 +1,156 @@
+"""Volume sets, the volume runner and the 3-D track report, on the handmade trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from evalsynth import AFFINE, TRIAL, write_trial
+
+from lesiontrials.analysis.detection_report import volume_track
+from lesiontrials.errors import InputError
+from lesiontrials.evaluate import detection as det
+from lesiontrials.evaluate.models.volume_baselines import BrockLikeMalignancy, LogBlobDetector
+from lesiontrials.evaluate.splits import uid_hash
+from lesiontrials.evaluate.volume_runner import (
+    read_candidates,
+    read_malignancy,
+    run_detector,
+    run_malignancy,
+)
+from lesiontrials.evaluate.volumes import build_volume_set, load_volume_set
+from lesiontrials.io import Volume, read_json, write_parquet
+
+
+@pytest.fixture
+def trial(tmp_path: Path):
+    return write_trial(tmp_path / "ws")
+
+
+def test_volume_set_truth_in_world_mm_and_frozen_uids(trial) -> None:
+    ws = trial.workspace
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    assert vs.scans["scan_uid"].tolist() == ["t1-00000", "t1-00001", "t1-00002"]
+    assert vs.scans["nodule_free"].tolist() == [False, False, True]
+    assert len(vs.truth) == 3 and set(vs.truth["appearance"]) == {"solid"}
+    first = vs.truth.iloc[0]
+    centre_voxel = trial.masks["t1-00000"][0].centroid_voxel()
+    expected = AFFINE[:3, :3] @ np.asarray(centre_voxel) + AFFINE[:3, 3]
+    np.testing.assert_allclose(first[["x_mm", "y_mm", "z_mm"]].to_numpy(float), expected)
+    info = read_json(ws.volume_set_dir(TRIAL) / "volumes.json")
+    assert info["sha256"] == uid_hash(vs.scans["scan_uid"]) == vs.sha256
+    assert load_volume_set(ws, TRIAL).truth.equals(vs.truth)
+    # what a model could be pointed at holds no truth
+    assert not {"x_mm", "diameter_mm", "label", "lobe"} & set(vs.scans.columns)
+    tampered = vs.scans.iloc[:2]
+    write_parquet(tampered, ws.volume_set_dir(TRIAL) / "scans.parquet")
+    with pytest.raises(InputError, match="frozen uid list"):
+        load_volume_set(ws, TRIAL)
+
+
+class _Spy:
+    """A detector that records what it is given (the cheat would want the label map)."""
+
+    name, version = "spy", "1"
+
+    def __init__(self) -> None:
+        self.seen: list[Volume] = []
+
+    def detect(self, volume: Volume) -> pd.DataFrame:
+        self.seen.append(volume)
+        return pd.DataFrame(columns=["x_mm", "y_mm", "z_mm", "probability"])
+
+
+def test_models_see_the_ct_only(trial) -> None:
+    ws = trial.workspace
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    spy = _Spy()
+    run_detector(spy, vs, workspace=ws)
+    assert len(spy.seen) == 3
+    for volume in spy.seen:
+        assert set(vars(volume)) == {"array", "affine"}
+        assert volume.array.dtype == np.int16 and volume.array.min() < -500  # HU, not labels
+    assert read_candidates(ws, "spy", TRIAL).empty
+
+
+def test_baselines_end_to_end_and_report(trial) -> None:
+    ws = trial.workspace
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    run_detector(LogBlobDetector(), vs, workspace=ws)
+    run_malignancy(BrockLikeMalignancy(), vs, workspace=ws)
+    candidates = read_candidates(ws, "log_blob_3d", TRIAL)
+    matching = det.match(vs.truth, candidates, scans=vs.scans["scan_uid"].tolist())
+    hits = matching.nodules.set_index("diameter_mm")["best_probability"]
+    assert hits[hits.index > 20].notna().all()  # the 24 mm nodule is found
+    assert len(read_malignancy(ws, "brock_like", TRIAL)) == 3
+    track = volume_track(ws, replicates=50)
+    assert track is not None
+    titles = [t for t, _ in track.sections]
+    assert titles == ["3-D track: detection (FROC, CPM)", "3-D track: malignancy (AUROC)"]
+    assert track.figures[f"froc_{TRIAL}"].startswith(b"\x89PNG")
+    assert track.figures["sensitivity_by_size"].startswith(b"\x89PNG")
+    froc = track.tables["volume_froc"]
+    assert float(froc.loc[froc["fp_per_scan"] == "CPM", "sensitivity"].iloc[0]) == \
+        pytest.approx(det.froc(matching).cpm)
+
+
+def test_changed_ct_is_refused(trial) -> None:
+    ws = trial.workspace
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    ct = vs.ct_file("t1-00001")
+    ct.write_bytes(ct.read_bytes() + b"\0")
+    with pytest.raises(InputError, match="changed since"):
+        run_detector(LogBlobDetector(), vs, workspace=ws)
+
+
+def test_results_are_reused_and_deterministic(trial) -> None:
+    ws = trial.workspace
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    path = run_detector(LogBlobDetector(), vs, workspace=ws)
+    first = path.read_bytes()
+    spy = _Spy()
+    object.__setattr__(spy, "name", "log_blob_3d")
+    spy.version = LogBlobDetector().version
+    run_detector(spy, vs, workspace=ws)  # same name, version and set: reused, not re-run
+    assert spy.seen == []
+    run_detector(LogBlobDetector(), vs, workspace=ws, force=True)
+    assert path.read_bytes() == first
+
+
+def test_real_volume_set_from_a_data_root(tmp_path: Path) -> None:
+    from test_sets import _real_root
+
+    from lesiontrials.evaluate.volumes import build_real_volume_set
+    from lesiontrials.paths import Workspace
+
+    root = _real_root(tmp_path)
+    ws = Workspace(tmp_path / "ws")
+    vs = build_real_volume_set(data_root=root, workspace=ws)
+    assert vs.scans["scan_uid"].tolist() == ["LUNA16/scan1"]
+    assert vs.scans["source"].tolist() == ["real"]
+    assert vs.ct_file("LUNA16/scan1") == (root.root / "raw_ct/LUNA16/scan1.nii.gz").resolve()
+    profiles = pd.read_csv(root.root / "profiles" / "LUNA16_nodule_profiles.csv")
+    truth = vs.truth.set_index("nodule_id")
+    assert truth.loc["LUNA16/scan1/a1", "lobe"] == "right_lung_upper_lobe"
+    assert truth.loc["LUNA16/scan1/a2", "size_bin"] == "5-10"
+    a1 = profiles.set_index("AnnotationID").loc["a1"]
+    np.testing.assert_allclose(truth.loc["LUNA16/scan1/a1", ["x_mm", "y_mm", "z_mm"]]
+                               .to_numpy(float), [a1.coordX, a1.coordY, a1.coordZ])
+    assert load_volume_set(ws, "real").sha256 == vs.sha256
+
+
+def test_run_stage_builds_trial_and_real_sets(tmp_path: Path) -> None:
+    from test_sets import _real_root
+
+    from lesiontrials.cli.volume_commands import build_and_score
+    from lesiontrials.evaluate.volumes import list_volume_sets
+
+    ws = write_trial(tmp_path / "ws").workspace
+    lines = build_and_score(ws, trials=(TRIAL, "absent_trial"), data_root=_real_root(tmp_path))
+    assert list_volume_sets(ws) == ["real", TRIAL]
+    assert len(lines) == 4  # two baselines × two sets
+    track = volume_track(ws, replicates=20)
+    assert track is not None
+    assert set(track.tables["volume_froc"]["source"]) == {"real", "synthetic"}
