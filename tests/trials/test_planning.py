@@ -132,6 +132,13 @@ def test_design_counts_per_stratum(plan_ctx):
         rows = lobes[lobes["stratum"] == f"lobe {lobe.name}"]
         assert (rows["target_lobe"] == lobe.value).all()
         assert rows["donor_diameter_mm"].between(6, 15).all()
+    index_diameters = plan_ctx.index.array("nodule_mean_diam_mm")
+    assert (index_diameters > 30).any(), "the fixture must hold a mass for this check"
+    sources = plan_design(plan_ctx, "cross_dataset", size="paper").manifest
+    assert sources["donor_diameter_mm"].max() <= 30.0  # nodules only: masses may fit no lobe
+    wide = plan_design(plan_ctx, "cross_dataset", size="paper",
+                       params={"spec": {"size": {"diameter_mm": {"max": 80}}}}).manifest
+    assert wide["donor_diameter_mm"].max() > 30.0
     paper = plan_design(plan_ctx, 1, size="paper").manifest
     assert paper["case_uid"].nunique() == 1000
     assert (paper["label"] == 1).sum() == 50  # NLST cohort at prevalence 0.05, exact

@@ -38,6 +38,10 @@ def _n(size: str, demo: int, paper: int, params: dict[str, Any]) -> int:
                                                       else paper)))
 
 
+#: the largest lesion called a nodule (Fleischner glossary); larger ones are masses
+NODULE_MAX_DIAMETER_MM = 30.0
+
+
 def _spec(design: str, seed: int, n: int, params: dict[str, Any], **fields: Any) -> TrialSpec:
     data = {"name": params.get("name", design), "design": design, "seed": seed, "n_cases": n,
             **fields, **params.get("spec", {})}
@@ -114,7 +118,11 @@ def counterfactual(ctx: PlanContext, size: str, seed: int, params: dict[str, Any
 
 def cross_dataset(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
     n = _n(size, 5, 300, params)
-    spec = _spec("cross_dataset", seed, n, params)
+    # The design compares *nodule* sources; an opacity over 30 mm is a mass (Fleischner
+    # glossary) and may fit no lobe of a smaller host, so donors are capped at 30 mm unless
+    # the spec says otherwise (params.spec.size.diameter_mm).
+    spec = _spec("cross_dataset", seed, n, params,
+                 size={"diameter_mm": {"max": NODULE_MAX_DIAMETER_MM}})
     cohorts = []
     for dataset in params.get("donor_datasets", ctx.donor_datasets):
         mask = ctx.index.array("dataset") == dataset
