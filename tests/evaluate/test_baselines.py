@@ -46,7 +46,7 @@ def _items(trial, *, condition: str, task: str, profile: str = "lung") -> tuple[
 @pytest.mark.parametrize("model_class", [ThresholdDetector, BlobDetector])
 def test_intensity_detectors_find_bright_nodules(built_trial, model_class, profile):
     model = model_class()
-    assert isinstance(model, Model) and model.version.startswith("1+")
+    assert isinstance(model, Model) and model.version.startswith("2+")
     for task in ("presence", "lobe", "size"):
         items, truth = _items(built_trial, condition="plain", task=task, profile=profile)
         answers = model.answer(items)
@@ -205,3 +205,20 @@ def test_scored_majority_records_the_splits_calibration_fold(fresh_trial):
     fitted_on = json.loads(card["extra"]["fitted_on"])
     assert fitted_on["sha256"] == split.provenance["calibration"]["sha256"]
     assert fitted_on["slices"] == len(split.provenance["calibration"]["uids"]) > 0
+
+
+def test_presence_option_scores_are_probabilities_that_agree_with_the_answer():
+    """LoG responses exceed 1; the option scores must still lie in [0, 1], sum to 1 and put
+    the answer given on top (the report's Brier/ECE/AUROC read them as probabilities)."""
+    import math
+
+    from lesiontrials.evaluate.models.baselines import presence_probability
+
+    for threshold in (0.3, 0.5):
+        for score in (0.0, 0.1, threshold, 0.9, 1.0113, 7.5):
+            p = presence_probability(score, threshold=threshold)
+            assert 0.0 <= p < 1.0
+            assert (p >= 0.5) == (score >= threshold)
+    assert math.isclose(presence_probability(0.3, threshold=0.3), 0.5)
+    with pytest.raises(ValueError):
+        presence_probability(-0.01, threshold=0.5)

@@ -37,7 +37,6 @@ from lesiontrials.evaluate.models.imaging import (
     threshold_candidates,
 )
 from lesiontrials.evaluate.models.prior import (
-    BASELINE_VERSION,
     DEFAULT_PRIOR,
     MajorityPrior,
     params_hash,
@@ -78,6 +77,10 @@ class Analysis:
     candidates: tuple[Candidate, ...]
 
 
+#: 2: presence option scores are probabilities (:func:`presence_probability`)
+DETECTOR_VERSION = "2"
+
+
 class _Baseline:
     """Shared plumbing: identity, version from parameters, per-item answers, and a cache
     of image analyses (the same picture is asked several tasks)."""
@@ -93,7 +96,7 @@ class _Baseline:
 
     @property
     def version(self) -> str:
-        return f"{BASELINE_VERSION}+{params_hash(self.params)}"
+        return f"{DETECTOR_VERSION}+{params_hash(self.params)}"
 
     @property
     def card(self) -> ModelCard:
@@ -122,6 +125,16 @@ class _Baseline:
         raise NotImplementedError
 
 
+def presence_probability(score: float, *, threshold: float) -> float:
+    """A detector score (>= 0, unbounded for the LoG detector) as an option score in [0, 1):
+    ``score / (score + threshold)``, monotone in the score and 0.5 exactly at the decision
+    threshold, so the top-scored option is the answer given. Not calibrated: the report's
+    Brier score and ECE say how far from a probability it is."""
+    if not math.isfinite(score) or score < 0 or threshold <= 0:
+        raise ValueError(f"detector score {score} / threshold {threshold} out of range")
+    return score / (score + threshold) if score > 0 else 0.0
+
+
 def answer_from_candidates(item: Item, candidates: Sequence[Candidate], lung: np.ndarray, *,
                            present_score: float, method: str) -> Answer:
     """Turn ranked candidates into an answer for the item's task."""
@@ -129,9 +142,10 @@ def answer_from_candidates(item: Item, candidates: Sequence[Candidate], lung: np
     score = best.score if best is not None else 0.0
     if item.task == "presence":
         option = "present" if score >= present_score else "absent"
+        p_present = presence_probability(score, threshold=present_score)
         return Answer(option, raw_text=f"{option} ({method}: best candidate score "
                       f"{score:.2f} of {len(candidates)})",
-                      scores={"present": score, "absent": 1.0 - score})
+                      scores={"present": p_present, "absent": 1.0 - p_present})
     if best is None:
         return Answer(DEFAULT_PRIOR[item.task], raw_text=f"{method}: no candidate; prior answer")
     if item.task == "lobe":
