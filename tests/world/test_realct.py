@@ -298,6 +298,8 @@ def test_contrast_blood_pool_is_kept_out_of_the_bone() -> None:
     assert (enhanced[parts["heart"]] == BONE).mean() < 0.05
     assert (enhanced[parts["aorta"]] == BONE).mean() < 0.1
     assert (enhanced[parts["vertebra"]] == BONE).mean() > 0.9
+    with pytest.raises(ValueError, match="contrast_blood_hu"):
+        segment_host(ct, params=HostParams(contrast_blood_hu=(800.0, 150.0)))
 
 
 # --------------------------------------------------------------------------- real CTs

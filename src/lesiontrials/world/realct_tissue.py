@@ -252,6 +252,11 @@ def enhanced_blood(hu: np.ndarray, region: np.ndarray, *,
     transforms in mm), components of at least ``organ_min_ml``, grown back within the band."""
     assert params.contrast_blood_hu is not None
     low, high = params.contrast_blood_hu
+    if not low < high or params.contrast_core_mm <= 0:
+        raise ValueError(
+            f"HostParams.contrast_blood_hu={params.contrast_blood_hu} and contrast_core_mm="
+            f"{params.contrast_core_mm}: need low < high HU and a positive radius. Fix: use "
+            "the enhanced blood's HU band measured on the scan, e.g. (150, 800)")
     band = region & (hu >= low) & (hu <= high)
     radius = params.contrast_core_mm
     core = ndimage.distance_transform_edt(band, sampling=spacing) > radius
