@@ -159,7 +159,10 @@ def _real_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray,
 
     cases = []
     for example in load_real_examples(load_settings().cache_dir):
-        labels = segment_host(example.ct, lesion_mask=example.lesion.array).labels.array
+        if example.lesion is None:
+            continue  # a scan without a lesion (chest1) has nothing to self-insert
+        labels = segment_host(example.ct, lesion_mask=example.lesion.array,
+                              params=example.params).labels.array
         cases.append((example.name, example.ct.array.astype(np.float32), labels,
                       example.lesion.array > 0, example.ct.spacing_mm))
     return cases

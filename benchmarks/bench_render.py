@@ -74,6 +74,7 @@ def bench_host_ct() -> dict[str, object]:
     from lesiontrials.world.realct import load_real_examples, segment_host
 
     example = load_real_examples(load_settings().cache_dir)[0]
+    assert example.lesion is not None  # lung1, annotated
     labels = segment_host(example.ct, lesion_mask=example.lesion.array).labels.array
     spacing = example.ct.spacing_mm
     lung = np.argwhere(np.isin(labels, (29, 32)))

@@ -82,8 +82,9 @@ def _lung_spots(labels: np.ndarray, spacing: tuple[float, float, float], avoid: 
 def _real_host() -> tuple[Any, np.ndarray, list[Any]]:
     from lesiontrials.world.realct import load_real_examples, segment_host
 
-    examples = load_real_examples(load_settings().cache_dir)
+    examples = [e for e in load_real_examples(load_settings().cache_dir) if e.lesion is not None]
     host = examples[0]
+    assert host.lesion is not None
     labels = segment_host(host.ct, lesion_mask=host.lesion.array).labels.array
     return host, labels, examples
 
@@ -159,6 +160,7 @@ def main() -> None:
                                      fontsize=6)
             axes[row, 0].set_ylabel(f"{kind}\n{host_name.split(' (')[0]}", fontsize=6)
     for e, example in enumerate(examples[:2]):
+        assert example.lesion is not None
         lesion = example.lesion.array > 0
         centre = ndimage.center_of_mass(lesion)
         extent = max(float(np.ptp(np.argwhere(lesion)[:, a]) + 1) * s

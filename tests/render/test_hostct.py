@@ -64,6 +64,7 @@ def test_real_host_insertion_keeps_host_noise() -> None:
         example = load_real_examples(load_settings().cache_dir, allow_download=False)[0]
     except PackagedDataError as exc:
         pytest.skip(f"packaged real CTs not available: {exc}")
+    assert example.lesion is not None  # lung1, annotated
     labels = segment_host(example.ct, lesion_mask=example.lesion.array).labels.array
     ct, spacing = example.ct.array, example.ct.spacing_mm
     lung = np.argwhere(np.isin(labels, (29, 32)))

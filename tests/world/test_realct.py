@@ -270,6 +270,38 @@ def test_soft_organs_are_opt_in() -> None:
     assert host.lesion_in_lung_fraction == 1.0
 
 
+def _contrast_phantom() -> tuple[Volume, dict[str, np.ndarray]]:
+    """The bone phantom with a realistic vertebra (130 HU marrow, 900 HU cortex) and an
+    enhanced blood pool at 500 HU: a heart between the lungs and an aorta against the spine."""
+    ct, _ = make_phantom(bones=True)
+    hu = ct.array.astype(float)
+    x, y, z = _grid()
+    along = (z >= 10.0) & (z <= 165.0)
+    r2 = (x - 160.0) ** 2 + (y - 52.0) ** 2
+    marrow = (r2 <= 10.0**2) & along
+    vertebra = (r2 <= 12.0**2) & along
+    hu[vertebra] = 900.0
+    hu[marrow] = 130.0
+    heart = _ball((160.0, 120.0, 70.0), (28.0, 28.0, 28.0))
+    aorta = ((x - 178.0) ** 2 + (y - 70.0) ** 2 <= 9.0**2) & (z >= 40.0) & (z <= 120.0)
+    aorta &= ~vertebra
+    hu[heart | aorta] = 500.0
+    volume = Volume(array=np.rint(hu).astype(np.int16), affine=ct.affine)
+    return volume, {"heart": heart, "aorta": aorta, "vertebra": vertebra}
+
+
+def test_contrast_blood_pool_is_kept_out_of_the_bone() -> None:
+    ct, parts = _contrast_phantom()
+    plain = segment_host(ct).labels.array
+    enhanced = segment_host(ct, params=HostParams(contrast_blood_hu=(150.0, 800.0))).labels.array
+    assert (plain[parts["heart"]] == BONE).mean() > 0.5  # the default takes blood for bone
+    assert (enhanced[parts["heart"]] == BONE).mean() < 0.05
+    assert (enhanced[parts["aorta"]] == BONE).mean() < 0.1
+    assert (enhanced[parts["vertebra"]] == BONE).mean() > 0.9
+    with pytest.raises(ValueError, match="contrast_blood_hu"):
+        segment_host(ct, params=HostParams(contrast_blood_hu=(800.0, 150.0)))
+
+
 # --------------------------------------------------------------------------- real CTs
 @pytest.fixture(scope="module")
 def real_hosts() -> list[tuple]:
@@ -280,31 +312,60 @@ def real_hosts() -> list[tuple]:
     out = []
     for example in examples:
         start = time.perf_counter()
-        host = segment_host(example.ct, lesion_mask=example.lesion.array)
+        lesion = None if example.lesion is None else example.lesion.array
+        host = segment_host(example.ct, lesion_mask=lesion, params=example.params)
         out.append((example, host, time.perf_counter() - start))
     return out
 
 
 def test_real_examples_are_loaded(real_hosts) -> None:
     names = [example.name for example, _, _ in real_hosts]
-    assert names == ["lung1", "lung2"]
+    assert names == ["lung1", "lung2", "chest1"]
     for example, _, _ in real_hosts:
-        assert example.ct.array.dtype == np.int16 and example.lesion.array.dtype == np.uint8
+        assert example.ct.array.dtype == np.int16
+        if example.name == "chest1":  # TotalSegmentator's full-chest test CT, no annotation
+            assert example.lesion is None and example.params.contrast_blood_hu is not None
+            assert example.ct.shape == (233, 167, 191)
+            assert example.ct.spacing_mm == pytest.approx((1.5, 1.5, 1.5))
+            assert "Apache-2.0" in example.license and "totalsegmentator" in example.source
+            assert "Wasserthal" in example.citation
+            continue
+        assert example.lesion is not None and example.lesion.array.dtype == np.uint8
         assert set(np.unique(example.lesion.array)) == {0, 1}
         assert example.ct.shape == example.lesion.shape
         assert "BSD" in example.license and "pyradiomics" in example.source
 
 
 def test_real_lesions_inside_lungs_in_the_expected_lobes(real_hosts) -> None:
-    expected = {"lung1": Lobe.RUL, "lung2": Lobe.LLL}
+    expected = {"lung1": Lobe.RUL, "lung2": Lobe.LLL, "chest1": None}
     for example, host, seconds in real_hosts:
-        assert host.lesion_in_lung_fraction >= 0.99, example.name
+        if example.lesion is not None:
+            assert host.lesion_in_lung_fraction >= 0.99, example.name
+        else:
+            assert host.lesion_in_lung_fraction is None
         assert host.lesion_lobe is expected[example.name], example.name
         for side in Side:  # both CTs cover most of the chest
             assert 800.0 < host.lung_volume_ml[side] < 3500.0, (example.name, side)
         assert all(ml > 100.0 for ml in host.lobe_volume_ml.values()), example.name
         assert host.carina_z_mm is not None
         assert seconds < 30.0  # a few seconds on one core; generous for slow CI
+        assert host.truncated == (False, False) or example.name != "chest1"
+
+
+def test_contrast_blood_pool_of_the_real_contrast_ct_is_not_bone(real_hosts) -> None:
+    """chest1 is contrast-enhanced (aorta and heart chambers 430-590 HU): with its blood band
+    the mediastinal blood pool stays body, while spine, ribs and sternum remain bone."""
+    from lesiontrials.world.realct_tissue import chest_cavity
+
+    example, host, _ = next(h for h in real_hosts if h[0].name == "chest1")
+    labels, hu = host.labels.array, example.ct.array
+    cavity = chest_cavity(np.isin(labels, LOBE_LABELS))
+    blood = cavity & (hu > 400) & (hu < 600)
+    as_bone = np.isin(labels[blood], (BONE, STERNUM)).mean()
+    assert as_bone < 0.2, as_bone
+    plain = segment_host(example.ct)  # the non-contrast thresholds take the blood for bone
+    assert np.isin(plain.labels.array[blood], (BONE, STERNUM)).mean() > 0.5
+    assert (labels == STERNUM).any() and (labels == SPINAL_CORD).any()
 
 
 def test_analytic_renders_of_real_hosts_match_their_hu_histograms(real_hosts) -> None:
@@ -326,6 +387,8 @@ def test_analytic_renders_of_real_hosts_match_their_hu_histograms(real_hosts) ->
     from lesiontrials.render.fidelity import host_histograms
 
     for example, host, _ in real_hosts:
+        if example.params.contrast_blood_hu is not None:
+            continue  # the analytic renderer paints no enhanced blood: not comparable
         labels = host.labels.array
         bare = np.where(np.isin(labels, (BONE, STERNUM, SPINAL_CORD)), BODY, labels)
         acquisition = Acquisition.from_record({"slice_thickness_mm": 5.0, "kernel": "unknown"})

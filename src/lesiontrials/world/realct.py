@@ -1,7 +1,9 @@
-"""Host label maps for the two real chest CTs shipped with pyradiomics, built without a model.
+"""Host label maps for the packaged real chest CTs, built without a model.
 
-:func:`load_real_examples` reads the two packaged CTs (``lung1``, ``lung2``) and their lesion
-masks; :func:`segment_host` turns a chest CT into a nodule-free host label map in the MAISI
+:func:`load_real_examples` reads the packaged CTs: ``lung1``, ``lung2`` (pyradiomics, 5 mm
+slices, non-contrast) with their lesion masks, and ``chest1`` (TotalSegmentator test data,
+1.5 mm isotropic, contrast-enhanced; no lesion annotated and none found on review, see
+docs/world.md); :func:`segment_host` turns a chest CT into a nodule-free host label map in the MAISI
 label space (``anatomy.py``): body 200, lobes 28-32, trachea 57, airway 132 (main bronchi),
 bone 21, sternum 122 and spinal cord 121 (optionally an approximate heart 115, liver 1 and
 back muscles 104/105: ``HostParams(soft_organs=True)``).
@@ -48,7 +50,12 @@ from lesiontrials.anatomy import (
     Side,
 )
 from lesiontrials.io import Volume, check_same_grid, read_volume
-from lesiontrials.world.packaged import REAL_CT_FILES, PackagedFile, fetch_packaged_file
+from lesiontrials.world.packaged import (
+    REAL_CT_FILES,
+    UNANNOTATED_CT_FILES,
+    PackagedFile,
+    fetch_packaged_file,
+)
 from lesiontrials.world.realct_lobes import assign_lobes
 from lesiontrials.world.realct_masks import (
     HostParams,
@@ -77,19 +84,51 @@ __all__ = [
     "segment_host",
 ]
 
-REAL_EXAMPLE_NAMES: tuple[str, ...] = ("lung1", "lung2")
+REAL_EXAMPLE_NAMES: tuple[str, ...] = ("lung1", "lung2", "chest1")
+
+
+@dataclass(frozen=True)
+class _ExampleSpec:
+    """How one packaged CT is read: its files, acquisition facts and segmentation thresholds.
+
+    ``contrast_blood_hu`` is the HU band of the enhanced blood pool (``None``: non-contrast),
+    measured on the scan (``chest1``: aorta and heart chambers 430-590 HU)."""
+
+    image: PackagedFile
+    label: PackagedFile | None
+    slice_thickness_mm: float
+    scanner: str
+    contrast_blood_hu: tuple[float, float] | None = None
+
+
+_EXAMPLES = {
+    "lung1": _ExampleSpec(REAL_CT_FILES["lung1_image"], REAL_CT_FILES["lung1_label"], 5.0,
+                          "real (pyradiomics example)"),
+    "lung2": _ExampleSpec(REAL_CT_FILES["lung2_image"], REAL_CT_FILES["lung2_label"], 5.0,
+                          "real (pyradiomics example)"),
+    "chest1": _ExampleSpec(UNANNOTATED_CT_FILES["chest1_image"], None, 1.5,
+                           "real (TotalSegmentator example, contrast-enhanced)",
+                           contrast_blood_hu=(150.0, 800.0)),
+}
 
 
 @dataclass(frozen=True, eq=False)
 class RealExample:
-    """One packaged real chest CT: int16 HU CT and uint8 binary lesion mask on its grid."""
+    """One packaged real chest CT: int16 HU CT and uint8 binary lesion mask on its grid
+    (``None`` for a scan without a lesion annotation: it is a host without native nodules).
+
+    ``slice_thickness_mm`` is the reconstructed slice thickness (the file's z spacing where
+    the source states nothing else); ``params`` are the thresholds its host labels use."""
 
     name: str
     ct: Volume
-    lesion: Volume
+    lesion: Volume | None
     source: str
     license: str
     citation: str
+    slice_thickness_mm: float
+    scanner: str
+    params: HostParams
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,19 +150,26 @@ class HostSegmentation:
 
 
 def load_real_examples(cache_dir: Path, *, allow_download: bool = True) -> list[RealExample]:
-    """The packaged real CTs (``lung1``, ``lung2``) with their lesion masks (label 1 → 1)."""
+    """The packaged real CTs (:data:`REAL_EXAMPLE_NAMES`) with their lesion masks (label
+    non-zero → 1) where the source has one."""
     examples = []
     for name in REAL_EXAMPLE_NAMES:
-        items = [REAL_CT_FILES[f"{name}_{part}"] for part in ("image", "label")]
+        spec = _EXAMPLES[name]
+        items = [spec.image] if spec.label is None else [spec.image, spec.label]
         paths = [fetch_packaged_file(i, cache_dir=cache_dir, allow_download=allow_download)
                  for i in items]
-        ct, label = (read_volume(p) for p in paths)
-        check_same_grid(ct, label, path_a=paths[0], path_b=paths[1])
-        lesion = Volume(array=(label.array != 0).astype(np.uint8), affine=ct.affine)
+        ct = read_volume(paths[0])
+        lesion = None
+        if len(paths) == 2:
+            label = read_volume(paths[1])
+            check_same_grid(ct, label, path_a=paths[0], path_b=paths[1])
+            lesion = Volume(array=(label.array != 0).astype(np.uint8), affine=ct.affine)
         ct = Volume(array=np.asarray(ct.array, dtype=np.int16), affine=ct.affine)
         examples.append(RealExample(
             name=name, ct=ct, lesion=lesion, source=_source_text(items),
             license=items[0].license, citation=items[0].citation,
+            slice_thickness_mm=spec.slice_thickness_mm, scanner=spec.scanner,
+            params=HostParams(contrast_blood_hu=spec.contrast_blood_hu),
         ))
     return examples
 

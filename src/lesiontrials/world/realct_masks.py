@@ -49,6 +49,11 @@ class HostParams:
     organ_min_ml: float = 5.0
     back_half_width_mm: float = 70.0
     soft_organs: bool = False
+    #: HU band of contrast-enhanced blood (``None``: a non-contrast scan). With it, thick
+    #: regions in that band inside the chest cavity (heart chambers, aorta, pulmonary
+    #: arteries) are kept out of the bone mask.
+    contrast_blood_hu: tuple[float, float] | None = None
+    contrast_core_mm: float = 4.0
 
 
 # ---------------------------------------------------------------------------

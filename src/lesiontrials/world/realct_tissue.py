@@ -29,7 +29,12 @@ convex hull of both lungs.
   lower the HU-histogram fidelity on the packaged real CTs (``benchmarks/RESULTS.md``),
   so they are for conditioning (MAISI) and profiling, not on by default.
 
-Assumes no intravenous contrast: enhanced vessels (> ``bone_high_hu``) would join the bone.
+* With ``contrast_blood_hu`` (a contrast-enhanced scan) the enhanced blood pool is found
+  first and kept out of the bone: voxels in that HU band inside the cavity, opened by a
+  ball of radius ``contrast_core_mm`` (ribs, cortex and calcifications are thinner; heart
+  chambers and great vessels are thicker), components of at least ``organ_min_ml``, grown
+  back by the same radius within the band. Without it (the default) the scan is assumed
+  to have no intravenous contrast: enhanced vessels (> ``bone_high_hu``) would join the bone.
 """
 
 from __future__ import annotations
@@ -240,6 +245,33 @@ def back_muscles(soft: np.ndarray, cavity: np.ndarray, spine_y: np.ndarray, *,
     return _large_components(region, min_ml=params.organ_min_ml, spacing=spacing)
 
 
+def enhanced_blood(hu: np.ndarray, region: np.ndarray, *,
+                   spacing: tuple[float, float, float], params: HostParams) -> np.ndarray:
+    """Contrast-enhanced blood pool (bool): the thick parts of ``region`` within the
+    ``contrast_blood_hu`` band (a 3-D opening by ``contrast_core_mm``, via distance
+    transforms in mm), components of at least ``organ_min_ml``, grown back within the band."""
+    assert params.contrast_blood_hu is not None
+    low, high = params.contrast_blood_hu
+    if not low < high or params.contrast_core_mm <= 0:
+        raise ValueError(
+            f"HostParams.contrast_blood_hu={params.contrast_blood_hu} and contrast_core_mm="
+            f"{params.contrast_core_mm}: need low < high HU and a positive radius. Fix: use "
+            "the enhanced blood's HU band measured on the scan, e.g. (150, 800)")
+    band = region & (hu >= low) & (hu <= high)
+    radius = params.contrast_core_mm
+    core = ndimage.distance_transform_edt(band, sampling=spacing) > radius
+    labels, n = ndimage.label(core)
+    if n == 0:
+        return np.zeros_like(band)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    sizes = np.bincount(labels.ravel(), minlength=n + 1) * voxel_ml
+    keep = sizes >= params.organ_min_ml
+    keep[0] = False
+    core = keep[labels]
+    grown = ndimage.distance_transform_edt(~core, sampling=spacing) <= radius + max(spacing)
+    return grown & band
+
+
 def tissue_labels(hu: np.ndarray, labels: np.ndarray, body: np.ndarray, *, midline_x: float,
                   carina_z: int | None, spacing: tuple[float, float, float],
                   params: HostParams) -> np.ndarray:
@@ -250,6 +282,8 @@ def tissue_labels(hu: np.ndarray, labels: np.ndarray, body: np.ndarray, *, midli
     free = labels == BODY
     lungs = np.isin(labels, LOBE_LABELS)
     cavity = chest_cavity(lungs)
+    if p.contrast_blood_hu is not None:
+        free = free & ~enhanced_blood(hu, free & cavity, spacing=spacing, params=p)
     bone = bone_mask(hu, free, cavity, spacing=spacing, params=p)
     spine_y = spine_centre_y(bone, body, midline_x=midline_x, spacing=spacing)
     out = np.zeros(hu.shape, dtype=np.uint8)
