@@ -96,3 +96,18 @@ def test_paired_difference_without_discordant_pairs_is_never_a_point():
         assert interval.estimate == 0.0
         assert interval.low < 0.0 < interval.high
         assert interval.high == pytest.approx(-interval.low)
+
+
+def test_balanced_cases_never_claim_more_than_n_items():
+    """A constant answer on cases of one positive + one negative slice has the same mean in
+    every case resample (negative intra-case correlation): the interval must still be at
+    least as wide as Wilson on the n slices themselves."""
+    from lesiontrials.analysis.intervals import critical_value, wilson
+
+    correct = np.array([*np.tile([1.0, 0.0], 11), 1.0, 0.0, 0.0])  # 11 cases (1, 0), one (1, 0, 0)
+    cases = np.array([*np.repeat([f"c{i}" for i in range(11)], 2), "c11", "c11", "c11"])
+    got = accuracy_interval(correct, units={"case": cases}, rng=np.random.default_rng(1))
+    low, high = wilson(float(correct.mean()), correct.size, critical_value(0.95, 12))
+    assert got.method == "wilson-design-effect"
+    assert got.low == pytest.approx(low) and got.high == pytest.approx(high)
+    assert got.high - got.low > 0.3

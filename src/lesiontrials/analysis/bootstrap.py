@@ -142,7 +142,9 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
         return Interval(p, low, high, level, "wilson-t")
     variance = bootstrap_mean_variance(y[:, None], cells, contrast=np.ones(1),
                                        replicates=replicates, rng=rng)
-    n_eff = spread / variance if variance > 0 else float(n)
+    # at most n: a negative intra-cluster correlation (e.g. a constant answer on cases that
+    # each hold one positive and one negative slice) must not claim more than n items
+    n_eff = min(spread / variance, float(n)) if variance > 0 else float(n)
     low, high = wilson(p, n_eff, z)
     return Interval(p, low, high, level, "wilson-design-effect")
 
@@ -154,7 +156,7 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
 
     Newcombe's paired score interval at the effective number of pairs: ``n`` when items
     are independent (``newcombe``), ``n / deff`` from a cluster/pigeonhole bootstrap of
-    the difference otherwise (``newcombe-design-effect``), n when no item is discordant
+    the difference otherwise (``newcombe-design-effect``, at most n), n when no item is discordant
     (``newcombe-t``); with units the t quantile on (fewest units − 1) df replaces the
     normal one; [−1, 1] with a single unit.
     """
@@ -182,6 +184,6 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
     variance = bootstrap_mean_variance(joint_items, cells,
                                        contrast=np.array([0.0, 1.0, -1.0, 0.0]),
                                        replicates=replicates, rng=rng)
-    n_eff = spread / variance if variance > 0 else float(n)
+    n_eff = min(spread / variance, float(n)) if variance > 0 else float(n)  # at most n
     low, high = newcombe_paired(joint, n_eff, z)
     return Interval(diff, low, high, level, "newcombe-design-effect")
