@@ -285,12 +285,12 @@ def apply_saved_council(path: Path, answers: pd.DataFrame) -> pd.DataFrame:
 
 
 def _description(scored: pd.DataFrame, baselines: frozenset[str]) -> str:
-    sources = scored.groupby("source")["slice_uid"].nunique().to_dict()
-    models = sorted(f"{m} (baseline)" if m in baselines else str(m)
-                    for m in scored["model"].unique())
-    return (f"Models: {', '.join(models)}. Slices scored per source (before the split): "
-            f"{sources}. Synthetic = lesions in phantom anatomy; real = real CT anatomy (see "
-            "the section 'What the real side is').")
+    sources = scored.groupby("source")["slice_uid"].nunique()
+    counts = ", ".join(f"{n} {source}" for source, n in sorted(
+        sources.items(), key=lambda kv: (kv[0] != "synthetic", str(kv[0]))))
+    return (f"Slices scored before the split: {counts}. Models marked (baseline) are "
+            f"weight-free baselines ({len(baselines)} of "
+            f"{scored['model'].nunique()} models).")
 
 
 def _council_section(council: CouncilEvaluation | None, baselines: frozenset[str]) -> str:
