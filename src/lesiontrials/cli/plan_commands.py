@@ -127,6 +127,9 @@ def plan(
         help="With --all: fail when any design is infeasible.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed (designs).")] = None,
     schema: Annotated[bool, typer.Option(help="Print the spec's JSON schema.")] = False,
+    explain: Annotated[bool, typer.Option(
+        help="With a spec: print what it will do (fields set, template values, expected "
+             "counts, strata, every warning) and write nothing.")] = False,
     workspace: WorkspaceOption = None,
     data_root: DataRootOption = None,
 ) -> None:
@@ -144,7 +147,16 @@ def plan(
         raise typer.BadParameter("give a spec file, --design, or --all")
     ctx, settings, ws = _context(workspace, data_root, seed)
     if spec is not None:
-        result = plan_spec(ctx, load_spec(spec))
+        loaded = load_spec(spec)
+        result = plan_spec(ctx, loaded)
+        if explain:
+            from lesiontrials.trials.explain import explain_plan
+
+            for line in explain_plan(loaded, result):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            return
+    elif explain:
+        raise typer.BadParameter("--explain needs a spec file")
     else:
         result = plan_design(ctx, str(design), size=size, seed=settings.seed)
     write_plan(result, ws)
