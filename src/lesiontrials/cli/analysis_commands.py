@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import WorkspaceOption
 
 if TYPE_CHECKING:
     from lesiontrials.paths import Workspace
 
-console = Console()
+console = make_console()
 council_app = typer.Typer(no_args_is_help=True, help="Build or apply the training-free council.")
 
 NameOption = Annotated[str, typer.Option("--name", help="Report name (reports/{name}).")]

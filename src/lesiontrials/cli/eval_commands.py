@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.model_commands import (
     ModelNamesOption,
     ModelOptionsOption,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from lesiontrials.evaluate.sets import SetSummary
     from lesiontrials.paths import DataRoot, Workspace
 
-console = Console()
+console = make_console()
 
 WorkersOption = Annotated[int | None, typer.Option(
     "--workers", "-j", min=1, help="Worker processes (LESIONTRIALS_WORKERS; default: all "

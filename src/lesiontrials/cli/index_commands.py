@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 app = typer.Typer(no_args_is_help=True, help="Build, summarise and query the nodule index.")
-console = Console()
+console = make_console()
 
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
 
-console = Console()
+console = make_console()
 
 
 def insert(

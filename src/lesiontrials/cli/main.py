@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from lesiontrials.cli import (
     analysis_commands,
@@ -26,6 +25,7 @@ from lesiontrials.cli import (
     run_command,
     world_commands,
 )
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 from lesiontrials.errors import LesionTrialsError
 
@@ -51,7 +51,7 @@ app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)
 app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
-console = Console()
+console = make_console()
 
 
 
@@ -68,7 +68,8 @@ def config(workspace: WorkspaceOption = None, data_root: DataRootOption = None) 
     for column in ("setting", "value", "source"):
         table.add_column(column)
     for row in describe_settings(settings, overrides=overrides):
-        table.add_row(row.name, str(row.value), row.source)
+        table.add_row(row.name, "(not set)" if row.value is None else str(row.value),
+                      row.source)
     console.print(table)
 
 
@@ -97,7 +98,7 @@ def main() -> None:
     try:
         app()
     except LesionTrialsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        make_console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 if TYPE_CHECKING:
     from lesiontrials.trials import TrialPlan
 
-console = Console()
+console = make_console()
 
 
 def plan_all_designs(*, size: str, workspace: Path | None = None, data_root: Path | None = None,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import (
     DataRootOption,
     ExecutorOption,
@@ -16,7 +16,7 @@ from lesiontrials.cli.options import (
     executor_scope,
 )
 
-console = Console()
+console = make_console()
 
 
 def render(

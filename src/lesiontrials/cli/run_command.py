@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.rule import Rule
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.model_commands import (
     ModelNamesOption,
     ModelOptionsOption,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lesiontrials.evaluate.models.config import ModelConfig
     from lesiontrials.settings import Settings
 
-console = Console()
+console = make_console()
 
 
 def run(

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from lesiontrials.paths import DataRoot
 
 app = typer.Typer(no_args_is_help=True, help="Build the embedded default world.")
-console = Console()
+console = make_console()
 
 
 def run_world_build(*, out: Path | None, size: str, seed: int | None,
