@@ -31,3 +31,27 @@ def test_make_console_is_wide_and_soft_wrapping_off_a_terminal():
     console = make_console()  # pytest captures stdout: not a terminal
     assert not console.is_terminal
     assert console.width == PLAIN_WIDTH and console.soft_wrap
+
+
+def test_the_final_screen_prints_each_headline_whole_and_stages_plainly(tmp_path: Path):
+    import io
+    import json
+
+    from rich.console import Console
+
+    from lesiontrials.cli.console import PLAIN_WIDTH, print_headlines, stage
+
+    report = tmp_path / ("long_name_" * 12) / "report.html"
+    report.parent.mkdir(parents=True)
+    headline = ("- presence, synthetic (plain condition): best model **some_long_model_name"
+                "_v2** 0.812 [0.701, 0.893], n = 160; best baseline majority (baseline) "
+                "0.500 [0.420, 0.580], n = 160")
+    (report.parent / "summary.json").write_text(json.dumps({"headlines": [headline]}))
+    out = io.StringIO()
+    console = Console(file=out, width=PLAIN_WIDTH, soft_wrap=True)  # as off a terminal
+    stage(console, "summary")
+    print_headlines(console, report)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "== summary =="  # no 10 000-character rule in a log
+    assert lines[1] == headline.replace("**", "")
+    assert lines[2] == f"report: {report} (Markdown: {report.with_suffix('.md')})"

@@ -26,7 +26,12 @@ from lesiontrials.analysis.report_layout import (
     sources_first,
     table_of_contents,
 )
-from lesiontrials.analysis.report_summary import model_sections, summary_section, trial_sections
+from lesiontrials.analysis.report_summary import (
+    headline_lines,
+    model_sections,
+    summary_section,
+    trial_sections,
+)
 from lesiontrials.analysis.tables import (
     CELL,
     apply_split,
@@ -211,7 +216,8 @@ def write_report(analysis: Analysis, directory: Path, *, title: str,
         write_bytes_atomic(directory / "figures" / f"{name}.png", png)
     write_json({"split": analysis.split.__dict__, "reporting_n": analysis.reporting_n,
                 "synthetic_vs_real": analysis.transfer, "baselines": sorted(analysis.baselines),
-                "notes": analysis.notes}, directory / "summary.json")
+                "notes": analysis.notes, "headlines": headline_lines(analysis)},
+               directory / "summary.json")
     markdown = _markdown(analysis, title=title, description=description, figures=figures,
                          selection=selection)
     write_text_atomic(directory / "report.md", markdown)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lesiontrials.cli.console import make_console
+from lesiontrials.cli.console import make_console, print_headlines
 from lesiontrials.cli.options import WorkspaceOption
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def analyze(
                         profile=profile, fallback=fallback, split_path=split,
                         real_host_datasets=real_host_datasets(settings.resolved_data_root),
                         trials=trial or (), models=model or (), sets=set_name or ())
-    console.print(f"[green]report[/] → {path}")
+    print_headlines(console, path)
 
 
 #: ``lesiontrials report``: an alias of ``analyze`` with every option

@@ -21,3 +21,27 @@ def make_console(*, stderr: bool = False) -> Console:
     if probe.is_terminal:
         return probe
     return Console(stderr=stderr, width=PLAIN_WIDTH, soft_wrap=True)
+
+
+def stage(console: Console, title: str) -> None:
+    """A stage heading: a rule on a terminal, a short plain line in a log."""
+    if console.is_terminal:
+        from rich.rule import Rule
+
+        console.print(Rule(title))
+    else:
+        console.print(f"== {title} ==", markup=False, highlight=False)
+
+
+def print_headlines(console: Console, report_html: str | object) -> None:
+    """The report's headline accuracies (from its summary.json) and where to go next."""
+    import json
+    from pathlib import Path
+
+    path = Path(str(report_html))
+    summary = path.parent / "summary.json"
+    lines = json.loads(summary.read_text()).get("headlines", []) if summary.is_file() else []
+    for line in lines:
+        console.print(line.replace("**", ""), markup=False, highlight=False)
+    console.print(f"report: {path} (Markdown: {path.with_suffix('.md')})", markup=False,
+                  highlight=False)

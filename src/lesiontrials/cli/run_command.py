@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.rule import Rule
 
-from lesiontrials.cli.console import make_console
+from lesiontrials.cli.console import make_console, print_headlines, stage
 from lesiontrials.cli.model_commands import (
     ModelNamesOption,
     ModelOptionsOption,
@@ -68,43 +67,47 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     from lesiontrials.paths import DataRoot
 
     ws = Workspace(settings.workspace)
-    console.print(Rule("world"))
+    stage(console, "world")
     if settings.data_root is not None:
         root = settings.data_root
         console.print(f"using the data root {root} (LESIONTRIALS_DATA_ROOT)")
     else:
         root = run_world_build(out=None, size=size, seed=seed, workers=workers,
                                workspace=workspace)
-    console.print(Rule("index"))
+    stage(console, "index")
     index_path = write_index(build_index(DataRoot(root)), ws)
     console.print(f"[green]nodule index[/] → {index_path}")
-    console.print(Rule("plan"))
+    stage(console, "plan")
     plan_commands.plan_all_designs(size="demo" if size == "demo" else "paper",
                                    workspace=settings.workspace, data_root=root, seed=seed)
-    console.print(Rule("insert"))
+    stage(console, "insert")
     insert_commands.insert(trial=None, all_trials=True, workers=settings.workers,
                            workspace=settings.workspace, data_root=root, export_release=None)
-    console.print(Rule("render"))
+    stage(console, "render")
     render_commands.render(trial=None, all_trials=True, backend="auto", workers=settings.workers,
                            workspace=settings.workspace, data_root=root, appearance="")
-    console.print(Rule("evaluation sets"))
+    stage(console, "evaluation sets")
     eval_commands.slices(trial=None, all_trials=True, real=False, workspace=settings.workspace,
                          data_root=root, workers=settings.workers)
     if (Path(root) / "raw_ct").is_dir():
         eval_commands.slices(trial=None, all_trials=False, real=True,
                              workspace=settings.workspace, data_root=root,
                              workers=settings.workers)
-    console.print(Rule("score"))
+    stage(console, "score")
     _score_models(ws, models, workers=settings.workers)
-    console.print(Rule("split"))
+    stage(console, "split")
     _freeze_split(ws)
-    console.print(Rule("analysis"))
+    stage(console, "analysis")
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
-    console.print(Rule("summary"))
+    stage(console, "summary")
     console.print(f"world {root} · index {index_path} · trials {ws.root / 'trials'} · cases "
                   f"{ws.root / 'cases'} · eval {ws.root / 'eval'} · results {ws.results_root}")
-    console.print(f"[bold green]report:[/] {report}")
+    print_headlines(console, report)
+    console.print(f"next: open {report} in a browser; `lesiontrials serve --workspace "
+                  f"{ws.root}` to browse nodules and cases; `lesiontrials analyze "
+                  f"--workspace {ws.root} --trial NAME` for one trial's report",
+                  markup=False, highlight=False)
 
 
 def _freeze_split(ws: Workspace) -> None:
