@@ -55,3 +55,17 @@ def test_the_final_screen_prints_each_headline_whole_and_stages_plainly(tmp_path
     assert lines[0] == "== summary =="  # no 10 000-character rule in a log
     assert lines[1] == headline.replace("**", "")
     assert lines[2] == f"report: {report} (Markdown: {report.with_suffix('.md')})"
+
+
+def test_version_and_one_workers_option_on_every_per_case_stage():
+    from typer.testing import CliRunner
+
+    from lesiontrials import __version__
+    from lesiontrials.cli.main import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"lesiontrials {__version__}"
+    for command in (["insert"], ["render"], ["slices"], ["run"], ["world", "build"]):
+        text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        assert "--workers" in text and "-j" in text and "lesiontrials config" in text, command

@@ -21,6 +21,7 @@ from lesiontrials.cli.options import (
     DataRootOption,
     ExecutorOption,
     RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     executor_scope,
 )
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 
 console = make_console()
 
-WorkersOption = Annotated[int | None, typer.Option(
-    "--workers", "-j", min=1, help="Worker processes (LESIONTRIALS_WORKERS; default: all "
-                                   "cores for slices, 1 for score).")]
 SetsOption = Annotated[list[str] | None, typer.Option(
     "--set", "-s", help="Evaluation set(s) (default: every set in the workspace).")]
 ConditionsOption = Annotated[list[str] | None, typer.Option(

@@ -54,6 +54,21 @@ app.command("run")(run_command.run)
 console = make_console()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from lesiontrials import __version__
+
+        console.print(f"lesiontrials {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Programmable virtual lesion trials in lung CT."""
+
+
 
 @app.command()
 def config(workspace: WorkspaceOption = None, data_root: DataRootOption = None) -> None:

@@ -17,6 +17,10 @@ WorkspaceOption = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")]
 DataRootOption = Annotated[Path | None, typer.Option(
     "--data-root", "-d", help="Data root in the release layout (LESIONTRIALS_DATA_ROOT).")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", "-j", min=1,
+    help="Worker processes for per-case work (LESIONTRIALS_WORKERS). Unset: the workers "
+         "setting shown by `lesiontrials config`; insert and slices then use every core.")]
 
 
 class ExecutorName(StrEnum):

@@ -12,6 +12,7 @@ from lesiontrials.cli.options import (
     DataRootOption,
     ExecutorOption,
     RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     executor_scope,
 )
@@ -25,7 +26,7 @@ def render(
     backend: Annotated[str, typer.Option(
         help="auto (real hosts: host-ct, phantoms: analytic), analytic, physics, host-ct, "
              "maisi.")] = "auto",
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: WorkersOption = None,
     workspace: WorkspaceOption = None,
     data_root: DataRootOption = None,
     appearance: Annotated[str, typer.Option(

@@ -18,6 +18,7 @@ from lesiontrials.cli.model_commands import (
 from lesiontrials.cli.options import (
     ExecutorOption,
     RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     executor_scope,
 )
@@ -34,7 +35,7 @@ def run(
     size: Annotated[str, typer.Option(help="demo or full (world) / paper (trials).")] = "demo",
     workspace: WorkspaceOption = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
     model: ModelNamesOption = None,

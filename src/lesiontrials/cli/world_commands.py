@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lesiontrials.cli.console import make_console
-from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
+from lesiontrials.cli.options import (
+    ExecutorOption,
+    RayAddressOption,
+    WorkersOption,
+    executor_scope,
+)
 
 if TYPE_CHECKING:
     from lesiontrials.cli.options import ExecutorName
@@ -80,7 +85,7 @@ def build(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Data root to write.")] = None,
     size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
     seed: Annotated[int | None, typer.Option(help="World seed.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
