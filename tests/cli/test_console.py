@@ -69,3 +69,18 @@ def test_version_and_one_workers_option_on_every_per_case_stage():
     for command in (["insert"], ["render"], ["slices"], ["run"], ["world", "build"]):
         text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
         assert "--workers" in text and "-j" in text and "lesiontrials config" in text, command
+
+
+def test_backends_and_sizes_are_choices_refused_when_unknown():
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+    from lesiontrials.cli.options import BackendName
+    from lesiontrials.render.backends import BACKEND_NAMES
+
+    assert {b.value for b in BackendName} == set(BACKEND_NAMES)  # one list, in sync
+    runner = CliRunner()
+    for args in (["render", "t", "--backend", "nope"], ["world", "build", "--size", "paper"],
+                 ["plan", "--all", "--size", "full"], ["run", "--size", "huge"]):
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 2 and "Invalid value" in result.output, (args, result.output)

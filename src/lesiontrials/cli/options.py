@@ -23,6 +23,31 @@ WorkersOption = Annotated[int | None, typer.Option(
          "setting shown by `lesiontrials config`; insert and slices then use every core.")]
 
 
+class WorldSize(StrEnum):
+    """``world build`` and ``run``: demo (minutes, 2 cores) or full (every embedded scan;
+    ``run`` then plans the designs at paper size)."""
+
+    demo = "demo"
+    full = "full"
+
+
+class PlanSize(StrEnum):
+    """``plan --design/--all``: the designs' demo or paper (published) case counts."""
+
+    demo = "demo"
+    paper = "paper"
+
+
+class BackendName(StrEnum):
+    """Render backends (same names as ``lesiontrials.render.backends.BACKEND_NAMES``)."""
+
+    auto = "auto"
+    analytic = "analytic"
+    physics = "physics"
+    host_ct = "host-ct"
+    maisi = "maisi"
+
+
 class ExecutorName(StrEnum):
     """Where per-case stages run (docs/execution.md)."""
 

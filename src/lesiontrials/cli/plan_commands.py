@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lesiontrials.cli.console import make_console
-from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+from lesiontrials.cli.options import DataRootOption, PlanSize, WorkspaceOption
 
 if TYPE_CHECKING:
     from lesiontrials.trials import TrialPlan
@@ -120,7 +120,9 @@ def _fallbacks(counts: dict[str, int]) -> str:
 def plan(
     spec: Annotated[Path | None, typer.Argument(help="A YAML/JSON trial spec.")] = None,
     design: Annotated[str | None, typer.Option(help="Design number (1-14) or name.")] = None,
-    size: Annotated[str, typer.Option(help="demo or paper (designs).")] = "demo",
+    size: Annotated[PlanSize, typer.Option(
+        case_sensitive=False, help="Designs' case counts: demo or paper (published).")
+    ] = PlanSize.demo,
     all_designs: Annotated[bool, typer.Option(
         "--all", help="Plan every feasible design; list the infeasible ones.")] = False,
     strict: Annotated[bool, typer.Option(
@@ -140,8 +142,8 @@ def plan(
         console.print_json(json.dumps(spec_json_schema()))
         return
     if all_designs:
-        plan_all_designs(size=size, workspace=workspace, data_root=data_root, seed=seed,
-                         strict=strict)
+        plan_all_designs(size=PlanSize(size).value, workspace=workspace, data_root=data_root,
+                         seed=seed, strict=strict)
         return
     if (spec is None) == (design is None):
         raise typer.BadParameter("give a spec file, --design, or --all")
@@ -158,6 +160,6 @@ def plan(
     elif explain:
         raise typer.BadParameter("--explain needs a spec file")
     else:
-        result = plan_design(ctx, str(design), size=size, seed=settings.seed)
+        result = plan_design(ctx, str(design), size=PlanSize(size).value, seed=settings.seed)
     write_plan(result, ws)
     _summary([result], ws.trial_dir(result.name))

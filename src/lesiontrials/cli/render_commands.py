@@ -9,6 +9,7 @@ from rich.table import Table
 
 from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import (
+    BackendName,
     DataRootOption,
     ExecutorOption,
     RayAddressOption,
@@ -23,9 +24,10 @@ console = make_console()
 def render(
     trial: Annotated[str | None, typer.Argument(help="Trial name (omit with --all).")] = None,
     all_trials: Annotated[bool, typer.Option("--all", help="Render every inserted trial.")] = False,
-    backend: Annotated[str, typer.Option(
+    backend: Annotated[BackendName, typer.Option(
+        case_sensitive=False,
         help="auto (real hosts: host-ct, phantoms: analytic), analytic, physics, host-ct, "
-             "maisi.")] = "auto",
+             "maisi.")] = BackendName.auto,
     workers: WorkersOption = None,
     workspace: WorkspaceOption = None,
     data_root: DataRootOption = None,
@@ -46,6 +48,7 @@ def render(
 
     if backend not in BACKEND_NAMES:
         raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKEND_NAMES)}")
+    backend = BackendName(backend)
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
     space = Workspace(settings.workspace)
     trials = inserted_trials(space) if all_trials else ([trial] if trial else [])
@@ -61,7 +64,7 @@ def render(
                       "applies, the size does not (put it in the trial spec's appearance)")
     with executor_scope(settings, executor, ray_address):
         for summary in render_trials(trials, workspace=space,
-                                     data_root=settings.resolved_data_root, backend=backend,
+                                     data_root=settings.resolved_data_root, backend=backend.value,
                                      workers=settings.workers, appearance=appearance,
                                      feature_distance=feature_distance):
             _print_summary(summary)

@@ -20,6 +20,7 @@ from lesiontrials.cli.options import (
     RayAddressOption,
     WorkersOption,
     WorkspaceOption,
+    WorldSize,
     executor_scope,
 )
 from lesiontrials.paths import Workspace
@@ -32,7 +33,9 @@ console = make_console()
 
 
 def run(
-    size: Annotated[str, typer.Option(help="demo or full (world) / paper (trials).")] = "demo",
+    size: Annotated[WorldSize, typer.Option(
+        case_sensitive=False, help="demo: demo world, demo-size designs; full: full world, "
+                                   "paper-size designs.")] = WorldSize.demo,
     workspace: WorkspaceOption = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
     workers: WorkersOption = None,
@@ -53,7 +56,7 @@ def run(
                             models_file=models_file, default=BASELINES)  # checked up front
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     with executor_scope(settings, executor, ray_address):  # every per-case stage
-        _run_stages(size=size, seed=seed, workers=workers, workspace=workspace,
+        _run_stages(size=WorldSize(size).value, seed=seed, workers=workers, workspace=workspace,
                     settings=settings, models=configs)
 
 

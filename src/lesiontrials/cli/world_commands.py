@@ -12,6 +12,7 @@ from lesiontrials.cli.options import (
     ExecutorOption,
     RayAddressOption,
     WorkersOption,
+    WorldSize,
     executor_scope,
 )
 
@@ -83,12 +84,14 @@ def _host_scans(root: DataRoot, dataset: str) -> int:
 @app.command()
 def build(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Data root to write.")] = None,
-    size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
+    size: Annotated[WorldSize, typer.Option(
+        case_sensitive=False, help="demo (minutes) or full (every embedded scan).")
+    ] = WorldSize.demo,
     seed: Annotated[int | None, typer.Option(help="World seed.")] = None,
     workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
     """Build the world (LIDC donors, real CT hosts, thorax phantoms) in the release layout."""
-    run_world_build(out=out, size=size, seed=seed, workers=workers, executor=executor,
-                    ray_address=ray_address)
+    run_world_build(out=out, size=WorldSize(size).value, seed=seed, workers=workers,
+                    executor=executor, ray_address=ray_address)
