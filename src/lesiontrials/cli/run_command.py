@@ -16,6 +16,7 @@ from lesiontrials.cli.model_commands import (
     model_configs,
 )
 from lesiontrials.cli.options import (
+    BackendName,
     ExecutorOption,
     RayAddressOption,
     WorkersOption,
@@ -88,8 +89,9 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     insert_commands.insert(trial=None, all_trials=True, workers=settings.workers,
                            workspace=settings.workspace, data_root=root, export_release=None)
     stage(console, "render")
-    render_commands.render(trial=None, all_trials=True, backend="auto", workers=settings.workers,
-                           workspace=settings.workspace, data_root=root, appearance="")
+    render_commands.render(trial=None, all_trials=True, backend=BackendName.auto,
+                           workers=settings.workers, workspace=settings.workspace,
+                           data_root=root, appearance="")
     stage(console, "evaluation sets")
     eval_commands.slices(trial=None, all_trials=True, real=False, workspace=settings.workspace,
                          data_root=root, workers=settings.workers)
