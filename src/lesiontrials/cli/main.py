@@ -75,7 +75,7 @@ def config(workspace: WorkspaceOption = None, data_root: DataRootOption = None) 
     """Print every setting's resolved value and where it came from."""
     from rich.table import Table
 
-    from lesiontrials.settings import describe_settings, load_settings
+    from lesiontrials.settings import describe_model_variables, describe_settings, load_settings
 
     overrides = {"workspace": workspace, "data_root": data_root}
     settings = load_settings(**overrides)
@@ -86,6 +86,13 @@ def config(workspace: WorkspaceOption = None, data_root: DataRootOption = None) 
         table.add_row(row.name, "(not set)" if row.value is None else str(row.value),
                       row.source)
     console.print(table)
+    models = Table(title="model and renderer variables (environment or .env)")
+    for column in ("variable", "value", "source: meaning"):
+        models.add_column(column)
+    for row in describe_model_variables():
+        models.add_row(row.name, "(not set)" if row.value is None else str(row.value),
+                       row.source)
+    console.print(models)
 
 
 @app.command()
