@@ -129,6 +129,7 @@ def describe_model_variables(*, env_file: str | Path = ENV_FILE) -> list[Setting
     file_values = dotenv_values(env_file) if Path(env_file).is_file() else {}
     rows = []
     for name, meaning in MODEL_VARIABLES.items():
+        value: str | None
         if name in os.environ:
             value, source = os.environ[name], "environment"
         elif file_values.get(name) is not None:
