@@ -20,6 +20,7 @@ from lesiontrials.cli import (
     index_commands,
     insert_commands,
     model_commands,
+    nodule_commands,
     plan_commands,
     render_commands,
     run_command,
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(index_commands.app, name="index")
 app.add_typer(world_commands.app, name="world")
+app.add_typer(nodule_commands.app, name="nodules")
 app.command("plan")(plan_commands.plan)
 app.command("insert")(insert_commands.insert)
 app.command("render")(render_commands.render)
