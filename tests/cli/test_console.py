@@ -84,3 +84,12 @@ def test_backends_and_sizes_are_choices_refused_when_unknown():
                  ["plan", "--all", "--size", "full"], ["run", "--size", "huge"]):
         result = runner.invoke(app, args, env={"COLUMNS": "200"})
         assert result.exit_code == 2 and "Invalid value" in result.output, (args, result.output)
+
+
+def test_help_keeps_square_brackets_of_install_hints():
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+
+    text = CliRunner().invoke(app, ["index", "embed", "--help"], env={"COLUMNS": "200"}).output
+    assert "lesiontrials[encoder]" in text

@@ -153,7 +153,7 @@ def embed(
     Crops come from the scan's raw CT, or, for phantom hosts without one, from an analytic
     render of the host label map with the scan's nodules drawn in; donor-only rows (no host
     scan, e.g. LIDC) have no CT pixels and are skipped (counted in the summary). Needs the
-    encoder extra: pip install 'lesiontrials[encoder]'.
+    encoder extra: pip install 'lesiontrials\\[encoder]'.
     """
     from rich.progress import track
 
