@@ -17,7 +17,6 @@ from lesiontrials.analysis.report_layout import (
     SOURCE_ORDER,
     label_baselines,
     markdown_table,
-    sources_first,
 )
 
 if TYPE_CHECKING:
@@ -26,6 +25,17 @@ if TYPE_CHECKING:
 NO_TRIAL = "(real set: no trial)"
 SOURCE_MEANING = ("Synthetic = donor lesions in procedural phantom anatomy; real = real CT "
                   "anatomy (the real set, and donors inserted into real scans).")
+
+
+def _reading_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Synthetic before real, the plain condition first, then as given (stable)."""
+    if frame.empty:
+        return frame
+    key = pd.DataFrame({
+        "source": frame["source"].map(lambda s: SOURCE_ORDER.get(str(s), 2)),
+        "plain": (frame["condition"] != "plain").astype(int)}, index=frame.index)
+    order = key.sort_values(["source", "plain"], kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
 
 
 def _ci(row: pd.Series) -> str:
@@ -125,12 +135,12 @@ def trial_sections(analysis: Analysis, *, max_rows: int = 12) -> str:
         return ""
     frame = frame.assign(trial=[NO_TRIAL if pd.isna(t) or str(t) in ("", "nan", "None")
                                 else str(t) for t in frame["trial"]])
-    parts = ["\n## Trials\n", "Accuracy with 95 % CI per trial (every condition in "
-             "[tables/by_trial.csv](tables/by_trial.csv)).\n"]
+    parts = ["\n## Trials\n", "Accuracy with 95 % CI per trial, plain condition first "
+             "(every row in [tables/by_trial.csv](tables/by_trial.csv)).\n"]
     columns = ["source", "model", "condition", "task", "n", "accuracy", "accuracy_ci_low",
                "accuracy_ci_high"]
     for trial in trial_names(analysis):
-        rows = sources_first(frame[frame["trial"] == trial])
+        rows = _reading_order(frame[frame["trial"] == trial])
         parts.append(f"\n### Trial: {trial}\n")
         parts.append(markdown_table(label_baselines(rows[[c for c in columns if c in
                                                           rows.columns]], analysis.baselines),
@@ -147,7 +157,7 @@ def model_sections(analysis: Analysis, *, max_rows: int = 12) -> str:
                "accuracy_ci_high", "balanced_accuracy", "unparsed_rate", "status"]
     parts = ["\n## Models\n"]
     for model in sorted(set(cells["model"])):
-        rows = sources_first(cells[cells["model"] == model])
+        rows = _reading_order(cells[cells["model"] == model])
         name = f"{model}{BASELINE_SUFFIX}" if model in analysis.baselines else str(model)
         parts.append(f"\n### Model: {name}\n")
         parts.append(markdown_table(rows[[c for c in columns if c in rows.columns]],
