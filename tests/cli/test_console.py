@@ -93,3 +93,21 @@ def test_help_keeps_square_brackets_of_install_hints():
 
     text = CliRunner().invoke(app, ["index", "embed", "--help"], env={"COLUMNS": "200"}).output
     assert "lesiontrials[encoder]" in text
+
+
+def test_render_refuses_an_unknown_trial_and_tables_show_no_python_values(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+    from lesiontrials.cli.render_commands import plain_value
+    from lesiontrials.errors import InputError
+
+    case = tmp_path / "cases" / "t1" / "t1-00000"
+    case.mkdir(parents=True)
+    (case / "insert.json").write_text("{}")
+    result = CliRunner().invoke(app, ["render", "no_such_trial", "--workspace", str(tmp_path)])
+    assert isinstance(result.exception, InputError)
+    assert "no_such_trial" in str(result.exception) and "t1" in str(result.exception)
+    assert plain_value({"analytic": 3, "host-ct": 1}) == "analytic: 3, host-ct: 1"
+    assert plain_value(None) == "–" and plain_value({}) == "–"
+    assert plain_value(0.123456) == "0.1235"

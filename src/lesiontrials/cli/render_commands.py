@@ -51,10 +51,19 @@ def render(
     backend = BackendName(backend)
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
     space = Workspace(settings.workspace)
-    trials = inserted_trials(space) if all_trials else ([trial] if trial else [])
+    inserted = inserted_trials(space)
+    trials = inserted if all_trials else ([trial] if trial else [])
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
+    unknown = [t for t in trials if t not in inserted]
+    if unknown:
+        from lesiontrials.errors import InputError
+
+        raise InputError(f"no inserted trial named {', '.join(map(repr, unknown))}",
+                         path=space.root / "cases",
+                         fix=f"insert it first (`lesiontrials insert NAME`) or use one of: "
+                             f"{', '.join(inserted) or '(none inserted yet)'}")
     from lesiontrials.describe import stated_diameter_mm
 
     size = stated_diameter_mm(appearance)  # geometry is already inserted: warn, record
@@ -72,17 +81,29 @@ def render(
                           "(ct.nii.gz, render.json, qc.png per case)")
 
 
+def plain_value(value: object) -> str:
+    """A table cell: mappings as ``key: value`` pairs, floats to 4 significant digits, a
+    missing value as "–" (never a Python ``dict`` or ``None``)."""
+    if value is None:
+        return "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {plain_value(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _print_summary(summary: dict) -> None:
     table = Table(title=f"render · {summary['trial']}")
     table.add_column("item")
     table.add_column("value")
     table.add_row("cases / rendered", f"{summary['cases']} / {summary['rendered']}")
-    table.add_row("this run", str(summary["this_run"]))
-    table.add_row("backends", str(summary["backends"]))
+    table.add_row("this run", plain_value(summary["this_run"]))
+    table.add_row("backends", plain_value(summary["backends"]))
     for key, value in summary["fidelity"].items():
-        table.add_row(key, str(value))
+        table.add_row(key, plain_value(value))
     for key, value in summary.get("feature_distance", {}).items():
-        table.add_row(f"feature_distance.{key}", str(value))
+        table.add_row(f"feature_distance.{key}", plain_value(value))
     console.print(table)
     for failure in summary["failed"][:10]:
         console.print(f"[red]failed[/] {failure['case_uid']}: {failure['reason']}")
