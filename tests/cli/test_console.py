@@ -111,3 +111,18 @@ def test_render_refuses_an_unknown_trial_and_tables_show_no_python_values(tmp_pa
     assert plain_value({"analytic": 3, "host-ct": 1}) == "analytic: 3, host-ct: 1"
     assert plain_value(None) == "–" and plain_value({}) == "–"
     assert plain_value(0.123456) == "0.1235"
+
+
+def test_render_of_many_trials_prints_one_table_with_a_row_per_trial(capsys):
+    from lesiontrials.cli.render_commands import summary_table
+
+    summaries = [{"trial": f"trial_{k}", "cases": 4, "rendered": 4, "this_run": {"done": 4},
+                  "backends": {"analytic": 4}, "failed": [],
+                  "fidelity": {"noise_sd_hu_mean": 11.5 + k, "texture_library": None}}
+                 for k in range(3)]
+    summary_table(summaries)
+    out = capsys.readouterr().out
+    assert out.count("render · ") == 1  # one table for the stage
+    rows = [line for line in out.splitlines() if line.startswith("│ trial_")]
+    assert len(rows) == 3 and "analytic: 4" in rows[0] and "None" not in out
+    assert "{" not in out

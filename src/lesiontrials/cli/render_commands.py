@@ -72,13 +72,38 @@ def render(
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
     with executor_scope(settings, executor, ray_address):
-        for summary in render_trials(trials, workspace=space,
-                                     data_root=settings.resolved_data_root, backend=backend.value,
-                                     workers=settings.workers, appearance=appearance,
-                                     feature_distance=feature_distance):
-            _print_summary(summary)
-            console.print(f"outputs: {space.cases_dir(summary['trial'])} "
-                          "(ct.nii.gz, render.json, qc.png per case)")
+        summaries = list(render_trials(trials, workspace=space,
+                                       data_root=settings.resolved_data_root,
+                                       backend=backend.value, workers=settings.workers,
+                                       appearance=appearance,
+                                       feature_distance=feature_distance))
+    if len(summaries) == 1:
+        _print_summary(summaries[0])
+    else:  # one table for the stage, one row per trial
+        summary_table(summaries)
+    console.print(f"outputs: {space.root / 'cases'}/TRIAL/CASE/ (ct.nii.gz, render.json, "
+                  "qc.png per case)", markup=False, highlight=False)
+
+
+def summary_table(summaries: list[dict]) -> None:
+    """Every trial's render summary as one row (fidelity means, failures counted)."""
+    table = Table(title=f"render · {len(summaries)} trials")
+    fidelity = sorted({k for s in summaries for k in s["fidelity"]})
+    distance = any(s.get("feature_distance") for s in summaries)
+    for column in ("trial", "cases / rendered", "this run", "backends", "failed", *fidelity,
+                   *(["feature_distance"] if distance else [])):
+        table.add_column(column)
+    for summary in summaries:
+        table.add_row(summary["trial"], f"{summary['cases']} / {summary['rendered']}",
+                      plain_value(summary["this_run"]), plain_value(summary["backends"]),
+                      str(len(summary["failed"])),
+                      *[plain_value(summary["fidelity"].get(k)) for k in fidelity],
+                      *([plain_value(summary.get("feature_distance"))] if distance else []))
+    console.print(table)
+    for summary in summaries:
+        for failure in summary["failed"][:10]:
+            console.print(f"[red]failed[/] {summary['trial']}/{failure['case_uid']}: "
+                          f"{failure['reason']}")
 
 
 def plain_value(value: object) -> str:
