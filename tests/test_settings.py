@@ -68,3 +68,26 @@ def test_workspace_layout(tmp_path):
     assert ws.results_dir("m", "s", "plain", "presence") == tmp_path / "results/m/s/plain/presence"
     with pytest.raises(ValueError):
         ws.trial_dir("../escape")
+
+
+def test_config_lists_every_variable_the_code_reads(monkeypatch):
+    import re
+    from pathlib import Path
+
+    from lesiontrials.settings import (
+        ENV_PREFIX,
+        MODEL_VARIABLES,
+        Settings,
+        describe_model_variables,
+    )
+
+    src = Path(__file__).resolve().parents[1] / "src" / "lesiontrials"
+    read = {m for path in src.rglob("*.py")
+            for m in re.findall(r"LESIONTRIALS_[A-Z][A-Z0-9_]*[A-Z0-9]", path.read_text())}
+    fields = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    assert read - fields - set(MODEL_VARIABLES) == set()
+    monkeypatch.setenv("LESIONTRIALS_OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("LESIONTRIALS_QWEN_VL_PATH", "/models/qwen")
+    rows = {r.name: r for r in describe_model_variables(env_file="/nonexistent")}
+    assert rows["LESIONTRIALS_QWEN_VL_PATH"].value == "/models/qwen"
+    assert rows["LESIONTRIALS_OPENAI_API_KEY"].value == "(set, hidden)"  # never printed

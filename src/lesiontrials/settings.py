@@ -122,6 +122,49 @@ def describe_settings(settings: Settings, *, overrides: dict[str, Any] | None = 
     return rows
 
 
+#: variables read where they are used (model weights, served models, MAISI), not Settings
+#: fields; ``lesiontrials config`` lists them so every setting is visible in one place
+MODEL_VARIABLES: dict[str, str] = {
+    "LESIONTRIALS_VLM_PATH": "local folder of a chat VLM (adapter vlm, the default chat path)",
+    "LESIONTRIALS_LLAVA_PATH": "local LLaVA weights (adapter llava)",
+    "LESIONTRIALS_LLAVA_MED_PATH": "local LLaVA-Med weights (adapter llava-med)",
+    "LESIONTRIALS_MEDGEMMA_PATH": "local MedGemma weights (adapter medgemma)",
+    "LESIONTRIALS_QWEN_VL_PATH": "local Qwen2.5-VL weights (adapter qwen2.5-vl)",
+    "LESIONTRIALS_LINGSHU_PATH": "local Lingshu weights (adapter lingshu)",
+    "LESIONTRIALS_INTERNVL_PATH": "local InternVL weights (adapter internvl)",
+    "LESIONTRIALS_BIOMEDCLIP_PATH": "local BiomedCLIP weights (adapter biomedclip)",
+    "LESIONTRIALS_CLIP_TEXT_CONFIG": "BiomedCLIP text-encoder config folder",
+    "LESIONTRIALS_OPENAI_BASE_URL": "OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1",
+    "LESIONTRIALS_OPENAI_MODEL": "model id on that server",
+    "LESIONTRIALS_OPENAI_API_KEY": "bearer token for that server (shown only as set/not set)",
+    "LESIONTRIALS_VLLM_GPU_MEMORY": "vLLM GPU memory fraction",
+    "LESIONTRIALS_VLLM_MAX_LEN": "vLLM maximum sequence length",
+    "LESIONTRIALS_MAISI_CONFIG": "MAISI renderer config",
+    "LESIONTRIALS_MAISI_AUTOENCODER": "MAISI autoencoder weights",
+    "LESIONTRIALS_MAISI_DIFFUSION": "MAISI diffusion weights",
+    "LESIONTRIALS_MAISI_CONTROLNET": "MAISI ControlNet weights",
+    "LESIONTRIALS_MAISI_DEVICE": "device MAISI renders on, e.g. cuda:0",
+}
+
+
+def describe_model_variables(*, env_file: str | Path = ENV_FILE) -> list[SettingValue]:
+    """Each model/renderer variable's value (secrets hidden) and where it came from."""
+    file_values = dotenv_values(env_file) if Path(env_file).is_file() else {}
+    rows = []
+    for name, meaning in MODEL_VARIABLES.items():
+        value: str | None
+        if name in os.environ:
+            value, source = os.environ[name], "environment"
+        elif file_values.get(name) is not None:
+            value, source = file_values[name], str(env_file)
+        else:
+            value, source = None, "not set"
+        if value is not None and name.endswith("API_KEY"):
+            value = "(set, hidden)"
+        rows.append(SettingValue(name, value, f"{source}: {meaning}"))
+    return rows
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -60,3 +60,36 @@ def test_analyze_prints_and_reports_the_split_hash(workspace):
     assert summary["split"]["sha256"] == split.sha256 and summary["split"]["frozen"]
     council = json.loads((report / "council.json").read_text())
     assert council["built"] and "verdicts" in council
+
+
+def test_report_reads_top_down_with_each_trial_by_its_own_name(workspace):
+    from lesiontrials.analysis.workspace import run_analysis
+
+    run_analysis(workspace, name="topdown", replicates=50)
+    text = (workspace.report_dir("topdown") / "report.md").read_text()
+    order = [text.index(h) for h in ("## Summary", "## Contents", "## Reported slices",
+                                     f"### Trial: {TRIAL}", "### Model: majority (baseline)")]
+    assert order == sorted(order), order
+    summary = text[text.index("## Summary"):text.index("## Contents")]
+    assert "**Trials** (1): t1" in summary and "[0." in summary  # headline with a CI
+    assert "{" not in text.split("## Contents")[0]  # no raw dicts before the contents
+    assert "Trial: handmade" not in text  # the trial's design never stands for its name
+
+
+def test_analyze_selects_models_and_refuses_unknown_names(workspace):
+    from lesiontrials.cli.main import app
+
+    args = ["analyze", "--workspace", str(workspace.root), "--replicates", "50"]
+    result = runner.invoke(app, [*args, "--name", "sel", "--model", "majority",
+                                 "--trial", TRIAL], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    text = (workspace.report_dir("sel") / "report.md").read_text()
+    assert "### Model: majority (baseline)" in text and "overlay_reader" not in text
+    assert "**Selection**: only trial t1; model majority" in text
+    for option, value in (("--trial", "no_such_trial"), ("--model", "nope"), ("--set", "x")):
+        bad = runner.invoke(app, [*args, "--name", "bad", option, value],
+                            env={"COLUMNS": "300"})
+        # the CLI's entry point prints an InputError as one line and exits 2
+        assert isinstance(bad.exception, InputError), bad.output
+        assert value in str(bad.exception) and option in str(bad.exception)
+        assert not (workspace.report_dir("bad") / "report.md").exists()

@@ -67,3 +67,27 @@ def test_design_names_accepted_by_the_spec_are_the_planned_designs():
     assert {name for name, _ in DESIGNS.values()} | {"custom"} == DESIGN_NAMES
     with pytest.raises(InputError, match="unknown design 'moonshot_design'"):
         parse_spec({"name": "t", "n_cases": 3, "design": "moonshot_design"})
+
+
+def test_plan_schema_describes_every_field_of_every_block():
+    from lesiontrials.trials.spec import spec_json_schema
+
+    schema = spec_json_schema()
+    blocks = {"TrialSpec": schema, **schema.get("$defs", {})}
+    undocumented = [f"{block}.{name}" for block, body in blocks.items()
+                    for name, prop in body.get("properties", {}).items()
+                    if len(prop.get("description", "")) < 15]
+    assert not undocumented, undocumented
+    assert len(schema["properties"]) >= 24
+
+
+def test_malignant_fraction_is_the_plain_name_of_prevalence():
+    from lesiontrials.errors import InputError
+    from lesiontrials.trials.spec import parse_spec
+
+    spec = parse_spec({"name": "x", "n_cases": 10, "malignant_fraction": 0.25})
+    assert spec.prevalence == 0.25
+    assert "MALIGNANT FRACTION" in spec.model_json_schema()["properties"]["prevalence"][
+        "description"]
+    with pytest.raises(InputError, match="not both"):
+        parse_spec({"name": "x", "n_cases": 10, "malignant_fraction": 0.2, "prevalence": 0.2})

@@ -71,12 +71,18 @@ def accuracy_figure(cells: pd.DataFrame, source: str) -> bytes | None:
                              values["accuracy_ci_high"] - values["accuracy"]])
             ax.bar(x + m * width, 100 * values["accuracy"], width, yerr=100 * err, capsize=2,
                    label=model)
-        ax.axhline(100 * CHANCE.get(task, 0), color="grey", linestyle="--", linewidth=1)
+        ax.axhline(100 * CHANCE.get(task, 0), color="grey", linestyle="--", linewidth=1,
+                   label="chance level")
         ax.set_xticks(x + width * (len(models) - 1) / 2, conditions, rotation=20)
         ax.set_ylim(0, 100)
-        ax.set_title(f"{task} ({source})")
+        n = pd.to_numeric(sub["n"], errors="coerce").max() if "n" in sub.columns else np.nan
+        ax.set_title(f"{task} ({source}" + (f", n = {int(n)} slices)" if n == n else ")"))
         ax.set_ylabel("accuracy (%)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    labels = [f"{label} (bars: 95 % CI)" if label != "chance level" else label
+              for label in labels]
+    axes[0][-1].legend(handles, labels, fontsize=7, loc="upper left",
+                       bbox_to_anchor=(1.0, 1.0))
     png = figure_png(fig)
     plt.close(fig)
     return png
@@ -94,7 +100,9 @@ def transfer_figure(table: pd.DataFrame) -> bytes | None:
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
     for task, rows in table.groupby("task"):
         ax.scatter(100 * rows["synthetic"], 100 * rows["real"], label=str(task), s=22)
-    ax.plot([0, 100], [0, 100], color="grey", linewidth=1, linestyle="--")
+    ax.plot([0, 100], [0, 100], color="grey", linewidth=1, linestyle="--",
+            label="equal accuracy")
+    ax.set_title(f"{len(table)} model × condition × task cells", fontsize=9)
     ax.set_xlabel("synthetic accuracy (%)")
     ax.set_ylabel("real accuracy (%)")
     ax.set_xlim(0, 100)

@@ -8,18 +8,30 @@ archived. Other parts of the analysis add a section with one call,
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lesiontrials.analysis.design_units import UNIT_RULES, is_crossed
 from lesiontrials.analysis.figures import accuracy_figure, transfer_figure
+from lesiontrials.analysis.report_layout import (
+    BASELINE_SUFFIX,
+    details,
+    label_baselines,
+    markdown_table,
+    render_html,
+    sources_first,
+    table_of_contents,
+)
+from lesiontrials.analysis.report_summary import (
+    headline_lines,
+    model_sections,
+    summary_section,
+    trial_sections,
+)
 from lesiontrials.analysis.tables import (
     CELL,
     apply_split,
@@ -39,8 +51,10 @@ from lesiontrials.io import (
     write_text_atomic,
 )
 
-BREAKDOWNS = ("design", "host_dataset", "donor_dataset", "truth_lobe", "truth_size", "appearance")
-BASELINE_SUFFIX = " (baseline)"
+BREAKDOWNS = ("trial", "design", "host_dataset", "donor_dataset", "truth_lobe", "truth_size",
+              "appearance")
+__all__ = ["BASELINE_SUFFIX", "Analysis", "ReportingSplit", "analyze", "label_baselines",
+           "mark_baselines", "markdown_table", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -153,23 +167,6 @@ def analyze(results: pd.DataFrame, *, split: Split | None = None, split_path: st
                     baselines=frozenset(baselines), notes=notes)
 
 
-def markdown_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
-    if frame.empty:
-        return "_(none)_\n"
-    shown = frame.head(max_rows)
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.3f}"
-        return str(value)
-    lines = ["| " + " | ".join(map(str, shown.columns)) + " |",
-             "|" + "---|" * len(shown.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in shown.itertuples(index=False)]
-    if len(frame) > max_rows:
-        lines.append(f"\n_{len(frame) - max_rows} more rows in the CSV table._")
-    return "\n".join(lines) + "\n"
-
-
 def _wide_confusion(confusion: pd.DataFrame) -> pd.DataFrame:
     plain = confusion[confusion["condition"] == "plain"]
     if plain.empty:
@@ -190,18 +187,11 @@ def mark_baselines(frame: pd.DataFrame, baselines: Collection[str]) -> pd.DataFr
     return out
 
 
-def label_baselines(frame: pd.DataFrame, baselines: Collection[str]) -> pd.DataFrame:
-    """``frame`` with baseline model names suffixed "(baseline)" (for display)."""
-    if "model" not in frame.columns or frame.empty:
-        return frame
-    names = set(baselines)
-    return frame.assign(model=[f"{m}{BASELINE_SUFFIX}" if m in names else m
-                               for m in frame["model"]])
-
-
 def write_report(analysis: Analysis, directory: Path, *, title: str,
-                 description: str = "") -> Path:
-    """Write tables/, figures/, summary.json, report.md and a self-contained report.html."""
+                 description: str = "", selection: str = "") -> Path:
+    """Write tables/, figures/, summary.json, report.md and a self-contained report.html.
+
+    ``selection`` (one line) says which trials/models/sets were selected, if any."""
     directory = Path(directory)
     tables = {"cells": analysis.cells, "coverage": analysis.coverage,
               "crossed_cells": analysis.crossed_cells, "confusion": analysis.confusion,
@@ -226,10 +216,12 @@ def write_report(analysis: Analysis, directory: Path, *, title: str,
         write_bytes_atomic(directory / "figures" / f"{name}.png", png)
     write_json({"split": analysis.split.__dict__, "reporting_n": analysis.reporting_n,
                 "synthetic_vs_real": analysis.transfer, "baselines": sorted(analysis.baselines),
-                "notes": analysis.notes}, directory / "summary.json")
-    markdown = _markdown(analysis, title=title, description=description, figures=figures)
+                "notes": analysis.notes, "headlines": headline_lines(analysis)},
+               directory / "summary.json")
+    markdown = _markdown(analysis, title=title, description=description, figures=figures,
+                         selection=selection)
     write_text_atomic(directory / "report.md", markdown)
-    write_text_atomic(directory / "report.html", _html(markdown, figures))
+    write_text_atomic(directory / "report.html", render_html(markdown, figures, title=title))
     return directory / "report.html"
 
 
@@ -261,45 +253,83 @@ def _split_section(analysis: Analysis) -> list[str]:
 
 
 def _markdown(analysis: Analysis, *, title: str, description: str,
-              figures: dict[str, bytes]) -> str:
-    def label(frame: pd.DataFrame) -> pd.DataFrame:
-        return label_baselines(frame, analysis.baselines)
+              figures: dict[str, bytes], selection: str = "") -> str:
+    """Summary first, then contents, then one section per topic, trial and model."""
+    body = [*_split_section(analysis), _accuracy_section(analysis, figures),
+            trial_sections(analysis), model_sections(analysis),
+            *_versus_plain_section(analysis), *_transfer_section(analysis),
+            _detail_section(analysis)]
+    for section_title, text in analysis.sections:
+        body += [f"\n## {section_title}\n", text]
+    rest = "".join(body)
+    return "".join([f"# {title}\n", description + "\n" if description else "",
+                    summary_section(analysis, selection=selection), table_of_contents(rest),
+                    rest])
 
-    cell_columns = ["source", "model", "condition", "task", "n", "accuracy", "accuracy_ci_low",
-                    "accuracy_ci_high", "accuracy_ci_method", "units", "balanced_accuracy",
-                    "unparsed_rate", "status"]
-    cells = analysis.cells
-    recall = [c for c in cells.columns if c.startswith("recall[")]
-    parts = [f"# {title}\n", description + "\n" if description else "",
-             *_split_section(analysis)]
+
+CELL_COLUMNS = ("source", "model", "condition", "task", "n", "accuracy", "accuracy_ci_low",
+                "accuracy_ci_high", "accuracy_ci_method", "units", "balanced_accuracy",
+                "unparsed_rate", "status")
+
+
+def _accuracy_section(analysis: Analysis, figures: dict[str, bytes]) -> str:
+    cells = sources_first(analysis.cells)
+    parts = ["\n## Accuracy per model, condition and task\n",
+             f"95 % CIs resample the design's units ({UNIT_RULES}); score intervals at the "
+             "effective sample size, never of zero width; `accuracy_ci_method` names the "
+             "construction.\n"]
     for source in ("synthetic", "real"):
         if f"accuracy_{source}" in figures:
-            parts.append(f"\n![accuracy {source}](figures/accuracy_{source}.png)\n")
-    ci_caption = (f"95 % CIs resample the design's units ({UNIT_RULES}); score intervals at "
-                  "the effective sample size, never of zero width; `accuracy_ci_method` "
-                  "names the construction.\n\n")
-    parts += ["\n## Accuracy per model, condition and task\n", ci_caption,
-              markdown_table(label(cells[[c for c in cell_columns if c in cells.columns]]))]
+            rows = cells[(cells["source"] == source) & (cells["status"] == "scored")]
+            n = ", ".join(f"{t} n = {int(v)}" for t, v in
+                          rows.groupby("task")["n"].max().items())
+            parts.append(f"\n![accuracy {source}](figures/accuracy_{source}.png)\n\n"
+                         f"_Figure: {source} accuracy (%) per model (colour) and condition "
+                         f"(x axis), one panel per task ({n}); bars are 95 % CIs, the dashed "
+                         "line is the chance level of the task._\n")
+    parts.append("\n" + markdown_table(label_baselines(
+        cells[[c for c in CELL_COLUMNS if c in cells.columns]], analysis.baselines),
+        max_rows=20, full="cells"))
     if len(analysis.crossed_cells):
-        crossed = analysis.crossed_cells
-        parts += ["\n## Accuracy in the crossed donor × host design\n",
-                  "Tabulated apart: every donor appears in several hosts, so the interval "
-                  "resamples donors and hosts (pigeonhole bootstrap).\n\n",
-                  markdown_table(label(crossed[[c for c in cell_columns
-                                                if c in crossed.columns]]))]
-    parts += ["\n## Per-class recall\nA model that always gives one answer has recall 1 for "
-              "that class and 0 for the others.\n",
-              markdown_table(label(cells[["source", "model", "condition", "task", *recall]])),
-              "\n## Confusion matrices (plain condition; every condition in "
-              "tables/confusion.csv)\n", markdown_table(label(_wide_confusion(
-                  analysis.confusion)))]
-    parts += _versus_plain_section(analysis)
-    parts += _transfer_section(analysis)
+        crossed = sources_first(analysis.crossed_cells)
+        parts.append(details(
+            "Accuracy in the crossed donor × host design (tabulated apart)",
+            "Every donor appears in several hosts, so the interval resamples donors and "
+            "hosts (pigeonhole bootstrap).\n\n" + markdown_table(label_baselines(
+                crossed[[c for c in CELL_COLUMNS if c in crossed.columns]],
+                analysis.baselines), max_rows=40, full="crossed_cells")))
+    return "".join(parts)
+
+
+def _detail_section(analysis: Analysis) -> str:
+    """Recall, confusion per task and breakdowns, each collapsed."""
+    def label(frame: pd.DataFrame) -> pd.DataFrame:
+        return label_baselines(sources_first(frame), analysis.baselines)
+
+    cells = analysis.cells
+    recall = [c for c in cells.columns if c.startswith("recall[")]
+    parts = ["\n## Details\n", "Per-class recall, confusion matrices and breakdowns "
+             "(click to open).\n",
+             details("Per-class recall", "A model that always gives one answer has recall 1 "
+                     "for that class and 0 for the others.\n\n" + markdown_table(label(
+                         cells[["source", "model", "condition", "task", *recall]]),
+                         max_rows=40, full="cells"))]
+    wide = _wide_confusion(analysis.confusion)
+    for task in sorted(set(wide["task"])) if len(wide) else []:
+        rows = wide[wide["task"] == task].dropna(axis=1, how="all")
+        rows = rows.loc[:, (rows != 0).any(axis=0)]
+        parts.append(details(f"Confusion matrix: {task} (plain condition)",
+                             "Rows: truth; columns: answer (counts). Every condition in "
+                             "[tables/confusion.csv](tables/confusion.csv).\n\n"
+                             + markdown_table(label(rows), max_rows=40, full="confusion")))
     for name, frame in analysis.breakdowns.items():
-        if not frame.empty and frame[name].nunique() > 1:
-            parts += [f"\n## Accuracy by {name}\n", markdown_table(label(frame))]
-    for section_title, body in analysis.sections:
-        parts += [f"\n## {section_title}\n", body]
+        if name == "trial" or frame.empty or frame[name].nunique() <= 1:
+            continue
+        small = int((frame["n"] < 10).sum())
+        caution = (f"{small} row(s) rest on fewer than 10 answers: read their intervals, "
+                   "not their point estimates.\n\n" if small else "")
+        parts.append(details(f"Accuracy by {name}", caution + markdown_table(
+            label(frame), max_rows=40, full=f"by_{name}")))
     return "".join(parts)
 
 
@@ -317,7 +347,8 @@ def _versus_plain_section(analysis: Analysis) -> list[str]:
                f"families of {' or '.join(map(str, sizes))} tests each (guided conditions × "
                "tasks; `family_tests` per row).\n\n")
     return ["\n## Guidance versus plain (paired; exact McNemar, Holm)\n", caption,
-            markdown_table(label_baselines(table, analysis.baselines))]
+            markdown_table(label_baselines(sources_first(table), analysis.baselines),
+                           max_rows=20, full="vs_plain")]
 
 
 def _transfer_section(analysis: Analysis) -> list[str]:
@@ -330,47 +361,9 @@ def _transfer_section(analysis: Analysis) -> list[str]:
             "of each task, with a 95 % CI that resamples whole models (a model's cells share "
             "its answers). No p-value: the cells are not independent observations. Tasks are "
             "not pooled.\n\n", markdown_table(rows),
-            "\n![synthetic vs real](figures/synthetic_vs_real.png)\n",
-            markdown_table(label_baselines(analysis.transfer_table, analysis.baselines))]
-
-
-def _html(markdown: str, figures: dict[str, bytes]) -> str:
-    """Minimal Markdown → HTML (headings, tables, lists, images, paragraphs)."""
-    out = ["<!doctype html><html><head><meta charset='utf-8'><title>lesiontrials report"
-           "</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-           "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
-           "padding:2px 6px}img{max-width:100%}</style></head><body>"]
-    table: list[str] = []
-    for line in markdown.splitlines() + [""]:
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        if table:
-            out.append(_html_table(table))
-            table = []
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("!["):
-            name = line[line.index("(") + 1:line.index(")")].removeprefix("figures/")
-            png = figures.get(name.removesuffix(".png"))
-            if png:
-                data = base64.b64encode(png).decode("ascii")
-                out.append(f"<p><img src='data:image/png;base64,{data}'></p>")
-        elif line.startswith("- "):
-            out.append(f"<ul><li>{html.escape(line[2:])}</li></ul>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    out.append("</body></html>")
-    return "\n".join(out)
-
-
-def _html_table(lines: list[str]) -> str:
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines
-            if not set(line) <= set("|-: ")]
-    if not rows:
-        return ""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                   for row in rows[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "\n![synthetic vs real](figures/synthetic_vs_real.png)\n\n",
+            f"_Figure: one point per model × condition × task cell "
+            f"({len(analysis.transfer_table)} cells), synthetic accuracy (x) against real "
+            "accuracy (y), coloured by task; the dashed line is equal accuracy._\n\n",
+            markdown_table(label_baselines(analysis.transfer_table, analysis.baselines),
+                           max_rows=20, full="synthetic_vs_real")]

@@ -143,14 +143,16 @@ def resolve_split(workspace: Workspace, split_path: Path | None) -> tuple[Split,
 def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                  replicates: int = 2000, profile: str | None = None,
                  fallback: str = "weighted_vote", real_side: str = "",
-                 real_host_datasets: tuple[str, ...] = (), split_path: Path | None = None
-                 ) -> Path:
+                 real_host_datasets: tuple[str, ...] = (), split_path: Path | None = None,
+                 trials: Collection[str] = (), models: Collection[str] = (),
+                 sets: Collection[str] = ()) -> Path:
     """Analyze the frozen split, diagnose, build and evaluate the council, write the
     report.
 
     ``profile``: report only the models that read this preprocessing profile; by default
     every model is reported, whichever profile it reads (slices are paired across
-    profiles by their canonical ``slice_uid``)."""
+    profiles by their canonical ``slice_uid``). ``trials``/``models``/``sets``: report
+    only these (empty: all); an unknown name is an error listing the known ones."""
     split, path = resolve_split(workspace, split_path)
     scored = load_scored(workspace, real_host_datasets=real_host_datasets)
     if profile is not None:
@@ -159,8 +161,11 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                              fix="leave --profile out to report every model, or use one of "
                                  f"{sorted(scored['profile'].unique())}")
         scored = scored[scored["profile"] == profile]
-    baselines = weight_free_baselines(workspace)
+    scored, selection = select(scored, trials=trials, models=models, sets=sets)
+    baselines = weight_free_baselines(workspace) & frozenset(scored["model"])
     expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
+    if selection:  # only the selected trials'/sets' slices are expected
+        expected = expected[expected["slice_uid"].isin(set(scored["slice_uid"]))]
     analysis = analyze(scored, split=split, split_path=str(path), expected=expected,
                        baselines=baselines, seed=seed, replicates=replicates)
     directory = workspace.report_dir(name)
@@ -181,6 +186,9 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     # confidence metrics and prompt robustness, on the reported slices only
     every = load_all_paraphrases(workspace)
     every = every[every["slice_uid"].isin(set(split.uids))]
+    if selection:
+        every = every[every["slice_uid"].isin(set(scored["slice_uid"]))
+                      & every["model"].isin(set(scored["model"]))]
     extra, tables = selective_sections(every[every["profile"] == profile] if profile else every,
                                        seed=seed, replicates=min(replicates, 500),
                                        baselines=baselines)
@@ -195,7 +203,33 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                                 "council_per_cell": council.per_cell})
     add_volume_track(analysis, workspace, directory, seed=seed, replicates=replicates)
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
-                        description=_description(scored, baselines))
+                        description=_description(scored, baselines), selection=selection)
+
+
+SELECTABLE = {"trial": "--trial", "model": "--model", "set": "--set"}
+
+
+def select(scored: pd.DataFrame, *, trials: Collection[str] = (),
+           models: Collection[str] = (), sets: Collection[str] = ()
+           ) -> tuple[pd.DataFrame, str]:
+    """The scored answers of the named trials, models and sets (each empty: all), and one
+    line saying what was selected ("" when nothing was). An unknown name is an
+    :class:`InputError` naming the option and the known names."""
+    chosen = {"trial": list(trials), "model": list(models), "set": list(sets)}
+    said = []
+    for column, names in chosen.items():
+        if not names:
+            continue
+        known = sorted({str(v) for v in scored[column].dropna()}) \
+            if column in scored.columns else []
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise InputError(f"{SELECTABLE[column]} {', '.join(unknown)}: no scored answers "
+                             f"for this {column}",
+                             fix=f"use one of: {', '.join(known) or '(none scored)'}")
+        scored = scored[scored[column].astype(str).isin(set(names))]
+        said.append(f"{column}{'s' if len(names) > 1 else ''} {', '.join(sorted(names))}")
+    return scored, ("only " + "; ".join(said)) if said else ""
 
 
 def _margins(answers: pd.DataFrame) -> pd.Series:
@@ -287,12 +321,12 @@ def apply_saved_council(path: Path, answers: pd.DataFrame) -> pd.DataFrame:
 
 
 def _description(scored: pd.DataFrame, baselines: frozenset[str]) -> str:
-    sources = scored.groupby("source")["slice_uid"].nunique().to_dict()
-    models = sorted(f"{m} (baseline)" if m in baselines else str(m)
-                    for m in scored["model"].unique())
-    return (f"Models: {', '.join(models)}. Slices scored per source (before the split): "
-            f"{sources}. Synthetic = lesions in phantom anatomy; real = real CT anatomy (see "
-            "the section 'What the real side is').")
+    sources = scored.groupby("source")["slice_uid"].nunique()
+    counts = ", ".join(f"{n} {source}" for source, n in sorted(
+        sources.items(), key=lambda kv: (kv[0] != "synthetic", str(kv[0]))))
+    return (f"Slices scored before the split: {counts}. Models marked (baseline) are "
+            f"weight-free baselines ({len(baselines)} of "
+            f"{scored['model'].nunique()} models).")
 
 
 def _council_section(council: CouncilEvaluation | None, baselines: frozenset[str]) -> str:

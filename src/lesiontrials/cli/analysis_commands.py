@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console, print_headlines
 from lesiontrials.cli.options import WorkspaceOption
 
 if TYPE_CHECKING:
     from lesiontrials.paths import Workspace
 
-console = Console()
+console = make_console()
 council_app = typer.Typer(no_args_is_help=True, help="Build or apply the training-free council.")
 
 NameOption = Annotated[str, typer.Option("--name", help="Report name (reports/{name}).")]
@@ -46,23 +46,29 @@ def analyze(
         help="Report only models reading this profile (default: every model).")] = None,
     fallback: Annotated[str, typer.Option(help="Council fallback: weighted_vote or "
                                                 "best_overall.")] = "weighted_vote",
+    trial: Annotated[list[str] | None, typer.Option(
+        "--trial", help="Report only this trial (repeatable; default: every trial).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", help="Report only this model (repeatable; default: every model).")] = None,
+    set_name: Annotated[list[str] | None, typer.Option(
+        "--set", help="Report only this evaluation set (repeatable; default: every set).")
+    ] = None,
 ) -> None:
     """Metrics, CIs, McNemar, breakdowns, diagnostic and council on the frozen split →
-    reports/{name}/."""
+    reports/{name}/ (``report`` is the same command)."""
     from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
 
     ws, settings = _workspace(workspace)
     _print_split(ws, split)
     path = run_analysis(ws, name=name, seed=settings.seed, replicates=replicates,
                         profile=profile, fallback=fallback, split_path=split,
-                        real_host_datasets=real_host_datasets(settings.resolved_data_root))
-    console.print(f"[green]report[/] → {path}")
+                        real_host_datasets=real_host_datasets(settings.resolved_data_root),
+                        trials=trial or (), models=model or (), sets=set_name or ())
+    print_headlines(console, path)
 
 
-def report(workspace: WorkspaceOption = None, name: NameOption = "main",
-           split: SplitOption = None) -> None:
-    """(Re)write the report of an analysis; same as ``analyze``."""
-    analyze(workspace=workspace, name=name, split=split)
+#: ``lesiontrials report``: an alias of ``analyze`` with every option
+report = analyze
 
 
 def diagnose(

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.model_commands import (
     ModelNamesOption,
     ModelOptionsOption,
@@ -21,6 +21,7 @@ from lesiontrials.cli.options import (
     DataRootOption,
     ExecutorOption,
     RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     executor_scope,
 )
@@ -30,11 +31,8 @@ if TYPE_CHECKING:
     from lesiontrials.evaluate.sets import SetSummary
     from lesiontrials.paths import DataRoot, Workspace
 
-console = Console()
+console = make_console()
 
-WorkersOption = Annotated[int | None, typer.Option(
-    "--workers", "-j", min=1, help="Worker processes (LESIONTRIALS_WORKERS; default: all "
-                                   "cores for slices, 1 for score).")]
 SetsOption = Annotated[list[str] | None, typer.Option(
     "--set", "-s", help="Evaluation set(s) (default: every set in the workspace).")]
 ConditionsOption = Annotated[list[str] | None, typer.Option(

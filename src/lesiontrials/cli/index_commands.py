@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 app = typer.Typer(no_args_is_help=True, help="Build, summarise and query the nodule index.")
-console = Console()
+console = make_console()
 
 
 
@@ -153,7 +153,7 @@ def embed(
     Crops come from the scan's raw CT, or, for phantom hosts without one, from an analytic
     render of the host label map with the scan's nodules drawn in; donor-only rows (no host
     scan, e.g. LIDC) have no CT pixels and are skipped (counted in the summary). Needs the
-    encoder extra: pip install 'lesiontrials[encoder]'.
+    encoder extra: pip install 'lesiontrials\\[encoder]'.
     """
     from rich.progress import track
 

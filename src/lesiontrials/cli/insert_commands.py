@@ -7,12 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
+from lesiontrials.cli.console import make_console
+from lesiontrials.cli.options import (
+    ExecutorOption,
+    RayAddressOption,
+    WorkersOption,
+    executor_scope,
+)
 from lesiontrials.errors import stage_failures
 
-console = Console()
+console = make_console()
 
 
 def insert(
@@ -20,9 +25,7 @@ def insert(
         help="Trial to insert (workspace/trials/TRIAL/manifest.parquet).")] = None,
     all_trials: Annotated[bool, typer.Option(
         "--all", help="Insert every planned trial of the workspace.")] = False,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", min=1,
-        help="Worker processes (LESIONTRIALS_WORKERS; default: all cores).")] = None,
+    workers: WorkersOption = None,
     workspace: Annotated[Path | None, typer.Option(
         "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")] = None,
     data_root: Annotated[Path | None, typer.Option(

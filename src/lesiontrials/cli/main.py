@@ -26,12 +26,14 @@ from lesiontrials.cli import (
     index_commands,
     insert_commands,
     model_commands,
+    nodule_commands,
     plan_commands,
     render_commands,
     run_command,
     volume_commands,
     world_commands,
 )
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 from lesiontrials.errors import EXIT_INPUT, LesionTrialsError
 
@@ -41,6 +43,7 @@ app = typer.Typer(
 )
 app.add_typer(index_commands.app, name="index")
 app.add_typer(world_commands.app, name="world")
+app.add_typer(nodule_commands.app, name="nodules")
 app.command("plan")(plan_commands.plan)
 app.command("insert")(insert_commands.insert)
 app.command("render")(render_commands.render)
@@ -58,7 +61,22 @@ app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)
 app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
-console = Console()
+console = make_console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from lesiontrials import __version__
+
+        console.print(f"lesiontrials {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Programmable virtual lesion trials in lung CT."""
 
 
 
@@ -67,7 +85,7 @@ def config(workspace: WorkspaceOption = None, data_root: DataRootOption = None) 
     """Print every setting's resolved value and where it came from."""
     from rich.table import Table
 
-    from lesiontrials.settings import describe_settings, load_settings
+    from lesiontrials.settings import describe_model_variables, describe_settings, load_settings
 
     overrides = {"workspace": workspace, "data_root": data_root}
     settings = load_settings(**overrides)
@@ -75,8 +93,16 @@ def config(workspace: WorkspaceOption = None, data_root: DataRootOption = None) 
     for column in ("setting", "value", "source"):
         table.add_column(column)
     for row in describe_settings(settings, overrides=overrides):
-        table.add_row(row.name, str(row.value), row.source)
+        table.add_row(row.name, "(not set)" if row.value is None else str(row.value),
+                      row.source)
     console.print(table)
+    models = Table(title="model and renderer variables (environment or .env)")
+    for column in ("variable", "value", "source: meaning"):
+        models.add_column(column)
+    for row in describe_model_variables():
+        models.add_row(row.name, "(not set)" if row.value is None else str(row.value),
+                       row.source)
+    console.print(models)
 
 
 @app.command()
@@ -136,7 +162,7 @@ def _print_error(err: Console, message: str) -> None:
 
 def main() -> None:
     """Console entry point."""
-    err = Console(stderr=True)
+    err = make_console(stderr=True)  # plain and unwrapped when not a terminal
     try:
         app()
     except LesionTrialsError as exc:

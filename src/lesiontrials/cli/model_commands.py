@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.errors import ConfigError
 
 if TYPE_CHECKING:
     from lesiontrials.evaluate.models.config import ModelConfig
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 ModelNamesOption = Annotated[list[str] | None, typer.Option(
     "--model", "-m", help="Model adapter to score (repeatable); see `lesiontrials models`.")]
@@ -128,7 +128,7 @@ def models() -> None:
         info = status.info
         table.add_row(info.name, info.kind, info.extra or "-", info.env or "-",
                       info.layout or info.note, status.summary)
-    Console().print(table)
+    make_console().print(table)
 
 
 def convert_llava_med(

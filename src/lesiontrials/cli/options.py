@@ -17,6 +17,35 @@ WorkspaceOption = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Output directory (LESIONTRIALS_WORKSPACE).")]
 DataRootOption = Annotated[Path | None, typer.Option(
     "--data-root", "-d", help="Data root in the release layout (LESIONTRIALS_DATA_ROOT).")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", "-j", min=1,
+    help="Worker processes for per-case work (LESIONTRIALS_WORKERS). Unset: the workers "
+         "setting shown by `lesiontrials config`; insert and slices then use every core.")]
+
+
+class WorldSize(StrEnum):
+    """``world build`` and ``run``: demo (minutes, 2 cores) or full (every embedded scan;
+    ``run`` then plans the designs at paper size)."""
+
+    demo = "demo"
+    full = "full"
+
+
+class PlanSize(StrEnum):
+    """``plan --design/--all``: the designs' demo or paper (published) case counts."""
+
+    demo = "demo"
+    paper = "paper"
+
+
+class BackendName(StrEnum):
+    """Render backends (same names as ``lesiontrials.render.backends.BACKEND_NAMES``)."""
+
+    auto = "auto"
+    analytic = "analytic"
+    physics = "physics"
+    host_ct = "host-ct"
+    maisi = "maisi"
 
 
 class ExecutorName(StrEnum):

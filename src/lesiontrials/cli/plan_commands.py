@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from lesiontrials.cli.options import DataRootOption, WorkspaceOption
+from lesiontrials.cli.console import make_console
+from lesiontrials.cli.options import DataRootOption, PlanSize, WorkspaceOption
 
 if TYPE_CHECKING:
     from lesiontrials.trials import TrialPlan
 
-console = Console()
+console = make_console()
 
 
 def plan_all_designs(*, size: str, workspace: Path | None = None, data_root: Path | None = None,
@@ -120,13 +120,18 @@ def _fallbacks(counts: dict[str, int]) -> str:
 def plan(
     spec: Annotated[Path | None, typer.Argument(help="A YAML/JSON trial spec.")] = None,
     design: Annotated[str | None, typer.Option(help="Design number (1-14) or name.")] = None,
-    size: Annotated[str, typer.Option(help="demo or paper (designs).")] = "demo",
+    size: Annotated[PlanSize, typer.Option(
+        case_sensitive=False, help="Designs' case counts: demo or paper (published).")
+    ] = PlanSize.demo,
     all_designs: Annotated[bool, typer.Option(
         "--all", help="Plan every feasible design; list the infeasible ones.")] = False,
     strict: Annotated[bool, typer.Option(
         help="With --all: fail when any design is infeasible.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed (designs).")] = None,
     schema: Annotated[bool, typer.Option(help="Print the spec's JSON schema.")] = False,
+    explain: Annotated[bool, typer.Option(
+        help="With a spec: print what it will do (fields set, template values, expected "
+             "counts, strata, every warning) and write nothing.")] = False,
     workspace: WorkspaceOption = None,
     data_root: DataRootOption = None,
 ) -> None:
@@ -137,15 +142,24 @@ def plan(
         console.print_json(json.dumps(spec_json_schema()))
         return
     if all_designs:
-        plan_all_designs(size=size, workspace=workspace, data_root=data_root, seed=seed,
-                         strict=strict)
+        plan_all_designs(size=PlanSize(size).value, workspace=workspace, data_root=data_root,
+                         seed=seed, strict=strict)
         return
     if (spec is None) == (design is None):
         raise typer.BadParameter("give a spec file, --design, or --all")
     ctx, settings, ws = _context(workspace, data_root, seed)
     if spec is not None:
-        result = plan_spec(ctx, load_spec(spec))
+        loaded = load_spec(spec)
+        result = plan_spec(ctx, loaded)
+        if explain:
+            from lesiontrials.trials.explain import explain_plan
+
+            for line in explain_plan(loaded, result):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            return
+    elif explain:
+        raise typer.BadParameter("--explain needs a spec file")
     else:
-        result = plan_design(ctx, str(design), size=size, seed=settings.seed)
+        result = plan_design(ctx, str(design), size=PlanSize(size).value, seed=settings.seed)
     write_plan(result, ws)
     _summary([result], ws.trial_dir(result.name))

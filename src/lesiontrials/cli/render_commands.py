@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import (
+    BackendName,
     DataRootOption,
     ExecutorOption,
     RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     executor_scope,
 )
@@ -19,16 +21,17 @@ from lesiontrials.cli.options import (
 if TYPE_CHECKING:
     from lesiontrials.paths import Workspace
 
-console = Console()
+console = make_console()
 
 
 def render(
     trial: Annotated[str | None, typer.Argument(help="Trial name (omit with --all).")] = None,
     all_trials: Annotated[bool, typer.Option("--all", help="Render every inserted trial.")] = False,
-    backend: Annotated[str, typer.Option(
+    backend: Annotated[BackendName, typer.Option(
+        case_sensitive=False,
         help="auto (real hosts: host-ct, phantoms: analytic), analytic, physics, host-ct, "
-             "maisi.")] = "auto",
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+             "maisi.")] = BackendName.auto,
+    workers: WorkersOption = None,
     workspace: WorkspaceOption = None,
     data_root: DataRootOption = None,
     appearance: Annotated[str, typer.Option(
@@ -48,11 +51,13 @@ def render(
 
     if backend not in BACKEND_NAMES:
         raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKEND_NAMES)}")
+    backend = BackendName(backend)
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
     space = Workspace(settings.workspace)
-    trials = inserted_trials(space) if all_trials else ([trial] if trial else [])
+    inserted = inserted_trials(space)
+    trials = inserted if all_trials else ([trial] if trial else [])
     if trial and not all_trials:
-        _require_inserted(space, trial, known=inserted_trials(space))
+        _require_inserted(space, trial, known=inserted)
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
@@ -63,24 +68,26 @@ def render(
         console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
-    failed = total = 0
     from lesiontrials.io.locks import stage_lock
 
     with stage_lock(space.root, "render", on_takeover=console.print), \
             executor_scope(settings, executor, ray_address):
-        for summary in render_trials(trials, workspace=space,
-                                     data_root=settings.resolved_data_root, backend=backend,
-                                     workers=settings.workers, appearance=appearance,
-                                     feature_distance=feature_distance):
-            _print_summary(summary)
-            console.print(f"outputs: {space.cases_dir(summary['trial'])} "
-                          "(ct.nii.gz, render.json, qc.png per case)")
-            failed += len(summary["failed"])
-            total += summary["cases"]
+        summaries = list(render_trials(trials, workspace=space,
+                                       data_root=settings.resolved_data_root,
+                                       backend=backend.value, workers=settings.workers,
+                                       appearance=appearance,
+                                       feature_distance=feature_distance))
+    if len(summaries) == 1:
+        _print_summary(summaries[0])
+    else:  # one table for the stage, one row per trial
+        summary_table(summaries)
+    console.print(f"outputs: {space.root / 'cases'}/TRIAL/CASE/ (ct.nii.gz, render.json, "
+                  "qc.png per case)", markup=False, highlight=False)
+    failed = sum(len(s["failed"]) for s in summaries)
     if failed:
         from lesiontrials.errors import stage_failures
 
-        raise stage_failures("render", failed=failed, total=total,
+        raise stage_failures("render", failed=failed, total=sum(s["cases"] for s in summaries),
                              summaries=str(space.root / "cases" / "*" / "render_summary.json"))
 
 
@@ -95,17 +102,50 @@ def _require_inserted(space: Workspace, trial: str, *, known: list[str]) -> None
                              f"{known or '(none inserted yet)'}")
 
 
+def summary_table(summaries: list[dict]) -> None:
+    """Every trial's render summary as one row (fidelity means, failures counted)."""
+    table = Table(title=f"render · {len(summaries)} trials")
+    fidelity = sorted({k for s in summaries for k in s["fidelity"]})
+    distance = any(s.get("feature_distance") for s in summaries)
+    for column in ("trial", "cases / rendered", "this run", "backends", "failed", *fidelity,
+                   *(["feature_distance"] if distance else [])):
+        table.add_column(column)
+    for summary in summaries:
+        table.add_row(summary["trial"], f"{summary['cases']} / {summary['rendered']}",
+                      plain_value(summary["this_run"]), plain_value(summary["backends"]),
+                      str(len(summary["failed"])),
+                      *[plain_value(summary["fidelity"].get(k)) for k in fidelity],
+                      *([plain_value(summary.get("feature_distance"))] if distance else []))
+    console.print(table)
+    for summary in summaries:
+        for failure in summary["failed"][:10]:
+            console.print(f"[red]failed[/] {summary['trial']}/{failure['case_uid']}: "
+                          f"{failure['reason']}")
+
+
+def plain_value(value: object) -> str:
+    """A table cell: mappings as ``key: value`` pairs, floats to 4 significant digits, a
+    missing value as "–" (never a Python ``dict`` or ``None``)."""
+    if value is None:
+        return "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {plain_value(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _print_summary(summary: dict) -> None:
     table = Table(title=f"render · {summary['trial']}")
     table.add_column("item")
     table.add_column("value")
     table.add_row("cases / rendered", f"{summary['cases']} / {summary['rendered']}")
-    table.add_row("this run", str(summary["this_run"]))
-    table.add_row("backends", str(summary["backends"]))
+    table.add_row("this run", plain_value(summary["this_run"]))
+    table.add_row("backends", plain_value(summary["backends"]))
     for key, value in summary["fidelity"].items():
-        table.add_row(key, str(value))
+        table.add_row(key, plain_value(value))
     for key, value in summary.get("feature_distance", {}).items():
-        table.add_row(f"feature_distance.{key}", str(value))
+        table.add_row(f"feature_distance.{key}", plain_value(value))
     console.print(table)
     for failure in summary["failed"][:10]:
         console.print(f"[red]failed[/] {failure['case_uid']}: {failure['reason']}")

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.rule import Rule
 
+from lesiontrials.cli.console import make_console, print_headlines, stage
 from lesiontrials.cli.model_commands import (
     ModelNamesOption,
     ModelOptionsOption,
@@ -19,9 +18,12 @@ from lesiontrials.cli.model_commands import (
     model_configs,
 )
 from lesiontrials.cli.options import (
+    BackendName,
     ExecutorOption,
     RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
+    WorldSize,
     executor_scope,
 )
 from lesiontrials.errors import StageFailedError
@@ -32,14 +34,16 @@ if TYPE_CHECKING:
     from lesiontrials.paths import DataRoot
     from lesiontrials.settings import Settings
 
-console = Console()
+console = make_console()
 
 
 def run(
-    size: Annotated[str, typer.Option(help="demo or full (world) / paper (trials).")] = "demo",
+    size: Annotated[WorldSize, typer.Option(
+        case_sensitive=False, help="demo: demo world, demo-size designs; full: full world, "
+                                   "paper-size designs.")] = WorldSize.demo,
     workspace: WorkspaceOption = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
     model: ModelNamesOption = None,
@@ -64,7 +68,7 @@ def run(
     failures: list[str] = []
     with stage_lock(settings.workspace, "run", on_takeover=_warn), \
             executor_scope(settings, executor, ray_address):  # every per-case stage
-        _run_stages(size=size, seed=seed, workers=workers, workspace=workspace,
+        _run_stages(size=WorldSize(size).value, seed=seed, workers=workers, workspace=workspace,
                     settings=settings, models=configs,
                     failures=failures if keep_going else None)
     if failures:
@@ -82,7 +86,7 @@ def _warn(message: str) -> None:
 def _stage(name: str, failures: list[str] | None) -> Iterator[None]:
     """Print the stage rule; with ``failures`` (``--keep-going``), record a stage whose
     cases failed and go on instead of stopping."""
-    console.print(Rule(name))
+    stage(console, name)
     try:
         yield
     except StageFailedError as exc:
@@ -104,18 +108,17 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     from lesiontrials.paths import DataRoot
 
     ws = Workspace(settings.workspace)
-
-    console.print(Rule("world"))
+    stage(console, "world")
     if settings.data_root is not None:
         root = settings.data_root
         console.print(f"using the data root {root} (LESIONTRIALS_DATA_ROOT)")
     else:  # a world with failed hosts is incomplete: later stages cannot use it
         root = run_world_build(out=None, size=size, seed=seed, workers=workers,
                                workspace=workspace)
-    console.print(Rule("index"))
+    stage(console, "index")
     index_path = write_index(build_index(DataRoot(root)), ws)
     console.print(f"[green]nodule index[/] → {index_path}")
-    console.print(Rule("plan"))
+    stage(console, "plan")
     plan_commands.plan_all_designs(size="demo" if size == "demo" else "paper",
                                    workspace=settings.workspace, data_root=root, seed=seed)
     with _stage("insert", failures):
@@ -123,7 +126,7 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
                                workspace=settings.workspace, data_root=root,
                                export_release=None)
     with _stage("render", failures):
-        render_commands.render(trial=None, all_trials=True, backend="auto",
+        render_commands.render(trial=None, all_trials=True, backend=BackendName.auto,
                                workers=settings.workers, workspace=settings.workspace,
                                data_root=root, appearance="")
     with _stage("evaluation sets", failures):
@@ -135,19 +138,23 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
             eval_commands.slices(trial=None, all_trials=False, real=True,
                                  workspace=settings.workspace, data_root=root,
                                  workers=settings.workers)
-    console.print(Rule("score"))
+    stage(console, "score")
     _score_models(ws, models, workers=settings.workers)
-    console.print(Rule("split"))
+    stage(console, "split")
     _freeze_split(ws)
-    console.print(Rule("volumes (3-D track)"))
+    stage(console, "volumes (3-D track)")
     _score_volumes(ws, DataRoot(root))
-    console.print(Rule("analysis"))
+    stage(console, "analysis")
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
-    console.print(Rule("summary"))
+    stage(console, "summary")
     console.print(f"world {root} · index {index_path} · trials {ws.root / 'trials'} · cases "
                   f"{ws.root / 'cases'} · eval {ws.root / 'eval'} · results {ws.results_root}")
-    console.print(f"[bold green]report:[/] {report}")
+    print_headlines(console, report)
+    console.print(f"next: open {report} in a browser; `lesiontrials serve --workspace "
+                  f"{ws.root}` to browse nodules and cases; `lesiontrials analyze "
+                  f"--workspace {ws.root} --trial NAME` for one trial's report",
+                  markup=False, highlight=False)
 
 
 def _freeze_split(ws: Workspace) -> None:

@@ -6,16 +6,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from lesiontrials.cli.options import ExecutorOption, RayAddressOption, executor_scope
+from lesiontrials.cli.console import make_console
+from lesiontrials.cli.options import (
+    ExecutorOption,
+    RayAddressOption,
+    WorkersOption,
+    WorldSize,
+    executor_scope,
+)
 
 if TYPE_CHECKING:
     from lesiontrials.cli.options import ExecutorName
     from lesiontrials.paths import DataRoot
 
 app = typer.Typer(no_args_is_help=True, help="Build the embedded default world.")
-console = Console()
+console = make_console()
 
 
 def run_world_build(*, out: Path | None, size: str, seed: int | None,
@@ -81,12 +87,14 @@ def _host_scans(root: DataRoot, dataset: str) -> int:
 @app.command()
 def build(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Data root to write.")] = None,
-    size: Annotated[str, typer.Option(help="demo or full.")] = "demo",
+    size: Annotated[WorldSize, typer.Option(
+        case_sensitive=False, help="demo (minutes) or full (every embedded scan).")
+    ] = WorldSize.demo,
     seed: Annotated[int | None, typer.Option(help="World seed.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
     """Build the world (LIDC donors, real CT hosts, thorax phantoms) in the release layout."""
-    run_world_build(out=out, size=size, seed=seed, workers=workers, executor=executor,
-                    ray_address=ray_address)
+    run_world_build(out=out, size=WorldSize(size).value, seed=seed, workers=workers,
+                    executor=executor, ray_address=ray_address)

@@ -24,8 +24,8 @@ class _Model(BaseModel):
 class Range(_Model):
     """Closed interval; ``None`` ends are open."""
 
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, description="lower end, inclusive (null: open)")
+    max: float | None = Field(None, description="upper end, inclusive (null: open)")
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -47,17 +47,25 @@ class Range(_Model):
 class DatasetFilter(_Model):
     """Datasets to draw from: ``include`` (empty = all) minus ``exclude``."""
 
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list, description=(
+        "dataset names to draw from (as in the nodule index, e.g. LIDC-IDRI); empty = all"))
+    exclude: list[str] = Field(default_factory=list, description=(
+        "dataset names never drawn from (applied after include); default none"))
 
 
 class SizeSpec(_Model):
     """Target size distribution: bucket weights over the six profile bins, or log-normal."""
 
-    bucket_weights: dict[str, float] | None = None
-    lognormal_median_mm: float | None = Field(None, gt=0)
-    lognormal_sigma: float = Field(0.5, gt=0)
-    diameter_mm: Range = Range()
+    bucket_weights: dict[str, float] | None = Field(None, description=(
+        "relative weights over the diameter bins <5, 5-10, 10-15, 15-20, 20-30, >=30 mm, e.g. "
+        "{\"5-10\": 2, \"10-15\": 1}; null = the template's mix, else the donors' own sizes"))
+    lognormal_median_mm: float | None = Field(None, gt=0, description=(
+        "instead of bins: log-normal diameters with this median (mm), e.g. 8"))
+    lognormal_sigma: float = Field(0.5, gt=0, description=(
+        "log-normal spread (sigma of ln diameter; default 0.5)"))
+    diameter_mm: Range = Field(Range(), description=(
+        "hard limits on the nodule diameter (mm, equivalent-sphere), e.g. {min: 4, max: 10}; "
+        "default none"))
 
     @field_validator("bucket_weights")
     @classmethod
@@ -82,38 +90,58 @@ class SizeSpec(_Model):
 class Stratum(_Model):
     """A host stratum (demographic design): sex and age band."""
 
-    name: str
-    sex: list[Literal["M", "F"]] = Field(default_factory=list)
-    age: Range = Range()
+    name: str = Field(description="stratum label used in the manifest and audit, e.g. F60-69")
+    sex: list[Literal["M", "F"]] = Field(default_factory=list, description=(
+        "host sexes in the stratum (M, F); empty = both"))
+    age: Range = Field(Range(), description="host age band (years), e.g. {min: 60, max: 69}")
 
 
 class Demographics(_Model):
     """Host selection by demographics; ``strata`` split the cohort equally across them."""
 
-    age: Range = Range()
-    sex: list[Literal["M", "F"]] = Field(default_factory=list)
-    male_fraction: float | None = Field(None, ge=0, le=1)
-    smoking_status: list[str] = Field(default_factory=list)
-    pack_years: Range = Range()
-    strata: list[Stratum] = Field(default_factory=list)
+    age: Range = Field(Range(), description="host age range (years), e.g. {min: 55, max: 74}")
+    sex: list[Literal["M", "F"]] = Field(default_factory=list, description=(
+        "host sexes allowed (M, F); empty = both"))
+    male_fraction: float | None = Field(None, ge=0, le=1, description=(
+        "fraction of hosts drawn male (0-1); null = the template's, else as available"))
+    smoking_status: list[str] = Field(default_factory=list, description=(
+        "host smoking statuses allowed (as in the host metadata, e.g. current, former); "
+        "empty = any"))
+    pack_years: Range = Field(Range(), description="host pack-years range, e.g. {min: 30}")
+    strata: list[Stratum] = Field(default_factory=list, description=(
+        "host strata; the cohort is split equally across them; empty = no strata"))
 
 
 class Placement(_Model):
     """Where nodules go. ``prescribed`` uses ``TrialSpec.lobes`` and the percent ranges."""
 
-    mode: Literal["native", "profile_faithful", "prescribed", "random"] = "profile_faithful"
-    lobe_cc_pct: Range = Range(min=0, max=100)
-    lobe_ml_pct: Range = Range(min=0, max=100)
-    lobe_ap_pct: Range = Range(min=0, max=100)
-    min_pleural_mm: float = Field(0.0, ge=0)
+    mode: Literal["native", "profile_faithful", "prescribed", "random"] = Field(
+        "profile_faithful", description=(
+            "profile_faithful (default): a position like the donor's own (lobe, depth); "
+            "prescribed: in TrialSpec.lobes within the percent ranges; random: anywhere in "
+            "the lungs; native: the donor's own position (digital-twin designs only)"))
+    lobe_cc_pct: Range = Field(Range(min=0, max=100), description=(
+        "prescribed: position along the lobe's cranio-caudal extent (percent, 0 = top)"))
+    lobe_ml_pct: Range = Field(Range(min=0, max=100), description=(
+        "prescribed: position along the lobe's medio-lateral extent (percent, 0 = medial)"))
+    lobe_ap_pct: Range = Field(Range(min=0, max=100), description=(
+        "prescribed: position along the lobe's antero-posterior extent (percent, 0 = "
+        "anterior)"))
+    min_pleural_mm: float = Field(0.0, ge=0, description=(
+        "least distance from the nodule surface to the pleura (mm; default 0)"))
 
 
 class Scaling(_Model):
     """Donor rescaling: ``none``, ``to_target_size`` (hit a drawn diameter) or ``jitter``."""
 
-    mode: Literal["none", "to_target_size", "jitter"] = "none"
-    bounds: tuple[float, float] = (0.67, 1.5)
-    jitter: float = Field(0.1, ge=0, le=0.5)
+    mode: Literal["none", "to_target_size", "jitter"] = Field("none", description=(
+        "none (default): donors keep their size; to_target_size: each donor is rescaled to a "
+        "diameter drawn from `size`; jitter: a random factor 1 ± jitter"))
+    bounds: tuple[float, float] = Field((0.67, 1.5), description=(
+        "least and greatest scale factor (0 < low <= 1 <= high <= 5; default [0.67, 1.5]); "
+        "donors that need more are not eligible"))
+    jitter: float = Field(0.1, ge=0, le=0.5, description=(
+        "jitter mode: relative size jitter (0-0.5; default 0.1 = ±10 %)"))
 
     @field_validator("bounds")
     @classmethod
@@ -128,9 +156,13 @@ class Scaling(_Model):
 class Companions(_Model):
     """Companion nodules of multi-nodule cases."""
 
-    strategy: Literal["none", "native", "random"] = "none"
-    count: Range = Range(min=1, max=2)
-    min_gap_mm: float = Field(5.0, ge=0)
+    strategy: Literal["none", "native", "random"] = Field("none", description=(
+        "none (default): one nodule per case; native: the donor scan's other nodules; "
+        "random: other donors from the pool"))
+    count: Range = Field(Range(min=1, max=2), description=(
+        "companions per multi-nodule case (default 1-2)"))
+    min_gap_mm: float = Field(5.0, ge=0, description=(
+        "least surface-to-surface gap between nodules of one case (mm; default 5)"))
 
 
 StratifyKey = Literal["size_bin", "lobe", "label", "dataset"]
@@ -139,33 +171,82 @@ StratifyKey = Literal["size_bin", "lobe", "label", "dataset"]
 class TrialSpec(_Model):
     """A declared cohort. YAML/JSON in (:func:`load_spec`), JSON schema out."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    design: str = "custom"
-    seed: int = Field(0, ge=0)
-    n_cases: int = Field(ge=1, le=1_000_000)
-    template: str | None = None
-    donors: DatasetFilter = DatasetFilter()
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description=(
+        "the trial's name: its folder (trials/NAME), evaluation set and report section, "
+        "e.g. ggo_small (letters, digits, _ . -)"))
+    design: str = Field("custom", description=(
+        "the design this cohort belongs to (custom for your own trial; the built-in designs "
+        "set it themselves); the report names the trial by `name`, not by design"))
+    seed: int = Field(0, ge=0, description=(
+        "random seed (>= 0; default 0): same spec and seed give the same cohort"))
+    n_cases: int = Field(ge=1, le=1_000_000, description=(
+        "number of cases (host CTs with inserted nodules, plus nodule-free cases), e.g. 200"))
+    template: str | None = Field(None, description=(
+        "screening-trial template filling unset fields: NLST, NELSON, UKLS, DANTE or MILD "
+        "(age range, male fraction, pack-years, malignant fraction, size mix); default none"))
+    donors: DatasetFilter = Field(DatasetFilter(), description=(
+        "nodule-index datasets the donor nodules come from; default all"))
     donor_uids: list[str] = Field(default_factory=list, description=(
         "draw donors only from these nodule_uid values (e.g. a selection exported by the "
         "web app); empty = no list"))
-    hosts: DatasetFilter = DatasetFilter()
-    allow_same_patient: bool = False
-    prevalence: float | None = Field(None, ge=0, le=1)
-    prevalence_mode: Literal["exact", "binomial"] = "exact"
-    nodule_free_fraction: float = Field(0.0, ge=0, lt=1)
-    size: SizeSpec = SizeSpec()
-    lobes: dict[str, float] | None = None
-    zones: list[str] = Field(default_factory=list)
-    sides: list[str] = Field(default_factory=list)
-    position: Literal["central", "peripheral"] | None = None
-    pleural_distance_mm: Range = Range()
-    demographics: Demographics = Demographics()
-    companions: Companions = Companions()
-    placement: Placement = Placement()
-    scaling: Scaling = Scaling()
-    stratify_by: list[StratifyKey] = Field(default_factory=list)
-    appearance: str = ""
-    params: dict[str, Any] = Field(default_factory=dict, description="design parameters")
+    hosts: DatasetFilter = Field(DatasetFilter(), description=(
+        "datasets the host anatomies (CTs receiving the nodules) come from; default all"))
+    allow_same_patient: bool = Field(False, description=(
+        "allow a donor into a host scan of its own patient (default false; twin designs "
+        "only)"))
+    prevalence: float | None = Field(None, ge=0, le=1, description=(
+        "MALIGNANT FRACTION (0-1) among the cases that get a nodule, by the donors' "
+        "malignancy label; it is not the fraction of cases with a nodule (that is "
+        "1 - nodule_free_fraction). Alias: malignant_fraction. null = the template's rate, "
+        "else as the donor pool gives. Example: 0.3"))
+    prevalence_mode: Literal["exact", "binomial"] = Field("exact", description=(
+        "exact (default): round(prevalence × nodule cases) malignant; binomial: each case "
+        "malignant with that probability"))
+    nodule_free_fraction: float = Field(0.0, ge=0, lt=1, description=(
+        "fraction of cases with no nodule at all (0 <= f < 1; default 0), e.g. 0.5 for a "
+        "presence task with balanced answers"))
+    size: SizeSpec = Field(SizeSpec(), description=(
+        "target nodule sizes: bin weights or log-normal, and hard diameter limits (mm)"))
+    lobes: dict[str, float] | None = Field(None, description=(
+        "relative weights per lobe (right_lung_upper_lobe, right_lung_middle_lobe, "
+        "right_lung_lower_lobe, left_lung_upper_lobe, left_lung_lower_lobe; short forms such "
+        "as RUL accepted), e.g. {RUL: 1, LUL: 1}; null = the donors' own lobes"))
+    zones: list[str] = Field(default_factory=list, description=(
+        "lung zones allowed (upper_zone, middle_zone, lower_zone); empty = any"))
+    sides: list[str] = Field(default_factory=list, description=(
+        "lung sides allowed (right, left); empty = both"))
+    position: Literal["central", "peripheral"] | None = Field(None, description=(
+        "central or peripheral placement within the lung; null = either"))
+    pleural_distance_mm: Range = Field(Range(), description=(
+        "nodule distance from the pleura (mm), e.g. {max: 5} for juxtapleural nodules"))
+    demographics: Demographics = Field(Demographics(), description=(
+        "host selection by age, sex, smoking and strata"))
+    companions: Companions = Field(Companions(), description=(
+        "extra nodules in multi-nodule cases; default none"))
+    placement: Placement = Field(Placement(), description=(
+        "where the nodules are placed in the host lungs"))
+    scaling: Scaling = Field(Scaling(), description="whether and how donors are rescaled")
+    stratify_by: list[StratifyKey] = Field(default_factory=list, description=(
+        "balance the cohort equally over these keys (size_bin, lobe, label, dataset); "
+        "empty = none"))
+    appearance: str = Field("", description=(
+        "free-text nodule description selecting donors by appearance, e.g. \"6 mm "
+        "ground-glass nodule\"; a stated size fixes every nodule's diameter; empty = any"))
+    params: dict[str, Any] = Field(default_factory=dict, description=(
+        "design parameters of the built-in designs (e.g. the values a sweep runs over); "
+        "empty for a custom trial"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _malignant_fraction_alias(cls, data: Any) -> Any:
+        """``malignant_fraction`` is accepted as the plain name of ``prevalence``."""
+        if isinstance(data, dict) and "malignant_fraction" in data:
+            if "prevalence" in data:
+                raise ValueError("give malignant_fraction or prevalence (the same field), "
+                                 "not both")
+            data = {("prevalence" if k == "malignant_fraction" else k): v
+                    for k, v in data.items()}
+        return data
 
     @field_validator("design")
     @classmethod
