@@ -263,7 +263,7 @@ def _score_bad_set(c, tmp):
 
 def _unknown_backend(c, tmp):
     return Bad(["render", "x", "--backend", "raytracer", "-w", str(c.workspace)],
-               ["unknown backend 'raytracer'"])
+               ["--backend", "'raytracer' is not one of", "'analytic'"])
 
 
 # ----------------------------------------------------------------------------- environment
