@@ -43,8 +43,10 @@ def _call(method: str, path: str, *, workspace: Path | None, data_root: Path | N
     from lesiontrials.cli.app_commands import make_app
     from lesiontrials.errors import InputError
 
-    with TestClient(make_app(workspace=workspace, data_root=data_root,
-                             no_real_pixels=False)) as client:
+    # in-process: the request never leaves this process, and the loopback name passes the
+    # app's Host check like a local browser would
+    with TestClient(make_app(workspace=workspace, data_root=data_root, no_real_pixels=False),
+                    base_url="http://localhost") as client:
         if filters:
             _check_filter_names(client.get("/api/nodules/filters").json(), filters)
         query: list[tuple[str, str | int | float | bool | None]] = [*(filters or []),
