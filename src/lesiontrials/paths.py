@@ -127,6 +127,11 @@ class Workspace:
         return self.index_dir / "nodules.parquet"
 
     @property
+    def survival_dir(self) -> Path:
+        """``survival/``: the survival head's record (``lesiontrials survival``)."""
+        return self.root / "survival"
+
+    @property
     def index_info(self) -> Path:
         return self.index_dir / "index.json"
 
