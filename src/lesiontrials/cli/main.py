@@ -22,6 +22,7 @@ from lesiontrials.cli import (
     insert_commands,
     model_commands,
     plan_commands,
+    question_commands,
     render_commands,
     run_command,
     survival_commands,
@@ -53,6 +54,7 @@ app.command("diagnose")(analysis_commands.diagnose)
 app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
 app.command("survival")(survival_commands.survival)
+app.command("questions")(question_commands.questions)
 console = Console()
 
 
