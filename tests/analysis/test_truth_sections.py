@@ -37,4 +37,5 @@ def test_sections_label_simulated_outcomes_and_count_items(tmp_path: Path) -> No
     assert "**Outcomes are SIMULATED**" in text and "age 1.35" in text
     assert "+0.020 [-0.030, +0.070]" in text
     assert "pack_years (x)" in text
-    assert list(tables["survival_scores"]["metric"])[0] == "Harrell C"
+    assert tables["survival_scores"]["metric"].tolist() == ["Harrell C", "Uno C", "mean td-AUC",
+                                                      "integrated Brier (lower better)"]
