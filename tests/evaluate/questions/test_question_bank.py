@@ -151,3 +151,19 @@ def test_bad_truth_is_an_error_naming_the_field() -> None:
 def test_attenuation_from_ratings() -> None:
     assert ONE.nodules[0].attenuation is Texture.SOLID
     assert TWO.nodules[0].attenuation is Texture.PART_SOLID
+
+
+def test_always_the_same_letter_does_not_pay() -> None:
+    # a cheating reader that always answers "A" (or any fixed position) must sit near chance
+    cases = []
+    lobes = ["right_lung_upper_lobe", "right_lung_middle_lobe", "right_lung_lower_lobe",
+             "left_lung_upper_lobe", "left_lung_lower_lobe"]
+    for c in range(200):
+        lobe = lobes[c % 5]
+        cases.append(case_from_insert(_record(f"r-{c:03d}", [_nodule(
+            0, lobe=lobe, side=lobe.split("_")[0], zone="upper_zone", d=5.0 + c % 20,
+            z=0.0, pleural=1.0, ratings=SOLID)])))
+    items = [i for i in build_bank(cases, seed=0) if i.template_id == "lobe"]
+    positions = [i.options.index(str(i.answer)) for i in items]
+    shares = [positions.count(k) / len(positions) for k in range(5)]
+    assert max(shares) < 0.3  # chance is 0.2
