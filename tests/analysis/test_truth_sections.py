@@ -34,7 +34,7 @@ def test_sections_label_simulated_outcomes_and_count_items(tmp_path: Path) -> No
     counts = bank_tables["question_bank_counts"].set_index("template_id")
     assert counts.loc["lung_rads", "cannot_be_determined"] == 1
     assert title == "Survival head (SIMULATED outcomes)"
-    assert "**Outcomes are SIMULATED**" in text and "age 1.35" in text
+    assert "Outcomes are SIMULATED (" in text and "age 1.35" in text
     assert "+0.020 [-0.030, +0.070]" in text
     assert "pack_years (x)" in text
     assert tables["survival_scores"]["metric"].tolist() == ["Harrell C", "Uno C", "mean td-AUC",

@@ -37,7 +37,7 @@ def survival_section(record: Mapping[str, Any]) -> Section:
         "refit the whole cross-validation (docs/survival.md).", ""]
     if simulated:
         truth = record["generating_model"]["true_hr_per_sd"]
-        lines += ["**Outcomes are SIMULATED** (Weibull proportional hazards; true hazard "
+        lines += ["Outcomes are SIMULATED (Weibull proportional hazards; true hazard "
                   "ratios per SD: " + ", ".join(f"{k} {v:.2f}" for k, v in truth.items())
                   + "). A gain here means the CT features carry the signal the simulation "
                   "put in them, not that they predict real survival.", ""]
