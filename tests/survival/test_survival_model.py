@@ -59,6 +59,7 @@ def test_pipeline_reports_true_hr_and_labels_simulated() -> None:
         "clinical"]["ibs"]["estimate"]
 
 
+@pytest.mark.slow
 def test_noise_features_give_chance_concordance() -> None:
     frame = _patients(400, seed=11)
     rng = np.random.default_rng(12)
