@@ -1,8 +1,8 @@
 """Discrimination and calibration of survival predictions (times in days).
 
-Harrell's C from lifelines; Uno's IPCW C, cumulative/dynamic AUC and the integrated Brier
-score from scikit-survival (censoring distribution estimated by Kaplan-Meier on the scored
-patients themselves).
+Harrell's C, Uno's IPCW C, cumulative/dynamic AUC and the integrated Brier score from
+scikit-survival (censoring distribution estimated by Kaplan-Meier on the scored patients
+themselves).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from lifelines.utils import concordance_index
 from sksurv.metrics import (
+    concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
@@ -36,8 +36,8 @@ def evaluation_times(time: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 
 def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's concordance: higher ``risk`` should mean earlier death."""
-    return float(concordance_index(time, -risk, event))
+    """Harrell's concordance: higher ``risk`` should mean earlier death (tied risks ½)."""
+    return float(concordance_index_censored(event.astype(bool), time, risk)[0])
 
 
 def score_predictions(time: np.ndarray, event: np.ndarray, risk: np.ndarray,

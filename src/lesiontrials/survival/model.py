@@ -9,7 +9,7 @@ patient is trained and tested on at once — so intervals carry the refitting va
 too (scoring fixed out-of-fold predictions alone gives ΔC intervals far too narrow:
 docs/survival.md). Both models see the same resamples and folds, so ΔC has a paired
 interval. Fits use scikit-survival's ``CoxPHSurvivalAnalysis`` (Breslow ties) with
-``alpha = penalizer × n_train``, which matches lifelines' per-patient ``penalizer``.
+``alpha = penalizer × n_train`` (a ridge penalty per patient, as lifelines' ``penalizer``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import Surv
+from statsmodels.duration.hazard_regression import PHReg
 
 from lesiontrials.errors import InputError
 from lesiontrials.survival.metrics import SurvivalScores, evaluation_times, score_predictions
@@ -78,19 +78,19 @@ def cross_validate(x: np.ndarray, time: np.ndarray, event: np.ndarray, *,
 
 
 def hazard_ratios(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Unpenalised Cox fit (lifelines) on standardised covariates: HR per SD, 95 % Wald CI."""
+    """Unpenalised Cox fit (statsmodels PHReg, Breslow ties) on standardised covariates:
+    HR per SD with 95 % Wald CI and p-value."""
     cols = list(columns)
     z = (frame[cols] - frame[cols].mean()) / frame[cols].std(ddof=0).replace(0.0, 1.0)
-    fitter = CoxPHFitter(penalizer=0.0)
-    fitter.fit(frame.assign(**z)[[*cols, "time_days", "event"]], duration_col="time_days",
-               event_col="event")
-    summary = fitter.summary
+    fit = PHReg(frame["time_days"].to_numpy(float), z.to_numpy(float),
+                status=frame["event"].to_numpy(int), ties="breslow").fit()
+    beta, se = np.asarray(fit.params), np.asarray(fit.bse)
     return pd.DataFrame({
         "covariate": cols,
-        "hr_per_sd": summary["exp(coef)"].to_numpy(),
-        "ci_low": summary["exp(coef) lower 95%"].to_numpy(),
-        "ci_high": summary["exp(coef) upper 95%"].to_numpy(),
-        "p": summary["p"].to_numpy(),
+        "hr_per_sd": np.exp(beta),
+        "ci_low": np.exp(beta - 1.959963984540054 * se),
+        "ci_high": np.exp(beta + 1.959963984540054 * se),
+        "p": np.asarray(fit.pvalues),
     })
 
 
