@@ -133,6 +133,15 @@ class Workspace:
     def index_table(self) -> Path:
         return self.index_dir / "nodules.parquet"
 
+    def questions_file(self, trial: str) -> Path:
+        """``questions/{trial}.json``: the question bank of a trial's cases."""
+        return self.root / "questions" / f"{check_name(trial, what='trial name')}.json"
+
+    @property
+    def survival_dir(self) -> Path:
+        """``survival/``: the survival head's record (``lesiontrials survival``)."""
+        return self.root / "survival"
+
     @property
     def index_info(self) -> Path:
         return self.index_dir / "index.json"

@@ -27,6 +27,7 @@ from lesiontrials.analysis.diagnostic import (
 from lesiontrials.analysis.figures import variance_figure
 from lesiontrials.analysis.report import Analysis, analyze, label_baselines, write_report
 from lesiontrials.analysis.selective import load_all_paraphrases, selective_sections
+from lesiontrials.analysis.truth_sections import truth_sections
 from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.evaluate.splits import Split, read_split
 from lesiontrials.io import read_json, read_parquet, write_json
@@ -195,6 +196,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     for title, body in extra:
         analysis.add_section(title, body)
     analysis.tables.update(tables)
+    for title, body, truth_tables in truth_sections(workspace):  # issue 22: VQA, survival
+        analysis.add_section(title, body, tables=truth_tables)
     shares = variance_figure(transfer["tasks"])
     if shares:
         analysis.figures["variance_shares"] = shares

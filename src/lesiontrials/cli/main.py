@@ -28,8 +28,10 @@ from lesiontrials.cli import (
     model_commands,
     nodule_commands,
     plan_commands,
+    question_commands,
     render_commands,
     run_command,
+    survival_commands,
     volume_commands,
     world_commands,
 )
@@ -61,6 +63,8 @@ app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)
 app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
+app.command("survival")(survival_commands.survival)
+app.command("questions")(question_commands.questions)
 console = make_console()
 
 
