@@ -24,6 +24,7 @@ from lesiontrials.cli import (
     plan_commands,
     render_commands,
     run_command,
+    train_commands,
     world_commands,
 )
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
@@ -51,6 +52,7 @@ app.command("report")(analysis_commands.report)
 app.command("diagnose")(analysis_commands.diagnose)
 app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
+app.command("train")(train_commands.train)
 console = Console()
 
 
