@@ -53,6 +53,7 @@ app.command("diagnose")(analysis_commands.diagnose)
 app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
 app.command("train")(train_commands.train)
+app.command("compare")(train_commands.compare)
 console = Console()
 
 

@@ -79,3 +79,45 @@ def train(
                   + (f"best epoch {best.epoch} (val loss {best.val_loss:.3f}, presence acc "
                      f"{best.val_accuracy:.3f}) " if best else "")
                   + f"→ {outcome.path}")
+
+
+def compare(
+    model_a: Annotated[str, typer.Argument(help="Model whose gain is measured (e.g. retrained).")],
+    model_b: Annotated[str, typer.Argument(help="Reference model (original or untargeted).")],
+    sets: Annotated[list[str], typer.Option(
+        "--set", "-s", help="Held-out set(s) both models were scored on (repeatable).")],
+    task: Annotated[str, typer.Option("--task", "-t", help="presence, size or lobe.")] = (
+        "presence"),
+    condition: Annotated[str, typer.Option("--condition", "-c")] = "plain",
+    by: Annotated[str, typer.Option(
+        help="Stratum column: truth_size, truth_lobe, appearance, host_dataset, set, kind.")
+    ] = "truth_size",
+    out: Annotated[str | None, typer.Option(help="Write the table as JSON here.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Per-stratum accuracy gain of MODEL_A over MODEL_B on the same slices, with paired
+    intervals that resample the design's units (cases; donors and hosts when crossed)."""
+    from rich.table import Table
+
+    from lesiontrials.io import write_json
+    from lesiontrials.paths import Workspace
+    from lesiontrials.settings import load_settings
+    from lesiontrials.training.compare import paired_items, per_stratum_gain
+
+    space = Workspace(load_settings(workspace=workspace).workspace)
+    paired = paired_items(space, model_a=model_a, model_b=model_b, sets=sets, task=task,
+                          condition=condition)
+    gains = per_stratum_gain(paired, by=by)
+    table = Table(title=f"{model_a} − {model_b}: {task} accuracy, {condition}, by {by}")
+    for column in ("value", "items", "cases", model_a, model_b, "gain", "95 % CI"):
+        table.add_column(column)
+    for row in gains.itertuples(index=False):
+        table.add_row(str(row.value), str(row.n_items), str(row.n_cases),
+                      f"{row.accuracy_a:.3f}", f"{row.accuracy_b:.3f}", f"{row.gain:+.3f}",
+                      f"[{row.gain_ci_low:+.3f}, {row.gain_ci_high:+.3f}]")
+    Console().print(table)
+    if out is not None:
+        write_json({"model_a": model_a, "model_b": model_b, "sets": sorted(sets),
+                    "task": task, "condition": condition, "by": by,
+                    "rows": gains.to_dict("records")}, out)
+        console.print(f"→ {out}")
