@@ -146,3 +146,4 @@ def test_stays_at_chance_on_noise(tmp_path: Path) -> None:
     accuracy, (low, high) = _held_out_accuracy(
         _workspace(tmp_path, n_cases=100, random_labels=True), recipe, random_labels=True)
     assert low <= 0.5 <= high, accuracy
+

@@ -40,7 +40,7 @@ class TrainedSliceModel:
 
         import torch
 
-        from lesiontrials.training.network import SliceCNN
+        from lesiontrials.training.network import SliceCNN, deterministic_torch
 
         location = model_path or os.environ.get(PATH_SETTING)
         if not location:
@@ -65,6 +65,7 @@ class TrainedSliceModel:
         self._net.load_state_dict(state["best_model"])
         self._net.eval()
         self._torch = torch
+        self._deterministic = deterministic_torch
         digest = hashlib.sha256()
         for key, tensor in sorted(state["best_model"].items()):
             digest.update(key.encode())
@@ -114,7 +115,8 @@ class TrainedSliceModel:
     def _answer_batch(self, items: list[Item]) -> list[Answer]:
         torch = self._torch
         images = np.stack([resample(to_grey(i.image), self.image_size) for i in items])
-        with torch.no_grad():
+        # one thread, deterministic kernels: the same scores whatever the worker count
+        with torch.no_grad(), self._deterministic():
             presence, size, lobe = self._net(torch.from_numpy(images[:, None]))
         p_present = torch.sigmoid(presence).numpy()
         size_p, lobe_p = torch.softmax(size, 1).numpy(), torch.softmax(lobe, 1).numpy()

@@ -9,9 +9,8 @@ and the same bytes, as one that never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from lesiontrials.paths import Workspace
 from lesiontrials.seeding import int_seed, rng_for
 from lesiontrials.training.checkpoint import load_checkpoint, save_checkpoint
 from lesiontrials.training.data import Examples, TrainingData, load_training_data, split_by_case
-from lesiontrials.training.network import SliceCNN
+from lesiontrials.training.network import SliceCNN, deterministic_torch
 from lesiontrials.training.recipe import TrainRecipe
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -56,20 +55,6 @@ class TrainOutcome:
 def checkpoint_path(workspace: Workspace, name: str) -> Path:
     """``models/{name}/checkpoint.pt`` in the workspace."""
     return workspace.trained_model_dir(name) / CHECKPOINT_NAME
-
-
-@contextlib.contextmanager
-def deterministic_torch() -> Iterator[None]:
-    """Deterministic algorithms on one thread for the block; the previous settings after."""
-    threads = torch.get_num_threads()
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic)
-        torch.set_num_threads(threads)
 
 
 def augment(images: np.ndarray, rng: np.random.Generator,

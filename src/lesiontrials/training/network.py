@@ -8,6 +8,8 @@ ReLU, no dropout, so a forward pass is deterministic given the weights.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from itertools import pairwise
 
 import torch
@@ -37,3 +39,17 @@ class SliceCNN(nn.Module):
         """(B, 1, S, S) → presence (B,), size (B, 4), lobe (B, 5) logits."""
         feats = self.pool(self.features(images)).flatten(1)
         return self.presence(feats).squeeze(1), self.size(feats), self.lobe(feats)
+
+
+@contextlib.contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """Deterministic algorithms on one thread for the block; the previous settings after."""
+    threads = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        torch.set_num_threads(threads)
