@@ -188,3 +188,7 @@ class Workspace:
 
     def report_dir(self, name: str) -> Path:
         return self.root / "reports" / check_name(name, what="report name")
+
+    def trained_model_dir(self, name: str) -> Path:
+        """``models/{name}``: a model trained on this workspace's trials (checkpoint)."""
+        return self.root / "models" / check_name(name, what="model name")

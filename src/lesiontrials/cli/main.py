@@ -32,6 +32,7 @@ from lesiontrials.cli import (
     render_commands,
     run_command,
     survival_commands,
+    train_commands,
     volume_commands,
     world_commands,
 )
@@ -65,6 +66,8 @@ app.add_typer(analysis_commands.council_app, name="council")
 app.command("run")(run_command.run)
 app.command("survival")(survival_commands.survival)
 app.command("questions")(question_commands.questions)
+app.command("train")(train_commands.train)
+app.command("compare")(train_commands.compare)
 console = make_console()
 
 

@@ -72,6 +72,9 @@ class Item:
     image: np.ndarray  # (H, W) uint8 grey or (H, W, 3) uint8 RGB
     context: tuple[np.ndarray, ...] = ()  # neighbour slices (z-1, z+1), same encoding
     pixel_spacing_mm: float = float("nan")  # in-plane pixel size; NaN when unknown
+    #: the item's case (synthetic case uid, or '{dataset}/{ct_id}' of a real scan): an
+    #: identifier only, so a trained model can refuse cases it was trained on
+    case_uid: str = ""
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,8 @@ def _item(row: dict[str, Any], unit: WorkUnit, question: str, options: tuple[str
     return Item(slice_uid=row["slice_uid"], task=unit.task, condition=unit.condition,
                 profile=unit.profile, question=question, options=options,
                 image=read_png(base / row["image_path"]), context=context,
-                pixel_spacing_mm=float(row.get("pixel_spacing_mm", math.nan)))
+                pixel_spacing_mm=float(row.get("pixel_spacing_mm", math.nan)),
+                case_uid=str(row.get("case_uid", "") or ""))
 
 
 def _record(row: dict[str, Any], answer: Answer, unit: WorkUnit, identity: Identity,

@@ -86,12 +86,19 @@ class OpenAIOptions(AdapterOptions):
     logprobs: bool = True
 
 
+class TrainedOptions(AdapterOptions):
+    """:class:`~lesiontrials.training.adapter.TrainedSliceModel` (``lesiontrials train``)."""
+
+    model_path: str | None = None
+    batch_size: int = Field(default=64, ge=1)
+
+
 @dataclass(frozen=True)
 class AdapterInfo:
     """What a named adapter is and what it needs to run here."""
 
     name: str
-    kind: Literal["baseline", "clip", "chat_vlm", "openai_endpoint"]
+    kind: Literal["baseline", "clip", "chat_vlm", "openai_endpoint", "trained"]
     options: type[AdapterOptions]
     extra: str = ""  # the pip extra holding its dependencies ('' = base install)
     env: str = ""  # environment variable naming the local model folder / endpoint
@@ -130,6 +137,10 @@ ADAPTERS: Final[dict[str, AdapterInfo]] = {
     "vlm": AdapterInfo("vlm", "chat_vlm", ChatOptions, extra="vlm",
                        env="LESIONTRIALS_VLM_PATH", layout=_CHAT_LAYOUT,
                        note="any AutoModelForImageTextToText chat model"),
+    "trained": AdapterInfo(
+        "trained", "trained", TrainedOptions, extra="torch", env="LESIONTRIALS_TRAINED_PATH",
+        layout="models/NAME/checkpoint.pt written by `lesiontrials train`",
+        note="a slice CNN trained on this workspace's trials; refuses its training cases"),
     "openai": AdapterInfo(
         "openai", "openai_endpoint", OpenAIOptions, extra="serve",
         env="LESIONTRIALS_OPENAI_BASE_URL",

@@ -14,10 +14,11 @@ from lesiontrials.evaluate.models.options import ADAPTERS, AdapterInfo
 #: packages each extra must provide
 EXTRA_MODULES: Final[dict[str, tuple[str, ...]]] = {
     "": (), "clip": ("torch", "open_clip"), "vlm": ("torch", "transformers", "PIL"),
-    "serve": ("httpx",), "vllm": ("vllm",)}
+    "serve": ("httpx",), "vllm": ("vllm",), "torch": ("torch",)}
 #: the file a model folder must hold, per adapter kind
 REQUIRED_FILE: Final[dict[str, str]] = {"clip": "open_clip_config.json",
-                                        "chat_vlm": "config.json"}
+                                        "chat_vlm": "config.json",
+                                        "trained": "checkpoint.pt"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ def _location_ok(info: AdapterInfo, location: str) -> bool:
         return False
     if info.kind == "openai_endpoint":
         return bool(os.environ.get("LESIONTRIALS_OPENAI_MODEL"))
-    return (Path(location).expanduser() / REQUIRED_FILE[info.kind]).is_file()
+    path = Path(location).expanduser()
+    return (path / REQUIRED_FILE[info.kind]).is_file() or (
+        info.kind == "trained" and path.is_file())
 
 
 def adapter_status() -> list[AdapterStatus]:

@@ -23,6 +23,8 @@ MODELS: dict[str, str | Factory] = {
     "blob": "lesiontrials.evaluate.models.baselines:BlobDetector",
     "overlay_reader": "lesiontrials.evaluate.models.baselines:OverlayReader",
     "majority": "lesiontrials.evaluate.models.prior:MajorityPrior",
+    # a slice CNN of `lesiontrials train` (named only: the evaluate stage never imports it)
+    "trained": "lesiontrials.training.adapter:TrainedSliceModel",
 }
 #: the weight-free models ``lesiontrials run`` scores by default
 BASELINES: tuple[str, ...] = ("threshold", "blob", "overlay_reader", "majority")

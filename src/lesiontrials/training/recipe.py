@@ -1,0 +1,65 @@
+"""The training recipe: every choice that changes the weights, typed and hashed.
+
+The recipe hash and the data hash (:func:`lesiontrials.training.data.data_hash`) together
+name a training run: a checkpoint is resumed only under the same pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lesiontrials.evaluate.contract import CONDITIONS
+
+RECIPE_VERSION = "slice-cnn-1"
+
+
+class TrainRecipe(BaseModel):
+    """A seeded, deterministic recipe for the slice CNN.
+
+    ``image_size``: images are area-resampled to this square size (pixels) before the
+    network sees them. ``val_fraction``: share of *cases* (never slices) held out for
+    validation and early stopping. ``patience``: epochs without a lower validation loss
+    before training stops; the weights of the best epoch are kept.
+    Augmentation (``flip``, ``shift_px``, ``intensity_jitter``) is drawn per epoch from
+    the seed, so it is identical on every run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(default=0, ge=0)
+    epochs: int = Field(default=20, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    learning_rate: float = Field(default=2e-3, gt=0, le=1.0)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1.0)
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    patience: int = Field(default=4, ge=1)
+    image_size: int = Field(default=64, ge=16, le=512)
+    width: int = Field(default=16, ge=4, le=256)
+    profile: Literal["lung"] = "lung"
+    conditions: tuple[str, ...] = ("plain",)
+    flip: bool = True
+    shift_px: int = Field(default=2, ge=0, le=32)
+    intensity_jitter: float = Field(default=0.05, ge=0, le=0.5)
+    size_weight: float = Field(default=0.5, ge=0)
+    lobe_weight: float = Field(default=0.5, ge=0)
+
+    @field_validator("conditions")
+    @classmethod
+    def _known_conditions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(CONDITIONS))
+        if unknown or not value:
+            raise ValueError(f"conditions {list(value)}: use some of {list(CONDITIONS)}")
+        return value
+
+    def record(self) -> dict[str, object]:
+        """The recipe as plain JSON-able values (with its version)."""
+        return {"recipe_version": RECIPE_VERSION, **self.model_dump(mode="json")}
+
+    def digest(self) -> str:
+        """SHA-256 (16 hex) of the recipe record."""
+        text = json.dumps(self.record(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,35 @@
+"""``lesiontrials train`` and ``score --model trained`` end to end through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from lesiontrials.cli.main import app
+from lesiontrials.paths import Workspace
+from lesiontrials.testing_training import write_disk_set
+
+runner = CliRunner()
+
+
+def test_train_then_score_another_set_and_refuse_the_training_set(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    write_disk_set(ws, "trial_a", n_cases=12, seed=1, image_size=32)
+    write_disk_set(ws, "trial_b", n_cases=4, seed=2, image_size=32)
+    args = ["train", "cnn", "-w", str(tmp_path), "-s", "trial_a", "--epochs", "2",
+            "--image-size", "32"]
+    first = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "models" / "cnn" / "checkpoint.pt").is_file()
+    again = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert "already complete" in again.output
+    changed = runner.invoke(app, [*args[:-1], "48"], env={"COLUMNS": "200"})
+    assert changed.exit_code != 0 and "another recipe" in str(changed.exception)
+    score = ["score", "-w", str(tmp_path), "--model", "trained", "--model-path",
+             str(tmp_path / "models" / "cnn"), "-c", "plain", "-t", "presence"]
+    held_out = runner.invoke(app, [*score, "-s", "trial_b"], env={"COLUMNS": "200"})
+    assert held_out.exit_code == 0, held_out.output
+    assert (tmp_path / "results" / "cnn" / "trial_b" / "plain" / "presence").is_dir()
+    seen = runner.invoke(app, [*score, "-s", "trial_a"], env={"COLUMNS": "200"})
+    assert seen.exit_code != 0 and "trained on" in str(seen.exception)
