@@ -173,3 +173,15 @@ def test_missing_trial_is_a_clear_error(tmp_path):
 
     with pytest.raises(InputError, match="no cases"):
         build_eval_set(trial="nope", workspace=Workspace(tmp_path), show_progress=False)
+
+
+def test_a_host_scan_without_native_nodules_has_no_native_sources(tmp_path):
+    """A real host with no indexed nodule (e.g. an unannotated chest CT) gives an empty
+    selection: it must keep its columns (a boolean list that is empty selects columns)."""
+    from lesiontrials.evaluate.sets import _with_masks
+    from lesiontrials.paths import DataRoot
+
+    rows = pd.DataFrame({"mask_path": pd.Series([], dtype=str),
+                         "annotation_id": pd.Series([], dtype=str)})
+    kept = _with_masks(DataRoot(tmp_path), rows)
+    assert kept.empty and list(kept.columns) == ["mask_path", "annotation_id"]

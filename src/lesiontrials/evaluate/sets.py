@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
@@ -271,8 +272,7 @@ class _NativeLookup:
             self._table = (NoduleIndex.load(index_path).table if index_path.is_file()
                            else build_index(self._root).table)
         rows = self._table[(self._table["dataset"] == dataset) & (self._table["ct_id"] == ct_id)]
-        rows = rows[[(self._root.root / p).is_file() for p in rows["mask_path"]]]
-        return _real_nodules(self._root, rows)
+        return _real_nodules(self._root, _with_masks(self._root, rows))
 
 
 # --------------------------------------------------------------------------- real
@@ -290,7 +290,7 @@ def real_jobs(*, data_root: DataRoot, workspace: Workspace, name: str,
         if not ct_path.is_file():
             left_out[key] = "no raw CT"
             continue
-        rows = rows[[(data_root.root / p).is_file() for p in rows["mask_path"]]]
+        rows = _with_masks(data_root, rows)
         if rows.empty:
             left_out[key] = "no nodule mask"
             continue
@@ -304,6 +304,13 @@ def real_jobs(*, data_root: DataRoot, workspace: Workspace, name: str,
             base_meta={"trial": "", "design": "", "case_uid": key,
                        "host_dataset": str(dataset), "host_ct_id": str(ct_id)}))
     return jobs, left_out
+
+
+def _with_masks(data_root: DataRoot, rows: pd.DataFrame) -> pd.DataFrame:
+    """The index rows whose mask file exists (a boolean mask, so an empty selection keeps
+    its columns: a list would select columns when it is empty)."""
+    present = np.array([(data_root.root / p).is_file() for p in rows["mask_path"]], dtype=bool)
+    return rows.loc[present]
 
 
 def _real_nodules(data_root: DataRoot, rows: pd.DataFrame) -> tuple[NoduleSource, ...]:
