@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -93,3 +94,18 @@ def test_analyze_selects_models_and_refuses_unknown_names(workspace):
         assert isinstance(bad.exception, InputError), bad.output
         assert value in str(bad.exception) and option in str(bad.exception)
         assert not (workspace.report_dir("bad") / "report.md").exists()
+
+
+def test_an_empty_split_is_refused_with_the_fix(workspace, tmp_path):
+    from lesiontrials.analysis.workspace import run_analysis
+    from lesiontrials.errors import InputError
+    from lesiontrials.evaluate.splits import make_split
+
+    split = make_split(workspace=workspace, name="empty", sets=[TRIAL])
+    path = tmp_path / "empty.json"
+    data = json.loads(workspace.split_file(split.name).read_text())
+    data["uids"] = []
+    data["sha256"] = hashlib.sha256(b"").hexdigest()  # an honest hash of no uids
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="has no slices"):
+        run_analysis(workspace, name="x", replicates=50, split_path=path)

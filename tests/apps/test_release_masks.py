@@ -20,7 +20,7 @@ def release_client(tmp_path_factory: pytest.TempPathFactory):
     built = build_index(release.root)
     write_index(built, Workspace(base / "ws"))
     app = create_app(base / "ws", release.root.root)
-    return TestClient(app, raise_server_exceptions=False), built.table
+    return TestClient(app, raise_server_exceptions=False, base_url="http://localhost"), built.table
 
 
 def test_each_imdct_nodule_shows_its_own_component(release_client) -> None:

@@ -138,7 +138,13 @@ def resolve_split(workspace: Workspace, split_path: Path | None) -> tuple[Split,
         raise InputError("no frozen split to report on", path=path,
                          fix="freeze one with `lesiontrials split make main` (`lesiontrials "
                              "run` does) or pass --split FILE")
-    return read_split(path), path
+    split = read_split(path)
+    if not split.uids:
+        raise InputError(f"split {split.name!r} has no slices (no slice was scored by every "
+                         "model × condition × task it was made for)", path=path,
+                         fix="make it with the conditions and tasks that were scored, e.g. "
+                             "`lesiontrials split make main -c plain -t presence`")
+    return split, path
 
 
 def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,

@@ -107,6 +107,8 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
         "donor_diameter_mm": spec.donor_diameter_mm, "donor_mask_diameter_mm": mask_diameter,
         "donor_spacing_mm": list(donor.spacing_mm), "donor_mask_path": spec.donor_mask_path,
         "min_pleural_mm": spec.min_pleural_mm, "donor_mask_scope": spec.donor_mask_scope,
+        # where the nodule sits in a per-scan donor mask (the renderer picks its component)
+        "donor_point_mm": [float(v) for v in spec.donor_point_mm],
         "pct_fallback": [a for a in spec.pct_fallback.split(",") if a],
         "pct_fallback_rule": spec.pct_fallback_rule or None,
     }

@@ -105,21 +105,26 @@ def test_mixed_profile_workspace_reports_every_model(fresh_trial, tiny_llava: Pa
         scored = _invoke("score", *args, "-w", ws, "-c", "plain", "-c", "bbox",
                          "-t", "presence")
         assert scored.exit_code == 0, scored.output
-    # medgemma misses one cell: shown as missing, not dropped
+    frozen = _invoke("split", "make", "main", "-w", ws, "-c", "plain", "-c", "bbox",
+                     "-t", "presence")  # what analyze reports on
+    assert frozen.exit_code == 0, frozen.output
+    # medgemma misses one cell: shown as not scored, not dropped
     import shutil
 
     shutil.rmtree(fresh_trial.workspace.results_dir("medgemma", TRIAL, "bbox", "presence"))
     analyzed = _invoke("analyze", "-w", ws, "--replicates", "50")
     assert analyzed.exit_code == 0, analyzed.output
+    tables = fresh_trial.workspace.report_dir("main") / "tables"
     report = (fresh_trial.workspace.report_dir("main") / "report.md").read_text()
     assert "majority" in report and "medgemma" in report
-    coverage = pd.read_csv(fresh_trial.workspace.report_dir("main") / "coverage.csv")
-    bbox = coverage[coverage.condition == "bbox"].iloc[0]
-    assert bbox["medgemma"] == "missing" and str(bbox["majority"]) == "6"
-    robust = pd.read_csv(fresh_trial.workspace.report_dir("main") / "paraphrases.csv")
+    coverage = pd.read_csv(tables / "coverage.csv")
+    bbox = coverage[(coverage.condition == "bbox") & (coverage.task == "presence")]
+    status = dict(zip(bbox.model, bbox.status, strict=True))
+    assert status["majority"] == "scored" and status["medgemma"].startswith("not scored")
+    robust = pd.read_csv(tables / "paraphrases.csv")
     med = robust[robust.model == "medgemma"].iloc[0]
     assert med["paraphrases"] == 4 and {"accuracy_p0", "accuracy_p3", "spread"} <= set(robust)
-    confidence = pd.read_csv(fresh_trial.workspace.report_dir("main") / "confidence.csv")
+    confidence = pd.read_csv(tables / "confidence.csv")
     assert set(confidence.model) == {"majority", "medgemma"}
     assert "Prompt robustness" in report and "Confidence" in report
 
