@@ -173,7 +173,10 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
     if selection:  # only the selected trials'/sets' slices are expected
         expected = expected[expected["slice_uid"].isin(set(scored["slice_uid"]))]
-    analysis = analyze(scored, split=split, split_path=str(path), expected=expected,
+    shown = path.resolve()  # workspace-relative when inside it: same bytes in any workspace
+    if shown.is_relative_to(workspace.root.resolve()):
+        shown = shown.relative_to(workspace.root.resolve())
+    analysis = analyze(scored, split=split, split_path=str(shown), expected=expected,
                        baselines=baselines, seed=seed, replicates=replicates)
     directory = workspace.report_dir(name)
     reported = scored[scored["slice_uid"].isin(set(split.uids))]
