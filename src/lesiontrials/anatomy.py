@@ -236,7 +236,7 @@ def task_size_bin(diameter_mm: float) -> str:
 # ---------------------------------------------------------------------------
 # Lung-RADS (baseline screening; mean diameter)
 # ---------------------------------------------------------------------------
-#: The nine LIDC-IDRI reader characteristics (scales in domain.md §7), in database order.
+#: The nine LIDC-IDRI reader characteristics (their scales: docs/profiles.md), in database order.
 LIDC_CHARACTERISTICS: Final[tuple[str, ...]] = (
     "subtlety", "internal_structure", "calcification", "sphericity", "margin",
     "lobulation", "spiculation", "texture", "malignancy",

@@ -291,7 +291,7 @@ def lidc_nodules() -> list:
 
 
 def test_real_lidc_counts_and_diameter_agreement(lidc_nodules: list) -> None:
-    # domain.md §5: ~2651 nodules; ~1192 with >= 3 readers in scans <= 2.5 mm.
+    # LIDC-IDRI facts: ~2651 nodules; ~1192 with >= 3 readers in scans <= 2.5 mm.
     assert 2550 <= len(lidc_nodules) <= 2750
     luna_like = [n for n in lidc_nodules if n.n_readers >= 3 and n.slice_thickness_mm <= 2.5]
     assert 1150 <= len(luna_like) <= 1240

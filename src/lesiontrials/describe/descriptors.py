@@ -1,6 +1,6 @@
 """Lesion descriptors: how a nodule looks, independent of its shape and place.
 
-Scales follow the LIDC characteristics (``domain.md`` §7) so a donor's radiologist ratings
+Scales follow the LIDC characteristics (LIDC-IDRI reader scales) so a donor's radiologist ratings
 map straight onto them: ``margin`` 1 poorly defined … 5 sharp; ``spiculation`` and
 ``lobulation`` 1 none … 5 marked. Attenuation is solid, part-solid (with the solid core's
 fraction of the nodule diameter) or ground-glass; calcification is one of LIDC's patterns;

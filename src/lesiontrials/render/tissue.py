@@ -3,7 +3,7 @@
 Each tissue has a mean HU, the SD of its smooth internal texture, and a configured range
 for its mean (a per-case jitter stays inside it; tests check rendered tissue means against
 it). Values are non-contrast chest CT at 120 kVp; lung and body figures were checked
-against the two packaged real chest CTs (``domain.md`` §5): lung median −829 / −863 HU at
+against the two packaged real chest CTs (docs/world.md): lung median −829 / −863 HU at
 5 mm, pure subcutaneous fat −112…−120 HU (the mode; partial volume lifts the mean),
 muscle +40…+50 HU, bone 120…700 HU (5th–95th percentile).
 

@@ -1,4 +1,4 @@
-"""The 13 trial designs of ``domain.md`` §3 plus ``targeted``, as small functions.
+"""The 13 trial designs (docs/trials.md) plus ``targeted``, as small functions.
 
 Each design turns (size, seed, parameters) into cohorts for the shared sampler; the
 bootstrap, twin and cross designs add their own structure on top (see ``twins.py``).

@@ -1,4 +1,4 @@
-"""Published screening-trial templates (``domain.md`` §3): population and nodule mix."""
+"""Published screening-trial templates (docs/trials.md): population and nodule mix."""
 
 from __future__ import annotations
 

