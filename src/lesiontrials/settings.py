@@ -132,6 +132,7 @@ MODEL_VARIABLES: dict[str, str] = {
     "LESIONTRIALS_QWEN_VL_PATH": "local Qwen2.5-VL weights (adapter qwen2.5-vl)",
     "LESIONTRIALS_LINGSHU_PATH": "local Lingshu weights (adapter lingshu)",
     "LESIONTRIALS_INTERNVL_PATH": "local InternVL weights (adapter internvl)",
+    "LESIONTRIALS_TRAINED_PATH": "a model trained by `lesiontrials train` (adapter trained)",
     "LESIONTRIALS_BIOMEDCLIP_PATH": "local BiomedCLIP weights (adapter biomedclip)",
     "LESIONTRIALS_CLIP_TEXT_CONFIG": "BiomedCLIP text-encoder config folder",
     "LESIONTRIALS_OPENAI_BASE_URL": "OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1",
