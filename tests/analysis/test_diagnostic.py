@@ -62,9 +62,9 @@ def test_verdicts_for_models_driven_by_the_lesion_or_the_anatomy(kind, expected)
         frame = _answers(kind, seed=10 * model_seed + (kind == "host"))
         frames.append(frame.assign(model=model, task=f"task_{kind}", condition="plain"))
     data = pd.concat(frames, ignore_index=True)
-    cells = cell_diagnostics(data, replicates=200)
+    cells = cell_diagnostics(data)
     assert set(cells["verdict"]) == {expected}
-    verdicts = task_verdicts(data, replicates=200)
+    verdicts = task_verdicts(data)
     record = verdicts[f"task_{kind}"]
     assert record["verdict"] == expected
     assert record["prediction"] == ("transfers" if kind == "donor" else "does not transfer")
@@ -74,7 +74,7 @@ def test_verdicts_for_models_driven_by_the_lesion_or_the_anatomy(kind, expected)
 
 def test_both_driven_model_is_balanced():
     data = _answers("both", seed=5).assign(model="m", task="t", condition="plain")
-    record = task_verdicts(data, replicates=200)["t"]
+    record = task_verdicts(data)["t"]
     assert abs(record["donor_share"] - record["host_share"]) < 0.15
 
 

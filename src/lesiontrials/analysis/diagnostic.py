@@ -48,15 +48,12 @@ def _crossed_enough(group: pd.DataFrame) -> bool:
     return bool(group["donor_uid"].nunique() >= 2 and group["host_ct_id"].nunique() >= 2)
 
 
-def cell_diagnostics(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 0,
-                     replicates: int = 500) -> pd.DataFrame:
+def cell_diagnostics(crossed: pd.DataFrame, *, value: str = "correct") -> pd.DataFrame:
     """Decomposition per model × task × condition of a crossed (donor × host) design.
 
     Intervals come from the deterministic multiway jackknife (see
-    :func:`.variance.decomposition_intervals`); ``seed`` and ``replicates`` are accepted
-    for callers of the earlier bootstrap version and do not change the result.
+    :func:`.variance.decomposition_intervals`): no random draws, so no seed.
     """
-    del seed, replicates
     rows = []
     data = crossed_frame(crossed, value=value)
     for (model, task, condition), group in data.groupby(["model", "task", "condition"]):
@@ -81,12 +78,11 @@ def _pooled(group: pd.DataFrame, value: str) -> Decomposition | None:
                                    group["host_ct_id"].to_numpy(), units=units.to_numpy())
 
 
-def task_verdicts(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 0,
-                  replicates: int = 500) -> dict[str, dict[str, Any]]:
+def task_verdicts(crossed: pd.DataFrame, *, value: str = "correct"
+                  ) -> dict[str, dict[str, Any]]:
     """Per task: pooled shares, verdict, transfer prediction and, for a determined verdict
-    only, whether it survives leaving out each donor and host source in turn (``seed`` and
-    ``replicates`` do not change the deterministic jackknife intervals)."""
-    del seed, replicates
+    only, whether it survives leaving out each donor and host source in turn (deterministic
+    jackknife intervals: no seed)."""
     data = crossed_frame(crossed, value=value)
     out: dict[str, dict[str, Any]] = {}
     for task, group in data.groupby("task"):

@@ -279,7 +279,7 @@ def council_for_split(workspace: Workspace, *, split_path: Path | None, seed: in
     scored = load_scored(workspace, real_host_datasets=real_host_datasets)
     fold = split.provenance.get("calibration", {}).get("uids", [])
     frozen = scored[scored["slice_uid"].isin(set(split.uids) | set(fold))]
-    verdicts = task_verdicts(_crossed(frozen), seed=seed, replicates=min(replicates, 500))
+    verdicts = task_verdicts(_crossed(frozen))
     council = _council(scored, scored[scored["slice_uid"].isin(set(split.uids))], fold,
                        verdicts=verdicts, seed=seed, fallback=fallback, replicates=replicates)
     if council is None:
@@ -300,11 +300,11 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
              ) -> dict[str, Any]:
     """Donor/host diagnostic on the crossed design's synthetic answers + real agreement."""
     crossed = _crossed(scored)
-    cells = cell_diagnostics(crossed, seed=seed, replicates=replicates)
+    cells = cell_diagnostics(crossed)
     with_scores = crossed[crossed["margin"].notna()]
-    margin_cells = cell_diagnostics(with_scores, value="margin", seed=seed,
-                                    replicates=replicates) if len(with_scores) else pd.DataFrame()
-    verdicts = task_verdicts(crossed, seed=seed, replicates=replicates)
+    margin_cells = (cell_diagnostics(with_scores, value="margin") if len(with_scores)
+                    else pd.DataFrame())
+    verdicts = task_verdicts(crossed)
     scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
     agreement = real_agreement(scored_cells, seed=seed)
     return {"design": CROSS_DESIGN, "answers": len(crossed),
