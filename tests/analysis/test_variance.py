@@ -150,3 +150,30 @@ def test_true_components_match_a_large_monte_carlo_sample():
     assert donor_var == pytest.approx(mc_donor, rel=0.1)
     assert host_var == pytest.approx(mc_host, rel=0.15)
     assert total == pytest.approx(float((mean * (1 - mean)).mean()), rel=0.01)
+
+
+def test_a_factor_without_effect_has_exactly_zero_true_variance():
+    donor_var, host_var, _ = true_components(Effects(donor_sd=1.0, host_sd=0.0),
+                                             np.array([0.5, 1.5]))
+    assert host_var == 0.0 and donor_var > 0.01
+
+
+def test_share_intervals_are_never_degenerate_and_wider_above():
+    # Donor-only truth on a 5 x 5 design: host shares often estimate below 0. The host
+    # interval must still have a positive upper limit (never [0, 0]) and the upper side
+    # uses the conservative SE, so it is at least as long as the lower side.
+    design = CrossedDesign("demo-like", n_donors=5, hosts_per_donor=3, n_hosts=5, units=16)
+    effects = Effects(donor_sd=1.0, host_sd=0.0)
+    rng = np.random.default_rng(21)
+    intercepts = unit_intercepts(effects, design.units, rng)
+    negatives = 0
+    for _ in range(25):
+        a = simulate_answers(design, effects, rng, intercepts=intercepts)
+        dec = decomposition_intervals(a.correct, a.donor, a.host, units=a.unit)
+        shares = dec.estimate.donor / dec.estimate.total, dec.estimate.host / dec.estimate.total
+        for share, (low, high) in zip(shares, (dec.donor_share_ci, dec.host_share_ci), strict=True):
+            assert high > low >= 0.0
+            if low > 0.0 and high < 1.0:  # neither limit clipped
+                assert high - share >= share - low - 1e-12
+        negatives += shares[1] < 0
+    assert negatives > 0  # the case the rule is for occurred

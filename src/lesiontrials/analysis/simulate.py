@@ -111,8 +111,10 @@ def true_components(effects: Effects, intercepts: np.ndarray, *, nodes: int = 40
         mean = float((weights * p).sum())
         given_a = (p * (w[None, :, None] * w[None, None, :])).sum(axis=(1, 2))
         given_b = (p * (w[:, None, None] * w[None, None, :])).sum(axis=(0, 2))
-        donor += float((w * (given_a - mean) ** 2).sum())
-        host += float((w * (given_b - mean) ** 2).sum())
+        # A factor without an effect has exactly zero variance (the quadrature would
+        # leave ~1e-32, which turns a [0, 0] interval into a "miss" in coverage counts).
+        donor += float((w * (given_a - mean) ** 2).sum()) if effects.donor_sd > 0 else 0.0
+        host += float((w * (given_b - mean) ** 2).sum()) if effects.host_sd > 0 else 0.0
         total += mean * (1 - mean)
     k = len(intercepts)
     return donor / k, host / k, total / k
