@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from lesiontrials.cli.model_commands import (
+    ModelNamesOption,
+    ModelOptionsOption,
+    ModelPathOption,
+    ModelsFileOption,
+    model_configs,
+)
 from lesiontrials.cli.options import WorkspaceOption
 
 console = Console()
@@ -30,3 +38,52 @@ def questions(
     for category, n in sorted(Counter(i.category for i in items).items()):
         console.print(f"  {category}: {n} items")
     console.print(f"[green]questions[/] {len(items)} → {path}")
+
+
+def ask(
+    trial: Annotated[str, typer.Argument(help="Trial whose question bank to ask.")],
+    model: ModelNamesOption = None,
+    model_path: ModelPathOption = None,
+    option: ModelOptionsOption = None,
+    models_file: ModelsFileOption = None,
+    reader: Annotated[bool, typer.Option(
+        help="Also run the rules-based reader baseline (3-D detector + host lobe map).")]
+    = True,
+    workspace: WorkspaceOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
+) -> None:
+    """Ask models a trial's question bank (test split) and the report task →
+    questions/results/{model}/{trial}.parquet (docs/vqa.md)."""
+    from lesiontrials.evaluate.models.config import model_factory
+    from lesiontrials.evaluate.questions.ask import ask_reader, ask_slice_model
+    from lesiontrials.evaluate.questions.reader import RulesReader
+    from lesiontrials.evaluate.runner import ModelSpec
+    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.settings import load_settings
+
+    settings = load_settings(workspace=workspace)
+    space = Workspace(settings.workspace)
+    configs = model_configs(model, model_path=model_path, options=option,
+                            models_file=models_file, default=QUESTION_BASELINES)
+    for config in configs:
+        built = ModelSpec(config.name, model_factory(config)).build()
+        path = ask_slice_model(built, workspace=space, trial=trial, batch_size=batch_size)
+        _print_result(path, config.name)
+    if reader:
+        path = ask_reader(RulesReader(), workspace=space,
+                          data_root=DataRoot(settings.resolved_data_root), trial=trial)
+        _print_result(path, "rules_reader")
+
+
+#: the weight-free models `lesiontrials ask` runs when none is named
+QUESTION_BASELINES = ("threshold", "blob", "majority")
+
+
+def _print_result(path: Path, name: str) -> None:
+    import pandas as pd
+
+    rows = pd.read_parquet(path)
+    answered = rows[rows["status"] == "answered"]
+    accuracy = answered["correct"].mean() if len(answered) else float("nan")
+    console.print(f"  [green]{name}[/] answered {len(answered)}/{len(rows)} items, "
+                  f"accuracy {accuracy:.2f} → {path}")
