@@ -52,6 +52,9 @@ def ask(
     reader: Annotated[bool, typer.Option(
         help="Also run the rules-based reader baseline (3-D detector + host lobe map).")]
     = True,
+    volume_models: Annotated[Path | None, typer.Option(
+        "--volume-models", help="Volume models YAML (`lesiontrials volumes`): each 3-D "
+        "detector answers the recognition items through the reader's rules.")] = None,
     workspace: WorkspaceOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
 ) -> None:
@@ -72,10 +75,17 @@ def ask(
         built = ModelSpec(config.name, model_factory(config)).build()
         path = ask_slice_model(built, workspace=space, trial=trial, batch_size=batch_size)
         _print_result(path, config.name)
-    if reader:
-        path = ask_reader(RulesReader(), workspace=space,
+    readers = [RulesReader()] if reader else []
+    if volume_models is not None:
+        from lesiontrials.evaluate.models.volume_adapters import load_volume_models
+        from lesiontrials.evaluate.volume_contract import VolumeDetector
+
+        readers += [RulesReader(detector=m) for m in load_volume_models(volume_models)
+                    if isinstance(m, VolumeDetector)]
+    for rules in readers:
+        path = ask_reader(rules, workspace=space,
                           data_root=DataRoot(settings.resolved_data_root), trial=trial)
-        _print_result(path, "rules_reader")
+        _print_result(path, rules.name)
 
 
 #: the weight-free models `lesiontrials ask` runs when none is named

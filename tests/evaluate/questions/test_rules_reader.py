@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from lesiontrials.anatomy import LOBE_LABEL_IDS, Lobe
@@ -86,3 +89,26 @@ def test_lobe_at_searches_nearby_and_refuses_outside() -> None:
     assert lobe_at(lobes, np.array([-40.0, 0.0, 0.0]), search_mm=5.0) == Lobe.RLL
     assert lobe_at(lobes, np.array([0.0, 0.0, 0.0]), search_mm=2.0) is None
     assert lobe_at(lobes, np.array([500.0, 0.0, 0.0]), search_mm=5.0) is None
+
+
+@dataclass(frozen=True)
+class Unsized:
+    """A 3-D detector (e.g. a user's callable) that gives centres but no diameters."""
+
+    name: str = "my_cad"
+    version: str = "7"
+
+    def detect(self, volume: Volume) -> pd.DataFrame:
+        return pd.DataFrame({"x_mm": [*NODULE_MM[:1], 40.0], "y_mm": [0.0, 0.0],
+                             "z_mm": [0.0, 0.0], "probability": [0.9, 0.2]})
+
+
+def test_any_volume_detector_answers_through_the_rules() -> None:
+    ct, lobes = _chest(nodule=True)
+    reader = RulesReader(detector=Unsized())
+    assert reader.name == "reader_my_cad" and "my_cad-7" in reader.version
+    findings = reader.findings(ct, lobes)
+    assert [f.lobe for f in findings] == [Lobe.RLL]  # p = 0.2 below the threshold
+    assert reader.answer(_asked("lobe"), findings) == "right lower lobe"
+    assert reader.answer(_asked("mean_diameter"), findings) is None  # no size: cannot answer
+    assert reader.report("c", findings).nodules[0].size_mm is None

@@ -18,18 +18,16 @@ from its own report (the largest finding is "the largest nodule"); nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lesiontrials.anatomy import LOBE_LABEL_IDS, Lobe
-from lesiontrials.evaluate.models.volume_baselines import (
-    VOLUME_BASELINE_VERSION,
-    LogBlobDetector,
-)
+from lesiontrials.evaluate.models.volume_baselines import LogBlobDetector
 from lesiontrials.evaluate.questions.adapters import Asked
 from lesiontrials.evaluate.questions.templates import LOBE_TEXT, NO, YES
 from lesiontrials.evaluate.structured.report import CaseReport, NoduleReport
+from lesiontrials.evaluate.volume_contract import VolumeDetector, check_candidates
 from lesiontrials.io.volumes import Volume
 
 READER_TEMPLATES = frozenset({"presence", "count", "side", "lobe", "mean_diameter"})
@@ -41,7 +39,7 @@ class Finding:
     """One reported nodule: RAS world mm centre, equivalent diameter (mm), lobe."""
 
     centre_mm: tuple[float, float, float]
-    diameter_mm: float
+    diameter_mm: float | None
     lobe: Lobe
     probability: float
 
@@ -70,44 +68,60 @@ def lobe_at(lobes: Volume, centre_mm: np.ndarray, *, search_mm: float) -> Lobe |
 
 @dataclass(frozen=True)
 class RulesReader:
-    """The reader baseline (module docstring); ``version`` names every rule parameter."""
+    """The reader (module docstring) on the output of ``detector`` — the 3-D baseline by
+    default, or any :class:`~lesiontrials.evaluate.volume_contract.VolumeDetector` (a
+    MONAI bundle, a user's callable or TorchScript file): 3-D models answer the
+    recognition items through the same rules. A detector that returns no ``diameter_mm``
+    gives findings of unknown size (not size-filtered; size questions: cannot answer).
+    ``version`` names every rule parameter and the detector's version."""
 
+    detector: VolumeDetector = field(default_factory=LogBlobDetector)
     min_probability: float = 0.5
     min_diameter_mm: float = 3.0
     max_diameter_mm: float = 30.0
     min_separation_mm: float = 10.0
     lobe_search_mm: float = 10.0
-    name: str = "rules_reader"
     kind: str = "baseline"
 
     @property
+    def name(self) -> str:
+        default = isinstance(self.detector, LogBlobDetector)
+        return "rules_reader" if default else f"reader_{self.detector.name}"
+
+    @property
     def version(self) -> str:
-        return (f"reader-1+{VOLUME_BASELINE_VERSION}+p{self.min_probability}"
-                f"+d{self.min_diameter_mm}-{self.max_diameter_mm}"
+        return (f"reader-1+{self.detector.name}-{self.detector.version}"
+                f"+p{self.min_probability}+d{self.min_diameter_mm}-{self.max_diameter_mm}"
                 f"+s{self.min_separation_mm}+l{self.lobe_search_mm}")
 
     def findings(self, ct: Volume, lobes: Volume) -> list[Finding]:
-        """Findings, largest first (see the module docstring)."""
-        candidates = LogBlobDetector().detect(ct)
+        """Findings, largest first (unknown sizes last; see the module docstring)."""
+        candidates = check_candidates(self.detector.detect(ct), model=self.detector.name,
+                                      scan_uid="(reader)")
         candidates = candidates[candidates["probability"] >= self.min_probability]
+        sized = "diameter_mm" in candidates.columns
         found: list[Finding] = []
-        for row in candidates.sort_values("probability", ascending=False).itertuples():
+        for row in candidates.sort_values("probability", ascending=False,
+                                          kind="stable").itertuples():
             centre = np.array([row.x_mm, row.y_mm, row.z_mm], dtype=float)
             if any(np.linalg.norm(centre - np.array(f.centre_mm)) < self.min_separation_mm
                    for f in found):
                 continue
-            diameter = float(row.diameter_mm)
+            diameter = float(row.diameter_mm) if sized else None
             lobe = lobe_at(lobes, centre, search_mm=self.lobe_search_mm)
-            if lobe is None or not self.min_diameter_mm <= diameter <= self.max_diameter_mm:
+            if lobe is None or (diameter is not None and not
+                                self.min_diameter_mm <= diameter <= self.max_diameter_mm):
                 continue
             found.append(Finding((float(centre[0]), float(centre[1]), float(centre[2])),
-                                 float(diameter), lobe, float(row.probability)))
-        return sorted(found, key=lambda f: (-f.diameter_mm, -f.probability))
+                                 diameter, lobe, float(row.probability)))
+        return sorted(found, key=lambda f: (f.diameter_mm is None, -(f.diameter_mm or 0.0),
+                                            -f.probability))
 
     def report(self, case_uid: str, findings: list[Finding]) -> CaseReport:
         """The structured report: lobe and size per finding; category not stated."""
         return CaseReport(case_uid, tuple(
-            NoduleReport(lobe=LOBE_TEXT[f.lobe.value], size_mm=round(f.diameter_mm, 1),
+            NoduleReport(lobe=LOBE_TEXT[f.lobe.value],
+                         size_mm=None if f.diameter_mm is None else round(f.diameter_mm, 1),
                          attenuation=None, calcified=None, lung_rads=None)
             for f in findings), None)
 
@@ -130,4 +144,6 @@ class RulesReader:
             return largest.lobe.side.value
         if template == "lobe":
             return LOBE_TEXT[largest.lobe.value]
+        if largest.diameter_mm is None:
+            return None  # the detector gives no size
         return f"{largest.diameter_mm:.1f} mm"
