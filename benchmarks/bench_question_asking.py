@@ -20,8 +20,8 @@ import json
 import time
 
 import numpy as np
-from bench_question_bank import synthetic_cases
 
+from bench_question_bank import synthetic_cases
 from lesiontrials.analysis.bootstrap import accuracy_interval
 from lesiontrials.evaluate.contract import Item
 from lesiontrials.evaluate.models.registry import load_model

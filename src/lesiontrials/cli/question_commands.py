@@ -110,6 +110,10 @@ def question_track(space: Workspace, *, data_root: Path, seed: int,
         if not space.cases_dir(trial).is_dir():
             lines.append(f"question bank: no cases of {trial}, skipped")
             continue
+        if not (space.eval_dir(trial, "lung") / "cases.parquet").is_file():
+            lines.append(f"question bank: {trial} has no evaluation set (its slices "
+                         "failed), skipped")
+            continue
         _, items = write_question_bank(space, trial, seed=seed)
         for name in QUESTION_BASELINES:
             ask_slice_model(load_model(name), workspace=space, trial=trial)

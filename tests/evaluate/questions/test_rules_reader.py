@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,10 +11,14 @@ import pytest
 
 from lesiontrials.anatomy import LOBE_LABEL_IDS, Lobe
 from lesiontrials.evaluate.questions.adapters import Asked
+from lesiontrials.evaluate.questions.ask import ask_reader
 from lesiontrials.evaluate.questions.reader import RulesReader, lobe_at, lobe_map
+from lesiontrials.evaluate.questions.workspace import write_question_bank
 from lesiontrials.evaluate.structured.parse import parse_report
 from lesiontrials.evaluate.structured.report import narrative
-from lesiontrials.io.volumes import Volume
+from lesiontrials.io import read_json, write_json
+from lesiontrials.io.volumes import Volume, write_volume
+from lesiontrials.paths import DataRoot, Workspace
 
 SPACING = (1.5, 1.5, 2.0)
 NODULE_MM = np.array([-45.0, 0.0, 0.0])  # centre of the nodule in world mm
@@ -112,3 +117,35 @@ def test_any_volume_detector_answers_through_the_rules() -> None:
     assert reader.answer(_asked("lobe"), findings) == "right lower lobe"
     assert reader.answer(_asked("mean_diameter"), findings) is None  # no size: cannot answer
     assert reader.report("c", findings).nodules[0].size_mm is None
+
+
+def test_ask_reader_on_a_workspace_skips_unrendered_cases(tmp_path: Path) -> None:
+    """End to end: insert.json names the host segmentation under the data root; the reader
+    reads the CT and that map (never labels.nii.gz); a case without a CT is no_view."""
+    ws, root = Workspace(tmp_path / "ws"), DataRoot(tmp_path / "root")
+    ct, lobes = _chest(nodule=True)
+    write_volume(root.root / "masks/H/refined_seg/H_0_seg.nii.gz", lobes, kind="labels")
+    nodule = {"nodule_index": 0, "realised": {
+        "lobe": "right_lung_lower_lobe", "side": "right", "zone": "middle_zone",
+        "equivalent_diameter_mm": DIAMETER_MM, "max_axis_diameter_mm": DIAMETER_MM,
+        "volume_mm3": 520.0, "pleural_distance_mm": 9.0, "centroid_mm": list(NODULE_MM)}}
+    for k, rendered in ((0, True), (1, False)):
+        case_dir = ws.case_dir("t", f"t-{k:05d}")
+        write_json({"case_uid": f"t-{k:05d}", "status": "done", "nodules": [nodule],
+                    "host": {"seg_path": "masks/H/refined_seg/H_0_seg.nii.gz"}},
+                   case_dir / "insert.json")
+        if rendered:
+            write_volume(case_dir / "ct.nii.gz", ct, kind="ct")
+            write_json({"status": "done"}, case_dir / "render.json")
+    write_question_bank(ws, "t", seed=0, dev_fraction=0.0)
+    rows = pd.read_parquet(ask_reader(RulesReader(), workspace=ws, data_root=root, trial="t"))
+    first = rows[rows["case_uid"] == "t-00000"].set_index("template_id")
+    assert first.loc["lobe", "status"] == "answered" and bool(first.loc["lobe", "correct"])
+    assert bool(first.loc["count", "correct"]) and bool(first.loc["presence", "correct"])
+    assert first.loc["lung_rads", "status"] == "cannot_answer"
+    assert set(rows[rows["case_uid"] == "t-00001"]["status"]) == {"no_view"}
+    record = read_json(ws.question_results_dir("rules_reader") / "t.reports.json")
+    assert record["n_cases"] == 1
+    lobe = next(f for f in record["fields"] if f["field"] == "lobe")
+    assert lobe["precision"] == 1.0 and lobe["recall"] == 1.0
+    assert "right lower lobe" in record["reports"][0]["text"]

@@ -189,10 +189,15 @@ def ask_reader(reader: RulesReader, *, workspace: Workspace, data_root: DataRoot
     """Score the rules reader on the bank's scored cases and write its reports."""
     bank = read_bank(workspace, trial)
     cases = _scored_cases(workspace, trial, bank)
+    cases = [c for c in cases if _rendered(workspace.case_dir(trial, c.case_uid))]
     findings = {c.case_uid: reader.findings(*_case_volumes(workspace, data_root, trial, c))
                 for c in cases}
     rows = []
     for item in _asked_items(bank, all_paraphrases=False):
+        if item.case_uid not in findings:  # not rendered (a failed case): nothing to read
+            rows.append(_row(item, None, "no_view", model=reader.name,
+                             version=reader.version))
+            continue
         reply = reader.answer(Asked.from_item(item), findings[item.case_uid])
         rows.append(_row(item, reply, "cannot_answer" if reply is None else "answered",
                          model=reader.name, version=reader.version))
@@ -202,6 +207,12 @@ def ask_reader(reader: RulesReader, *, workspace: Workspace, data_root: DataRoot
     write_reports(workspace, reader.name, reader.version, trial, cases,
                   [narrative(r) for r in reports], structured=reports)
     return path
+
+
+def _rendered(case_dir: Path) -> bool:
+    render = case_dir / "render.json"
+    return ((case_dir / "ct.nii.gz").is_file() and render.is_file()
+            and read_json(render).get("status", "done") == "done")
 
 
 def _case_volumes(workspace: Workspace, data_root: DataRoot, trial: str, case: CaseTruth
