@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -114,12 +115,14 @@ def question_track(space: Workspace, *, data_root: Path, seed: int,
             lines.append(f"question bank: {trial} has no evaluation set (its slices "
                          "failed), skipped")
             continue
+        start = time.perf_counter()
         _, items = write_question_bank(space, trial, seed=seed)
         for name in QUESTION_BASELINES:
             ask_slice_model(load_model(name), workspace=space, trial=trial)
         ask_reader(RulesReader(), workspace=space, data_root=DataRoot(data_root), trial=trial)
         lines.append(f"question bank {trial}: {len(items)} items; asked "
-                     f"{', '.join(QUESTION_BASELINES)} and rules_reader (test split)")
+                     f"{', '.join(QUESTION_BASELINES)} and rules_reader (test split) in "
+                     f"{time.perf_counter() - start:.1f} s")
     return lines
 
 
