@@ -47,3 +47,20 @@ def test_measurement_errors_and_section() -> None:
     title, text, tables = question_results_section(rows, [])
     assert title == "Models on the question bank"
     assert "vqa_by_category" in tables and "cases" in text
+
+
+def test_report_table_is_numeric_and_writable(tmp_path) -> None:
+    from lesiontrials.analysis.question_results import display_table, report_table
+    from lesiontrials.io import write_parquet
+
+    record = {"model": "rules_reader", "trial": "t", "n_cases": 2, "size_abs_error_mm": None,
+              "category_kappa": float("nan"), "fields": [
+                  {"field": "lobe", "precision": 0.5, "recall": 0.25, "f1": 1 / 3,
+                   "n_pred": 2, "n_true": 4},
+                  {"field": "attenuation", "precision": None, "recall": 0.0, "f1": None,
+                   "n_pred": 0, "n_true": 4}]}
+    table = report_table([record])
+    assert table["precision"].dtype == float
+    write_parquet(table, tmp_path / "t.parquet")  # the report writes its tables
+    shown = display_table(table)
+    assert shown.loc[1, "precision"] == "—" and shown.loc[0, "F1"] == 0.33

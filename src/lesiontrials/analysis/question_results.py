@@ -87,9 +87,18 @@ def report_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                     "cases": record["n_cases"], "field": "Lung-RADS weighted kappa",
                     "F1": record["category_kappa"]})
     table = pd.DataFrame(out)
-    return table.map(lambda v: round(v, 2) if isinstance(v, float) and np.isfinite(v)
-                     else ("—" if v is None or (isinstance(v, float) and not np.isfinite(v))
-                           else v))
+    for column in ("precision", "recall", "F1"):  # numeric (NaN: nothing stated / no pair)
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    return table
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy for markdown: numbers to 2 decimals, missing values as "—"."""
+    def cell(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return "—"
+        return round(v, 2) if isinstance(v, float) else v
+    return table.astype(object).map(cell)
 
 
 def read_question_results(root: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from lesiontrials.analysis.question_results import (
     category_table,
+    display_table,
     measurement_table,
     read_question_results,
     report_table,
@@ -97,7 +98,7 @@ def question_results_section(rows: pd.DataFrame, reports: Sequence[Mapping[str, 
                   "ground-truth structured reports (unstated fields count against recall; "
                   "\"—\" where nothing was stated), size error over matched nodules, "
                   "Lung-RADS linearly weighted kappa (\"—\": no category stated).", "",
-                  markdown_table(tables["report_field_scores"]), ""]
+                  markdown_table(display_table(tables["report_field_scores"])), ""]
     return "Models on the question bank", "\n".join(lines), tables
 
 
