@@ -63,4 +63,4 @@ def test_report_table_is_numeric_and_writable(tmp_path) -> None:
     assert table["precision"].dtype == float
     write_parquet(table, tmp_path / "t.parquet")  # the report writes its tables
     shown = display_table(table)
-    assert shown.loc[1, "precision"] == "—" and shown.loc[0, "F1"] == 0.33
+    assert shown.loc[1, "precision"] == "—" and shown.loc[0, "F1 / value"] == 0.33

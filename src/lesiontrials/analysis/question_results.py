@@ -78,16 +78,17 @@ def report_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         for f in record["fields"]:
             out.append({"model": _label(record["model"]), "trial": record["trial"],
                         "cases": record["n_cases"], "field": f["field"],
-                        "precision": f["precision"], "recall": f["recall"], "F1": f["f1"],
+                        "precision": f["precision"], "recall": f["recall"],
+                        "F1 / value": f["f1"],
                         "stated / true": f"{f['n_pred']} / {f['n_true']}"})
         out.append({"model": _label(record["model"]), "trial": record["trial"],
                     "cases": record["n_cases"], "field": "size abs. error mm (matched)",
-                    "F1": record["size_abs_error_mm"]})
+                    "F1 / value": record["size_abs_error_mm"]})
         out.append({"model": _label(record["model"]), "trial": record["trial"],
                     "cases": record["n_cases"], "field": "Lung-RADS weighted kappa",
-                    "F1": record["category_kappa"]})
+                    "F1 / value": record["category_kappa"]})
     table = pd.DataFrame(out)
-    for column in ("precision", "recall", "F1"):  # numeric (NaN: nothing stated / no pair)
+    for column in ("precision", "recall", "F1 / value"):  # numeric (NaN: nothing stated / no pair)
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
     return table
 
