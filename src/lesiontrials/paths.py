@@ -137,6 +137,11 @@ class Workspace:
         """``questions/{trial}.json``: the question bank of a trial's cases."""
         return self.root / "questions" / f"{check_name(trial, what='trial name')}.json"
 
+    def question_results_dir(self, model: str) -> Path:
+        """``questions/results/{model}/``: a model's answers to question banks
+        (``{trial}.parquet``) and its generated reports (``{trial}.reports.json``)."""
+        return self.root / "questions" / "results" / check_name(model, what="model name")
+
     @property
     def survival_dir(self) -> Path:
         """``survival/``: the survival head's record (``lesiontrials survival``)."""

@@ -8,6 +8,13 @@ from typing import Any
 
 import pandas as pd
 
+from lesiontrials.analysis.question_results import (
+    category_table,
+    display_table,
+    measurement_table,
+    read_question_results,
+    report_table,
+)
 from lesiontrials.analysis.report import markdown_table
 from lesiontrials.io import read_json
 from lesiontrials.paths import Workspace
@@ -61,9 +68,39 @@ def question_bank_section(banks: Sequence[Mapping[str, Any]]) -> Section:
     text = "\n".join([
         f"{len(items)} items on {items['case_uid'].nunique()} cases "
         f"({', '.join(sorted(items['trial'].unique()))}); answers come from the realised "
-        "truth of each case (docs/vqa.md). Model scores on the bank are not reported yet.",
+        "truth of each case (docs/vqa.md). Model scores follow in \"Models on the question "
+        "bank\" when `lesiontrials ask` has run.",
         "", markdown_table(counts)])
     return "Question bank", text, {"question_bank_counts": counts}
+
+
+def question_results_section(rows: pd.DataFrame, reports: Sequence[Mapping[str, Any]],
+                             *, seed: int = 0) -> Section:
+    """(title, markdown, tables): accuracy by category with case-clustered CIs,
+    measurement errors and report-task field scores."""
+    tables: dict[str, pd.DataFrame] = {}
+    lines = ["Scored on each bank's `test` split (its `dev` split is the calibration fold the "
+             "majority prior is fitted on). Accuracy is over the items a model answered, with "
+             "a 95 % interval that resamples cases; the answered and asked columns give its "
+             "coverage: "
+             "baselines answer only what their output can say and otherwise \"cannot "
+             "answer\" (docs/vqa.md).", ""]
+    if not rows.empty:
+        tables["vqa_by_category"] = category_table(rows, seed=seed)
+        lines += [markdown_table(tables["vqa_by_category"]), ""]
+        measured = measurement_table(rows)
+        if not measured.empty:
+            tables["vqa_measurement_errors"] = measured
+            lines += ["Absolute error of numeric answers (units of the template: mm, mm³, "
+                      "nodules):", "", markdown_table(measured), ""]
+    if reports:
+        tables["report_field_scores"] = report_table(reports)
+        lines += ["Report generation: field precision / recall / F1 against the "
+                  "ground-truth structured reports (unstated fields count against recall; "
+                  "\"—\" where nothing was stated), size error over matched nodules, "
+                  "Lung-RADS linearly weighted kappa (\"—\": no category stated).", "",
+                  markdown_table(display_table(tables["report_field_scores"])), ""]
+    return "Models on the question bank", "\n".join(lines), tables
 
 
 def truth_sections(workspace: Workspace) -> list[Section]:
@@ -72,6 +109,9 @@ def truth_sections(workspace: Workspace) -> list[Section]:
     banks = sorted((workspace.root / "questions").glob("*.json"))
     if banks:
         sections.append(question_bank_section([read_json(p) for p in banks]))
+    rows, reports = read_question_results(workspace.root / "questions" / "results")
+    if not rows.empty or reports:
+        sections.append(question_results_section(rows, reports))
     survival = workspace.survival_dir / "survival.json"
     if survival.is_file():
         sections.append(survival_section(read_json(survival)))

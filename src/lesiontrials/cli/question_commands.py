@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from lesiontrials.cli.model_commands import (
+    ModelNamesOption,
+    ModelOptionsOption,
+    ModelPathOption,
+    ModelsFileOption,
+    model_configs,
+)
 from lesiontrials.cli.options import WorkspaceOption
+
+if TYPE_CHECKING:
+    from lesiontrials.paths import Workspace
 
 console = Console()
 
@@ -30,3 +42,95 @@ def questions(
     for category, n in sorted(Counter(i.category for i in items).items()):
         console.print(f"  {category}: {n} items")
     console.print(f"[green]questions[/] {len(items)} → {path}")
+
+
+def ask(
+    trial: Annotated[str, typer.Argument(help="Trial whose question bank to ask.")],
+    model: ModelNamesOption = None,
+    model_path: ModelPathOption = None,
+    option: ModelOptionsOption = None,
+    models_file: ModelsFileOption = None,
+    reader: Annotated[bool, typer.Option(
+        help="Also run the rules-based reader baseline (3-D detector + host lobe map).")]
+    = True,
+    volume_models: Annotated[Path | None, typer.Option(
+        "--volume-models", help="Volume models YAML (`lesiontrials volumes`): each 3-D "
+        "detector answers the recognition items through the reader's rules.")] = None,
+    workspace: WorkspaceOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
+) -> None:
+    """Ask models a trial's question bank (test split) and the report task →
+    questions/results/{model}/{trial}.parquet (docs/vqa.md)."""
+    from lesiontrials.evaluate.models.config import model_factory
+    from lesiontrials.evaluate.questions.ask import ask_reader, ask_slice_model
+    from lesiontrials.evaluate.questions.reader import RulesReader
+    from lesiontrials.evaluate.runner import ModelSpec
+    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.settings import load_settings
+
+    settings = load_settings(workspace=workspace)
+    space = Workspace(settings.workspace)
+    configs = model_configs(model, model_path=model_path, options=option,
+                            models_file=models_file, default=QUESTION_BASELINES)
+    for config in configs:
+        built = ModelSpec(config.name, model_factory(config)).build()
+        path = ask_slice_model(built, workspace=space, trial=trial, batch_size=batch_size)
+        _print_result(path, config.name)
+    readers = [RulesReader()] if reader else []
+    if volume_models is not None:
+        from lesiontrials.evaluate.models.volume_adapters import load_volume_models
+        from lesiontrials.evaluate.volume_contract import VolumeDetector
+
+        readers += [RulesReader(detector=m) for m in load_volume_models(volume_models)
+                    if isinstance(m, VolumeDetector)]
+    for rules in readers:
+        path = ask_reader(rules, workspace=space,
+                          data_root=DataRoot(settings.resolved_data_root), trial=trial)
+        _print_result(path, rules.name)
+
+
+#: the weight-free models `lesiontrials ask` runs when none is named
+QUESTION_BASELINES = ("threshold", "blob", "majority")
+#: the trials whose banks `lesiontrials run` asks: nodule-free cases (presence "no") and
+#: two-nodule cases (visual reasoning)
+QUESTION_TRIALS = ("controlled_prevalence", "multi_nodule")
+
+
+def question_track(space: Workspace, *, data_root: Path, seed: int,
+                   trials: tuple[str, ...] = QUESTION_TRIALS) -> list[str]:
+    """Bank + baselines + the rules reader for each of ``trials`` that has cases (the
+    demo's question track); one line per trial."""
+    from lesiontrials.evaluate.models.registry import load_model
+    from lesiontrials.evaluate.questions.ask import ask_reader, ask_slice_model
+    from lesiontrials.evaluate.questions.reader import RulesReader
+    from lesiontrials.evaluate.questions.workspace import write_question_bank
+    from lesiontrials.paths import DataRoot
+
+    lines = []
+    for trial in trials:
+        if not space.cases_dir(trial).is_dir():
+            lines.append(f"question bank: no cases of {trial}, skipped")
+            continue
+        if not (space.eval_dir(trial, "lung") / "cases.parquet").is_file():
+            lines.append(f"question bank: {trial} has no evaluation set (its slices "
+                         "failed), skipped")
+            continue
+        start = time.perf_counter()
+        _, items = write_question_bank(space, trial, seed=seed)
+        for name in QUESTION_BASELINES:
+            ask_slice_model(load_model(name), workspace=space, trial=trial)
+        ask_reader(RulesReader(), workspace=space, data_root=DataRoot(data_root), trial=trial)
+        lines.append(f"question bank {trial}: {len(items)} items; asked "
+                     f"{', '.join(QUESTION_BASELINES)} and rules_reader (test split) in "
+                     f"{time.perf_counter() - start:.1f} s")
+    return lines
+
+
+def _print_result(path: Path, name: str) -> None:
+    import pandas as pd
+
+    rows = pd.read_parquet(path)
+    answered = rows[rows["status"] == "answered"]
+    accuracy = answered["correct"].mean() if len(answered) else float("nan")
+    console.print(f"  [green]{name}[/] answered {len(answered)}/{len(rows)} items, "
+                  f"accuracy {accuracy:.2f} → {path}")

@@ -144,6 +144,8 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
     _freeze_split(ws)
     stage(console, "volumes (3-D track)")
     _score_volumes(ws, DataRoot(root))
+    stage(console, "question bank (VQA, report task)")
+    _question_track(ws, Path(root), seed=settings.seed)
     stage(console, "analysis")
     report = run_analysis(ws, name="demo" if size == "demo" else "main", seed=settings.seed,
                           real_host_datasets=real_host_datasets(Path(root)))
@@ -179,6 +181,15 @@ def _score_models(ws: Workspace, models: list[ModelConfig], *, workers: int) -> 
     for config in models:
         score_model(config, ws, sets, conditions=None, tasks=None, batch_size=32,
                     workers=workers, table=False)
+
+
+def _question_track(ws: Workspace, root: Path, *, seed: int) -> None:
+    """Question banks of the nodule-free and two-nodule designs, asked of the weight-free
+    baselines and the rules reader (docs/vqa.md)."""
+    from lesiontrials.cli.question_commands import question_track
+
+    for line in question_track(ws, data_root=root, seed=seed):
+        console.print(line)
 
 
 def _score_volumes(ws: Workspace, root: DataRoot) -> None:

@@ -46,3 +46,17 @@ def test_missing_cases_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(MissingPathError, match="lesiontrials insert t"):
         write_question_bank(Workspace(tmp_path), "t", seed=0)
+
+
+def test_ask_cli_scores_named_models_and_reports_missing_bank(tmp_path: Path) -> None:
+    from test_question_adapters import _cases, _workspace
+
+    ws = _workspace(tmp_path, _cases(5))
+    result = CliRunner().invoke(app, ["ask", "t", "-w", str(tmp_path), "--model", "blob",
+                                      "--model", "majority", "--no-reader"])
+    assert result.exit_code == 0, result.output
+    assert (ws.question_results_dir("blob") / "t.parquet").is_file()
+    assert (ws.question_results_dir("majority") / "t.parquet").is_file()
+    missing = CliRunner().invoke(app, ["ask", "other", "-w", str(tmp_path), "--no-reader"])
+    assert isinstance(missing.exception, MissingPathError)
+    assert "lesiontrials questions other" in str(missing.exception)

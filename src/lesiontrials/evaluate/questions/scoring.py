@@ -3,7 +3,8 @@
 Yes/no replies go through the project's presence parser (negations, hedges); choice replies
 accept the option letter or the option text (lobes also through the lobe parser); numeric
 replies take the first number (cm converted to mm). "cannot be determined" (or
-"indeterminate", "unknown") is recognised for every type.
+"indeterminate", "unknown") is recognised for every type, except in a choice reply that
+also names another option (then the reply names several options and is not parsed).
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def parse_reply(item: QuestionItem, reply: str | None) -> str | float | None:
     """The reply mapped onto the item's answer space (``None``: could not parse)."""
     text = normalise(reply or "")
     if _CANNOT.search(text):
-        return CANNOT
+        # "solid, part-solid or cannot be determined" names several options: no answer
+        others = [o for o in item.options if o != CANNOT and re.search(
+            rf"(?<![\w-]){re.escape(o.lower())}(?![\w-])", text)]
+        return None if item.answer_type == "choice" and others else CANNOT
     if item.answer_type == "choice":
         return _parse_choice(item, text)
     if item.answer_type == "numeric":
