@@ -68,6 +68,7 @@ app.command("survival")(survival_commands.survival)
 app.command("questions")(question_commands.questions)
 app.command("train")(train_commands.train)
 app.command("compare")(train_commands.compare)
+app.command("improve")(train_commands.improve)
 console = make_console()
 
 

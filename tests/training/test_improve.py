@@ -1,0 +1,72 @@
+"""The improve loop's pure parts: failures per stratum, which failures are aimed at, the
+set roles, and the new-host rule of the extra trials."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesiontrials.errors import InputError
+from lesiontrials.training.extra_trials import new_host_mask
+from lesiontrials.training.failures import choose_targets, failure_strata
+from lesiontrials.training.improve import ImproveSets
+from lesiontrials.trials import PlanContext
+
+
+def _scored() -> pd.DataFrame:
+    """Small nodules (4–6 mm) always missed, large ones always found; one negative wrong."""
+    rows = []
+    for i in range(6):
+        small = i < 3
+        for s in range(2):
+            rows.append({"slice_uid": f"c{i}-s{s}", "case_uid": f"c{i}", "kind": "positive",
+                         "truth_size": "4-6mm" if small else ">8mm",
+                         "truth_lobe": "left_lung_lower_lobe" if i % 2 else
+                         "right_lung_upper_lobe", "appearance": "",
+                         "host_dataset": "SCREEN", "donor_uid": f"D{i}",
+                         "correct": not small})
+    rows.append({"slice_uid": "n0", "case_uid": "c9", "kind": "negative", "truth_size": "",
+                 "truth_lobe": "", "appearance": "", "host_dataset": "SCREEN",
+                 "donor_uid": "", "correct": False})
+    return pd.DataFrame(rows)
+
+
+def test_failure_rates_are_counted_per_stratum_on_positives_only():
+    rates = failure_strata(_scored()).set_index(["stratum", "value"])
+    assert rates.loc[("truth_size", "4-6mm"), "failure_rate"] == 1.0
+    assert rates.loc[("truth_size", ">8mm"), "failure_rate"] == 0.0
+    assert rates.loc[("host_dataset", "SCREEN"), "n_positive"] == 12  # negative not counted
+    assert rates.loc[("appearance", "(none)"), "n_failed"] == 6
+
+
+def test_targets_are_failed_nodules_of_the_worst_strata_and_capped():
+    scored = _scored()
+    targets = choose_targets(scored, max_targets=2)
+    assert [t.donor_uid for t in targets] == ["D0", "D2"]  # right upper lobe fails 2/3
+    assert all(t.truth_size == "4-6mm" and t.n_failed_slices == 2 for t in targets)
+    everything = choose_targets(scored, max_targets=10)
+    assert {t.donor_uid for t in everything} == {"D0", "D1", "D2"}  # found ones never aimed
+    with pytest.raises(InputError):
+        choose_targets(scored, max_targets=0)
+
+
+def test_a_set_in_two_roles_is_refused():
+    ImproveSets(("a",), ("b",), ("c",), ("real",)).check()
+    with pytest.raises(InputError, match="both a probe and a evaluate set"):
+        ImproveSets(("a",), ("b",), ("b",)).check()
+    with pytest.raises(InputError, match="both a train and a real set"):
+        ImproveSets(("a",), ("b",), ("c",), ("a",)).check()
+    with pytest.raises(InputError, match="no probe set"):
+        ImproveSets(("a",), (), ("c",)).check()
+
+
+def test_extra_trials_use_only_new_hosts_and_refuse_when_none_is_left():
+    hosts = pd.DataFrame({"host_dataset": ["SCREEN", "SCREEN", "REALCT"],
+                          "host_ct_id": ["s1", "s2", "r1"]})
+    ctx = PlanContext(index=None, hosts=hosts)  # type: ignore[arg-type]
+    mask = new_host_mask(ctx, excluded={"SCREEN/s1", "REALCT/r1"})
+    assert mask.tolist() == [False, True, False]
+    with pytest.raises(InputError, match="no new host"):
+        new_host_mask(ctx, excluded={"SCREEN/s1", "SCREEN/s2", "REALCT/r1"})
+    assert np.array_equal(new_host_mask(ctx, excluded=set()), [True, True, True])
