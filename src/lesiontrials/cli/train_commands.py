@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lesiontrials.cli.options import WorkspaceOption
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 console = Console(stderr=True)
 
@@ -147,6 +147,7 @@ def improve(
     workers: Annotated[int, typer.Option(min=1, help="Processes for insert/render/slices.")]
     = 1,
     workspace: WorkspaceOption = None,
+    data_root: DataRootOption = None,
 ) -> None:
     """The targeted loop: train → failures on probe sets → a targeted and an untargeted
     trial of equal size (new hosts) → retrain on each union → per-stratum gains with paired
@@ -164,7 +165,7 @@ def improve(
     from lesiontrials.training.improve import improve as run_improve
     from lesiontrials.training.recipe import TrainRecipe
 
-    settings = load_settings(workspace=workspace)
+    settings = load_settings(workspace=workspace, data_root=data_root)
     space = Workspace(settings.workspace)
     record = run_improve(
         workspace=space, data_root=settings.resolved_data_root,
