@@ -167,9 +167,15 @@ def _freeze_split(ws: Workspace) -> None:
     """Freeze ``splits/main.json`` over every set and scored model (what analyze reads)."""
     from lesiontrials.analysis.workspace import DEFAULT_SPLIT
     from lesiontrials.evaluate.sets import list_sets
-    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.evaluate.splits import make_split, scored_models
+    from lesiontrials.training.demo import DEMO_MODEL
 
-    split = make_split(workspace=ws, name=DEFAULT_SPLIT, sets=list_sets(ws))
+    sets = list_sets(ws)
+    # the trained model is scored on held-out trials only (never on its training cases):
+    # the split is frozen over the other models, so it keeps every trial's slices and the
+    # trained model is a "not scored" row elsewhere
+    models = [m for m in scored_models(ws, sets) if m != DEMO_MODEL]
+    split = make_split(workspace=ws, name=DEFAULT_SPLIT, sets=sets, models=models or None)
     fold = split.provenance["calibration"]
     console.print(f"[green]split {split.name}[/]: N = {len(split.uids)} reported slices, "
                   f"{len(fold['uids'])} in the synthetic calibration fold; SHA-256 "
