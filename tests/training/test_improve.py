@@ -9,9 +9,17 @@ import pytest
 
 from lesiontrials.errors import InputError
 from lesiontrials.training.extra_trials import new_host_mask
-from lesiontrials.training.failures import choose_targets, failure_strata
+from lesiontrials.training.failures import choose_targets, failure_strata, with_attenuation
 from lesiontrials.training.improve import ImproveSets
 from lesiontrials.trials import PlanContext
+
+
+def test_attenuation_class_from_the_description_never_the_description_itself():
+    items = pd.DataFrame({"kind": ["positive", "positive", "positive", "negative"],
+                          "appearance": ["6.2 mm part-solid nodule", "14 mm solid nodule", "",
+                                         ""]})
+    assert with_attenuation(items)["attenuation"].tolist() == [
+        "part_solid", "solid", "(unstated)", ""]
 
 
 def _scored() -> pd.DataFrame:
@@ -29,7 +37,7 @@ def _scored() -> pd.DataFrame:
     rows.append({"slice_uid": "n0", "case_uid": "c9", "kind": "negative", "truth_size": "",
                  "truth_lobe": "", "appearance": "", "host_dataset": "SCREEN",
                  "donor_uid": "", "correct": False})
-    return pd.DataFrame(rows)
+    return with_attenuation(pd.DataFrame(rows))
 
 
 def test_failure_rates_are_counted_per_stratum_on_positives_only():
@@ -37,7 +45,7 @@ def test_failure_rates_are_counted_per_stratum_on_positives_only():
     assert rates.loc[("truth_size", "4-6mm"), "failure_rate"] == 1.0
     assert rates.loc[("truth_size", ">8mm"), "failure_rate"] == 0.0
     assert rates.loc[("host_dataset", "SCREEN"), "n_positive"] == 12  # negative not counted
-    assert rates.loc[("appearance", "(none)"), "n_failed"] == 6
+    assert rates.loc[("attenuation", "(unstated)"), "n_failed"] == 6
 
 
 def test_targets_are_failed_nodules_of_the_worst_strata_and_capped():

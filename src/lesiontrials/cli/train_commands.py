@@ -90,7 +90,8 @@ def compare(
         "presence"),
     condition: Annotated[str, typer.Option("--condition", "-c")] = "plain",
     by: Annotated[str, typer.Option(
-        help="Stratum column: truth_size, truth_lobe, appearance, host_dataset, set, kind.")
+        help="Stratum column: truth_size, truth_lobe, appearance, attenuation, host_dataset, "
+             "set, kind.")
     ] = "truth_size",
     out: Annotated[str | None, typer.Option(help="Write the table as JSON here.")] = None,
     workspace: WorkspaceOption = None,

@@ -20,8 +20,8 @@ from lesiontrials.errors import InputError
 from lesiontrials.evaluate.results import read_results, set_items
 from lesiontrials.paths import Workspace
 
-#: the item columns failures are counted by
-FAILURE_STRATA: Final = ("truth_size", "truth_lobe", "appearance", "host_dataset")
+#: the item columns failures are counted by (``attenuation``: see :func:`with_attenuation`)
+FAILURE_STRATA: Final = ("truth_size", "truth_lobe", "attenuation", "host_dataset")
 FAILURE_COLUMNS: Final = ("stratum", "value", "n_positive", "n_failed", "failure_rate")
 
 
@@ -32,7 +32,7 @@ class FailureTarget:
     donor_uid: str
     truth_size: str
     truth_lobe: str
-    appearance: str
+    attenuation: str
     host_dataset: str
     n_failed_slices: int
     priority: float  # mean failure rate of its strata (higher first)
@@ -59,12 +59,30 @@ def scored_items(workspace: Workspace, *, model: str, sets: Sequence[str], task:
         rows = items.copy()
         rows["correct"] = rows["slice_uid"].map(correct).to_numpy(bool)
         frames.append(rows)
-    return pd.concat(frames, ignore_index=True)
+    return with_attenuation(pd.concat(frames, ignore_index=True))
+
+
+def with_attenuation(items: pd.DataFrame) -> pd.DataFrame:
+    """``items`` plus ``attenuation``: the class (solid, part_solid, ground_glass) its
+    ``appearance`` description states, ``'(unstated)'`` when it states none, empty on
+    negatives. The description itself is unique per nodule (it names the size), so it
+    cannot be a stratum; its attenuation class can."""
+    from lesiontrials.describe.parse import parse_description
+
+    def classify(text: object) -> str:
+        stated = parse_description(str(text)).overrides.attenuation if str(text) else None
+        return "(unstated)" if stated is None else str(stated)
+
+    out = items.copy()
+    classes = {text: classify(text) for text in out["appearance"].astype(str).unique()}
+    out["attenuation"] = out["appearance"].astype(str).map(classes)
+    out.loc[out["kind"] != "positive", "attenuation"] = ""
+    return out
 
 
 def failure_strata(scored: pd.DataFrame) -> pd.DataFrame:
     """Failure rate of positive slices per value of each of :data:`FAILURE_STRATA`
-    (columns :data:`FAILURE_COLUMNS`; an empty appearance reads ``'(none)'``)."""
+    (columns :data:`FAILURE_COLUMNS`; an empty value reads ``'(none)'``)."""
     positives = scored[scored["kind"] == "positive"]
     out = []
     for stratum in FAILURE_STRATA:
@@ -96,7 +114,7 @@ def choose_targets(scored: pd.DataFrame, *, max_targets: int) -> list[FailureTar
         values = {s: (str(first[s]) or "(none)") for s in FAILURE_STRATA}
         priority = float(np.mean([lookup[(s, v)] for s, v in values.items()]))
         targets.append(FailureTarget(str(uid), str(first["truth_size"]),
-                                     str(first["truth_lobe"]), str(first["appearance"]),
+                                     str(first["truth_lobe"]), str(first["attenuation"]),
                                      str(first["host_dataset"]), len(rows), priority))
     targets.sort(key=lambda t: (-t.priority, -t.n_failed_slices, t.donor_uid))
     return targets[:max_targets]

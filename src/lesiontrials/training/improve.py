@@ -36,6 +36,7 @@ from lesiontrials.training.failures import (
     choose_targets,
     failure_strata,
     scored_items,
+    with_attenuation,
 )
 from lesiontrials.training.loop import checkpoint_path, train
 from lesiontrials.training.recipe import TrainRecipe
@@ -233,8 +234,9 @@ def _gains(workspace: Workspace, models: dict[str, str], set_names: Sequence[str
 
     rows: list[dict[str, Any]] = []
     for a, b in COMPARISONS:
-        paired = paired_items(workspace, model_a=models[a], model_b=models[b],
-                              sets=set_names, task=options.task, condition=options.condition)
+        paired = with_attenuation(paired_items(
+            workspace, model_a=models[a], model_b=models[b], sets=set_names,
+            task=options.task, condition=options.condition))
         for by in FAILURE_STRATA:
             table = per_stratum_gain(paired, by=by, seed=options.seed,
                                      replicates=options.replicates)
