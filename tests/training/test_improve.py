@@ -78,3 +78,50 @@ def test_extra_trials_use_only_new_hosts_and_refuse_when_none_is_left():
     with pytest.raises(InputError, match="no new host"):
         new_host_mask(ctx, excluded={"SCREEN/s1", "SCREEN/s2", "REALCT/r1"})
     assert np.array_equal(new_host_mask(ctx, excluded=set()), [True, True, True])
+
+
+@pytest.mark.slow  # three trainings and three scorings: ~15 s idle, ~70 s under load
+def test_the_loop_trains_three_models_and_judges_them_only_on_held_out_sets(
+        tmp_path, monkeypatch):
+    """The orchestration on generated disk-on-noise sets; the extra trials (plan, insert,
+    render, slices) are replaced by generated sets of the same size, so the test checks
+    the set roles, the three models, the paired gains and the record, not rendering."""
+    from lesiontrials.paths import Workspace
+    from lesiontrials.testing_training import write_disk_set
+    from lesiontrials.training import improve as loop
+    from lesiontrials.training.recipe import TrainRecipe
+
+    ws = Workspace(tmp_path)
+    for name, seed, n in (("train_a", 1, 10), ("probe_a", 2, 6), ("eval_a", 3, 6)):
+        write_disk_set(ws, name, n_cases=n, seed=seed, image_size=32)
+    seen: dict[str, object] = {}
+
+    def fake_extra(workspace, data_root, sets, targets, options, say):
+        seen["targets"] = targets
+        out = {}
+        for k, (kind, seed) in enumerate((("targeted", 4), ("untargeted", 5))):
+            name = f"{options.name}-{kind}"
+            write_disk_set(workspace, name, n_cases=4, seed=seed + k, image_size=32)
+            out[kind] = {"trial": name, "cases": 4, "positives": 4, "negatives": 4,
+                         "notes": []}
+        return out
+
+    monkeypatch.setattr(loop, "_build_extra_trials", fake_extra)
+    record = loop.improve(
+        workspace=ws, data_root=tmp_path / "unused",
+        sets=loop.ImproveSets(("train_a",), ("probe_a",), ("eval_a",)),
+        recipe=TrainRecipe(epochs=1, image_size=32, width=4),
+        options=loop.ImproveOptions(name="t", max_targets=3, replicates=200))
+    assert sorted(record["models"].values()) == ["t-original", "t-targeted", "t-untargeted"]
+    assert len(seen["targets"]) <= 3  # type: ignore[arg-type]
+    rows = pd.DataFrame(record["gains"]["synthetic"])
+    assert set(rows["comparison"]) == {"targeted − original", "targeted − untargeted",
+                                       "untargeted − original"}
+    overall = rows[rows["stratum"] == "all"]
+    assert len(overall) == 3 and (overall["n_items"] == 12).all()  # eval_a only
+    assert ((overall["gain_ci_low"] <= overall["gain"])
+            & (overall["gain"] <= overall["gain_ci_high"])).all()
+    assert loop.improve_file(ws, "t").is_file()
+    # no model was ever scored on its training set or on another role's set than probe/eval
+    assert not (ws.results_root / "t-original" / "train_a").exists()
+    assert not (ws.results_root / "t-targeted" / "probe_a").exists()
