@@ -182,8 +182,8 @@ def _build_extra_trials(workspace: Workspace, data_root: Path, sets: ImproveSets
     from lesiontrials.trials.plan import write_plan
 
     root = DataRoot(data_root)
-    ctx = PlanContext(NoduleIndex.load(workspace.index_table),
-                      load_host_catalogue(root, NoduleIndex.load(workspace.index_table)))
+    index = NoduleIndex.load(workspace.index_table)
+    ctx = PlanContext(index, load_host_catalogue(root, index))
     used = _used(workspace, (*sets.probe, *sets.evaluate, *sets.real))
     evaluation = _used(workspace, (*sets.evaluate, *sets.real))
     plans = plan_extra_trials(ctx, targets, name=options.name, n_cases=options.n_cases,
