@@ -197,3 +197,7 @@ class Workspace:
     def trained_model_dir(self, name: str) -> Path:
         """``models/{name}``: a model trained on this workspace's trials (checkpoint)."""
         return self.root / "models" / check_name(name, what="model name")
+
+    def improve_dir(self, name: str) -> Path:
+        """``improve/{name}``: one run of the targeted loop (``improve.json``)."""
+        return self.root / "improve" / check_name(name, what="improve run name")

@@ -9,6 +9,7 @@ of bootstrap replicates) and the frozen split ``splits/{name}.json``; writes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,23 @@ def weight_free_baselines(workspace: Workspace) -> frozenset[str]:
     return frozenset(names)
 
 
+def trained_model_notes(workspace: Workspace, models: Collection[str]) -> list[str]:
+    """One report note per trained model among ``models``: what it was trained on and the
+    training/evaluation separation its card states (``results/{model}/model.json``)."""
+    notes = []
+    for name in sorted(models):
+        path = workspace.results_root / name / "model.json"
+        card = read_json(path).get("card", {}) if path.is_file() else {}
+        if not isinstance(card, dict) or card.get("kind") != "trained":
+            continue
+        extra = card.get("extra", {}) or {}
+        notes.append(f"{name} is a trained model (learned weights): trained on the sets "
+                     f"{', '.join(json.loads(extra.get('training_sets', '[]')))} "
+                     f"({extra.get('training_cases', '?')} cases); "
+                     f"{extra.get('separation', '')}, so it is scored only on other sets")
+    return notes
+
+
 def resolve_split(workspace: Workspace, split_path: Path | None) -> tuple[Split, Path]:
     """The split file to report on: ``split_path`` or ``splits/main.json`` (checked)."""
     path = Path(split_path) if split_path is not None else workspace.split_file(DEFAULT_SPLIT)
@@ -178,6 +196,7 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
         shown = shown.relative_to(workspace.root.resolve())
     analysis = analyze(scored, split=split, split_path=str(shown), expected=expected,
                        baselines=baselines, seed=seed, replicates=replicates)
+    analysis.notes.extend(trained_model_notes(workspace, set(scored["model"])))
     directory = workspace.report_dir(name)
     reported = scored[scored["slice_uid"].isin(set(split.uids))]
     calibration_uids = split.provenance.get("calibration", {}).get("uids", [])

@@ -69,6 +69,7 @@ app.command("questions")(question_commands.questions)
 app.command("ask")(question_commands.ask)
 app.command("train")(train_commands.train)
 app.command("compare")(train_commands.compare)
+app.command("improve")(train_commands.improve)
 console = make_console()
 
 

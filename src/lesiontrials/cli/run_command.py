@@ -54,10 +54,13 @@ def run(
         "--keep-going", help="Go on after a stage whose cases failed (its summary is "
         "written); exit with status 3 at the end. Without it, run stops at that stage.")]
     = False,
+    train_model: Annotated[bool, typer.Option(
+        "--train-model/--no-train-model", help="Train a slice CNN on the design trials "
+        "(all but the held-out ones) and score it on the held-out trials only.")] = True,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the models
-    (the baselines unless --model / --models) → analyze (report with the donor/host
-    diagnostic and the council)."""
+    (the baselines unless --model / --models) → train a slice CNN and score it on held-out
+    trials → analyze (report with the donor/host diagnostic and the council)."""
     from lesiontrials.evaluate.models.registry import BASELINES
     from lesiontrials.io.locks import stage_lock
     from lesiontrials.settings import load_settings
@@ -69,7 +72,7 @@ def run(
     with stage_lock(settings.workspace, "run", on_takeover=_warn), \
             executor_scope(settings, executor, ray_address):  # every per-case stage
         _run_stages(size=WorldSize(size).value, seed=seed, workers=workers, workspace=workspace,
-                    settings=settings, models=configs,
+                    settings=settings, models=configs, train_model=train_model,
                     failures=failures if keep_going else None)
     if failures:
         raise StageFailedError(
@@ -99,7 +102,7 @@ def _stage(name: str, failures: list[str] | None) -> Iterator[None]:
 
 def _run_stages(*, size: str, seed: int | None, workers: int | None,
                 workspace: Path | None, settings: Settings, models: list[ModelConfig],
-                failures: list[str] | None) -> None:
+                failures: list[str] | None, train_model: bool = True) -> None:
     """Every stage of ``run``, on whichever executor is active."""
     from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
     from lesiontrials.cli import eval_commands, insert_commands, plan_commands, render_commands
@@ -140,6 +143,9 @@ def _run_stages(*, size: str, seed: int | None, workers: int | None,
                                  workers=settings.workers)
     stage(console, "score")
     _score_models(ws, models, workers=settings.workers)
+    if train_model:
+        stage(console, "train (a model that learns from the trials)")
+        _train_and_score(ws, workers=settings.workers)
     stage(console, "split")
     _freeze_split(ws)
     stage(console, "volumes (3-D track)")
@@ -163,9 +169,15 @@ def _freeze_split(ws: Workspace) -> None:
     """Freeze ``splits/main.json`` over every set and scored model (what analyze reads)."""
     from lesiontrials.analysis.workspace import DEFAULT_SPLIT
     from lesiontrials.evaluate.sets import list_sets
-    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.evaluate.splits import make_split, scored_models
+    from lesiontrials.training.demo import DEMO_MODEL
 
-    split = make_split(workspace=ws, name=DEFAULT_SPLIT, sets=list_sets(ws))
+    sets = list_sets(ws)
+    # the trained model is scored on held-out trials only (never on its training cases):
+    # the split is frozen over the other models, so it keeps every trial's slices and the
+    # trained model is a "not scored" row elsewhere
+    models = [m for m in scored_models(ws, sets) if m != DEMO_MODEL]
+    split = make_split(workspace=ws, name=DEFAULT_SPLIT, sets=sets, models=models or None)
     fold = split.provenance["calibration"]
     console.print(f"[green]split {split.name}[/]: N = {len(split.uids)} reported slices, "
                   f"{len(fold['uids'])} in the synthetic calibration fold; SHA-256 "
@@ -190,6 +202,44 @@ def _question_track(ws: Workspace, root: Path, *, seed: int) -> None:
 
     for line in question_track(ws, data_root=root, seed=seed):
         console.print(line)
+
+
+def _train_and_score(ws: Workspace, *, workers: int) -> None:
+    """Train the demo CNN on every design trial but the held-out ones, then score it on the
+    held-out trials (and real scans it has not seen), stating the separation."""
+    import time
+
+    from lesiontrials.cli.eval_commands import score_model
+    from lesiontrials.evaluate.models.config import ModelConfig
+    from lesiontrials.evaluate.sets import list_sets
+    from lesiontrials.training.demo import (
+        DEMO_MODEL,
+        DEMO_RECIPE,
+        evaluable_sets,
+        real_set_names,
+        split_sets,
+    )
+    from lesiontrials.training.loop import train
+
+    sets = list_sets(ws)
+    real = real_set_names(ws, sets)
+    train_sets, held_out = split_sets(sets, real_sets=real)
+    if not train_sets or not held_out:
+        console.print(f"[yellow]no model trained[/]: training sets {train_sets}, held-out "
+                      f"sets {held_out} (both are needed)")
+        return
+    start = time.perf_counter()
+    outcome = train(workspace=ws, name=DEMO_MODEL, sets=train_sets, recipe=DEMO_RECIPE)
+    scored, skipped = evaluable_sets(ws, outcome.identity, [*held_out, *real])
+    console.print(f"[green]{DEMO_MODEL}[/] trained in {time.perf_counter() - start:.0f} s on "
+                  f"{outcome.identity['n_examples']} slices of {outcome.identity['n_cases']} "
+                  f"cases from {', '.join(train_sets)}. Separation: it is scored only on "
+                  f"{', '.join(scored)} (no case of these was trained on)"
+                  + "".join(f"; not on {k}: {v}" for k, v in skipped.items()),
+                  highlight=False)
+    config = ModelConfig(name=DEMO_MODEL, adapter="trained", path=str(outcome.path))
+    score_model(config, ws, scored, conditions=None, tasks=None, batch_size=64,
+                workers=workers, table=False)
 
 
 def _score_volumes(ws: Workspace, root: DataRoot) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lesiontrials.cli.options import WorkspaceOption
+from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 console = Console(stderr=True)
 
@@ -90,7 +90,8 @@ def compare(
         "presence"),
     condition: Annotated[str, typer.Option("--condition", "-c")] = "plain",
     by: Annotated[str, typer.Option(
-        help="Stratum column: truth_size, truth_lobe, appearance, host_dataset, set, kind.")
+        help="Stratum column: truth_size, truth_lobe, appearance, attenuation, host_dataset, "
+             "set, kind.")
     ] = "truth_size",
     out: Annotated[str | None, typer.Option(help="Write the table as JSON here.")] = None,
     workspace: WorkspaceOption = None,
@@ -121,3 +122,69 @@ def compare(
                     "task": task, "condition": condition, "by": by,
                     "rows": gains.to_dict("records")}, out)
         console.print(f"→ {out}")
+
+
+def improve(
+    name: Annotated[str, typer.Argument(help="Run name: models NAME-original, NAME-targeted, "
+                                             "NAME-untargeted; improve/NAME/improve.json.")],
+    train_sets: Annotated[list[str], typer.Option(
+        "--train-set", help="Synthetic set(s) the original model learns from.")],
+    probe_sets: Annotated[list[str], typer.Option(
+        "--probe-set", help="Held-out synthetic set(s) where failures are found.")],
+    eval_sets: Annotated[list[str], typer.Option(
+        "--eval-set", help="Held-out synthetic set(s) where the gain is judged.")],
+    real_sets: Annotated[list[str] | None, typer.Option(
+        "--real-set", help="Real set(s) where the gain is also judged (e.g. real).")] = None,
+    task: Annotated[str, typer.Option("--task", "-t", help="presence, size or lobe.")] = (
+        "presence"),
+    condition: Annotated[str, typer.Option("--condition", "-c")] = "plain",
+    n_cases: Annotated[int, typer.Option(
+        min=1, help="Extra cases of each extra trial (targeted and untargeted).")] = 20,
+    max_targets: Annotated[int, typer.Option(
+        min=1, help="Failed nodules the targeted trial aims at.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the recipe and of the extra trials.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per model.")] = 20,
+    image_size: Annotated[int, typer.Option(help="Square input size (pixels).")] = 64,
+    workers: Annotated[int, typer.Option(min=1, help="Processes for insert/render/slices.")]
+    = 1,
+    workspace: WorkspaceOption = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """The targeted loop: train → failures on probe sets → a targeted and an untargeted
+    trial of equal size (new hosts) → retrain on each union → per-stratum gains with paired
+    intervals on held-out synthetic and real sets. Every stage resumes."""
+    from rich.table import Table
+
+    from lesiontrials.paths import Workspace
+    from lesiontrials.settings import load_settings
+    from lesiontrials.training.improve import (
+        ImproveOptions,
+        ImproveSets,
+        gains_frame,
+        improve_file,
+    )
+    from lesiontrials.training.improve import improve as run_improve
+    from lesiontrials.training.recipe import TrainRecipe
+
+    settings = load_settings(workspace=workspace, data_root=data_root)
+    space = Workspace(settings.workspace)
+    record = run_improve(
+        workspace=space, data_root=settings.resolved_data_root,
+        sets=ImproveSets(tuple(train_sets), tuple(probe_sets), tuple(eval_sets),
+                         tuple(real_sets or ())),
+        recipe=TrainRecipe(seed=seed, epochs=epochs, image_size=image_size),
+        options=ImproveOptions(name=name, task=task, condition=condition, n_cases=n_cases,
+                               max_targets=max_targets, seed=seed, workers=workers),
+        on_step=lambda message: console.print(f"· {message}", markup=False))
+    for source in record["gains"]:
+        frame = gains_frame(record, source)
+        table = Table(title=f"{name}: {task} accuracy gain on {source} held-out sets")
+        for column in ("comparison", "stratum", "value", "items", "cases", "gain", "95 % CI"):
+            table.add_column(column)
+        for row in frame.itertuples(index=False):
+            table.add_row(row.comparison, row.stratum, str(row.value), str(row.n_items),
+                          str(row.n_cases), f"{row.gain:+.3f}",
+                          f"[{row.gain_ci_low:+.3f}, {row.gain_ci_high:+.3f}]")
+        Console().print(table)
+    console.print(f"wall time {record['wall_s']} → {improve_file(space, name)}",
+                  markup=False)

@@ -61,8 +61,12 @@ class TrainedSliceModel:
         self.batch_size = batch_size
         self._excluded = frozenset(self.identity["case_uids"]) | frozenset(
             self.identity["host_cts"])
-        self._net = SliceCNN(width=int(self.identity["recipe"]["width"]))
-        self._net.load_state_dict(state["best_model"])
+        # every torch call of the adapter runs on one thread: a scoring worker forked from
+        # a process whose torch already ran multi-threaded (e.g. the improve loop, which
+        # trains and then scores) deadlocks in the inherited OpenMP pool otherwise
+        with deterministic_torch():
+            self._net = SliceCNN(width=int(self.identity["recipe"]["width"]))
+            self._net.load_state_dict(state["best_model"])
         self._net.eval()
         self._torch = torch
         self._deterministic = deterministic_torch
@@ -114,12 +118,13 @@ class TrainedSliceModel:
 
     def _answer_batch(self, items: list[Item]) -> list[Answer]:
         torch = self._torch
-        images = np.stack([resample(to_grey(i.image), self.image_size) for i in items])
-        # one thread, deterministic kernels: the same scores whatever the worker count
+        # one thread, deterministic kernels: the same scores whatever the worker count, and
+        # no use of an OpenMP pool inherited through fork (see __init__)
         with torch.no_grad(), self._deterministic():
+            images = np.stack([resample(to_grey(i.image), self.image_size) for i in items])
             presence, size, lobe = self._net(torch.from_numpy(images[:, None]))
-        p_present = torch.sigmoid(presence).numpy()
-        size_p, lobe_p = torch.softmax(size, 1).numpy(), torch.softmax(lobe, 1).numpy()
+            p_present = torch.sigmoid(presence).numpy()
+            size_p, lobe_p = torch.softmax(size, 1).numpy(), torch.softmax(lobe, 1).numpy()
         out = []
         for n, item in enumerate(items):
             if item.task == "presence":

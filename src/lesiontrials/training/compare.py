@@ -24,7 +24,8 @@ from lesiontrials.paths import Workspace
 from lesiontrials.seeding import rng_for
 
 #: item columns a gain can be stratified by
-STRATA: Final = ("truth_size", "truth_lobe", "appearance", "host_dataset", "set", "kind")
+STRATA: Final = ("truth_size", "truth_lobe", "appearance", "attenuation", "host_dataset",
+                  "set", "kind")
 GAIN_COLUMNS: Final = ("stratum", "value", "n_items", "n_cases", "accuracy_a", "accuracy_b",
                        "gain", "gain_ci_low", "gain_ci_high", "gain_ci_method")
 
@@ -66,7 +67,8 @@ def per_stratum_gain(paired: pd.DataFrame, *, by: str, seed: int = 0,
     if by not in STRATA:
         raise InputError(f"cannot stratify by {by!r}", fix=f"use one of {list(STRATA)}")
     values = paired[by].astype(str).where(paired["kind"] == "positive", "(negative)") if (
-        by in ("truth_size", "truth_lobe", "appearance")) else paired[by].astype(str)
+        by in ("truth_size", "truth_lobe", "appearance", "attenuation")
+    ) else paired[by].astype(str)
     out = [_gain(paired, "all", "all", seed=seed, replicates=replicates)]
     for value in sorted(values.unique()):
         out.append(_gain(paired[values == value], by, value, seed=seed,

@@ -153,6 +153,14 @@ def expand_strata(ctx: PlanContext, spec: TrialSpec) -> list[Cohort]:
             for (name, hm, dm), c in zip(groups, counts, strict=True) if c > 0]
 
 
+def plan_cohorts(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *,
+                 notes: list[str] | None = None) -> TrialPlan:
+    """A trial from cohorts a caller built (e.g. the improve loop's targeted and
+    untargeted trials): feasibility, sampling, validation and the plan record, exactly as
+    for a design."""
+    return _finish(ctx, spec, cohorts, notes=list(notes or []), replicates=0)
+
+
 def _finish(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *, notes: list[str],
             replicates: int, size: str | None = None, number: int | None = None) -> TrialPlan:
     feasibility = check_feasibility(ctx, cohorts)
