@@ -259,20 +259,38 @@ def edge_widths(cases: list[Any]) -> dict[str, Any]:
         centre = _lung_spot(labels, lesion, spacing, 5.0)
         nodule = sphere_mask(labels.shape, centre, 5.0, spacing)
         row: dict[str, Any] = {"vessel_width_mm": None if vessel is None else round(vessel, 2)}
-        for margin in (5.0, 4.0):
+        shapes = {"nodule": nodule, "nodule30": sphere_mask(
+            labels.shape, _lung_spot(labels, lesion, spacing, 15.0), 15.0, spacing),
+            "rod": _rod(labels.shape, centre, spacing)}
+        for (kind, obj_mask), margin in ((k, m) for k in shapes.items() for m in (5.0, 4.0)):
+            if kind != "nodule" and margin != 5.0:
+                continue
             rendered = HostCTRenderer(ct=ct.astype(np.int16)).render(
                 labels=labels, spacing_mm=spacing,
-                lesions=[LesionSpec(nodule, LesionDescriptors(margin=margin))],
+                lesions=[LesionSpec(obj_mask, LesionDescriptors(margin=margin))],
                 acquisition=Acquisition(slice_thickness_mm=spacing[2]), seed=3).hu
-            obj = nodule.to_full(labels.shape)
+            obj = obj_mask.to_full(labels.shape)
             measured = edge_width_mm(rendered.astype(np.float32), obj, _lung(labels) & ~obj,
                                      spacing)
             width = None if measured is None else round(measured.width_mm, 2)
-            row[f"nodule_margin{int(margin)}_width_mm"] = width
+            row[f"{kind}_margin{int(margin)}_width_mm"] = width
             if width is not None and vessel is not None:
-                row[f"nodule_margin{int(margin)}_over_vessel"] = round(width / vessel, 2)
+                row[f"{kind}_margin{int(margin)}_over_vessel"] = round(width / vessel, 2)
         out[name] = row
     return out
+
+
+def _rod(shape: tuple[int, int, int], centre: tuple[float, float, float],
+         spacing: tuple[float, float, float]) -> NoduleMask:
+    """A vessel-like object: a 4 mm-wide cylinder along z, 20 mm long, at ``centre``."""
+    r = [int(np.ceil(2.0 / s)) + 1 for s in spacing[:2]]
+    grid = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1]
+    disc = (grid[0] * spacing[0]) ** 2 + (grid[1] * spacing[1]) ** 2 <= 4.0
+    length = max(1, round(20.0 / spacing[2]))
+    kernel = np.repeat(disc[:, :, None], length, axis=2)
+    corner = [round(c) - k // 2 for c, k in zip(centre, kernel.shape, strict=True)]
+    corner[2] = int(np.clip(corner[2], 0, shape[2] - length))
+    return NoduleMask(kernel, tuple(corner))  # type: ignore[arg-type]
 
 
 def _remove_lesion(ct: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
