@@ -17,8 +17,9 @@ Prints JSON.
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
    (:mod:`lesiontrials.render.edge_width`) of a 10 mm solid nodule inserted by the host-CT
-   renderer (margin 5 and 4) and of the host's own vessels (lung voxels above −500 HU with
-   a 1.5 mm core); target ±20 %.
+   renderer (margin 5 and 4), of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
+   of the host's own vessels (lung voxels above −500 HU with a 1.5 mm core; all of them,
+   and those running along z — the rod's like); target ±20 %.
 4. ``self_insertion``: each real lesion is removed (its in-plane 2 mm neighbourhood and the
    slice above and below, inside the lung, refilled with the median of the surrounding
    parenchyma plus noise with the scan's measured NPS) and drawn again from its own mask
@@ -230,11 +231,19 @@ def _lung(labels: np.ndarray) -> np.ndarray:
 
 
 def _vessel_edges(ct: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
-                  spacing: tuple[float, float, float]) -> float | None:
+                  spacing: tuple[float, float, float], *, along_z: bool = False
+                  ) -> float | None:
+    """Edge width of the host's vessels (lung voxels above −500 HU, 20 mm from the
+    lesion); ``along_z``: only where the vessel mask continues through the slices above
+    and below (vessels running within a few degrees of z, whose in-plane edge has no
+    slope across the slice — the like of the rod)."""
     lung = _lung(labels)
     far = ndimage.distance_transform_edt(~lesion, sampling=spacing) > 20.0
     vessels = lung & far & (ct > -500.0)
     vessels = ndimage.binary_opening(vessels, structure=np.ones((2, 2, 1), bool))
+    if along_z:
+        vessels[:, :, 1:-1] &= vessels[:, :, :-2] & vessels[:, :, 2:]
+        vessels[:, :, [0, -1]] = False
     parenchyma = lung & (ct < -700.0)
     measured = edge_width_mm(ct, vessels, parenchyma, spacing)
     return None if measured is None else measured.width_mm
@@ -259,6 +268,8 @@ def edge_widths(cases: list[Any]) -> dict[str, Any]:
         centre = _lung_spot(labels, lesion, spacing, 5.0)
         nodule = sphere_mask(labels.shape, centre, 5.0, spacing)
         row: dict[str, Any] = {"vessel_width_mm": None if vessel is None else round(vessel, 2)}
+        along_z = _vessel_edges(ct, labels, lesion, spacing, along_z=True)
+        row["vessel_along_z_width_mm"] = None if along_z is None else round(along_z, 2)
         shapes = {"nodule": nodule, "nodule30": sphere_mask(
             labels.shape, _lung_spot(labels, lesion, spacing, 15.0), 15.0, spacing),
             "rod": _rod(labels.shape, centre, spacing)}
@@ -276,6 +287,8 @@ def edge_widths(cases: list[Any]) -> dict[str, Any]:
             row[f"{kind}_margin{int(margin)}_width_mm"] = width
             if width is not None and vessel is not None:
                 row[f"{kind}_margin{int(margin)}_over_vessel"] = round(width / vessel, 2)
+            if kind == "rod" and width is not None and along_z is not None:
+                row["rod_margin5_over_vessel_along_z"] = round(width / along_z, 2)
         out[name] = row
     return out
 
