@@ -53,7 +53,7 @@ from lesiontrials.render.qc import qc_png
 from lesiontrials.render.shape_source import DONOR_MASK, HOST_MASK, donor_mask_path, donor_shape
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = 3  # bump when a backend's output for the same inputs changes
+RENDER_VERSION = 4  # bump when a backend's output for the same inputs changes
 RENDER_JSON, CT_FILE, QC_FILE, INSERT_JSON = "render.json", "ct.nii.gz", "qc.png", "insert.json"
 TIMING_JSON = "render_timing.json"  # wall-clock seconds: the one file that differs per run
 

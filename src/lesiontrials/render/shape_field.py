@@ -5,14 +5,27 @@ the lesion from that mask resampled onto the host grid makes its look depend on 
 (flat slabs from thick-slice donors, blocky blobs from coarse phantoms). Instead, the mask
 becomes a continuous shape first:
 
-1. **Shape-based interpolation.** Each slice gets its in-plane signed distance (mm, + inside,
-   the boundary half a pixel outside the pixel centres); the stack is interpolated
-   trilinearly, so the surface moves smoothly from one slice contour to the next and
-   in-plane corners are rounded. The shape closes beyond the first and last slices with a
-   dome over the end contour whose apex lies 0.6 slice gaps beyond the end slice (a
-   spherical-cap profile; 0.5 would be the expected reach of a shape that ends at a random
-   point of the gap, 0.75 the cap that holds the end slice's half of the mask volume —
-   0.6 rendered ellipsoids from 0.5…5 mm donors closest to a 0.5 mm reference).
+1. **Interpolation between samples.** How depends on the donor's voxels:
+
+   - *Thick slices* (slice spacing above ``THICK_RATIO`` × the pixel): shape-based
+     interpolation. Each slice gets its in-plane signed distance (mm, + inside, the
+     boundary half a pixel outside the pixel centres); the stack is interpolated
+     trilinearly, so the surface moves smoothly from one slice contour to the next and
+     in-plane corners are rounded. The shape closes beyond the first and last slices with
+     a dome over the end contour whose apex lies 0.6 slice gaps beyond the end slice (a
+     spherical-cap profile; 0.5 would be the expected reach of a shape that ends at a
+     random point of the gap, 0.75 the cap that holds the end slice's half of the mask
+     volume — 0.6 rendered ellipsoids from 0.5…5 mm donors closest to a 0.5 mm reference).
+   - *About isotropic voxels* (1 mm, 3 mm, the phantom's 3×3×4 mm): the binary mask
+     low-pass filtered by a Gaussian of ``SMOOTH_VOXELS`` (0.85) voxels per axis and
+     interpolated trilinearly; the surface is a level set of that smooth indicator — the
+     smoothest surface the samples allow instead of their staircase. Measured on one
+     ellipsoid (`benchmarks/bench_lesion_fidelity.py`): drawn from 1 mm and 3 mm donors
+     it differs from the 0.5 mm donor's render by 0.95 and 3.7–4.0 host-noise SD (RMS)
+     against 1.5 and 5.4 SD with the per-slice interpolation; 0.85 was chosen among 0.7,
+     0.85 and 1.0. For thick slices the same filter spreads each contour over the slice
+     gap and drew a 0.7×0.7×2.5 mm donor further from the reference than the per-slice
+     interpolation does, hence the two paths.
 2. **Volume kept.** The interpolated field, on a fine isotropic grid (0.25 mm, or
    radius / 40 above 20 mm), is offset by the constant that makes the enclosed volume
    equal the mask's volume (``voxels × voxel volume × scale³``): the equivalent diameter
@@ -42,6 +55,8 @@ RADIUS_STEPS: Final = 40.0  # ... and so do large ones: at least radius / 40
 SUBSAMPLE_MM: Final = 0.5  # supersampling pitch on the host grid
 _PAD_MM: Final = 2.0
 DOME_GAPS: Final = 0.6  # apex of the end caps beyond the end slices, in slice gaps
+SMOOTH_VOXELS: Final = 0.85  # Gaussian SD of the reconstruction filter, donor voxels
+THICK_RATIO: Final = 1.5  # slice spacing / pixel above which slices are "thick"
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,16 @@ def _dome(end: np.ndarray, apex_depth_mm: float) -> np.ndarray:
     return np.where(end > 0, end - end / height, np.minimum(end, -1e-3)).astype(np.float32)
 
 
+def _smooth_indicator(mask: np.ndarray) -> np.ndarray:
+    """The mask as 0/1 low-pass filtered by ``SMOOTH_VOXELS`` voxels per axis (float32);
+    the shape is a level set of it (the level is chosen for the volume)."""
+    return ndimage.gaussian_filter(mask.astype(np.float32), SMOOTH_VOXELS, mode="constant")
+
+
+def _is_thick(spacing_mm: tuple[float, ...]) -> bool:
+    return spacing_mm[2] > THICK_RATIO * min(spacing_mm[0], spacing_mm[1])
+
+
 def _fine_step(extent_mm: np.ndarray, step_mm: float) -> float:
     count = float(np.prod(extent_mm / step_mm + 1))
     return step_mm * max(1.0, (count / MAX_FINE_VOXELS) ** (1.0 / 3.0))
@@ -126,9 +151,12 @@ def shape_from_mask(mask: np.ndarray, spacing_mm: tuple[float, float, float], *,
         raise ValueError(f"spacing {spacing_mm} and scale {scale} must be positive")
     spacing = tuple(float(s) * scale for s in spacing_mm)
     box = ndimage.find_objects(source.view(np.uint8))[0]
-    pad = [int(np.ceil(_PAD_MM / s)) + 1 for s in spacing[:2]] + [1]
+    thick = _is_thick(spacing)
+    # room for the edge (≥ 2 mm) in-plane; in z one dome slice, or the filter's level set
+    pad = [int(np.ceil(_PAD_MM / s)) + 1 for s in spacing[:2]] + [1 if thick else 2]
     source = np.pad(source[box], [(p, p) for p in pad])
-    stack = _slice_signed_distance(source, spacing)  # type: ignore[arg-type]
+    stack = (_slice_signed_distance(source, spacing) if thick  # type: ignore[arg-type]
+             else _smooth_indicator(source))
     extent = (np.asarray(source.shape) - 1) * np.asarray(spacing)
     volume = float(source.sum()) * float(np.prod(spacing))
     radius = (3.0 * volume / (4.0 * np.pi)) ** (1.0 / 3.0)
