@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from donor_only import add_donor_only_row
 
 from lesiontrials import anatomy
-from lesiontrials.io import Volume, VolumeKind, decode_png, write_json, write_parquet, write_volume
+from lesiontrials.io import decode_png, write_json
 from lesiontrials.paths import DataRoot, Workspace
 
 SEED = 962659976861167146  # a 64-bit seed as the renderer records it (> 2**53)
@@ -22,32 +23,16 @@ SEED = 962659976861167146  # a 64-bit seed as the renderer records it (> 2**53)
 
 @pytest.fixture(scope="module")
 def donor_world(small_world, tmp_path_factory: pytest.TempPathFactory):
-    """The small world plus a donor-only row: its own mask on a small cropped grid, no
-    label map, no CT, blank lobe/zone/side; and a case whose render.json has a 64-bit seed."""
-    from lesiontrials.index import NoduleIndex
-
+    """The small world plus a donor-only row (:mod:`donor_only`) and a case whose
+    render.json has a 64-bit seed."""
     base = tmp_path_factory.mktemp("pictures")
     ws = Workspace(Path(shutil.copytree(small_world.workspace.root, base / "ws")))
     root = DataRoot(Path(shutil.copytree(small_world.data_root.root, base / "world")))
-    table = NoduleIndex.load(ws.index_table).table.copy()
-    donor = len(table) - 1
-    grid = np.indices((21, 21, 9))
-    # an ellipsoid 12 × 8 mm in-plane, 0.7 mm pixels, 2.5 mm slices
-    mask = (((grid[0] - 10) * 0.7 / 6) ** 2 + ((grid[1] - 10) * 0.7 / 4) ** 2
-            + ((grid[2] - 4) * 2.5 / 5) ** 2) <= 1
-    affine = np.diag([0.7, 0.7, 2.5, 1.0])
-    relative = "masks/LIDC/nodule_seg/donor_only.nii.gz"
-    write_volume(root.root / relative, Volume(mask.astype(np.uint8), affine), kind=VolumeKind.MASK)
-    for column in ("lobe_name", "lung_zone", "lung_side", "seg_path", "ct_path"):
-        table[column] = table[column].astype(object)
-        table.loc[donor, column] = ""
-    table.loc[donor, "mask_path"] = relative
-    table.loc[donor, "mask_scope"] = "nodule"
-    write_parquet(table, ws.index_table)
+    uid = add_donor_only_row(ws, root)
     case = ws.case_dir(small_world.trial, f"{small_world.trial}-00000")
     render = json.loads((case / "render.json").read_text())
     write_json(render | {"seed": SEED, "lesions": [{"seed": SEED}]}, case / "render.json")
-    return ws, root, str(table.loc[donor, "nodule_uid"]), mask
+    return ws, root, uid
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +41,13 @@ def donor_client(donor_world, small_world):
 
     from lesiontrials.apps import create_app
 
-    ws, root, _, _ = donor_world
+    ws, root, _ = donor_world
     return TestClient(create_app(ws.root, root.root), raise_server_exceptions=False,
                       base_url="http://localhost")
 
 
 def test_donor_only_nodule_has_a_mask_picture_and_no_ct(donor_client, donor_world) -> None:
-    _, _, uid, _ = donor_world
+    _, _, uid = donor_world
     detail = donor_client.get(f"/api/nodules/{uid}").json()
     assert detail["pictures"] == {"labels": False, "ct": False, "mask": True}
     assert donor_client.get(f"/api/nodules/{uid}/slice.png").status_code == 404

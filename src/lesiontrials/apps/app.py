@@ -195,7 +195,7 @@ def docs_page(*, swagger: bool) -> str:
               '<script src="/docs-assets/swagger-ui-bundle.js"></script>\n') if swagger else ""
     return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>lesiontrials API</title>\n"
-            '<link rel="stylesheet" href="/static/style.css">\n'
+            '<link rel="stylesheet" href="/static/docs.css">\n'
             f"{assets}"
             '<script src="/static/docs.js" defer></script>\n</head>\n<body>\n'
             '<header><strong>lesiontrials API</strong> <a href="/">back to the app</a> '

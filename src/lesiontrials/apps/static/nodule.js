@@ -8,7 +8,7 @@ const FACTS = ["dataset", "label", "lobe_name", "lung_side", "lung_zone", "centr
 const CHARACTERISTICS = ["subtlety", "internal_structure", "calcification", "sphericity", "margin", "lobulation",
   "spiculation", "texture", "malignancy"];
 const SPACES = [
-  { space: "features", label: "features", title: "donor matcher: placement, size and LIDC characteristics" },
+  { space: "features", label: "features", title: "donor matcher: placement and diameter (the distance trials pick donors by)" },
   { space: "image", label: "image", title: "image embedding (needs `lesiontrials index embed`)" },
 ];
 const SOURCES = {
@@ -19,7 +19,8 @@ const SOURCES = {
 };
 const WHY_DIFFERENT = "Similar nodules and map neighbours are found in different spaces, so the lists differ: "
   + "\"similar by features\" ranks donors by the matcher's weighted placement distance (lobe, zone, position in "
-  + "the lobe, pleural and airway distance, diameter), the distance used to pick donors for a trial; "
+  + "the lobe, pleural and airway distance, diameter; diameter alone for a nodule without a location), the distance "
+  + "used to pick donors for a trial; "
   + "\"similar by image\" by CT-crop embeddings; map neighbours are the nearest nodules in the map's "
   + "standardised feature space (placement, size and the nine LIDC reader scores, all weighted equally), "
   + "the space the map is drawn from.";
@@ -98,7 +99,9 @@ export async function pageNodule(uid) {
     const distance = distanceColumn(items);
     const columns = [["nodule_uid", "nodule"], "dataset", ["lobe_name", "lobe"], ["nodule_mean_diam_mm", "diameter (mm)"],
       "malignancy", ...(distance ? [[distance, pretty(distance)]] : [])];
-    similarBox.replaceChildren(table(items.map((row) => ({ ...row, nodule_uid: noduleLink(row.nodule_uid) })), columns,
+    const named = (v) => (v === null || v === undefined || String(v).trim() === "" ? "unknown" : v);
+    similarBox.replaceChildren(table(items.map((row) => ({ ...row, lobe_name: named(row.lobe_name),
+      nodule_uid: noduleLink(row.nodule_uid) })), columns,
       null, { id: "similar-table" }));
     similarBox.dataset.space = space;
   }
@@ -117,7 +120,7 @@ export async function pageNodule(uid) {
       el("figure", { class: "slice-figure" },
         el("div", { class: "controls" }, sourceToggle, el("label", { for: "slice-overlay" }, "overlay ", overlay), windowControls),
         note, image, caption, legend)),
-    locationNote,
+    ...(locationNote ? [locationNote] : []),
     el("h3", {}, "Similar nodules"),
     el("fieldset", { class: "toggle", id: "similar-space" }, el("legend", {}, "similar by"),
       radios("similar-space", SPACES.map((s) => ({ value: s.space, label: s.label, title: s.title })), "features", updateSimilar)),
