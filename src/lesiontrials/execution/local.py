@@ -176,6 +176,8 @@ def _progress(enabled: bool):
         TimeRemainingColumn,
     )
 
+    from lesiontrials.execution.console import output_console
+
     return Progress("[progress.description]{task.description}", BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    disable=not enabled)
+                    disable=not enabled, console=output_console())
