@@ -432,7 +432,9 @@ def _run_units(units: list[WorkUnit], map_fn: Any, show_progress: bool, name: st
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), disable=not show_progress,
                   console=output_console()) as bar:
-        task_id = bar.add_task(f"score {name}", total=total)
+        from rich.markup import escape
+
+        task_id = bar.add_task(escape(f"score {name}"), total=total)
         for unit, counts in zip(units, map_fn(units), strict=True):
             statuses.setdefault((unit.set_name, unit.condition, unit.task),
                                 Counter()).update(counts)
