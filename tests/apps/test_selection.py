@@ -206,11 +206,19 @@ def test_umap_without_umap_learn_names_the_extra(small_world, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    from lesiontrials.apps.nodule_map import compute_layouts
+    from lesiontrials.index import NoduleIndex
+
     monkeypatch.setitem(sys.modules, "umap", None)  # import umap → ImportError
-    client = _app_client(_copy_workspace(small_world, tmp_path), small_world)
+    workspace = _copy_workspace(small_world, tmp_path)
+    done = compute_layouts(NoduleIndex.load(workspace.index_table), workspace=workspace)
+    assert done["pca"] == "stored" and "lesiontrials[web]" in done["umap"]  # index time
+    client = _app_client(workspace, small_world)
     response = client.get("/api/nodules/map", params={"method": "umap"})
-    assert response.status_code == 400
-    assert "lesiontrials[web]" in response.json()["error"]
+    assert response.status_code == 409
+    assert "lesiontrials index map" in response.json()["error"]
+    methods = {m["name"]: m for m in client.get("/api/nodules/map/colours").json()["methods"]}
+    assert not methods["umap"]["available"] and "lesiontrials[web]" in methods["umap"]["hint"]
     assert client.get("/api/nodules/map").status_code == 200  # PCA still works
 
 

@@ -96,9 +96,10 @@ def _correct(rows: pd.DataFrame) -> np.ndarray:
     return (rows["option"] == rows["truth"]).to_numpy(dtype=float)
 
 
-def headline_correct(rows: pd.DataFrame) -> tuple[np.ndarray, int]:
-    """Per slice, the correctness the headline accuracy averages, and how many prompt
-    paraphrases it is the mean over: with ``correct_mean``/``paraphrases`` columns
+def headline_correct(rows: pd.DataFrame) -> tuple[np.ndarray, int, float]:
+    """Per slice, the correctness the headline accuracy averages; how many prompt
+    paraphrases it is the mean over; how many answers that is in all. With
+    ``correct_mean``/``paraphrases`` columns
     (:func:`~lesiontrials.analysis.selective.paraphrase_means`) and more than one
     paraphrase, the slice's mean correctness over them (each slice weighs the same);
     otherwise the canonical answer's 0/1."""
@@ -108,8 +109,8 @@ def headline_correct(rows: pd.DataFrame) -> tuple[np.ndarray, int]:
         if (counts > 1).any():
             if np.isnan(means).any():
                 raise ValueError("a slice asked several paraphrases lacks their mean")
-            return means, int(counts.max())
-    return _correct(rows), 1
+            return means, int(counts.max()), float(counts.sum())
+    return _correct(rows), 1, float(len(rows))
 
 
 def cell_metrics(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
@@ -128,9 +129,10 @@ def cell_metrics(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
         source, model, condition, task = key
         conf = confusion(group["truth"], group["option"], TASK_OPTIONS[task])
         units = units_for(group)
-        correct, asked = headline_correct(group)
+        correct, asked, answers = headline_correct(group)
         accuracy = accuracy_interval(correct, units=units, replicates=replicates,
-                                     rng=rng_for(seed, "cell", *map(str, key)))
+                                     rng=rng_for(seed, "cell", *map(str, key)),
+                                     answers=answers)
         metrics = summarise(conf)
         row = {"source": source, "model": model, "condition": condition, "task": task,
                **metrics, **accuracy.as_dict("accuracy")}  # accuracy: the headline
@@ -206,7 +208,8 @@ def breakdown(results: pd.DataFrame, by: str, *, seed: int = 0, replicates: int 
         return pd.DataFrame()
     rows = []
     for key, group in results.groupby([*CELL, by], dropna=False, sort=True):
-        interval = accuracy_interval(headline_correct(group)[0], units=units_for(group),
+        correct, _, answers = headline_correct(group)
+        interval = accuracy_interval(correct, units=units_for(group), answers=answers,
                                      replicates=replicates,
                                      rng=rng_for(seed, "breakdown", by, *map(str, key)))
         rows.append({**dict(zip([*CELL, by], key, strict=True)), "n": len(group),
