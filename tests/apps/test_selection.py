@@ -175,6 +175,7 @@ def test_umap_is_reproducible_and_cached(small_world, tmp_path: Path) -> None:
     pytest.importorskip("umap", reason="umap-learn not installed (the web extra has it)")
     from lesiontrials.apps.nodule_map import (
         FEATURE_COLUMNS,
+        compute_layouts,
         standardised_features,
         umap_2d,
         umap_cache_path,
@@ -186,6 +187,9 @@ def test_umap_is_reproducible_and_cached(small_world, tmp_path: Path) -> None:
         [index.array(c).astype(float) for c in FEATURE_COLUMNS]))
     direct = umap_2d(features)
     workspace = _copy_workspace(small_world, tmp_path)
+    # computed once at index time (`index build` / `index map`), read by the service
+    assert compute_layouts(index, workspace=workspace) == {"pca": "stored", "umap": "stored"}
+    assert umap_cache_path(workspace).is_file()
     body = _app_client(workspace, small_world).get(
         "/api/nodules/map", params={"method": "umap", "edges": True}).json()
     assert body["method"] == "umap" and body["params"]["random_state"] == 0
@@ -202,11 +206,19 @@ def test_umap_without_umap_learn_names_the_extra(small_world, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    from lesiontrials.apps.nodule_map import compute_layouts
+    from lesiontrials.index import NoduleIndex
+
     monkeypatch.setitem(sys.modules, "umap", None)  # import umap → ImportError
-    client = _app_client(_copy_workspace(small_world, tmp_path), small_world)
+    workspace = _copy_workspace(small_world, tmp_path)
+    done = compute_layouts(NoduleIndex.load(workspace.index_table), workspace=workspace)
+    assert done["pca"] == "stored" and "lesiontrials[web]" in done["umap"]  # index time
+    client = _app_client(workspace, small_world)
     response = client.get("/api/nodules/map", params={"method": "umap"})
-    assert response.status_code == 400
-    assert "lesiontrials[web]" in response.json()["error"]
+    assert response.status_code == 409
+    assert "lesiontrials index map" in response.json()["error"]
+    methods = {m["name"]: m for m in client.get("/api/nodules/map/colours").json()["methods"]}
+    assert not methods["umap"]["available"] and "lesiontrials[web]" in methods["umap"]["hint"]
     assert client.get("/api/nodules/map").status_code == 200  # PCA still works
 
 
@@ -227,3 +239,17 @@ def test_startup_warms_the_caches(small_world, tmp_path: Path) -> None:
         assert client.get("/api/health").status_code == 200
         missing = client.get("/api/nodules")
         assert missing.status_code == 404 and "index build" in missing.json()["error"]
+
+
+def test_umap_is_never_computed_on_a_request(small_world, tmp_path: Path) -> None:
+    """Without a stored UMAP the service answers 409 naming the command that computes it
+    (at index time) instead of fitting one during the request (68 s on the demo index)."""
+    from lesiontrials.apps.nodule_map import umap_cache_path
+
+    workspace = _copy_workspace(small_world, tmp_path)
+    umap_cache_path(workspace).unlink(missing_ok=True)
+    response = _app_client(workspace, small_world).get("/api/nodules/map",
+                                                       params={"method": "umap"})
+    assert response.status_code == 409
+    assert "lesiontrials index map" in response.json()["error"]
+    assert not umap_cache_path(workspace).exists()

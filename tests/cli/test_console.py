@@ -126,3 +126,16 @@ def test_render_of_many_trials_prints_one_table_with_a_row_per_trial(capsys):
     rows = [line for line in out.splitlines() if line.startswith("│ trial_")]
     assert len(rows) == 3 and "analytic: 4" in rows[0] and "None" not in out
     assert "{" not in out
+
+
+def test_model_versions_read_as_name_version_and_config():
+    from lesiontrials.cli.console import model_label
+    from lesiontrials.evaluate.models.registry import load_model
+
+    threshold = load_model("threshold")
+    label = model_label(threshold.name, threshold.version)  # e.g. "1+67889e24…"
+    assert label.startswith("threshold v") and "(config " in label and "+" not in label
+    digest = threshold.version.split("+", 1)[1]
+    assert label.endswith(f"(config {digest[:8]})")
+    assert model_label("m", "2") == "m v2" and model_label("m", "v1.5") == "m v1.5"
+    assert model_label("m", "llava-med-hf") == "m (version llava-med-hf)"

@@ -114,7 +114,7 @@ def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: 
 
 def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | None,
                       rng: np.random.Generator, replicates: int = 2000,
-                      level: float = 0.95) -> Interval:
+                      level: float = 0.95, answers: float | None = None) -> Interval:
     """CI of the mean of a 0/1 (or [0, 1]) per-item vector, aware of the design's units.
 
     ``units`` maps unit names to per-item ids: ``{"case": case_uid}`` for items clustered
@@ -129,6 +129,10 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
       clustering with; Wilson at n items with the t quantile on (fewest units − 1) df (it is
       what keeps 12/12 in 4 cases from looking like 12 independent successes);
     - ``single-unit``: one case/donor/host only: nothing beyond it can be said, [0, 1].
+
+    ``answers``: how many 0/1 answers ``correct`` summarises when its items are means (a
+    slice's correctness averaged over k prompt paraphrases: k × items); the effective
+    sample size is capped there instead of at the number of items.
     """
     y = _unit_values(correct, "correct")
     n = y.size
@@ -148,9 +152,11 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
     variance = bootstrap_mean_variance(y[:, None], cells, contrast=np.ones(1),
                                        replicates=replicates, rng=rng)
     z = critical_value(level, None)
-    # at most n: a negative intra-cluster correlation (e.g. a constant answer on cases that
-    # each hold one positive and one negative slice) must not claim more than n items
-    n_eff = min(spread / variance, float(n)) if variance > 0 else float(n)
+    # at most n (answers): a negative intra-cluster correlation (e.g. a constant answer on
+    # cases that each hold one positive and one negative slice) must not claim more than
+    # n items — or than the answers behind them when items are means over paraphrases
+    cap = float(n) if answers is None else max(float(n), float(answers))
+    n_eff = min(spread / variance, cap) if variance > 0 else cap
     low, high = wilson(p, n_eff, z)
     return Interval(p, low, high, level, "wilson-design-effect")
 

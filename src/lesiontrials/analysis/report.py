@@ -268,8 +268,8 @@ def _markdown(analysis: Analysis, *, title: str, description: str,
 
 
 CELL_COLUMNS = ("source", "model", "condition", "task", "n", "accuracy", "accuracy_ci_low",
-                "accuracy_ci_high", "accuracy_ci_method", "units", "balanced_accuracy",
-                "unparsed_rate", "status")
+                "accuracy_ci_high", "accuracy_ci_method", "units", "paraphrases",
+                "accuracy_p0", "balanced_accuracy", "unparsed_rate", "status")
 
 
 def _accuracy_section(analysis: Analysis, figures: dict[str, bytes]) -> str:
@@ -277,7 +277,12 @@ def _accuracy_section(analysis: Analysis, figures: dict[str, bytes]) -> str:
     parts = ["\n## Accuracy per model, condition and task\n",
              f"95 % CIs resample the design's units ({UNIT_RULES}); score intervals at the "
              "effective sample size, never of zero width; `accuracy_ci_method` names the "
-             "construction.\n"]
+             "construction. For a model asked several prompt paraphrases (`paraphrases` "
+             "> 1), `accuracy` is the mean over them — each slice's correctness averaged "
+             "over its paraphrases, the interval resampling cases with all paraphrases of a "
+             "slice together; `accuracy_p0` is the canonical wording alone (also in Prompt "
+             "robustness), which balanced accuracy, recalls and the confusion matrices "
+             "describe.\n"]
     for source in ("synthetic", "real"):
         if f"accuracy_{source}" in figures:
             rows = cells[(cells["source"] == source) & (cells["status"] == "scored")]
@@ -340,7 +345,8 @@ def _versus_plain_section(analysis: Analysis) -> list[str]:
     families = table.groupby(["source", "model"])["family_tests"].first()
     sizes = sorted(set(int(v) for v in families))
     caption = ("Paired on the same slices (designs other than the crossed one). `gain` = "
-               "accuracy(condition) − accuracy(plain) with a design-aware 95 % CI; "
+               "accuracy(condition) − accuracy(plain) with a design-aware 95 % CI, on the "
+               "canonical paraphrase p0 (the paired test needs one answer per slice); "
                "`p_exact` is the exact McNemar test (it treats slices as independent; "
                "where it disagrees with the CI, trust the CI); "
                f"`p_holm` is Holm-adjusted within each source × model family: {len(families)} "

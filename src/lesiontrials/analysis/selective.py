@@ -211,6 +211,22 @@ def load_all_paraphrases(workspace: Any) -> pd.DataFrame:
     return results
 
 
+SLICE_KEYS = ["model", "set", "condition", "task", "profile", "slice_uid"]
+
+
+def paraphrase_means(results: pd.DataFrame) -> pd.DataFrame:
+    """Per answered slice (:data:`SLICE_KEYS`): ``correct_mean``, its correctness averaged
+    over every prompt paraphrase it was asked, and ``paraphrases``, how many (1 for models
+    asked the canonical wording only). The report's headline accuracy averages these, so
+    each slice weighs the same whatever the number of paraphrases."""
+    if results.empty:
+        return pd.DataFrame(columns=[*SLICE_KEYS, "correct_mean", "paraphrases"])
+    grouped = results.groupby(SLICE_KEYS, sort=True, dropna=False)
+    out = grouped["correct"].mean().rename("correct_mean").to_frame()
+    out["paraphrases"] = grouped["paraphrase"].nunique()
+    return out.reset_index()
+
+
 def paraphrase_table(results: pd.DataFrame, *, rng: np.random.Generator,
                      replicates: int = 500) -> pd.DataFrame:
     """Per model × condition × task: accuracy per paraphrase, spread (max − min) and the
@@ -272,8 +288,9 @@ def selective_sections(results: pd.DataFrame, *, seed: int, replicates: int = 50
     }
     sections = [
         ("Prompt robustness", "Models asked several prompt paraphrases (p0 canonical, "
-         "p1–p2 reworded, p3 reversed option order): accuracy per paraphrase, its spread "
-         "(max − min) and the mean over paraphrases (the headline for these models) with a "
+         "p1–p2 reworded, p3 reversed option order): accuracy per paraphrase (accuracy_p0: "
+         "the canonical wording alone), its spread (max − min) and the mean over paraphrases "
+         "— the headline accuracy of every other table for these models — with a "
          f"95 % CI resampling cases (none with fewer than {MIN_CASES} cases). Every model "
          "is in paraphrases.csv.\n\n"
          + markdown_table(label_baselines(_several(tables["paraphrases"]), baselines))),

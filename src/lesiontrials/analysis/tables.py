@@ -96,21 +96,49 @@ def _correct(rows: pd.DataFrame) -> np.ndarray:
     return (rows["option"] == rows["truth"]).to_numpy(dtype=float)
 
 
+def headline_correct(rows: pd.DataFrame) -> tuple[np.ndarray, int, float]:
+    """Per slice, the correctness the headline accuracy averages; how many prompt
+    paraphrases it is the mean over; how many answers that is in all. With
+    ``correct_mean``/``paraphrases`` columns
+    (:func:`~lesiontrials.analysis.selective.paraphrase_means`) and more than one
+    paraphrase, the slice's mean correctness over them (each slice weighs the same);
+    otherwise the canonical answer's 0/1."""
+    if "correct_mean" in rows.columns and "paraphrases" in rows.columns:
+        counts = rows["paraphrases"].fillna(1).to_numpy(dtype=float)
+        means = rows["correct_mean"].to_numpy(dtype=float)
+        if (counts > 1).any():
+            if np.isnan(means).any():
+                raise ValueError("a slice asked several paraphrases lacks their mean")
+            return means, int(counts.max()), float(counts.sum())
+    return _correct(rows), 1, float(len(rows))
+
+
 def cell_metrics(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
                  ) -> pd.DataFrame:
     """One row per source × model × condition × task: n, metrics, the accuracy's 95 % CI
     over the design's units (:func:`~lesiontrials.analysis.bootstrap.accuracy_interval`)
-    and which units those were. Balanced accuracy and recalls are point estimates."""
+    and which units those were. Balanced accuracy and recalls are point estimates.
+
+    ``accuracy`` (and its CI) is the headline: for a model asked several prompt
+    paraphrases, the mean over them (:func:`headline_correct`; the units resampled are the
+    same cases, all paraphrases of a slice travel together); ``accuracy_p0`` is the
+    canonical paraphrase alone, which balanced accuracy, recalls and the confusion
+    matrices describe; ``paraphrases`` says how many were averaged."""
     rows = []
     for key, group in results.groupby(CELL, sort=True):
         source, model, condition, task = key
         conf = confusion(group["truth"], group["option"], TASK_OPTIONS[task])
         units = units_for(group)
-        accuracy = accuracy_interval(_correct(group), units=units, replicates=replicates,
-                                     rng=rng_for(seed, "cell", *map(str, key)))
-        rows.append({"source": source, "model": model, "condition": condition, "task": task,
-                     **summarise(conf), **accuracy.as_dict("accuracy"),
-                     "units": _describe_units(units)})
+        correct, asked, answers = headline_correct(group)
+        accuracy = accuracy_interval(correct, units=units, replicates=replicates,
+                                     rng=rng_for(seed, "cell", *map(str, key)),
+                                     answers=answers)
+        metrics = summarise(conf)
+        row = {"source": source, "model": model, "condition": condition, "task": task,
+               **metrics, **accuracy.as_dict("accuracy")}  # accuracy: the headline
+        row.update({"accuracy_p0": metrics["accuracy"], "paraphrases": asked,
+                    "units": _describe_units(units)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -174,12 +202,14 @@ def versus_plain(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
 def breakdown(results: pd.DataFrame, by: str, *, seed: int = 0, replicates: int = 2000
               ) -> pd.DataFrame:
     """Accuracy with its design-aware 95 % CI per source × model × condition × task ×
-    ``by`` value."""
+    ``by`` value (the headline accuracy: the mean over paraphrases where several were
+    asked, :func:`headline_correct`)."""
     if by not in results.columns:
         return pd.DataFrame()
     rows = []
     for key, group in results.groupby([*CELL, by], dropna=False, sort=True):
-        interval = accuracy_interval(_correct(group), units=units_for(group),
+        correct, _, answers = headline_correct(group)
+        interval = accuracy_interval(correct, units=units_for(group), answers=answers,
                                      replicates=replicates,
                                      rng=rng_for(seed, "breakdown", by, *map(str, key)))
         rows.append({**dict(zip([*CELL, by], key, strict=True)), "n": len(group),

@@ -27,7 +27,12 @@ from lesiontrials.analysis.diagnostic import (
 )
 from lesiontrials.analysis.figures import variance_figure
 from lesiontrials.analysis.report import Analysis, analyze, label_baselines, write_report
-from lesiontrials.analysis.selective import load_all_paraphrases, selective_sections
+from lesiontrials.analysis.selective import (
+    SLICE_KEYS,
+    load_all_paraphrases,
+    paraphrase_means,
+    selective_sections,
+)
 from lesiontrials.analysis.truth_sections import truth_sections
 from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.evaluate.splits import Split, read_split
@@ -187,6 +192,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                                  f"{sorted(scored['profile'].unique())}")
         scored = scored[scored["profile"] == profile]
     scored, selection = select(scored, trials=trials, models=models, sets=sets)
+    every = load_all_paraphrases(workspace)  # the headline averages a slice's paraphrases
+    scored = scored.merge(paraphrase_means(every), on=SLICE_KEYS, how="left")
     baselines = weight_free_baselines(workspace) & frozenset(scored["model"])
     expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
     if selection:  # only the selected trials'/sets' slices are expected
@@ -213,7 +220,6 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     for title, body in _sections(transfer, council, real_side, baselines):
         analysis.add_section(title, body)
     # confidence metrics and prompt robustness, on the reported slices only
-    every = load_all_paraphrases(workspace)
     every = every[every["slice_uid"].isin(set(split.uids))]
     if selection:
         every = every[every["slice_uid"].isin(set(scored["slice_uid"]))

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -138,7 +138,8 @@ def create_app(
         yield
 
     app = FastAPI(title="lesiontrials", version="1", lifespan=lifespan,
-                  description="Explore nodules, trials, cases and results.")
+                  description="Explore nodules, trials, cases and results.",
+                  docs_url=None, redoc_url=None)  # served offline below
     app.state.lesiontrials = state
     app.add_middleware(CachedGets, state=state)  # innermost: CORS and headers still apply
     if allowed_origins:
@@ -170,5 +171,44 @@ def create_app(
     def index_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    _install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def swagger_assets_dir() -> Path | None:
+    """The Swagger UI files shipped by the ``fastapi-offline`` package (web extra), or
+    ``None`` when it is not installed."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    directory = Path(fastapi_offline.__file__).parent / "static"
+    return directory if (directory / "swagger-ui-bundle.js").is_file() else None
+
+
+def docs_page(*, swagger: bool) -> str:
+    """The API docs page: Swagger UI from local files (``swagger``), else the plain
+    offline listing ``docs.js`` draws from ``/openapi.json``. No inline script and no
+    CDN, so the page works under the app's Content-Security-Policy and offline."""
+    assets = ('<link rel="stylesheet" href="/docs-assets/swagger-ui.css">\n'
+              '<script src="/docs-assets/swagger-ui-bundle.js"></script>\n') if swagger else ""
+    return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<title>lesiontrials API</title>\n"
+            '<link rel="stylesheet" href="/static/docs.css">\n'
+            f"{assets}"
+            '<script src="/static/docs.js" defer></script>\n</head>\n<body>\n'
+            '<header><strong>lesiontrials API</strong> <a href="/">back to the app</a> '
+            '<a href="/openapi.json">openapi.json</a></header>\n'
+            '<main id="swagger-ui"></main>\n</body>\n</html>\n')
+
+
+def _install_docs(app: FastAPI) -> None:
+    assets = swagger_assets_dir()
+    page = docs_page(swagger=assets is not None)
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(page)

@@ -91,3 +91,91 @@ def nifti_gz_bytes(array: np.ndarray, *, affine: np.ndarray) -> bytes:
 
     image = nib.Nifti1Image(np.asarray(array, dtype=np.uint8), affine)
     return gzip.compress(image.to_bytes(), compresslevel=1)
+
+
+# ---------------------------------------------------------------------------
+# Mask-only pictures (donor-only nodules such as LIDC: a mask, no CT, no host label map)
+# ---------------------------------------------------------------------------
+MASK_PANEL_PX = 180
+MASK_FILL, MASK_BACKGROUND = 175, 35
+MASK_VIEWS: tuple[tuple[str, tuple[int, int]], ...] = (
+    ("axial", (0, 1)), ("coronal", (0, 2)), ("sagittal", (1, 2)))
+"""Each view's name and the two RAS+ axes of its plane (the third is fixed)."""
+
+
+def _mask_plane(mask: np.ndarray, spacing_mm: np.ndarray, signs: np.ndarray, *,
+                axes: tuple[int, int], fov_mm: float, px: int) -> np.ndarray:
+    """``(px, px)`` bool samples (nearest voxel) of the plane spanned by ``axes`` through the
+    mask's fullest slice along the third axis, ``fov_mm`` square around the mask's centroid;
+    first index along ``axes[0]``, both increasing toward RAS+."""
+    fixed = 3 - sum(axes)
+    counts = mask.sum(axis=tuple(a for a in range(3) if a != fixed))
+    plane = np.take(mask, int(counts.argmax()), axis=fixed)
+    centroid = np.argwhere(mask).mean(axis=0)
+    offsets_mm = (np.arange(px) + 0.5) * fov_mm / px - fov_mm / 2
+    picked = []
+    for axis in axes:
+        index = np.round(centroid[axis] + signs[axis] * offsets_mm / spacing_mm[axis]).astype(int)
+        picked.append(index)
+    rows, cols = picked
+    out = np.zeros((px, px), dtype=bool)
+    ok_rows = (rows >= 0) & (rows < plane.shape[0])
+    ok_cols = (cols >= 0) & (cols < plane.shape[1])
+    out[np.ix_(ok_rows, ok_cols)] = plane[np.ix_(rows[ok_rows], cols[ok_cols])]
+    return out
+
+
+def mask_views_png(mask: Volume, *, px: int = MASK_PANEL_PX) -> bytes:
+    """PNG of a nodule mask alone: axial, coronal and sagittal planes through its fullest
+    slices (anterior up / superior up, patient right on the left, anterior on the left of
+    the sagittal view), the mask filled grey with its outline in red, a 10 mm scale bar.
+
+    For nodules with a mask but no CT and no host label map (LIDC donors: the readers'
+    outlines rasterised, no images in the embedded data). Display pixels are square: each
+    view is resampled to ``px`` pixels over the same field of view (1.6 × the mask's
+    largest extent, at least 16 mm)."""
+    from PIL import Image, ImageDraw
+
+    array = np.asarray(mask.array) > 0
+    if not array.any():
+        raise ValueError("the nodule mask is empty")
+    spacing = np.asarray(mask.spacing_mm, dtype=float)
+    signs = np.sign(np.diag(mask.affine[:3, :3]))
+    signs[signs == 0] = 1.0
+    extent = (np.ptp(np.argwhere(array), axis=0) + 1) * spacing
+    fov = max(16.0, 1.6 * float(extent.max()))
+    panels = []
+    for _, axes in MASK_VIEWS:
+        plane = _mask_plane(array, spacing, signs, axes=axes, fov_mm=fov, px=px)
+        shown = plane[::-1, ::-1].T  # rows: second axis reversed (A/S up); cols: R on the left
+        grey = np.where(shown, MASK_FILL, MASK_BACKGROUND).astype(np.uint8)
+        drawn, _ = draw_overlay(grey, shown, condition="contour")
+        panels.append(to_rgb(drawn))
+    header = 16
+    strip = np.concatenate([np.pad(p, ((0, 0), (0, 2), (0, 0))) for p in panels], axis=1)
+    canvas = Image.new("RGB", (strip.shape[1], strip.shape[0] + header), (0, 0, 0))
+    canvas.paste(Image.fromarray(strip), (0, header))
+    draw = ImageDraw.Draw(canvas)
+    bar_px = round(10.0 / fov * px)
+    for k, (name, _) in enumerate(MASK_VIEWS):
+        left = k * (px + 2)
+        draw.text((left + 4, 2), name, fill=(255, 255, 255))
+        y = header + px - 8
+        draw.line([(left + 6, y), (left + 6 + bar_px, y)], fill=(255, 255, 255), width=2)
+        draw.text((left + 10 + bar_px, y - 10), "10 mm", fill=(255, 255, 255))
+    return encode_png(np.asarray(canvas))
+
+
+def labels_present(plane: np.ndarray) -> list[int]:
+    """Sorted label ids drawn in a label-map plane (for the picture's colour legend)."""
+    return [int(v) for v in np.unique(np.asarray(plane, dtype=np.int64))]
+
+
+def label_legend() -> dict[str, dict[str, str]]:
+    """Every label id → its anatomical name and the ``#rrggbb`` colour
+    :func:`label_colours` draws it in."""
+    ids = np.array(sorted(anatomy.LABEL_NAMES), dtype=np.int64)
+    colours = label_colours(ids)
+    return {str(i): {"name": anatomy.LABEL_NAMES[int(i)],
+                     "colour": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colour))}
+            for i, colour in zip(ids, colours, strict=True)}

@@ -190,10 +190,16 @@ def umap_cache_path(workspace: Workspace) -> Path:
     return workspace.index_dir / "nodule_map_umap.json"
 
 
-def load_or_build_umap(index: Any, *, workspace: Workspace) -> Layout:
-    """The UMAP layout cached for this index file's hash and the UMAP parameters; built
-    (tens of seconds the first time: numba compiles umap-learn) and cached otherwise."""
-    from lesiontrials.io import read_json, sha256_file, write_json
+class UmapNotComputedError(LookupError):
+    """The workspace has no UMAP layout for its current index (``lesiontrials index map``
+    computes it; ``index build`` does so too)."""
+
+
+def stored_umap(workspace: Workspace) -> Layout:
+    """The UMAP layout stored for this index file's hash and the UMAP parameters; the web
+    service reads it and never computes one on a request (a UMAP of ~1,200 nodules took
+    68 s there, numba compiling umap-learn)."""
+    from lesiontrials.io import read_json, sha256_file
 
     digest = sha256_file(workspace.index_table)
     path = umap_cache_path(workspace)
@@ -203,8 +209,38 @@ def load_or_build_umap(index: Any, *, workspace: Workspace) -> Layout:
                 and cached.get("params") == UMAP_PARAMS):
             return Layout("umap", np.asarray(cached["xy"], float).reshape(-1, 2),
                           dict(cached["params"]), digest)
+        raise UmapNotComputedError(f"{path} is for another index or other UMAP settings: "
+                                   "run `lesiontrials index map` to recompute it")
+    raise UmapNotComputedError("no UMAP layout for this index: run `lesiontrials index map` "
+                               "(computed once, then stored beside the index)")
+
+
+def load_or_build_umap(index: Any, *, workspace: Workspace) -> Layout:
+    """The stored UMAP layout (:func:`stored_umap`), else computed (tens of seconds the
+    first time: numba compiles umap-learn) and stored. Called at index time
+    (:func:`compute_layouts`), not by the web service."""
+    from lesiontrials.io import sha256_file, write_json
+
+    with contextlib.suppress(UmapNotComputedError):
+        return stored_umap(workspace)
+    digest = sha256_file(workspace.index_table)
+    path = umap_cache_path(workspace)
     raw = np.column_stack([index.array(c).astype(float) for c in FEATURE_COLUMNS])
     built = Layout("umap", umap_2d(standardised_features(raw)), dict(UMAP_PARAMS), digest)
     with contextlib.suppress(OSError):
         write_json(built.to_json(), path)
     return built
+
+
+def compute_layouts(index: Any, *, workspace: Workspace) -> dict[str, str]:
+    """Compute and store every map layout of the workspace's index once, at index time
+    (``index build``, ``index map``): the PCA map with its neighbour graph and, when
+    umap-learn is installed, the UMAP. Returns per method ``stored`` or why it was not."""
+    load_or_build_map(index, workspace=workspace)
+    done = {"pca": "stored"}
+    try:
+        load_or_build_umap(index, workspace=workspace)
+        done["umap"] = "stored"
+    except UmapMissingError as error:
+        done["umap"] = f"skipped: {error}"
+    return done

@@ -93,8 +93,8 @@ def nodule_map(
     request: Request,
     selected: Selection,
     method: Annotated[Literal["pca", "umap"], Query(description=(
-        "pca: first two principal components; umap: UMAP (umap-learn, web extra), "
-        "computed once per index and cached"))] = "pca",
+        "pca: first two principal components; umap: UMAP as stored at index time "
+        "(`lesiontrials index map`; 409 without one)"))] = "pca",
     colour: Annotated[str, Query(max_length=40, description=(
         "what to colour by (see /api/nodules/map/colours)"))] = "dataset",
     edges: bool = False,
@@ -117,11 +117,18 @@ def nodule_map(
             summary="What the map can be coloured by, and the layout methods")
 def map_colours(request: Request) -> Response:
     """``colours``: name, index column, kind (``category``/``numeric``) and label of each;
-    ``methods``: ``pca`` and ``umap`` with whether each can be computed here."""
-    from lesiontrials.apps.nodule_map import umap_cache_path
+    ``methods``: ``pca`` and ``umap`` with whether each can be shown here (``umap``: a
+    layout stored for this index at index time; ``hint`` says how to get one)."""
+    from lesiontrials.apps.nodule_map import UmapNotComputedError, stored_umap, umap_cache_path
 
     state = state_of(request)
-    has_umap = importlib.util.find_spec("umap") is not None
+    try:
+        stored_umap(state.workspace)
+        has_umap, hint = True, None
+    except UmapNotComputedError as error:
+        has_umap, hint = False, str(error)
+        if importlib.util.find_spec("umap") is None:
+            hint += " (needs umap-learn: pip install 'lesiontrials[web]')"
     return FastJSON({
         "default": "dataset",
         "colours": [{"name": c.name, "column": c.column, "kind": c.kind, "label": c.label}
@@ -129,5 +136,5 @@ def map_colours(request: Request) -> Response:
         "methods": [{"name": "pca", "available": True},
                     {"name": "umap", "available": has_umap,
                      "cached": umap_cache_path(state.workspace).is_file(),
-                     "hint": None if has_umap else "pip install 'lesiontrials[web]'"}],
+                     "hint": hint}],
     })

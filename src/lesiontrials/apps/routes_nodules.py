@@ -33,16 +33,39 @@ FACETS = {"dataset": "dataset", "label": "label", "lobe": "lobe_name", "zone": "
           "side": "lung_side", "size_bin": "size_bin"}
 
 
+UNKNOWN = "unknown"
+"""The facet bucket of rows without a value (missing or blank), e.g. the lobe of donor-only
+LIDC nodules, which come without a lung mask."""
+
+
+def facet_order(name: str, names: np.ndarray) -> np.ndarray:
+    """Category order shown to the user: size bins by size, ``unknown`` last, the rest
+    alphabetically."""
+    from lesiontrials.anatomy import PROFILE_SIZE_BINS
+
+    def key(value: str) -> tuple[int, int, str]:
+        if value == UNKNOWN:
+            return (2, 0, value)
+        if name == "size_bin" and value in PROFILE_SIZE_BINS:
+            return (0, PROFILE_SIZE_BINS.index(value), value)
+        return (1, 0, value)
+
+    return np.array(sorted((str(n) for n in names), key=key), dtype=object)
+
+
 def _facet_codes(state: AppState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per facet: category names and each row's integer code (missing → ``none``),
-    computed once per index."""
+    """Per facet: category names in display order (:func:`facet_order`; a missing or blank
+    value is :data:`UNKNOWN`) and each row's integer code, computed once per index."""
     cached: dict[str, tuple[np.ndarray, np.ndarray]] | None = getattr(state, "facet_codes", None)
     if cached is None:
         cached = {}
         for name, column in FACETS.items():
             series = state.index.table[column]
-            text = series.astype(object).where(series.notna(), "none").map(str).to_numpy()
-            names, codes = np.unique(text, return_inverse=True)
+            text = series.astype(object).where(series.notna(), UNKNOWN).map(str).to_numpy()
+            text[np.char.strip(text.astype(str)) == ""] = UNKNOWN
+            names = facet_order(name, np.unique(text))
+            position = {value: i for i, value in enumerate(names)}
+            codes = np.fromiter((position[v] for v in text), dtype=np.int64, count=len(text))
             cached[name] = (names, codes)
         state.facet_codes = cached
     return cached
@@ -121,6 +144,7 @@ async def nodule_detail(request: Request, dataset: str, name: str) -> Response:
         nmap = state.nodule_map
         detail["map"] = {"x": float(nmap.xy[row, 0]), "y": float(nmap.xy[row, 1]),
                          "neighbours": [nmap.uids[i] for i in nmap.neighbours[row]]}
+        detail["pictures"] = pictures_of(state, state.index.table.iloc[row])
         body = json_bytes(detail)
         state.response_cache.put(("detail", uid), body)
     return state.remember(request, body)
@@ -224,19 +248,67 @@ def match(request: Request, body: TargetBody) -> dict[str, Any]:
     return page(items, offset=0, limit=body.k, total=len(items))
 
 
+def _on_disk(state: AppState, relative: str) -> bool:
+    try:
+        return bool(relative) and state.data_file(relative).is_file()
+    except ApiError:
+        return False
+
+
+def pictures_of(state: AppState, row: pd.Series) -> dict[str, bool]:
+    """Which pictures of a nodule can be drawn: ``labels`` (its scan's label map and its
+    mask are on disk), ``ct`` (its scan's raw CT too, and real pixels allowed) and ``mask``
+    (its mask alone: donor-only rows such as LIDC have nothing else)."""
+    mask = _on_disk(state, str(row.get("mask_path") or ""))
+    ct_path = str(row.get("ct_path") or "")
+    return {"labels": mask and _on_disk(state, str(row.get("seg_path") or "")),
+            "ct": mask and state.real_pixels and bool(ct_path)
+            and _on_disk(state, f"raw_ct/{ct_path}"),
+            "mask": mask}
+
+
+@router.get("/labels", response_class=FastJSON, summary="Label map colours and names")
+async def label_colours_legend(request: Request) -> Response:
+    """Every label id → ``{"name", "colour"}``: the colours label-map pictures use (the
+    ``X-Labels`` header of a label-map slice lists the ids it shows)."""
+    from lesiontrials.apps.images import label_legend
+
+    state = state_of(request)
+    body = state.response_cache.get(("labels",))
+    if body is None:
+        body = json_bytes(label_legend())
+        state.response_cache.put(("labels",), body)
+    return state.remember(request, body)
+
+
 @router.get("/nodules/{dataset}/{name}/slice.png", response_class=Response,
-            summary="Axial slice through the nodule (label map, or CT when allowed)")
+            summary="Axial slice through the nodule (label map, CT, or its mask alone)")
 def nodule_slice(
     request: Request, dataset: str, name: str,
     display: Display,
-    source: Literal["labels", "ct"] = "labels",
+    source: Literal["labels", "ct", "mask"] = "labels",
 ) -> Response:
-    """``labels`` draws the host's label map (no patient pixels); ``ct`` the host's raw
-    CT, refused under ``--no-real-pixels``."""
-    from lesiontrials.apps.images import centre_slice, load_volume, mask_on_grid, slice_png
+    """``labels`` draws the host's label map (no patient pixels; the ``X-Labels`` header
+    lists the label ids shown, see ``/api/labels``); ``ct`` the host's raw CT, refused
+    under ``--no-real-pixels``; ``mask`` three orthogonal planes of the nodule's mask
+    alone (for nodules without CT or label map, e.g. LIDC donors)."""
+    from lesiontrials.apps.images import (
+        centre_slice,
+        labels_present,
+        load_volume,
+        mask_on_grid,
+        mask_views_png,
+        slice_png,
+    )
 
     state = state_of(request)
     row = state.index.table.iloc[state.row_of(f"{dataset}/{name}")]
+    if source == "mask":
+        mask_relative = str(row["mask_path"] or "")
+        if not _on_disk(state, mask_relative):
+            raise ApiError("nodule has no mask on disk", status=404)
+        own = _nodule_mask(load_volume(state.data_file(mask_relative)), row)
+        return Response(mask_views_png(own), media_type="image/png")
     if source == "ct":
         state.require_real_pixels()
         relative = f"raw_ct/{row['ct_path']}" if row["ct_path"] else ""
@@ -250,9 +322,12 @@ def nodule_slice(
     host = load_volume(path)
     mask = mask_on_grid(_nodule_mask(load_volume(mask_path), row), affine=host.affine,
                         shape=host.shape)
-    png = slice_png(host.array, z=centre_slice(mask), window=display.window(source), mask=mask,
+    z = centre_slice(mask)
+    png = slice_png(host.array, z=z, window=display.window(source), mask=mask,
                     overlay=display.overlay, zoom=display.zoom)
-    return Response(png, media_type="image/png")
+    headers = ({"X-Labels": ",".join(map(str, labels_present(host.array[:, :, z])))}
+               if source == "labels" else {})
+    return Response(png, media_type="image/png", headers=headers)
 
 
 def _nodule_mask(volume: Volume, row: pd.Series) -> Volume:

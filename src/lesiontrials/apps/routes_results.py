@@ -30,10 +30,27 @@ SERVED_SUFFIXES = {".png": "image/png", ".csv": "text/csv", ".json": "applicatio
                    ".html": "text/html", ".md": "text/markdown"}
 
 
+JS_SAFE_INTEGER = 2**53 - 1
+"""The largest integer a browser's JSON parser keeps exactly (``Number.MAX_SAFE_INTEGER``)."""
+
+
+def exact_integers(value: Any) -> Any:
+    """``value`` with every integer beyond :data:`JS_SAFE_INTEGER` in magnitude (64-bit
+    seeds) as its decimal string, so a browser shows it exactly instead of rounded."""
+    if isinstance(value, dict):
+        return {k: exact_integers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [exact_integers(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > JS_SAFE_INTEGER:
+        return str(value)
+    return value
+
+
 def _json(path: Path) -> dict[str, Any]:
+    """A workspace JSON file (``{}`` when absent), 64-bit integers as strings."""
     from lesiontrials.io import read_json
 
-    return read_json(path) if path.is_file() else {}
+    return exact_integers(read_json(path)) if path.is_file() else {}
 
 
 def _names(directory: Path) -> list[str]:
@@ -73,7 +90,7 @@ def trial_detail(request: Request, trial: str, offset: Offset = 0,
         raise ApiError(f"unknown trial {trial!r}", status=404)
     manifest = read_parquet(directory / "manifest.parquet")
     return {"trial": trial, "plan": _json(directory / "plan.json"),
-            "manifest": page(records(manifest.iloc[offset:offset + limit]),
+            "manifest": page(exact_integers(records(manifest.iloc[offset:offset + limit])),
                              offset=offset, limit=limit, total=len(manifest)),
             "cases": _names(state.workspace.cases_dir(trial))}
 
@@ -156,7 +173,7 @@ def case_slice(
 ) -> Response:
     """``z`` defaults to the slice with most nodule voxels. A CT pasted into a real host
     scan is refused under ``--no-real-pixels``."""
-    from lesiontrials.apps.images import centre_slice, load_volume, slice_png
+    from lesiontrials.apps.images import centre_slice, labels_present, load_volume, slice_png
 
     state = state_of(request)
     directory = _case_dir(state, trial, case)
@@ -178,11 +195,14 @@ def case_slice(
         chosen = centre_slice(mask) if z is None else z
         if chosen >= volume.shape[2]:
             raise ApiError(f"z must be below {volume.shape[2]}")
+        shown = (",".join(map(str, labels_present(volume.array[:, :, chosen])))
+                 if source == "labels" else "")
         cached = (slice_png(volume.array, z=chosen, window=display.window(source), mask=mask,
-                            overlay=display.overlay, zoom=display.zoom), chosen)
+                            overlay=display.overlay, zoom=display.zoom), chosen, shown)
         state.image_cache.put(key, cached)
-    png, chosen = cached
-    return Response(png, media_type="image/png", headers={"X-Slice": str(chosen)})
+    png, chosen, shown = cached
+    headers = {"X-Slice": str(chosen)} | ({"X-Labels": shown} if shown else {})
+    return Response(png, media_type="image/png", headers=headers)
 
 
 @router.get("/cases/{trial}/{case}/volume/{kind}.nii.gz", response_class=Response,

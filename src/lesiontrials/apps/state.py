@@ -214,19 +214,18 @@ class AppState:
         return FastJSON(body)
 
     def layout(self, method: str) -> np.ndarray:
-        """2-D coordinates ``(N, 2)`` of the map by ``method`` (``pca`` or ``umap``),
-        computed once per index (cached on disk by :mod:`~lesiontrials.apps.nodule_map`)."""
+        """2-D coordinates ``(N, 2)`` of the map by ``method`` (``pca`` or ``umap``): PCA
+        computed once per index, UMAP read as stored at index time (409 when it was not)."""
         if method == "pca":
             return np.asarray(self.nodule_map.xy)
         with self._lock:  # a UMAP takes seconds: build it once, not once per request
             if method not in self._layouts:
-                from lesiontrials.apps.nodule_map import UmapMissingError, load_or_build_umap
+                from lesiontrials.apps.nodule_map import UmapNotComputedError, stored_umap
 
-                try:
-                    self._layouts[method] = load_or_build_umap(self.index,
-                                                               workspace=self.workspace)
-                except UmapMissingError as error:
-                    raise ApiError(str(error), status=400) from error
+                try:  # computed at index time (`lesiontrials index map`), never here
+                    self._layouts[method] = stored_umap(self.workspace)
+                except UmapNotComputedError as error:
+                    raise ApiError(str(error), status=409) from error
         return np.asarray(self._layouts[method].xy)
 
     @property

@@ -1,26 +1,19 @@
 """The command line's rich consoles: a terminal keeps rich's layout; piped or redirected
-output (a log file, CI) is never wrapped or cut.
-
-Rich lays text out for 80 columns when its output is not a terminal, so names and paths
-in logs were split over lines or truncated. When the stream is not a terminal the
-console here is very wide with soft wrapping on, so every line is as long as its content
-and tables take the width their cells need.
-"""
+output (a log file, CI) is never wrapped or cut (:mod:`lesiontrials.execution.console`,
+shared with the library's progress displays)."""
 
 from __future__ import annotations
 
 from rich.console import Console
 
-#: width given to rich when the output is not a terminal (wider than any table we print)
-PLAIN_WIDTH = 10_000
+from lesiontrials.execution.console import PLAIN_WIDTH, output_console
+
+__all__ = ["PLAIN_WIDTH", "make_console", "print_headlines", "stage"]
 
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console for stdout (or stderr) that never wraps or cuts when not a terminal."""
-    probe = Console(stderr=stderr)
-    if probe.is_terminal:
-        return probe
-    return Console(stderr=stderr, width=PLAIN_WIDTH, soft_wrap=True)
+    return output_console(stderr=stderr)
 
 
 def stage(console: Console, title: str) -> None:
@@ -45,3 +38,18 @@ def print_headlines(console: Console, report_html: str | object) -> None:
         console.print(line.replace("**", ""), markup=False, highlight=False)
     console.print(f"report: {path} (Markdown: {path.with_suffix('.md')})", markup=False,
                   highlight=False)
+
+
+def model_label(name: str, version: str) -> str:
+    """A model as a log line names it: ``threshold v1 (config 67889e24)`` for the
+    ``{version}+{parameter hash}`` identities of the built-in models, ``name v2`` for a
+    bare version number, ``name (version …)`` otherwise (a checkpoint digest, a tag)."""
+    import re
+
+    text = str(version).strip()
+    match = re.fullmatch(r"v?(\d[\w.\-]*)\+([0-9a-fA-F]{6,})", text)
+    if match:
+        return f"{name} v{match.group(1)} (config {match.group(2)[:8]})"
+    if re.fullmatch(r"v?\d[\w.\-]*", text):
+        return f"{name} v{text.removeprefix('v')}"
+    return f"{name} (version {text})" if text else name

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from lesiontrials.cli.console import make_console
+from lesiontrials.cli.console import make_console, model_label
 from lesiontrials.cli.model_commands import (
     ModelNamesOption,
     ModelOptionsOption,
@@ -189,10 +189,10 @@ def score_model(config: ModelConfig, space: Workspace, set_names: list[str], *,
                         all_paraphrases=choice[paraphrases])
     if not table:
         scored = sum(c["to_score"] for c in summary.cells)
-        console.print(f"[green]{summary.model}[/] {summary.version}: {scored} answers scored "
-                      f"now, {len(summary.cells)} cells")
+        console.print(f"[green]{model_label(summary.model, summary.version)}[/]: {scored} "
+                      f"answers scored now, {len(summary.cells)} cells")
         return
-    out = Table(title=f"{summary.model} {summary.version}")
+    out = Table(title=model_label(summary.model, summary.version))
     for column in ("set", "condition", "task", "items", "paraphrases", "reused", "scored now",
                    "unparsed", "accuracy"):
         out.add_column(column)

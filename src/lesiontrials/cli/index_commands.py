@@ -56,6 +56,32 @@ def build(workspace: WorkspaceOption = None, data_root: DataRootOption = None) -
     from lesiontrials.index.stats import quality_table
 
     _print_out_of_range(quality_table(result.info))
+    _compute_maps(Workspace(settings.workspace))
+
+
+def _compute_maps(ws) -> None:
+    """The web map's layouts (PCA and UMAP), computed once here rather than on a request."""
+    from lesiontrials.index import NoduleIndex
+
+    try:
+        from lesiontrials.apps.nodule_map import compute_layouts
+    except ImportError as error:  # the web extra is missing: nothing will read the map
+        console.print(f"nodule map: skipped ({error}; pip install 'lesiontrials\\[web]')")
+        return
+    with console.status("computing the nodule map (PCA, UMAP)"):
+        done = compute_layouts(NoduleIndex.load(ws.index_table), workspace=ws)
+    for method, outcome in done.items():
+        console.print(f"nodule map {method}: {outcome}")
+
+
+@app.command("map")
+def map_layouts(workspace: WorkspaceOption = None) -> None:
+    """Compute and store the web map's layouts of the index (PCA with its neighbour graph,
+    and UMAP when umap-learn is installed); `index build` does this too. The web service
+    only reads them."""
+    from lesiontrials.paths import Workspace
+
+    _compute_maps(Workspace(_settings(workspace, None).workspace))
 
 
 @app.command()

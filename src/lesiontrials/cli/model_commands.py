@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lesiontrials.cli.console import make_console
+from lesiontrials.cli.console import make_console, model_label
 from lesiontrials.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def serve_model(
     if host not in LOOPBACK:
         console.print(f"[yellow]warning:[/] binding {host}: anyone who can reach this address "
                       "can use the model (there is no authentication)")
-    console.print(f"serving [bold]{served_name or model.name}[/] ({model.version}) at "
+    console.print(f"serving [bold]{served_name or model.name}[/] "
+                  f"({model_label(model.name, model.version)}) at "
                   f"http://{host}:{port}/v1")
     serve(model, host=host, port=port, served_name=served_name, log_level=log_level)
 

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from lesiontrials.cli.console import make_console, model_label
 from lesiontrials.cli.options import DataRootOption, WorkspaceOption
 
 if TYPE_CHECKING:
     from lesiontrials.paths import DataRoot, Workspace
 
-console = Console()
+console = make_console()
 app = typer.Typer(no_args_is_help=True,
                   help="Volume sets and 3-D models (detection FROC/CPM, malignancy AUROC).")
 
@@ -89,7 +89,7 @@ def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
                 path = run_detector(m, volume_set, workspace=space, force=force)
             else:
                 path = run_malignancy(m, volume_set, workspace=space, force=force)
-            lines.append(f"[green]{m.name}[/] {m.version} on {set_name} → {path}")
+            lines.append(f"[green]{model_label(m.name, m.version)}[/] on {set_name} → {path}")
     return lines
 
 

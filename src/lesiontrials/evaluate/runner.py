@@ -427,9 +427,14 @@ def _run_units(units: list[WorkUnit], map_fn: Any, show_progress: bool, name: st
 
     statuses: dict[tuple[str, str, str], Counter[str]] = {}
     total = sum(len(u.rows) for u in units)
+    from lesiontrials.execution.console import output_console
+
     with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), disable=not show_progress) as bar:
-        task_id = bar.add_task(f"score {name}", total=total)
+                  MofNCompleteColumn(), TimeElapsedColumn(), disable=not show_progress,
+                  console=output_console()) as bar:
+        from rich.markup import escape
+
+        task_id = bar.add_task(escape(f"score {name}"), total=total)
         for unit, counts in zip(units, map_fn(units), strict=True):
             statuses.setdefault((unit.set_name, unit.condition, unit.task),
                                 Counter()).update(counts)

@@ -147,7 +147,9 @@ def run_cases(
     progress = _progress(show_progress)
     start = time.perf_counter()
     with progress:
-        task = progress.add_task(f"{description} [{chosen.name}]", total=len(items))
+        from rich.markup import escape  # "[local]" is text, not a style tag
+
+        task = progress.add_task(escape(f"{description} [{chosen.name}]"), total=len(items))
 
         def advance(n: int) -> None:
             progress.advance(task, n)
@@ -163,7 +165,7 @@ def run_cases(
     if records is not None:
         records.append(outcomes.summary)
     if show_progress:
-        progress.console.print(outcomes.summary.line(), highlight=False)
+        progress.console.print(outcomes.summary.line(), highlight=False, markup=False)
     return outcomes
 
 
@@ -176,6 +178,8 @@ def _progress(enabled: bool):
         TimeRemainingColumn,
     )
 
+    from lesiontrials.execution.console import output_console
+
     return Progress("[progress.description]{task.description}", BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    disable=not enabled)
+                    disable=not enabled, console=output_console())

@@ -9,8 +9,6 @@ from typing import Any
 
 from lesiontrials.execution.base import CaseOutcome
 
-_REASON_CHARS = 80
-
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -54,7 +52,7 @@ def summarise_run(outcomes: Sequence[CaseOutcome], *, stage: str, executor: str,
                   wall_s: float) -> RunSummary:
     """Build the :class:`RunSummary` of one stage's outcomes."""
     status = Counter(o.status for o in outcomes)
-    reasons = Counter(_short(o.reason) for o in outcomes if o.status == "failed")
+    reasons = Counter(_first_line(o.reason) for o in outcomes if o.status == "failed")
     return RunSummary(
         stage=stage, executor=executor, items=len(outcomes), done=status["done"],
         failed=status["failed"], skipped=status["skipped"], wall_s=wall_s,
@@ -63,6 +61,7 @@ def summarise_run(outcomes: Sequence[CaseOutcome], *, stage: str, executor: str,
     )
 
 
-def _short(reason: str) -> str:
-    first = (reason or "no reason given").splitlines()[0]
-    return first if len(first) <= _REASON_CHARS else first[: _REASON_CHARS - 1] + "…"
+def _first_line(reason: str) -> str:
+    """A failure's first line, whole: logs never cut a reason (identical ones are counted
+    together)."""
+    return (reason or "no reason given").splitlines()[0]

@@ -1,7 +1,7 @@
 // Trials, one trial, and the case viewer: axial slices (window/level, the four guidance
 // overlays), a NiiVue 3-D pane, and a button per inserted nodule centring both on it.
 
-import { api, el, errorOf, fmt, pretty, show, showError, table, view } from "./util.js";
+import { api, el, errorOf, fmt, labelLegend, pretty, show, showError, table, view } from "./util.js";
 import { createViewer } from "./viewer3d.js";
 
 export async function pageTrials() {
@@ -23,7 +23,12 @@ export async function pageTrial(trial) {
 
 function qcImage(src) {
   const image = el("img", { src, alt: "QC montage", id: "case-qc" });
-  const box = el("figure", {}, image, el("figcaption", {}, "insert/render QC"));
+  // what qc.png draws (lesiontrials.render.qc): say it next to the picture
+  const box = el("figure", {}, image, el("figcaption", { id: "case-qc-legend" },
+    "insert/render QC, 80 mm around the first nodule, three axial slices (its centre and a quarter of its extent "
+    + "either side). Top row: CT in the lung window (centre −600 HU, width 1500 HU; black ≤ −1350 HU, "
+    + "white ≥ +150 HU). Bottom row: the same slices, ",
+    el("span", { class: "swatch qc-red" }), " red outline = the inserted nodules' masks. Anterior up, patient right on the left."));
   image.addEventListener("error", () => box.remove());
   return box;
 }
@@ -57,6 +62,7 @@ export async function pageCase(trial, name) {
   const overlay = el("select", { id: "case-overlay" }, ["contour", "bbox", "bbox_contour", "plain"].map((o) => el("option", { value: o }, pretty(o))));
   const source = el("select", { id: "case-source" }, (info.ct_viewable ? ["ct", "labels"] : ["labels"]).map((o) => el("option", { value: o }, o === "ct" ? "CT" : "label map")));
   const note = el("p", { class: "note", id: "case-msg", hidden: true });
+  const legend = el("div", { class: "legend", id: "case-legend", hidden: true });
   const windowBox = el("div", { class: "window", hidden: source.value !== "ct" },
     el("label", { for: "case-center" }, "window centre (HU) ", centre),
     el("label", { for: "case-width" }, "window width (HU) ", width));
@@ -79,6 +85,10 @@ export async function pageCase(trial, name) {
     if (first) { z.value = response.headers.get("X-Slice"); first = false; if (viewer) viewer.setZ(Number(z.value)); }
     zLabel.textContent = `z = ${z.value} / ${depth - 1}`;
     const shown = { z: z.value, overlay: overlay.value, source: source.value };
+    const labelIds = source.value === "labels" ? response.headers.get("X-Labels") : null;
+    legend.hidden = !labelIds;
+    legend.replaceChildren(...(labelIds ? await labelLegend(labelIds) : []));
+    if (ticket !== latest) return;
     const blob = await response.blob();
     if (ticket !== latest) return;
     const old = image.src;
@@ -126,7 +136,7 @@ export async function pageCase(trial, name) {
           windowBox,
           el("label", { for: "case-overlay" }, "overlay ", overlay),
           el("label", { for: "case-source" }, "image ", source)),
-        note, image),
+        note, image, legend),
       el("section", { class: "panel" }, el("h3", {}, "3-D view (NiiVue)"), box3d)),
     el("h3", {}, "Inserted nodules (realised)"), nodulesTable,
     info.has_qc ? qcImage(`/api/files/cases/${encodeURIComponent(trial)}/${encodeURIComponent(name)}/qc.png`) : null,

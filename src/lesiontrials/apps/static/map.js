@@ -85,9 +85,11 @@ export async function pageMap(params) {
   };
   const methods = ["pca", "umap"].map((m) => {
     const known = colours.methods[m];
-    const missing = known && known.available === false && !known.cached;
-    return el("label", { class: "option", for: `map-method-${m}`, title: missing ? `not computed on this server${known.hint ? `: ${known.hint}` : ""}` : "" },
+    const missing = Boolean(known && known.available === false);
+    // a layout the server has not stored cannot be shown: disabled, with how to get it
+    return el("label", { class: "option", for: `map-method-${m}`, title: missing ? (known.hint || "not computed for this index") : "" },
       el("input", { type: "radio", name: "map-method", value: m, id: `map-method-${m}`, checked: state.method === m,
+        disabled: missing,
         on: { change: () => { state.method = m; reload(); } } }), ` ${m.toUpperCase()}`,
       missing ? el("span", { class: "count" }, " (unavailable)") : null);
   });

@@ -155,3 +155,16 @@ export async function download(url, fallbackName, note) {
   if (note) { note.textContent = `saved ${name}`; note.classList.remove("refused"); }
   return response;
 }
+
+let labelTable = null;
+/** Legend entries (colour swatch + name) for a comma-separated list of label ids, with the
+ *  colours the server draws label maps in (GET /api/labels, fetched once). */
+export async function labelLegend(ids) {
+  if (!labelTable) labelTable = await api("/api/labels");
+  return String(ids).split(",").filter((id) => id !== "" && id !== "0").map((id) => {
+    const entry = labelTable[id] || { name: `label ${id}`, colour: "#888888" };
+    const swatch = el("span", { class: "swatch" });
+    swatch.style.backgroundColor = entry.colour;  // CSSOM, allowed by the page's style-src
+    return el("span", { class: "legend-item", "data-label": id }, swatch, ` ${entry.name}`);
+  });
+}

@@ -1,0 +1,71 @@
+"""``lesiontrials run`` with stdout and stderr piped to a file, as in CI or ``nohup``:
+no line is wrapped or cut — every path printed exists whole, no "…", the library's
+progress lines keep their executor and counts on one line, model versions read as names."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = re.compile(r"(?<![\w.])(/[^\s()'\"`,;]+)")
+PLACEHOLDERS = {"TRIAL", "CASE", "NAME", "MODEL", "SET"}  # e.g. "cases/TRIAL/CASE/"
+TABLE_EDGES = tuple("┏┡┃│└┗┠╇┳")  # rich table borders also use "━"
+
+
+def _paths_cut(lines: list[str], roots: tuple[Path, ...]) -> list[str]:
+    """Absolute paths under ``roots`` printed in ``lines`` that do not exist (a wrapped or
+    truncated path is cut in two, so neither part exists)."""
+    missing = []
+    for line in lines:
+        for token in PATH.findall(line):
+            path = token.rstrip(".:")
+            if not any(path.startswith(str(root)) for root in roots):
+                continue
+            parts = path.split("/")
+            stop = next((i for i, part in enumerate(parts) if part in PLACEHOLDERS), None)
+            if stop is not None:  # a pattern naming where outputs go: its fixed part exists
+                path = "/".join(parts[:stop]) or "/"
+            if not (glob.glob(path) if "*" in path else os.path.exists(path)):
+                missing.append(f"{path!r} in {line!r}")
+    return missing
+
+
+@pytest.mark.slow  # the whole pipeline on the tiny world (several minutes)
+def test_run_piped_to_a_file_wraps_and_cuts_nothing(tiny_world: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / ("piped_run_workspace_with_a_long_name_" * 3).rstrip("_")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["LESIONTRIALS_DATA_ROOT"] = str(tiny_world)
+    log = tmp_path / "run.log"
+    with log.open("w") as out:  # a file, not a terminal: rich would lay it out for 80 columns
+        done = subprocess.run([sys.executable, "-m", "lesiontrials.cli.main", "run", "--size",
+                               "demo", "--workers", "1", "--keep-going", "-w", str(workspace)],
+                              stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    text = log.read_text()
+    assert done.returncode in (0, 3), text[-3000:]
+    lines = text.splitlines()
+    assert "…" not in text, [line for line in lines if "…" in line]
+    assert _paths_cut(lines, (workspace, tiny_world)) == []
+    assert any(str(workspace) in line for line in lines)
+    # the library's progress and summary lines: description, executor and counts together
+    for stage in ("insert", "render"):
+        summaries = [line for line in lines if line.startswith(f"{stage} ")
+                     and " done, " in line]
+        assert summaries, stage
+        for line in summaries:
+            assert "[in-process]" in line and "cases/min" in line and "CPU" in line, line
+    bars = [line for line in lines if "━" in line and not line.startswith(TABLE_EDGES)]
+    assert bars and all(re.search(r"\d+/\d+", line) for line in bars), bars[:5]
+    # model versions are named, not the raw identity "1+67889e24…"
+    scored = [line for line in lines if "answers scored now" in line]
+    assert scored and all(re.search(r" v\d[\w.]* \(config [0-9a-f]{8}\)", line)
+                          for line in scored), scored
+    assert not any(re.search(r"\b\d+\+[0-9a-f]{8,}\b", line) for line in scored)
+    # the final screen: headline numbers and the next command, each whole
+    assert any(line.startswith("next: open ") and f"--workspace {workspace}" in line
+               for line in lines)
