@@ -9,6 +9,9 @@ and tables take the width their cells need.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from rich.console import Console
 
 #: width given to rich when the output is not a terminal (wider than any table we print)
@@ -45,3 +48,49 @@ def print_headlines(console: Console, report_html: str | object) -> None:
         console.print(line.replace("**", ""), markup=False, highlight=False)
     console.print(f"report: {path} (Markdown: {path.with_suffix('.md')})", markup=False,
                   highlight=False)
+
+
+class RichReporter:
+    """The command line's progress reporter: a rich bar per task and plain summary lines,
+    on a :func:`make_console` console (so piped output is never wrapped or cut).
+
+    Library calls report to it only when the CLI passes it
+    (:class:`~lesiontrials.execution.progress.ProgressReporter`).
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or make_console()
+        self._bar: object | None = None
+        self._open = 0
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A rich progress bar for ``total`` items; yields its ``advance(n)``. Tasks open at
+        the same time share one live display (rich allows only one)."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        if self._bar is None:
+            self._bar = Progress("[progress.description]{task.description}", BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), console=self.console)
+            self._bar.start()
+        bar: Progress = self._bar  # type: ignore[assignment]
+        self._open += 1
+        try:
+            task_id = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task_id, n)
+        finally:
+            self._open -= 1
+            if self._open == 0:
+                bar.stop()
+                self._bar = None
+
+    def message(self, text: str) -> None:
+        """One plain line (no markup, no highlighting)."""
+        self.console.print(text, markup=False, highlight=False)
