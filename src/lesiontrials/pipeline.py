@@ -62,6 +62,13 @@ class PlanRecord:
     infeasible: tuple[dict[str, Any], ...] = ()
 
 
+class InfeasibleDesignsError(InputError):
+    """Planning every design left nothing planned (or, strict, some design infeasible);
+    ``record`` holds what was planned and why each infeasible design was refused."""
+
+    record: PlanRecord
+
+
 @dataclass(frozen=True)
 class StageRecord:
     """What a per-case stage did: one summary per trial (or set), cases failed of total,
@@ -202,13 +209,17 @@ def _plan_all(ctx: PlanContext, ws: Workspace, *, size: str, seed: int,
     record = ws.root / "trials" / "plan_all.json"
     write_json({"size": size, "seed": seed, "planned": [p.name for p in plans],
                 "infeasible": infeasible}, record)
+    planned = PlanRecord(tuple(plans), tuple(infeasible))
     if not plans or (strict and infeasible):
         names = ", ".join(f"{i['design_number']} {i['design']}" for i in infeasible)
-        raise InputError(f"{len(infeasible)} of {len(DESIGNS)} designs are infeasible "
-                         f"({names})" + ("" if plans else ": nothing could be planned"),
-                         path=record, fix="relax the constraints listed for each design (or "
-                         "drop --strict to plan the feasible ones)")
-    return PlanRecord(tuple(plans), tuple(infeasible))
+        error = InfeasibleDesignsError(
+            f"{len(infeasible)} of {len(DESIGNS)} designs are infeasible ({names})"
+            + ("" if plans else ": nothing could be planned"), path=record,
+            fix="relax the constraints listed for each design (or drop --strict to plan the "
+            "feasible ones)")
+        error.record = planned
+        raise error
+    return planned
 
 
 # ----------------------------------------------------------------------- per-case stages
@@ -400,7 +411,12 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
     def step(name: str, func: Any, *, per_case: bool = False) -> Any:
         if observer is not None:
             observer.started(name)
-        record = out.records[name] = func()
+        try:
+            record = out.records[name] = func()
+        except InfeasibleDesignsError as exc:  # the observer still shows why
+            if observer is not None:
+                observer.finished(name, exc.record)
+            raise
         if observer is not None:
             observer.finished(name, record)
         if per_case:

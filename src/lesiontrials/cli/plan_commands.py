@@ -27,7 +27,11 @@ def plan_all_designs(*, size: str, workspace: Path | None = None, data_root: Pat
     from lesiontrials.settings import load_settings
 
     settings = load_settings(workspace=workspace, data_root=data_root, seed=seed)
-    record = pipeline.plan(settings, size=size, strict=strict)
+    try:
+        record = pipeline.plan(settings, size=size, strict=strict)
+    except pipeline.InfeasibleDesignsError as exc:
+        print_plans(exc.record, settings.workspace / "trials")  # why, design by design
+        raise
     print_plans(record, settings.workspace / "trials")
     return list(record.plans)
 
