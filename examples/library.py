@@ -16,8 +16,8 @@ index = lt.load_index(s)  # one row per donor nodule; diameters in mm
 print(f"{len(index.table)} donor nodules in {root}")
 spec = {"name": "tiny", "n_cases": 8, "nodule_free_fraction": 0.5}
 trial = lt.plan(s, spec=spec).plans[0]  # 8 cases: 4 with a nodule, 4 without
-lt.insert(s, trials=[trial.name])  # donor masks transplanted into host label maps
-lt.render(s, trials=[trial.name])  # CT in HU on each host's grid
+lt.insert_nodules(s, trials=[trial.name])  # donor masks transplanted into host label maps
+lt.render_ct(s, trials=[trial.name])  # CT in HU on each host's grid
 sets = lt.build_slices(s, trials=[trial.name])  # 2-D evaluation set (PNG slices)
 print(f"{sets.summaries[0].positives} positive, {sets.summaries[0].negatives} negative")
 for summary in lt.score(s, models=["threshold", "majority"]):

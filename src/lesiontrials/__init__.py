@@ -8,10 +8,14 @@ cases of a per-case stage failed (their summaries are written; re-running resume
 
     import lesiontrials as lt
     s = lt.settings(workspace="ws", data_root="world", workers=2)
-    lt.load_index(s); lt.plan(s, design=2); lt.insert(s); lt.render(s)
+    lt.load_index(s); lt.plan(s, design=2); lt.insert_nodules(s); lt.render_ct(s)
     lt.build_slices(s); lt.score(s); report = lt.analyze(s)
 
-Importing the package is cheap: the stages are imported on first use.
+Importing the package is cheap: the stages are imported on first use. Inserting and
+rendering are ``insert_nodules`` and ``render_ct``, not ``insert`` and ``render``: those
+names are the subpackages :mod:`lesiontrials.insert` and :mod:`lesiontrials.render`, and
+importing a subpackage rebinds the package attribute of its name (a function there would
+be replaced by the module on the first ``import lesiontrials.render.…``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ if TYPE_CHECKING:
     from lesiontrials.settings import Settings
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "build_slices", "insert", "load_index", "plan", "render", "run",
-           "score", "settings"]
+__all__ = ["analyze", "build_slices", "insert_nodules", "load_index", "plan", "render_ct",
+           "run", "score", "settings"]
 
 
 def settings(**values: Any) -> Settings:
@@ -84,14 +88,14 @@ def plan(settings: Settings, *, spec: Any = None, design: str | int | None = Non
     return pipeline.plan(settings, spec=spec, design=design, size=size)
 
 
-def insert(settings: Settings, executor: Executor | None = None, *,
+def insert_nodules(settings: Settings, executor: Executor | None = None, *,
            trials: Sequence[str] | None = None, reporter: ProgressReporter | None = None,
            check: bool = True) -> StageRecord:
     """Transplant donor nodules into host label maps (``cases/TRIAL/CASE/labels.nii.gz``,
     ``insert.json``) for ``trials`` (default: every planned trial). ``check``: raise when
     cases failed.
 
-    >>> lt.insert(s, trials=["doc"]).summaries[0]["status"]["done"]
+    >>> lt.insert_nodules(s, trials=["doc"]).summaries[0]["status"]["done"]
     4
     """
     from lesiontrials import pipeline
@@ -100,14 +104,14 @@ def insert(settings: Settings, executor: Executor | None = None, *,
     return _checked(record, check)
 
 
-def render(settings: Settings, executor: Executor | None = None, *,
+def render_ct(settings: Settings, executor: Executor | None = None, *,
            trials: Sequence[str] | None = None, backend: str = "auto",
            reporter: ProgressReporter | None = None, check: bool = True) -> StageRecord:
     """Render inserted cases to CT in HU (``ct.nii.gz``, ``render.json``, ``qc.png`` per
     case; same grid as the host) with ``backend`` (``auto``: real hosts keep their CT,
     phantoms are rendered analytically).
 
-    >>> lt.render(s, trials=["doc"]).summaries[0]["rendered"]
+    >>> lt.render_ct(s, trials=["doc"]).summaries[0]["rendered"]
     4
     """
     from lesiontrials import pipeline
