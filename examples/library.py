@@ -10,7 +10,7 @@ from lesiontrials.testing import build_tiny_world
 
 workspace = Path(sys.argv[1] if len(sys.argv) > 1 else "library-demo")
 root = Path(sys.argv[2]) if len(sys.argv) > 2 else build_tiny_world(workspace / "world")
-s = lt.settings(workspace=workspace, data_root=root, workers=2, seed=0)
+s = lt.load_settings(workspace=workspace, data_root=root, workers=2, seed=0)
 
 index = lt.load_index(s)  # one row per donor nodule; diameters in mm
 print(f"{len(index.table)} donor nodules in {root}")

@@ -3,16 +3,18 @@ tiny world, and importing the package imports none of the stages."""
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
 import lesiontrials as lt
 
 #: the order the examples build on each other (plan before insert, …)
-PIPELINE_ORDER = ("settings", "load_index", "plan", "insert_nodules", "render_ct",
+PIPELINE_ORDER = ("load_settings", "load_index", "plan", "insert_nodules", "render_ct",
                   "build_slices", "score", "analyze", "run")
 
 
@@ -22,6 +24,18 @@ def test_every_public_name_has_a_doctest_in_pipeline_order():
     for name in PIPELINE_ORDER:
         [test] = finder.find(getattr(lt, name), name)
         assert test.examples, f"lt.{name} has no example"
+
+
+def test_public_names_stay_functions_after_every_submodule_is_imported():
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.walk_packages(lt.__path__, "lesiontrials."):
+        if not module.name.startswith(("lesiontrials.apps", "lesiontrials.testing")):
+            with contextlib.suppress(ImportError):  # optional extras
+                importlib.import_module(module.name)
+    assert all(callable(getattr(lt, name)) and not isinstance(getattr(lt, name), ModuleType)
+               for name in lt.__all__)
 
 
 def test_import_lesiontrials_loads_no_stage_and_no_heavy_library():
@@ -36,7 +50,7 @@ def test_import_lesiontrials_loads_no_stage_and_no_heavy_library():
 def test_doctests_run_in_pipeline_order_on_the_tiny_world(tiny_world, tmp_path, capsys):
     workspace = tmp_path / "ws"
     shared = {"lt": lt, "workspace": workspace,
-              "s": lt.settings(workspace=workspace, data_root=tiny_world, workers=1)}
+              "s": lt.load_settings(workspace=workspace, data_root=tiny_world, workers=1)}
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     finder = doctest.DocTestFinder()
     for name in PIPELINE_ORDER:

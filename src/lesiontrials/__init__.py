@@ -2,20 +2,21 @@
 
 The public API: one call per pipeline stage, thin wrappers over :mod:`lesiontrials.pipeline`
 (which the command line calls too). Each takes the run's :class:`~lesiontrials.settings.
-Settings` (``lt.settings(workspace=..., data_root=..., workers=...)``), prints nothing
+Settings` (``lt.load_settings(workspace=..., data_root=..., workers=...)``), prints nothing
 unless given a ``reporter`` and raises :class:`~lesiontrials.errors.StageFailedError` when
 cases of a per-case stage failed (their summaries are written; re-running resumes).
 
     import lesiontrials as lt
-    s = lt.settings(workspace="ws", data_root="world", workers=2)
+    s = lt.load_settings(workspace="ws", data_root="world", workers=2)
     lt.load_index(s); lt.plan(s, design=2); lt.insert_nodules(s); lt.render_ct(s)
     lt.build_slices(s); lt.score(s); report = lt.analyze(s)
 
 Importing the package is cheap: the stages are imported on first use. Inserting and
-rendering are ``insert_nodules`` and ``render_ct``, not ``insert`` and ``render``: those
-names are the subpackages :mod:`lesiontrials.insert` and :mod:`lesiontrials.render`, and
-importing a subpackage rebinds the package attribute of its name (a function there would
-be replaced by the module on the first ``import lesiontrials.render.…``).
+rendering are ``insert_nodules`` and ``render_ct`` (and settings come from
+``load_settings``): ``insert``, ``render`` and ``settings`` are the modules
+:mod:`lesiontrials.insert`, :mod:`lesiontrials.render` and :mod:`lesiontrials.settings`,
+and importing a submodule rebinds the package attribute of its name, so a function of
+that name would be replaced by the module on the first ``import lesiontrials.render.…``.
 """
 
 from __future__ import annotations
@@ -34,20 +35,20 @@ if TYPE_CHECKING:
     from lesiontrials.settings import Settings
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "build_slices", "insert_nodules", "load_index", "plan", "render_ct",
-           "run", "score", "settings"]
+__all__ = ["analyze", "build_slices", "insert_nodules", "load_index", "load_settings", "plan",
+           "render_ct", "run", "score"]
 
 
-def settings(**values: Any) -> Settings:
+def load_settings(**values: Any) -> Settings:
     """The run's settings: ``values`` (``workspace``, ``data_root``, ``seed``, ``workers``,
     …) over ``LESIONTRIALS_*`` variables and ``.env``; a bad value is an error naming it.
 
-    >>> lt.settings(workspace=str(workspace), seed=3, workers=1).seed
+    >>> lt.load_settings(workspace=str(workspace), seed=3, workers=1).seed
     3
     """
-    from lesiontrials.settings import load_settings
+    from lesiontrials.settings import load_settings as load
 
-    return load_settings(**values)
+    return load(**values)
 
 
 def load_index(settings: Settings) -> NoduleIndex:
@@ -179,7 +180,7 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
     insert → render → slices → score → split → volumes → analyze; returns every stage's
     record and the report's path. Minutes on the demo world (``size="demo"``).
 
-    >>> record = lt.run(lt.settings(workspace="ws"))  # doctest: +SKIP
+    >>> record = lt.run(lt.load_settings(workspace="ws"))  # doctest: +SKIP
     >>> record.report  # doctest: +SKIP
     PosixPath('ws/reports/demo/report.html')
     """
