@@ -1,7 +1,8 @@
 """A base install runs the core pipeline: ``examples/library.py`` (tiny world → index →
-plan → insert → render → slices → score → report) in a subprocess where every module that
-is not the standard library, lesiontrials or a base dependency (with what those need) is
-refused at import, as if it were not installed (torch, monai, scikit-learn, fastapi, …).
+plan → insert → render → slices → score → report) in a Python that sees only the standard
+library, lesiontrials and the base dependencies with what those need (a site-packages of
+links to them, ``python -S``): torch, monai, scikit-learn, fastapi, … are absent exactly as
+when never installed.
 
 The allowed set comes from pyproject.toml's ``[project] dependencies`` and their own
 requirements, read from the installed distributions' metadata. The same run is the test
@@ -15,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -24,23 +26,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "library.py"
 
-BLOCKER = '''
-import importlib.abc, sys
-ALLOWED = set({allowed!r})
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        top = name.partition(".")[0]
-        if top in ALLOWED or top in sys.stdlib_module_names or top.startswith("_"):
-            return None
-        raise ModuleNotFoundError(f"blocked (not a base dependency): {{name}}", name=name)
-sys.meta_path.insert(0, Block())
-sys.argv = [{example!r}, *sys.argv[1:]]
-exec(compile(open({example!r}).read(), {example!r}, "exec"), {{"__name__": "__main__"}})
-'''
+def base_site(target: Path, allowed: set[str], wanted: set[str]) -> Path:
+    """A site-packages holding only the base install: links to the installed top-level
+    modules in ``allowed``, their compiled-library folders (``*.libs``) and the
+    ``*.dist-info`` of the ``wanted`` distributions. Python started with ``-S`` and this
+    folder on its path finds nothing else: an extra is absent exactly as when it was never
+    installed (``find_spec`` returns None, ``import`` raises ModuleNotFoundError)."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    target.mkdir(parents=True)
+    for entry in site.iterdir():
+        name = entry.name
+        top = name.split(".")[0]
+        keep = (top in allowed or name.endswith(".libs")
+                or (name.endswith(".dist-info") and _normal(name.split("-")[0]) in wanted))
+        if keep and not name.endswith(".pth"):
+            (target / name).symlink_to(entry)
+    return target
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-")
 
 
 def _requirement_name(requirement: str) -> str:
-    return re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+    return _normal(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])
 
 
 def base_distributions() -> set[str]:
@@ -79,7 +88,7 @@ def allowed_modules() -> set[str]:
     wanted = base_distributions()
     allowed = {"lesiontrials"}
     for module, dists in metadata.packages_distributions().items():
-        if any(d.lower().replace("_", "-") in wanted for d in dists):
+        if any(_normal(d) in wanted for d in dists):
             allowed.add(module)
     return allowed
 
@@ -92,11 +101,13 @@ def test_the_allowed_set_is_the_base_install_and_blocks_the_extras():
 
 @pytest.mark.slow
 def test_base_install_runs_the_library_example_from_world_to_report(tmp_path):
-    script = tmp_path / "blocked.py"
-    script.write_text(BLOCKER.format(allowed=sorted(allowed_modules()), example=str(EXAMPLE)))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": "80"}
-    env = {k: v for k, v in env.items() if not k.startswith("LESIONTRIALS_")}
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "ws")], env=env,
+    site = base_site(tmp_path / "site", allowed_modules(), base_distributions())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LESIONTRIALS_")}
+    env.update(PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(site)]), COLUMNS="80")
+    probe = subprocess.run([sys.executable, "-S", "-c", PROBE], env=env, capture_output=True,
+                           text=True, check=False)
+    assert probe.stdout.split() == ["absent"] * 4 + ["present"] * 3, probe.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-S", str(EXAMPLE), str(tmp_path / "ws")], env=env,
                           capture_output=True, text=True, timeout=3000, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
@@ -105,4 +116,10 @@ def test_base_install_runs_the_library_example_from_world_to_report(tmp_path):
     assert [line.split()[1] for line in lines[2:4]] == ["threshold", "majority"]
     report = tmp_path / "ws" / "reports" / "tiny" / "report.html"
     assert lines[-1] == f"report: {report}" and report.stat().st_size > 10_000
-    assert "blocked" not in done.stderr
+
+
+PROBE = """
+import importlib.util
+for name in ("torch", "monai", "sklearn", "fastapi", "skimage", "matplotlib", "PIL"):
+    print("present" if importlib.util.find_spec(name) else "absent")
+"""
