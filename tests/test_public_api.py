@@ -56,7 +56,7 @@ def test_doctests_run_in_pipeline_order_on_the_tiny_world(tiny_world, tmp_path, 
     for name in PIPELINE_ORDER:
         [test] = finder.find(getattr(lt, name), name, globs=shared)
         test.globs = shared  # later examples use what earlier ones made
-        runner.run(test)
+        runner.run(test, clear_globs=False)
     results = runner.summarize(verbose=False)
     assert results.failed == 0, capsys.readouterr().out
     assert results.attempted >= 12
