@@ -112,7 +112,7 @@ def test_base_install_runs_the_library_example_from_world_to_report(tmp_path):
                           capture_output=True, text=True, timeout=3000, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
-    assert len(lines) == 6, done.stdout  # the example's own prints only: no progress output
+    assert len(lines) == 5, done.stdout  # the example's own prints only: no progress output
     assert lines[0].endswith(f"donor nodules in {tmp_path / 'ws' / 'world'}")
     assert [line.split()[1] for line in lines[2:4]] == ["threshold", "majority"]
     report = tmp_path / "ws" / "reports" / "tiny" / "report.html"
