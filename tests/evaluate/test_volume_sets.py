@@ -144,11 +144,13 @@ def test_real_volume_set_from_a_data_root(tmp_path: Path) -> None:
 def test_run_stage_builds_trial_and_real_sets(tmp_path: Path) -> None:
     from test_sets import _real_root
 
-    from lesiontrials.cli.volume_commands import build_and_score
     from lesiontrials.evaluate.volumes import list_volume_sets
+    from lesiontrials.pipeline import volumes
+    from lesiontrials.settings import Settings
 
     ws = write_trial(tmp_path / "ws").workspace
-    lines = build_and_score(ws, trials=(TRIAL, "absent_trial"), data_root=_real_root(tmp_path))
+    settings = Settings(workspace=ws.root, data_root=_real_root(tmp_path).root)
+    lines = volumes(settings, trials=(TRIAL, "absent_trial"))
     assert list_volume_sets(ws) == ["real", TRIAL]
     assert len(lines) == 4  # two baselines × two sets
     track = volume_track(ws, replicates=20)

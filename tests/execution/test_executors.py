@@ -94,13 +94,16 @@ def test_settings_select_the_executor(tmp_path, monkeypatch):
     monkeypatch.setenv("LESIONTRIALS_SLURM_GPUS", "1")
     monkeypatch.setenv("LESIONTRIALS_CHUNK_SIZE", "32")
     monkeypatch.setenv("LESIONTRIALS_WORKSPACE", str(tmp_path))
-    chosen = resolve_executor(workers=1)
+    # the library never reads the environment: only settings (the CLI) build the executor
+    assert isinstance(resolve_executor(workers=1), InProcessExecutor)
+    from lesiontrials.settings import load_settings
+
+    chosen = executor_from_settings(load_settings())
     assert isinstance(chosen, SlurmExecutor)
     assert chosen.chunk_size == 32 and chosen.folder == tmp_path / "logs" / "slurm"
     assert chosen.parameters["slurm_partition"] == "gpu"
     assert chosen.parameters["gpus_per_node"] == 0  # CPU stages ask for no GPU
-    from lesiontrials.settings import load_settings
-
+    assert chosen.model_gpus == 1  # what its model stages will ask for
     model_stage = executor_from_settings(load_settings(), gpu=True)
     assert isinstance(model_stage, SlurmExecutor)
     assert model_stage.parameters["gpus_per_node"] == 1 and model_stage.gpus == 1
@@ -111,8 +114,13 @@ def test_settings_select_ray_tasks_or_gpu_actors(monkeypatch):
 
     monkeypatch.setenv("LESIONTRIALS_EXECUTOR", "ray")
     monkeypatch.setenv("LESIONTRIALS_RAY_ADDRESS", "auto")
-    chosen = resolve_executor(workers=1)
+    monkeypatch.setenv("LESIONTRIALS_RAY_NUM_GPUS", "0.5")
+    from lesiontrials.settings import load_settings
+
+    assert isinstance(resolve_executor(workers=1), InProcessExecutor)  # env not read here
+    chosen = executor_from_settings(load_settings())
     assert isinstance(chosen, RayExecutor) and chosen.address == "auto"
+    assert chosen.model_gpus == 0.5
     actors = executor_from_settings(Settings(executor="ray", ray_num_gpus=1, workers=3),
                                     gpu=True)
     assert isinstance(actors, RayActorExecutor)

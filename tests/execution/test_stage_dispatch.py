@@ -35,8 +35,8 @@ def test_local_executors_leave_model_stages_on_their_local_path(monkeypatch):
 def test_ray_model_stages_run_on_actors_with_gpus_from_settings(monkeypatch):
     from lesiontrials.execution import RayActorExecutor, RayExecutor
 
-    monkeypatch.setenv("LESIONTRIALS_RAY_NUM_GPUS", "0.5")
-    with use_executor(RayExecutor(address="auto")):
+    monkeypatch.setenv("LESIONTRIALS_RAY_NUM_GPUS", "2")  # never read: the executor says
+    with use_executor(RayExecutor(address="auto", model_gpus=0.5)):
         chosen = model_executor(workers=3, setup=_setup)
         cpu_only = model_executor(workers=3, setup=_setup, gpu=False)
     assert isinstance(chosen, RayActorExecutor) and chosen.name == "ray-actors"
@@ -52,8 +52,8 @@ def test_ray_model_stages_run_on_actors_with_gpus_from_settings(monkeypatch):
 def test_slurm_model_stages_ask_for_gpus_from_settings(monkeypatch, tmp_path):
     from lesiontrials.execution import SlurmExecutor
 
-    monkeypatch.setenv("LESIONTRIALS_SLURM_GPUS", "2")
-    cpu_array = SlurmExecutor(folder=tmp_path, partition="gpu")
+    monkeypatch.setenv("LESIONTRIALS_SLURM_GPUS", "5")  # never read: the executor says
+    cpu_array = SlurmExecutor(folder=tmp_path, partition="gpu", model_gpus=2)
     with use_executor(cpu_array):
         chosen = model_executor(workers=1, setup=_setup)
         baseline = model_executor(workers=1, setup=_setup, gpu=False)

@@ -4,11 +4,14 @@ shared with the library's progress displays)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from rich.console import Console
 
-from lesiontrials.execution.console import PLAIN_WIDTH, output_console
+from lesiontrials.execution.console import PLAIN_WIDTH, model_label, output_console
 
-__all__ = ["PLAIN_WIDTH", "make_console", "print_headlines", "stage"]
+__all__ = ["PLAIN_WIDTH", "RichReporter", "make_console", "model_label", "print_headlines", "stage"]
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -40,16 +43,49 @@ def print_headlines(console: Console, report_html: str | object) -> None:
                   highlight=False)
 
 
-def model_label(name: str, version: str) -> str:
-    """A model as a log line names it: ``threshold v1 (config 67889e24)`` for the
-    ``{version}+{parameter hash}`` identities of the built-in models, ``name v2`` for a
-    bare version number, ``name (version …)`` otherwise (a checkpoint digest, a tag)."""
-    import re
+class RichReporter:
+    """The command line's progress reporter: a rich bar per task and plain summary lines,
+    on a :func:`make_console` console (so piped output is never wrapped or cut).
 
-    text = str(version).strip()
-    match = re.fullmatch(r"v?(\d[\w.\-]*)\+([0-9a-fA-F]{6,})", text)
-    if match:
-        return f"{name} v{match.group(1)} (config {match.group(2)[:8]})"
-    if re.fullmatch(r"v?\d[\w.\-]*", text):
-        return f"{name} v{text.removeprefix('v')}"
-    return f"{name} (version {text})" if text else name
+    Library calls report to it only when the CLI passes it
+    (:class:`~lesiontrials.execution.progress.ProgressReporter`).
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or make_console()
+        self._bar: object | None = None
+        self._open = 0
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A rich progress bar for ``total`` items; yields its ``advance(n)``. Tasks open at
+        the same time share one live display (rich allows only one)."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        if self._bar is None:
+            self._bar = Progress("[progress.description]{task.description}", BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), console=self.console)
+            self._bar.start()
+        bar: Progress = self._bar  # type: ignore[assignment]
+        self._open += 1
+        try:
+            from rich.markup import escape  # "[local]" is text, not a style tag
+
+            task_id = bar.add_task(escape(description), total=total)
+            yield lambda n: bar.advance(task_id, n)
+        finally:
+            self._open -= 1
+            if self._open == 0:
+                bar.stop()
+                self._bar = None
+
+    def message(self, text: str) -> None:
+        """One plain line (no markup, no highlighting)."""
+        self.console.print(text, markup=False, highlight=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,9 +26,10 @@ from lesiontrials.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from lesiontrials.evaluate.models.config import ModelConfig
+    from lesiontrials.evaluate.runner import ScoreSummary
     from lesiontrials.evaluate.sets import SetSummary
-    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.paths import Workspace
+    from lesiontrials.pipeline import StageRecord
 
 console = make_console()
 
@@ -62,21 +62,34 @@ def slices(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Build evaluation sets: centre slices ± 1, 4 guidance conditions, 2 profiles."""
-    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials import pipeline
+    from lesiontrials.cli.console import RichReporter
+    from lesiontrials.io.locks import stage_lock
+    from lesiontrials.paths import Workspace
 
     if sum([trial is not None, all_trials, real]) != 1:
         raise typer.BadParameter("give a trial name, --all or --real (one of them)")
     settings = _settings(workspace, data_root, workers)
-    n_workers = settings.workers if "workers" in settings.model_fields_set else (
-        os.cpu_count() or 1)
     space = Workspace(settings.workspace)
-    root = DataRoot(settings.resolved_data_root)
-    from lesiontrials.io.locks import stage_lock
-
+    cases = space.root / "cases"
+    if not real and trial is None and not (cases.is_dir() and any(
+            p.is_dir() for p in cases.iterdir())):
+        console.print(f"[yellow]no trials with cases[/] under {cases}")
+        return
     with stage_lock(space.root, "slices", on_takeover=console.print), \
-            executor_scope(settings, executor, ray_address, workers=n_workers):
-        summaries = _build_sets(space, root, trial=trial, all_trials=all_trials, real=real,
-                                workers=n_workers, seed=settings.seed)
+            executor_scope(settings, executor, ray_address) as chosen:
+        record = pipeline.build_slices(settings, chosen, trials=None if all_trials or real
+                                       else [str(trial)], real=real,
+                                       reporter=RichReporter(console))
+    print_slices(record, space)
+    record.check()
+
+
+def print_slices(record: StageRecord, space: Workspace) -> None:
+    """Trials skipped (and why), then one row per evaluation set and the first failures."""
+    for name, reason in record.skipped:
+        console.print(f"[yellow]skipped {name}[/]: {reason}")
+    summaries: list[SetSummary] = list(record.summaries)
     if not summaries:
         return
     table = Table(title="evaluation sets")
@@ -91,42 +104,6 @@ def slices(
     for s in summaries:
         for key, reason in list(s.failed.items())[:5]:
             console.print(f"[red]failed[/] {s.name}/{key}: {reason}")
-    failed = sum(len(s.failed) for s in summaries)
-    if failed:
-        from lesiontrials.errors import stage_failures
-
-        raise stage_failures("slices", failed=failed,
-                             total=sum(s.cases_done + s.cases_reused + len(s.failed)
-                                       for s in summaries),
-                             summaries=str(space.root / "eval" / "*" / "set.json"))
-
-
-def _build_sets(space: Workspace, root: DataRoot, *, trial: str | None, all_trials: bool,
-                real: bool, workers: int, seed: int) -> list[SetSummary]:
-    """The real set, or the sets of one trial / every trial with cases."""
-    from lesiontrials.errors import InputError
-    from lesiontrials.evaluate.sets import build_eval_set, build_real_set
-
-    if real:
-        return [build_real_set(data_root=root.require(), workspace=space, workers=workers,
-                               seed=seed)]
-    cases = space.root / "cases"
-    names = [str(trial)] if trial else sorted(
-        p.name for p in cases.iterdir() if p.is_dir()) if cases.is_dir() else []
-    if not names:
-        console.print(f"[yellow]no trials with cases[/] under {cases}")
-        return []
-    summaries = []
-    for name in names:
-        try:
-            summaries.append(build_eval_set(
-                trial=name, workspace=space, workers=workers, seed=seed,
-                data_root=root if root.root.is_dir() else None))
-        except InputError as exc:
-            if not all_trials:
-                raise
-            console.print(f"[yellow]skipped {name}[/]: {exc}")
-    return summaries
 
 
 def score(
@@ -142,9 +119,7 @@ def score(
         help="auto (every paraphrase for models that read the prompt), all or canonical.")]
     = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
-    workers: Annotated[int, typer.Option(
-        "--workers", "-j", min=1,
-        help="Processes (Ray: actors), each loading the model once.")] = 1,
+    workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
@@ -157,36 +132,32 @@ def score(
                             models_file=models_file)
     if not configs:
         raise typer.BadParameter("give --model NAME (repeatable) or --models FILE")
-    settings = _settings(workspace)
+    settings = _settings(workspace, workers=workers)
     space = Workspace(settings.workspace)
     names = list(sets) if sets else list_sets(space)
     if not names:
         console.print(f"[yellow]no evaluation sets[/] under {space.root / 'eval'} "
                       "(run `lesiontrials slices` first)")
         return
-    with executor_scope(settings, executor, ray_address, workers=workers):
-        for config in configs:
-            score_model(config, space, names, conditions=conditions, tasks=tasks,
-                        batch_size=batch_size, workers=workers, paraphrases=paraphrases)
-
-
-def score_model(config: ModelConfig, space: Workspace, set_names: list[str], *,
-                conditions: list[str] | None, tasks: list[str] | None, batch_size: int,
-                workers: int, paraphrases: str = "auto", table: bool = True) -> None:
-    """Score one configured model and print its per-cell table."""
-    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
-    from lesiontrials.evaluate.models.config import model_factory
-    from lesiontrials.evaluate.runner import read_results
-    from lesiontrials.evaluate.runner import score as run_score
-
     choice = {"auto": None, "all": True, "canonical": False}
     if paraphrases not in choice:
         raise typer.BadParameter(f"--paraphrases {paraphrases!r}: use auto, all or canonical")
-    summary = run_score(model=config.name, model_factory=model_factory(config),
-                        workspace=space, sets=set_names,
-                        conditions=tuple(conditions or CONDITIONS),
-                        tasks=tuple(tasks or TASKS), batch_size=batch_size, workers=workers,
-                        all_paraphrases=choice[paraphrases])
+    from lesiontrials import pipeline
+    from lesiontrials.cli.console import RichReporter
+
+    with executor_scope(settings, executor, ray_address) as chosen:
+        for config in configs:  # one at a time: each model's table as soon as it is scored
+            [summary] = pipeline.score(settings, chosen, models=[config], sets=names,
+                                       conditions=conditions, tasks=tasks,
+                                       batch_size=batch_size, paraphrases=choice[paraphrases],
+                                       reporter=RichReporter(console))
+            print_score(summary, space)
+
+
+def print_score(summary: ScoreSummary, space: Workspace, *, table: bool = True) -> None:
+    """One scored model: its per-cell table, or (``table=False``) one line."""
+    from lesiontrials.evaluate.runner import read_results
+
     if not table:
         scored = sum(c["to_score"] for c in summary.cells)
         console.print(f"[green]{model_label(summary.model, summary.version)}[/]: {scored} "

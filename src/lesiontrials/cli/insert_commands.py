@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,7 +14,10 @@ from lesiontrials.cli.options import (
     WorkersOption,
     executor_scope,
 )
-from lesiontrials.errors import stage_failures
+
+if TYPE_CHECKING:
+    from lesiontrials.paths import Workspace
+    from lesiontrials.pipeline import StageRecord
 
 console = make_console()
 
@@ -39,35 +41,37 @@ def insert(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Insert donor nodules into host label maps for one trial or all; resumes."""
-    from lesiontrials.insert import insert_trial, list_trials, summary_table
+    from lesiontrials import pipeline
+    from lesiontrials.cli.console import RichReporter
+    from lesiontrials.insert import list_trials
+    from lesiontrials.io.locks import stage_lock
     from lesiontrials.paths import Workspace
     from lesiontrials.settings import load_settings
 
     if all_trials == (trial is not None):
         raise typer.BadParameter("give a trial name or --all (not both)")
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
-    n_workers = settings.workers if "workers" in settings.model_fields_set else (
-        os.cpu_count() or 1)
     space = Workspace(settings.workspace)
     names = list_trials(space) if all_trials else [str(trial)]
     if not names:
         console.print(f"[yellow]no planned trials[/] under {space.root / 'trials'} "
                       "(run `lesiontrials plan` first)")
         return
-    failed = total = 0
-    from lesiontrials.io.locks import stage_lock
-
     with stage_lock(space.root, "insert", on_takeover=console.print), \
-            executor_scope(settings, executor, ray_address, workers=n_workers):
-        for name in names:
-            summary = insert_trial(name, workspace=space, data_root=settings.resolved_data_root,
-                                   workers=n_workers, export_dir=export_release)
-            console.print(summary_table(summary))
-            console.print(f"outputs: {space.cases_dir(name)} (summary "
-                          f"{space.cases_dir(name) / 'insert_summary.json'})"
-                          + (f" · release export {export_release}" if export_release else ""))
-            failed += summary["status"]["failed"]
-            total += summary["status"]["done"] + summary["status"]["failed"]
-    if failed:
-        raise stage_failures("insert", failed=failed, total=total,
-                             summaries=str(space.root / "cases" / "*" / "insert_summary.json"))
+            executor_scope(settings, executor, ray_address) as chosen:
+        record = pipeline.insert(settings, chosen, trials=names, export_dir=export_release,
+                                 reporter=RichReporter(console))
+    print_insert(record, space, export_release)
+    record.check()
+
+
+def print_insert(record: StageRecord, space: Workspace, export_dir: Path | None) -> None:
+    """Each trial's insertion table and where its outputs are."""
+    from lesiontrials.insert import summary_table
+
+    for summary in record.summaries:
+        name = summary["trial"]
+        console.print(summary_table(summary))
+        console.print(f"outputs: {space.cases_dir(name)} (summary "
+                      f"{space.cases_dir(name) / 'insert_summary.json'})"
+                      + (f" · release export {export_dir}" if export_dir else ""))

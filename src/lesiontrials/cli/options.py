@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from lesiontrials.execution import Executor
     from lesiontrials.settings import Settings
 
 WorkspaceOption = Annotated[Path | None, typer.Option(
@@ -19,8 +20,8 @@ DataRootOption = Annotated[Path | None, typer.Option(
     "--data-root", "-d", help="Data root in the release layout (LESIONTRIALS_DATA_ROOT).")]
 WorkersOption = Annotated[int | None, typer.Option(
     "--workers", "-j", min=1,
-    help="Worker processes for per-case work (LESIONTRIALS_WORKERS). Unset: the workers "
-         "setting shown by `lesiontrials config`; insert and slices then use every core.")]
+    help="Worker processes (Ray: actors) for every stage (LESIONTRIALS_WORKERS). Unset: "
+         "the workers setting shown by `lesiontrials config` (default: every core).")]
 
 
 class WorldSize(StrEnum):
@@ -68,31 +69,37 @@ RayAddressOption = Annotated[str | None, typer.Option(
 @contextlib.contextmanager
 def executor_scope(settings: Settings, executor: ExecutorName | str | None,
                    ray_address: str | None = None, *, workers: int | None = None
-                   ) -> Iterator[None]:
-    """Run every stage inside the block on ``--executor`` / ``--ray-address``.
+                   ) -> Iterator[Executor]:
+    """Run every stage inside the block on the executor the command line asks for, and
+    show its progress on the console.
 
-    Given, they win over ``LESIONTRIALS_EXECUTOR``: the executor is built from
-    ``settings`` (workspace for SLURM logs, SLURM and Ray settings) with these values and
-    ``workers``, made active with :func:`~lesiontrials.execution.use_executor`, and
-    closed afterwards. Not given, the block runs unchanged (settings decide).
+    The executor is ``--executor`` / ``--ray-address`` when given, else the settings'
+    (``LESIONTRIALS_EXECUTOR``, default local); it is built from ``settings`` (workspace
+    for SLURM logs, SLURM and Ray settings, ``workers`` when given), made active with
+    :func:`~lesiontrials.execution.use_executor` and closed afterwards. This is the only
+    place that turns settings into an executor: library code is handed one (the block
+    gets it, to pass to :mod:`lesiontrials.pipeline`).
     """
     if executor and executor not in set(ExecutorName):  # a caller's string, not the CLI
         raise typer.BadParameter(f"unknown executor {str(executor)!r}: use one of "
                                  f"{[e.value for e in ExecutorName]}", param_hint="--executor")
     name = ExecutorName(executor).value if executor else ("ray" if ray_address else None)
-    if name is None:
-        yield
-        return
     if ray_address and name != "ray":
         raise typer.BadParameter(f"--ray-address is for the Ray executor, not {name!r}: "
                                  "drop it or use --executor ray", param_hint="--ray-address")
-    from lesiontrials.execution import executor_from_settings, stage_executor, use_executor
+    from lesiontrials.cli.console import RichReporter
+    from lesiontrials.execution import (
+        executor_from_settings,
+        stage_executor,
+        use_executor,
+        use_reporter,
+    )
 
-    update: dict[str, object] = {"executor": name}
+    update: dict[str, object] = {"executor": name} if name else {}
     if ray_address:
         update["ray_address"] = ray_address
     if workers is not None:
         update["workers"] = workers
     chosen = executor_from_settings(settings.model_copy(update=update))
-    with stage_executor(chosen), use_executor(chosen):
-        yield
+    with stage_executor(chosen), use_executor(chosen), use_reporter(RichReporter()):
+        yield chosen

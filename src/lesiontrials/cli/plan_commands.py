@@ -12,6 +12,7 @@ from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import DataRootOption, PlanSize, WorkspaceOption
 
 if TYPE_CHECKING:
+    from lesiontrials.pipeline import PlanRecord
     from lesiontrials.trials import TrialPlan
 
 console = make_console()
@@ -19,42 +20,28 @@ console = make_console()
 
 def plan_all_designs(*, size: str, workspace: Path | None = None, data_root: Path | None = None,
                      seed: int | None = None, strict: bool = False) -> list[TrialPlan]:
-    """Plan every feasible design (1-14) and write its manifest; used by ``lesiontrials run``.
+    """Plan every feasible design (1-14) and write its manifest
+    (:func:`lesiontrials.pipeline.plan`), then print the plans and the infeasible designs
+    (with the constraint to relax, from their refusal)."""
+    from lesiontrials import pipeline
+    from lesiontrials.settings import load_settings
 
-    A design the data cannot support is skipped and listed (with the constraint to relax,
-    from its refusal) in a table and in ``trials/plan_all.json``. Raises when nothing could
-    be planned, or when ``strict`` and any design was infeasible.
-    """
-    from lesiontrials.errors import InputError
-    from lesiontrials.io import write_json
-    from lesiontrials.trials import DESIGNS, plan_design, write_plan
+    settings = load_settings(workspace=workspace, data_root=data_root, seed=seed)
+    try:
+        record = pipeline.plan(settings, size=size, strict=strict)
+    except pipeline.InfeasibleDesignsError as exc:
+        print_plans(exc.record, settings.workspace / "trials")  # why, design by design
+        raise
+    print_plans(record, settings.workspace / "trials")
+    return list(record.plans)
 
-    ctx, settings, ws = _context(workspace, data_root, seed)
-    plans, infeasible = [], []
-    for number in sorted(DESIGNS):
-        try:
-            plan = plan_design(ctx, number, size=size, seed=settings.seed)
-        except InputError as exc:
-            infeasible.append({"design_number": number, "design": DESIGNS[number][0],
-                               "reason": exc.problem, "fix": exc.fix or ""})
-            continue
-        write_plan(plan, ws)
-        plans.append(plan)
-    write_json({"size": size, "seed": settings.seed,
-                "planned": [p.name for p in plans], "infeasible": infeasible},
-               ws.root / "trials" / "plan_all.json")
-    if plans:
-        _summary(plans, ws.root / "trials")
-    if infeasible:
-        _infeasible_table(infeasible)
-    if not plans or (strict and infeasible):
-        names = ", ".join(f"{i['design_number']} {i['design']}" for i in infeasible)
-        raise InputError(f"{len(infeasible)} of {len(DESIGNS)} designs are infeasible "
-                         f"({names})" + ("" if plans else ": nothing could be planned"),
-                         path=ws.root / "trials" / "plan_all.json",
-                         fix="relax the constraints listed for each design (or drop --strict "
-                         "to plan the feasible ones)")
-    return plans
+
+def print_plans(record: PlanRecord, where: Path) -> None:
+    """The planned trials' table and the infeasible designs' table."""
+    if record.plans:
+        _summary(list(record.plans), where)
+    if record.infeasible:
+        _infeasible_table(list(record.infeasible))
 
 
 def _infeasible_table(infeasible: list[dict[str, Any]]) -> None:
@@ -69,20 +56,12 @@ def _infeasible_table(infeasible: list[dict[str, Any]]) -> None:
 
 
 def _context(workspace: Path | None, data_root: Path | None, seed: int | None):
-    from lesiontrials.errors import MissingPathError
-    from lesiontrials.index import NoduleIndex
-    from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials import pipeline
+    from lesiontrials.paths import Workspace
     from lesiontrials.settings import load_settings
-    from lesiontrials.trials import PlanContext, load_host_catalogue
 
     settings = load_settings(workspace=workspace, data_root=data_root, seed=seed)
-    ws = Workspace(settings.workspace)
-    if not ws.index_table.is_file():
-        raise MissingPathError("no nodule index in the workspace", path=ws.index_table,
-                               fix="run `lesiontrials index build` first")
-    index = NoduleIndex.load(ws.index_table)
-    hosts = load_host_catalogue(DataRoot(settings.resolved_data_root), index)
-    return PlanContext(index, hosts), settings, ws
+    return pipeline.plan_context(settings), settings, Workspace(settings.workspace)
 
 
 def _summary(plans: list[TrialPlan], where: Path) -> None:

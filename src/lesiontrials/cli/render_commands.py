@@ -20,6 +20,7 @@ from lesiontrials.cli.options import (
 
 if TYPE_CHECKING:
     from lesiontrials.paths import Workspace
+    from lesiontrials.pipeline import StageRecord
 
 console = make_console()
 
@@ -46,7 +47,7 @@ def render(
     from lesiontrials.errors import ConfigError
     from lesiontrials.paths import Workspace
     from lesiontrials.render.backends import BACKEND_NAMES
-    from lesiontrials.render.trial import inserted_trials, render_trials
+    from lesiontrials.render.trial import inserted_trials
     from lesiontrials.settings import load_settings
 
     if backend not in BACKEND_NAMES:
@@ -68,27 +69,28 @@ def render(
         console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
+    from lesiontrials import pipeline
+    from lesiontrials.cli.console import RichReporter
     from lesiontrials.io.locks import stage_lock
 
     with stage_lock(space.root, "render", on_takeover=console.print), \
-            executor_scope(settings, executor, ray_address):
-        summaries = list(render_trials(trials, workspace=space,
-                                       data_root=settings.resolved_data_root,
-                                       backend=backend.value, workers=settings.workers,
-                                       appearance=appearance,
-                                       feature_distance=feature_distance))
+            executor_scope(settings, executor, ray_address) as chosen:
+        record = pipeline.render(settings, chosen, trials=trials, backend=backend.value,
+                                 appearance=appearance, feature_distance=feature_distance,
+                                 reporter=RichReporter(console))
+    print_render(record, space)
+    record.check()
+
+
+def print_render(record: StageRecord, space: Workspace) -> None:
+    """One trial's render table, or one row per trial; where the outputs are."""
+    summaries = list(record.summaries)
     if len(summaries) == 1:
         _print_summary(summaries[0])
     else:  # one table for the stage, one row per trial
         summary_table(summaries)
     console.print(f"outputs: {space.root / 'cases'}/TRIAL/CASE/ (ct.nii.gz, render.json, "
                   "qc.png per case)", markup=False, highlight=False)
-    failed = sum(len(s["failed"]) for s in summaries)
-    if failed:
-        from lesiontrials.errors import stage_failures
-
-        raise stage_failures("render", failed=failed, total=sum(s["cases"] for s in summaries),
-                             summaries=str(space.root / "cases" / "*" / "render_summary.json"))
 
 
 def _require_inserted(space: Workspace, trial: str, *, known: list[str]) -> None:

@@ -19,6 +19,7 @@ from lesiontrials.cli.options import (
 if TYPE_CHECKING:
     from lesiontrials.cli.options import ExecutorName
     from lesiontrials.paths import DataRoot
+    from lesiontrials.pipeline import WorldRecord
 
 app = typer.Typer(no_args_is_help=True, help="Build the embedded default world.")
 console = make_console()
@@ -29,31 +30,31 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
                     executor: ExecutorName | str | None = None,
                     ray_address: str | None = None) -> Path:
     """Build (or resume) the world with a progress display and a summary; return its root."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
-
-    from lesiontrials.cli.index_commands import print_frame
-    from lesiontrials.index import build_index, dataset_stats
-    from lesiontrials.paths import DataRoot
+    from lesiontrials import pipeline
+    from lesiontrials.cli.console import RichReporter
+    from lesiontrials.io.locks import stage_lock
     from lesiontrials.settings import load_settings
-    from lesiontrials.world.build import build_world
 
     settings = load_settings(workspace=workspace, data_root=out, seed=seed, workers=workers)
     root = settings.resolved_data_root
-    from lesiontrials.io.locks import stage_lock
-
     with stage_lock(Path(root) / ".build", "world", on_takeover=console.print), \
-            executor_scope(settings, executor, ray_address), Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console) as bar:
-        tasks: dict[str, TaskID] = {}
+            executor_scope(settings, executor, ray_address) as chosen:
+        record = pipeline.world(settings, chosen, size=size, at=root,
+                                reporter=RichReporter(console))
+    print_world(record)
+    return record.root
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
 
-        result = build_world(root, size=size, seed=settings.seed, workers=settings.workers,
-                             cache_dir=settings.cache_dir, progress=progress)
+def print_world(record: WorldRecord) -> None:
+    """The built world's datasets, nodule sizes and lobes, and where it is."""
+    from lesiontrials.cli.index_commands import print_frame
+    from lesiontrials.index import build_index, dataset_stats
+    from lesiontrials.paths import DataRoot
+
+    root, result = record.root, record.built
+    if result is None:
+        console.print(f"using the data root {root} (LESIONTRIALS_DATA_ROOT)")
+        return
     stats = dataset_stats(build_index(DataRoot(root)).table)
     stats.insert(1, "host scans", [_host_scans(DataRoot(root), d) for d in stats["dataset"]])
     print_frame(stats[["dataset", "host scans", "nodules", "patients", "labelled",
@@ -71,7 +72,6 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
         f"{agreement['median']:+.3f} (IQR {agreement['q25']:+.3f}..{agreement['q75']:+.3f}, "
         f"n={agreement['n']})")
     console.print(f"[green]world ready[/] → {root} (QC pictures in {root / 'qc'})")
-    return root
 
 
 def _host_scans(root: DataRoot, dataset: str) -> int:

@@ -10,21 +10,27 @@ latest run, which :func:`read_results` selects by default (:mod:`.results`). Mod
 read the question are asked every prompt paraphrase (:mod:`.paraphrases`), each with its
 own run key; every row records its ``paraphrase`` id.
 
-The model is loaded once per worker process (in-process when ``workers`` is 1); work is
-cut into units of at most ``shard_size`` items, each written as one shard. On Ray the
-units run on ``workers`` actors that load the model once each, holding
-``ray_num_gpus`` GPUs (none for the weight-free baselines); on SLURM the job array asks for
-``slurm_gpus`` GPUs per array task (:func:`~lesiontrials.execution.model_executor`).
+Work is cut into units of at most ``shard_size`` items, each written as one shard, and
+the units run through the executor interface like every other stage
+(:func:`~lesiontrials.execution.run_cases`): in-process, a local pool, Ray or SLURM. Each
+unit names the model by its factory (:class:`ModelSpec`); a worker process builds the model
+the first time a unit needs it and keeps it for the units that follow
+(:func:`~lesiontrials.execution.load_once`), so there is no module-global model and no
+initialiser to forget. On Ray the units run on ``workers`` actors that load the model once
+each, holding the Ray executor's ``model_gpus`` (none for the weight-free baselines); on
+SLURM the job array asks for its ``model_gpus`` per array task
+(:func:`~lesiontrials.execution.model_executor`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -46,15 +52,22 @@ from lesiontrials.evaluate.results import (
     set_items,
 )
 from lesiontrials.evaluate.tasks import applies_to
-from lesiontrials.execution import Executor, model_executor, run_cases, stage_executor
+from lesiontrials.execution import (
+    Executor,
+    InProcessExecutor,
+    LocalPoolExecutor,
+    forget_once,
+    model_executor,
+    resolve_executor,
+    run_cases,
+    stage_executor,
+)
 from lesiontrials.io import read_png, write_json, write_parquet
 from lesiontrials.paths import Workspace
 
 __all__ = ["CURRENT_JSON", "RESULT_COLUMNS", "Identity", "ModelSpec", "ScoreSummary",
            "WorkUnit", "describe", "read_results", "run_key", "score", "score_unit",
            "set_items", "task_rows"]
-
-_MODEL: Model | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,11 @@ class WorkUnit:
     batch_size: int
     fit_truth: PriorFit | None = None
     paraphrase: str = PRIMARY
-    #: set when units run on a cluster executor: the worker loads the model itself, once
+    #: how the worker that scores the unit builds the model (once per process)
     model: ModelSpec | None = None
+
+
+_SESSIONS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -96,12 +112,19 @@ class ModelSpec:
     name: str
     factory: Any
     options: tuple[tuple[str, Any], ...] = ()
+    #: one per ``score`` call: a new call builds a new model (its version may have changed)
+    session: str = ""
+
+    @property
+    def resource(self) -> str:
+        """The name the model is kept under in a process (one per spec and ``score`` call)."""
+        return f"model:{self.name}:{self.factory!r}:{self.options!r}:{self.session}"
 
     def load(self) -> Model:
         """The model, built once per process (:func:`~lesiontrials.execution.load_once`)."""
         from lesiontrials.execution import load_once
 
-        return load_once(f"model:{self.name}:{self.factory!r}:{self.options!r}", self.build)
+        return load_once(self.resource, self.build)
 
     def warm(self) -> None:
         """Load the model now (a Ray actor's setup), so its cases find it loaded."""
@@ -126,30 +149,9 @@ class ScoreSummary:
 
 
 # ----------------------------------------------------------------------- worker side
-def init_worker(model_name: str, options: dict[str, Any]) -> None:
-    """Load the model once in this process."""
-    global _MODEL
-    from lesiontrials.evaluate.models.registry import load_model
-
-    _MODEL = load_model(model_name, **options)
-
-
-def init_worker_spec(spec: ModelSpec) -> None:
-    """Load the model of ``spec`` once in this process (a pool worker's initializer)."""
-    global _MODEL
-    _MODEL = spec.build()
-
-
-def _model() -> Model:
-    if _MODEL is None:
-        raise RuntimeError("init_worker was not called in this process")
-    return _MODEL
-
-
-def describe(fit_truth: PriorFit | None = None) -> Identity:
-    """The loaded model's identity, after fitting its prior on ``fit_truth`` (the synthetic
+def describe(model: Model, fit_truth: PriorFit | None = None) -> Identity:
+    """``model``'s identity, after fitting its prior on ``fit_truth`` (the synthetic
     calibration fold) if it can."""
-    model = _model()
     if fit_truth is not None and hasattr(model, "fit_prior"):
         model.fit_prior(fit_truth.truth, calibration=fit_truth.calibration)
     card = getattr(model, "card", None)
@@ -163,18 +165,22 @@ def describe(fit_truth: PriorFit | None = None) -> Identity:
 
 
 def score_unit(unit: WorkUnit) -> dict[str, Any]:
-    """Score one unit and write its shard; returns the rows' parse-status counts."""
-    global _MODEL
-    if unit.model is not None:  # on a cluster worker: the model loaded once per process
-        _MODEL = unit.model.load()
-    identity = describe(unit.fit_truth)
+    """Score one unit and write its shard; returns the rows' parse-status counts.
+
+    The model comes from ``unit.model``, built once per worker process.
+    """
+    if unit.model is None:
+        raise InputError(f"work unit {unit.set_name}/{unit.condition}/{unit.task} names no "
+                         "model", fix="build units with `score`, which sets the model spec")
+    model = unit.model.load()
+    identity = describe(model, unit.fit_truth)
     prompt = paraphrase(unit.task, unit.paraphrase).prompt
     records: list[dict[str, Any]] = []
     for start in range(0, len(unit.rows), unit.batch_size):
         batch = unit.rows[start:start + unit.batch_size]
         items = [_item(row, unit, prompt.question, prompt.options, identity.uses_context)
                  for row in batch]
-        answers = _model().answer(items)
+        answers = model.answer(items)
         if len(answers) != len(items):
             raise InputError(f"model {identity.name!r} returned {len(answers)} answers for "
                              f"{len(items)} items")
@@ -267,36 +273,42 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
           conditions: Sequence[str] = CONDITIONS, tasks: Sequence[str] = TASKS,
           batch_size: int = 16, workers: int = 1, shard_size: int = 256,
           model_options: dict[str, Any] | None = None, show_progress: bool = True,
-          model_factory: Any = None, all_paraphrases: bool | None = None) -> ScoreSummary:
+          model_factory: Any = None, all_paraphrases: bool | None = None,
+          executor: Executor | None = None) -> ScoreSummary:
     """Score ``model`` on every (set, condition, task) cell; skip what is already scored.
 
     ``model_factory`` (e.g. :func:`~lesiontrials.evaluate.models.config.model_factory`)
     builds the model instead of the registry entry ``model``. ``all_paraphrases``: ask every
     prompt paraphrase (default: when the model reads the prompt) or only the canonical one.
+    The units run on ``executor`` (default: the active one, else in-process for
+    ``workers <= 1`` or a local pool of ``workers``); progress goes to the active reporter
+    only (:func:`~lesiontrials.execution.use_reporter`).
     """
     for value, allowed, what in ((conditions, CONDITIONS, "condition"), (tasks, TASKS, "task")):
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             raise InputError(f"unknown {what} {unknown}", fix=f"use {list(allowed)}")
     options = dict(model_options or {})
-    spec = ModelSpec(model, model_factory or resolve(model), tuple(sorted(options.items())))
+    spec = ModelSpec(model, model_factory or resolve(model), tuple(sorted(options.items())),
+                     session=f"{os.getpid()}-{next(_SESSIONS)}")
     plan = _Plan(batch_size=batch_size, shard_size=shard_size,
                  all_paraphrases=all_paraphrases, show_progress=show_progress)
-    cluster = model_executor(workers=workers, setup=spec.warm, gpu=model not in BASELINES)
+    cluster = model_executor(workers=workers, setup=spec.warm, gpu=model not in BASELINES,
+                             executor=executor)
     if cluster is not None:  # the driver never loads the model: a worker describes it
         with stage_executor(cluster):
-            return _drive(workspace, sets, conditions, tasks, plan,
-                          describe_fn=lambda truth: _describe_on(cluster, spec, truth),
-                          map_fn=lambda units: _map_on(cluster, units, spec))
-    if workers <= 1:
-        init_worker_spec(spec)
-        return _drive(workspace, sets, conditions, tasks, plan, describe_fn=describe,
-                      map_fn=lambda units: map(score_unit, units))
-    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_spec,
-                             initargs=(spec,)) as pool:
-        return _drive(workspace, sets, conditions, tasks, plan,
-                      describe_fn=lambda truth: pool.submit(describe, truth).result(),
-                      map_fn=lambda units: pool.map(score_unit, units))
+            return _drive(workspace, sets, conditions, tasks, plan, spec, cluster,
+                          describe_fn=lambda truth: _describe_on(cluster, spec, truth))
+    local = resolve_executor(workers=workers, executor=executor)
+    if not isinstance(local, InProcessExecutor | LocalPoolExecutor):
+        raise InputError(f"scoring cannot run on the {local.name!r} executor",
+                         fix="use a local, Ray or SLURM executor")
+    # local: this process describes the model (its workers then build their own copy)
+    try:
+        return _drive(workspace, sets, conditions, tasks, plan, spec, local,
+                      describe_fn=lambda truth: describe(spec.load(), truth))
+    finally:
+        forget_once(spec.resource)  # this call's model is not kept after it
 
 
 @dataclass(frozen=True)
@@ -317,10 +329,8 @@ class _Plan:
 
 def describe_remote(request: tuple[ModelSpec, PriorFit | None]) -> Identity:
     """:func:`describe` on a cluster worker, loading the model there (once per process)."""
-    global _MODEL
     spec, fit_truth = request
-    _MODEL = spec.load()
-    return describe(fit_truth)
+    return describe(spec.load(), fit_truth)
 
 
 def _describe_on(executor: Executor, spec: ModelSpec,
@@ -337,15 +347,16 @@ def _describe_on(executor: Executor, spec: ModelSpec,
     return identity
 
 
-def _map_on(executor: Executor, units: list[WorkUnit], spec: ModelSpec
-            ) -> list[dict[str, Any]]:
-    """Score units through a cluster executor; a failed unit stops with its reason."""
+def _map_units(executor: Executor, units: list[WorkUnit], spec: ModelSpec, *,
+               show_progress: bool) -> list[dict[str, Any]]:
+    """Score units through ``executor`` (the model named in each unit, built once per
+    worker process); a failed unit stops with its reason."""
     from dataclasses import replace
 
     named = [replace(u, model=spec) for u in units]
     keys = [f"{u.set_name}/{u.condition}/{u.task}#{n}" for n, u in enumerate(named)]
     outcomes = run_cases(score_unit, named, keys=keys, executor=executor,
-                         description=f"score {spec.name}", show_progress=False)
+                         description=f"score {spec.name}", show_progress=show_progress)
     failed = [o for o in outcomes if o.status != "done"]
     if failed:
         raise InputError(f"{len(failed)} scoring unit(s) failed; first: {failed[0].key}: "
@@ -355,8 +366,8 @@ def _map_on(executor: Executor, units: list[WorkUnit], spec: ModelSpec
 
 
 def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
-           tasks: Sequence[str], plan: _Plan, *, describe_fn: Any, map_fn: Any
-           ) -> ScoreSummary:
+           tasks: Sequence[str], plan: _Plan, spec: ModelSpec, executor: Executor, *,
+           describe_fn: Any) -> ScoreSummary:
     identity = describe_fn(None)
     units: list[WorkUnit] = []
     cells: list[dict[str, Any]] = []
@@ -371,7 +382,12 @@ def _drive(workspace: Workspace, sets: Sequence[str], conditions: Sequence[str],
                 units.extend(cell_units)
                 cells.append(cell)
     _write_card(workspace, identity)
-    statuses = _run_units(units, map_fn, plan.show_progress, identity.name)
+    statuses: dict[tuple[str, str, str], Counter[str]] = {}
+    results = _map_units(executor, units, spec, show_progress=plan.show_progress) if units \
+        else []
+    for unit, counts in zip(units, results, strict=True):
+        statuses.setdefault((unit.set_name, unit.condition, unit.task),
+                            Counter()).update(counts)
     for cell in cells:
         cell["new_statuses"] = dict(statuses.get((cell["set"], cell["condition"],
                                                   cell["task"]), Counter()))
@@ -419,24 +435,3 @@ def _write_card(workspace: Workspace, identity: Identity) -> None:
                 "profile": identity.profile, "uses_context": identity.uses_context,
                 "card": identity.card},
                workspace.results_root / identity.name / "model.json")
-
-
-def _run_units(units: list[WorkUnit], map_fn: Any, show_progress: bool, name: str
-               ) -> dict[tuple[str, str, str], Counter[str]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    statuses: dict[tuple[str, str, str], Counter[str]] = {}
-    total = sum(len(u.rows) for u in units)
-    from lesiontrials.execution.console import output_console
-
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), disable=not show_progress,
-                  console=output_console()) as bar:
-        from rich.markup import escape
-
-        task_id = bar.add_task(escape(f"score {name}"), total=total)
-        for unit, counts in zip(units, map_fn(units), strict=True):
-            statuses.setdefault((unit.set_name, unit.condition, unit.task),
-                                Counter()).update(counts)
-            bar.advance(task_id, len(unit.rows))
-    return statuses

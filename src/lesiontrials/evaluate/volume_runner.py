@@ -26,6 +26,7 @@ from lesiontrials.evaluate.volume_contract import (
     check_probabilities,
 )
 from lesiontrials.evaluate.volumes import VolumeSet
+from lesiontrials.execution.console import model_label
 from lesiontrials.io import read_json, read_parquet, sha256_file, write_json, write_parquet
 from lesiontrials.io.volumes import Volume, read_volume
 from lesiontrials.paths import Workspace
@@ -140,3 +141,28 @@ def read_malignancy(workspace: Workspace, model: str, set_name: str) -> pd.DataF
     frame = read_parquet(workspace.volume_results_dir(model, set_name) / MALIGNANCY_FILE)
     frame["probability"] = np.asarray(frame["probability"], dtype=float)
     return frame
+
+
+def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
+                      names: list[str] | None = None, models_yaml: Path | None = None,
+                      force: bool = False) -> list[str]:
+    """Run every chosen model on every chosen set; one summary line per run."""
+    from lesiontrials.errors import InputError
+    from lesiontrials.evaluate.models.volume_registry import volume_models
+    from lesiontrials.evaluate.volume_contract import VolumeDetector
+    from lesiontrials.evaluate.volumes import list_volume_sets, load_volume_set
+
+    chosen = sets or list_volume_sets(space)
+    if not chosen:
+        raise InputError("no volume sets in the workspace",
+                         fix="run `lesiontrials volumes build TRIAL` first")
+    lines = []
+    for set_name in chosen:
+        volume_set = load_volume_set(space, set_name)
+        for m in volume_models(names, models_yaml=models_yaml):
+            if isinstance(m, VolumeDetector):
+                path = run_detector(m, volume_set, workspace=space, force=force)
+            else:
+                path = run_malignancy(m, volume_set, workspace=space, force=force)
+            lines.append(f"[green]{model_label(m.name, m.version)}[/] on {set_name} → {path}")
+    return lines

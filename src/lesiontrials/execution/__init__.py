@@ -12,6 +12,7 @@ from lesiontrials.execution.base import (
     call_case,
     chunks,
     complete_outcomes,
+    forget_once,
     load_once,
     lost_outcome,
     stage_executor,
@@ -26,8 +27,8 @@ from lesiontrials.execution.local import (
     run_cases,
     use_executor,
 )
+from lesiontrials.execution.progress import ProgressReporter, active_reporter, use_reporter
 from lesiontrials.execution.select import (
-    configured_executor,
     executor_from_settings,
     model_executor,
 )
@@ -39,16 +40,18 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "LocalPoolExecutor",
+    "ProgressReporter",
     "RayActorExecutor",
     "RayExecutor",
     "RunSummary",
     "SlurmExecutor",
     "active_executor",
+    "active_reporter",
     "call_case",
     "chunks",
     "complete_outcomes",
-    "configured_executor",
     "executor_from_settings",
+    "forget_once",
     "load_once",
     "lost_outcome",
     "model_executor",
@@ -58,6 +61,7 @@ __all__ = [
     "stage_executor",
     "summarise_run",
     "use_executor",
+    "use_reporter",
 ]
 
 

@@ -114,6 +114,11 @@ def load_once(name: str, factory: Callable[[], T]) -> T:
     return _RESOURCES[name]
 
 
+def forget_once(name: str) -> None:
+    """Drop the per-process resource ``name`` (:func:`load_once`), if this process has it."""
+    _RESOURCES.pop(name, None)
+
+
 @contextmanager
 def stage_executor(executor: Executor | None) -> Iterator[Executor | None]:
     """Use a stage's own executor (e.g. model actors) and close it afterwards, freeing its

@@ -21,3 +21,18 @@ def output_console(*, stderr: bool = False) -> Console:
     if probe.is_terminal:
         return probe
     return Console(stderr=stderr, width=PLAIN_WIDTH, soft_wrap=True)
+
+
+def model_label(name: str, version: str) -> str:
+    """A model as a log line names it: ``threshold v1 (config 67889e24)`` for the
+    ``{version}+{parameter hash}`` identities of the built-in models, ``name v2`` for a
+    bare version number, ``name (version …)`` otherwise (a checkpoint digest, a tag)."""
+    import re
+
+    text = str(version).strip()
+    match = re.fullmatch(r"v?(\d[\w.\-]*)\+([0-9a-fA-F]{6,})", text)
+    if match:
+        return f"{name} v{match.group(1)} (config {match.group(2)[:8]})"
+    if re.fullmatch(r"v?\d[\w.\-]*", text):
+        return f"{name} v{text.removeprefix('v')}"
+    return f"{name} (version {text})" if text else name

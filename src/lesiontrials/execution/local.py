@@ -1,14 +1,24 @@
 """In-process and local process-pool executors, and ``run_cases``: the one entry point.
 
-``run_cases`` picks its executor in this order: the ``executor`` argument, the one made
-active with :func:`use_executor`, the one configured in settings (``LESIONTRIALS_EXECUTOR``
-= ``ray`` or ``slurm``), else in-process (``workers <= 1``) or a local pool of ``workers``.
+``run_cases`` picks its executor in this order: the ``executor`` argument, the one the
+caller made active with :func:`use_executor`, else in-process (``workers <= 1``) or a
+local pool of ``workers``. It never reads settings or the environment: only the command
+line does, and builds the executor it passes (``executor_from_settings``).
+
+Progress is shown only to a reporter the caller passes (or makes active with
+:func:`~lesiontrials.execution.progress.use_reporter`); without one nothing is printed.
+
+The local pool forks its workers, except once torch is imported in this process: forking
+after torch started its thread pool can deadlock a worker (a lock held by a thread that
+does not exist in the child), so the pool then starts workers from a fork server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +33,7 @@ from lesiontrials.execution.base import (
     complete_outcomes,
     lost_outcome,
 )
+from lesiontrials.execution.progress import ProgressReporter, active_reporter, report_task
 from lesiontrials.execution.summary import RunSummary, summarise_run
 
 log = logging.getLogger(__name__)
@@ -61,7 +72,8 @@ class LocalPoolExecutor:
             keys: Sequence[str], on_done: OnDone | None = None) -> list[CaseOutcome]:
         """Run items on the pool; a crashed worker fails its items instead of the run."""
         outcomes: list[CaseOutcome | None] = [None] * len(items)
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+        with ProcessPoolExecutor(max_workers=self.workers,
+                                 mp_context=pool_context()) as pool:
             futures = {pool.submit(call_case, func, key, item): i
                        for i, (key, item) in enumerate(zip(keys, items, strict=True))}
             for future in as_completed(futures):
@@ -73,6 +85,12 @@ class LocalPoolExecutor:
                 if on_done is not None:
                     on_done(1)
         return complete_outcomes(outcomes, keys)
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    """``fork`` (fast start, nothing re-imported) unless torch is loaded in this process,
+    then ``forkserver``: a child forked after torch's threads started can hang."""
+    return multiprocessing.get_context("forkserver" if "torch" in sys.modules else "fork")
 
 
 class CaseOutcomes(list[CaseOutcome]):
@@ -114,11 +132,6 @@ def resolve_executor(*, workers: int, executor: Executor | None = None) -> Execu
     active = _ACTIVE.get()
     if active is not None:
         return active
-    from lesiontrials.execution.select import configured_executor
-
-    configured = configured_executor()
-    if configured is not None:
-        return configured
     return InProcessExecutor() if workers <= 1 else LocalPoolExecutor(workers=workers)
 
 
@@ -132,27 +145,28 @@ def run_cases(
     show_progress: bool = True,
     executor: Executor | None = None,
     on_done: OnDone | None = None,
+    reporter: ProgressReporter | None = None,
 ) -> CaseOutcomes:
     """Apply ``func`` to every item; outcomes come back in item order.
 
     ``func`` may return a :class:`CaseOutcome` itself (e.g. ``skipped``); exceptions become
     ``failed`` outcomes with a reason instead of stopping the run. The returned list carries
-    a :class:`RunSummary` as ``.summary``, which is also logged (and printed with progress).
-    ``on_done(n)`` is called as items finish, for callers with their own progress display.
+    a :class:`RunSummary` as ``.summary``, which is also logged. Progress and the summary
+    line go to ``reporter`` (default: the active one, see
+    :func:`~lesiontrials.execution.progress.use_reporter`); with none, or with
+    ``show_progress=False``, nothing is printed. ``on_done(n)`` is called as items finish,
+    for callers with their own progress display.
     """
     keys = list(keys)
     if len(keys) != len(items):
         raise ValueError(f"{len(keys)} keys for {len(items)} items")
     chosen = resolve_executor(workers=workers, executor=executor)
-    progress = _progress(show_progress)
+    shown = (reporter or active_reporter()) if show_progress else None
     start = time.perf_counter()
-    with progress:
-        from rich.markup import escape  # "[local]" is text, not a style tag
-
-        task = progress.add_task(escape(f"{description} [{chosen.name}]"), total=len(items))
+    with report_task(shown, f"{description} [{chosen.name}]", len(items)) as progress:
 
         def advance(n: int) -> None:
-            progress.advance(task, n)
+            progress(n)
             if on_done is not None:
                 on_done(n)
 
@@ -164,22 +178,6 @@ def run_cases(
     records = _RECORDS.get()
     if records is not None:
         records.append(outcomes.summary)
-    if show_progress:
-        progress.console.print(outcomes.summary.line(), highlight=False, markup=False)
+    if shown is not None:
+        shown.message(outcomes.summary.line())
     return outcomes
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from lesiontrials.execution.console import output_console
-
-    return Progress("[progress.description]{task.description}", BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    disable=not enabled, console=output_console())

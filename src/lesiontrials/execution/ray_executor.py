@@ -67,15 +67,19 @@ class _RayBase:
 
 
 class RayExecutor(_RayBase):
-    """One Ray task per case (CPU stages); ``num_cpus``/``num_gpus`` are per task."""
+    """One Ray task per case (CPU stages); ``task_cpus``/``task_gpus`` are per task;
+    ``model_gpus`` is what each model actor of a model stage holds
+    (:func:`~lesiontrials.execution.model_executor`)."""
 
     name = "ray"
 
     def __init__(self, *, address: str | None = None, num_cpus: int | None = None,
-                 task_cpus: float = 1.0, task_gpus: float = 0.0) -> None:
+                 task_cpus: float = 1.0, task_gpus: float = 0.0,
+                 model_gpus: float = 0.0) -> None:
         super().__init__(address=address, num_cpus=num_cpus)
         self.task_cpus = task_cpus
         self.task_gpus = task_gpus
+        self.model_gpus = model_gpus
 
     def map(self, func: Callable[[Any], Any], items: Sequence[Any], *,
             keys: Sequence[str], on_done: OnDone | None = None) -> list[CaseOutcome]:

@@ -43,8 +43,9 @@ class SlurmExecutor:
                  account: str | None = None, time_min: int = 60, gpus: int = 0,
                  cpus_per_task: int = 1, mem_gb: float | None = None, chunk_size: int = 16,
                  max_parallel: int = 256, cluster: str | None = None,
-                 poll_s: float = 5.0) -> None:
+                 poll_s: float = 5.0, model_gpus: int = 0) -> None:
         self.folder = Path(folder)
+        self.model_gpus = model_gpus  # GPUs per array task of a model stage
         self.chunk_size = chunk_size
         self.cluster = cluster
         self.poll_s = poll_s

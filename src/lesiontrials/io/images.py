@@ -86,13 +86,10 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray:
-    try:
-        import io
+    import io
 
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - Pillow ships with matplotlib
-        raise InputError("this PNG needs Pillow to decode",
-                         fix="pip install pillow (or the 'world' extra)") from exc
+    from PIL import Image  # a base dependency
+
     with Image.open(io.BytesIO(data)) as img:
         mode = "L" if img.mode in ("L", "I", "I;16", "1") else "RGB"
         return np.asarray(img.convert(mode), dtype=np.uint8)

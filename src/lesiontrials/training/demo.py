@@ -62,3 +62,24 @@ def real_set_names(workspace: Workspace, sets: Sequence[str], *, profile: str = 
                    ) -> list[str]:
     """The sets of ``sets`` holding real scans."""
     return [s for s in sets if (set_items(workspace, s, profile)["source"] == "real").any()]
+
+
+def train_demo_model(workspace: Workspace, *, sets: Sequence[str]
+                     ) -> tuple[Any, list[str], list[str], dict[str, str]] | str:
+    """Train ``demo-cnn`` on every design trial in ``sets`` but the held-out ones.
+
+    Returns (training outcome, training sets, sets to score it on, sets left out with the
+    reason), or a sentence saying why no model was trained (no training or no held-out
+    set). The sets to score are the held-out trials and the real scans it did not see.
+    """
+    from lesiontrials.training.loop import train
+
+    real = real_set_names(workspace, sets)
+    train_sets, held_out = split_sets(sets, real_sets=real)
+    if not train_sets or not held_out:
+        return (f"no model trained: training sets {train_sets}, held-out sets {held_out} "
+                "(both are needed)")
+    outcome = train(workspace=workspace, name=DEMO_MODEL, sets=train_sets, recipe=DEMO_RECIPE)
+    scored, skipped = evaluable_sets(workspace, outcome.identity, [*held_out, *real])
+    return outcome, train_sets, scored, skipped
+

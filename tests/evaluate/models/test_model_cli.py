@@ -80,10 +80,17 @@ models:
         assert len(frame) == 6 and set(frame.profile) == {profile}
         assert set(frame.paraphrase) == {"p0"}
     # run: the same file is parsed and validated before any stage starts
+    from lesiontrials import pipeline
     from lesiontrials.cli import run_command
 
     seen: dict = {}
-    monkeypatch.setattr(run_command, "_run_stages", lambda **kw: seen.update(kw))
+
+    def fake_run(settings, executor, **kw):
+        seen.update(kw)
+        return pipeline.RunRecord()
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    monkeypatch.setattr(run_command, "_print_summary", lambda ws, record: None)
     assert _invoke("run", "--models", str(models), "-w", str(tmp_path / "r")).exit_code == 0
     assert [c.name for c in seen["models"]] == ["tiny-med", "majority"]
     assert seen["models"][0].adapter_options()["batch_size"] == 2
