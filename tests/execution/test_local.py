@@ -24,15 +24,17 @@ def test_results_do_not_depend_on_worker_count():
 
 
 def test_progress_piped_to_a_file_keeps_each_line_whole(tmp_path):
-    """The library's progress bar and summary line, printed to a file (not a terminal),
-    are not laid out for 80 columns: a long stage name, the executor and the counts stay
+    """The command line's progress reporter (library calls print only through one), printed
+    to a file (not a terminal), is not laid out for 80 columns: a long stage name, the executor and the counts stay
     on one line, and the executor's "[in-process]" is not eaten as rich markup."""
     import subprocess
     import sys
 
     stage = "render a_stage_name_long_enough_to_overflow_eighty_columns_on_its_own_xxxxxxxx"
-    script = ("from lesiontrials.execution.local import run_cases\n"
-              f"run_cases(abs, [1, -2, 3], keys=['a', 'b', 'c'], description={stage!r})\n")
+    script = ("from lesiontrials.cli.console import RichReporter\n"
+              "from lesiontrials.execution.local import run_cases\n"
+              f"run_cases(abs, [1, -2, 3], keys=['a', 'b', 'c'], description={stage!r}, "
+              "reporter=RichReporter())\n")
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("COLUMNS", "LINES")}
     log = tmp_path / "out.log"
     with log.open("w") as out:
