@@ -91,9 +91,10 @@ def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: 
     instead of 0.95 in the calibration bench). Instead each factor and each intersection
     of factors is bootstrapped on its own, one-way, and the variances are combined by
     inclusion–exclusion, V = V_donor + V_host − V_donor×host (Cameron, Gelbach & Miller
-    2011), floored at the largest one-way variance. Each term is scaled by G/(G − 1), G its
-    number of clusters (the CR1 small-sample factor: a bootstrap over G clusters
-    underestimates the variance by (G − 1)/G, a fifth at 5 cases).
+    2011), floored at the largest one-way variance. With one factor the variance is scaled
+    by G/(G − 1), G its number of clusters (the CR1 small-sample factor: a bootstrap over
+    G clusters underestimates the variance by (G − 1)/G, a fifth at 5 cases); crossed
+    designs keep the plain combination and a t quantile instead (``design_quantile``).
     """
     sums = cells.cell_sums(columns) @ contrast
     counts = cells.cell_sums(np.ones(columns.shape[0]))
@@ -105,11 +106,21 @@ def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: 
         values = np.concatenate(stats_)
         variance = float(np.var(values, ddof=1)) if values.size > 1 else 0.0
         groups = int(clusters.max()) + 1
-        variance *= groups / (groups - 1) if groups > 1 else 1.0
+        if len(cells.levels) == 1 and groups > 1:
+            variance *= groups / (groups - 1)
         combined += sign * variance
         if sign > 0:
             largest = max(largest, variance)
     return max(combined, largest)
+
+
+def design_quantile(level: float, cells: UnitCells) -> float:
+    """Quantile for a design-effect interval: normal for one clustering factor (with the
+    CR1-scaled variance; Student's t on top over-covered, 0.99 at 5 cases), Student's t on
+    (fewest levels − 1) df for crossed factors, whose multiway variance is noisier (the
+    normal quantile covered 0.91 at 5 donors × 5 hosts). Calibration bench:
+    docs/diagnostic.md."""
+    return critical_value(level, None if len(cells.levels) == 1 else cells.fewest_levels)
 
 
 def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | None,
@@ -122,9 +133,8 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
     bootstrap); ``None`` when items are independent (plain Wilson). Methods:
 
     - ``wilson``: independent items;
-    - ``wilson-design-effect``: Wilson at ``n_eff = p(1 − p) / Var_bootstrap`` (the
-      bootstrap variance with the G/(G − 1) small-sample factor), normal quantile — with
-      Student's t on top the intervals over-covered (0.99 at 5 cases, calibration bench);
+    - ``wilson-design-effect``: Wilson at ``n_eff = p(1 − p) / Var_bootstrap``, quantile
+      from ``design_quantile`` (normal for cases, t for crossed donors × hosts);
     - ``wilson-t``: the estimate is 0 or 1, so there is no variation to measure the
       clustering with; Wilson at n items with the t quantile on (fewest units − 1) df (it is
       what keeps 12/12 in 4 cases from looking like 12 independent successes);
@@ -151,7 +161,7 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
         return Interval(p, low, high, level, "wilson-t")
     variance = bootstrap_mean_variance(y[:, None], cells, contrast=np.ones(1),
                                        replicates=replicates, rng=rng)
-    z = critical_value(level, None)
+    z = design_quantile(level, cells)
     # at most n (answers): a negative intra-cluster correlation (e.g. a constant answer on
     # cases that each hold one positive and one negative slice) must not claim more than
     # n items — or than the answers behind them when items are means over paraphrases
@@ -168,8 +178,8 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
 
     Newcombe's paired score interval at the effective number of pairs: ``n`` when items
     are independent (``newcombe``), ``n / deff`` from a cluster/pigeonhole bootstrap of
-    the difference otherwise (``newcombe-design-effect``, at most n, normal quantile as in
-    ``accuracy_interval``), n when no item is discordant (``newcombe-t``, with the t quantile
+    the difference otherwise (``newcombe-design-effect``, at most n, quantile from
+    ``design_quantile``), n when no item is discordant (``newcombe-t``, with the t quantile
     on (fewest units − 1) df); [−1, 1] with a single unit.
     """
     a = _unit_values(correct_a, "correct_a")
@@ -196,7 +206,7 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
     variance = bootstrap_mean_variance(joint_items, cells,
                                        contrast=np.array([0.0, 1.0, -1.0, 0.0]),
                                        replicates=replicates, rng=rng)
-    z = critical_value(level, None)
+    z = design_quantile(level, cells)
     n_eff = min(spread / variance, float(n)) if variance > 0 else float(n)  # at most n
     low, high = newcombe_paired(joint, n_eff, z)
     return Interval(diff, low, high, level, "newcombe-design-effect")
