@@ -23,8 +23,8 @@ from lesiontrials.execution import (
     stage_executor,
 )
 from lesiontrials.io import read_json, write_content_json
-from lesiontrials.paths import Workspace
-from lesiontrials.render.case import INSERT_JSON, RENDER_JSON, RenderJob, render_case
+from lesiontrials.paths import INSERT_JSON, RENDER_JSON, Workspace
+from lesiontrials.render.case import RenderJob, render_case
 from lesiontrials.render.fidelity import trial_fidelity
 
 SUMMARY_FILE = "render_summary.json"
