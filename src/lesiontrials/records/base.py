@@ -10,15 +10,25 @@ writing the files goes through :mod:`lesiontrials.io.records`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import math
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+
+def _nan_to_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+MaybeFloat = Annotated[float | None, BeforeValidator(_nan_to_none)]
+"""A number that may be unknown: ``None`` (JSON ``null``); a NaN becomes ``None`` so a
+record built in memory equals the one read back from its file."""
 
 
 class Strict(BaseModel):
     """A nested part of a record: unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # unknown: MaybeFloat
 
 
 class StageRecord(Strict):

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from lesiontrials.records.base import StageRecord, Strict
+from lesiontrials.records.base import MaybeFloat, StageRecord, Strict
 
 INSERT_SCHEMA_VERSION = 1
 """Version of the insertion outputs; bump when a change alters what is written."""
@@ -51,13 +51,13 @@ class RealisedTruth(Strict):
     max_axis_diameter_mm: float
     extent_mm: Triple
     bbox_voxel: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
-    pleural_distance_mm: float | None
+    pleural_distance_mm: MaybeFloat
     percent_in_lobe: float
     lobe_pct: Percents | None
     lobe_level_pct: Percents | None
     lung_pct: Percents
     scale: float
-    nearest_companion_mm: float | None
+    nearest_companion_mm: MaybeFloat
 
 
 class PlannedNodule(Strict):
@@ -67,15 +67,15 @@ class PlannedNodule(Strict):
     or profile-faithful target, or a native twin's own centre)."""
 
     placement: str
-    diameter_mm: float | None
+    diameter_mm: MaybeFloat
     scale: float
-    donor_diameter_mm: float | None
-    donor_mask_diameter_mm: float | None
+    donor_diameter_mm: MaybeFloat
+    donor_mask_diameter_mm: MaybeFloat
     donor_spacing_mm: Triple
     donor_mask_path: str
-    min_pleural_mm: float | None
+    min_pleural_mm: MaybeFloat
     donor_mask_scope: str
-    donor_point_mm: Triple
+    donor_point_mm: tuple[MaybeFloat, MaybeFloat, MaybeFloat]  # None: not known
     pct_fallback: list[str]
     pct_fallback_rule: str | None
     lobe: str | None
@@ -83,7 +83,7 @@ class PlannedNodule(Strict):
     target_mm: Triple
     target_voxel: Triple
     lobe_pct: Percents | None = None
-    min_gap_mm: float | None = None
+    min_gap_mm: MaybeFloat = None
     drawn: list[str] | None = None
     zones: list[str] | None = None
     position: str | None = None
@@ -110,7 +110,7 @@ class InsertedNodule(Strict):
     mask_sha256: str
     planned: PlannedNodule
     realised: RealisedTruth
-    diameter_error_mm: float | None
+    diameter_error_mm: MaybeFloat
     adjustments: list[Adjustment]
 
 

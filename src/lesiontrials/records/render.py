@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from lesiontrials.records.base import StageRecord, Strict
+from lesiontrials.records.base import MaybeFloat, StageRecord, Strict
 
 RENDER_SCHEMA_VERSION = 3
-"""Bump when a backend's output for the same inputs changes, or the record's layout."""
+"""Version of the record's layout (bump when a field is added, renamed or changes meaning).
+It starts at 3 because ``render.json`` files before the typed record stored the renderer
+version (then 3) here; the renderer version now lives only in the resume key."""
 
 
 class OutputFile(Strict):
@@ -50,7 +52,7 @@ class RenderRecord(StageRecord):
     seed: int
     global_seed: int
     appearance_override: str
-    appearance_override_size_ignored_mm: float | None
+    appearance_override_size_ignored_mm: MaybeFloat
     host_facts: dict[str, Any]
     acquisition: dict[str, Any]
     ct_file: str

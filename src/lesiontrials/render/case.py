@@ -58,7 +58,7 @@ from lesiontrials.render.qc import qc_png
 from lesiontrials.render.shape_source import DONOR_MASK, HOST_MASK, donor_mask_path, donor_shape
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = RENDER_SCHEMA_VERSION  # bump when a backend's output for the same inputs changes
+RENDER_VERSION = 3  # bump when a backend's output for the same inputs changes (resume key)
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def render_case(job: RenderJob) -> CaseOutcome:
                 "total_s": round(time.perf_counter() - start, 3)},
                CaseFiles(job.case_dir).render_timing)
     write_record(RenderRecord.model_validate({
-        "schema_version": RENDER_VERSION, "case_uid": uid, "trial": record.trial,
+        "schema_version": RENDER_SCHEMA_VERSION, "case_uid": uid, "trial": record.trial,
         "status": "done", "inputs_sha256": digest, "backend": backend_name, "seed": seed,
         "global_seed": record.seed, "appearance_override": job.appearance,
         "appearance_override_size_ignored_mm": stated_diameter_mm(job.appearance),

@@ -42,7 +42,13 @@ def donor_shape(data_root: Path, nodule: InsertedNodule) -> ShapeField | None:
     donor = read_volume(path)
     mask = donor.array > 0
     if planned.donor_mask_scope == "scan":  # a per-scan file: only this nodule
-        mask = nodule_component(mask, donor.affine, planned.donor_point_mm, path=path).mask
+        x, y, z = planned.donor_point_mm
+        if x is None or y is None or z is None:
+            raise InputError("insert.json names a per-scan donor mask but not the donor's "
+                             "centre (planned.donor_point_mm)", path=path,
+                             fix="give the donor's coordX/Y/Z in the index and re-run "
+                                 "`lesiontrials insert` for this trial")
+        mask = nodule_component(mask, donor.affine, (x, y, z), path=path).mask
     if not mask.any():
         raise InputError("the donor mask is empty", path=path,
                          fix="rebuild the world's index so that this donor is dropped")
