@@ -50,7 +50,7 @@ def realised_truth(nodule: NoduleMask, affine: np.ndarray, *, lobe: str | None,
         centroid_mm=(float(world[0]), float(world[1]), float(world[2])),
         voxels=int(nodule.voxel_count), volume_mm3=volume, equivalent_diameter_mm=diameter,
         max_axis_diameter_mm=max(extent), extent_mm=(extent[0], extent[1], extent[2]),
-        bbox_voxel=tuple((int(s.start), int(s.stop)) for s in nodule.box),  # type: ignore[arg-type]
+        bbox_voxel=tuple((int(s.start), int(s.stop)) for s in nodule.box),
         pleural_distance_mm=5.0, percent_in_lobe=100.0, lobe_pct=_MIDDLE,
         lobe_level_pct=_MIDDLE, lung_pct=_MIDDLE, scale=1.0, nearest_companion_mm=None)
 
@@ -66,7 +66,7 @@ def planned_nodule(*, diameter_mm: float, lobe: str | None = None, donor_mask_pa
         donor_diameter_mm=diameter_mm / scale, donor_mask_diameter_mm=diameter_mm / scale,
         donor_spacing_mm=(1.0, 1.0, 1.0), donor_mask_path=donor_mask_path,
         min_pleural_mm=0.0, donor_mask_scope=donor_mask_scope,
-        donor_point_mm=point,  # type: ignore[arg-type]
+        donor_point_mm=point,
         pct_fallback=[], pct_fallback_rule=None, lobe=lobe, lobe_source="manifest",
         target_mm=(0.0, 0.0, 0.0), target_voxel=(0.0, 0.0, 0.0))
 
