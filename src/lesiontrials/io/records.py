@@ -57,8 +57,10 @@ def parse_record(data: Any, model: type[R], *, where: str | Path) -> R:
 
 def _validation_error(exc: ValidationError, model: type[StageRecord], *, where: str | Path,
                       fix: str) -> InputError:
-    """The first problem of ``exc`` as an :class:`InputError` naming the field."""
-    first = exc.errors()[0]
+    """The first problem of ``exc`` as an :class:`InputError` naming the field (an unknown
+    field first: a misspelt key also makes the right one missing, and the typo is the news)."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
     field = ".".join(str(part) for part in first["loc"])
     count = exc.error_count()
     more = f" (and {count - 1} more problem{'s' * (count > 2)})" if count > 1 else ""
