@@ -30,6 +30,8 @@ RENDER_TIMING_JSON = "render_timing.json"  # wall-clock seconds: differs per run
 CT_FILE = "ct.nii.gz"
 QC_FILE = "qc.png"
 PLAN_JSON = "plan.json"
+EVAL_ITEMS_FILE = "cases.parquet"  # eval/{set}/{profile}/: one EvalItem per row
+RESULTS_CURRENT_JSON = "current.json"  # results/{model}/{set}/{condition}/{task}/: latest run
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MAX_NAME_CHARS = 200  # a file name component; file systems stop at 255 bytes
 
@@ -171,6 +173,16 @@ class CaseFiles:
 
 
 @dataclass(frozen=True)
+class ResultCell:
+    """One scored cell: a model's answers on one set, condition and task."""
+
+    model: str
+    eval_set: str
+    condition: str
+    task: str
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Everything lesiontrials writes lives under one workspace directory."""
 
@@ -226,6 +238,19 @@ class Workspace:
     def eval_set_dir(self, eval_set: str) -> Path:
         """``eval/{set}``: the set's profiles, per-case parts and ``set.json``."""
         return self.root / "eval" / check_name(eval_set, what="set")
+
+    def eval_items_file(self, eval_set: str, profile: str) -> Path:
+        """``eval/{set}/{profile}/cases.parquet``: the set's items for one profile."""
+        return self.eval_dir(eval_set, profile) / EVAL_ITEMS_FILE
+
+    def eval_items_files(self) -> list[Path]:
+        """Every set's items file, sorted (set, then profile)."""
+        return sorted((self.root / "eval").glob(f"*/*/{EVAL_ITEMS_FILE}"))
+
+    def result_cells(self) -> list[ResultCell]:
+        """Every result cell that has a finished run (its ``current.json``), sorted."""
+        markers = sorted(self.results_root.glob(f"*/*/*/*/{RESULTS_CURRENT_JSON}"))
+        return [ResultCell(*m.parent.relative_to(self.results_root).parts) for m in markers]
 
     @property
     def results_root(self) -> Path:

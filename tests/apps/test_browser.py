@@ -23,9 +23,11 @@ import numpy as np
 import pytest
 
 from lesiontrials import anatomy
-from lesiontrials.io import Volume, VolumeKind, decode_png, write_json, write_volume
+from lesiontrials.geometry import NoduleMask
+from lesiontrials.io import Volume, VolumeKind, decode_png, write_record, write_volume
 from lesiontrials.paths import DataRoot, Workspace
 from lesiontrials.testing import box_thorax
+from lesiontrials.testing_records import insert_record, inserted_nodule, render_record
 
 sync_api = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
@@ -78,19 +80,16 @@ def _write_viewer_case(ws: Workspace, trial: str) -> None:
         labels[mask] = anatomy.NODULE
         write_volume(directory / f"nodule_{k}.nii.gz", Volume(mask.astype(np.uint8), affine),
                      kind=VolumeKind.MASK)
-        world = np.asarray(centre, float) @ affine[:3, :3].T + affine[:3, 3]
-        records.append({"mask_file": f"nodule_{k}.nii.gz", "donor_uid": f"LUNA25/x{k}", "label": k,
-                        "realised": {"lobe": "right_lung_upper_lobe" if k == 0 else
-                                     "left_lung_lower_lobe", "equivalent_diameter_mm": 12.0,
-                                     "centroid_voxel": [float(c) for c in centre],
-                                     "centroid_mm": [float(c) for c in world],
-                                     "bbox_voxel": [[c - 3, c + 4] for c in centre]}})
+        records.append(inserted_nodule(
+            k, NoduleMask(mask, (0, 0, 0)).tight(), affine, donor_uid=f"LUNA25/x{k}", label=k,
+            lobe="right_lung_upper_lobe" if k == 0 else "left_lung_lower_lobe",
+            diameter_mm=12.0))
     write_volume(directory / "labels.nii.gz", Volume(labels, affine), kind=VolumeKind.LABELS)
     write_volume(directory / "ct.nii.gz", Volume(_hu(labels), affine), kind=VolumeKind.CT)
-    write_json({"status": "done", "case_uid": f"{trial}-viewer", "nodules": records},
-               directory / "insert.json")
-    write_json({"status": "done", "backend": "analytic", "brief": {"backend": "analytic"}},
-               directory / "render.json")
+    write_record(insert_record(trial=trial, case_uid=f"{trial}-viewer", seed=0,
+                               nodules=records), directory / "insert.json")
+    write_record(render_record(trial=trial, case_uid=f"{trial}-viewer"),
+                 directory / "render.json")
 
 
 @pytest.fixture(scope="module")

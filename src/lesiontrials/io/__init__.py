@@ -13,6 +13,7 @@ from lesiontrials.io.atomic import (
 )
 from lesiontrials.io.images import decode_png, encode_png, read_png, write_png
 from lesiontrials.io.records import (
+    check_columns,
     parse_record,
     read_record,
     read_rendered_case,
@@ -48,6 +49,7 @@ __all__ = [
     "VolumeKind",
     "atomic_open",
     "atomic_path",
+    "check_columns",
     "check_same_grid",
     "decode_png",
     "encode_png",

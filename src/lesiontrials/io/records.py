@@ -8,6 +8,7 @@ version this code does not read, a missing or misspelt field or a value of the w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from lesiontrials.paths import CaseFiles
 from lesiontrials.records.base import StageRecord, field_list
 from lesiontrials.records.insert import InsertRecord
 from lesiontrials.records.render import RenderRecord
+from lesiontrials.records.tables import TableRow
 
 R = TypeVar("R", bound=StageRecord)
 
@@ -90,3 +92,14 @@ def read_rendered_case(files: CaseFiles) -> tuple[InsertRecord, RenderRecord] | 
     if not files.ct.is_file() or not files.render_json.is_file():
         return "not rendered"
     return inserted, read_record(files.render_json, RenderRecord)
+
+
+def check_columns(columns: Iterable[str], model: type[TableRow], *, where: str | Path) -> None:
+    """Refuse a table that lacks a column of ``model`` (the file and the stage to re-run
+    are named); extra columns are allowed (compatible extensions)."""
+    missing = [name for name in model.model_fields if name not in set(columns)]
+    if missing:
+        raise InputError(f"table lacks the column{'s' * (len(missing) > 1)} "
+                         f"{', '.join(missing)} of a {model.__name__}: it was written by "
+                         "another version", path=where, column=missing[0],
+                         fix=f"re-run `lesiontrials {model.STAGE}` for it")
