@@ -27,6 +27,7 @@ from lesiontrials.records.insert import (
     RealisedTruth,
 )
 from lesiontrials.records.render import RENDER_SCHEMA_VERSION, RenderedLesion, RenderRecord
+from lesiontrials.records.tables import EvalItem
 
 _MIDDLE = Percents(cc=50.0, ml=50.0, ap=50.0)
 
@@ -111,3 +112,18 @@ def render_record(*, trial: str, case_uid: str, backend: str = "analytic",
         appearance_override="", appearance_override_size_ignored_mm=None, host_facts={},
         acquisition={}, ct_file="ct.nii.gz", qc_file="qc.png", lesions=lesions,
         backend_qc={}, fidelity={}, brief={"backend": backend}, outputs={})
+
+
+def eval_item_row(**fields: Any) -> dict[str, Any]:
+    """One ``cases.parquet`` row with every :class:`EvalItem` column: a plain, lung-profile
+    negative slice unless ``fields`` say otherwise (validated, so a misspelt column fails)."""
+    row: dict[str, Any] = {
+        "slice_uid": "s0", "set": "s", "source": "synthetic", "kind": "negative",
+        "profile": "lung", "condition": "plain", "image_path": "images/s0_plain.png",
+        "context_paths": "[]", "trial": "", "design": "", "case_uid": "", "nodule_index": -1,
+        "host_dataset": "", "host_ct_id": "", "donor_uid": "", "donor_dataset": "",
+        "z_index": 0, "truth_presence": "absent", "truth_lobe": "", "truth_size": "",
+        "diameter_mm": None, "label": None, "appearance": "", "bbox_x0": -1, "bbox_y0": -1,
+        "bbox_x1": -1, "bbox_y1": -1, "pixel_spacing_mm": 1.0, "mask_area_px": 0,
+        "nodules_on_slice": "[]", "inputs_sha256": "", "overlay_decoy": False, **fields}
+    return EvalItem.model_validate(row).model_dump()
