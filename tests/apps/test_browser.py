@@ -384,8 +384,9 @@ def test_trial_and_case_slices(page, server, shots, small_world) -> None:
     for overlay in ("bbox", "plain", "bbox_contour"):  # the four guidance overlays
         page.select_option("#case-overlay", overlay)
         page.wait_for_selector(f"#case-slice[data-overlay='{overlay}']")
-    # no realised centre in this older insert.json: the button says so instead of guessing
-    assert page.is_disabled("#centre-0")
+    # the record's realised centroid centres the button on the nodule's slice
+    assert not page.is_disabled("#centre-0")
+    assert page.get_attribute("#centre-0", "data-z") == "60"
     page.wait_for_selector("#viewer3d-box[data-ready='1']", timeout=30000)
     page.screenshot(path=str(shots / "case.png"), full_page=True)
 
