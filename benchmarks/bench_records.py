@@ -39,20 +39,26 @@ def _time(work) -> float:
     return (time.perf_counter() - start) / N_FILES * 1e3
 
 
+def _measure(record: InsertRecord | RenderRecord, paths: list[Path]) -> dict[str, float]:
+    """Milliseconds per file: plain write/read, then typed write (validate + dump)/read."""
+    plain = record.to_json_dict()
+    model = type(record)
+    return {
+        "write_plain_ms": _time(lambda: [write_json(plain, p) for p in paths]),
+        "read_plain_ms": _time(lambda: [read_json(p) for p in paths]),
+        "write_typed_ms": _time(lambda: [write_record(model.model_validate(plain), p)
+                                         for p in paths]),
+        "read_typed_ms": _time(lambda: [read_record(p, model) for p in paths]),
+    }
+
+
 def main() -> None:
     inserted, rendered = _records()
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
         for name, record in (("insert", inserted), ("render", rendered)):
-            paths = [folder / f"{name}_{i}.json" for i in range(N_FILES)]
-            plain = record.to_json_dict()
-            out[f"{name}_write_plain_ms"] = _time(lambda: [write_json(plain, p) for p in paths])
-            out[f"{name}_read_plain_ms"] = _time(lambda: [read_json(p) for p in paths])
-            out[f"{name}_write_typed_ms"] = _time(
-                lambda r=record: [write_record(type(r).model_validate(plain), p) for p in paths])
-            out[f"{name}_read_typed_ms"] = _time(
-                lambda r=record: [read_record(p, type(r)) for p in paths])
+            paths = [Path(tmp) / f"{name}_{i}.json" for i in range(N_FILES)]
+            out |= {f"{name}_{k}": v for k, v in _measure(record, paths).items()}
     print(json.dumps({"benchmark": "records", "files": N_FILES, "nodules_per_case": 3,
                       **{k: round(v, 3) for k, v in out.items()}}))
 
