@@ -7,7 +7,7 @@ SIZE   ?= demo
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck bench clean install dev
+.PHONY: demo test lint typecheck bench clean install dev schemas
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: dev
 	$(BIN)/python benchmarks/bench_analysis.py
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_selective.py
+
+# JSON Schemas of the stage records and the web UI's JSDoc types (checked in; a test
+# fails when they are stale). Type-check cases.js with `npx tsc` (see tests/apps/test_schemas.py).
+schemas: install
+	$(BIN)/python -m lesiontrials.apps.schemas
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,18 @@ from pathlib import Path
 from lesiontrials.errors import BadNameError, MissingPathError
 
 PROFILES_SUFFIX = "_nodule_profiles.csv"
+
+# The files of one case folder ``cases/{trial}/{case}/`` (see :class:`CaseFiles`).
+INSERT_JSON = "insert.json"
+INSERT_TIMING_JSON = "insert_timing.json"  # wall-clock seconds: differs per run
+LABELS_FILE = "labels.nii.gz"
+RENDER_JSON = "render.json"
+RENDER_TIMING_JSON = "render_timing.json"  # wall-clock seconds: differs per run
+CT_FILE = "ct.nii.gz"
+QC_FILE = "qc.png"
+PLAN_JSON = "plan.json"
+EVAL_ITEMS_FILE = "cases.parquet"  # eval/{set}/{profile}/: one EvalItem per row
+RESULTS_CURRENT_JSON = "current.json"  # results/{model}/{set}/{condition}/{task}/: latest run
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MAX_NAME_CHARS = 200  # a file name component; file systems stop at 255 bytes
 
@@ -116,6 +128,60 @@ class DataRoot:
         return str(Path(path).relative_to(self.root))
 
 
+def nodule_mask_file(nodule_index: int) -> str:
+    """``nodule_{k}.nii.gz``: the crop mask of a case's ``k``-th inserted nodule."""
+    return f"nodule_{int(nodule_index)}.nii.gz"
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """The files of one case folder: insertion writes ``insert.json``, ``labels.nii.gz``
+    and the nodule masks; rendering writes ``ct.nii.gz``, ``qc.png`` and ``render.json``."""
+
+    folder: Path
+
+    @property
+    def insert_json(self) -> Path:
+        return self.folder / INSERT_JSON
+
+    @property
+    def insert_timing(self) -> Path:
+        return self.folder / INSERT_TIMING_JSON
+
+    @property
+    def labels(self) -> Path:
+        return self.folder / LABELS_FILE
+
+    def nodule_mask(self, nodule_index: int) -> Path:
+        return self.folder / nodule_mask_file(nodule_index)
+
+    @property
+    def render_json(self) -> Path:
+        return self.folder / RENDER_JSON
+
+    @property
+    def render_timing(self) -> Path:
+        return self.folder / RENDER_TIMING_JSON
+
+    @property
+    def ct(self) -> Path:
+        return self.folder / CT_FILE
+
+    @property
+    def qc(self) -> Path:
+        return self.folder / QC_FILE
+
+
+@dataclass(frozen=True)
+class ResultCell:
+    """One scored cell: a model's answers on one set, condition and task."""
+
+    model: str
+    eval_set: str
+    condition: str
+    task: str
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Everything lesiontrials writes lives under one workspace directory."""
@@ -158,6 +224,14 @@ class Workspace:
         return (self.root / "cases" / check_name(trial, what="trial name")
                 / check_name(case, what="case id"))
 
+    def case_files(self, trial: str, case: str) -> CaseFiles:
+        """The files of ``cases/{trial}/{case}/`` (names checked like :meth:`case_dir`)."""
+        return CaseFiles(self.case_dir(trial, case))
+
+    def plan_json(self, trial: str) -> Path:
+        """``trials/{trial}/plan.json``: the trial's plan record."""
+        return self.trial_dir(trial) / PLAN_JSON
+
     def cases_dir(self, trial: str) -> Path:
         """``cases/{trial}``: every case of a trial, plus its per-stage summaries."""
         return self.root / "cases" / check_name(trial, what="trial name")
@@ -169,6 +243,19 @@ class Workspace:
     def eval_set_dir(self, eval_set: str) -> Path:
         """``eval/{set}``: the set's profiles, per-case parts and ``set.json``."""
         return self.root / "eval" / check_name(eval_set, what="set")
+
+    def eval_items_file(self, eval_set: str, profile: str) -> Path:
+        """``eval/{set}/{profile}/cases.parquet``: the set's items for one profile."""
+        return self.eval_dir(eval_set, profile) / EVAL_ITEMS_FILE
+
+    def eval_items_files(self) -> list[Path]:
+        """Every set's items file, sorted (set, then profile)."""
+        return sorted((self.root / "eval").glob(f"*/*/{EVAL_ITEMS_FILE}"))
+
+    def result_cells(self) -> list[ResultCell]:
+        """Every result cell that has a finished run (its ``current.json``), sorted."""
+        markers = sorted(self.results_root.glob(f"*/*/*/*/{RESULTS_CURRENT_JSON}"))
+        return [ResultCell(*m.parent.relative_to(self.results_root).parts) for m in markers]
 
     @property
     def results_root(self) -> Path:

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from lesiontrials import anatomy
-from lesiontrials.io import Volume, VolumeKind, write_json, write_png, write_volume
+from lesiontrials.geometry import NoduleMask
+from lesiontrials.io import Volume, VolumeKind, write_png, write_record, write_volume
 from lesiontrials.paths import DataRoot, Workspace
 from lesiontrials.testing import box_thorax, write_release_profiles
+from lesiontrials.testing_records import insert_record, inserted_nodule, render_record
 
 fastapi = pytest.importorskip("fastapi")
 
@@ -46,12 +48,13 @@ def _write_case(ws: Workspace, trial: str, case: str, *, backend: str) -> None:
                  kind=VolumeKind.CT)
     write_volume(directory / "nodule_0.nii.gz",
                  Volume(nodule.astype(np.uint8), thorax.volume.affine), kind=VolumeKind.MASK)
-    write_json({"status": "done", "case_uid": case, "nodules": [
-        {"mask_file": "nodule_0.nii.gz", "donor_uid": "LUNA25/x", "label": 1,
-         "realised": {"lobe": "right_lung_upper_lobe", "equivalent_diameter_mm": 12.0}}]},
-        directory / "insert.json")
-    write_json({"status": "done", "backend": backend, "brief": {"backend": backend}},
-               directory / "render.json")
+    entry = inserted_nodule(0, NoduleMask(nodule, (0, 0, 0)).tight(), thorax.volume.affine,
+                            lobe="right_lung_upper_lobe", donor_uid="LUNA25/x", label=1,
+                            diameter_mm=12.0)
+    write_record(insert_record(trial=trial, case_uid=case, seed=0, nodules=[entry]),
+                 directory / "insert.json")
+    write_record(render_record(trial=trial, case_uid=case, backend=backend),
+                 directory / "render.json")
 
 
 def _write_host_files(root: DataRoot, row: dict[str, str]) -> None:

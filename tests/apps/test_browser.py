@@ -24,9 +24,18 @@ import pytest
 from donor_only import add_donor_only_row
 
 from lesiontrials import anatomy
-from lesiontrials.io import Volume, VolumeKind, decode_png, write_json, write_png, write_volume
+from lesiontrials.geometry import NoduleMask
+from lesiontrials.io import (
+    Volume,
+    VolumeKind,
+    decode_png,
+    write_png,
+    write_record,
+    write_volume,
+)
 from lesiontrials.paths import DataRoot, Workspace
 from lesiontrials.testing import box_thorax
+from lesiontrials.testing_records import insert_record, inserted_nodule, render_record
 
 sync_api = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
@@ -80,19 +89,16 @@ def _write_viewer_case(ws: Workspace, trial: str) -> None:
         labels[mask] = anatomy.NODULE
         write_volume(directory / f"nodule_{k}.nii.gz", Volume(mask.astype(np.uint8), affine),
                      kind=VolumeKind.MASK)
-        world = np.asarray(centre, float) @ affine[:3, :3].T + affine[:3, 3]
-        records.append({"mask_file": f"nodule_{k}.nii.gz", "donor_uid": f"LUNA25/x{k}", "label": k,
-                        "realised": {"lobe": "right_lung_upper_lobe" if k == 0 else
-                                     "left_lung_lower_lobe", "equivalent_diameter_mm": 12.0,
-                                     "centroid_voxel": [float(c) for c in centre],
-                                     "centroid_mm": [float(c) for c in world],
-                                     "bbox_voxel": [[c - 3, c + 4] for c in centre]}})
+        records.append(inserted_nodule(
+            k, NoduleMask(mask, (0, 0, 0)).tight(), affine, donor_uid=f"LUNA25/x{k}", label=k,
+            lobe="right_lung_upper_lobe" if k == 0 else "left_lung_lower_lobe",
+            diameter_mm=12.0))
     write_volume(directory / "labels.nii.gz", Volume(labels, affine), kind=VolumeKind.LABELS)
     write_volume(directory / "ct.nii.gz", Volume(_hu(labels), affine), kind=VolumeKind.CT)
-    write_json({"status": "done", "case_uid": f"{trial}-viewer", "nodules": records},
-               directory / "insert.json")
-    write_json({"status": "done", "backend": "analytic", "brief": {"backend": "analytic"}},
-               directory / "render.json")
+    write_record(insert_record(trial=trial, case_uid=f"{trial}-viewer", seed=0,
+                               nodules=records), directory / "insert.json")
+    write_record(render_record(trial=trial, case_uid=f"{trial}-viewer"),
+                 directory / "render.json")
 
 
 @pytest.fixture(scope="module")
@@ -390,8 +396,9 @@ def test_trial_and_case_slices(page, server, shots, small_world) -> None:
     for overlay in ("bbox", "plain", "bbox_contour"):  # the four guidance overlays
         page.select_option("#case-overlay", overlay)
         page.wait_for_selector(f"#case-slice[data-overlay='{overlay}']")
-    # no realised centre in this older insert.json: the button says so instead of guessing
-    assert page.is_disabled("#centre-0")
+    # the record's realised centroid centres the button on the nodule's slice
+    assert not page.is_disabled("#centre-0")
+    assert page.get_attribute("#centre-0", "data-z") == "60"
     page.wait_for_selector("#viewer3d-box[data-ready='1']", timeout=30000)
     page.screenshot(path=str(shots / "case.png"), full_page=True)
 

@@ -8,19 +8,23 @@ z = 12; nodules are bright spheres (30 HU). Three cases: one nodule (RUL), two n
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
 from lesiontrials.geometry import NoduleMask
-from lesiontrials.io import Volume, VolumeKind, write_json, write_parquet, write_volume
+from lesiontrials.io import Volume, VolumeKind, write_parquet, write_record, write_volume
 from lesiontrials.paths import Workspace
+from lesiontrials.records import InsertedNodule
 from lesiontrials.testing import sphere_mask
+from lesiontrials.testing_records import (
+    insert_record,
+    inserted_nodule,
+    render_record,
+)
 
 SHAPE = (64, 56, 24)
 SPACING = (2.0, 2.0, 4.0)
@@ -60,11 +64,10 @@ def crop_affine(nodule: NoduleMask) -> np.ndarray:
     return AFFINE @ shift
 
 
-def realised(nodule: NoduleMask, lobe: str) -> dict[str, Any]:
-    volume_mm3 = nodule.voxel_count * float(np.prod(SPACING))
-    return {"lobe": lobe, "centroid_voxel": [float(v) for v in nodule.centroid_voxel()],
-            "equivalent_diameter_mm": (6.0 * volume_mm3 / math.pi) ** (1 / 3),
-            "bbox_voxel": [[s.start, s.stop] for s in nodule.box]}
+def nodule_entry(k: int, nodule: NoduleMask, lobe: str, *, donor_uid: str,
+                 label: int) -> InsertedNodule:
+    """An ``insert.json`` nodule entry whose realised truth is measured on ``nodule``."""
+    return inserted_nodule(k, nodule, AFFINE, lobe=lobe, donor_uid=donor_uid, label=label)
 
 
 @dataclass
@@ -88,19 +91,16 @@ def write_trial(root: Path) -> SyntheticTrial:
             write_volume(case_dir / f"nodule_{k}.nii.gz",
                          Volume(mask.mask.astype(np.uint8), crop_affine(mask)),
                          kind=VolumeKind.MASK)
-            nodules.append({"nodule_index": k, "primary": k == 0, "donor_uid": f"D/{case}-{k}",
-                            "donor_dataset": "D", "label": k % 2, "appearance": "",
-                            "mask_file": f"nodule_{k}.nii.gz", "realised": realised(mask, lobe)})
+            nodules.append(nodule_entry(k, mask, lobe, donor_uid=f"D/{case}-{k}", label=k % 2))
         write_volume(case_dir / "labels.nii.gz", Volume(labels, AFFINE), kind=VolumeKind.LABELS)
         write_volume(case_dir / "ct.nii.gz", Volume(ct_from(labels, index), AFFINE),
                      kind=VolumeKind.CT)
-        write_json({"case_uid": case, "trial": TRIAL, "status": "done", "seed": index,
-                    "nodule_free": not specs,
-                    "host": {"dataset": "PH", "ct_id": f"PH_{index}", "ct_path": ""},
-                    "nodules": nodules}, case_dir / "insert.json")
-        write_json({"backend": "test", "status": "done",
-                    "lesions": [{"nodule_index": k, "description": f"solid nodule {k}"}
-                                for k in range(len(specs))]}, case_dir / "render.json")
+        write_record(insert_record(trial=TRIAL, case_uid=case, seed=index, nodules=nodules,
+                                   ct_id=f"PH_{index}"), case_dir / "insert.json")
+        write_record(render_record(trial=TRIAL, case_uid=case, backend="test",
+                                   descriptions={k: f"solid nodule {k}"
+                                                 for k in range(len(specs))}),
+                     case_dir / "render.json")
         out.masks[case] = masks
     manifest = pd.DataFrame({"case_uid": list(NODULES), "design": "handmade"})
     write_parquet(manifest, ws.trial_dir(TRIAL) / "manifest.parquet")

@@ -141,11 +141,15 @@ def _write_set(workspace, name: str, rows: list[dict]) -> None:
 
 
 def _slice(uid: str, *, donor: str, case: str, size: str, source: str = "synthetic") -> dict:
+    from lesiontrials.testing_records import eval_item_row
+
     positive = bool(size)
-    return {"slice_uid": uid, "set": "s", "source": source, "donor_uid": donor,
-            "case_uid": case, "kind": "positive" if positive else "negative",
-            "truth_presence": "present" if positive else "absent",
-            "truth_lobe": "right_lung_upper_lobe" if positive else "", "truth_size": size}
+    return eval_item_row(slice_uid=uid, set="s", source=source, donor_uid=donor,
+                         host_dataset="LUNG1" if source == "real" else "PHANTOM",
+                         case_uid=case, kind="positive" if positive else "negative",
+                         truth_presence="present" if positive else "absent",
+                         truth_lobe="right_lung_upper_lobe" if positive else "",
+                         truth_size=size)
 
 
 def test_majority_prior_is_never_fitted_on_the_slices_it_is_scored_on(tmp_path):

@@ -19,7 +19,7 @@ from evalsynth import (
     SPACING,
     crop_affine,
     ct_from,
-    realised,
+    nodule_entry,
     thorax_labels,
 )
 from scipy import ndimage
@@ -43,12 +43,13 @@ from lesiontrials.io import (
     VolumeKind,
     read_png,
     read_volume,
-    write_json,
     write_parquet,
+    write_record,
     write_volume,
 )
 from lesiontrials.paths import Workspace
 from lesiontrials.testing import sphere_mask
+from lesiontrials.testing_records import insert_record, render_record
 
 TRIAL = "decoys"
 N_CASES = 30
@@ -79,13 +80,12 @@ def _write_generated_trial(root, *, seed: int = 7) -> Workspace:
         write_volume(case_dir / "labels.nii.gz", Volume(labels, AFFINE), kind=VolumeKind.LABELS)
         write_volume(case_dir / "ct.nii.gz", Volume(ct_from(labels, index), AFFINE),
                      kind=VolumeKind.CT)
-        write_json({"case_uid": case, "trial": TRIAL, "status": "done", "seed": index,
-                    "nodule_free": False,
-                    "host": {"dataset": "PH", "ct_id": f"PH_{index}", "ct_path": ""},
-                    "nodules": [{"nodule_index": 0, "primary": True, "donor_uid": f"D/{case}",
-                                 "donor_dataset": "D", "label": 0, "appearance": "",
-                                 "mask_file": "nodule_0.nii.gz",
-                                 "realised": realised(mask, lobe)}]}, case_dir / "insert.json")
+        write_record(insert_record(
+            trial=TRIAL, case_uid=case, seed=index, ct_id=f"PH_{index}",
+            nodules=[nodule_entry(0, mask, lobe, donor_uid=f"D/{case}", label=0)]),
+            case_dir / "insert.json")
+        write_record(render_record(trial=TRIAL, case_uid=case, backend="test"),
+                     case_dir / "render.json")
     write_parquet(pd.DataFrame({"case_uid": uids, "design": "generated"}),
                   ws.trial_dir(TRIAL) / "manifest.parquet")
     return ws

@@ -25,8 +25,9 @@ def test_results_do_not_depend_on_worker_count():
 
 def test_progress_piped_to_a_file_keeps_each_line_whole(tmp_path):
     """The command line's progress reporter (library calls print only through one), printed
-    to a file (not a terminal), is not laid out for 80 columns: a long stage name, the executor and the counts stay
-    on one line, and the executor's "[in-process]" is not eaten as rich markup."""
+    to a file (not a terminal), is not laid out for 80 columns: a long stage name, the
+    executor and the counts stay on one line, and the executor's "[in-process]" is not
+    eaten as rich markup."""
     import subprocess
     import sys
 

@@ -10,8 +10,9 @@ import pandas as pd
 
 from lesiontrials import anatomy
 from lesiontrials.geometry import NoduleMask
-from lesiontrials.io import Volume, VolumeKind, write_csv, write_json, write_volume
+from lesiontrials.io import Volume, VolumeKind, write_csv, write_record, write_volume
 from lesiontrials.testing import sphere_mask
+from lesiontrials.testing_records import insert_record, inserted_nodule
 
 SHAPE = (96, 80, 40)
 SPACING = (2.0, 2.0, 2.5)
@@ -42,22 +43,15 @@ def write_case(workspace: Path, data_root: Path, *, labels: Volume, nodules: lis
         crop_affine[:3, 3] = labels.voxel_to_world(np.asarray(nodule.offset, float))
         write_volume(case_dir / f"nodule_{k}.nii.gz",
                      Volume(nodule.mask.astype(np.uint8), crop_affine), kind=VolumeKind.MASK)
-        records.append({
-            "nodule_index": k, "primary": k == 0, "donor_uid": f"LIDC-{k}", "label": 1,
-            "donor_characteristics": (characteristics or [{}] * len(nodules))[k],
-            "appearance": (appearance or [""] * len(nodules))[k],
-            "mask_file": f"nodule_{k}.nii.gz",
-            "realised": {"centroid_voxel": nodule.centroid_voxel().tolist(),
-                         "equivalent_diameter_mm": 12.0, "voxels": nodule.voxel_count},
-        })
+        records.append(inserted_nodule(
+            k, nodule, labels.affine, lobe=None, donor_uid=f"LIDC-{k}", label=1,
+            characteristics=(characteristics or [{}] * len(nodules))[k],
+            appearance=(appearance or [""] * len(nodules))[k], diameter_mm=12.0))
     write_volume(case_dir / "labels.nii.gz", Volume(stamped, labels.affine),
                  kind=VolumeKind.LABELS)
-    write_json({"case_uid": case_uid, "trial": trial, "status": "done", "seed": 7,
-                "labels_file": "labels.nii.gz",
-                "host": {"dataset": dataset, "ct_id": ct_id, "seg_path": "", "ct_path": ct_path,
-                         "shape": list(labels.shape), "spacing_mm": list(labels.spacing_mm),
-                         "affine": labels.affine.tolist()},
-                "nodules": records}, case_dir / "insert.json")
+    write_record(insert_record(trial=trial, case_uid=case_uid, seed=7, nodules=records,
+                               dataset=dataset, ct_id=ct_id, ct_path=ct_path),
+                 case_dir / "insert.json")
     write_csv(pd.DataFrame([{"ct_id": ct_id, "slice_thickness_mm": 2.5, "kvp": 120.0,
                              "mas": 60.0, "kernel": "soft (B30f-like)", "scanner": "test"}]),
               data_root / "meta" / f"{dataset}_acquisition.csv")

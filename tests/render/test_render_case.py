@@ -12,6 +12,7 @@ from lesiontrials.io import Volume, VolumeKind, read_json, read_volume, write_vo
 from lesiontrials.paths import Workspace
 from lesiontrials.render import RenderJob, render_case, render_trial
 from lesiontrials.render.case import lesion_descriptors
+from lesiontrials.testing_records import inserted_nodule
 
 
 def test_render_case_outputs_and_resume(tmp_path: Path, thorax: Volume) -> None:
@@ -42,8 +43,9 @@ def test_render_case_outputs_and_resume(tmp_path: Path, thorax: Volume) -> None:
 
 
 def test_descriptor_precedence() -> None:
-    nodule = {"donor_characteristics": {"texture": 5, "spiculation": 4.6, "calcification": 6},
-              "appearance": "pure GGO"}
+    nodule = inserted_nodule(0, sphere(4.0), np.eye(4), lobe=None, donor_uid="D",
+                             characteristics={"texture": 5, "spiculation": 4.6,
+                                              "calcification": 6}, appearance="pure GGO")
     d = lesion_descriptors(nodule)
     assert d.attenuation.value == "ground_glass" and d.spiculation == 4.6
     d = lesion_descriptors(nodule, appearance="8 mm part-solid nodule")
@@ -179,8 +181,7 @@ def test_lesion_is_drawn_from_the_donor_mask_insert_json_names(tmp_path: Path,
     write_volume(donor_path, Volume(donor.astype(np.uint8), np.diag([0.7, 0.7, 1.0, 1.0])),
                  kind=VolumeKind.MASK)
     record = read_json(case_dir / "insert.json")
-    record["nodules"][0]["planned"] = {"donor_mask_path": "masks/LIDC/nodule_seg/D1.nii.gz",
-                                       "scale": 1.0}
+    record["nodules"][0]["planned"]["donor_mask_path"] = "masks/LIDC/nodule_seg/D1.nii.gz"
     write_json(record, case_dir / "insert.json")
     assert render_case(job).status == "done"
     assert read_json(case_dir / "render.json")["lesions"][0]["shape_source"] == "donor_mask"

@@ -3,7 +3,6 @@ determinism and where the renderer takes it from."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,12 @@ from lesiontrials.errors import InputError
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.transplant import resample_donor
 from lesiontrials.io import Volume, VolumeKind, write_volume
+from lesiontrials.records import InsertedNodule
 from lesiontrials.render.lesion import lesion_layer, sample_lesion_params
 from lesiontrials.render.shape_field import ShapeField, shape_from_mask, subsample_shifts_mm
 from lesiontrials.render.shape_source import donor_shape
 from lesiontrials.testing import ellipsoid_mask
+from lesiontrials.testing_records import inserted_nodule, planned_nodule
 
 SCREENING = (0.7, 0.7, 1.25)
 THICK = (0.7, 0.7, 5.0)
@@ -165,13 +166,18 @@ def test_donor_shape_reads_the_named_mask_and_names_a_missing_one(tmp_path: Path
     write_volume(tmp_path / "masks" / "d.nii.gz",
                  Volume(donor.astype(np.uint8), np.diag([0.5, 0.5, 0.5, 1.0])),
                  kind=VolumeKind.MASK)
-    record = {"planned": {"donor_mask_path": "masks/d.nii.gz", "scale": 1.5}}
-    field = donor_shape(tmp_path, json.loads(json.dumps(record)))
+    mask = NoduleMask(donor, (0, 0, 0))
+
+    def nodule(path: str, scale: float = 1.0) -> InsertedNodule:
+        planned = planned_nodule(diameter_mm=6.0, donor_mask_path=path, scale=scale)
+        return inserted_nodule(0, mask, np.eye(4), lobe=None, donor_uid="D", planned=planned)
+
+    field = donor_shape(tmp_path, nodule("masks/d.nii.gz", 1.5))
     assert field is not None
     assert field.volume_mm3 == pytest.approx(donor.sum() * 0.125 * 1.5**3)
-    assert donor_shape(tmp_path, {"planned": {}}) is None
+    assert donor_shape(tmp_path, nodule("")) is None
     with pytest.raises(InputError, match="missing"):
-        donor_shape(tmp_path, {"planned": {"donor_mask_path": "masks/none.nii.gz"}})
+        donor_shape(tmp_path, nodule("masks/none.nii.gz"))
 
 
 @pytest.mark.parametrize(("host", "tolerance"), [(SCREENING, 0.08), (THICK, 0.05)])

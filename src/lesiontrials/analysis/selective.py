@@ -186,23 +186,17 @@ GROUP = ["model", "condition", "task"]
 
 def load_all_paraphrases(workspace: Any) -> pd.DataFrame:
     """Every current result row, all paraphrases, with the item's ``case_uid``."""
-    from lesiontrials.evaluate.runner import RESULT_COLUMNS, read_results
-    from lesiontrials.io import read_parquet
+    from lesiontrials.evaluate.results import RESULT_COLUMNS, read_items, read_results
 
-    frames = []
-    for marker in sorted((workspace.root / "results").glob("*/*/*/*/current.json")):
-        cell = marker.parent
-        frames.append(read_results(workspace, model=cell.parent.parent.parent.name,
-                                   set_name=cell.parent.parent.name,
-                                   condition=cell.parent.name, task=cell.name,
-                                   paraphrase=None))
+    frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
+                           condition=cell.condition, task=cell.task, paraphrase=None)
+              for cell in workspace.result_cells()]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=[*RESULT_COLUMNS, "case_uid"])
     results = pd.concat(frames, ignore_index=True)
     keys = ["slice_uid", "set", "condition", "profile"]
-    cases = [read_parquet(p)[[*keys, "case_uid"]]
-             for p in sorted((workspace.root / "eval").glob("*/*/cases.parquet"))]
+    cases = [read_items(p)[[*keys, "case_uid"]] for p in workspace.eval_items_files()]
     if cases:
         results = results.merge(pd.concat(cases).drop_duplicates(keys), on=keys, how="left")
     if "case_uid" not in results.columns:

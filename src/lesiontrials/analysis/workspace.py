@@ -54,25 +54,20 @@ def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (
     anatomy (hosts of ``real_host_datasets``, rendered into their real CT): the comparison
     is phantom anatomy versus real anatomy.
     """
-    from lesiontrials.evaluate.runner import read_results
+    from lesiontrials.evaluate.results import read_items, read_results
 
-    cells = sorted(p.parent for p in (workspace.root / "results").glob("*/*/*/*/current.json"))
-    frames = []
-    for cell in cells:
-        task, condition, set_name, model = cell.name, cell.parent.name, cell.parent.parent.name, \
-            cell.parent.parent.parent.name
-        frames.append(read_results(workspace, model=model, set_name=set_name,
-                                   condition=condition, task=task))
+    frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
+                           condition=cell.condition, task=cell.task)
+              for cell in workspace.result_cells()]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise MissingPathError("no scored results in the workspace", path=workspace.root /
                                "results", fix="run `lesiontrials score --model NAME` first")
     results = pd.concat(frames, ignore_index=True)
     items = []
-    for path in sorted((workspace.root / "eval").glob("*/*/cases.parquet")):
-        frame = read_parquet(path)
-        items.append(frame[[c for c in ("slice_uid", "condition", "set", "profile",
-                                        *ITEM_METADATA) if c in frame.columns]])
+    for path in workspace.eval_items_files():
+        items.append(read_items(path)[["slice_uid", "condition", "set", "profile",
+                                       *ITEM_METADATA]])
     if not items:
         raise MissingPathError("no evaluation sets in the workspace", path=workspace.root /
                                "eval", fix="run `lesiontrials slices --all` first")
@@ -110,12 +105,13 @@ def expected_slices(workspace: Workspace, uids: Collection[str], *,
     """(slice_uid, source, task) for every split slice and every task it is asked, from the
     evaluation sets' items, so a slice that no model answered still counts as missing."""
     from lesiontrials.evaluate.contract import TASKS
+    from lesiontrials.evaluate.results import read_items
     from lesiontrials.evaluate.tasks import applies_to
 
     wanted = set(uids)
     rows = []
-    for path in sorted((workspace.root / "eval").glob("*/*/cases.parquet")):
-        items = read_parquet(path).drop_duplicates("slice_uid")
+    for path in workspace.eval_items_files():
+        items = read_items(path).drop_duplicates("slice_uid")
         items = items[items["slice_uid"].isin(wanted)]
         for item in items.itertuples(index=False):
             source = "real" if str(item.host_dataset) in real_host_datasets else str(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
@@ -21,6 +21,12 @@ from lesiontrials.apps.state import (
     records,
     safe_name,
 )
+from lesiontrials.errors import InputError
+from lesiontrials.paths import CaseFiles
+from lesiontrials.records import InsertRecord, RenderRecord, StageRecord
+from lesiontrials.records.plan import PlanRecord
+
+R = TypeVar("R", bound=StageRecord)
 
 router = APIRouter(prefix="/api", tags=["trials, cases and reports"])
 # reports carry their own inline <style>; they never need scripts
@@ -46,11 +52,18 @@ def exact_integers(value: Any) -> Any:
     return value
 
 
-def _json(path: Path) -> dict[str, Any]:
-    """A workspace JSON file (``{}`` when absent), 64-bit integers as strings."""
-    from lesiontrials.io import read_json
+def _record(state: AppState, path: Path, model: type[R]) -> R | None:
+    """A stage record of the workspace (``None`` when the file does not exist); a record
+    this version cannot read is a 409 naming the file (relative) and the stage to re-run."""
+    from lesiontrials.io import parse_record, read_json
 
-    return exact_integers(read_json(path)) if path.is_file() else {}
+    if not path.is_file():
+        return None
+    relative = path.relative_to(state.workspace.root)
+    try:
+        return parse_record(read_json(path), model, where=relative)
+    except InputError as exc:
+        raise ApiError(str(exc), status=409) from exc
 
 
 def _names(directory: Path) -> list[str]:
@@ -68,11 +81,12 @@ def _listing(directory: Path, describe: Callable[[str], dict[str, Any]], *, offs
 @router.get("/trials", summary="Planned trials with their plan audit")
 def list_trials(request: Request, offset: Offset = 0, limit: Limit = 50) -> dict[str, Any]:
     """Every ``trials/{trial}`` with its plan audit and how many case folders exist."""
-    workspace = state_of(request).workspace
+    state = state_of(request)
+    workspace = state.workspace
 
     def describe(name: str) -> dict[str, Any]:
-        info = _json(workspace.trial_dir(name) / "plan.json")
-        return {"trial": name, "audit": info.get("audit", {}),
+        plan = _record(state, workspace.plan_json(name), PlanRecord)
+        return {"trial": name, "audit": plan.audit if plan is not None else {},
                 "cases_on_disk": len(_names(workspace.cases_dir(name)))}
 
     return _listing(workspace.root / "trials", describe, offset=offset, limit=limit)
@@ -86,10 +100,11 @@ def trial_detail(request: Request, trial: str, offset: Offset = 0,
 
     state = state_of(request)
     directory = state.workspace.trial_dir(safe_name(trial, what="trial"))
-    if not (directory / "plan.json").is_file():
+    plan = _record(state, state.workspace.plan_json(trial), PlanRecord)
+    if plan is None:
         raise ApiError(f"unknown trial {trial!r}", status=404)
     manifest = read_parquet(directory / "manifest.parquet")
-    return {"trial": trial, "plan": _json(directory / "plan.json"),
+    return {"trial": trial, "plan": exact_integers(plan.to_json_dict()),
             "manifest": page(exact_integers(records(manifest.iloc[offset:offset + limit])),
                              offset=offset, limit=limit, total=len(manifest)),
             "cases": _names(state.workspace.cases_dir(trial))}
@@ -103,9 +118,9 @@ def _case_dir(state: AppState, trial: str, case: str) -> Path:
     return directory
 
 
-def case_is_synthetic(render: dict[str, Any]) -> bool:
+def case_is_synthetic(render: RenderRecord | None) -> bool:
     """A case CT drawn from labels alone (not pasted into a real host scan)."""
-    return str(render.get("backend", "")) in SYNTHETIC_BACKENDS
+    return render is not None and render.backend in SYNTHETIC_BACKENDS
 
 
 @router.get("/cases/{trial}/{case}", summary="One case: insert and render audits")
@@ -115,16 +130,18 @@ def case_detail(request: Request, trial: str, case: str) -> dict[str, Any]:
     from lesiontrials.io import read_volume_header
 
     state = state_of(request)
-    directory = _case_dir(state, trial, case)
-    render = _json(directory / "render.json")
-    ct = directory / "ct.nii.gz"
-    labels = directory / "labels.nii.gz"
+    files = CaseFiles(_case_dir(state, trial, case))
+    render = _record(state, files.render_json, RenderRecord)
+    inserted = _record(state, files.insert_json, InsertRecord)
+    ct, labels = files.ct, files.labels
     grid = ct if ct.is_file() else labels
     shape = list(read_volume_header(grid)[0]) if grid.is_file() else None
     synthetic = case_is_synthetic(render)
-    return {"trial": trial, "case": case, "insert": _json(directory / "insert.json"),
-            "render": render, "shape": shape, "has_ct": ct.is_file(),
-            "has_labels": labels.is_file(), "has_qc": (directory / "qc.png").is_file(),
+    return {"trial": trial, "case": case,
+            "insert": exact_integers(inserted.to_json_dict()) if inserted is not None else {},
+            "render": exact_integers(render.to_json_dict()) if render is not None else {},
+            "shape": shape, "has_ct": ct.is_file(),
+            "has_labels": labels.is_file(), "has_qc": files.qc.is_file(),
             "synthetic": synthetic, "ct_viewable": ct.is_file() and
             (synthetic or state.real_pixels)}
 
@@ -143,15 +160,16 @@ def _cached_mask(directory: str, labels_mtime_ns: int, insert_mtime_ns: int) -> 
 
 def _build_mask(directory: str) -> np.ndarray:
     from lesiontrials.apps.images import load_volume, mask_on_grid
+    from lesiontrials.io import read_record
 
-    case = Path(directory)
-    grid = load_volume(case / "labels.nii.gz")
+    files = CaseFiles(Path(directory))
+    grid = load_volume(files.labels)
     mask = grid.array == anatomy.NODULE
-    insert = _json(case / "insert.json")
-    for nodule in insert.get("nodules", []):
-        name = str(nodule.get("mask_file") or "")
-        path = case / name
-        if name and path.is_file() and path.parent == case:
+    inserted = read_record(files.insert_json, InsertRecord) if files.insert_json.is_file() \
+        else None
+    for nodule in inserted.nodules if inserted is not None else []:
+        path = files.folder / nodule.mask_file
+        if path.is_file() and path.parent == files.folder:
             mask |= mask_on_grid(load_volume(path), affine=grid.affine, shape=grid.shape)
     mask.setflags(write=False)
     return mask
@@ -182,7 +200,8 @@ def case_slice(
     if source == "ct":
         if not (directory / "ct.nii.gz").is_file():
             raise ApiError("case has no rendered ct.nii.gz", status=404)
-        if not case_is_synthetic(_json(directory / "render.json")):
+        if not case_is_synthetic(_record(state, CaseFiles(directory).render_json,
+                                         RenderRecord)):
             state.require_real_pixels()
     # PNGs cached per file versions and display settings
     stamps = tuple(p.stat().st_mtime_ns if p.is_file() else 0 for p in (
@@ -218,7 +237,8 @@ def case_volume(request: Request, trial: str, case: str,
     name = "ct.nii.gz" if kind == "ct" else "labels.nii.gz"
     if not (directory / name).is_file():
         raise ApiError(f"case has no {name}", status=404)
-    if kind == "ct" and not case_is_synthetic(_json(directory / "render.json")):
+    if kind == "ct" and not case_is_synthetic(_record(state, CaseFiles(directory).render_json,
+                                                      RenderRecord)):
         state.require_real_pixels()
     if kind == "nodules":
         grid = load_volume(directory / "labels.nii.gz")

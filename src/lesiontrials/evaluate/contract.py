@@ -15,6 +15,7 @@ from typing import Final, Protocol, runtime_checkable
 import numpy as np
 
 from lesiontrials import anatomy
+from lesiontrials.records.tables import EvalItem
 
 CONDITIONS: Final = ("plain", "bbox", "contour", "bbox_contour")
 PROFILES: Final = ("lung", "medgemma_rgb")  # 8-bit lung window grey; MedGemma-style RGB
@@ -27,36 +28,9 @@ TASK_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 CHANCE: Final[dict[str, float]] = {"presence": 0.5, "lobe": 0.2, "size": 0.25}
 
-#: columns of eval/{set}/{profile}/cases.parquet, one row per (slice_uid, condition)
-ITEM_COLUMNS: Final[tuple[str, ...]] = (
-    "slice_uid",        # canonical: same for every condition and profile of a slice
-    "set",              # evaluation set name (a trial name, or 'real')
-    "source",           # 'synthetic' or 'real'
-    "kind",             # 'positive' (through a nodule) or 'negative' (nodule-free slice)
-    "profile",          # 'lung' | 'medgemma_rgb'
-    "condition",        # one of CONDITIONS (guided negatives show a decoy overlay)
-    "image_path",       # centre slice PNG, relative to the set/profile directory
-    "context_paths",    # JSON list: [z-1, z, z+1] PNG paths (relative), for multi-image models
-    "trial", "design", "case_uid", "nodule_index", "host_dataset", "host_ct_id",
-    "donor_uid", "donor_dataset",
-    "z_index",          # axial slice index in the case volume
-    "truth_presence",   # 'present' | 'absent'
-    "truth_lobe",       # canonical lobe name ('' for negatives)
-    "truth_size",       # task size bin ('' for negatives)
-    "diameter_mm",      # realised equivalent diameter (NaN for negatives)
-    "label",            # malignancy label of the donor (<NA> unknown)
-    "appearance",       # one-line lesion description ('' if none)
-    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1",  # drawn box in image pixels (-1 if none;
-    #                   a negative's box encloses its decoy)
-    # added by the slice builder (compatible extension):
-    "pixel_spacing_mm",  # in-plane pixel size (mm), for readers that measure
-    "mask_area_px",     # the nodule's pixel count on the centre slice (0 for negatives)
-    "nodules_on_slice",  # JSON list: every nodule on the centre slice (uid, kind
-    #                     'inserted' | 'native', lobe, size); truth_lobe / truth_size are ''
-    #                     when they disagree (the lobe/size question has no single answer)
-    "inputs_sha256",    # digest of the case's input files + slice parameters (resume key)
-    "overlay_decoy",    # audit, never shown to a model: the overlay marks a decoy (negatives)
-)
+#: columns of eval/{set}/{profile}/cases.parquet, one row per (slice_uid, condition): the
+#: fields of :class:`lesiontrials.records.EvalItem` (each described there), in order
+ITEM_COLUMNS: Final[tuple[str, ...]] = tuple(EvalItem.model_fields)
 
 
 @dataclass(frozen=True)

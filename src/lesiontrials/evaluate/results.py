@@ -9,21 +9,20 @@ latest run (one per prompt paraphrase) and the canonical paraphrase's key as ``r
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Final
 
 import pandas as pd
 
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.paraphrases import PRIMARY
-from lesiontrials.io import read_parquet
-from lesiontrials.paths import Workspace
+from lesiontrials.io import check_columns, read_parquet
+from lesiontrials.paths import RESULTS_CURRENT_JSON, Workspace
+from lesiontrials.records.tables import EvalItem, ResultRow
 
-RESULT_COLUMNS: Final = (
-    "slice_uid", "model", "model_version", "prompt_hash", "run_key", "task", "condition",
-    "profile", "set", "kind", "option", "raw_text", "parse_status", "correct", "truth",
-    "scores_json", "paraphrase",
-)
-CURRENT_JSON = "current.json"
+#: the fields of :class:`lesiontrials.records.ResultRow` (each described there), in order
+RESULT_COLUMNS: Final = tuple(ResultRow.model_fields)
+CURRENT_JSON = RESULTS_CURRENT_JSON
 
 
 def run_key(*, model: str, version: str, prompt_hash: str, profile: str) -> str:
@@ -48,6 +47,7 @@ def read_results(workspace: Workspace, *, model: str, set_name: str, condition: 
     frame = pd.concat([read_parquet(p) for p in shards], ignore_index=True)
     if "paraphrase" not in frame.columns:  # shards written before paraphrases existed
         frame["paraphrase"] = PRIMARY
+    check_columns(frame.columns, ResultRow, where=where)
     if current_only and (where / CURRENT_JSON).is_file():
         from lesiontrials.io import read_json
 
@@ -61,9 +61,17 @@ def read_results(workspace: Workspace, *, model: str, set_name: str, condition: 
 
 def set_items(workspace: Workspace, set_name: str, profile: str) -> pd.DataFrame:
     """The set's ``cases.parquet`` for one profile (a clear error when it is missing)."""
-    path = workspace.eval_dir(set_name, profile) / "cases.parquet"
+    path = workspace.eval_items_file(set_name, profile)
     if not path.is_file():
         raise InputError(f"set {set_name!r} has no {profile!r} items", path=path,
                          fix=f"run `lesiontrials slices {set_name}` (profiles include "
                              f"{profile})")
-    return read_parquet(path)
+    return read_items(path)
+
+
+def read_items(path: Path) -> pd.DataFrame:
+    """An evaluation set's items table (:class:`~lesiontrials.records.EvalItem` rows); a
+    table without every item column is refused, naming the file and the stage to re-run."""
+    frame = read_parquet(path)
+    check_columns(frame.columns, EvalItem, where=path)
+    return frame

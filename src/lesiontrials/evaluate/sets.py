@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,13 +31,16 @@ from lesiontrials.evaluate.case_items import (
 from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
 from lesiontrials.evaluate.slices import SliceParams
 from lesiontrials.execution import CaseOutcome, run_cases
-from lesiontrials.io import RUN_COUNTERS, read_json, read_parquet, write_json, write_parquet
-from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.io import (
+    RUN_COUNTERS,
+    read_parquet,
+    read_rendered_case,
+    write_json,
+    write_parquet,
+)
+from lesiontrials.paths import CaseFiles, DataRoot, Workspace
+from lesiontrials.records.insert import InsertedNodule
 
-CT_FILE = "ct.nii.gz"
-LABELS_FILE = "labels.nii.gz"
-INSERT_JSON = "insert.json"
-RENDER_JSON = "render.json"
 _STRING = ("slice_uid", "set", "source", "kind", "profile", "condition", "image_path",
            "context_paths", "trial", "design", "case_uid", "host_dataset", "host_ct_id",
            "donor_uid", "donor_dataset", "truth_presence", "truth_lobe", "truth_size",
@@ -201,57 +203,48 @@ def _designs(workspace: Workspace, trial: str) -> dict[str, str]:
 def _trial_job(case_dir: Path, *, trial: str, design: str, set_dir: Path,
                profiles: tuple[str, ...], params: SliceParams, seed: int,
                natives: _NativeLookup) -> tuple[CaseJob | None, str]:
-    if not (case_dir / INSERT_JSON).is_file():
-        return None, "not inserted"
-    record = read_json(case_dir / INSERT_JSON)
-    if record.get("status") != "done":
-        return None, f"insertion {record.get('status')}"
-    if not (case_dir / CT_FILE).is_file():
-        return None, "not rendered"
-    render = read_json(case_dir / RENDER_JSON) if (case_dir / RENDER_JSON).is_file() else {}
-    if render.get("status", "done") != "done":
-        return None, f"rendering {render.get('status')}"
-    descriptions = {int(e["nodule_index"]): str(e.get("description") or "")
-                    for e in render.get("lesions", []) if "nodule_index" in e}
-    host = record.get("host", {})
-    nodules = tuple(_synthetic_nodule(case_dir, entry, descriptions)
-                    for entry in record.get("nodules", []))
-    free = bool(record.get("nodule_free")) or not nodules
+    files = CaseFiles(case_dir)
+    found = read_rendered_case(files)
+    if isinstance(found, str):
+        return None, found
+    record, render = found
+    descriptions = {e.nodule_index: e.description for e in render.lesions}
+    host = record.host
+    nodules = tuple(_synthetic_nodule(case_dir, entry, descriptions) for entry in record.nodules)
+    free = record.nodule_free or not nodules
     n_negatives = params.negatives_per_free_case if free else params.negatives_per_case
     in_image: tuple[NoduleSource, ...] = ()
-    if render.get("backend", "host-ct") == "host-ct" and host.get("ct_path"):
+    if render.on_host_ct and host.ct_path:
         # rendered on the host's real CT: its native nodules are in the image
-        inserted = {str(e.get("donor_uid") or "") for e in record.get("nodules", [])
-                    if e.get("planned", {}).get("placement") == "native"}
-        found = natives.sources(str(host.get("dataset", "")), str(host.get("ct_id", "")))
-        if found is None:
+        inserted = {e.donor_uid for e in record.nodules if e.planned.placement == "native"}
+        found_natives = natives.sources(host.dataset, host.ct_id)
+        if found_natives is None:
             n_negatives = 0
         else:  # a twin's own native is the inserted nodule itself
-            in_image = tuple(n for n in found if str(n.meta["donor_uid"]) not in inserted)
-    base = {"trial": trial, "design": design, "case_uid": record["case_uid"],
-            "host_dataset": str(host.get("dataset", "")), "host_ct_id": str(host.get("ct_id", ""))}
-    job = CaseJob(set_name=trial, source="synthetic", case_key=str(record["case_uid"]),
-                  ct_path=case_dir / CT_FILE, set_dir=set_dir, profiles=profiles, params=params,
-                  nodules=nodules, lung_labels_path=case_dir / LABELS_FILE,
+            in_image = tuple(n for n in found_natives
+                             if str(n.meta["donor_uid"]) not in inserted)
+    base = {"trial": trial, "design": design, "case_uid": record.case_uid,
+            "host_dataset": host.dataset, "host_ct_id": host.ct_id}
+    job = CaseJob(set_name=trial, source="synthetic", case_key=record.case_uid,
+                  ct_path=files.ct, set_dir=set_dir, profiles=profiles, params=params,
+                  nodules=nodules, lung_labels_path=files.labels,
                   natives=in_image, n_negatives=n_negatives, base_meta=base,
-                  extra_inputs=tuple(p for p in (case_dir / INSERT_JSON, case_dir / RENDER_JSON)
-                                     if p.is_file()), seed=seed)
+                  extra_inputs=(files.insert_json, files.render_json), seed=seed)
     return job, ""
 
 
-def _synthetic_nodule(case_dir: Path, entry: dict[str, Any], descriptions: dict[int, str]
+def _synthetic_nodule(case_dir: Path, entry: InsertedNodule, descriptions: dict[int, str]
                       ) -> NoduleSource:
-    realised = entry["realised"]
-    k = int(entry["nodule_index"])
-    diameter = float(realised["equivalent_diameter_mm"])
-    meta = {"nodule_index": k, "donor_uid": str(entry.get("donor_uid") or ""),
-            "donor_dataset": str(entry.get("donor_dataset") or ""),
-            "truth_presence": "present", "truth_lobe": str(realised.get("lobe") or ""),
+    realised = entry.realised
+    k = entry.nodule_index
+    diameter = realised.equivalent_diameter_mm
+    meta = {"nodule_index": k, "donor_uid": entry.donor_uid,
+            "donor_dataset": entry.donor_dataset,
+            "truth_presence": "present", "truth_lobe": realised.lobe or "",
             "truth_size": anatomy.task_size_bin(diameter), "diameter_mm": diameter,
-            "label": entry.get("label"),
-            "appearance": descriptions.get(k) or str(entry.get("appearance") or "")}
-    return NoduleSource(mask_path=case_dir / str(entry["mask_file"]), target=f"n{k}",
-                        meta=meta, centroid_z=float(realised["centroid_voxel"][2]))
+            "label": entry.label, "appearance": descriptions.get(k) or entry.appearance}
+    return NoduleSource(mask_path=case_dir / entry.mask_file, target=f"n{k}",
+                        meta=meta, centroid_z=realised.centroid_voxel[2])
 
 
 class _NativeLookup:

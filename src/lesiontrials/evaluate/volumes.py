@@ -24,16 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
 from lesiontrials.describe.parse import parse_description
 from lesiontrials.errors import InputError
 from lesiontrials.evaluate.splits import uid_hash
-from lesiontrials.io import read_json, read_parquet, sha256_file, write_json, write_parquet
-from lesiontrials.io.volumes import read_volume_header
-from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.io import (
+    read_json,
+    read_parquet,
+    read_rendered_case,
+    sha256_file,
+    write_json,
+    write_parquet,
+)
+from lesiontrials.paths import CaseFiles, DataRoot, Workspace
+from lesiontrials.records.insert import InsertedNodule
 
 VOLUMES_VERSION = 1
 SCAN_COLUMNS = ("scan_uid", "source", "trial", "design", "ct_path", "ct_sha256",
@@ -133,42 +139,26 @@ def build_volume_set(*, trial: str, workspace: Workspace) -> VolumeSet:
     strata, designs = _manifest_lookup(workspace, trial)
     scans, truth, left_out = [], [], {}
     for case_dir in sorted(p for p in cases_dir.iterdir() if p.is_dir()):
-        reason = _unusable(case_dir)
-        if reason:
-            left_out[case_dir.name] = reason
+        files = CaseFiles(case_dir)
+        found = read_rendered_case(files)
+        if isinstance(found, str):
+            left_out[case_dir.name] = found
             continue
-        record = read_json(case_dir / "insert.json")
-        uid = str(record["case_uid"])
-        render = read_json(case_dir / "render.json")
-        appearance = {int(e["nodule_index"]): str(e.get("description") or "")
-                      for e in render.get("lesions", []) if "nodule_index" in e}
-        host = record.get("host", {})
-        nodules = record.get("nodules", [])
+        record, render = found
+        uid = record.case_uid
+        appearance = {e.nodule_index: e.description for e in render.lesions}
+        nodules = record.nodules
         design = designs.get(uid, "")
         scans.append({"scan_uid": uid, "source": "synthetic", "trial": trial, "design": design,
-                      "ct_path": str((case_dir / "ct.nii.gz").relative_to(workspace.root)),
-                      "ct_sha256": sha256_file(case_dir / "ct.nii.gz"),
-                      "nodule_free": bool(record.get("nodule_free")) or not nodules,
-                      "n_nodules": len(nodules), "host_dataset": str(host.get("dataset", "")),
-                      "host_ct_id": str(host.get("ct_id", ""))})
-        _, ct_affine = read_volume_header(case_dir / "ct.nii.gz")
+                      "ct_path": str(files.ct.relative_to(workspace.root)),
+                      "ct_sha256": sha256_file(files.ct),
+                      "nodule_free": record.nodule_free or not nodules,
+                      "n_nodules": len(nodules), "host_dataset": record.host.dataset,
+                      "host_ct_id": record.host.ct_id})
         for entry in nodules:
             truth.append(_synthetic_truth(uid, entry, appearance, design,
-                                          strata.get((uid, int(entry["nodule_index"])), ""),
-                                          ct_affine))
+                                          strata.get((uid, entry.nodule_index), "")))
     return _write(trial, workspace, scans, truth, left_out, "synthetic")
-
-
-def _unusable(case_dir: Path) -> str:
-    if not (case_dir / "insert.json").is_file():
-        return "not inserted"
-    if read_json(case_dir / "insert.json").get("status") != "done":
-        return "insertion not done"
-    if not (case_dir / "ct.nii.gz").is_file() or not (case_dir / "render.json").is_file():
-        return "not rendered"
-    if read_json(case_dir / "render.json").get("status", "done") != "done":
-        return "rendering not done"
-    return ""
 
 
 def _manifest_lookup(workspace: Workspace, trial: str
@@ -187,23 +177,21 @@ def _manifest_lookup(workspace: Workspace, trial: str
     return strata, designs
 
 
-def _synthetic_truth(uid: str, entry: dict[str, Any], appearance: dict[int, str], design: str,
-                     stratum: str, ct_affine: np.ndarray) -> dict[str, Any]:
-    realised = entry["realised"]
-    k = int(entry["nodule_index"])
-    if "centroid_mm" in realised:
-        x, y, z = (float(v) for v in realised["centroid_mm"])
-    else:  # the centroid voxel through the CT's own affine: the same point, exactly
-        x, y, z = (float(v) for v in ct_affine[:3, :3] @ np.asarray(
-            realised["centroid_voxel"], dtype=float) + ct_affine[:3, 3])
-    diameter = float(realised["equivalent_diameter_mm"])
-    description = appearance.get(k) or str(entry.get("appearance") or "")
+def _synthetic_truth(uid: str, entry: InsertedNodule, appearance: dict[int, str], design: str,
+                     stratum: str) -> dict[str, Any]:
+    """One nodule's truth row (RAS world mm: the realised centroid, which insertion
+    computed through the host affine that the CT shares)."""
+    realised = entry.realised
+    k = entry.nodule_index
+    x, y, z = realised.centroid_mm
+    diameter = realised.equivalent_diameter_mm
+    description = appearance.get(k) or entry.appearance
     return {"scan_uid": uid, "nodule_id": f"{uid}/n{k}", "x_mm": x, "y_mm": y, "z_mm": z,
-            "diameter_mm": diameter, "lobe": str(realised.get("lobe") or ""),
-            "size_bin": anatomy.task_size_bin(diameter), "label": entry.get("label"),
-            "appearance": _attenuation(description, entry.get("donor_characteristics")),
+            "diameter_mm": diameter, "lobe": realised.lobe or "",
+            "size_bin": anatomy.task_size_bin(diameter), "label": entry.label,
+            "appearance": _attenuation(description, entry.donor_characteristics),
             "description": description, "design": design, "stratum": stratum,
-            "donor_uid": str(entry.get("donor_uid") or "")}
+            "donor_uid": entry.donor_uid}
 
 
 def _attenuation(description: str, characteristics: dict[str, Any] | None) -> str:

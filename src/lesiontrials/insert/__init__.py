@@ -11,8 +11,6 @@ the profiler's definitions), and run cases resumably (:mod:`.case`, :mod:`.trial
 
 from lesiontrials.insert.arrange import Adjustment, Placed, arrange_case
 from lesiontrials.insert.case import (
-    INSERT_JSON,
-    LABELS_FILE,
     CaseJob,
     finished_record,
     inputs_digest,
@@ -32,6 +30,7 @@ from lesiontrials.insert.trial import (
     summary_table,
 )
 from lesiontrials.insert.truth import realised_truth
+from lesiontrials.paths import INSERT_JSON, LABELS_FILE
 
 __all__ = [
     "INSERT_JSON",

@@ -23,7 +23,7 @@ from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
 from lesiontrials.insert.arrange import Placed, arrange_case
-from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig, InsertionError
+from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.fallback import donor_scan_percents
 from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, host_natives, parse_case
 from lesiontrials.insert.transplant import stamp
@@ -31,27 +31,31 @@ from lesiontrials.insert.truth import diameter_error_mm, realised_truth
 from lesiontrials.io import (
     Volume,
     VolumeKind,
+    parse_record,
     read_json,
     read_volume,
     sha256_file,
     to_json_text,
     write_bytes_atomic,
     write_json,
+    write_record,
     write_volume,
 )
 from lesiontrials.io.volumes import volume_bytes
-from lesiontrials.paths import DataRoot
+from lesiontrials.paths import (
+    INSERT_JSON,
+    INSERT_TIMING_JSON,
+    LABELS_FILE,
+    CaseFiles,
+    DataRoot,
+    nodule_mask_file,
+)
 from lesiontrials.profiles.host import HostAnatomy
+from lesiontrials.records.insert import INSERT_SCHEMA_VERSION, InsertRecord
 from lesiontrials.seeding import rng_for
 from lesiontrials.world.hosts import crop_volume
 
-INSERT_JSON = "insert.json"
-TIMING_JSON = "insert_timing.json"  # wall-clock seconds: the one file that differs per run
-LABELS_FILE = "labels.nii.gz"
-
-
-def mask_file(nodule_index: int) -> str:
-    return f"nodule_{nodule_index}.nii.gz"
+mask_file = nodule_mask_file  # the name insertion gives the k-th nodule's crop mask
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,19 @@ def inputs_digest(job: CaseJob) -> str:
     return hashlib.sha256(to_json_text(payload).encode("utf-8")).hexdigest()
 
 
-def finished_record(case_dir: Path, digest: str) -> dict[str, Any] | None:
-    """The case's ``insert.json`` when it is done for ``digest`` and its outputs exist."""
-    path = case_dir / INSERT_JSON
+def finished_record(case_dir: Path, digest: str) -> InsertRecord | None:
+    """The case's ``insert.json`` when it is done for ``digest`` and its outputs exist
+    (a record in another schema is not finished: the case is inserted again)."""
+    path = CaseFiles(case_dir).insert_json
     if not path.is_file() or any(case_dir.glob(".*.tmp")):
         return None
     try:
-        record = read_json(path)
+        record = parse_record(read_json(path), InsertRecord, where=path)
     except InputError:
         return None
-    if record.get("status") != "done" or record.get("inputs_sha256") != digest:
+    if not record.done or record.inputs_sha256 != digest:
         return None
-    needed = [LABELS_FILE, *(n["mask_file"] for n in record.get("nodules", []))]
+    needed = [LABELS_FILE, *(n.mask_file for n in record.nodules)]
     return record if all((case_dir / name).is_file() for name in needed) else None
 
 
@@ -117,15 +122,16 @@ def insert_case(job: CaseJob) -> CaseOutcome:
     _remove_partial(job.case_dir)
     start = time.perf_counter()
     try:
-        record = _insert(job, parse_case(job.rows, source=job.source), digest, start)
+        fields = _insert(job, parse_case(job.rows, source=job.source), digest, start)
     except Exception as exc:  # every failure becomes an audited, reasoned record
         _remove_outputs(job.case_dir)
-        record = _failed_record(job, digest, exc, start)
-    timing = {"timing_s": record.pop("timing_s"),
-              "timing_breakdown_s": record.pop("timing_breakdown_s")}
-    write_json(timing, job.case_dir / TIMING_JSON)
-    write_json(record, job.case_dir / INSERT_JSON)
-    return CaseOutcome(uid, record["status"], result=case_brief(record), reason=record["reason"])
+        fields = _failed_record(job, digest, exc, start)
+    timing = {"timing_s": fields.pop("timing_s"),
+              "timing_breakdown_s": fields.pop("timing_breakdown_s")}
+    record = InsertRecord.model_validate(fields)  # the writer is held to the schema too
+    write_json(timing, job.case_dir / INSERT_TIMING_JSON)
+    write_record(record, job.case_dir / INSERT_JSON)
+    return CaseOutcome(uid, record.status, result=case_brief(record), reason=record.reason)
 
 
 def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str, Any]:
@@ -239,11 +245,11 @@ def _export_path(export_dir: Path, trial: str, uid: str, name: str) -> Path:
     return root.nodule_seg(trial, f"{uid}_n{index}")
 
 
-def _export_from_files(record: dict[str, Any], case_dir: Path, export_dir: Path) -> None:
+def _export_from_files(record: InsertRecord, case_dir: Path, export_dir: Path) -> None:
     """Bring a resumed case's export up to date (same bytes as a fresh write)."""
-    names = [LABELS_FILE, *(n["mask_file"] for n in record["nodules"])]
+    names = [LABELS_FILE, *(n.mask_file for n in record.nodules)]
     for name in names:
-        target = _export_path(export_dir, record["trial"], record["case_uid"], name)
+        target = _export_path(export_dir, record.trial, record.case_uid, name)
         if not target.is_file():
             kind = VolumeKind.LABELS if name == LABELS_FILE else VolumeKind.MASK
             write_volume(target, read_volume(case_dir / name), kind=kind)
@@ -312,23 +318,23 @@ def _failed_record(job: CaseJob, digest: str, exc: Exception, start: float) -> d
     return record
 
 
-def case_brief(record: dict[str, Any]) -> dict[str, Any]:
+def case_brief(record: InsertRecord) -> dict[str, Any]:
     """The few fields of a case's record the trial summary needs."""
     nodules = []
-    for entry in record.get("nodules", []):
-        realised, planned = entry["realised"], entry["planned"]
+    for entry in record.nodules:
+        realised, planned = entry.realised, entry.planned
         nodules.append({
-            "nodule_index": entry["nodule_index"], "primary": entry["primary"],
-            "donor_uid": entry["donor_uid"], "label": entry["label"],
-            "placement": planned["placement"],
-            "planned_lobe": planned.get("lobe"), "realised_lobe": realised["lobe"],
-            "planned_diameter_mm": planned["diameter_mm"],
-            "realised_diameter_mm": realised["equivalent_diameter_mm"],
-            "realised_voxels": realised["voxels"],
-            "percent_in_lobe": realised["percent_in_lobe"],
-            "pleural_distance_mm": realised["pleural_distance_mm"],
-            "adjustments": [a["kind"] for a in entry["adjustments"]],
+            "nodule_index": entry.nodule_index, "primary": entry.primary,
+            "donor_uid": entry.donor_uid, "label": entry.label,
+            "placement": planned.placement,
+            "planned_lobe": planned.lobe, "realised_lobe": realised.lobe,
+            "planned_diameter_mm": planned.diameter_mm,
+            "realised_diameter_mm": realised.equivalent_diameter_mm,
+            "realised_voxels": realised.voxels,
+            "percent_in_lobe": realised.percent_in_lobe,
+            "pleural_distance_mm": realised.pleural_distance_mm,
+            "adjustments": [a.kind for a in entry.adjustments],
         })
-    return {"case_uid": record["case_uid"], "status": record["status"],
-            "reason_code": record.get("reason_code", ""), "reason": record.get("reason", ""),
-            "nodule_free": record.get("nodule_free", False), "nodules": nodules}
+    return {"case_uid": record.case_uid, "status": record.status,
+            "reason_code": record.reason_code, "reason": record.reason,
+            "nodule_free": record.nodule_free, "nodules": nodules}

@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from lesiontrials.errors import LesionTrialsError
+from lesiontrials.records.insert import INSERT_SCHEMA_VERSION
 
-#: Version of the insertion outputs; bump when a change alters what is written.
-INSERT_SCHEMA_VERSION: Final = 1
+__all__ = ["CONTAINMENT_REGIONS", "INSERT_SCHEMA_VERSION", "InsertConfig", "InsertionError"]
+
 CONTAINMENT_REGIONS: Final = ("lobe", "lung")
 
 

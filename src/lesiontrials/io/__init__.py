@@ -12,6 +12,13 @@ from lesiontrials.io.atomic import (
     write_text_atomic,
 )
 from lesiontrials.io.images import decode_png, encode_png, read_png, write_png
+from lesiontrials.io.records import (
+    check_columns,
+    parse_record,
+    read_record,
+    read_rendered_case,
+    write_record,
+)
 from lesiontrials.io.tables import (
     RUN_COUNTERS,
     read_csv_table,
@@ -42,16 +49,20 @@ __all__ = [
     "VolumeKind",
     "atomic_open",
     "atomic_path",
+    "check_columns",
     "check_same_grid",
     "decode_png",
     "encode_png",
     "file_record",
     "matches_record",
+    "parse_record",
     "read_csv_table",
     "read_json",
     "read_parquet",
     "read_parquet_metadata",
     "read_png",
+    "read_record",
+    "read_rendered_case",
     "read_volume",
     "read_volume_header",
     "remove_temp_files",
@@ -65,6 +76,7 @@ __all__ = [
     "write_json",
     "write_parquet",
     "write_png",
+    "write_record",
     "write_text_atomic",
     "write_volume",
 ]

@@ -33,13 +33,18 @@ from lesiontrials.io import (
     VolumeKind,
     file_record,
     matches_record,
+    parse_record,
     read_json,
+    read_record,
     read_volume,
     write_bytes_atomic,
     write_json,
+    write_record,
     write_volume,
 )
-from lesiontrials.paths import DataRoot
+from lesiontrials.paths import CT_FILE, INSERT_JSON, QC_FILE, RENDER_JSON, CaseFiles, DataRoot
+from lesiontrials.records.insert import InsertedNodule, InsertRecord
+from lesiontrials.records.render import RENDER_SCHEMA_VERSION, RenderRecord
 from lesiontrials.render.backends import (
     host_acquisition,
     host_facts,
@@ -53,9 +58,7 @@ from lesiontrials.render.qc import qc_png
 from lesiontrials.render.shape_source import DONOR_MASK, HOST_MASK, donor_mask_path, donor_shape
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = 4  # bump when a backend's output for the same inputs changes
-RENDER_JSON, CT_FILE, QC_FILE, INSERT_JSON = "render.json", "ct.nii.gz", "qc.png", "insert.json"
-TIMING_JSON = "render_timing.json"  # wall-clock seconds: the one file that differs per run
+RENDER_VERSION = 4  # bump when a backend's output for the same inputs changes (resume key)
 
 
 @dataclass(frozen=True)
@@ -68,32 +71,32 @@ class RenderJob:
     appearance: str = ""
 
 
-def lesion_descriptors(nodule: dict[str, Any], *, appearance: str = "") -> LesionDescriptors:
+def lesion_descriptors(nodule: InsertedNodule, *, appearance: str = "") -> LesionDescriptors:
     """Donor LIDC defaults, then the nodule's own text, then a trial-wide override."""
-    descriptors = descriptors_from_lidc(nodule.get("donor_characteristics"))
-    for text in (nodule.get("appearance") or "", appearance):
+    descriptors = descriptors_from_lidc(nodule.donor_characteristics)
+    for text in (nodule.appearance, appearance):
         if text.strip():
             descriptors = parse_description(text).overrides.apply(descriptors)
     return descriptors
 
 
-def _labels_name(record: dict[str, Any]) -> str:
-    return str(record.get("labels_file") or "labels.nii.gz")
+def _labels_name(record: InsertRecord) -> str:
+    return record.labels_file or CaseFiles(Path()).labels.name
 
 
-def _inputs_digest(job: RenderJob, record: dict[str, Any], backend: str, *, seed: int,
+def _inputs_digest(job: RenderJob, record: InsertRecord, backend: str, *, seed: int,
                    acquisition: Acquisition, facts: HostFacts) -> str:
     """The resume key: input files, backend, appearance override, the derived render seed
     (so a change of how it is derived re-renders), the renderer version, and the host's
     acquisition and anatomy facts from the world's metadata."""
     digest = hashlib.sha256()
     for name in (INSERT_JSON, _labels_name(record),
-                 *[n["mask_file"] for n in record.get("nodules", [])]):
+                 *[n.mask_file for n in record.nodules]):
         path = job.case_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.is_file() else b""))
-    for nodule in record.get("nodules", []):  # the donor masks the lesion shapes come from
-        path = job.data_root / donor_mask_path(nodule) if donor_mask_path(nodule) else None
-        digest.update(path.read_bytes() if path is not None and path.is_file() else b"-")
+    for nodule in record.nodules:  # the donor masks the lesion shapes come from
+        donor = job.data_root / donor_mask_path(nodule) if donor_mask_path(nodule) else None
+        digest.update(donor.read_bytes() if donor is not None and donor.is_file() else b"-")
     settings = {"backend": backend, "appearance": job.appearance, "seed": seed,
                 "render_version": RENDER_VERSION, "acquisition": acquisition.to_dict(),
                 "host_facts": facts.to_dict()}
@@ -101,16 +104,16 @@ def _inputs_digest(job: RenderJob, record: dict[str, Any], backend: str, *, seed
     return digest.hexdigest()
 
 
-def _load_lesions(job: RenderJob, record: dict[str, Any], labels: Volume) -> list[LesionSpec]:
+def _load_lesions(job: RenderJob, record: InsertRecord, labels: Volume) -> list[LesionSpec]:
     specs = []
-    for nodule in record.get("nodules", []):
-        path = job.case_dir / nodule["mask_file"]
+    for nodule in record.nodules:
+        path = job.case_dir / nodule.mask_file
         if not path.is_file():
             raise InputError("nodule mask listed in insert.json is missing", path=path,
                              fix="re-run `lesiontrials insert` for this trial")
         crop = read_volume(path)
         mask = mask_in_host_grid(crop.array, crop.affine, labels.affine, labels.shape)
-        specs.append(LesionSpec(mask=mask, index=int(nodule["nodule_index"]),
+        specs.append(LesionSpec(mask=mask, index=nodule.nodule_index,
                                 descriptors=lesion_descriptors(nodule,
                                                                appearance=job.appearance),
                                 shape_field=donor_shape(job.data_root, nodule)))
@@ -119,21 +122,19 @@ def _load_lesions(job: RenderJob, record: dict[str, Any], labels: Volume) -> lis
 
 def render_case(job: RenderJob) -> CaseOutcome:
     """Render one case (skipped when finished for the same inputs)."""
-    record = read_json(job.case_dir / INSERT_JSON)
-    uid = str(record.get("case_uid", job.case_dir.name))
-    if record.get("status") != "done":
-        return CaseOutcome(uid, "skipped", reason=f"insertion status {record.get('status')!r}")
-    root, host = DataRoot(job.data_root), record["host"]
+    record = read_record(job.case_dir / INSERT_JSON, InsertRecord)
+    uid = record.case_uid
+    if not record.done:
+        return CaseOutcome(uid, "skipped", reason=f"insertion status {record.status!r}")
+    root, host = DataRoot(job.data_root), record.host.model_dump(exclude_unset=True)
     backend_name = resolve_backend(job.backend, host, root)
     acquisition, facts = host_acquisition(root, host), host_facts(root, host)
-    seed = int_seed(int(record["seed"]), uid, "render")
+    seed = int_seed(record.seed, uid, "render")
     digest = _inputs_digest(job, record, backend_name, seed=seed, acquisition=acquisition,
                             facts=facts)
-    previous = job.case_dir / RENDER_JSON
-    if previous.is_file() and (job.case_dir / CT_FILE).is_file():
-        old = read_json(previous)
-        if old.get("inputs_sha256") == digest and _outputs_intact(job.case_dir, old):
-            return CaseOutcome(uid, "skipped", result=old.get("brief"))
+    old = _previous_render(job.case_dir)
+    if old is not None and old.inputs_sha256 == digest and _outputs_intact(job.case_dir, old):
+        return CaseOutcome(uid, "skipped", result=old.brief)
     start = time.perf_counter()
     labels_path = job.case_dir / _labels_name(record)
     labels = read_volume(labels_path)
@@ -156,39 +157,51 @@ def render_case(job: RenderJob) -> CaseOutcome:
     brief = {"case_uid": uid, "backend": backend_name, **fidelity["summary"]}
     backend_qc = {k: v for k, v in result.qc.items() if k != "seconds"}
     write_json({"render_s": round(render_s, 3), "backend_s": result.qc.get("seconds"),
-                "total_s": round(time.perf_counter() - start, 3)}, job.case_dir / TIMING_JSON)
-    write_json({
-        "schema_version": RENDER_VERSION, "case_uid": uid, "trial": record.get("trial"),
+                "total_s": round(time.perf_counter() - start, 3)},
+               CaseFiles(job.case_dir).render_timing)
+    write_record(RenderRecord.model_validate({
+        "schema_version": RENDER_SCHEMA_VERSION, "case_uid": uid, "trial": record.trial,
         "status": "done", "inputs_sha256": digest, "backend": backend_name, "seed": seed,
-        "global_seed": int(record["seed"]), "appearance_override": job.appearance,
+        "global_seed": record.seed, "appearance_override": job.appearance,
         "appearance_override_size_ignored_mm": stated_diameter_mm(job.appearance),
         "host_facts": facts.to_dict(),
         "acquisition": acquisition.to_dict(), "ct_file": CT_FILE, "qc_file": QC_FILE,
         "lesions": lesion_rows, "backend_qc": backend_qc, "fidelity": fidelity,
         "brief": brief,
         "outputs": {name: file_record(job.case_dir / name) for name in (CT_FILE, QC_FILE)},
-    }, job.case_dir / RENDER_JSON)
+    }), job.case_dir / RENDER_JSON)
     return CaseOutcome(uid, "done", result=brief)
 
 
-def _outputs_intact(case_dir: Path, record: dict[str, Any]) -> bool:
-    """Whether every output listed in ``render.json`` has its recorded size and hash
-    (a record without ``outputs``, from an older version, is redone)."""
-    outputs = record.get("outputs")
-    return isinstance(outputs, dict) and {CT_FILE, QC_FILE} <= outputs.keys() and all(
-        matches_record(case_dir / name, entry) for name, entry in outputs.items())
+def _previous_render(case_dir: Path) -> RenderRecord | None:
+    """The case's earlier ``render.json`` when it and ``ct.nii.gz`` exist and it is in a
+    schema this version reads (an older record is not trusted: the case is rendered again)."""
+    files = CaseFiles(case_dir)
+    if not files.render_json.is_file() or not files.ct.is_file():
+        return None
+    try:
+        return parse_record(read_json(files.render_json), RenderRecord, where=files.render_json)
+    except InputError:
+        return None
 
 
-def _lesion_rows(record: dict[str, Any], lesions: list[LesionSpec],
+def _outputs_intact(case_dir: Path, record: RenderRecord) -> bool:
+    """Whether every output listed in ``render.json`` has its recorded size and hash."""
+    outputs = record.outputs
+    return {CT_FILE, QC_FILE} <= outputs.keys() and all(
+        matches_record(case_dir / name, entry.model_dump()) for name, entry in outputs.items())
+
+
+def _lesion_rows(record: InsertRecord, lesions: list[LesionSpec],
                  fidelity: dict[str, Any]) -> list[dict[str, Any]]:
     stats = {row["index"]: row for row in fidelity.get("lesions", [])}
     rows = []
-    for nodule, spec in zip(record.get("nodules", []), lesions, strict=True):
-        diameter = (nodule.get("realised") or {}).get("equivalent_diameter_mm")
-        rows.append({"nodule_index": spec.index, "donor_uid": nodule.get("donor_uid"),
+    for nodule, spec in zip(record.nodules, lesions, strict=True):
+        diameter = nodule.realised.equivalent_diameter_mm
+        rows.append({"nodule_index": spec.index, "donor_uid": nodule.donor_uid,
                      "descriptors": spec.descriptors.to_dict(),
                      "description": describe(spec.descriptors, diameter_mm=diameter),
-                     "appearance_text": nodule.get("appearance") or "",
+                     "appearance_text": nodule.appearance,
                      "shape_source": DONOR_MASK if spec.shape_field is not None else HOST_MASK,
                      "fidelity": stats.get(spec.index, {})})
     return rows

@@ -10,22 +10,22 @@ inherit the host grid's voxelisation of the donor.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from lesiontrials.donors import nodule_component
 from lesiontrials.errors import InputError
 from lesiontrials.io import read_volume
+from lesiontrials.records.insert import InsertedNodule
 from lesiontrials.render.shape_field import ShapeField, shape_from_mask
 
 DONOR_MASK, HOST_MASK = "donor_mask", "host_mask"
 
 
-def donor_mask_path(nodule: dict[str, Any]) -> str:
+def donor_mask_path(nodule: InsertedNodule) -> str:
     """The donor mask an ``insert.json`` nodule record names (``""`` when none)."""
-    return str((nodule.get("planned") or {}).get("donor_mask_path") or "")
+    return nodule.planned.donor_mask_path
 
 
-def donor_shape(data_root: Path, nodule: dict[str, Any]) -> ShapeField | None:
+def donor_shape(data_root: Path, nodule: InsertedNodule) -> ShapeField | None:
     """The continuous shape of an inserted nodule from its donor mask and scale; ``None``
     when the record names no donor mask (the renderer then shapes the host-grid mask and
     the render records ``shape_source: host_mask``). A named but missing, unreadable or
@@ -38,20 +38,21 @@ def donor_shape(data_root: Path, nodule: dict[str, Any]) -> ShapeField | None:
         raise InputError("the donor mask named in insert.json is missing", path=path,
                          fix="point --data-root at the world the trial was inserted from, "
                              "or re-run `lesiontrials insert`")
-    planned = nodule.get("planned") or {}
+    planned = nodule.planned
     donor = read_volume(path)
     mask = donor.array > 0
-    if planned.get("donor_mask_scope") == "scan":  # a per-scan file: only this nodule
-        point = planned.get("donor_point_mm")
-        if not point or len(point) != 3:
+    if planned.donor_mask_scope == "scan":  # a per-scan file: only this nodule
+        x, y, z = planned.donor_point_mm
+        if x is None or y is None or z is None:
             raise InputError("insert.json names a per-scan donor mask but not the donor's "
-                             "centre", path=path, fix="re-run `lesiontrials insert` for this "
-                             "trial (records written before donor_point_mm lack it)")
-        mask = nodule_component(mask, donor.affine, tuple(point), path=path).mask
+                             "centre (planned.donor_point_mm)", path=path,
+                             fix="give the donor's coordX/Y/Z in the index and re-run "
+                                 "`lesiontrials insert` for this trial")
+        mask = nodule_component(mask, donor.affine, (x, y, z), path=path).mask
     if not mask.any():
         raise InputError("the donor mask is empty", path=path,
                          fix="rebuild the world's index so that this donor is dropped")
-    scale = float(planned.get("scale", 1.0))
+    scale = planned.scale
     if not scale > 0:
         raise InputError(f"planned.scale must be > 0, got {scale}", path=path,
                          fix="re-run `lesiontrials insert` for this trial")

@@ -22,9 +22,10 @@ from lesiontrials.execution import (
     run_cases,
     stage_executor,
 )
-from lesiontrials.io import read_json, write_content_json
-from lesiontrials.paths import Workspace
-from lesiontrials.render.case import INSERT_JSON, RENDER_JSON, RenderJob, render_case
+from lesiontrials.io import read_record, write_content_json
+from lesiontrials.paths import INSERT_JSON, RENDER_JSON, Workspace
+from lesiontrials.records.render import RenderRecord
+from lesiontrials.render.case import RenderJob, render_case
 from lesiontrials.render.fidelity import trial_fidelity
 
 SUMMARY_FILE = "render_summary.json"
@@ -113,15 +114,15 @@ def summarise(trial: str, jobs: list[RenderJob], outcomes: list[CaseOutcome]) ->
     for job in jobs:
         path = job.case_dir / RENDER_JSON
         if path.is_file():
-            records.append(read_json(path))
-    fidelity_rows = [{**r["fidelity"]["summary"], "lesions": [
-        {**x, "texture": x.get("texture", {})} for x in r["fidelity"]["lesions"]]}
+            records.append(read_record(path, RenderRecord))
+    fidelity_rows = [{**r.fidelity["summary"], "lesions": [
+        {**x, "texture": x.get("texture", {})} for x in r.fidelity["lesions"]]}
         for r in records]
     failed = [{"case_uid": o.key, "reason": o.reason} for o in outcomes if o.status == "failed"]
     return {
         "trial": trial, "cases": len(jobs),
         "this_run": dict(sorted(Counter(o.status for o in outcomes).items())),
         "rendered": len(records),
-        "backends": dict(sorted(Counter(r["backend"] for r in records).items())),
+        "backends": dict(sorted(Counter(r.backend for r in records).items())),
         "fidelity": trial_fidelity(fidelity_rows), "failed": failed,
     }

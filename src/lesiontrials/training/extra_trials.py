@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from lesiontrials.errors import InputError
+from lesiontrials.records.design_params import Targeted
 from lesiontrials.training.failures import FailureTarget
 from lesiontrials.trials import PlanContext
 from lesiontrials.trials.designs import targeted
@@ -64,9 +65,9 @@ def plan_extra_trials(ctx: PlanContext, targets: Sequence[FailureTarget], *, nam
     per_target = max(1, n_cases // len(targets))
     hosts = new_host_mask(ctx, excluded=excluded_hosts)
     donors = allowed_donor_mask(ctx, excluded_uids=excluded_donors)
-    design = targeted(ctx, "demo", seed, {"name": f"{name}-targeted",
-                                          "n_per_stratum": per_target,
-                                          "failure_uids": [t.donor_uid for t in targets]})
+    params = Targeted(name=f"{name}-targeted", n_per_stratum=per_target,
+                      failure_uids=[t.donor_uid for t in targets])
+    design = targeted(ctx, "demo", seed, params)
     cohorts = []
     for cohort in design.cohorts:
         mask = donors if cohort.donor_mask is None else cohort.donor_mask & donors
@@ -74,7 +75,7 @@ def plan_extra_trials(ctx: PlanContext, targets: Sequence[FailureTarget], *, nam
             raise InputError(f"{cohort.stratum}: every similar donor is an evaluation donor",
                              fix="evaluate on other sets, or aim at other failures")
         cohorts.append(replace(cohort, donor_mask=mask, host_mask=hosts))
-    aimed = plan_cohorts(ctx, design.base, cohorts, notes=[
+    aimed = plan_cohorts(ctx, design.base, cohorts, params=params, notes=[
         *design.notes, f"aimed at {len(targets)} failed nodule(s), {per_target} case(s) each; "
         "new hosts only; evaluation donors excluded"])
     n_total = int(aimed.manifest["case_uid"].nunique())

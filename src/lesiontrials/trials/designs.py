@@ -15,6 +15,7 @@ import numpy as np
 
 from lesiontrials import anatomy
 from lesiontrials.index.quality import percent_valid
+from lesiontrials.records import design_params as dp
 from lesiontrials.trials.pools import PlanContext, size_bins, stratum_host_mask
 from lesiontrials.trials.sampler import Cohort
 from lesiontrials.trials.spec import TrialSpec, parse_spec
@@ -30,33 +31,34 @@ class DesignPlan:
     bootstrap_replicates: int = 0
 
 
-DesignFunction = Callable[[PlanContext, str, int, dict[str, Any]], DesignPlan]
+DesignFunction = Callable[[PlanContext, str, int, Any], DesignPlan]
 
 
-def _n(size: str, demo: int, paper: int, params: dict[str, Any]) -> int:
-    return int(params.get("n_per_stratum", params.get("n_cases", demo if size == "demo"
-                                                      else paper)))
+def _n(size: str, demo: int, paper: int, params: dp.DesignParams) -> int:
+    return params.cases(size, demo=demo, paper=paper)
 
 
 #: the largest lesion called a nodule (Fleischner glossary); larger ones are masses
 NODULE_MAX_DIAMETER_MM = 30.0
 
 
-def _spec(design: str, seed: int, n: int, params: dict[str, Any], **fields: Any) -> TrialSpec:
-    data = {"name": params.get("name", design), "design": design, "seed": seed, "n_cases": n,
-            **fields, **params.get("spec", {})}
+def _spec(design: str, seed: int, n: int, params: dp.DesignParams, **fields: Any
+          ) -> TrialSpec:
+    data = {"name": params.name or design, "design": design, "seed": seed, "n_cases": n,
+            **fields, **params.spec}
     return parse_spec(data, source=f"design {design}")
 
 
-def controlled_prevalence(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def controlled_prevalence(ctx: PlanContext, size: str, seed: int,
+                          params: dp.ControlledPrevalence
                           ) -> DesignPlan:
     n = _n(size, 5, 1000, params)
     spec = _spec("controlled_prevalence", seed, n, params, template="NLST",
-                 prevalence=float(params.get("prevalence", 0.05)))
+                 prevalence=params.prevalence)
     return DesignPlan(spec, [Cohort("all", spec, n)])
 
 
-def size_detection_curve(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def size_detection_curve(ctx: PlanContext, size: str, seed: int, params: dp.SizeDetectionCurve
                          ) -> DesignPlan:
     n = _n(size, 5, 100, params)
     spec = _spec("size_detection_curve", seed, n, params)
@@ -71,10 +73,11 @@ def size_detection_curve(ctx: PlanContext, size: str, seed: int, params: dict[st
     return DesignPlan(spec, cohorts, notes)
 
 
-def location_sensitivity(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def location_sensitivity(ctx: PlanContext, size: str, seed: int,
+                         params: dp.LocationSensitivity
                          ) -> DesignPlan:
     n = _n(size, 5, 100, params)
-    low, high = params.get("diameter_mm", (6.0, 15.0))
+    low, high = params.diameter_mm
     cohorts = []
     base = _spec("location_sensitivity", seed, n, params, lobes={"RUL": 1.0},
                  size={"diameter_mm": {"min": low, "max": high}},
@@ -87,10 +90,10 @@ def location_sensitivity(ctx: PlanContext, size: str, seed: int, params: dict[st
     return DesignPlan(base, cohorts)
 
 
-def demographic_strat(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def demographic_strat(ctx: PlanContext, size: str, seed: int, params: dp.DemographicStrat
                       ) -> DesignPlan:
     n = _n(size, 5, 200, params)
-    bands = params.get("age_bands", [(55, 65), (65, 75)])
+    bands = params.age_bands
     spec = _spec("demographic_strat", seed, n, params)
     cohorts, notes = [], []
     for sex in ("M", "F"):
@@ -98,17 +101,17 @@ def demographic_strat(ctx: PlanContext, size: str, seed: int, params: dict[str, 
             # half-open bands so a host of exactly 65 belongs to one stratum only
             mask = stratum_host_mask(ctx, [sex], float(low), float(high) - 1e-9)
             if not mask.any():
-                notes.append(f"stratum {sex} {low}-{high}: no host of that sex and age in the "
+                notes.append(f"stratum {sex} {low:g}-{high:g}: no host of that sex and age in the "
                              "host catalogue; stratum skipped")
                 continue
-            cohorts.append(Cohort(f"{sex} {low}-{high}", spec, n, host_mask=mask))
+            cohorts.append(Cohort(f"{sex} {low:g}-{high:g}", spec, n, host_mask=mask))
     return DesignPlan(spec, cohorts, notes)
 
 
-def counterfactual(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def counterfactual(ctx: PlanContext, size: str, seed: int, params: dp.Counterfactual
                    ) -> DesignPlan:
     n = _n(size, 5, 500, params)
-    values = params.get("values", [0.01, 0.05, 0.10, 0.20])
+    values = params.values
     base = _spec("counterfactual", seed, n, params, prevalence=float(values[0]))
     cohorts = [Cohort(f"prevalence {v:g}", base.model_copy(update={"prevalence": float(v)}), n,
                       meta={"sweep_value": float(v)}, rng_key="sweep") for v in values]
@@ -116,7 +119,8 @@ def counterfactual(ctx: PlanContext, size: str, seed: int, params: dict[str, Any
                                       "share their random streams"])
 
 
-def cross_dataset(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
+def cross_dataset(ctx: PlanContext, size: str, seed: int, params: dp.CrossDataset
+                  ) -> DesignPlan:
     n = _n(size, 5, 300, params)
     # The design compares *nodule* sources; an opacity over 30 mm is a mass (Fleischner
     # glossary) and may fit no lobe of a smaller host, so donors are capped at 30 mm unless
@@ -124,7 +128,8 @@ def cross_dataset(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
     spec = _spec("cross_dataset", seed, n, params,
                  size={"diameter_mm": {"max": NODULE_MAX_DIAMETER_MM}})
     cohorts = []
-    for dataset in params.get("donor_datasets", ctx.donor_datasets):
+    datasets = ctx.donor_datasets if params.donor_datasets is None else params.donor_datasets
+    for dataset in datasets:
         mask = ctx.index.array("dataset") == dataset
         if not (mask & ctx.index.array("mask_available")).any():
             continue
@@ -132,27 +137,30 @@ def cross_dataset(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
     return DesignPlan(spec, cohorts)
 
 
-def bootstrap_confidence(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def bootstrap_confidence(ctx: PlanContext, size: str, seed: int,
+                         params: dp.BootstrapConfidence
                          ) -> DesignPlan:
     n = _n(size, 5, 200, params)
-    replicates = int(params.get("replicates", 3 if size == "demo" else 20))
+    replicates = params.replicates or (3 if size == "demo" else 20)
     spec = _spec("bootstrap_confidence", seed, n, params, template="NLST")
     return DesignPlan(spec, [Cohort("base", spec, n, meta={"replicate": 0})],
                       bootstrap_replicates=replicates)
 
 
-def algorithm_comparison(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def algorithm_comparison(ctx: PlanContext, size: str, seed: int,
+                         params: dp.AlgorithmComparison
                          ) -> DesignPlan:
     n = _n(size, 5, 500, params)
     spec = _spec("algorithm_comparison", seed, n, params, template="NLST",
-                 nodule_free_fraction=float(params.get("nodule_free_fraction", 0.2)))
+                 nodule_free_fraction=params.nodule_free_fraction)
     return DesignPlan(spec, [Cohort("all", spec, n)])
 
 
-def screening_simulation(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]
+def screening_simulation(ctx: PlanContext, size: str, seed: int,
+                         params: dp.ScreeningSimulation
                          ) -> DesignPlan:
     n = _n(size, 5, 500, params)
-    rounds = int(params.get("rounds", 3))
+    rounds = params.rounds
     base = _spec("screening_simulation", seed, n, params, template="NLST", prevalence=0.04)
     cohorts = []
     for r in range(rounds):
@@ -162,15 +170,16 @@ def screening_simulation(ctx: PlanContext, size: str, seed: int, params: dict[st
     return DesignPlan(base, cohorts, ["prevalence per round: 0.04 x 0.7^r"])
 
 
-def multi_nodule(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
+def multi_nodule(ctx: PlanContext, size: str, seed: int, params: dp.MultiNodule
+                 ) -> DesignPlan:
     n = _n(size, 5, 500, params)
     single = _spec("multi_nodule", seed, n, params)
     multi = single.model_copy(update={"companions": single.companions.model_copy(update={
-        "strategy": params.get("companion_strategy", "random")})})
+        "strategy": params.companion_strategy})})
     return DesignPlan(single, [Cohort("single", single, n), Cohort("multi", multi, n)])
 
 
-def targeted(ctx: PlanContext, size: str, seed: int, params: dict[str, Any]) -> DesignPlan:
+def targeted(ctx: PlanContext, size: str, seed: int, params: dp.Targeted) -> DesignPlan:
     """Donors similar to given failure nodules (same lobe and size), placed where they were."""
     from lesiontrials.index.matcher import PlacementTarget, match_donors
 
@@ -211,9 +220,9 @@ def _percent_ranges(ctx: PlanContext, row: int, notes: list[str]
     return ranges
 
 
-def _failure_rows(ctx: PlanContext, params: dict[str, Any]) -> tuple[list[int], list[str]]:
+def _failure_rows(ctx: PlanContext, params: dp.Targeted) -> tuple[list[int], list[str]]:
     uids = ctx.index.array("nodule_uid").tolist()
-    given = params.get("failure_uids")
+    given = params.failure_uids
     if given:
         missing = [u for u in given if u not in uids]
         if missing:

@@ -15,8 +15,15 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError
-from lesiontrials.io import write_csv, write_json, write_parquet
+from lesiontrials.io import write_csv, write_parquet, write_record
 from lesiontrials.paths import Workspace
+from lesiontrials.records.design_params import (
+    DesignParams,
+    TwinCross,
+    TwinIsolation,
+    design_params,
+)
+from lesiontrials.records.plan import PLAN_SCHEMA_VERSION, PlanRecord
 from lesiontrials.seeding import rng_for
 from lesiontrials.trials import designs as d
 from lesiontrials.trials.audit import audit_manifest
@@ -72,48 +79,66 @@ def plan_spec(ctx: PlanContext, spec: TrialSpec) -> TrialPlan:
     if spec.params and spec.design in DESIGN_NUMBERS:
         return _plan_spec_as_design(ctx, spec)
     cohorts = expand_strata(ctx, spec)
-    return _finish(ctx, spec, cohorts, notes=[], replicates=0)
+    return _finish(ctx, spec, cohorts, notes=[], replicates=0, params=None)
 
 
 def _plan_spec_as_design(ctx: PlanContext, spec: TrialSpec) -> TrialPlan:
     fields = spec.model_dump(mode="json", exclude_unset=True,
                              exclude={"name", "design", "seed", "n_cases", "params"})
-    params = {"name": spec.name, "n_cases": spec.n_cases, **spec.params}
+    given = {k: v for k, v in spec.params.items() if k != "size"}  # size: demo or paper
+    params = {"name": spec.name, "n_cases": spec.n_cases, **given}
     params["spec"] = {**fields, **spec.params.get("spec", {})}
     return plan_design(ctx, spec.design, size=str(spec.params.get("size", "demo")),
                        seed=spec.seed, params=params)
 
 
 def plan_design(ctx: PlanContext, design: str | int, *, size: str = "demo", seed: int = 0,
-                params: dict[str, Any] | None = None) -> TrialPlan:
-    """One of the named designs at ``demo`` or ``paper`` size."""
+                params: DesignParams | dict[str, Any] | None = None) -> TrialPlan:
+    """One of the named designs at ``demo`` or ``paper`` size.
+
+    ``params`` are validated by the design's model
+    (:mod:`lesiontrials.records.design_params`: an unknown field is refused) and recorded
+    in the plan, so :func:`plan_from_record` reproduces the plan."""
     if size not in ("demo", "paper"):
         raise InputError(f"unknown size {size!r}", column="size", fix="use demo or paper")
     number, name = resolve_design(design)
-    params = dict(params or {})
+    typed = design_params(name, params)
     kind = DESIGNS[number][1]
     if isinstance(kind, str):
-        return _plan_twins(ctx, name, kind, size=size, seed=seed, params=params)
-    plan = kind(ctx, size, seed, params)
+        return _plan_twins(ctx, name, kind, size=size, seed=seed, params=typed)
+    plan = kind(ctx, size, seed, typed)
     return _finish(ctx, plan.base, plan.cohorts, notes=plan.notes,
-                   replicates=plan.bootstrap_replicates, size=size, number=number)
+                   replicates=plan.bootstrap_replicates, size=size, number=number,
+                   params=typed)
+
+
+def plan_from_record(ctx: PlanContext, record: PlanRecord) -> TrialPlan:
+    """Plan again what ``record`` (a ``plan.json``) planned: the same design, size, seed
+    and parameters, or the same spec. With the same index and hosts the plan is identical."""
+    typed = record.design_params()
+    if typed is not None:
+        return plan_design(ctx, record.design, size=record.size or "demo", seed=record.seed,
+                           params=typed)
+    return plan_spec(ctx, TrialSpec.model_validate(record.spec))
 
 
 def _plan_twins(ctx: PlanContext, name: str, kind: str, *, size: str, seed: int,
-                params: dict[str, Any]) -> TrialPlan:
-    trial = params.get("name", name)
-    n = int(params.get("n_scans", params.get("n_donors", 5 if size == "demo" else 0))) or None
+                params: DesignParams) -> TrialPlan:
+    trial = params.name or name
+    n = None
+    if isinstance(params, TwinIsolation):
+        n = params.n_scans or params.n_donors or (5 if size == "demo" else None)
     spec = TrialSpec.model_validate({
         "name": trial, "design": name, "seed": seed, "n_cases": 1, "allow_same_patient": True,
         "placement": {"mode": "native" if kind != "twin_cross" else "profile_faithful"},
-        **params.get("spec", {})})
+        **params.spec})
     if spec.stated_diameter_mm is not None:
         raise InputError(f"appearance states {spec.stated_diameter_mm:g} mm, but the twin "
                          "designs keep each donor nodule at its native size",
                          column="appearance", fix="remove the size from appearance (the "
                          "look — texture, margin — still applies)")
     extra: dict[str, Any] = {}
-    if kind == "twin_cross":
+    if isinstance(params, TwinCross):
         spec = spec.model_copy(update={"allow_same_patient": False})
         manifest, extra["cross_design"] = twin_cross(ctx, spec, trial=trial, size=size,
                                                      params=params)
@@ -154,15 +179,17 @@ def expand_strata(ctx: PlanContext, spec: TrialSpec) -> list[Cohort]:
 
 
 def plan_cohorts(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *,
-                 notes: list[str] | None = None) -> TrialPlan:
+                 notes: list[str] | None = None,
+                 params: DesignParams | None = None) -> TrialPlan:
     """A trial from cohorts a caller built (e.g. the improve loop's targeted and
     untargeted trials): feasibility, sampling, validation and the plan record, exactly as
     for a design."""
-    return _finish(ctx, spec, cohorts, notes=list(notes or []), replicates=0)
+    return _finish(ctx, spec, cohorts, notes=list(notes or []), replicates=0, params=params)
 
 
 def _finish(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *, notes: list[str],
-            replicates: int, size: str | None = None, number: int | None = None) -> TrialPlan:
+            replicates: int, params: DesignParams | None, size: str | None = None,
+            number: int | None = None) -> TrialPlan:
     feasibility = check_feasibility(ctx, cohorts)
     frames, audits, offset = [], [], 0
     for cohort in cohorts:
@@ -175,7 +202,7 @@ def _finish(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *, notes: 
         manifest = add_bootstrap_replicates(manifest, spec, replicates)
     manifest = validate_manifest(manifest, source=f"trial {spec.name}")
     info = _info(spec, manifest, feasibility=feasibility, audits=audits, notes=notes,
-                 size=size, number=number, params=spec.params)
+                 size=size, number=number, params=params)
     return TrialPlan(spec.name, manifest, info)
 
 
@@ -208,10 +235,14 @@ def add_bootstrap_replicates(base: pd.DataFrame, spec: TrialSpec, replicates: in
 
 def _info(spec: TrialSpec, manifest: pd.DataFrame, *, feasibility: list[dict[str, Any]],
           audits: list[dict[str, Any]], notes: list[str], size: str | None,
-          number: int | None, params: dict[str, Any]) -> dict[str, Any]:
+          number: int | None, params: DesignParams | None) -> dict[str, Any]:
+    """The plan record's fields (``params``: every design parameter, defaults included,
+    so the record alone reproduces the plan)."""
     return {
+        "schema_version": PLAN_SCHEMA_VERSION,
         "trial": spec.name, "design": spec.design, "design_number": number, "size": size,
-        "seed": spec.seed, "spec": spec.model_dump(mode="json"), "params": params,
+        "seed": spec.seed, "spec": spec.model_dump(mode="json"),
+        "params": params.model_dump(mode="json") if params is not None else {},
         "feasibility": feasibility, "cohorts": audits, "notes": notes,
         "audit": audit_manifest(manifest, spec),
     }
@@ -223,5 +254,5 @@ def write_plan(plan: TrialPlan, workspace: Workspace) -> Path:
     write_parquet(plan.manifest, directory / "manifest.parquet")
     csv = plan.manifest.loc[:, list(RELEASE_CSV_COLUMNS)]
     write_csv(csv, directory / "manifest.csv")
-    write_json(plan.info, directory / "plan.json")
+    write_record(PlanRecord.model_validate(plan.info), workspace.plan_json(plan.name))
     return directory

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError
+from lesiontrials.records.design_params import TwinCross
 from lesiontrials.seeding import rng_for
 from lesiontrials.trials.cross import (
     HOST_CONSTRAINED,
@@ -140,7 +141,7 @@ PAIRINGS = ("one_to_one", "one_to_many", "whole_patient")
 
 
 def twin_cross(ctx: PlanContext, spec: TrialSpec, *, trial: str, size: str,
-               params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+               params: TwinCross) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Mode 13: native donors in other patients' anatomy, as a donor × host block design.
 
     ``one_to_many`` and ``whole_patient`` pair each donor (a nodule, or all nodules of a
@@ -151,20 +152,12 @@ def twin_cross(ctx: PlanContext, spec: TrialSpec, *, trial: str, size: str,
     of each donor's pairs (``host_constrained_fraction``) place the primary nodule in its
     host's lobe; the rest are profile-faithful (``stratum`` records which). Returns the
     manifest and the design summary (with its simulated power) for plan.json."""
-    pairing = str(params.get("pairing", "one_to_many"))
-    if pairing not in PAIRINGS:
-        raise InputError(f"unknown pairing {pairing!r}", column="params.pairing",
-                         fix="use one_to_one, one_to_many or whole_patient")
-    if "placement" in params:
-        raise InputError("params.placement is not a cross-design parameter any more",
-                         column="params.placement",
-                         fix="use host_constrained_fraction (0: every pair profile-faithful, "
-                             "1: every primary in its host's lobe; default 0.5)")
+    pairing = params.pairing
     n_donors, k, r = CROSS_DEFAULTS[size]
-    n_donors = int(params.get("n_donors", n_donors))
-    k, r = (1, 1) if pairing == "one_to_one" else (int(params.get("hosts_per_donor", k)),
-                                                   int(params.get("donors_per_host", r)))
-    fraction = float(params.get("host_constrained_fraction", 0.5))
+    n_donors = params.n_donors or n_donors
+    k, r = (1, 1) if pairing == "one_to_one" else (params.hosts_per_donor or k,
+                                                   params.donors_per_host or r)
+    fraction = params.host_constrained_fraction
     if pairing != "one_to_one" and min(k, r) < MIN_CROSSING:
         raise InputError(f"hosts_per_donor = {k} and donors_per_host = {r}: the cross design "
                          f"needs at least {MIN_CROSSING} of each to separate donor from host",

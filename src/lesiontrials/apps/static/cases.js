@@ -1,5 +1,12 @@
 // Trials, one trial, and the case viewer: axial slices (window/level, the four guidance
 // overlays), a NiiVue 3-D pane, and a button per inserted nodule centring both on it.
+// @ts-check
+// Record types (plan.json, insert.json, render.json as the API returns them) are generated
+// from the Python records: `python -m lesiontrials.apps.schemas` writes record_types.js.
+/** @typedef {import("./record_types.js").PlanRecord} PlanRecord */
+/** @typedef {import("./record_types.js").InsertRecord} InsertRecord */
+/** @typedef {import("./record_types.js").InsertedNodule} InsertedNodule */
+/** @typedef {import("./record_types.js").RenderRecord} RenderRecord */
 
 import { api, el, errorOf, fmt, labelLegend, pretty, show, showError, table, view } from "./util.js";
 import { createViewer } from "./viewer3d.js";
@@ -34,22 +41,22 @@ function qcImage(src) {
 }
 
 /** A nodule's centre on the case grid from ``insert.json``: the realised centroid (voxel
- *  and world mm), else the middle of its realised bounding box; null when neither. */
+ *  and world mm; the record requires both), null when not finite.
+ *  @param {InsertedNodule} nodule
+ *  @returns {{vox: number[], mm: number[]} | null} */
 export function noduleCentre(nodule) {
-  const realised = nodule.realised || {};
-  const finite = (v) => Array.isArray(v) && v.length === 3 && v.every((x) => Number.isFinite(x));
-  if (finite(realised.centroid_voxel)) {
-    return { vox: realised.centroid_voxel, mm: finite(realised.centroid_mm) ? realised.centroid_mm : null };
-  }
-  const box = realised.bbox_voxel;
-  if (Array.isArray(box) && box.length === 3 && box.every((b) => Array.isArray(b) && b.length === 2)) {
-    return { vox: box.map(([start, stop]) => (start + stop - 1) / 2), mm: null };
-  }
-  return null;
+  const { centroid_voxel: vox, centroid_mm: mm } = nodule.realised;
+  return vox.every((x) => Number.isFinite(x)) ? { vox, mm } : null;
 }
+
+/** The case endpoint's answer (routes_results.case_detail).
+ *  @typedef {{insert: Partial<InsertRecord>, render: Partial<RenderRecord>, shape: number[] | null,
+ *             has_ct: boolean, has_labels: boolean, has_qc: boolean, synthetic: boolean,
+ *             ct_viewable: boolean}} CaseInfo */
 
 export async function pageCase(trial, name) {
   const base = `/api/cases/${encodeURIComponent(trial)}/${encodeURIComponent(name)}`;
+  /** @type {CaseInfo} */
   const info = await api(base);
   const depth = info.shape ? info.shape[2] : 1;
   const inPlane = info.shape ? Math.max(info.shape[0], info.shape[1]) : 256;
@@ -71,7 +78,7 @@ export async function pageCase(trial, name) {
 
   async function update() {
     const ticket = ++latest;
-    const q = new URLSearchParams({ source: source.value, overlay: overlay.value, center: centre.value, width: width.value, zoom });
+    const q = new URLSearchParams({ source: source.value, overlay: overlay.value, center: centre.value, width: width.value, zoom: String(zoom) });
     if (!first) q.set("z", z.value);
     const response = await fetch(`${base}/slice.png?${q}`);
     if (ticket !== latest) return;
@@ -103,7 +110,7 @@ export async function pageCase(trial, name) {
   }
 
   // inserted nodules, each with a button centring the slices and the crosshair on it
-  const nodules = info.insert.nodules || [];
+  const nodules = info.insert.nodules || [];  // {} when the case has no insert.json
   const rows = nodules.map((n, i) => {
     const target = noduleCentre(n);
     const button = el("button", { type: "button", id: `centre-${i}`, class: "centre",
@@ -111,8 +118,8 @@ export async function pageCase(trial, name) {
         : "insert.json has no realised.centroid_voxel (or bbox_voxel) for this nodule",
       "data-z": target ? Math.round(target.vox[2]) : null,
       on: { click: () => centreOn(i, target) } }, `◎ nodule ${i}`);
-    return { centre: button, donor: n.donor_uid, label: n.label, lobe: n.realised && n.realised.lobe,
-      diameter_mm: n.realised && n.realised.equivalent_diameter_mm, diameter_error_mm: n.diameter_error_mm,
+    return { centre: button, donor: n.donor_uid, label: n.label, lobe: n.realised.lobe,
+      diameter_mm: n.realised.equivalent_diameter_mm, diameter_error_mm: n.diameter_error_mm,
       centre_voxel: target ? target.vox.map((v) => fmt(v)).join(", ") : "unknown" };
   });
   const nodulesTable = table(rows, [["centre", ""], "donor", "label", "lobe", ["diameter_mm", "diameter (mm)"],

@@ -8,9 +8,8 @@ from pathlib import Path
 from lesiontrials.errors import MissingPathError
 from lesiontrials.evaluate.questions.bank import QuestionItem, build_bank
 from lesiontrials.evaluate.questions.truth import CaseTruth, case_from_insert
-from lesiontrials.insert.case import INSERT_JSON
 from lesiontrials.io import read_json, write_json
-from lesiontrials.paths import Workspace
+from lesiontrials.paths import INSERT_JSON, Workspace
 
 BANK_VERSION = 1
 
