@@ -40,6 +40,7 @@ def insert(
 ) -> None:
     """Insert donor nodules into host label maps for one trial or all; resumes."""
     from lesiontrials.insert import insert_trial, list_trials, summary_table
+    from lesiontrials.io.decoded import decoded_cache_for
     from lesiontrials.paths import Workspace
     from lesiontrials.settings import load_settings
 
@@ -61,7 +62,9 @@ def insert(
             executor_scope(settings, executor, ray_address, workers=n_workers):
         for name in names:
             summary = insert_trial(name, workspace=space, data_root=settings.resolved_data_root,
-                                   workers=n_workers, export_dir=export_release)
+                                   workers=n_workers, export_dir=export_release,
+                                   decoded_cache=decoded_cache_for(
+                                       space.root, max_gb=settings.decoded_cache_gb))
             console.print(summary_table(summary))
             console.print(f"outputs: {space.cases_dir(name)} (summary "
                           f"{space.cases_dir(name) / 'insert_summary.json'})"

@@ -68,6 +68,7 @@ def render(
         console.print(f"[yellow]warning[/]: --appearance states {size:g} mm, but sizes are "
                       "decided at planning and the nodules are already inserted; the look "
                       "applies, the size does not (put it in the trial spec's appearance)")
+    from lesiontrials.io.decoded import decoded_cache_for
     from lesiontrials.io.locks import stage_lock
 
     with stage_lock(space.root, "render", on_takeover=console.print), \
@@ -76,7 +77,9 @@ def render(
                                        data_root=settings.resolved_data_root,
                                        backend=backend.value, workers=settings.workers,
                                        appearance=appearance,
-                                       feature_distance=feature_distance))
+                                       feature_distance=feature_distance,
+                                       decoded_cache=decoded_cache_for(
+                                           space.root, max_gb=settings.decoded_cache_gb)))
     if len(summaries) == 1:
         _print_summary(summaries[0])
     else:  # one table for the stage, one row per trial

@@ -14,7 +14,8 @@ from typing import Any
 
 from lesiontrials.donors import nodule_component
 from lesiontrials.errors import InputError
-from lesiontrials.io import read_volume
+from lesiontrials.io import spacing_from_affine
+from lesiontrials.io.decoded import DecodedCache, read_mask_crop_cached
 from lesiontrials.render.shape_field import ShapeField, shape_from_mask
 
 DONOR_MASK, HOST_MASK = "donor_mask", "host_mask"
@@ -25,7 +26,8 @@ def donor_mask_path(nodule: dict[str, Any]) -> str:
     return str((nodule.get("planned") or {}).get("donor_mask_path") or "")
 
 
-def donor_shape(data_root: Path, nodule: dict[str, Any]) -> ShapeField | None:
+def donor_shape(data_root: Path, nodule: dict[str, Any],
+                cache: DecodedCache | None = None) -> ShapeField | None:
     """The continuous shape of an inserted nodule from its donor mask and scale; ``None``
     when the record names no donor mask (the renderer then shapes the host-grid mask and
     the render records ``shape_source: host_mask``). A named but missing, unreadable or
@@ -39,15 +41,15 @@ def donor_shape(data_root: Path, nodule: dict[str, Any]) -> ShapeField | None:
                          fix="point --data-root at the world the trial was inserted from, "
                              "or re-run `lesiontrials insert`")
     planned = nodule.get("planned") or {}
-    donor = read_volume(path)
-    mask = donor.array > 0
+    crop = read_mask_crop_cached(path, cache)  # the shape depends on the crop alone
+    mask = crop.mask
     if planned.get("donor_mask_scope") == "scan":  # a per-scan file: only this nodule
         point = planned.get("donor_point_mm")
         if not point or len(point) != 3:
             raise InputError("insert.json names a per-scan donor mask but not the donor's "
                              "centre", path=path, fix="re-run `lesiontrials insert` for this "
                              "trial (records written before donor_point_mm lack it)")
-        mask = nodule_component(mask, donor.affine, tuple(point), path=path).mask
+        mask = nodule_component(mask, crop.crop_affine, tuple(point), path=path).mask
     if not mask.any():
         raise InputError("the donor mask is empty", path=path,
                          fix="rebuild the world's index so that this donor is dropped")
@@ -55,4 +57,4 @@ def donor_shape(data_root: Path, nodule: dict[str, Any]) -> ShapeField | None:
     if not scale > 0:
         raise InputError(f"planned.scale must be > 0, got {scale}", path=path,
                          fix="re-run `lesiontrials insert` for this trial")
-    return shape_from_mask(mask, donor.spacing_mm, scale=scale)
+    return shape_from_mask(mask, spacing_from_affine(crop.affine), scale=scale)
