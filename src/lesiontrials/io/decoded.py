@@ -14,7 +14,10 @@ never meets a stale entry. It is an implementation detail:
   is logged, deleted and rebuilt from the source, never used (CRC-32 rather than SHA-256
   because it catches damage at ~10 GB/s; the key is already a SHA-256);
 * bounded: after a new entry is written, the least recently used entries are removed
-  until the cache holds at most ``max_bytes`` (``LESIONTRIALS_DECODED_CACHE_GB``).
+  until the cache holds at most ``max_bytes`` (``LESIONTRIALS_DECODED_CACHE_GB``), and
+  temporary files of writers killed mid-write are removed once stale.
+
+It is not an output: byte-identity comparisons of workspaces leave ``cache/`` out.
 
 A read through the cache returns the same array values, dtype, memory order and affine as
 :func:`~lesiontrials.io.volumes.read_volume`, so outputs are byte-identical with or
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 DEFAULT_MAX_BYTES = 8 << 30  # 8 GiB: ~30 decoded 512×512×300 CTs
 _CRC_CHUNK = 64 << 20
+STALE_TEMP_S = 600.0
 
 _sha_memo: dict[tuple[str, int, int, int], str] = {}
 
@@ -197,7 +202,15 @@ class DecodedCache:
 
     def evict(self, *, keep: str = "") -> int:
         """Remove least recently used entries until at most ``max_bytes`` remain (never
-        ``keep``); return the bytes removed."""
+        ``keep``), and temporary files a killed writer left over ten minutes ago (a live
+        writer finishes in seconds); return the entry bytes removed."""
+        stale = time.time() - STALE_TEMP_S
+        for temp in self.root.glob("??/.*.tmp"):
+            try:
+                if temp.stat().st_mtime < stale:
+                    temp.unlink()
+            except OSError:  # finished or removed meanwhile
+                continue
         entries = self.entries()
         total = sum(size for _, size, _ in entries)
         removed = 0
