@@ -25,33 +25,16 @@ from lesiontrials.geometry import bounding_box
 from lesiontrials.render.noise_measure import estimate_noise
 from lesiontrials.render.tissue import LUNG_LABELS
 
-HIST_BIN_HU = 8.0
-HIST_EDGES = np.arange(-1024, 1025, HIST_BIN_HU, dtype=np.float64)
+HIST_EDGES = np.arange(-1024, 1025, 8, dtype=np.float64)
 GLCM_FEATURES = ("contrast", "correlation", "energy", "homogeneity", "dissimilarity", "entropy")
-
-
-def hu_histogram(values: np.ndarray) -> np.ndarray:
-    """Counts of ``values`` in the bins of :data:`HIST_EDGES` (values clipped to
-    −1024…1023 HU first).
-
-    The same counts as ``np.histogram(np.clip(values, -1024, 1023), bins=HIST_EDGES)``,
-    found by integer bin indices and ``np.bincount`` instead: given an array of edges,
-    ``np.histogram`` sorts the values block by block (~1,400 sorts for a 512×512×300
-    body). A value on an edge falls in the bin it starts, as there; ``v + 1024`` can
-    round up onto an edge for a value just below it (e.g. −1e-20), so such indices are
-    stepped back by comparing with the edges themselves.
-    """
-    clipped = np.clip(np.asarray(values, dtype=np.float64), -1024.0, 1023.0)
-    bins = np.floor((clipped + 1024.0) / HIST_BIN_HU).astype(np.intp)
-    bins -= clipped < HIST_EDGES[bins]
-    return np.bincount(bins.ravel(), minlength=HIST_EDGES.size - 1)
 
 
 def histogram_intersection(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection of the normalised HU histograms of two value arrays (0…1)."""
     if a.size == 0 or b.size == 0:
         return float("nan")
-    p, q = hu_histogram(a), hu_histogram(b)
+    p, _ = np.histogram(np.clip(a, -1024, 1023), bins=HIST_EDGES)
+    q, _ = np.histogram(np.clip(b, -1024, 1023), bins=HIST_EDGES)
     return float(np.minimum(p / p.sum(), q / q.sum()).sum())
 
 
