@@ -72,7 +72,8 @@ class Sampler(threading.Thread):
 def run_demo(workspace: Path, *, workers: int, log: Path) -> dict[str, object]:
     command = [sys.executable, "-m", "lesiontrials.cli.main", "run", "--size", "demo",
                "--workspace", str(workspace), "--workers", str(workers), "--keep-going"]
-    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
+    # unbuffered: each heading reaches us when it is printed, not when a buffer fills
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     stages: list[dict[str, object]] = []
