@@ -4,15 +4,23 @@ Targets (issue 5): ≤ 2 s per case on one core including NIfTI read and write, 
 peak memory per worker; cases/minute reported for 1 and 2 workers. The per-case timing
 (best of 3 per case) and the memory peak are measured in a fresh (spawned) worker
 process, so the phantom generation of this script does not count.
+
+``--data-root PATH`` (issue 24) instead benchmarks a release-layout data root (e.g. the
+one the reference implementation reads): index build and ``plan --all`` (demo size) into
+a temporary workspace, then each ``--design`` (default 1 and 3) inserted in a fresh
+spawned process, one worker, with the decoded cache off, cold and warm; reports s/case
+(whole process, imports included) and the process's peak RSS.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -116,7 +124,65 @@ def one_core(root: str, workspace: str, repeats: int = 3) -> dict[str, object]:
             "peak_mb": peak_kb / 1024}
 
 
+def _insert_process(trial: str, workspace: str, data_root: str, cache_dir: str | None
+                    ) -> tuple[float, int, int, float]:
+    """Insert ``trial`` in this (fresh) process: wall s, done, failed, peak RSS (MB)."""
+    from lesiontrials.io.decoded import DecodedCache
+
+    cache = DecodedCache(Path(cache_dir)) if cache_dir else None
+    start = time.perf_counter()
+    summary = insert_trial(trial, workspace=Workspace(Path(workspace)),
+                           data_root=Path(data_root), workers=1, show_progress=False,
+                           decoded_cache=cache)
+    return (time.perf_counter() - start, int(summary["status"]["done"]),
+            int(summary["status"]["failed"]),
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def release_root(data_root: Path, designs: list[str]) -> dict[str, object]:
+    """Insert the demo plans of ``designs`` on a release-layout root (module docstring)."""
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+    from lesiontrials.trials.plan import resolve_design
+
+    runner, runs = CliRunner(), []
+    with tempfile.TemporaryDirectory(prefix="bench_insert_") as tmp:
+        ws = Path(tmp) / "ws"
+        for argv in (["index", "build"], ["plan", "--all"]):
+            out = runner.invoke(app, [*argv, "-w", str(ws), "-d", str(data_root)])
+            if argv[0] == "index" and out.exit_code != 0:
+                raise SystemExit(f"index build failed: {out.output}")
+        for design in designs:
+            trial = resolve_design(design)[1]
+            if not (ws / "trials" / trial / "manifest.parquet").is_file():
+                runs.append({"design": trial, "error": "not planned on this root"})
+                continue
+            cache_dir = str(Path(tmp) / "cache")
+            for mode in ("off", "cold", "warm"):
+                shutil.rmtree(ws / "cases" / trial, ignore_errors=True)
+                with multiprocessing.get_context("spawn").Pool(1) as pool:
+                    wall, done, failed, peak = pool.apply(
+                        _insert_process,
+                        (trial, str(ws), str(data_root), None if mode == "off" else cache_dir))
+                runs.append({"design": trial, "decoded_cache": mode, "cases": done + failed,
+                             "done": done, "wall_s": round(wall, 2),
+                             "s_per_case": round(wall / max(done + failed, 1), 3),
+                             "peak_rss_mb": round(peak, 1)})
+    return {"benchmark": "insert_release_root", "data_root": str(data_root), "runs": runs,
+            "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="a release-layout data root (else the phantom benchmark)")
+    parser.add_argument("--design", action="append", default=None,
+                        help="design number or name (repeatable; default 1 and 3)")
+    args = parser.parse_args()
+    if args.data_root is not None:
+        print(json.dumps(release_root(args.data_root, args.design or ["1", "3"])))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root, space = Path(tmp) / "root", Workspace(Path(tmp) / "ws1")
         build_inputs(root, space)

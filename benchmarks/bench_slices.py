@@ -4,6 +4,11 @@ Writes synthetic inserted + rendered cases in the pipeline's layout (an elliptic
 two elliptic lungs split into lobes, 1–2 spherical nodules per case, a nodule-free case in
 every five, Gaussian noise), then times ``build_eval_set`` (both profiles, four conditions,
 context slices, negatives) with 1 and 2 workers, and a resumed re-run.
+
+``--data-root PATH`` (issue 24) instead uses a release-layout data root: index build,
+``plan --all`` (demo size), insert and render of each ``--design`` (default 1 and 3) in a
+temporary workspace, then the slice build of each timed in a fresh spawned process (one
+worker): s/case and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -108,10 +115,59 @@ def _images(ws: Workspace, trial: str) -> int:
     return sum(1 for _ in (ws.eval_set_dir(trial)).rglob("*.png"))
 
 
+def _slices_process(trial: str, workspace: str, data_root: str) -> tuple[float, int, float]:
+    """Build ``trial``'s evaluation set in this (fresh) process: wall s, slices, peak MB."""
+    from lesiontrials.paths import DataRoot
+
+    start = time.perf_counter()
+    summary = build_eval_set(trial=trial, workspace=Workspace(Path(workspace)), workers=1,
+                             data_root=DataRoot(Path(data_root)), show_progress=False)
+    return (time.perf_counter() - start, summary.positives + summary.negatives,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def release_root(data_root: Path, designs: list[str]) -> dict[str, object]:
+    """Slice builds of the demo plans of ``designs`` on a release-layout root."""
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+    from lesiontrials.trials.plan import resolve_design
+
+    runner, runs = CliRunner(), []
+    with tempfile.TemporaryDirectory(prefix="bench_slices_") as tmp:
+        ws = Path(tmp) / "ws"
+        common = ["-w", str(ws), "-d", str(data_root)]
+        for argv in (["index", "build"], ["plan", "--all"]):
+            runner.invoke(app, [*argv, *common])
+        for design in designs:
+            trial = resolve_design(design)[1]
+            if not (ws / "trials" / trial / "manifest.parquet").is_file():
+                runs.append({"design": trial, "error": "not planned on this root"})
+                continue
+            for argv in (["insert", trial], ["render", trial]):
+                runner.invoke(app, [*argv, *common, "--workers", "2"])
+            cases = sum(1 for _ in (ws / "cases" / trial).glob("*/ct.nii.gz"))
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                wall, slices, peak = pool.apply(_slices_process,
+                                                (trial, str(ws), str(data_root)))
+            runs.append({"design": trial, "rendered_cases": cases, "slices": slices,
+                         "wall_s": round(wall, 2), "s_per_case": round(wall / max(cases, 1), 3),
+                         "peak_rss_mb": round(peak, 1)})
+    return {"benchmark": "slices_release_root", "data_root": str(data_root), "runs": runs,
+            "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=10)
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="a release-layout data root (else the synthetic cases)")
+    parser.add_argument("--design", action="append", default=None,
+                        help="design number or name (repeatable; default 1 and 3)")
     args = parser.parse_args()
+    if args.data_root is not None:
+        print(json.dumps(release_root(args.data_root, args.design or ["1", "3"])))
+        return
     out = {"benchmark": "slices", "cpu_count": os.cpu_count(),
            "load_average": round(os.getloadavg()[0], 2),
            "runs": [run(size, args.cases) for size in SIZES]}

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lesiontrials.evaluate.runner import ScoreSummary
     from lesiontrials.evaluate.sets import SetSummary
     from lesiontrials.evaluate.splits import Split
+    from lesiontrials.io.decoded import DecodedCache
     from lesiontrials.settings import Settings
     from lesiontrials.trials import PlanContext, TrialPlan
     from lesiontrials.world.build import WorldResult
@@ -223,6 +224,14 @@ def _plan_all(ctx: PlanContext, ws: Workspace, *, size: str, seed: int,
 
 
 # ----------------------------------------------------------------------- per-case stages
+def _decoded_cache(settings: Settings) -> DecodedCache | None:
+    """The workspace's decoded-volume cache (``None`` when its size limit is 0)."""
+    from lesiontrials.io.decoded import decoded_cache_for
+
+    return decoded_cache_for(Workspace(settings.workspace).root,
+                             max_gb=settings.decoded_cache_gb)
+
+
 def insert(settings: Settings, executor: Executor | None = None, *,
            trials: Sequence[str] | None = None, export_dir: Path | None = None,
            reporter: ProgressReporter | None = None) -> StageRecord:
@@ -237,7 +246,8 @@ def insert(settings: Settings, executor: Executor | None = None, *,
         for name in names:
             summaries.append(insert_trial(name, workspace=ws,
                                           data_root=settings.resolved_data_root,
-                                          workers=settings.workers, export_dir=export_dir))
+                                          workers=settings.workers, export_dir=export_dir,
+                                          decoded_cache=_decoded_cache(settings)))
     failed = sum(s["status"]["failed"] for s in summaries)
     total = sum(s["status"]["done"] + s["status"]["failed"] for s in summaries)
     return StageRecord("insert", tuple(summaries), failed, total,
@@ -258,7 +268,8 @@ def render(settings: Settings, executor: Executor | None = None, *,
         summaries = list(render_trials(names, workspace=ws,
                                        data_root=settings.resolved_data_root, backend=backend,
                                        workers=settings.workers, appearance=appearance,
-                                       feature_distance=feature_distance))
+                                       feature_distance=feature_distance,
+                                       decoded_cache=_decoded_cache(settings)))
     return StageRecord("render", tuple(summaries), sum(len(s["failed"]) for s in summaries),
                        sum(s["cases"] for s in summaries),
                        str(ws.root / "cases" / "*" / "render_summary.json"))

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     slurm_time_min: int = Field(60, ge=1, description="Time limit of one SLURM array task.")
     slurm_gpus: int = Field(0, ge=0, description="GPUs per SLURM array task.")
     chunk_size: int = Field(16, ge=1, description="Cases per SLURM array task.")
+    decoded_cache_gb: float = Field(
+        8.0, ge=0, description="Size bound of <workspace>/cache/decoded (volumes decoded once "
+        "per workspace, least recently used removed first); 0 turns it off.")
 
     @property
     def resolved_data_root(self) -> Path:

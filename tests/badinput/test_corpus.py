@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import sys
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +47,20 @@ def _affine() -> np.ndarray:
 
 
 def _flip_a_bit(data: bytes) -> bytes:
-    raw = bytearray(data)
-    raw[len(raw) // 2] ^= 0x10  # inside the deflate stream: still decodes, CRC fails
-    return bytes(raw)
+    """Flip one bit inside the deflate stream, from the middle on, at the first byte where
+    the flip changes the decompressed voxels (some bits, e.g. in a block's padding, do
+    not): a damaged file that still decodes, which only the CRC can catch."""
+    clean = gzip.decompress(data)
+    for offset in range(len(data) // 2, len(data) - 8):
+        raw = bytearray(data)
+        raw[offset] ^= 0x10
+        try:  # raw deflate after the 10-byte header: decodes without checking the CRC
+            decoded = zlib.decompressobj(-15).decompress(bytes(raw[10:]))
+        except zlib.error:
+            continue
+        if decoded[:len(clean)] != clean:
+            return bytes(raw)
+    raise AssertionError("no single-bit flip changes the decoded voxels")
 
 
 def _profile(c, tmp: Path, *, labels: Path | None = None, mask: Path | None = None,

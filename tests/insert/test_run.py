@@ -131,3 +131,20 @@ def test_cli_refuses_both_or_neither_and_unknown_trials(tmp_path, world: World, 
     result = _invoke(cli, ["nope", "-j", "1"], tmp_path, world)
     assert isinstance(result.exception, MissingPathError)
     assert "plan" in str(result.exception)
+
+
+def test_decoded_cache_on_or_off_gives_identical_bytes(tmp_path, world: World):
+    """Cold cache (decodes and stores), warm cache (reads every input from the .npy
+    entries) and no cache write the same case files byte for byte."""
+    from lesiontrials.io.decoded import DecodedCache
+
+    cache = DecodedCache(tmp_path / "shared_cache")
+    snapshots = []
+    for name, use in (("off", None), ("cold", cache), ("warm", cache)):
+        space = Workspace(tmp_path / name)
+        write_manifest(space, _rows())
+        insert_trial("t1", workspace=space, data_root=world.root, workers=1,
+                     show_progress=False, decoded_cache=use)
+        snapshots.append(_snapshot(space))
+    assert len(cache.entries()) >= 4  # both hosts and the donor crops are cached
+    assert snapshots[0] == snapshots[1] == snapshots[2]

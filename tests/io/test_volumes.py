@@ -115,3 +115,15 @@ def test_grid_disagreement_names_both_files():
         check_same_grid(a, Volume(a.array, shifted), path_a="ct.nii.gz", path_b="seg.nii.gz")
     with pytest.raises(InputError, match="shape"):
         check_same_grid(a, Volume(a.array[:5], a.affine), path_a="ct.nii.gz", path_b="seg.nii.gz")
+
+
+def test_reoriented_arrays_are_writable_copies_in_the_source_memory_order():
+    from lesiontrials.io.volumes import to_canonical
+
+    source = np.asfortranarray(np.arange(4 * 5 * 6, dtype=np.uint8).reshape(4, 5, 6))
+    source.flags.writeable = False  # as nibabel's arrays decoded from bytes
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0])
+    array, affine = to_canonical(source, lps)
+    assert np.array_equal(array, source[::-1, ::-1, :])
+    assert array.flags.writeable and array.flags.f_contiguous and array.base is None
+    assert np.allclose(affine[:3, :3], np.eye(3))

@@ -95,6 +95,7 @@ def _real_host_case(tmp_path: Path, thorax: Volume) -> Path:
 @pytest.mark.parametrize("backend", ["host-ct", "analytic"])
 def test_host_ct_is_read_once_per_case(tmp_path: Path, thorax: Volume, backend: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import lesiontrials.io.decoded as decoded_module
     import lesiontrials.render.backends as backends_module
     import lesiontrials.render.case as case_module
 
@@ -107,7 +108,7 @@ def test_host_ct_is_read_once_per_case(tmp_path: Path, thorax: Volume, backend: 
             return read(path, *args, **kwargs)
         return wrapper
 
-    for module in (case_module, backends_module):
+    for module in (case_module, backends_module, decoded_module):
         monkeypatch.setattr(module, "read_volume", counting(module.read_volume))
     outcome = render_case(RenderJob(case_dir=case_dir, data_root=tmp_path / "root",
                                     backend=backend))

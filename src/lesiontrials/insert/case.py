@@ -34,12 +34,17 @@ from lesiontrials.io import (
     parse_record,
     read_json,
     read_volume,
-    sha256_file,
     to_json_text,
     write_bytes_atomic,
     write_json,
     write_record,
     write_volume,
+)
+from lesiontrials.io.decoded import (
+    DecodedCache,
+    read_mask_crop_cached,
+    read_volume_cached,
+    source_sha256,
 )
 from lesiontrials.io.volumes import volume_bytes
 from lesiontrials.paths import (
@@ -68,6 +73,7 @@ class CaseJob:
     config: InsertConfig = field(default_factory=InsertConfig)
     export_dir: Path | None = None
     source: str = "manifest"
+    decoded_cache: DecodedCache | None = None  # decode each shared input once (io.decoded)
 
     @property
     def case_uid(self) -> str:
@@ -87,7 +93,7 @@ def input_paths(job: CaseJob) -> dict[str, Path]:
 
 def inputs_digest(job: CaseJob) -> str:
     """SHA-256 over the case's manifest rows, its input files' hashes and the settings."""
-    files = {rel: sha256_file(path) if path.is_file() else "missing"
+    files = {rel: source_sha256(path) if path.is_file() else "missing"
              for rel, path in input_paths(job).items()}
     payload = {"schema": INSERT_SCHEMA_VERSION, "rows": list(job.rows), "files": files,
                "config": job.config.to_dict()}
@@ -136,14 +142,15 @@ def insert_case(job: CaseJob) -> CaseOutcome:
 
 def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str, Any]:
     host_path = job.data_root / spec.host_seg_path
-    volume = read_volume(host_path)
+    cache = job.decoded_cache
+    volume = read_volume_cached(host_path, cache)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
-    donors = [_read_donor(job.data_root / n.donor_mask_path, n) for n in spec.nodules]
+    donors = [_read_donor(job.data_root / n.donor_mask_path, n, cache) for n in spec.nodules]
     spec = dataclasses.replace(spec, nodules=tuple(
-        _fallback(job.data_root, n, d) for n, d in zip(spec.nodules, donors, strict=True)))
+        _fallback(job.data_root, n, d, cache) for n, d in zip(spec.nodules, donors, strict=True)))
     # a twin's native placed at its own site *is* that native; any other copy is new
     inserted = {n.donor_uid for n in spec.nodules if n.placement == "native"}
-    natives = {str(n["uid"]): _native_on_host(job.data_root, n, volume)
+    natives = {str(n["uid"]): _native_on_host(job.data_root, n, volume, cache)
                for n in spec.host_natives if str(n["uid"]) not in inserted}
     t_read = time.perf_counter()
     rng = rng_for(spec.seed, spec.case_uid, "insert")
@@ -175,41 +182,45 @@ def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str
     return record
 
 
-def _read_donor(path: Path, nodule: NoduleSpec) -> Volume:
+def _read_donor(path: Path, nodule: NoduleSpec, cache: DecodedCache | None = None) -> Volume:
     """A donor mask cropped to its nodule (the affine follows), so later work is local.
 
-    A per-scan mask file (``donor_mask_scope`` "scan", e.g. IMDCT) gives only the component
-    at the donor's centre (:func:`lesiontrials.donors.nodule_component`), or refuses."""
-    donor = read_volume(path)
-    mask = donor.array > 0
+    Only the file's nonzero crop is read back (cached once decoded: a donor mask stored on
+    a whole CT grid is decoded and scanned once per workspace). A per-scan mask file
+    (``donor_mask_scope`` "scan", e.g. IMDCT) gives only the component at the donor's
+    centre (:func:`lesiontrials.donors.nodule_component`), or refuses."""
+    crop = read_mask_crop_cached(path, cache)
+    mask = crop.mask
     if nodule.donor_mask_scope == "scan":
-        mask = nodule_component(mask, donor.affine, nodule.donor_point_mm, path=path).mask
+        mask = nodule_component(mask, crop.crop_affine, nodule.donor_point_mm, path=path).mask
     box = bounding_box(mask)
     if box is None:
         raise InputError("the donor mask is empty", path=path,
                          fix="use a donor whose mask file has nodule voxels")
-    offset = (box[0].start, box[1].start, box[2].start)
-    return crop_volume(NoduleMask(mask[box], offset), donor.affine)
+    offset = tuple(int(o) + b.start for o, b in zip(crop.offset, box, strict=True))
+    return crop_volume(NoduleMask(mask[box], offset), crop.affine)
 
 
-def _fallback(data_root: Path, nodule: NoduleSpec, donor: Volume) -> NoduleSpec:
+def _fallback(data_root: Path, nodule: NoduleSpec, donor: Volume,
+              cache: DecodedCache | None = None) -> NoduleSpec:
     """Out-of-range percents: measured on the donor's own scan, else drawn (fallback.py)."""
     if not nodule.pct_fallback:
         return nodule
     measured = None
     if nodule.donor_seg_path:  # indexed as present: a missing file is an error, not a draw
-        measured = donor_scan_percents(nodule, donor,
-                                       read_volume(data_root / nodule.donor_seg_path))
+        measured = donor_scan_percents(
+            nodule, donor, read_volume_cached(data_root / nodule.donor_seg_path, cache))
     if measured is None:
         return dataclasses.replace(nodule, pct_fallback_rule="drawn")
     return dataclasses.replace(measured, pct_fallback_rule="donor_scan")
 
 
-def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume) -> NoduleMask:
+def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume,
+                    cache: DecodedCache | None = None) -> NoduleMask:
     """One of the host scan's own nodules on the host grid (its component when the mask
     file holds the whole scan's nodules)."""
     path = data_root / str(native["mask_path"])
-    volume = nodule_volume(read_volume(path), scope=str(native["mask_scope"]),
+    volume = nodule_volume(read_volume_cached(path, cache), scope=str(native["mask_scope"]),
                            point_mm=tuple(native["point_mm"]), path=path)
     return mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
 

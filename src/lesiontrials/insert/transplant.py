@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import edt
 import numpy as np
 from scipy import ndimage
-from scipy.signal import fftconvolve
 
 from lesiontrials.geometry import (
     Box,
@@ -120,6 +119,8 @@ def window_box(lo: np.ndarray, hi: np.ndarray, shape: tuple[int, ...]) -> Box:
 def correlate_counts(field: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """For every offset at which ``kernel`` fits inside ``field``: how many kernel voxels
     fall on true ``field`` voxels (exact integers, via FFT)."""
+    from scipy.signal import fftconvolve  # here, not at the top: the import costs ~1-2 s
+
     flipped = np.ascontiguousarray(kernel[::-1, ::-1, ::-1], dtype=np.float64)
     counts = fftconvolve(field.astype(np.float64), flipped, mode="valid")
     return np.rint(counts).astype(np.int64)

@@ -21,6 +21,7 @@ from lesiontrials.insert.case import CaseJob, insert_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig
 from lesiontrials.insert.spec import plain_rows
 from lesiontrials.io import read_parquet, write_content_json, write_csv
+from lesiontrials.io.decoded import DecodedCache
 from lesiontrials.paths import DataRoot, Workspace
 from lesiontrials.trials.manifest import validate_manifest
 
@@ -52,24 +53,28 @@ def load_manifest(workspace: Workspace, trial: str) -> pd.DataFrame:
 
 def case_jobs(manifest: pd.DataFrame, *, trial: str, workspace: Workspace, data_root: Path,
               config: InsertConfig, export_dir: Path | None = None,
-              source: str = "manifest") -> list[CaseJob]:
+              source: str = "manifest", decoded_cache: DecodedCache | None = None
+              ) -> list[CaseJob]:
     """One job per case, in case order."""
     ordered = manifest.sort_values(["case_index", "case_uid", "nodule_index"], kind="stable")
     return [CaseJob(rows=plain_rows(rows), data_root=Path(data_root),
                     case_dir=workspace.case_dir(trial, str(uid)), config=config,
-                    export_dir=export_dir, source=source)
+                    export_dir=export_dir, source=source, decoded_cache=decoded_cache)
             for uid, rows in ordered.groupby("case_uid", sort=False)]
 
 
 def insert_trial(trial: str, *, workspace: Workspace, data_root: Path, workers: int = 1,
                  config: InsertConfig | None = None, export_dir: Path | None = None,
-                 show_progress: bool = True) -> dict[str, Any]:
-    """Insert (or resume) every case of ``trial``; write and return the summary."""
+                 show_progress: bool = True, decoded_cache: DecodedCache | None = None
+                 ) -> dict[str, Any]:
+    """Insert (or resume) every case of ``trial``; write and return the summary
+    (``decoded_cache``: decode each shared input file once, :mod:`lesiontrials.io.decoded`)."""
     config = config or InsertConfig()
     manifest = load_manifest(workspace, trial)
     source = str(workspace.trial_dir(trial) / MANIFEST_FILE)
     jobs = case_jobs(manifest, trial=trial, workspace=workspace, data_root=data_root,
-                     config=config, export_dir=export_dir, source=source)
+                     config=config, export_dir=export_dir, source=source,
+                     decoded_cache=decoded_cache)
     outcomes = run_cases(insert_case, jobs, keys=[job.case_uid for job in jobs],
                          workers=workers, description=f"insert {trial}",
                          show_progress=show_progress)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from lesiontrials.errors import InputError
 from lesiontrials.io import Volume, check_same_grid, read_csv_table, read_volume
+from lesiontrials.io.decoded import DecodedCache, read_volume_cached
 from lesiontrials.paths import DataRoot
 from lesiontrials.render.interface import Acquisition, HostFacts, Renderer
 
@@ -32,12 +33,14 @@ def host_ct_path(root: DataRoot, host: dict[str, Any]) -> Path | None:
 
 
 def read_host_ct(root: DataRoot, host: dict[str, Any], labels: Volume,
-                 labels_path: Path | str) -> Volume | None:
-    """The host's real CT, checked to share the label grid; ``None`` for phantom hosts."""
+                 labels_path: Path | str, *, cache: DecodedCache | None = None
+                 ) -> Volume | None:
+    """The host's real CT, checked to share the label grid; ``None`` for phantom hosts
+    (``cache``: decoded once per workspace, :mod:`lesiontrials.io.decoded`)."""
     path = host_ct_path(root, host)
     if path is None:
         return None
-    ct = read_volume(path)
+    ct = read_volume_cached(path, cache)
     check_same_grid(ct, labels, path_a=path, path_b=labels_path)
     return ct
 

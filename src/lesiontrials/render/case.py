@@ -31,7 +31,6 @@ from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import (
     Volume,
     VolumeKind,
-    file_record,
     matches_record,
     parse_record,
     read_json,
@@ -40,8 +39,9 @@ from lesiontrials.io import (
     write_bytes_atomic,
     write_json,
     write_record,
-    write_volume,
 )
+from lesiontrials.io.decoded import DecodedCache
+from lesiontrials.io.volumes import volume_bytes
 from lesiontrials.paths import CT_FILE, INSERT_JSON, QC_FILE, RENDER_JSON, CaseFiles, DataRoot
 from lesiontrials.records.insert import InsertedNodule, InsertRecord
 from lesiontrials.records.render import RENDER_SCHEMA_VERSION, RenderRecord
@@ -69,6 +69,7 @@ class RenderJob:
     data_root: Path
     backend: str = "auto"
     appearance: str = ""
+    decoded_cache: DecodedCache | None = None  # the host CT decoded once (io.decoded)
 
 
 def lesion_descriptors(nodule: InsertedNodule, *, appearance: str = "") -> LesionDescriptors:
@@ -116,7 +117,8 @@ def _load_lesions(job: RenderJob, record: InsertRecord, labels: Volume) -> list[
         specs.append(LesionSpec(mask=mask, index=nodule.nodule_index,
                                 descriptors=lesion_descriptors(nodule,
                                                                appearance=job.appearance),
-                                shape_field=donor_shape(job.data_root, nodule)))
+                                shape_field=donor_shape(job.data_root, nodule,
+                                                        job.decoded_cache)))
     return specs
 
 
@@ -139,21 +141,23 @@ def render_case(job: RenderJob) -> CaseOutcome:
     labels_path = job.case_dir / _labels_name(record)
     labels = read_volume(labels_path)
     lesions = _load_lesions(job, record, labels)
-    host_ct = read_host_ct(root, host, labels, labels_path)  # read once per case
+    host_ct = read_host_ct(root, host, labels, labels_path,  # read once per case
+                           cache=job.decoded_cache)
     backend = make_backend(backend_name, root=root, host=host, labels=labels, host_ct=host_ct,
                            facts=facts)
     result = backend.render(labels=labels.array, spacing_mm=labels.spacing_mm, lesions=lesions,
                             acquisition=acquisition, seed=seed)
     render_s = time.perf_counter() - start
-    write_volume(job.case_dir / CT_FILE, Volume(result.hu, labels.affine), kind=VolumeKind.CT)
+    outputs = {CT_FILE: volume_bytes(Volume(result.hu, labels.affine), kind=VolumeKind.CT)}
     fidelity = case_fidelity(result=result, labels=labels, lesions=lesions, host_ct=host_ct,
                              acquisition=acquisition)
     lesion_rows = _lesion_rows(record, lesions, fidelity)
     title = f"{uid} · {backend_name} · " + (lesion_rows[0]["description"] if lesion_rows
                                            else "no lesion")
-    write_bytes_atomic(job.case_dir / QC_FILE,
-                       qc_png(result.hu, [s.mask for s in lesions], spacing_mm=labels.spacing_mm,
-                              title=title))
+    outputs[QC_FILE] = qc_png(result.hu, [s.mask for s in lesions],
+                              spacing_mm=labels.spacing_mm, title=title)
+    for name, data in outputs.items():  # encoded once: written and hashed from memory
+        write_bytes_atomic(job.case_dir / name, data)
     brief = {"case_uid": uid, "backend": backend_name, **fidelity["summary"]}
     backend_qc = {k: v for k, v in result.qc.items() if k != "seconds"}
     write_json({"render_s": round(render_s, 3), "backend_s": result.qc.get("seconds"),
@@ -168,7 +172,8 @@ def render_case(job: RenderJob) -> CaseOutcome:
         "acquisition": acquisition.to_dict(), "ct_file": CT_FILE, "qc_file": QC_FILE,
         "lesions": lesion_rows, "backend_qc": backend_qc, "fidelity": fidelity,
         "brief": brief,
-        "outputs": {name: file_record(job.case_dir / name) for name in (CT_FILE, QC_FILE)},
+        "outputs": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                    for name, data in outputs.items()},
     }), job.case_dir / RENDER_JSON)
     return CaseOutcome(uid, "done", result=brief)
 

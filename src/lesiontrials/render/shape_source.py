@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lesiontrials.donors import nodule_component
 from lesiontrials.errors import InputError
-from lesiontrials.io import read_volume
+from lesiontrials.io import spacing_from_affine
+from lesiontrials.io.decoded import DecodedCache, read_mask_crop_cached
 from lesiontrials.records.insert import InsertedNodule
 from lesiontrials.render.shape_field import ShapeField, shape_from_mask
 
@@ -25,7 +26,8 @@ def donor_mask_path(nodule: InsertedNodule) -> str:
     return nodule.planned.donor_mask_path
 
 
-def donor_shape(data_root: Path, nodule: InsertedNodule) -> ShapeField | None:
+def donor_shape(data_root: Path, nodule: InsertedNodule,
+                cache: DecodedCache | None = None) -> ShapeField | None:
     """The continuous shape of an inserted nodule from its donor mask and scale; ``None``
     when the record names no donor mask (the renderer then shapes the host-grid mask and
     the render records ``shape_source: host_mask``). A named but missing, unreadable or
@@ -39,8 +41,8 @@ def donor_shape(data_root: Path, nodule: InsertedNodule) -> ShapeField | None:
                          fix="point --data-root at the world the trial was inserted from, "
                              "or re-run `lesiontrials insert`")
     planned = nodule.planned
-    donor = read_volume(path)
-    mask = donor.array > 0
+    crop = read_mask_crop_cached(path, cache)  # the shape depends on the crop alone
+    mask = crop.mask
     if planned.donor_mask_scope == "scan":  # a per-scan file: only this nodule
         x, y, z = planned.donor_point_mm
         if x is None or y is None or z is None:
@@ -48,7 +50,7 @@ def donor_shape(data_root: Path, nodule: InsertedNodule) -> ShapeField | None:
                              "centre (planned.donor_point_mm)", path=path,
                              fix="give the donor's coordX/Y/Z in the index and re-run "
                                  "`lesiontrials insert` for this trial")
-        mask = nodule_component(mask, donor.affine, (x, y, z), path=path).mask
+        mask = nodule_component(mask, crop.crop_affine, (x, y, z), path=path).mask
     if not mask.any():
         raise InputError("the donor mask is empty", path=path,
                          fix="rebuild the world's index so that this donor is dropped")
@@ -56,4 +58,4 @@ def donor_shape(data_root: Path, nodule: InsertedNodule) -> ShapeField | None:
     if not scale > 0:
         raise InputError(f"planned.scale must be > 0, got {scale}", path=path,
                          fix="re-run `lesiontrials insert` for this trial")
-    return shape_from_mask(mask, donor.spacing_mm, scale=scale)
+    return shape_from_mask(mask, spacing_from_affine(crop.affine), scale=scale)

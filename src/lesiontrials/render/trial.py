@@ -23,6 +23,7 @@ from lesiontrials.execution import (
     stage_executor,
 )
 from lesiontrials.io import read_record, write_content_json
+from lesiontrials.io.decoded import DecodedCache
 from lesiontrials.paths import INSERT_JSON, RENDER_JSON, Workspace
 from lesiontrials.records.render import RenderRecord
 from lesiontrials.render.case import RenderJob, render_case
@@ -40,10 +41,11 @@ def inserted_trials(workspace: Workspace) -> list[str]:
 
 
 def render_jobs(workspace: Workspace, trial: str, *, data_root: Path, backend: str = "auto",
-                appearance: str = "") -> list[RenderJob]:
+                appearance: str = "", decoded_cache: DecodedCache | None = None
+                ) -> list[RenderJob]:
     cases = sorted(p.parent for p in workspace.cases_dir(trial).glob(f"*/{INSERT_JSON}"))
     return [RenderJob(case_dir=c, data_root=Path(data_root), backend=backend,
-                      appearance=appearance) for c in cases]
+                      appearance=appearance, decoded_cache=decoded_cache) for c in cases]
 
 
 def render_executor(backend: str, *, workers: int) -> Executor | None:
@@ -63,16 +65,18 @@ def warm_maisi() -> None:
 
 def render_trials(trials: Sequence[str], *, workspace: Workspace, data_root: Path,
                   backend: str = "auto", workers: int = 1, appearance: str = "",
-                  show_progress: bool = True, feature_distance: bool = False
-                  ) -> Iterator[dict[str, Any]]:
+                  show_progress: bool = True, feature_distance: bool = False,
+                  decoded_cache: DecodedCache | None = None) -> Iterator[dict[str, Any]]:
     """Render (or resume) each trial, yielding its summary; one stage executor serves them
-    all, so model actors (MAISI) load their networks once for every trial."""
+    all, so model actors (MAISI) load their networks once for every trial
+    (``decoded_cache``: host CTs decoded once per workspace, :mod:`lesiontrials.io.decoded`)."""
     with stage_executor(render_executor(backend, workers=workers)) as executor:
         for trial in trials:
             yield _render_trial(trial, workspace=workspace, data_root=data_root,
                                 backend=backend, workers=workers, appearance=appearance,
                                 show_progress=show_progress,
-                                feature_distance=feature_distance, executor=executor)
+                                feature_distance=feature_distance, executor=executor,
+                                decoded_cache=decoded_cache)
 
 
 def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str = "auto",
@@ -88,10 +92,11 @@ def render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: 
 
 def _render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend: str,
                   workers: int, appearance: str, show_progress: bool, feature_distance: bool,
-                  executor: Executor | None) -> dict[str, Any]:
+                  executor: Executor | None, decoded_cache: DecodedCache | None = None
+                  ) -> dict[str, Any]:
     start = time.perf_counter()
     jobs = render_jobs(workspace, trial, data_root=data_root, backend=backend,
-                       appearance=appearance)
+                       appearance=appearance, decoded_cache=decoded_cache)
     outcomes = run_cases(render_case, jobs, keys=[j.case_dir.name for j in jobs],
                          workers=workers, description=f"render {trial}",
                          show_progress=show_progress, executor=executor)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from lesiontrials.seeding import rng_for
 
@@ -67,6 +66,8 @@ def design_power(donor: np.ndarray, host: np.ndarray, *, effect_sd: float = 1.0,
             "called_one_factor_when_equal")
     if not out["separable"]:
         return {**out, **dict.fromkeys(keys)}
+    from scipy import stats  # here: every stage imports this package, few run this function
+
     crit_d = stats.f.ppf(1 - alpha, df_d, df_res)
     crit_h = stats.f.ppf(1 - alpha, df_h, df_res)
     rng = rng_for(seed, "cross-design-power")

@@ -1,0 +1,123 @@
+"""The demo's main job, per stage (issue 24): ``lesiontrials run --size demo``. JSON out.
+
+Runs the real command (``--workers 2 --keep-going``, ``--workspace`` in a temporary
+folder unless given) as a child process, reads its stage headings (``== name ==`` lines:
+the CLI prints plain headings when its output is not a terminal) as they arrive, and
+samples the resident memory of the whole process tree (the command and its workers,
+from ``/proc``) every 0.2 s. Prints, per stage: wall seconds and the peak tree RSS; and in
+total: wall seconds, the exit status, the peak tree RSS and the largest single process's
+peak RSS (``getrusage`` of the children), with the load average before and after.
+
+Target (issue 24): main job ≤ 6 min on 2 cores at low load, ≤ 1.5 GB peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HEADING = re.compile(r"^== (.+) ==$")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants (MB, from /proc)."""
+    total_kb, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            total_kb += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB
+        except (OSError, IndexError, ValueError):
+            continue
+        stack += _children(pid)
+    return total_kb / 1024
+
+
+class Sampler(threading.Thread):
+    """Samples the tree RSS; keeps the peak of the current stage."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, tree_rss_mb(self.pid))
+            time.sleep(0.2)
+
+    def take_peak(self) -> float:
+        peak, self.peak = self.peak, 0.0
+        return peak
+
+
+def run_demo(workspace: Path, *, workers: int, log: Path) -> dict[str, object]:
+    command = [sys.executable, "-m", "lesiontrials.cli.main", "run", "--size", "demo",
+               "--workspace", str(workspace), "--workers", str(workers), "--keep-going"]
+    # unbuffered: each heading reaches us when it is printed, not when a buffer fills
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    stages: list[dict[str, object]] = []
+    current, since = "start", start
+    with open(log, "w", encoding="utf-8") as out, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env) as child:
+        sampler = Sampler(child.pid)
+        sampler.start()
+        assert child.stdout is not None
+        for line in child.stdout:
+            out.write(line)
+            match = HEADING.match(line.strip())
+            if match:
+                now = time.perf_counter()
+                stages.append({"stage": current, "wall_s": round(now - since, 1),
+                               "peak_tree_rss_mb": round(sampler.take_peak(), 1)})
+                current, since = match.group(1), now
+        code = child.wait()
+        sampler.done.set()
+    end = time.perf_counter()
+    stages.append({"stage": current, "wall_s": round(end - since, 1),
+                   "peak_tree_rss_mb": round(sampler.take_peak(), 1)})
+    peak_all = max(float(s["peak_tree_rss_mb"]) for s in stages)  # type: ignore[arg-type]
+    return {"benchmark": "demo", "command": " ".join(command[1:]), "exit_code": code,
+            "wall_s": round(end - start, 1), "peak_tree_rss_mb": peak_all,
+            "peak_single_process_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            "stages": stages, "load_average_before": round(load_before, 2),
+            "load_average_after": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
+            "target_wall_s": 360, "target_peak_rss_mb": 1536, "log": str(log)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workspace", type=Path, default=None,
+                        help="where the demo writes (default: a temporary folder, removed)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_demo_") as tmp:
+        workspace = args.workspace or Path(tmp) / "ws"
+        log = Path(tempfile.gettempdir()) / "bench_demo.log"
+        print(json.dumps(run_demo(workspace, workers=args.workers, log=log)))
+
+
+if __name__ == "__main__":
+    main()
