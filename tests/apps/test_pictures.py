@@ -31,7 +31,7 @@ def donor_world(small_world, tmp_path_factory: pytest.TempPathFactory):
     uid = add_donor_only_row(ws, root)
     case = ws.case_dir(small_world.trial, f"{small_world.trial}-00000")
     render = json.loads((case / "render.json").read_text())
-    write_json(render | {"seed": SEED, "lesions": [{"seed": SEED}]}, case / "render.json")
+    write_json(render | {"seed": SEED, "global_seed": SEED}, case / "render.json")
     return ws, root, uid
 
 
@@ -105,7 +105,7 @@ def test_facet_order_puts_size_bins_by_size() -> None:
 
 def test_64_bit_seeds_are_sent_as_exact_strings(donor_client, small_world) -> None:
     body = donor_client.get(f"/api/cases/{small_world.case(0)}").json()
-    assert body["render"]["seed"] == str(SEED) and body["render"]["lesions"][0]["seed"] == str(SEED)
+    assert body["render"]["seed"] == str(SEED) and body["render"]["global_seed"] == str(SEED)
     assert float(SEED) != SEED  # a JSON number would have reached the browser rounded
     from lesiontrials.apps.routes_results import exact_integers
 
