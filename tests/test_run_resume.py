@@ -75,15 +75,32 @@ def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, tmp_path)
     assert _outputs(reference) == expected
 
 
-def test_run_stops_at_a_failed_stage_unless_told_to_keep_going():
-    from lesiontrials.cli.run_command import _stage
+def test_run_stops_at_a_failed_stage_unless_told_to_keep_going(monkeypatch, tmp_path):
+    """pipeline.run: a per-case stage with failed cases stops the run, or with keep_going
+    is listed and the later stages still run."""
+    from lesiontrials import pipeline
     from lesiontrials.errors import StageFailedError
+    from lesiontrials.settings import load_settings
 
-    with pytest.raises(StageFailedError), _stage("insert", None):
-        raise StageFailedError("insert: 1 of 5 cases failed")
-    failures: list[str] = []
-    with _stage("insert", failures):
-        raise StageFailedError("insert: 1 of 5 cases failed")
-    with _stage("render", failures):
-        pass
-    assert failures == ["insert"]
+    ran: list[str] = []
+
+    def stage(name: str, failed: int = 0):
+        def fake(*args, **kwargs):
+            ran.append(name)
+            return pipeline.StageRecord(name, (), failed, 5, "cases/*/x.json")
+        return fake
+
+    monkeypatch.setattr(pipeline, "world",
+                        lambda *a, **k: pipeline.WorldRecord(tmp_path / "world", None))
+    for name in ("build_index", "plan", "render", "build_slices", "score", "train_demo",
+                 "freeze_split", "volumes", "questions", "analyze"):
+        monkeypatch.setattr(pipeline, name, stage(name))
+    monkeypatch.setattr(pipeline, "insert", stage("insert", failed=1))
+    settings = load_settings(workspace=tmp_path / "ws", seed=0, workers=1)
+    with pytest.raises(StageFailedError, match="insert"):
+        pipeline.run(settings)
+    assert ran == ["build_index", "plan", "insert"]
+    ran.clear()
+    record = pipeline.run(settings, keep_going=True)
+    assert record.failed_stages == ["insert"]
+    assert ran[-1] == "analyze" and "render" in ran and "questions" in ran

@@ -26,6 +26,7 @@ from lesiontrials.evaluate.questions.truth import CaseTruth, NoduleTruth
 from lesiontrials.evaluate.questions.workspace import write_question_bank
 from lesiontrials.io import write_json, write_parquet, write_png
 from lesiontrials.paths import Workspace
+from lesiontrials.testing_records import eval_item_row
 
 LOBES = {"right_lung_lower_lobe": "right", "left_lung_upper_lobe": "left"}
 
@@ -159,11 +160,12 @@ def _workspace(tmp_path: Path, cases: list[CaseTruth]) -> Workspace:
         uid = f"s-{case.case_uid}"
         png = f"images/{uid}.png"
         write_png(ws.eval_dir("t", "lung") / png, np.full((16, 16), 40, np.uint8))
-        rows.append({"slice_uid": uid, "case_uid": case.case_uid,
-                     "kind": "positive" if case.nodules else "negative",
-                     "nodule_index": case.nodules[0].index if case.nodules else -1,
-                     "condition": "plain", "image_path": png,
-                     "context_paths": json.dumps([png, png, png]), "pixel_spacing_mm": 0.7})
+        rows.append(eval_item_row(slice_uid=uid, case_uid=case.case_uid, set="t", trial="t",
+                                  kind="positive" if case.nodules else "negative",
+                                  nodule_index=case.nodules[0].index if case.nodules else -1,
+                                  condition="plain", image_path=png,
+                                  context_paths=json.dumps([png, png, png]),
+                                  pixel_spacing_mm=0.7))
     write_parquet(pd.DataFrame(rows), ws.eval_dir("t", "lung") / "cases.parquet")
     write_question_bank(ws, "t", seed=0, dev_fraction=0.0)
     return ws
