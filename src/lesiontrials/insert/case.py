@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
-from lesiontrials.donors import nodule_component, nodule_volume
+from lesiontrials.donors import crop_volume, nodule_component, nodule_volume
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
@@ -43,7 +43,6 @@ from lesiontrials.io.volumes import volume_bytes
 from lesiontrials.paths import DataRoot
 from lesiontrials.profiles.host import HostAnatomy
 from lesiontrials.seeding import rng_for
-from lesiontrials.world.hosts import crop_volume
 
 INSERT_JSON = "insert.json"
 TIMING_JSON = "insert_timing.json"  # wall-clock seconds: the one file that differs per run
