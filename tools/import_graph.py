@@ -7,7 +7,7 @@ of ``docs/architecture.md`` (``--write-doc`` replaces it in place). ``tests/test
 asserts the same facts, so the layer table below is the single place that defines them.
 
 A *unit* is a top-level module (``lesiontrials.errors``) or the first-level package a module
-lives in (``lesiontrials.render.lesion`` → ``render``). Every import counts — module level,
+lives in (``lesiontrials.insert.case`` → ``insert``). Every import counts — module level,
 inside functions and under ``TYPE_CHECKING`` — because a lazy import is still a dependency
 a maintainer must respect; only the direction and the cycle structure matter here.
 """
@@ -70,7 +70,8 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "embeddings": ("index", "render"),  # crops of indexed nodules, rendered where no CT
     "evaluate": ("index", "insert"),  # before the split into slicing and scoring
     "slicing": ("index", "insert"),  # the index's rows, the insert record's file names
-    "scoring": ("slicing",),  # evaluation items and their contract
+    "scoring": ("slicing", "insert"),  # items and their contract; the question bank reads
+    # the realised truth insertion wrote
     "analysis": ("evaluate", "slicing", "scoring"),  # items, results, splits
     "survival": ("index", "embeddings"),
     "training": ("evaluate", "slicing", "scoring", "analysis"),  # items; paired intervals
@@ -155,7 +156,7 @@ def all_imports(root: Path = SOURCE) -> list[Import]:
 
 
 def unit_of(module: str) -> str:
-    """``lesiontrials.render.lesion`` → ``render``; ``lesiontrials`` → ``lesiontrials``."""
+    """``lesiontrials.insert.case`` → ``insert``; ``lesiontrials`` → ``lesiontrials``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else parts[0]
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,17 +67,17 @@ CHECKED = {"evaluate": (), "render": _RENDER_STAYS}
 # The package split in two: its __init__'s exports go to the package each name now lives in.
 SPLIT_PACKAGE = ("evaluate", ("slicing", "scoring"))
 SPLIT_DOCS = {
-    "slicing": '"""Slicing: 2-D evaluation sets (slices, overlays, display windows) and volume '
+    "slicing": '"""Slicing: 2-D evaluation sets (slices, overlays, display windows) and volume\n'
                'sets, with the item contract."""',
-    "scoring": '"""Scoring: model adapters, the runner, answer parsing, calibration folds, '
+    "scoring": '"""Scoring: model adapters, the runner, answer parsing, calibration folds,\n'
                'frozen splits, detection and malignancy scoring."""',
 }
 NEW_PACKAGE_DOCS = {
-    "render/backends": '"""Renderer backends (analytic, physics, host CT, MAISI), their registry '
-                       'and the scanner model."""',
-    "render/appearance": '"""Lesion and tissue appearance: shapes, textures, tissue HU, body and '
-                         'bone composition."""',
-    "render/fidelity": '"""Fidelity of rendered CT: histograms, noise, texture, edge width, '
+    "render/backends": '"""Renderer backends (analytic, physics, host CT, MAISI), their\n'
+                       'registry and the scanner model."""',
+    "render/appearance": '"""Lesion and tissue appearance: shapes, textures, tissue HU,\n'
+                         'body and bone composition."""',
+    "render/fidelity": '"""Fidelity of rendered CT: histograms, noise, texture, edge width,\n'
                        'deep-feature distance (and its encoder)."""',
 }
 
@@ -188,13 +189,13 @@ def write_split_inits(mapping: dict[str, str]) -> None:
         if isinstance(node, ast.ImportFrom) and node.module:
             target = mapping.get(node.module, node.module)
             package = target.split(".")[1]
-            listed = ", ".join(a.name if not a.asname else f"{a.name} as {a.asname}"
-                               for a in node.names)
-            groups[package].append(f"from {target} import {listed}")
+            listed = "".join(f"    {a.name if not a.asname else f'{a.name} as {a.asname}'},\n"
+                             for a in node.names)
+            groups[package].append(f"from {target} import (\n{listed})")
             names[package] += [a.asname or a.name for a in node.names]
     for new in news:
         body = [SPLIT_DOCS[new], "", *sorted(groups[new]), ""]
-        body.append("__all__ = [" + ", ".join(f'"{n}"' for n in sorted(names[new])) + "]")
+        body.append("__all__ = [\n" + "".join(f'    "{n}",\n' for n in sorted(names[new])) + "]")
         (PKG / new / "__init__.py").write_text("\n".join(body) + "\n")
         git("add", str(PKG / new / "__init__.py"))
     git("rm", "-q", str(init))
@@ -212,6 +213,11 @@ def move_files(moves: dict[str, str]) -> None:
     for old, new in TEST_DIR_MOVES.items():
         if (REPO / old).is_dir():
             git("mv", old, new)
+    for old_dir in [*DIR_MOVES, SPLIT_PACKAGE[0], *TEST_DIR_MOVES]:
+        base = PKG / old_dir if not old_dir.startswith("tests/") else REPO / old_dir
+        if base.is_dir() and not [p for p in base.rglob("*") if p.is_file()
+                                  and "__pycache__" not in p.parts]:
+            shutil.rmtree(base)
 
 
 _FROM = re.compile(r"^(?P<indent>[ \t]*)from (?P<module>lesiontrials(?:\.\w+)*) import "
@@ -222,12 +228,8 @@ def _rewrite_from(match: re.Match[str], mapping: dict[str, str], exports: dict[s
                   ) -> str:
     """``from X import a, b`` with X or X.a moved: one statement per destination."""
     indent, module, raw = match["indent"], match["module"], match["names"]
-    inner = raw.strip()
-    comment = ""
-    if not inner.startswith("(") and "#" in inner:
-        inner, comment = inner.split("#", 1)
-        comment = "  #" + comment
-    inner = inner.strip().strip("()")
+    comments = re.findall(r"#[^\n]*", raw)
+    inner = re.sub(r"#[^\n]*", "", raw).strip().strip("()")
     items = [i.strip() for i in inner.replace("\n", " ").split(",") if i.strip()]
     targets: dict[str, list[str]] = {}
     split_old = f"lesiontrials.{SPLIT_PACKAGE[0]}"
@@ -249,12 +251,16 @@ def _rewrite_from(match: re.Match[str], mapping: dict[str, str], exports: dict[s
         targets.setdefault(target, []).append(item)
     if list(targets) == [module]:
         return match.group(0)
+    if len(targets) == 1 and all(any(s == i for i in items) for s in next(iter(targets.values()))):
+        return match.group(0).replace(module, next(iter(targets)), 1)  # keeps the layout
+    comment = f"  {comments[0]}" if comments else ""
     lines = []
     for target, shown in targets.items():
         joined = ", ".join(shown)
         if len(indent) + len(target) + len(joined) + 14 > 100:
             body = "".join(f"{indent}    {s},\n" for s in shown)
-            lines.append(f"{indent}from {target} import (\n{body}{indent})")
+            lines.append(f"{indent}from {target} import ({comment}\n{body}{indent})")
+            comment = ""
         else:
             lines.append(f"{indent}from {target} import {joined}")
     return "\n".join(lines) + comment
@@ -365,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
                          r"lesiontrials\.profiles\b", line)]
     for line in left:
         print(f"old path left (fix by hand or add a rule): {line}")
+    for path in text_files():
+        if path.suffix == ".py":
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if len(line) > 100:
+                    print(f"over 100 characters (rewrap by hand): {path.relative_to(REPO)}:{n}")
     print(f"moved {len(moves)} files; rewrote paths in {len(files)} text files")
     return 1 if left else 0
 
