@@ -359,11 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     move_files(moves)
     write_split_inits(mapping)
     files = text_files()
+    long_lines = []
     for path in files:
         text = path.read_text(encoding="utf-8")
         updated = rewrite_text(text, mapping, exports)
         if updated != text:
             path.write_text(updated, encoding="utf-8")
+            before = set(text.splitlines())
+            long_lines += [f"{path.relative_to(REPO)}:{n}" for n, line in
+                           enumerate(updated.splitlines(), 1)
+                           if len(line) > 100 and line not in before and path.suffix == ".py"]
     apply_renames(text_files())
     left = [f"{p.relative_to(REPO)}: {line.strip()}" for p in text_files()
             for line in p.read_text(encoding="utf-8").splitlines()
@@ -371,11 +376,8 @@ def main(argv: list[str] | None = None) -> int:
                          r"lesiontrials\.profiles\b", line)]
     for line in left:
         print(f"old path left (fix by hand or add a rule): {line}")
-    for path in text_files():
-        if path.suffix == ".py":
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if len(line) > 100:
-                    print(f"over 100 characters (rewrap by hand): {path.relative_to(REPO)}:{n}")
+    for where in long_lines:
+        print(f"now over 100 characters (rewrap by hand): {where}")
     print(f"moved {len(moves)} files; rewrote paths in {len(files)} text files")
     return 1 if left else 0
 
