@@ -287,12 +287,14 @@ def _children(mapping: dict[str, str], old: str) -> list[str]:
 
 
 def rewrite_text(text: str, mapping: dict[str, str], exports: dict[str, str]) -> str:
-    """Rewrite from-imports, then every remaining dotted module and file path."""
-    text = _FROM.sub(lambda m: _rewrite_from(m, mapping, exports), text)
+    """Rewrite dotted modules, then from-imports that name a moved module or a split
+    package's export (in this order: ``render.fidelity`` is both an old module and a new
+    package), then file paths."""
     for old in sorted(mapping, key=len, reverse=True):
         children = _children(mapping, old)
         guard = rf"(?!\.(?:{'|'.join(children)})\b)" if children else ""
         text = re.sub(rf"(?<![\w.]){re.escape(old)}(?![\w]){guard}", mapping[old], text)
+    text = _FROM.sub(lambda m: _rewrite_from(m, mapping, exports), text)
     for old, new in sorted(path_map(mapping).items(), key=lambda kv: -len(kv[0])):
         text = re.sub(rf"(?<![\w/.])((?:src/)?(?:lesiontrials/)?){re.escape(old)}",
                       lambda m, new=new: m.group(1) + new, text)
