@@ -43,7 +43,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("paths", "shared", ("paths",)),
     ("anatomy", "shared", ("anatomy",)),
     ("shared", "shared", ("donors", "execution", "describe", "lesion_text", "profiles",
-                          "measurements")),
+                          "measurements", "records")),
     ("world", "stage", ("world",)),
     ("index", "stage", ("index",)),
     ("trials", "stage", ("trials",)),
@@ -56,8 +56,10 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("survival", "stage", ("survival",)),
     ("training", "stage", ("training",)),
     ("testing", "entry", ("testing", "testing_release", "testing_training")),
+    ("pipeline", "entry", ("pipeline",)),  # the library pipeline: calls every stage
     ("apps", "entry", ("apps",)),
     ("cli", "entry", ("cli",)),
+    ("public API", "entry", ("lesiontrials",)),  # lesiontrials/__init__.py
 )
 
 # The earlier stages each stage may import (what it reads from them, for the maintainer).
@@ -166,7 +168,7 @@ def unit_edges(imports: Iterable[Import]) -> dict[tuple[str, str], list[Import]]
     edges: dict[tuple[str, str], list[Import]] = {}
     for imp in imports:
         a, b = unit_of(imp.importer), unit_of(imp.imported)
-        if a != b and b != PACKAGE:
+        if a != b and b != PACKAGE:  # `from lesiontrials import __version__` is no edge
             edges.setdefault((a, b), []).append(imp)
     return dict(sorted(edges.items()))
 

@@ -8,7 +8,7 @@
   ``render/fidelity/`` (the stage drivers ``case``, ``trial``, ``interface``, ``qc`` stay);
 * ``describe/`` becomes ``lesion_text/`` and ``profiles/`` becomes ``measurements/``;
 * overloaded names: ``insert``'s ``CaseJob`` → ``InsertJob``, the slice builder's
-  ``CaseJob`` → ``SliceJob``, ``lesion_text``'s ``describe()`` → ``lesion_sentence()``.
+  ``CaseJob`` → ``CaseItemsJob``, ``lesion_text``'s ``describe()`` → ``lesion_sentence()``.
 
 Files move with ``git mv``; every ``lesiontrials.<old module>`` (imports, strings, docs) and
 every ``<old package>/<file>.py`` path in src/, tests/, benchmarks/, examples/, docs/, tools/,
@@ -87,7 +87,7 @@ ALREADY_MOVED: dict[str, str] = {"lesiontrials.index.embeddings": "lesiontrials.
 # (defining module after the moves, old name, new name).
 RENAMES: tuple[tuple[str, str, str], ...] = (
     ("lesiontrials.insert.case", "CaseJob", "InsertJob"),
-    ("lesiontrials.slicing.case_items", "CaseJob", "SliceJob"),
+    ("lesiontrials.slicing.case_items", "CaseJob", "CaseItemsJob"),
     ("lesiontrials.lesion_text.sentence", "describe", "lesion_sentence"),
 )
 
@@ -272,8 +272,9 @@ def path_map(mapping: dict[str, str]) -> dict[str, str]:
     for old, new in mapping.items():
         old_rel, new_rel = old.split(".", 1)[1].replace(".", "/"), new.split(".", 1)[1]
         new_rel = new_rel.replace(".", "/")
-        if old_rel.replace("/", ".") in DIR_MOVES or old_rel in DIR_MOVES:
-            paths[old_rel + "/"] = new_rel + "/"
+        if old_rel in DIR_MOVES:  # a folder: "evaluate/models", or "describe/" (one word
+            slash = "" if "/" in old_rel else "/"  # needs its slash to be a path)
+            paths[old_rel + slash] = new_rel + slash
         elif old_rel != new_rel:
             paths[old_rel + ".py"] = new_rel + ".py"
     paths.update({old + "/": new + "/" for old, new in TEST_DIR_MOVES.items()})
@@ -296,7 +297,7 @@ def rewrite_text(text: str, mapping: dict[str, str], exports: dict[str, str]) ->
         text = re.sub(rf"(?<![\w.]){re.escape(old)}(?![\w]){guard}", mapping[old], text)
     text = _FROM.sub(lambda m: _rewrite_from(m, mapping, exports), text)
     for old, new in sorted(path_map(mapping).items(), key=lambda kv: -len(kv[0])):
-        text = re.sub(rf"(?<![\w/.])((?:src/)?(?:lesiontrials/)?){re.escape(old)}",
+        text = re.sub(rf"(?<![\w/.])((?:src/)?(?:lesiontrials/)?){re.escape(old)}(?![\w])",
                       lambda m, new=new: m.group(1) + new, text)
     return text
 
