@@ -86,12 +86,12 @@ def test_checker_catches_a_wrong_way_import_and_a_cycle(tmp_path):
     (root / "render" / "__init__.py").write_text("")
     (root / "index" / "crops.py").write_text(
         "def f():\n    from lesiontrials.render.case import g\n")
-    (root / "render" / "case.py").write_text("from lesiontrials.render import lesion\n")
-    (root / "render" / "lesion.py").write_text("from . import case\n")
+    (root / "render" / "case.py").write_text("from lesiontrials.render import trial\n")
+    (root / "render" / "trial.py").write_text("from . import case\n")
     imports = graph.all_imports(root)
     assert set(graph.wrong_way(imports)) == {("index", "render")}
     assert graph.module_cycles(imports) == [
-        ["lesiontrials.render.case", "lesiontrials.render.lesion"]]
+        ["lesiontrials.render.case", "lesiontrials.render.trial"]]
     assert graph.unit_cycles(imports) == []
 
 
