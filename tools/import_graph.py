@@ -306,13 +306,21 @@ def doc_block(imports: Iterable[Import]) -> str:
             lines.append(f"| {name} | {kind} | {', '.join(here)} |")
     lines += [
         "",
-        "The drawing shows each dependency once (edges implied by a longer path are left out);",
-        "the list below it is every unit-level import in the code.",
+        "The drawings show each dependency once (edges implied by a longer path are left out):",
+        "first the stages and entry points, with every shared unit drawn as one `shared` box,",
+        "then the shared units among themselves. The list below them is every unit-level",
+        "import in the code.",
         "",
         "```mermaid",
         "flowchart BT",
     ]
-    lines += [f"  {a} --> {b}" for a, b in _transitive_reduction(edges)]
+    kind = kind_of()
+    collapsed = sorted({(a, "shared" if kind.get(b) == "shared" else b) for a, b in edges
+                        if kind.get(a) != "shared"})
+    lines += [f"  {a} --> {b}" for a, b in _transitive_reduction(collapsed)]
+    lines += ["```", "", "```mermaid", "flowchart BT"]
+    inner = [(a, b) for a, b in edges if kind.get(a) == kind.get(b) == "shared"]
+    lines += [f"  {a} --> {b}" for a, b in _transitive_reduction(inner)]
     lines += ["```", "", "<details><summary>Every unit-level import (importer → imported)"]
     lines += ["</summary>", "", "```text"]
     lines += [f"{a} -> {b}" for a, b in edges]
