@@ -260,10 +260,9 @@ def _rewrite_from(match: re.Match[str], mapping: dict[str, str], exports: dict[s
         if len(indent) + len(target) + len(joined) + 14 > 100:
             body = "".join(f"{indent}    {s},\n" for s in shown)
             lines.append(f"{indent}from {target} import ({comment}\n{body}{indent})")
-            comment = ""
-        else:
-            lines.append(f"{indent}from {target} import {joined}")
-    return "\n".join(lines) + comment
+        else:  # each split statement keeps the comment (e.g. a noqa)
+            lines.append(f"{indent}from {target} import {joined}{comment}")
+    return "\n".join(lines)
 
 
 def path_map(mapping: dict[str, str]) -> dict[str, str]:
