@@ -271,9 +271,10 @@ def path_map(mapping: dict[str, str]) -> dict[str, str]:
     for old, new in mapping.items():
         old_rel, new_rel = old.split(".", 1)[1].replace(".", "/"), new.split(".", 1)[1]
         new_rel = new_rel.replace(".", "/")
-        if old_rel in DIR_MOVES:  # a folder: "evaluate/models", or "describe/" (one word
-            slash = "" if "/" in old_rel else "/"  # needs its slash to be a path)
-            paths[old_rel + slash] = new_rel + slash
+        if old_rel in DIR_MOVES and "/" in old_rel:  # a folder: "evaluate/models"
+            paths[old_rel] = new_rel
+        elif old_rel in DIR_MOVES:  # one word ("profiles/" is also a data-root folder):
+            paths["lesiontrials/" + old_rel + "/"] = "lesiontrials/" + new_rel + "/"
         elif old_rel != new_rel:
             paths[old_rel + ".py"] = new_rel + ".py"
     paths.update({old + "/": new + "/" for old, new in TEST_DIR_MOVES.items()})
