@@ -31,13 +31,13 @@ demo: install
 	$(BIN)/lesiontrials run --size $(SIZE) --workspace $(WORKSPACE) --workers $(WORKERS) --keep-going
 
 test: dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 
 typecheck: dev
 	$(BIN)/mypy

@@ -296,3 +296,10 @@ def texture_from_lidc(texture_score: float) -> Texture:
     if texture_score < 4.5:
         return Texture.PART_SOLID
     return Texture.SOLID
+
+
+#: Lobe frequencies of lung nodules (upper lobes dominate; the RML is rare).
+NODULE_LOBE_FREQUENCY: dict[Lobe, float] = {
+    Lobe.RUL: 0.30, Lobe.RML: 0.09, Lobe.RLL: 0.23,
+    Lobe.LUL: 0.22, Lobe.LLL: 0.16,
+}

@@ -12,7 +12,8 @@ file). The refusal says when the point matches after flipping x and y, the usual
 of ITK/LPS coordinates written into a RAS table.
 
 Insertion (``insert/case.py``), the evaluation set builder (``evaluate/case_items.py``)
-and the app (``apps/routes_nodules.py``) all call :func:`nodule_component`.
+and the app (``apps/routes_nodules.py``) all call :func:`nodule_component`. Building and
+insertion write nodule masks as host-grid crops (:func:`crop_volume`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from lesiontrials.errors import InputError
+from lesiontrials.geometry import NoduleMask
 from lesiontrials.io.volumes import Volume
 
 #: Largest distance (mm) from the profile's centre to the chosen component's nearest voxel.
@@ -118,3 +120,11 @@ def _refusal(labels: np.ndarray, n: int, affine: np.ndarray, point: np.ndarray,
         text += ("; with x and y negated the centre falls on a component — the table "
                  "looks like ITK/LPS coordinates (write RAS: negate coordX and coordY)")
     return text
+
+
+def crop_volume(nodule: NoduleMask, host_affine: np.ndarray) -> Volume:
+    """A nodule crop as a mask volume whose affine places it on the host grid
+    (``host_affine``: 4×4 voxel → RAS mm; the crop keeps the host's spacing)."""
+    affine = host_affine.copy()
+    affine[:3, 3] = host_affine[:3, :3] @ np.asarray(nodule.offset, float) + host_affine[:3, 3]
+    return Volume(nodule.mask.astype(np.uint8), affine)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from imaging_world import CT_SCAN, NODULES, ImagingWorld, build_imaging_world
 
-from lesiontrials.index.crops import SKIP_NO_CT, CropSpec, crop_source, resample_crop
-from lesiontrials.index.embeddings import (
+from lesiontrials.embeddings import (
     EmbeddingTable,
     ImageModel,
     cosine_neighbours,
@@ -20,6 +19,7 @@ from lesiontrials.index.embeddings import (
     read_embeddings,
     write_embeddings,
 )
+from lesiontrials.index.crops import SKIP_NO_CT, CropSpec, crop_source, resample_crop
 from lesiontrials.io import Volume, sha256_file
 
 SMALL_CROP = CropSpec(spacing_mm=(2.0, 2.0, 4.0), shape=(32, 32, 16))
@@ -149,8 +149,8 @@ def test_index_embed_command(world: ImagingWorld, tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
+    from lesiontrials import embeddings
     from lesiontrials.cli.main import app
-    from lesiontrials.index import embeddings
 
     model = _tiny_model()
     monkeypatch.setattr(embeddings, "packaged_model", lambda **_: model)

@@ -9,14 +9,13 @@ archived. Other parts of the analysis add a section with one call,
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from lesiontrials.analysis.design_units import UNIT_RULES, is_crossed
 from lesiontrials.analysis.figures import accuracy_figure, transfer_figure
+from lesiontrials.analysis.report_data import Analysis, ReportingSplit
 from lesiontrials.analysis.report_layout import (
     BASELINE_SUFFIX,
     details,
@@ -42,8 +41,9 @@ from lesiontrials.analysis.tables import (
     synthetic_vs_real,
     versus_plain,
 )
-from lesiontrials.evaluate.splits import Split, uid_hash
+from lesiontrials.evaluate.splits import Split
 from lesiontrials.io import (
+    uid_hash,
     write_bytes_atomic,
     write_csv,
     write_json,
@@ -55,51 +55,6 @@ BREAKDOWNS = ("trial", "design", "host_dataset", "donor_dataset", "truth_lobe", 
               "appearance")
 __all__ = ["BASELINE_SUFFIX", "Analysis", "ReportingSplit", "analyze", "label_baselines",
            "mark_baselines", "markdown_table", "write_report"]
-
-
-@dataclass(frozen=True)
-class ReportingSplit:
-    """The slices every reported number uses: a frozen split (``frozen``) or, in library
-    use without one, the slices every model × condition answered (``frozen`` false)."""
-
-    name: str
-    sha256: str
-    n: int
-    frozen: bool
-    path: str = ""
-    calibration: dict[str, Any] = field(default_factory=dict)
-
-    def line(self) -> str:
-        """One line for the CLI and the report."""
-        what = f"frozen split {self.name!r}" if self.frozen else "derived split (not frozen)"
-        return f"{what}: N = {self.n} slices, SHA-256 {self.sha256}"
-
-
-@dataclass
-class Analysis:
-    cells: pd.DataFrame
-    confusion: pd.DataFrame
-    vs_plain: pd.DataFrame
-    breakdowns: dict[str, pd.DataFrame]
-    transfer_table: pd.DataFrame
-    transfer: dict[str, dict[str, Any]]  # per task: Spearman ρ with CI
-    reporting_n: dict[str, int]
-    split: ReportingSplit
-    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
-    crossed_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
-    baselines: frozenset[str] = frozenset()
-    notes: list[str] = field(default_factory=list)
-    sections: list[tuple[str, str]] = field(default_factory=list)  # extra (title, markdown)
-    figures: dict[str, bytes] = field(default_factory=dict)  # extra figures by name
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # extra tables by name
-
-    def add_section(self, title: str, markdown: str, *, figures: dict[str, bytes] | None = None,
-                    tables: dict[str, pd.DataFrame] | None = None) -> None:
-        """Append a report section; its figures (``![..](figures/NAME.png)`` in the
-        markdown) and tables (written to ``tables/NAME.csv|parquet``) come with it."""
-        self.sections.append((title, markdown))
-        self.figures.update(figures or {})
-        self.tables.update(tables or {})
 
 
 def _reporting_split(results: pd.DataFrame, split: Split | None, split_path: str,

@@ -2,7 +2,7 @@
 accuracies with their 95 % CIs, synthetic versus real, baselines marked), one section per
 trial (by its own name) and one per model.
 
-Plain functions from the :class:`~lesiontrials.analysis.report.Analysis` tables to
+Plain functions from the :class:`~lesiontrials.analysis.report_data.Analysis` tables to
 Markdown; nothing here computes a statistic, it only selects and words them.
 """
 
@@ -20,7 +20,7 @@ from lesiontrials.analysis.report_layout import (
 )
 
 if TYPE_CHECKING:
-    from lesiontrials.analysis.report import Analysis
+    from lesiontrials.analysis.report_data import Analysis
 
 NO_TRIAL = "(real set: no trial)"
 SOURCE_MEANING = ("Synthetic = donor lesions in procedural phantom anatomy; real = real CT "

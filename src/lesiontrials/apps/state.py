@@ -232,7 +232,7 @@ class AppState:
     def embeddings(self) -> Any:
         """The image embeddings table (``EmbeddingTable``), re-read when the file changes;
         409 when ``lesiontrials index embed`` has not been run."""
-        from lesiontrials.index.embeddings import embeddings_path, read_embeddings
+        from lesiontrials.embeddings import embeddings_path, read_embeddings
 
         path = embeddings_path(self.workspace)
         if not path.is_file():

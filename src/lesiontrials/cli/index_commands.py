@@ -183,9 +183,7 @@ def embed(
     """
     from rich.progress import track
 
-    from lesiontrials.index import NoduleIndex
-    from lesiontrials.index.crops import CropSpec
-    from lesiontrials.index.embeddings import (
+    from lesiontrials.embeddings import (
         embed_nodules,
         embeddings_path,
         is_current,
@@ -193,6 +191,8 @@ def embed(
         packaged_model_version,
         write_embeddings,
     )
+    from lesiontrials.index import NoduleIndex
+    from lesiontrials.index.crops import CropSpec
     from lesiontrials.io import sha256_file
     from lesiontrials.paths import DataRoot, Workspace
 

@@ -24,6 +24,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from lesiontrials.io import uid_hash
 from lesiontrials.seeding import seed_words
 
 #: the default seed of the calibration/held-out partition (recorded wherever it is used)
@@ -54,7 +55,6 @@ class CalibrationFold:
     def record(self) -> dict[str, Any]:
         """Provenance for split files and model cards (the uids themselves are listed by
         the split only)."""
-        from lesiontrials.evaluate.splits import uid_hash
 
         return {"seed": self.seed, "unit": UNIT_RULE, "slices": len(self.uids),
                 "units": self.units, "units_total": self.units_total,

@@ -14,8 +14,7 @@ current results.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,10 @@ from lesiontrials.evaluate.contract import CONDITIONS, PROFILES, TASKS
 from lesiontrials.evaluate.runner import CURRENT_JSON, read_results
 from lesiontrials.evaluate.sets import list_sets
 from lesiontrials.evaluate.tasks import applies_to
-from lesiontrials.io import read_json, read_parquet, write_json
+from lesiontrials.io import read_json, read_parquet, uid_hash, write_json
 from lesiontrials.paths import Workspace
 
 SPLIT_VERSION = 1
-
-
-def uid_hash(uids: Iterable[str]) -> str:
-    """SHA-256 of the sorted uids, one per line (each line ending in a newline)."""
-    text = "".join(f"{uid}\n" for uid in sorted(uids))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ A volume set is what a 3-D model is scored on:
   ``ground_glass``; from the rendered description, else the donor's LIDC texture score),
   the description itself, design and stratum;
 - ``volumes.json``: the frozen split — sorted scan uids, their SHA-256
-  (:func:`~lesiontrials.evaluate.splits.uid_hash`), counts and what was left out and why.
+  (:func:`~lesiontrials.io.uid_hash`), counts and what was left out and why.
 
 Models never see the truth or the label map (which marks the nodule); the runner hands them
 the CT only (:mod:`lesiontrials.evaluate.volume_runner`).
@@ -29,12 +29,12 @@ import pandas as pd
 from lesiontrials import anatomy
 from lesiontrials.describe.parse import parse_description
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.splits import uid_hash
 from lesiontrials.io import (
     read_json,
     read_parquet,
     read_rendered_case,
     sha256_file,
+    uid_hash,
     write_json,
     write_parquet,
 )

@@ -11,7 +11,8 @@ Where a nodule's pixels come from (:func:`crop_source`):
 * ``rendered`` — no CT, but its host label map and its mask are (the world's phantom
   hosts): the whole label map is rendered once by the analytic renderer with all of the
   scan's nodules painted in and drawn from their LIDC characteristics, seeded from the
-  label map's path (:func:`rendered_scan`), and the crops are cut from that render;
+  label map's path (:func:`lesiontrials.embeddings.rendered_scan`), and the crops are cut
+  from that render;
 * none — donor-only rows (a mask without a host scan, e.g. LIDC) have no CT pixels.
 """
 
@@ -24,7 +25,6 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from lesiontrials import anatomy
 from lesiontrials.geometry import clip_box
 from lesiontrials.io import Volume, read_volume
 from lesiontrials.paths import DataRoot
@@ -144,32 +144,3 @@ def _own_mask(volume: Volume, row: dict[str, Any], path: object) -> Volume:
 
     return nodule_volume(volume, scope=str(row.get("mask_scope") or "nodule"),
                          point_mm=row_point_mm(row), path=str(path))
-
-
-def rendered_scan(labels: Volume, nodules: list[tuple[Volume, dict[str, Any]]], *,
-                  seed: int) -> Volume:
-    """The analytic render (HU, default acquisition, noise from ``seed``) of a whole host
-    label map with its nodules — ``(mask, LIDC characteristics)`` pairs — painted in and
-    drawn from their characteristics, as a case of the twin designs would be."""
-    from lesiontrials.describe.descriptors import descriptors_from_lidc
-    from lesiontrials.geometry import mask_in_host_grid
-    from lesiontrials.render.analytic import AnalyticRenderer
-    from lesiontrials.render.interface import Acquisition, LesionSpec
-
-    painted = np.array(labels.array, dtype=np.uint8)
-    lesions = []
-    for index, (mask, characteristics) in enumerate(nodules):
-        nodule = mask_in_host_grid(np.asarray(mask.array) > 0, mask.affine, labels.affine,
-                                   labels.shape)
-        if nodule.voxel_count:
-            painted[nodule.to_full(labels.shape)] = anatomy.NODULE
-            lesions.append(LesionSpec(mask=nodule, index=index,
-                                      descriptors=descriptors_from_lidc(characteristics)))
-    result = AnalyticRenderer().render(labels=painted, spacing_mm=labels.spacing_mm,
-                                       lesions=lesions, acquisition=Acquisition(), seed=seed)
-    return Volume(result.hu, labels.affine)
-
-
-def characteristics_of(row: dict[str, Any]) -> dict[str, Any]:
-    """The LIDC characteristics of an index row (for :func:`rendered_scan`)."""
-    return {c: row.get(c) for c in anatomy.LIDC_CHARACTERISTICS}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
-from lesiontrials.donors import nodule_component, nodule_volume
+from lesiontrials.donors import crop_volume, nodule_component, nodule_volume
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
@@ -58,7 +58,6 @@ from lesiontrials.paths import (
 from lesiontrials.profiles.host import HostAnatomy
 from lesiontrials.records.insert import INSERT_SCHEMA_VERSION, InsertRecord
 from lesiontrials.seeding import rng_for
-from lesiontrials.world.hosts import crop_volume
 
 mask_file = nodule_mask_file  # the name insertion gives the k-th nodule's crop mask
 

@@ -26,7 +26,6 @@ from lesiontrials.insert.transplant import (
     pleura_violations,
     window_box,
 )
-from lesiontrials.world.natives import NODULE_LOBE_FREQUENCY
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def choose_lobe(present: Sequence[int], rng: np.random.Generator) -> int:
     if not present:
         raise ValueError("no lobes to choose from")
     ids = sorted(present)
-    weights = np.array([NODULE_LOBE_FREQUENCY[anatomy.LOBE_BY_LABEL[i]] for i in ids])
+    weights = np.array([anatomy.NODULE_LOBE_FREQUENCY[anatomy.LOBE_BY_LABEL[i]] for i in ids])
     return int(ids[int(rng.choice(len(ids), p=weights / weights.sum()))])
 
 

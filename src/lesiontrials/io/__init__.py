@@ -8,6 +8,7 @@ from lesiontrials.io.atomic import (
     matches_record,
     remove_temp_files,
     sha256_file,
+    uid_hash,
     write_bytes_atomic,
     write_text_atomic,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "spacing_from_affine",
     "to_canonical",
     "to_json_text",
+    "uid_hash",
     "write_bytes_atomic",
     "write_content_json",
     "write_csv",

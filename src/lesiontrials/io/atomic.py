@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -102,3 +102,11 @@ def matches_record(path: str | Path, record: object) -> bool:
     if path.stat().st_size != record.get("bytes"):
         return False
     return sha256_file(path) == record.get("sha256")
+
+
+def uid_hash(uids: Iterable[str]) -> str:
+    """SHA-256 of the sorted uids, one per line (each line ending in a newline): the
+    identity of a set of cases or scans, recorded by splits, calibration folds and
+    volume sets."""
+    text = "".join(f"{uid}\n" for uid in sorted(uids))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -27,7 +27,7 @@ def run_survival(workspace: Workspace, *, seed: int = 0, folds: int = 5, n_boot:
     exists); ``datasets``: the cohort (default: :func:`select_cohort`). Returns the record
     written.
     """
-    from lesiontrials.index.embeddings import embeddings_path, read_embeddings
+    from lesiontrials.embeddings import embeddings_path, read_embeddings
 
     full_index = NoduleIndex.load(workspace.index_table).table
     index, excluded = select_cohort(full_index, datasets=datasets,

@@ -30,7 +30,8 @@ from lesiontrials.trials.audit import audit_manifest
 from lesiontrials.trials.feasibility import check_feasibility
 from lesiontrials.trials.manifest import RELEASE_CSV_COLUMNS, validate_manifest
 from lesiontrials.trials.pools import PlanContext
-from lesiontrials.trials.sampler import Cohort, case_seed, sample_cohort
+from lesiontrials.trials.rows import case_seed
+from lesiontrials.trials.sampler import Cohort, sample_cohort
 from lesiontrials.trials.spec import TrialSpec
 from lesiontrials.trials.twins import digital_twin, twin_cross
 

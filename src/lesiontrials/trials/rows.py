@@ -8,10 +8,47 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
+from lesiontrials.errors import InputError
 from lesiontrials.index.quality import out_of_range
+from lesiontrials.seeding import int_seed
 from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.spec import TrialSpec
+
+
+def case_seed(global_seed: int, case_uid: str) -> int:
+    """The seed of one case: the spec's seed and the case uid, hashed."""
+    return int_seed(global_seed, case_uid)
+
+
+#: Lobes a drawn lobe may be for each zone (thirds of the lungs' cranio-caudal extent):
+#: the upper third holds the upper lobes, the lower third the lower lobes, the middle
+#: third every lobe. Placement then realises and verifies the zone inside the lobe.
+ZONE_LOBES: dict[str, tuple[str, ...]] = {
+    anatomy.Zone.UPPER.value: (anatomy.Lobe.RUL.value, anatomy.Lobe.LUL.value),
+    anatomy.Zone.MIDDLE.value: tuple(lobe.value for lobe in anatomy.Lobe),
+    anatomy.Zone.LOWER.value: (anatomy.Lobe.RLL.value, anatomy.Lobe.LLL.value),
+}
+
+
+def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Target lobes from the spec's lobe weights (or nodule lobe frequencies), honouring
+    the side constraint."""
+    weights = spec.lobes or {lobe.value: w for lobe, w in anatomy.NODULE_LOBE_FREQUENCY.items()}
+    if spec.sides:
+        weights = {k: w for k, w in weights.items()
+                   if anatomy.parse_lobe(k).side.value in spec.sides}
+    if spec.zones:
+        reach = {lobe for zone in spec.zones for lobe in ZONE_LOBES[zone]}
+        weights = {k: w for k, w in weights.items() if k in reach}
+    if not weights or sum(weights.values()) <= 0:
+        raise InputError(f"no lobe satisfies lobes={spec.lobes}, sides={spec.sides}, "
+                         f"zones={spec.zones}", column="lobes/sides/zones",
+                         fix="choose lobes that lie in the requested zones and sides "
+                         "(upper zone: RUL, LUL; lower zone: RLL, LLL; middle: any)")
+    names = np.array(list(weights), dtype=object)
+    p = np.array(list(weights.values()), dtype=float)
+    return rng.choice(names, size=n, p=p / p.sum())
 
 
 def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
@@ -26,8 +63,6 @@ def placement_targets(ctx: PlanContext, spec: TrialSpec, donors: np.ndarray,
     The spec's ``zones``/``position`` go to ``target_zones``/``target_position``: placement
     draws the position inside them and verifies the realised centroid (``insert/zones.py``).
     """
-    from lesiontrials.trials.sampler import draw_lobes
-
     n = len(donors)
     valid = donors >= 0
     mode = spec.placement.mode
@@ -118,8 +153,6 @@ def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
                hosts: np.ndarray, donors: np.ndarray, planned: np.ndarray,
                rng: np.random.Generator, warnings: list[str]) -> pd.DataFrame:
     """Primary rows for every case, then companion rows where the spec asks for them."""
-    from lesiontrials.trials.sampler import case_seed
-
     spec: TrialSpec = cohort.spec
     n = len(hosts)
     case_index = np.arange(case_offset, case_offset + n)

@@ -14,13 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials import anatomy
 from lesiontrials.errors import InputError
-from lesiontrials.seeding import int_seed, rng_for
+from lesiontrials.seeding import rng_for
 from lesiontrials.trials.pools import PlanContext, donor_pool, host_pool, size_bins
+from lesiontrials.trials.rows import build_rows
 from lesiontrials.trials.spec import TrialSpec
 from lesiontrials.trials.templates import get_template
-from lesiontrials.world.natives import NODULE_LOBE_FREQUENCY
 
 #: Largest relative size difference (in log) accepted before a donor is reused.
 LOG_SIZE_TOLERANCE = 0.05
@@ -293,8 +292,6 @@ def sample_cohort(ctx: PlanContext, cohort: Cohort, *, trial: str, case_offset: 
         keys = [f"{trial}|{key}|{i}" for i in nodule_cases]
         hosts[nodule_cases] = _resolve_same_patient(
             ctx, donor_of_case[nodule_cases], hosts[nodule_cases], hosts_ok, keys, spec.seed)
-    from lesiontrials.trials.rows import build_rows
-
     rows = build_rows(ctx, cohort, trial=trial, case_offset=case_offset, hosts=hosts,
                       donors=donor_of_case, planned=planned_of_case,
                       rng=rng_for(spec.seed, trial, key, "placement"), warnings=warnings)
@@ -304,37 +301,3 @@ def sample_cohort(ctx: PlanContext, cohort: Cohort, *, trial: str, case_offset: 
                  get_template(spec.template).malignancy_rate if spec.template else None),
              "warnings": sorted(set(warnings))}
     return CohortResult(rows, audit)
-
-
-def case_seed(global_seed: int, case_uid: str) -> int:
-    return int_seed(global_seed, case_uid)
-
-
-#: Lobes a drawn lobe may be for each zone (thirds of the lungs' cranio-caudal extent):
-#: the upper third holds the upper lobes, the lower third the lower lobes, the middle
-#: third every lobe. Placement then realises and verifies the zone inside the lobe.
-ZONE_LOBES: dict[str, tuple[str, ...]] = {
-    anatomy.Zone.UPPER.value: (anatomy.Lobe.RUL.value, anatomy.Lobe.LUL.value),
-    anatomy.Zone.MIDDLE.value: tuple(lobe.value for lobe in anatomy.Lobe),
-    anatomy.Zone.LOWER.value: (anatomy.Lobe.RLL.value, anatomy.Lobe.LLL.value),
-}
-
-
-def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Target lobes from the spec's lobe weights (or nodule lobe frequencies), honouring
-    the side constraint."""
-    weights = spec.lobes or {lobe.value: w for lobe, w in NODULE_LOBE_FREQUENCY.items()}
-    if spec.sides:
-        weights = {k: w for k, w in weights.items()
-                   if anatomy.parse_lobe(k).side.value in spec.sides}
-    if spec.zones:
-        reach = {lobe for zone in spec.zones for lobe in ZONE_LOBES[zone]}
-        weights = {k: w for k, w in weights.items() if k in reach}
-    if not weights or sum(weights.values()) <= 0:
-        raise InputError(f"no lobe satisfies lobes={spec.lobes}, sides={spec.sides}, "
-                         f"zones={spec.zones}", column="lobes/sides/zones",
-                         fix="choose lobes that lie in the requested zones and sides "
-                         "(upper zone: RUL, LUL; lower zone: RLL, LLL; middle: any)")
-    names = np.array(list(weights), dtype=object)
-    p = np.array(list(weights.values()), dtype=float)
-    return rng.choice(names, size=n, p=p / p.sum())

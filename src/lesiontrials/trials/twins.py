@@ -26,8 +26,7 @@ from lesiontrials.trials.cross import (
 from lesiontrials.trials.cross_power import design_power, power_statement
 from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
-from lesiontrials.trials.rows import _donor_columns, _host_columns, placement_targets
-from lesiontrials.trials.sampler import case_seed
+from lesiontrials.trials.rows import _donor_columns, _host_columns, case_seed, placement_targets
 from lesiontrials.trials.spec import TrialSpec
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lesiontrials.donors import crop_volume
 from lesiontrials.geometry import NoduleMask, bounding_box
 from lesiontrials.io import (
     Volume,
@@ -34,13 +35,6 @@ if TYPE_CHECKING:
 
 def _record(root: Path, dataset: str, ct_id: str) -> Path:
     return root / ".build" / dataset / f"{ct_id}.csv"
-
-
-def crop_volume(nodule: NoduleMask, host_affine: np.ndarray) -> Volume:
-    """A nodule crop as a mask volume whose affine places it on the host grid."""
-    affine = host_affine.copy()
-    affine[:3, 3] = host_affine[:3, :3] @ np.asarray(nodule.offset, float) + host_affine[:3, 3]
-    return Volume(nodule.mask.astype(np.uint8), affine)
 
 
 def _empty_profiles() -> pd.DataFrame:

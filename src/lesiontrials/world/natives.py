@@ -16,12 +16,6 @@ from scipy import ndimage
 from lesiontrials import anatomy
 from lesiontrials.geometry import Box, NoduleMask, bounding_box
 
-#: Lobe frequencies of lung nodules (upper lobes dominate; the RML is rare).
-NODULE_LOBE_FREQUENCY: dict[anatomy.Lobe, float] = {
-    anatomy.Lobe.RUL: 0.30, anatomy.Lobe.RML: 0.09, anatomy.Lobe.RLL: 0.23,
-    anatomy.Lobe.LUL: 0.22, anatomy.Lobe.LLL: 0.16,
-}
-
 
 @dataclass(frozen=True)
 class DonorShape:
@@ -51,7 +45,7 @@ def resample_mask(mask: np.ndarray, source_mm: tuple[float, float, float],
 
 def _lobe_weights(present: list[int]) -> tuple[list[anatomy.Lobe], np.ndarray]:
     lobes = [anatomy.LOBE_BY_LABEL[i] for i in present]
-    weights = np.array([NODULE_LOBE_FREQUENCY[lobe] for lobe in lobes], dtype=float)
+    weights = np.array([anatomy.NODULE_LOBE_FREQUENCY[lobe] for lobe in lobes], dtype=float)
     return lobes, weights / weights.sum()
 
 
@@ -104,8 +98,9 @@ def place_native_nodules(
     min_gap_mm: float = 5.0,
     attempts: int = 4,
 ) -> list[tuple[DonorShape, anatomy.Lobe, NoduleMask]]:
-    """Place each donor in a lobe drawn by :data:`NODULE_LOBE_FREQUENCY`; donors that do
-    not fit after ``attempts`` lobe draws are skipped. Nodules keep ``min_gap_mm`` apart."""
+    """Place each donor in a lobe drawn by :data:`~lesiontrials.anatomy.NODULE_LOBE_FREQUENCY`;
+    donors that do not fit after ``attempts`` lobe draws are skipped. Nodules keep
+    ``min_gap_mm`` apart."""
     # One pass for every label's box (instead of a full-volume compare per lobe and draw).
     found = ndimage.find_objects(labels)
     boxes = {i: found[i - 1] for i in anatomy.LOBE_LABELS

@@ -7,6 +7,9 @@ around every nodule that has CT pixels (:mod:`lesiontrials.index.crops`), and wr
 (``raw_ct`` or ``rendered``) and ``vector`` (float32, the encoder's pooled 2048-d
 embedding) — with the model name and version, the crop grid, the index hash and the
 skipped rows in the file's metadata (:func:`read_embeddings`).
+
+It sits after the renderer (its ``rendered`` crops come from an analytic render of the host,
+:func:`rendered_scan`), so the index itself never imports the renderer.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lesiontrials import anatomy
 from lesiontrials.index.crops import (
     CropSource,
     CropSpec,
-    characteristics_of,
     crop_source,
-    rendered_scan,
     resample_crop,
 )
 from lesiontrials.io import (
@@ -83,6 +85,35 @@ def packaged_model(*, cache_dir: Path | None = None) -> ImageModel:
     from lesiontrials.render.encoder import pretrained_encoder
 
     return ImageModel(pretrained_encoder(cache_dir), PACKAGED_MODEL_NAME, model_version)
+
+
+def rendered_scan(labels: Volume, nodules: list[tuple[Volume, dict[str, Any]]], *,
+                  seed: int) -> Volume:
+    """The analytic render (HU, default acquisition, noise from ``seed``) of a whole host
+    label map with its nodules — ``(mask, LIDC characteristics)`` pairs — painted in and
+    drawn from their characteristics, as a case of the twin designs would be."""
+    from lesiontrials.describe.descriptors import descriptors_from_lidc
+    from lesiontrials.geometry import mask_in_host_grid
+    from lesiontrials.render.analytic import AnalyticRenderer
+    from lesiontrials.render.interface import Acquisition, LesionSpec
+
+    painted = np.array(labels.array, dtype=np.uint8)
+    lesions = []
+    for index, (mask, characteristics) in enumerate(nodules):
+        nodule = mask_in_host_grid(np.asarray(mask.array) > 0, mask.affine, labels.affine,
+                                   labels.shape)
+        if nodule.voxel_count:
+            painted[nodule.to_full(labels.shape)] = anatomy.NODULE
+            lesions.append(LesionSpec(mask=nodule, index=index,
+                                      descriptors=descriptors_from_lidc(characteristics)))
+    result = AnalyticRenderer().render(labels=painted, spacing_mm=labels.spacing_mm,
+                                       lesions=lesions, acquisition=Acquisition(), seed=seed)
+    return Volume(result.hu, labels.affine)
+
+
+def characteristics_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The LIDC characteristics of an index row (for :func:`rendered_scan`)."""
+    return {c: row.get(c) for c in anatomy.LIDC_CHARACTERISTICS}
 
 
 @dataclass(frozen=True)
