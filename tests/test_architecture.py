@@ -56,12 +56,6 @@ def test_no_cycles_between_modules(imports):
     assert unexpected == []
 
 
-@pytest.mark.xfail(strict=True, reason="run_cases' executor selection: removed by issue 18's "
-                   "explicit executors (pipeline branch)")
-def test_known_cycles_are_gone(imports):
-    assert [tuple(c) for c in graph.module_cycles(imports)] == []
-
-
 def test_layer_table_is_consistent():
     rank, kind = graph.layer_of(), graph.kind_of()
     names = [u for _, _, units in graph.LAYERS for u in units]
