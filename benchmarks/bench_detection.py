@@ -22,9 +22,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from lesiontrials.evaluate import detection as det
-from lesiontrials.evaluate.models.volume_baselines import LogBlobDetector
 from lesiontrials.io.volumes import Volume
+from lesiontrials.scoring import detection as det
+from lesiontrials.scoring.models.volume_baselines import LogBlobDetector
 
 
 def simulate(n_scans: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame,

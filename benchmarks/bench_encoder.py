@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from lesiontrials.io import read_volume
-from lesiontrials.render.encoder import build_encoder, encoder_weights_path
-from lesiontrials.render.feature_distance import preprocess_volume, to_network_input
+from lesiontrials.render.fidelity.encoder import build_encoder, encoder_weights_path
+from lesiontrials.render.fidelity.feature_distance import preprocess_volume, to_network_input
 from lesiontrials.settings import load_settings
 
 

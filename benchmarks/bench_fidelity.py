@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from lesiontrials.paths import DataRoot
-from lesiontrials.render.real_fidelity import real_host_fidelity
+from lesiontrials.render.fidelity.real_fidelity import real_host_fidelity
 from lesiontrials.settings import load_settings
 
 TARGET = 0.80

@@ -16,7 +16,7 @@ Prints JSON.
    half-max diameter's difference and the largest opacity difference per voxel).
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
-   (:mod:`lesiontrials.render.edge_width`) of a 10 mm solid nodule inserted by the host-CT
+   (:mod:`lesiontrials.render.fidelity.edge_width`) of a 10 mm solid nodule inserted by the host-CT
    renderer (margin 5 and 4), of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
    of the host's own vessels (lung voxels above −500 HU with a 1.5 mm core; all of them,
    and those running along z — the rod's like); target ±20 %.
@@ -41,21 +41,21 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from lesiontrials.describe import LesionDescriptors
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.transplant import resample_donor
+from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, HostCTRenderer, LesionSpec
-from lesiontrials.render.edge_width import edge_width_mm
-from lesiontrials.render.hostct import (
+from lesiontrials.render.appearance.lesion import lesion_layer, mask_in_box, sample_lesion_params
+from lesiontrials.render.appearance.shape_field import shape_from_mask
+from lesiontrials.render.backends.hostct import (
     estimate_inplane_sigma_mm,
     host_noise,
     insert_layer,
     lesion_blur_mm,
 )
-from lesiontrials.render.lesion import lesion_layer, mask_in_box, sample_lesion_params
-from lesiontrials.render.noise_measure import noise_like
-from lesiontrials.render.scanner import noise_sd_hu, psf_sigma_mm
-from lesiontrials.render.shape_field import shape_from_mask
+from lesiontrials.render.backends.scanner import noise_sd_hu, psf_sigma_mm
+from lesiontrials.render.fidelity.edge_width import edge_width_mm
+from lesiontrials.render.fidelity.noise_measure import noise_like
 from lesiontrials.settings import load_settings
 from lesiontrials.testing import ellipsoid_mask
 
@@ -129,7 +129,7 @@ def _ideal_opacity(diameter: float, centre: np.ndarray, host: tuple[float, float
     renderer's soft edge: the mean of ``soft_edge(r − |x − c|)`` over a 5×5×20-point
     lattice in every voxel (0.14×0.14×0.25 mm on a 0.7×0.7×5 mm grid) — what any renderer
     that draws the true shape should produce, whatever the donor."""
-    from lesiontrials.render.lesion_shape import soft_edge
+    from lesiontrials.render.appearance.lesion_shape import soft_edge
 
     axes = np.meshgrid(*[(np.arange(n) - c) * s for n, c, s in zip(shape, centre, host,
                                                                    strict=True)],
@@ -225,7 +225,7 @@ def _real_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray,
 
 
 def _lung(labels: np.ndarray) -> np.ndarray:
-    from lesiontrials.render.tissue import LUNG_LABELS
+    from lesiontrials.render.appearance.tissue import LUNG_LABELS
 
     return np.isin(labels, LUNG_LABELS)
 
@@ -328,7 +328,7 @@ def _remove_lesion(ct: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
 
 def _glcm_noise_sd(ct: np.ndarray, lesion: np.ndarray, spacing: tuple[float, float, float],
                    noise_sd: float, draws: int = 4) -> dict[str, float]:
-    from lesiontrials.render.radiomics import mirp_glcm
+    from lesiontrials.render.fidelity.radiomics import mirp_glcm
 
     box = ndimage.find_objects(lesion.view(np.uint8))[0]
     rng = np.random.default_rng(7)
@@ -381,7 +381,7 @@ def _fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndar
 
 
 def self_insertion(cases: list[Any]) -> dict[str, Any]:
-    from lesiontrials.render.radiomics import mirp_available, mirp_glcm
+    from lesiontrials.render.fidelity.radiomics import mirp_available, mirp_glcm
 
     out: dict[str, Any] = {}
     for name, ct, labels, lesion, spacing in cases:

@@ -31,7 +31,7 @@ def main() -> None:
     import tiny_models
     import torch
 
-    from lesiontrials.evaluate.models.chat import ChatVLM
+    from lesiontrials.scoring.models.chat import ChatVLM
 
     torch.set_num_threads(1)
     items = tiny_models.make_items(32)

@@ -11,7 +11,7 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from lesiontrials.profiles import profile_nodules
+from lesiontrials.measurements import profile_nodules
 from lesiontrials.testing import box_thorax, sphere_mask
 
 

@@ -23,13 +23,13 @@ import numpy as np
 
 from bench_question_bank import synthetic_cases
 from lesiontrials.analysis.bootstrap import accuracy_interval
-from lesiontrials.evaluate.contract import Item
-from lesiontrials.evaluate.models.registry import load_model
-from lesiontrials.evaluate.questions.adapters import Asked, TaskAnswerer
-from lesiontrials.evaluate.questions.bank import build_bank
-from lesiontrials.evaluate.questions.reader import RulesReader, lobe_map
-from lesiontrials.evaluate.questions.scoring import score_reply
 from lesiontrials.io.volumes import Volume
+from lesiontrials.scoring.models.registry import load_model
+from lesiontrials.scoring.questions.adapters import Asked, TaskAnswerer
+from lesiontrials.scoring.questions.bank import build_bank
+from lesiontrials.scoring.questions.reader import RulesReader, lobe_map
+from lesiontrials.scoring.questions.scoring import score_reply
+from lesiontrials.slicing.contract import Item
 
 
 def _scoring(cases: int) -> dict[str, float]:

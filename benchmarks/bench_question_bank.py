@@ -1,4 +1,4 @@
-"""Question-bank generation speed (lesiontrials.evaluate.questions): items per second.
+"""Question-bank generation speed (lesiontrials.scoring.questions): items per second.
 
 Generates synthetic realised truth (1-3 nodules per case, every 10th case nodule-free,
 LIDC-like ratings) in memory and times :func:`build_bank` over it. Prints JSON.
@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from lesiontrials.anatomy import Lobe
-from lesiontrials.evaluate.questions.bank import build_bank
-from lesiontrials.evaluate.questions.truth import CaseTruth, case_from_insert
+from lesiontrials.scoring.questions.bank import build_bank
+from lesiontrials.scoring.questions.truth import CaseTruth, case_from_insert
 
 
 def synthetic_cases(n: int, seed: int = 0) -> list[CaseTruth]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lesiontrials.describe import LesionDescriptors
+from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import (
     Acquisition,
     AnalyticRenderer,

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from lesiontrials import anatomy
-from lesiontrials.evaluate.sets import build_eval_set
 from lesiontrials.io import Volume, VolumeKind, write_json, write_volume
 from lesiontrials.paths import Workspace
+from lesiontrials.slicing.sets import build_eval_set
 from lesiontrials.testing import sphere_mask
 
 SIZES = {"real512": ((512, 512, 120), (0.7, 0.7, 2.5)),

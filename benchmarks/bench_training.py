@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lesiontrials.evaluate.contract import TASK_OPTIONS, Item
-from lesiontrials.evaluate.results import set_items
 from lesiontrials.io import read_png
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.results import set_items
+from lesiontrials.slicing.contract import TASK_OPTIONS, Item
 from lesiontrials.testing_training import write_disk_set
 from lesiontrials.training.adapter import TrainedSliceModel
 from lesiontrials.training.loop import EpochRecord, train

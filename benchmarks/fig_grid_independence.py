@@ -28,8 +28,8 @@ from bench_lesion_fidelity import (
     _place,
 )
 from lesiontrials.insert.transplant import resample_donor
-from lesiontrials.render.scanner import psf_sigma_mm
-from lesiontrials.render.shape_field import shape_from_mask
+from lesiontrials.render.appearance.shape_field import shape_from_mask
+from lesiontrials.render.backends.scanner import psf_sigma_mm
 from lesiontrials.testing import ellipsoid_mask
 
 HOST = (0.7, 0.7, 1.25)

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from lesiontrials.describe import LesionDescriptors
+from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, AnalyticRenderer, HostCTRenderer, LesionSpec
-from lesiontrials.render.shape_field import shape_from_mask
-from lesiontrials.render.tissue import LUNG_LABELS
+from lesiontrials.render.appearance.shape_field import shape_from_mask
+from lesiontrials.render.appearance.tissue import LUNG_LABELS
 from lesiontrials.settings import load_settings
 from lesiontrials.testing import ellipsoid_mask, sphere_mask
 

@@ -45,9 +45,9 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    from lesiontrials.evaluate.sets import build_eval_set
     from lesiontrials.insert.trial import insert_trial
     from lesiontrials.render.trial import render_trial
+    from lesiontrials.slicing.sets import build_eval_set
 
     base = tmp_path_factory.mktemp("release")
     release = write_release_root(base / "root")

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lesiontrials.evaluate.models.config import ModelConfig
-    from lesiontrials.evaluate.runner import ScoreSummary
     from lesiontrials.execution import Executor, ProgressReporter
     from lesiontrials.index import NoduleIndex
     from lesiontrials.pipeline import PlanRecord, RunRecord, StageRecord
+    from lesiontrials.scoring.models.config import ModelConfig
+    from lesiontrials.scoring.runner import ScoreSummary
     from lesiontrials.settings import Settings
 
 __version__ = "0.1.0"
@@ -194,7 +194,7 @@ def _model_configs(models: Sequence[str | ModelConfig] | None) -> list[ModelConf
     """Registry names as configs (validated), configs as they are."""
     if models is None:
         return None
-    from lesiontrials.evaluate.models.config import from_cli
+    from lesiontrials.scoring.models.config import from_cli
 
     return [from_cli([m], model_path=None, options={})[0] if isinstance(m, str) else m
             for m in models]

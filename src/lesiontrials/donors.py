@@ -11,7 +11,7 @@ nodule the profile describes and extraction is refused (never a fallback to the 
 file). The refusal says when the point matches after flipping x and y, the usual sign
 of ITK/LPS coordinates written into a RAS table.
 
-Insertion (``insert/case.py``), the evaluation set builder (``evaluate/case_items.py``)
+Insertion (``insert/case.py``), the evaluation set builder (``slicing/case_items.py``)
 and the app (``apps/routes_nodules.py``) all call :func:`nodule_component`. Building and
 insertion write nodule masks as host-grid crops (:func:`crop_volume`).
 """

@@ -1,7 +1,7 @@
 """Image embeddings of indexed nodules and cosine nearest neighbours over them.
 
 ``lesiontrials index embed`` runs :func:`embed_nodules` with the packaged 3-D chest-CT
-encoder (:mod:`lesiontrials.render.encoder`, ``encoder`` extra) on a fixed-size CT crop
+encoder (:mod:`lesiontrials.render.fidelity.encoder`, ``encoder`` extra) on a fixed-size CT crop
 around every nodule that has CT pixels (:mod:`lesiontrials.index.crops`), and writes
 ``index/embeddings.parquet``: one row per embedded nodule — ``nodule_uid``, ``source``
 (``raw_ct`` or ``rendered``) and ``vector`` (float32, the encoder's pooled 2048-d
@@ -68,7 +68,7 @@ def packaged_model_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        from lesiontrials.render.encoder import WEIGHTS_SHA256
+        from lesiontrials.render.fidelity.encoder import WEIGHTS_SHA256
     except ImportError as exc:
         raise ImportError(f"image embeddings need torch and the encoder weights: {EXTRA_HINT}"
                           ) from exc
@@ -82,7 +82,7 @@ def packaged_model_version() -> str:
 def packaged_model(*, cache_dir: Path | None = None) -> ImageModel:
     """The packaged 3-D chest-CT encoder with its verified weights (``encoder`` extra)."""
     model_version = packaged_model_version()
-    from lesiontrials.render.encoder import pretrained_encoder
+    from lesiontrials.render.fidelity.encoder import pretrained_encoder
 
     return ImageModel(pretrained_encoder(cache_dir), PACKAGED_MODEL_NAME, model_version)
 
@@ -92,9 +92,9 @@ def rendered_scan(labels: Volume, nodules: list[tuple[Volume, dict[str, Any]]], 
     """The analytic render (HU, default acquisition, noise from ``seed``) of a whole host
     label map with its nodules — ``(mask, LIDC characteristics)`` pairs — painted in and
     drawn from their characteristics, as a case of the twin designs would be."""
-    from lesiontrials.describe.descriptors import descriptors_from_lidc
     from lesiontrials.geometry import mask_in_host_grid
-    from lesiontrials.render.analytic import AnalyticRenderer
+    from lesiontrials.lesion_text.descriptors import descriptors_from_lidc
+    from lesiontrials.render.backends.analytic import AnalyticRenderer
     from lesiontrials.render.interface import Acquisition, LesionSpec
 
     painted = np.array(labels.array, dtype=np.uint8)
@@ -163,7 +163,7 @@ class EmbedResult:
 def _embed_crop(network: Any, crop: np.ndarray) -> np.ndarray:
     import torch
 
-    from lesiontrials.render.feature_distance import to_network_input
+    from lesiontrials.render.fidelity.feature_distance import to_network_input
 
     x = to_network_input(crop, channels=network.config.in_channels)
     with torch.no_grad():

@@ -32,12 +32,12 @@ from lesiontrials.execution import (
 from lesiontrials.paths import DataRoot, Workspace
 
 if TYPE_CHECKING:
-    from lesiontrials.evaluate.models.config import ModelConfig
-    from lesiontrials.evaluate.runner import ScoreSummary
-    from lesiontrials.evaluate.sets import SetSummary
-    from lesiontrials.evaluate.splits import Split
     from lesiontrials.io.decoded import DecodedCache
+    from lesiontrials.scoring.models.config import ModelConfig
+    from lesiontrials.scoring.runner import ScoreSummary
+    from lesiontrials.scoring.splits import Split
     from lesiontrials.settings import Settings
+    from lesiontrials.slicing.sets import SetSummary
     from lesiontrials.trials import PlanContext, TrialPlan
     from lesiontrials.world.build import WorldResult
 
@@ -281,7 +281,7 @@ def build_slices(settings: Settings, executor: Executor | None = None, *,
     """Build 2-D evaluation sets: one per trial with cases (``trials``; default every
     one, those without rendered cases skipped with the reason), or with ``real`` the set of
     the data root's scans that have raw CT and nodule masks."""
-    from lesiontrials.evaluate.sets import build_eval_set, build_real_set
+    from lesiontrials.slicing.sets import build_eval_set, build_real_set
 
     ws, root = Workspace(settings.workspace), DataRoot(settings.resolved_data_root)
     summaries: list[SetSummary] = []
@@ -320,11 +320,11 @@ def score(settings: Settings, executor: Executor | None = None, *,
     (default: every set); resumes, re-scores when the prompt or model version changes.
     ``paraphrases``: every prompt paraphrase (True), the canonical one (False) or, None,
     every one for models that read the prompt."""
-    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
-    from lesiontrials.evaluate.models.config import from_cli, model_factory
-    from lesiontrials.evaluate.models.registry import BASELINES
-    from lesiontrials.evaluate.runner import score as run_score
-    from lesiontrials.evaluate.sets import list_sets
+    from lesiontrials.scoring.models.config import from_cli, model_factory
+    from lesiontrials.scoring.models.registry import BASELINES
+    from lesiontrials.scoring.runner import score as run_score
+    from lesiontrials.slicing.contract import CONDITIONS, TASKS
+    from lesiontrials.slicing.sets import list_sets
 
     ws = Workspace(settings.workspace)
     names = list(sets) if sets is not None else list_sets(ws)
@@ -344,8 +344,8 @@ def score(settings: Settings, executor: Executor | None = None, *,
 def freeze_split(settings: Settings, *, name: str | None = None) -> Split:
     """Freeze the reporting split (default ``main``) over every set and scored model."""
     from lesiontrials.analysis.workspace import DEFAULT_SPLIT
-    from lesiontrials.evaluate.sets import list_sets
-    from lesiontrials.evaluate.splits import make_split, scored_models
+    from lesiontrials.scoring.splits import make_split, scored_models
+    from lesiontrials.slicing.sets import list_sets
     from lesiontrials.training.demo import DEMO_MODEL
 
     ws = Workspace(settings.workspace)
@@ -364,8 +364,8 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
     separation (docs/training.md)."""
     import time
 
-    from lesiontrials.evaluate.models.config import ModelConfig
-    from lesiontrials.evaluate.sets import list_sets
+    from lesiontrials.scoring.models.config import ModelConfig
+    from lesiontrials.slicing.sets import list_sets
     from lesiontrials.training.demo import DEMO_MODEL, train_demo_model
 
     ws = Workspace(settings.workspace)
@@ -388,7 +388,7 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
 def questions(settings: Settings) -> list[str]:
     """The question track: banks of the nodule-free and two-nodule trials asked of the
     weight-free baselines and the rules reader (docs/vqa.md); one line per trial."""
-    from lesiontrials.evaluate.questions.track import question_track
+    from lesiontrials.scoring.questions.track import question_track
 
     return question_track(Workspace(settings.workspace),
                           data_root=settings.resolved_data_root, seed=settings.seed)
@@ -398,8 +398,8 @@ def volumes(settings: Settings, *, trials: Sequence[str] = VOLUME_TRIALS) -> lis
     """The 3-D track: build the volume set of each of ``trials`` that has cases (and the
     ``real`` set when the data root has raw CTs) and score the 3-D baselines; one line
     per model and set."""
-    from lesiontrials.evaluate.volume_runner import score_volume_sets
-    from lesiontrials.evaluate.volumes import build_real_volume_set, build_volume_set
+    from lesiontrials.scoring.volume_runner import score_volume_sets
+    from lesiontrials.slicing.volumes import build_real_volume_set, build_volume_set
 
     ws, root = Workspace(settings.workspace), DataRoot(settings.resolved_data_root)
     present = [t for t in trials if ws.cases_dir(t).is_dir()]

@@ -108,7 +108,7 @@ def synthetic_profiles(dataset: str, n: int, *, seed: int = 0) -> pd.DataFrame:
 
     LNDbv4 rows come as 1-3 reader rows per nodule (``n`` counts rows).
     """
-    from lesiontrials.profiles.schema import (
+    from lesiontrials.measurements.schema import (
         BOOL_COLUMNS,
         FLOAT_COLUMNS,
         INT_COLUMNS,

@@ -28,8 +28,8 @@ import pandas as pd
 from lesiontrials import anatomy
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.io import Volume, VolumeKind, write_csv, write_volume
+from lesiontrials.measurements import profile_nodules
 from lesiontrials.paths import DataRoot
-from lesiontrials.profiles import profile_nodules
 from lesiontrials.testing import box_thorax, sphere_mask
 
 SPACING_MM = (3.0, 3.0, 3.5)
@@ -185,7 +185,7 @@ def _quirks(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _lidc_donors(root: DataRoot) -> pd.DataFrame:
     """Donor-only rows: a mask on its own small grid, no host scan, no location."""
-    from lesiontrials.profiles.schema import PROFILE_COLUMNS
+    from lesiontrials.measurements.schema import PROFILE_COLUMNS
 
     rows = []
     for k, radius in enumerate(LIDC_RADII_MM):

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.anatomy import Lobe, task_size_bin
-from lesiontrials.evaluate.contract import ITEM_COLUMNS
 from lesiontrials.io import write_parquet, write_png
 from lesiontrials.paths import Workspace
 from lesiontrials.seeding import rng_for
+from lesiontrials.slicing.contract import ITEM_COLUMNS
 
 SPACING_MM = 0.7
 

@@ -10,7 +10,7 @@ import pytest
 from lesiontrials.analysis.report import analyze, write_report
 from lesiontrials.analysis.selective import SLICE_KEYS, paraphrase_means
 from lesiontrials.analysis.tables import cell_metrics
-from lesiontrials.evaluate.splits import Split, uid_hash
+from lesiontrials.scoring.splits import Split, uid_hash
 
 OPTIONS = ("present", "absent")
 

@@ -28,9 +28,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lesiontrials.analysis.workspace import run_analysis
-    from lesiontrials.evaluate.runner import score
-    from lesiontrials.evaluate.sets import build_eval_set
-    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.scoring.runner import score
+    from lesiontrials.scoring.splits import make_split
+    from lesiontrials.slicing.sets import build_eval_set
 
     trial = write_trial(tmp_path_factory.mktemp("reportbrowser"))
     build_eval_set(trial=TRIAL, workspace=trial.workspace, show_progress=False)

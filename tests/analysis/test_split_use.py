@@ -8,7 +8,7 @@ import pytest
 
 from lesiontrials.analysis.report import analyze
 from lesiontrials.analysis.tables import apply_split
-from lesiontrials.evaluate.splits import Split, uid_hash
+from lesiontrials.scoring.splits import Split, uid_hash
 
 OPTIONS = np.array(["present", "absent"])
 

@@ -21,8 +21,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory):
-    from lesiontrials.evaluate.runner import score
-    from lesiontrials.evaluate.sets import build_eval_set
+    from lesiontrials.scoring.runner import score
+    from lesiontrials.slicing.sets import build_eval_set
 
     trial = write_trial(tmp_path_factory.mktemp("analysisws"))
     build_eval_set(trial=TRIAL, workspace=trial.workspace, show_progress=False)
@@ -40,7 +40,7 @@ def test_analysis_without_a_frozen_split_is_an_error_naming_the_fix(workspace):
 
 def test_analyze_prints_and_reports_the_split_hash(workspace):
     from lesiontrials.cli.main import app
-    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.scoring.splits import make_split
 
     split = make_split(workspace=workspace, name="main", sets=[TRIAL])
     result = runner.invoke(app, ["analyze", "--workspace", str(workspace.root), "--name", "r",
@@ -99,7 +99,7 @@ def test_analyze_selects_models_and_refuses_unknown_names(workspace):
 def test_an_empty_split_is_refused_with_the_fix(workspace, tmp_path):
     from lesiontrials.analysis.workspace import run_analysis
     from lesiontrials.errors import InputError
-    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.scoring.splits import make_split
 
     split = make_split(workspace=workspace, name="empty", sets=[TRIAL])
     path = tmp_path / "empty.json"

@@ -32,7 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> ImagingWorld:
 
 def _tiny_model() -> ImageModel:
     torch = pytest.importorskip("torch")
-    encoder = pytest.importorskip("lesiontrials.render.encoder")
+    encoder = pytest.importorskip("lesiontrials.render.fidelity.encoder")
     torch.manual_seed(0)
     network = encoder.build_encoder(config=encoder.EncoderConfig(blocks=(1, 1, 2, 1), width=8))
     return ImageModel(network, "tiny random encoder", "test-1")

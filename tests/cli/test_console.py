@@ -76,7 +76,7 @@ def test_backends_and_sizes_are_choices_refused_when_unknown():
 
     from lesiontrials.cli.main import app
     from lesiontrials.cli.options import BackendName
-    from lesiontrials.render.backends import BACKEND_NAMES
+    from lesiontrials.render.backends.registry import BACKEND_NAMES
 
     assert {b.value for b in BackendName} == set(BACKEND_NAMES)  # one list, in sync
     runner = CliRunner()
@@ -130,7 +130,7 @@ def test_render_of_many_trials_prints_one_table_with_a_row_per_trial(capsys):
 
 def test_model_versions_read_as_name_version_and_config():
     from lesiontrials.cli.console import model_label
-    from lesiontrials.evaluate.models.registry import load_model
+    from lesiontrials.scoring.models.registry import load_model
 
     threshold = load_model("threshold")
     label = model_label(threshold.name, threshold.version)  # e.g. "1+67889e24…"

@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from evalsynth import TRIAL
 
-from lesiontrials.evaluate.contract import TASK_OPTIONS, Item, Model
-from lesiontrials.evaluate.models.baselines import (
+from lesiontrials.io import read_png
+from lesiontrials.scoring.models.baselines import (
     BlobDetector,
     OverlayReader,
     ThresholdDetector,
 )
-from lesiontrials.evaluate.models.imaging import hu_estimate, lobe_at, lung_silhouette
-from lesiontrials.evaluate.models.prior import MajorityPrior
-from lesiontrials.evaluate.models.registry import MODELS, load_model
-from lesiontrials.evaluate.tasks import task_prompt
-from lesiontrials.io import read_png
+from lesiontrials.scoring.models.imaging import hu_estimate, lobe_at, lung_silhouette
+from lesiontrials.scoring.models.prior import MajorityPrior
+from lesiontrials.scoring.models.registry import MODELS, load_model
+from lesiontrials.slicing.contract import TASK_OPTIONS, Item, Model
+from lesiontrials.slicing.tasks import task_prompt
 
 
 def _items(trial, *, condition: str, task: str, profile: str = "lung") -> tuple[list[Item],
@@ -121,7 +121,7 @@ def test_lobe_guess_from_position():
 
 
 def test_hu_estimate_inverts_both_profiles():
-    from lesiontrials.evaluate.windowing import lung_grey, medgemma_rgb
+    from lesiontrials.slicing.windowing import lung_grey, medgemma_rgb
 
     hu = np.array([[-900.0, -600.0], [0.0, 100.0]])
     assert np.abs(hu_estimate(lung_grey(hu), profile="lung") - hu).max() < 4
@@ -156,9 +156,9 @@ def test_majority_prior_is_never_fitted_on_the_slices_it_is_scored_on(tmp_path):
     """Calibration-fold slices say 'absent' / '>=20'; every reported (held-out) and real
     slice says 'present' / '<5'. A prior fitted on the scored slices would be right on all
     of them; ours, fitted on the calibration fold only, is right on none."""
-    from lesiontrials.evaluate.calibration import in_calibration
-    from lesiontrials.evaluate.runner import calibration_truth
     from lesiontrials.paths import Workspace
+    from lesiontrials.scoring.calibration import in_calibration
+    from lesiontrials.scoring.runner import calibration_truth
 
     workspace = Workspace(tmp_path / "ws")
     rows = []
@@ -198,8 +198,8 @@ def test_majority_prior_is_never_fitted_on_the_slices_it_is_scored_on(tmp_path):
 
 
 def test_scored_majority_records_the_splits_calibration_fold(fresh_trial):
-    from lesiontrials.evaluate.runner import score
-    from lesiontrials.evaluate.splits import make_split
+    from lesiontrials.scoring.runner import score
+    from lesiontrials.scoring.splits import make_split
 
     score(model="majority", workspace=fresh_trial.workspace, sets=[TRIAL],
           show_progress=False)
@@ -216,7 +216,7 @@ def test_presence_option_scores_are_probabilities_that_agree_with_the_answer():
     the answer given on top (the report's Brier/ECE/AUROC read them as probabilities)."""
     import math
 
-    from lesiontrials.evaluate.models.baselines import presence_probability
+    from lesiontrials.scoring.models.baselines import presence_probability
 
     for threshold in (0.3, 0.5):
         for score in (0.0, 0.1, threshold, 0.9, 1.0113, 7.5):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lesiontrials.evaluate.calibration import (
+from lesiontrials.scoring.calibration import (
     calibration_fold,
     held_out,
     in_calibration,

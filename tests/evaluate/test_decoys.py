@@ -26,18 +26,6 @@ from scipy import ndimage
 from scipy.stats import norm
 
 from lesiontrials import anatomy
-from lesiontrials.evaluate.contract import Item
-from lesiontrials.evaluate.models.baselines import OverlayReader
-from lesiontrials.evaluate.overlays import (
-    GREEN,
-    RED,
-    colour_mask,
-    decoy_region,
-    overlay_pixels,
-)
-from lesiontrials.evaluate.sets import build_eval_set
-from lesiontrials.evaluate.tasks import task_prompt
-from lesiontrials.evaluate.windowing import axial_display
 from lesiontrials.io import (
     Volume,
     VolumeKind,
@@ -48,6 +36,18 @@ from lesiontrials.io import (
     write_volume,
 )
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.models.baselines import OverlayReader
+from lesiontrials.slicing.contract import Item
+from lesiontrials.slicing.overlays import (
+    GREEN,
+    RED,
+    colour_mask,
+    decoy_region,
+    overlay_pixels,
+)
+from lesiontrials.slicing.sets import build_eval_set
+from lesiontrials.slicing.tasks import task_prompt
+from lesiontrials.slicing.windowing import axial_display
 from lesiontrials.testing import sphere_mask
 from lesiontrials.testing_records import insert_record, render_record
 
@@ -215,8 +215,8 @@ def test_decoy_region_fits_the_lung_and_keeps_its_distance():
 
 
 def test_chat_prompts_are_the_same_in_every_condition_and_name_no_overlay():
-    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
-    from lesiontrials.evaluate.models.messages import prompt_text
+    from lesiontrials.scoring.models.messages import prompt_text
+    from lesiontrials.slicing.contract import CONDITIONS, TASKS
 
     image = np.zeros((8, 8), np.uint8)
     for task in TASKS:

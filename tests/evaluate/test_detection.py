@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate import detection as det
+from lesiontrials.scoring import detection as det
 
 
 def _truth() -> pd.DataFrame:

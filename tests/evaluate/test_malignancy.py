@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate import malignancy as mal
+from lesiontrials.scoring import malignancy as mal
 
 
 def _frame(seed: int = 0, n: int = 120) -> pd.DataFrame:

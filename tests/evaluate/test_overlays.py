@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from lesiontrials.evaluate.overlays import (
+from lesiontrials.io import read_png
+from lesiontrials.slicing.overlays import (
     GREEN,
     RED,
     OverlayStyle,
@@ -18,9 +19,8 @@ from lesiontrials.evaluate.overlays import (
     mask_box,
     overlay_box,
 )
-from lesiontrials.evaluate.slices import plane_mask
-from lesiontrials.evaluate.windowing import lung_grey, medgemma_rgb
-from lesiontrials.io import read_png
+from lesiontrials.slicing.slices import plane_mask
+from lesiontrials.slicing.windowing import lung_grey, medgemma_rgb
 
 
 def _disk(shape=(40, 50), centre=(18, 22), radius=6.0) -> np.ndarray:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import pytest
 from evalsynth import TRIAL
 
-from lesiontrials.evaluate.contract import TASK_OPTIONS, TASKS, Answer, Item
-from lesiontrials.evaluate.models.registry import MODELS
-from lesiontrials.evaluate.paraphrases import PRIMARY, paraphrase, paraphrases
-from lesiontrials.evaluate.runner import read_results, score
-from lesiontrials.evaluate.tasks import task_prompt
+from lesiontrials.scoring.models.registry import MODELS
+from lesiontrials.scoring.paraphrases import PRIMARY, paraphrase, paraphrases
+from lesiontrials.scoring.runner import read_results, score
+from lesiontrials.slicing.contract import TASK_OPTIONS, TASKS, Answer, Item
+from lesiontrials.slicing.tasks import task_prompt
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lesiontrials.evaluate.parsing import AMBIGUOUS, OK, UNPARSED, Parsed, parse_answer
+from lesiontrials.scoring.parsing import AMBIGUOUS, OK, UNPARSED, Parsed, parse_answer
 
 #: (task, text, expected option or status)
 TABLE = [

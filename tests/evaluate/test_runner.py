@@ -11,10 +11,10 @@ import pytest
 from evalsynth import TRIAL
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate import tasks as task_module
-from lesiontrials.evaluate.contract import CONDITIONS, Answer, Item
-from lesiontrials.evaluate.models.registry import MODELS
-from lesiontrials.evaluate.runner import RESULT_COLUMNS, read_results, score
+from lesiontrials.scoring.models.registry import MODELS
+from lesiontrials.scoring.runner import RESULT_COLUMNS, read_results, score
+from lesiontrials.slicing import tasks as task_module
+from lesiontrials.slicing.contract import CONDITIONS, Answer, Item
 
 
 @dataclass
@@ -124,7 +124,7 @@ def test_workers_give_the_same_results(fresh_trial):
     assert len(frame) == 6 and frame.slice_uid.is_unique
     scores = json.loads(frame.scores_json.iloc[0])
     # fitted on the calibration fold's truth only (never on the slices it is scored on)
-    from lesiontrials.evaluate.calibration import calibration_fold
+    from lesiontrials.scoring.calibration import calibration_fold
 
     items = pd.read_parquet(ws.eval_dir(TRIAL, "lung") / "cases.parquet")
     fold = items[items.slice_uid.isin(calibration_fold(items).uids)].drop_duplicates(

@@ -9,8 +9,6 @@ from pathlib import Path
 
 from evalsynth import TRIAL
 
-from lesiontrials.evaluate import runner
-from lesiontrials.evaluate.runner import score
 from lesiontrials.execution import (
     InProcessExecutor,
     LocalPoolExecutor,
@@ -18,6 +16,8 @@ from lesiontrials.execution import (
     use_executor,
 )
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring import runner
+from lesiontrials.scoring.runner import score
 from lesiontrials.testing import output_snapshot
 
 

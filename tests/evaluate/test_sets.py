@@ -10,16 +10,16 @@ import pytest
 from evalsynth import AFFINE, SHAPE, SPACING, TRIAL, ct_from, thorax_labels
 
 from lesiontrials import anatomy
-from lesiontrials.evaluate.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
-from lesiontrials.evaluate.sets import build_eval_set, build_real_set
-from lesiontrials.evaluate.slices import (
+from lesiontrials.io import Volume, VolumeKind, read_png, read_volume, write_csv, write_volume
+from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.slicing.contract import CONDITIONS, ITEM_COLUMNS, PROFILES
+from lesiontrials.slicing.sets import build_eval_set, build_real_set
+from lesiontrials.slicing.slices import (
     centre_z,
     choose_spread,
     negative_candidates,
     slice_uid,
 )
-from lesiontrials.io import Volume, VolumeKind, read_png, read_volume, write_csv, write_volume
-from lesiontrials.paths import DataRoot, Workspace
 from lesiontrials.testing import sphere_mask, synthetic_profiles
 
 
@@ -178,8 +178,8 @@ def test_missing_trial_is_a_clear_error(tmp_path):
 def test_a_host_scan_without_native_nodules_has_no_native_sources(tmp_path):
     """A real host with no indexed nodule (e.g. an unannotated chest CT) gives an empty
     selection: it must keep its columns (a boolean list that is empty selects columns)."""
-    from lesiontrials.evaluate.sets import _with_masks
     from lesiontrials.paths import DataRoot
+    from lesiontrials.slicing.sets import _with_masks
 
     rows = pd.DataFrame({"mask_path": pd.Series([], dtype=str),
                          "annotation_id": pd.Series([], dtype=str)})

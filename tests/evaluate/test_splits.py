@@ -9,8 +9,8 @@ import pytest
 from evalsynth import TRIAL
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.runner import score
-from lesiontrials.evaluate.splits import check_split, load_split, make_split, uid_hash
+from lesiontrials.scoring.runner import score
+from lesiontrials.scoring.splits import check_split, load_split, make_split, uid_hash
 
 
 def test_uid_hash_is_over_the_sorted_lines():

@@ -11,17 +11,17 @@ from evalsynth import AFFINE, TRIAL, write_trial
 
 from lesiontrials.analysis.detection_report import volume_track
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate import detection as det
-from lesiontrials.evaluate.models.volume_baselines import BrockLikeMalignancy, LogBlobDetector
-from lesiontrials.evaluate.splits import uid_hash
-from lesiontrials.evaluate.volume_runner import (
+from lesiontrials.io import Volume, read_json, write_parquet
+from lesiontrials.scoring import detection as det
+from lesiontrials.scoring.models.volume_baselines import BrockLikeMalignancy, LogBlobDetector
+from lesiontrials.scoring.splits import uid_hash
+from lesiontrials.scoring.volume_runner import (
     read_candidates,
     read_malignancy,
     run_detector,
     run_malignancy,
 )
-from lesiontrials.evaluate.volumes import build_volume_set, load_volume_set
-from lesiontrials.io import Volume, read_json, write_parquet
+from lesiontrials.slicing.volumes import build_volume_set, load_volume_set
 
 
 @pytest.fixture
@@ -122,8 +122,8 @@ def test_results_are_reused_and_deterministic(trial) -> None:
 def test_real_volume_set_from_a_data_root(tmp_path: Path) -> None:
     from test_sets import _real_root
 
-    from lesiontrials.evaluate.volumes import build_real_volume_set
     from lesiontrials.paths import Workspace
+    from lesiontrials.slicing.volumes import build_real_volume_set
 
     root = _real_root(tmp_path)
     ws = Workspace(tmp_path / "ws")
@@ -144,9 +144,9 @@ def test_real_volume_set_from_a_data_root(tmp_path: Path) -> None:
 def test_run_stage_builds_trial_and_real_sets(tmp_path: Path) -> None:
     from test_sets import _real_root
 
-    from lesiontrials.evaluate.volumes import list_volume_sets
     from lesiontrials.pipeline import volumes
     from lesiontrials.settings import Settings
+    from lesiontrials.slicing.volumes import list_volume_sets
 
     ws = write_trial(tmp_path / "ws").workspace
     settings = Settings(workspace=ws.root, data_root=_real_root(tmp_path).root)

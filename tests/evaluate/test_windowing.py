@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lesiontrials.evaluate.windowing import (
+from lesiontrials.slicing.windowing import (
     LUNG_WINDOW,
     apply_window,
     axial_display,

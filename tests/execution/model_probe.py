@@ -39,7 +39,7 @@ class LoadProbe:
 
 def counting_threshold(*, load_log: str, **options: Any) -> Any:
     """A model factory for the registry: the threshold baseline, recording each load."""
-    from lesiontrials.evaluate.models.baselines import ThresholdDetector
+    from lesiontrials.scoring.models.baselines import ThresholdDetector
 
     record_load(load_log)
     return ThresholdDetector(**options)

@@ -16,7 +16,6 @@ import pytest
 from insert_world import TRIAL, snapshot, workspace_snapshot, write_trial
 from model_probe import MAISI_FILES, LoadProbe, counting_threshold, loads
 
-from lesiontrials.evaluate.sets import build_eval_set
 from lesiontrials.execution import (
     Executor,
     InProcessExecutor,
@@ -26,6 +25,7 @@ from lesiontrials.execution import (
 from lesiontrials.insert import insert_trial
 from lesiontrials.paths import Workspace
 from lesiontrials.render.trial import render_trial
+from lesiontrials.slicing.sets import build_eval_set
 
 HERE = Path(__file__).parent
 
@@ -100,7 +100,7 @@ def tiny_maisi(maisi_dir: Path) -> Path:
         DiffusionModelUNetMaisi,
     )
 
-    from lesiontrials.render.maisi import DEFAULT_NETWORKS
+    from lesiontrials.render.backends.maisi import DEFAULT_NETWORKS
 
     sys.path.insert(0, str(HERE.parent / "render"))
     from test_maisi import TINY
@@ -155,9 +155,9 @@ def test_scoring_on_ray_actors_matches_in_process_and_loads_once_per_actor(
     from evalsynth import TRIAL as EVAL_TRIAL
     from evalsynth import write_trial as write_eval_trial
 
-    from lesiontrials.evaluate.models.registry import MODELS
-    from lesiontrials.evaluate.runner import read_results, score
     from lesiontrials.execution import RayExecutor
+    from lesiontrials.scoring.models.registry import MODELS
+    from lesiontrials.scoring.runner import read_results, score
 
     monkeypatch.setitem(MODELS, "counting-threshold", counting_threshold)
     frames, units = [], 0

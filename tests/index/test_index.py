@@ -14,8 +14,8 @@ from lesiontrials.index import (
     write_index,
 )
 from lesiontrials.io import VolumeKind, read_csv_table, write_csv, write_volume
+from lesiontrials.measurements import profile_nodules
 from lesiontrials.paths import DataRoot, Workspace
-from lesiontrials.profiles import profile_nodules
 from lesiontrials.testing import box_thorax, sphere_mask, synthetic_profiles, write_release_profiles
 
 SMALL = {"LUNA25": 40, "DLCS24": 30, "IMDCT": 20, "LUNA16": 12, "LNDbv4": 16, "NSCLCR": 8,

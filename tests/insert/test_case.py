@@ -14,8 +14,8 @@ from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.insert import InsertConfig, insert_trial
 from lesiontrials.insert.placement import level_percents
 from lesiontrials.io import read_json, read_volume
+from lesiontrials.measurements.host import HostAnatomy
 from lesiontrials.paths import Workspace
-from lesiontrials.profiles.host import HostAnatomy
 
 
 def run(tmp_path, world: World, rows, **kwargs):

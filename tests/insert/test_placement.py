@@ -19,8 +19,8 @@ from lesiontrials.insert.placement import (
     random_lobe_voxel,
 )
 from lesiontrials.insert.transplant import nearest_distance_mm, voxel_diagonal_mm
-from lesiontrials.profiles.host import HostAnatomy
-from lesiontrials.profiles.measure import pleural_distance
+from lesiontrials.measurements.host import HostAnatomy
+from lesiontrials.measurements.measure import pleural_distance
 from lesiontrials.testing import box_thorax
 
 RUL = anatomy.LOBE_LABEL_IDS[anatomy.Lobe.RUL]

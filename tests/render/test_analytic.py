@@ -8,8 +8,8 @@ from render_cases import SPACING, sphere
 from scipy import ndimage
 
 from lesiontrials import anatomy
-from lesiontrials.describe import Calcification, LesionDescriptors
 from lesiontrials.io import Volume
+from lesiontrials.lesion_text import Calcification, LesionDescriptors
 from lesiontrials.render import (
     TISSUES,
     Acquisition,
@@ -19,7 +19,7 @@ from lesiontrials.render import (
     label_tissue,
     noise_sd_hu,
 )
-from lesiontrials.render.tissue import BONE_LABELS
+from lesiontrials.render.appearance.tissue import BONE_LABELS
 
 ACQ = Acquisition(slice_thickness_mm=2.5, kvp=120.0, mas=100.0, kernel="standard")
 

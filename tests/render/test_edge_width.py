@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lesiontrials.render.edge_width import WIDTH_PER_SIGMA, edge_width_mm
+from lesiontrials.render.fidelity.edge_width import WIDTH_PER_SIGMA, edge_width_mm
 
 SPACING = (0.6, 0.6, 5.0)
 

@@ -10,10 +10,10 @@ import pytest
 from render_cases import sphere, write_case
 
 from lesiontrials.io import Volume, VolumeKind, read_json, sha256_file, write_volume
-from lesiontrials.render import feature_distance as fd
+from lesiontrials.render.fidelity import feature_distance as fd
 
 torch = pytest.importorskip("torch")
-encoder = pytest.importorskip("lesiontrials.render.encoder")
+encoder = pytest.importorskip("lesiontrials.render.fidelity.encoder")
 
 TINY = encoder.EncoderConfig(blocks=(1, 1, 2, 1), width=8)
 SMALL_INPUT = fd.EncoderInput(spacing_mm=(6.0, 6.0, 6.0), shape=(32, 32, 16))

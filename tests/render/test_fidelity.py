@@ -12,7 +12,7 @@ from lesiontrials.render import (
     texture_features,
     trial_fidelity,
 )
-from lesiontrials.render.fidelity import GLCM_FEATURES
+from lesiontrials.render.fidelity.fidelity import GLCM_FEATURES
 
 
 def test_histogram_intersection_bounds() -> None:
@@ -33,7 +33,7 @@ def test_noise_estimate_recovers_white_noise_sd() -> None:
 
 @pytest.mark.parametrize("library", ["mirp", "scikit-image"])
 def test_texture_features_and_diversity(library, monkeypatch) -> None:
-    from lesiontrials.render import fidelity
+    from lesiontrials.render.fidelity import fidelity
 
     if library == "mirp":
         pytest.importorskip("mirp", reason="the radiomics extra (mirp) is not installed")

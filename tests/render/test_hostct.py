@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from render_cases import SPACING, sphere
 
-from lesiontrials.describe import LesionDescriptors
 from lesiontrials.io import Volume
+from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, AnalyticRenderer, HostCTRenderer, LesionSpec
-from lesiontrials.render.hostct import HOST_MARGIN_MM
+from lesiontrials.render.backends.hostct import HOST_MARGIN_MM
 
 ACQ = Acquisition(slice_thickness_mm=2.5, mas=80.0)
 
@@ -54,7 +54,7 @@ def test_inserted_lesion_hu_and_determinism(thorax: Volume, host_ct: np.ndarray)
 
 
 def test_real_host_insertion_keeps_host_noise() -> None:
-    from lesiontrials.render.noise_measure import estimate_noise
+    from lesiontrials.render.fidelity.noise_measure import estimate_noise
     from lesiontrials.settings import load_settings
     from lesiontrials.testing import sphere_mask
     from lesiontrials.world.packaged import PackagedDataError
@@ -92,8 +92,8 @@ def test_inplane_psf_is_measured_from_a_blurred_wall() -> None:
     from scipy import ndimage
 
     from lesiontrials import anatomy
-    from lesiontrials.render.hostct import estimate_inplane_sigma_mm
-    from lesiontrials.render.tissue import LUNG_LABELS
+    from lesiontrials.render.appearance.tissue import LUNG_LABELS
+    from lesiontrials.render.backends.hostct import estimate_inplane_sigma_mm
 
     spacing = (0.6, 0.6, 5.0)
     x = np.arange(160)[:, None, None] * np.ones((1, 160, 12))
@@ -105,7 +105,7 @@ def test_inplane_psf_is_measured_from_a_blurred_wall() -> None:
 
 
 def test_lesion_blur_leaves_out_the_voxel_average() -> None:
-    from lesiontrials.render.hostct import lesion_blur_mm
+    from lesiontrials.render.backends.hostct import lesion_blur_mm
 
     blur = lesion_blur_mm((0.5, 0.5, 2.12), (0.7, 0.7, 5.0))
     assert blur[2] == pytest.approx(np.sqrt(2.12**2 - 25 / 12))

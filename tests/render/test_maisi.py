@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesiontrials.render.maisi_geometry import label_bits, plan_snap, restore, snap_labels
+from lesiontrials.render.backends.maisi_geometry import label_bits, plan_snap, restore, snap_labels
 
 TINY = {
     "autoencoder": {"spatial_dims": 3, "in_channels": 1, "out_channels": 1, "latent_channels": 4,
@@ -51,7 +51,7 @@ def tiny_renderer(tmp_path_factory: pytest.TempPathFactory):
         DiffusionModelUNetMaisi,
     )
 
-    from lesiontrials.render.maisi import MaisiConfig, MaisiRenderer
+    from lesiontrials.render.backends.maisi import MaisiConfig, MaisiRenderer
 
     torch.manual_seed(0)
     folder = Path(tmp_path_factory.mktemp("maisi"))
@@ -88,7 +88,7 @@ def test_maisi_tiny_networks_render_deterministically(tiny_renderer) -> None:
 
 def test_maisi_errors_name_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from lesiontrials.errors import ConfigError, MissingPathError
-    from lesiontrials.render.maisi import MaisiConfig, load_networks
+    from lesiontrials.render.backends.maisi import MaisiConfig, load_networks
 
     monkeypatch.delenv("LESIONTRIALS_MAISI_AUTOENCODER", raising=False)
     with pytest.raises(ConfigError, match="LESIONTRIALS_MAISI_AUTOENCODER"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lesiontrials.paths import DataRoot
-from lesiontrials.render.real_fidelity import real_host_fidelity
+from lesiontrials.render.fidelity.real_fidelity import real_host_fidelity
 from lesiontrials.settings import load_settings
 
 

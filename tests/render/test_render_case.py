@@ -96,7 +96,7 @@ def _real_host_case(tmp_path: Path, thorax: Volume) -> Path:
 def test_host_ct_is_read_once_per_case(tmp_path: Path, thorax: Volume, backend: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import lesiontrials.io.decoded as decoded_module
-    import lesiontrials.render.backends as backends_module
+    import lesiontrials.render.backends.registry as backends_module
     import lesiontrials.render.case as case_module
 
     case_dir = _real_host_case(tmp_path, thorax)

@@ -8,15 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesiontrials.describe import LesionDescriptors
 from lesiontrials.errors import InputError
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.transplant import resample_donor
 from lesiontrials.io import Volume, VolumeKind, write_volume
+from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.records import InsertedNodule
-from lesiontrials.render.lesion import lesion_layer, sample_lesion_params
-from lesiontrials.render.shape_field import ShapeField, shape_from_mask, subsample_shifts_mm
-from lesiontrials.render.shape_source import donor_shape
+from lesiontrials.render.appearance.lesion import lesion_layer, sample_lesion_params
+from lesiontrials.render.appearance.shape_field import (
+    ShapeField,
+    shape_from_mask,
+    subsample_shifts_mm,
+)
+from lesiontrials.render.appearance.shape_source import donor_shape
 from lesiontrials.testing import ellipsoid_mask
 from lesiontrials.testing_records import inserted_nodule, planned_nodule
 
@@ -186,7 +190,7 @@ def test_sphere_opacity_is_the_exact_partial_volume(host: tuple[float, float, fl
     """An 8 mm sphere from a fine donor gets, voxel by voxel, the covered fraction of the
     true sphere (with the margin's soft edge) — computed here by brute force on 6×6×24
     samples per voxel — to within ``tolerance``, and the same total."""
-    from lesiontrials.render.lesion_shape import soft_edge
+    from lesiontrials.render.appearance.lesion_shape import soft_edge
 
     radius, shape = 4.0, tuple(int(np.ceil(20.0 / s)) for s in host)
     donor = ellipsoid_mask((radius,) * 3, (0.25,) * 3, centre_mm=(0.07, -0.11, 0.05))

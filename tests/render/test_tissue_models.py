@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from lesiontrials import anatomy
 from lesiontrials.render import Acquisition, AnalyticRenderer, HostFacts
-from lesiontrials.render.partial_volume import through_plane_partial_volume
+from lesiontrials.render.appearance.partial_volume import through_plane_partial_volume
 
 ACQ = Acquisition(slice_thickness_mm=5.0)
 LUNGS = (28, 30)

@@ -24,9 +24,9 @@ import pytest
 
 import torch
 
-from lesiontrials.evaluate.models.config import ModelConfig, model_factory
-from lesiontrials.evaluate.results import read_results
-from lesiontrials.evaluate.runner import score
+from lesiontrials.scoring.models.config import ModelConfig, model_factory
+from lesiontrials.scoring.results import read_results
+from lesiontrials.scoring.runner import score
 from lesiontrials.paths import Workspace
 from lesiontrials.testing_training import write_disk_set
 from lesiontrials.training.loop import train

@@ -10,10 +10,10 @@ import pytest
 from scipy.stats import binomtest
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.contract import TASK_OPTIONS, Item
-from lesiontrials.evaluate.results import set_items
 from lesiontrials.io import read_png
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.results import set_items
+from lesiontrials.slicing.contract import TASK_OPTIONS, Item
 from lesiontrials.testing_training import write_disk_set
 from lesiontrials.training.adapter import TrainedSliceModel
 from lesiontrials.training.loop import EpochRecord, train
@@ -98,8 +98,8 @@ def test_scoring_refuses_training_cases_and_unlabelled_items(tmp_path: Path) -> 
 
 
 def test_runner_refuses_scoring_the_training_set(tmp_path: Path) -> None:
-    from lesiontrials.evaluate.models.config import ModelConfig, model_factory
-    from lesiontrials.evaluate.runner import score
+    from lesiontrials.scoring.models.config import ModelConfig, model_factory
+    from lesiontrials.scoring.runner import score
 
     ws = _workspace(tmp_path)
     write_disk_set(ws, "held_out", n_cases=6, seed=2, image_size=32)

@@ -384,7 +384,7 @@ def test_analytic_renders_of_real_hosts_match_their_hu_histograms(real_hosts) ->
     about 0.1. We assert what is reached, and that the new labels help.
     """
     from lesiontrials.render import Acquisition, AnalyticRenderer
-    from lesiontrials.render.fidelity import host_histograms
+    from lesiontrials.render.fidelity.fidelity import host_histograms
 
     for example, host, _ in real_hosts:
         if example.params.contrast_blood_hu is not None:

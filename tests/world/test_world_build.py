@@ -11,8 +11,8 @@ import pytest
 from lesiontrials import anatomy
 from lesiontrials.index import build_index
 from lesiontrials.io import read_csv_table, read_json, read_volume
+from lesiontrials.measurements.schema import REINSERTION_COLUMNS
 from lesiontrials.paths import DataRoot
-from lesiontrials.profiles.schema import REINSERTION_COLUMNS
 from lesiontrials.settings import load_settings
 from lesiontrials.testing import box_thorax, sphere_mask
 from lesiontrials.world.natives import DonorShape, place_native_nodules, resample_mask

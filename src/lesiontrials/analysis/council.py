@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from lesiontrials.analysis.bootstrap import paired_difference
-from lesiontrials.evaluate.contract import CHANCE
 from lesiontrials.seeding import rng_for
+from lesiontrials.slicing.contract import CHANCE
 
 FALLBACKS = ("weighted_vote", "best_overall")
 

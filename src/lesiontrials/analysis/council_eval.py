@@ -1,7 +1,7 @@
 """A fair test of the council: calibrated on one synthetic fold, judged on data it never saw.
 
 The council (:mod:`.council`) is built from synthetic data only: each cell's model ranking
-from the *calibration fold*'s cell accuracies (:mod:`lesiontrials.evaluate.calibration`),
+from the *calibration fold*'s cell accuracies (:mod:`lesiontrials.scoring.calibration`),
 whether to route from the donor/host verdicts of the crossed design. It is then evaluated
 on the held-out synthetic slices and on the real slices of the frozen split, the crossed
 design left out (its slices informed the verdicts), against

@@ -2,10 +2,10 @@
 sensitivity vs nodule size (the size-detection design's answer), breakdowns, AUROC table.
 
 :func:`volume_track` reads every volume set and every model run on it
-(:mod:`lesiontrials.evaluate.volume_runner`) and returns report sections (markdown),
+(:mod:`lesiontrials.scoring.volume_runner`) and returns report sections (markdown),
 figures (PNG bytes) and tables (frames, including the per-nodule hit tables for failure
 analysis). Synthetic and real sets appear side by side (a ``source`` column). Intervals
-resample scans (:mod:`lesiontrials.evaluate.detection`).
+resample scans (:mod:`lesiontrials.scoring.detection`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ import pandas as pd
 from lesiontrials.analysis.figures import figure_png
 from lesiontrials.analysis.report import Analysis, label_baselines, markdown_table
 from lesiontrials.anatomy import TASK_SIZE_BINS
-from lesiontrials.evaluate import detection as det
-from lesiontrials.evaluate.malignancy import malignancy_breakdown, malignancy_table
-from lesiontrials.evaluate.volume_runner import (
+from lesiontrials.io import write_csv
+from lesiontrials.paths import Workspace
+from lesiontrials.scoring import detection as det
+from lesiontrials.scoring.malignancy import malignancy_breakdown, malignancy_table
+from lesiontrials.scoring.volume_runner import (
     read_candidates,
     read_malignancy,
     scored_volume_models,
 )
-from lesiontrials.evaluate.volumes import VolumeSet, list_volume_sets, load_volume_set
-from lesiontrials.io import write_csv
-from lesiontrials.paths import Workspace
 from lesiontrials.seeding import rng_for
+from lesiontrials.slicing.volumes import VolumeSet, list_volume_sets, load_volume_set
 
 BASELINE_MODELS = ("log_blob_3d", "brock_like")
 DETECTION_BREAKDOWNS = ("size_bin", "lobe", "appearance", "stratum")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.evaluate.contract import CHANCE, CONDITIONS
+from lesiontrials.slicing.contract import CHANCE, CONDITIONS
 
 
 def variance_figure(tasks: dict[str, dict[str, Any]]) -> bytes | None:

@@ -1,6 +1,6 @@
 """Model results on the question bank by category, and report-task field scores.
 
-Reads ``questions/results/{model}/{trial}.parquet`` (:mod:`lesiontrials.evaluate.questions.
+Reads ``questions/results/{model}/{trial}.parquet`` (:mod:`lesiontrials.scoring.questions.
 ask`) and ``{trial}.reports.json``. Accuracy per model × category is over the items the
 model answered; its 95 % interval resamples cases (every item of a case shares its image
 and truth), through :func:`~lesiontrials.analysis.bootstrap.accuracy_interval` — the

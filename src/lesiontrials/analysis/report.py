@@ -41,7 +41,6 @@ from lesiontrials.analysis.tables import (
     synthetic_vs_real,
     versus_plain,
 )
-from lesiontrials.evaluate.splits import Split
 from lesiontrials.io import (
     uid_hash,
     write_bytes_atomic,
@@ -50,6 +49,7 @@ from lesiontrials.io import (
     write_parquet,
     write_text_atomic,
 )
+from lesiontrials.scoring.splits import Split
 
 BREAKDOWNS = ("trial", "design", "host_dataset", "donor_dataset", "truth_lobe", "truth_size",
               "appearance")

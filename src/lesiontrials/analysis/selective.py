@@ -186,7 +186,7 @@ GROUP = ["model", "condition", "task"]
 
 def load_all_paraphrases(workspace: Any) -> pd.DataFrame:
     """Every current result row, all paraphrases, with the item's ``case_uid``."""
-    from lesiontrials.evaluate.results import RESULT_COLUMNS, read_items, read_results
+    from lesiontrials.scoring.results import RESULT_COLUMNS, read_items, read_results
 
     frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
                            condition=cell.condition, task=cell.task, paraphrase=None)
@@ -250,7 +250,7 @@ def paraphrase_table(results: pd.DataFrame, *, rng: np.random.Generator,
 def confidence_table(results: pd.DataFrame, *, rng: np.random.Generator,
                      replicates: int = 500) -> pd.DataFrame:
     """Per model × condition × task with option scores: Brier, ECE, AURC, AUROC."""
-    from lesiontrials.evaluate.contract import TASK_OPTIONS
+    from lesiontrials.slicing.contract import TASK_OPTIONS
 
     rows = []
     for (model, condition, task), group in results.groupby(GROUP, sort=True):

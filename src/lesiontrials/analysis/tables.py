@@ -22,8 +22,8 @@ from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
 from lesiontrials.analysis.design_units import units_for
 from lesiontrials.analysis.metrics import confusion, summarise
 from lesiontrials.analysis.significance import holm, mcnemar, spearman_interval
-from lesiontrials.evaluate.contract import TASK_OPTIONS
 from lesiontrials.seeding import rng_for
+from lesiontrials.slicing.contract import TASK_OPTIONS
 
 CELL = ["source", "model", "condition", "task"]
 REQUIRED = ("model", "condition", "task", "slice_uid", "option", "truth", "source")

@@ -35,9 +35,9 @@ from lesiontrials.analysis.selective import (
 )
 from lesiontrials.analysis.truth_sections import truth_sections
 from lesiontrials.errors import InputError, MissingPathError
-from lesiontrials.evaluate.splits import Split, read_split
 from lesiontrials.io import read_json, read_parquet, write_json
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.splits import Split, read_split
 
 DEFAULT_SPLIT = "main"
 
@@ -54,7 +54,7 @@ def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (
     anatomy (hosts of ``real_host_datasets``, rendered into their real CT): the comparison
     is phantom anatomy versus real anatomy.
     """
-    from lesiontrials.evaluate.results import read_items, read_results
+    from lesiontrials.scoring.results import read_items, read_results
 
     frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
                            condition=cell.condition, task=cell.task)
@@ -104,9 +104,9 @@ def expected_slices(workspace: Workspace, uids: Collection[str], *,
                     real_host_datasets: tuple[str, ...] = ()) -> pd.DataFrame:
     """(slice_uid, source, task) for every split slice and every task it is asked, from the
     evaluation sets' items, so a slice that no model answered still counts as missing."""
-    from lesiontrials.evaluate.contract import TASKS
-    from lesiontrials.evaluate.results import read_items
-    from lesiontrials.evaluate.tasks import applies_to
+    from lesiontrials.scoring.results import read_items
+    from lesiontrials.slicing.contract import TASKS
+    from lesiontrials.slicing.tasks import applies_to
 
     wanted = set(uids)
     rows = []

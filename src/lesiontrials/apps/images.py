@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from lesiontrials import anatomy
-from lesiontrials.evaluate.overlays import draw_overlay
-from lesiontrials.evaluate.windowing import Window, apply_window, axial_display, to_rgb
 from lesiontrials.geometry import mask_in_host_grid
 from lesiontrials.io import Volume, encode_png, read_volume
+from lesiontrials.slicing.overlays import draw_overlay
+from lesiontrials.slicing.windowing import Window, apply_window, axial_display, to_rgb
 
 CACHE_BYTES = 256 << 20
 _volumes: OrderedDict[tuple[str, int], Volume] = OrderedDict()

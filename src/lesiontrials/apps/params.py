@@ -11,7 +11,7 @@ from lesiontrials.apps.selection import Selected, selected_rows
 from lesiontrials.apps.state import AppState
 
 if TYPE_CHECKING:
-    from lesiontrials.evaluate.windowing import Window
+    from lesiontrials.slicing.windowing import Window
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
@@ -34,7 +34,7 @@ class SliceDisplay:
 
     def window(self, source: str) -> Window | None:
         """The CT window of ``source`` ``ct``; ``None`` (label colours) otherwise."""
-        from lesiontrials.evaluate.windowing import Window
+        from lesiontrials.slicing.windowing import Window
 
         if source != "ct":
             return None

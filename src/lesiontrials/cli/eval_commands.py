@@ -26,10 +26,10 @@ from lesiontrials.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from lesiontrials.evaluate.runner import ScoreSummary
-    from lesiontrials.evaluate.sets import SetSummary
     from lesiontrials.paths import Workspace
     from lesiontrials.pipeline import StageRecord
+    from lesiontrials.scoring.runner import ScoreSummary
+    from lesiontrials.slicing.sets import SetSummary
 
 console = make_console()
 
@@ -125,8 +125,8 @@ def score(
 ) -> None:
     """Score models on evaluation sets; resumes, and re-scores when the prompt or model
     version changes."""
-    from lesiontrials.evaluate.sets import list_sets
     from lesiontrials.paths import Workspace
+    from lesiontrials.slicing.sets import list_sets
 
     configs = model_configs(model, model_path=model_path, options=option,
                             models_file=models_file)
@@ -156,7 +156,7 @@ def score(
 
 def print_score(summary: ScoreSummary, space: Workspace, *, table: bool = True) -> None:
     """One scored model: its per-cell table, or (``table=False``) one line."""
-    from lesiontrials.evaluate.runner import read_results
+    from lesiontrials.scoring.runner import read_results
 
     if not table:
         scored = sum(c["to_score"] for c in summary.cells)
@@ -189,10 +189,10 @@ def split_make(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Freeze the one-reporting-N split: uids scored by every model × condition × task."""
-    from lesiontrials.evaluate.contract import CONDITIONS, TASKS
-    from lesiontrials.evaluate.sets import list_sets
-    from lesiontrials.evaluate.splits import make_split
     from lesiontrials.paths import Workspace
+    from lesiontrials.scoring.splits import make_split
+    from lesiontrials.slicing.contract import CONDITIONS, TASKS
+    from lesiontrials.slicing.sets import list_sets
 
     space = Workspace(_settings(workspace).workspace)
     split = make_split(workspace=space, name=name, sets=list(sets) if sets else list_sets(space),
@@ -211,8 +211,8 @@ def split_check(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Verify a split's hash and that the current results reproduce it (exit 1 if not)."""
-    from lesiontrials.evaluate.splits import check_split
     from lesiontrials.paths import Workspace
+    from lesiontrials.scoring.splits import check_split
 
     result = check_split(workspace=Workspace(_settings(workspace).workspace), name=name)
     console.print(f"split {name}: hash {'ok' if result.hash_ok else '[red]MISMATCH[/]'}, "

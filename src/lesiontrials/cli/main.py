@@ -124,8 +124,8 @@ def profile(
 ) -> None:
     """Compute the 53 profile columns for the nodules of one scan."""
     from lesiontrials.io import write_csv
+    from lesiontrials.measurements import profile_scan_files
     from lesiontrials.paths import strip_volume_suffix
-    from lesiontrials.profiles import profile_scan_files
 
     ids = [strip_volume_suffix(m.name) for m in masks]
     frame = profile_scan_files(label_path=labels, mask_paths=masks, nodule_ids=ids,

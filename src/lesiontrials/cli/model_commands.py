@@ -12,7 +12,7 @@ from lesiontrials.cli.console import make_console, model_label
 from lesiontrials.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lesiontrials.evaluate.models.config import ModelConfig
+    from lesiontrials.scoring.models.config import ModelConfig
 
 console = make_console(stderr=True)
 
@@ -32,7 +32,7 @@ def model_configs(names: list[str] | None, *, model_path: Path | None,
                   options: list[str] | None, models_file: Path | None,
                   default: tuple[str, ...] = ()) -> list[ModelConfig]:
     """The models asked for on the command line, validated (or ``default`` when none)."""
-    from lesiontrials.evaluate.models.config import from_cli, load_models_file
+    from lesiontrials.scoring.models.config import from_cli, load_models_file
 
     configs = load_models_file(models_file) if models_file is not None else []
     if names or model_path is not None or options:
@@ -62,9 +62,9 @@ def parse_options(pairs: list[str] | None) -> dict[str, str]:
 
 def build_model(name: str, options: dict[str, Any]) -> Any:
     """The adapter called ``name``: the model registry first, then the external models."""
-    from lesiontrials.evaluate.contract import Model
-    from lesiontrials.evaluate.models import registry
-    from lesiontrials.evaluate.models.external import external_models
+    from lesiontrials.scoring.models import registry
+    from lesiontrials.scoring.models.external import external_models
+    from lesiontrials.slicing.contract import Model
 
     external = external_models()
     if name not in registry.MODELS and name not in external:
@@ -98,7 +98,7 @@ def serve_model(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a model at http://HOST:PORT/v1 (POST /v1/chat/completions, GET /v1/models)."""
-    from lesiontrials.evaluate.models.serve import LOOPBACK, serve
+    from lesiontrials.scoring.models.serve import LOOPBACK, serve
 
     options: dict[str, Any] = parse_options(option)
     if model_path is not None:
@@ -120,7 +120,7 @@ def models() -> None:
     whether it is ready here."""
     from rich.table import Table
 
-    from lesiontrials.evaluate.models.readiness import adapter_status
+    from lesiontrials.scoring.models.readiness import adapter_status
 
     table = Table(title="model adapters")
     for column in ("name", "kind", "extra", "location (env var)", "layout", "ready here"):
@@ -141,7 +141,7 @@ def convert_llava_med(
              "tower's weights.")] = None,
 ) -> None:
     """Convert the official LLaVA-Med v1.5 checkpoint into a transformers llava model."""
-    from lesiontrials.evaluate.models.llava_med import convert
+    from lesiontrials.scoring.models.llava_med import convert
 
     written = convert(source, out, vision_tower=vision_tower)
     console.print(f"[green]converted[/] → {written}; score it with `lesiontrials score "

@@ -40,7 +40,7 @@ class PlanSize(StrEnum):
 
 
 class BackendName(StrEnum):
-    """Render backends (same names as ``lesiontrials.render.backends.BACKEND_NAMES``)."""
+    """Render backends (same names as ``lesiontrials.render.backends.registry.BACKEND_NAMES``)."""
 
     auto = "auto"
     analytic = "analytic"

@@ -17,7 +17,7 @@ from lesiontrials.cli.model_commands import (
     model_configs,
 )
 from lesiontrials.cli.options import WorkspaceOption
-from lesiontrials.evaluate.questions.track import QUESTION_BASELINES
+from lesiontrials.scoring.questions.track import QUESTION_BASELINES
 
 if TYPE_CHECKING:
     pass
@@ -32,8 +32,8 @@ def questions(
                                                 min=0.0, max=1.0)] = 0.2,
 ) -> None:
     """Question bank from realised truth → questions/{trial}.json."""
-    from lesiontrials.evaluate.questions.workspace import write_question_bank
     from lesiontrials.paths import Workspace
+    from lesiontrials.scoring.questions.workspace import write_question_bank
     from lesiontrials.settings import load_settings
 
     settings = load_settings(workspace=workspace)
@@ -61,11 +61,11 @@ def ask(
 ) -> None:
     """Ask models a trial's question bank (test split) and the report task →
     questions/results/{model}/{trial}.parquet (docs/vqa.md)."""
-    from lesiontrials.evaluate.models.config import model_factory
-    from lesiontrials.evaluate.questions.ask import ask_reader, ask_slice_model
-    from lesiontrials.evaluate.questions.reader import RulesReader
-    from lesiontrials.evaluate.runner import ModelSpec
     from lesiontrials.paths import DataRoot, Workspace
+    from lesiontrials.scoring.models.config import model_factory
+    from lesiontrials.scoring.questions.ask import ask_reader, ask_slice_model
+    from lesiontrials.scoring.questions.reader import RulesReader
+    from lesiontrials.scoring.runner import ModelSpec
     from lesiontrials.settings import load_settings
 
     settings = load_settings(workspace=workspace)
@@ -78,8 +78,8 @@ def ask(
         _print_result(path, config.name)
     readers = [RulesReader()] if reader else []
     if volume_models is not None:
-        from lesiontrials.evaluate.models.volume_adapters import load_volume_models
-        from lesiontrials.evaluate.volume_contract import VolumeDetector
+        from lesiontrials.scoring.models.volume_adapters import load_volume_models
+        from lesiontrials.scoring.volume_contract import VolumeDetector
 
         readers += [RulesReader(detector=m) for m in load_volume_models(volume_models)
                     if isinstance(m, VolumeDetector)]

@@ -46,7 +46,7 @@ def render(
     """Render inserted cases to CT (ct.nii.gz, render.json, qc.png per case); resumable."""
     from lesiontrials.errors import ConfigError
     from lesiontrials.paths import Workspace
-    from lesiontrials.render.backends import BACKEND_NAMES
+    from lesiontrials.render.backends.registry import BACKEND_NAMES
     from lesiontrials.render.trial import inserted_trials
     from lesiontrials.settings import load_settings
 
@@ -62,7 +62,7 @@ def render(
     if not trials:
         raise ConfigError("name a trial or pass --all (no inserted trials found)"
                           if all_trials or not trial else "no trial given")
-    from lesiontrials.describe import stated_diameter_mm
+    from lesiontrials.lesion_text import stated_diameter_mm
 
     size = stated_diameter_mm(appearance)  # geometry is already inserted: warn, record
     if size is not None:
@@ -159,12 +159,12 @@ def describe(
         "--rules-only", help="Do not use the MiniLM synonym encoder.")] = False,
 ) -> None:
     """Show how a free-text lesion description is parsed into descriptors."""
-    from lesiontrials.describe import (
+    from lesiontrials.lesion_text import (
         LesionDescriptors,
         default_resolver,
         parse_description,
     )
-    from lesiontrials.describe import describe as sentence
+    from lesiontrials.lesion_text import lesion_sentence as sentence
 
     resolver = None if rules_only else default_resolver()
     parsed = parse_description(text, resolver=resolver)

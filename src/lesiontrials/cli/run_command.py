@@ -58,8 +58,8 @@ def run(
     the council)."""
     from lesiontrials import pipeline
     from lesiontrials.cli.console import RichReporter
-    from lesiontrials.evaluate.models.registry import BASELINES
     from lesiontrials.io.locks import stage_lock
+    from lesiontrials.scoring.models.registry import BASELINES
     from lesiontrials.settings import load_settings
 
     configs = model_configs(model, model_path=model_path, options=option,

@@ -28,9 +28,9 @@ def build(
     data_root: DataRootOption = None,
 ) -> None:
     """Build volume sets: CT + realised truth per nodule + frozen scan list."""
-    from lesiontrials.evaluate.volumes import build_real_volume_set, build_volume_set
     from lesiontrials.paths import DataRoot, Workspace
     from lesiontrials.settings import load_settings
+    from lesiontrials.slicing.volumes import build_real_volume_set, build_volume_set
 
     if bool(trial) == real:
         raise typer.BadParameter("give trial name(s) or --real (one of them)")
@@ -58,8 +58,8 @@ def score(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run 3-D models over volume sets (detectors → candidates, malignancy → probabilities)."""
-    from lesiontrials.evaluate.volume_runner import score_volume_sets
     from lesiontrials.paths import Workspace
+    from lesiontrials.scoring.volume_runner import score_volume_sets
     from lesiontrials.settings import load_settings
 
     space = Workspace(load_settings(workspace=workspace).workspace)

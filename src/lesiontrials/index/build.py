@@ -34,13 +34,13 @@ from lesiontrials.index.schema import (
     validate_index,
 )
 from lesiontrials.io import read_csv_table, sha256_file, write_json, write_parquet
-from lesiontrials.paths import DataRoot, Workspace, strip_volume_suffix
-from lesiontrials.profiles.schema import (
+from lesiontrials.measurements.schema import (
     BOOL_COLUMNS,
     FLOAT_COLUMNS,
     INT_COLUMNS,
     PROFILE_COLUMNS,
 )
+from lesiontrials.paths import DataRoot, Workspace, strip_volume_suffix
 
 _VOCABULARIES = {
     "lobe_name": anatomy.parse_lobe, "reinsertion_lobe": anatomy.parse_lobe,

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.profiles.schema import PERCENT_COLUMNS as _LOCATION_PERCENTS
-from lesiontrials.profiles.schema import REINSERTION_COLUMNS
+from lesiontrials.measurements.schema import PERCENT_COLUMNS as _LOCATION_PERCENTS
+from lesiontrials.measurements.schema import REINSERTION_COLUMNS
 
 #: Every percent-position column of a profile row (location and reinsertion).
 PERCENT_COLUMNS = (*_LOCATION_PERCENTS, *(c for c in REINSERTION_COLUMNS if c.endswith("_pct")))

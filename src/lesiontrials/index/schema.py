@@ -9,7 +9,7 @@ import pandas as pd
 
 from lesiontrials import anatomy
 from lesiontrials.errors import InputError, shown
-from lesiontrials.profiles.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
+from lesiontrials.measurements.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
 
 IDENTITY_COLUMNS: Final = (
     "nodule_uid", "dataset", "patient_id", "ct_id", "annotation_id", "label", "label_source",

@@ -11,7 +11,7 @@ the profiler's definitions), and run cases resumably (:mod:`.case`, :mod:`.trial
 
 from lesiontrials.insert.arrange import Adjustment, Placed, arrange_case
 from lesiontrials.insert.case import (
-    CaseJob,
+    InsertJob,
     finished_record,
     inputs_digest,
     insert_case,
@@ -39,10 +39,10 @@ __all__ = [
     "PLACEMENTS",
     "SUMMARY_FILE",
     "Adjustment",
-    "CaseJob",
     "CaseSpec",
     "FitRule",
     "InsertConfig",
+    "InsertJob",
     "InsertionError",
     "NoduleSpec",
     "Placed",

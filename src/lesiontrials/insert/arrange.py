@@ -41,7 +41,7 @@ from lesiontrials.insert.transplant import (
 )
 from lesiontrials.insert.zones import fit_in_zone
 from lesiontrials.io.volumes import Volume
-from lesiontrials.profiles.host import HostAnatomy
+from lesiontrials.measurements.host import HostAnatomy
 
 _ADJUSTMENT_KIND = {"outside_volume": "snap", "containment": "snap", "outside_lobe": "snap",
                     "lung": "snap", "pleura": "pleural", "companion": "shift"}

@@ -47,6 +47,7 @@ from lesiontrials.io.decoded import (
     source_sha256,
 )
 from lesiontrials.io.volumes import volume_bytes
+from lesiontrials.measurements.host import HostAnatomy
 from lesiontrials.paths import (
     INSERT_JSON,
     INSERT_TIMING_JSON,
@@ -55,7 +56,6 @@ from lesiontrials.paths import (
     DataRoot,
     nodule_mask_file,
 )
-from lesiontrials.profiles.host import HostAnatomy
 from lesiontrials.records.insert import INSERT_SCHEMA_VERSION, InsertRecord
 from lesiontrials.seeding import rng_for
 
@@ -63,7 +63,7 @@ mask_file = nodule_mask_file  # the name insertion gives the k-th nodule's crop 
 
 
 @dataclass(frozen=True)
-class CaseJob:
+class InsertJob:
     """Everything a worker needs for one case (picklable)."""
 
     rows: tuple[Row, ...]
@@ -79,7 +79,7 @@ class CaseJob:
         return str(self.rows[0]["case_uid"])
 
 
-def input_paths(job: CaseJob) -> dict[str, Path]:
+def input_paths(job: InsertJob) -> dict[str, Path]:
     """Input files of the case (host label map, donor masks) by manifest path."""
     rels = [str(job.rows[0]["host_seg_path"])]
     if not any(bool(r["nodule_free"]) for r in job.rows):
@@ -90,7 +90,7 @@ def input_paths(job: CaseJob) -> dict[str, Path]:
     return {rel: job.data_root / rel for rel in dict.fromkeys(rels)}
 
 
-def inputs_digest(job: CaseJob) -> str:
+def inputs_digest(job: InsertJob) -> str:
     """SHA-256 over the case's manifest rows, its input files' hashes and the settings."""
     files = {rel: source_sha256(path) if path.is_file() else "missing"
              for rel, path in input_paths(job).items()}
@@ -115,7 +115,7 @@ def finished_record(case_dir: Path, digest: str) -> InsertRecord | None:
     return record if all((case_dir / name).is_file() for name in needed) else None
 
 
-def insert_case(job: CaseJob) -> CaseOutcome:
+def insert_case(job: InsertJob) -> CaseOutcome:
     """Insert one case (or skip it when already finished); never raises for bad input."""
     uid = job.case_uid
     digest = inputs_digest(job)
@@ -139,7 +139,7 @@ def insert_case(job: CaseJob) -> CaseOutcome:
     return CaseOutcome(uid, record.status, result=case_brief(record), reason=record.reason)
 
 
-def _insert(job: CaseJob, spec: CaseSpec, digest: str, start: float) -> dict[str, Any]:
+def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[str, Any]:
     host_path = job.data_root / spec.host_seg_path
     cache = job.decoded_cache
     volume = read_volume_cached(host_path, cache)
@@ -224,7 +224,7 @@ def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume,
     return mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
 
 
-def _write_outputs(job: CaseJob, labels: np.ndarray, affine: np.ndarray,
+def _write_outputs(job: InsertJob, labels: np.ndarray, affine: np.ndarray,
                    placed: list[Placed]) -> dict[str, str]:
     """Write masks and labels (atomic); return each file's SHA-256 by name."""
     case_dir = job.case_dir
@@ -275,7 +275,7 @@ def _remove_outputs(case_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _base_record(job: CaseJob, digest: str, *, status: str) -> dict[str, Any]:
+def _base_record(job: InsertJob, digest: str, *, status: str) -> dict[str, Any]:
     first = job.rows[0]
     return {
         "schema_version": INSERT_SCHEMA_VERSION, "trial": str(first["trial"]),
@@ -312,7 +312,7 @@ def _nodule_record(item: Placed, realised: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _failed_record(job: CaseJob, digest: str, exc: Exception, start: float) -> dict[str, Any]:
+def _failed_record(job: InsertJob, digest: str, exc: Exception, start: float) -> dict[str, Any]:
     record = _base_record(job, digest, status="failed")
     if isinstance(exc, InsertionError):
         code = exc.code

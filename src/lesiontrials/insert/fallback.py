@@ -24,7 +24,7 @@ from lesiontrials import anatomy
 from lesiontrials.insert.placement import level_percents
 from lesiontrials.insert.spec import NoduleSpec
 from lesiontrials.io.volumes import Volume
-from lesiontrials.profiles.host import HostAnatomy
+from lesiontrials.measurements.host import HostAnatomy
 
 AXES = ("cc", "ml", "ap")
 

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.execution import CaseOutcome, run_cases
-from lesiontrials.insert.case import CaseJob, insert_case
+from lesiontrials.insert.case import InsertJob, insert_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig
 from lesiontrials.insert.spec import plain_rows
 from lesiontrials.io import read_parquet, write_content_json, write_csv
@@ -54,10 +54,10 @@ def load_manifest(workspace: Workspace, trial: str) -> pd.DataFrame:
 def case_jobs(manifest: pd.DataFrame, *, trial: str, workspace: Workspace, data_root: Path,
               config: InsertConfig, export_dir: Path | None = None,
               source: str = "manifest", decoded_cache: DecodedCache | None = None
-              ) -> list[CaseJob]:
+              ) -> list[InsertJob]:
     """One job per case, in case order."""
     ordered = manifest.sort_values(["case_index", "case_uid", "nodule_index"], kind="stable")
-    return [CaseJob(rows=plain_rows(rows), data_root=Path(data_root),
+    return [InsertJob(rows=plain_rows(rows), data_root=Path(data_root),
                     case_dir=workspace.case_dir(trial, str(uid)), config=config,
                     export_dir=export_dir, source=source, decoded_cache=decoded_cache)
             for uid, rows in ordered.groupby("case_uid", sort=False)]

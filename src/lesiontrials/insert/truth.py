@@ -1,7 +1,7 @@
 """Realised ground truth of an inserted nodule, with the profiler's own definitions.
 
 Measured on the host *before* stamping (the label under the nodule is the host's), with
-:mod:`lesiontrials.profiles.measure`, so realised values mean exactly what the index
+:mod:`lesiontrials.measurements.measure`, so realised values mean exactly what the index
 columns mean.
 """
 
@@ -17,8 +17,8 @@ from lesiontrials import anatomy
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.placement import level_percents
 from lesiontrials.insert.transplant import nearest_distance_mm
-from lesiontrials.profiles.host import HostAnatomy
-from lesiontrials.profiles.measure import (
+from lesiontrials.measurements.host import HostAnatomy
+from lesiontrials.measurements.measure import (
     central_or_peripheral,
     labels_under,
     lobe_of,

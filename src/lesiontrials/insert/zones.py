@@ -1,7 +1,7 @@
 """Zone and central/peripheral requirements realised by placement, then verified.
 
 A spec's ``zones`` and ``position`` reach insertion as ``target_zones`` /
-``target_position`` (manifest). Definitions are the profiler's (``profiles/measure.py``),
+``target_position`` (manifest). Definitions are the profiler's (``measurements/measure.py``),
 so what placement aims for is what the realised truth reports:
 
 - zone: thirds of the whole-lung cranio-caudal extent of the centroid
@@ -24,8 +24,8 @@ from lesiontrials.geometry import Box, NoduleMask
 from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.placement import Fit, FitRule, find_fit
 from lesiontrials.insert.spec import NoduleSpec
-from lesiontrials.profiles.host import HostAnatomy
-from lesiontrials.profiles.measure import central_or_peripheral, percent_position
+from lesiontrials.measurements.host import HostAnatomy
+from lesiontrials.measurements.measure import central_or_peripheral, percent_position
 
 
 def allowed_region(host: HostAnatomy, lobe_id: int, box: Box, *, zones: Sequence[str],
@@ -109,7 +109,7 @@ def fit_in_zone(host: HostAnatomy, spec: NoduleSpec, lobe_id: int, kernel: np.nd
 def _positions(host: HostAnatomy, ids: list[int], side: anatomy.Side, z: int,
                xs: np.ndarray) -> np.ndarray:
     """``central``/``peripheral`` for columns ``xs`` of slice ``z`` (the rule of
-    :func:`~lesiontrials.profiles.measure.central_or_peripheral`, vectorised over x)."""
+    :func:`~lesiontrials.measurements.measure.central_or_peripheral`, vectorised over x)."""
     columns = np.flatnonzero(np.isin(host.labels[:, :, z], ids or [anatomy.LUNG]).any(axis=1))
     if columns.size == 0:
         return np.full(xs.shape, "", dtype=object)

@@ -2,30 +2,41 @@
 
 Backends share one contract (:class:`Renderer`): ``analytic`` (default, CPU), ``physics``
 (projection, Poisson noise, FBP on a slab), ``host-ct`` (insertion into a real CT) and
-``maisi`` (MONAI MAISI ControlNet, user weights; :mod:`lesiontrials.render.maisi`).
+``maisi`` (MONAI MAISI ControlNet, user weights; :mod:`lesiontrials.render.backends.maisi`).
 """
 
-from lesiontrials.render.analytic import (
+from lesiontrials.render.appearance.lesion import (
+    LesionLayer,
+    LesionParams,
+    composite,
+    lesion_layer,
+    sample_lesion_params,
+)
+from lesiontrials.render.appearance.tissue import TISSUES, Tissue, label_tissue
+from lesiontrials.render.backends.analytic import (
     AnalyticParams,
     AnalyticRenderer,
     render_analytic,
     sample_analytic_params,
 )
-from lesiontrials.render.backends import (
+from lesiontrials.render.backends.hostct import HostCTRenderer
+from lesiontrials.render.backends.physics import PhysicsRenderer, physics_slab
+from lesiontrials.render.backends.registry import (
     BACKEND_NAMES,
     host_acquisition,
     host_facts,
     resolve_backend,
 )
+from lesiontrials.render.backends.scanner import noise_sd_hu, nps_peak_cyc_per_mm, psf_sigma_mm
 from lesiontrials.render.case import RenderJob, lesion_descriptors, render_case
-from lesiontrials.render.fidelity import (
+from lesiontrials.render.fidelity.fidelity import (
     histogram_intersection,
     host_histograms,
     texture_diversity,
     texture_features,
     trial_fidelity,
 )
-from lesiontrials.render.hostct import HostCTRenderer
+from lesiontrials.render.fidelity.noise_measure import NoiseEstimate, estimate_noise
 from lesiontrials.render.interface import (
     Acquisition,
     HostFacts,
@@ -34,18 +45,7 @@ from lesiontrials.render.interface import (
     RenderResult,
     kernel_class,
 )
-from lesiontrials.render.lesion import (
-    LesionLayer,
-    LesionParams,
-    composite,
-    lesion_layer,
-    sample_lesion_params,
-)
-from lesiontrials.render.noise_measure import NoiseEstimate, estimate_noise
-from lesiontrials.render.physics import PhysicsRenderer, physics_slab
 from lesiontrials.render.qc import qc_png
-from lesiontrials.render.scanner import noise_sd_hu, nps_peak_cyc_per_mm, psf_sigma_mm
-from lesiontrials.render.tissue import TISSUES, Tissue, label_tissue
 from lesiontrials.render.trial import inserted_trials, render_trial, render_trials
 
 __all__ = [

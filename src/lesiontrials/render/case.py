@@ -18,13 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lesiontrials.describe import (
-    describe,
-    descriptors_from_lidc,
-    parse_description,
-    stated_diameter_mm,
-)
-from lesiontrials.describe.descriptors import LesionDescriptors
 from lesiontrials.errors import InputError
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import mask_in_host_grid
@@ -42,20 +35,32 @@ from lesiontrials.io import (
 )
 from lesiontrials.io.decoded import DecodedCache
 from lesiontrials.io.volumes import volume_bytes
+from lesiontrials.lesion_text import (
+    descriptors_from_lidc,
+    lesion_sentence,
+    parse_description,
+    stated_diameter_mm,
+)
+from lesiontrials.lesion_text.descriptors import LesionDescriptors
 from lesiontrials.paths import CT_FILE, INSERT_JSON, QC_FILE, RENDER_JSON, CaseFiles, DataRoot
 from lesiontrials.records.insert import InsertedNodule, InsertRecord
 from lesiontrials.records.render import RENDER_SCHEMA_VERSION, RenderRecord
-from lesiontrials.render.backends import (
+from lesiontrials.render.appearance.shape_source import (
+    DONOR_MASK,
+    HOST_MASK,
+    donor_mask_path,
+    donor_shape,
+)
+from lesiontrials.render.backends.registry import (
     host_acquisition,
     host_facts,
     make_backend,
     read_host_ct,
     resolve_backend,
 )
-from lesiontrials.render.case_fidelity import case_fidelity
+from lesiontrials.render.fidelity.case_fidelity import case_fidelity
 from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec
 from lesiontrials.render.qc import qc_png
-from lesiontrials.render.shape_source import DONOR_MASK, HOST_MASK, donor_mask_path, donor_shape
 from lesiontrials.seeding import int_seed
 
 RENDER_VERSION = 4  # bump when a backend's output for the same inputs changes (resume key)
@@ -205,7 +210,7 @@ def _lesion_rows(record: InsertRecord, lesions: list[LesionSpec],
         diameter = nodule.realised.equivalent_diameter_mm
         rows.append({"nodule_index": spec.index, "donor_uid": nodule.donor_uid,
                      "descriptors": spec.descriptors.to_dict(),
-                     "description": describe(spec.descriptors, diameter_mm=diameter),
+                     "description": lesion_sentence(spec.descriptors, diameter_mm=diameter),
                      "appearance_text": nodule.appearance,
                      "shape_source": DONOR_MASK if spec.shape_field is not None else HOST_MASK,
                      "fidelity": stats.get(spec.index, {})})

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lesiontrials.describe.descriptors import LesionDescriptors
 from lesiontrials.geometry import NoduleMask
-from lesiontrials.render.shape_field import ShapeField
+from lesiontrials.lesion_text.descriptors import LesionDescriptors
+from lesiontrials.render.appearance.shape_field import ShapeField
 
 HU_MIN, HU_MAX = -1024, 3071
 

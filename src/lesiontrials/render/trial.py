@@ -1,10 +1,10 @@
 """Render every inserted case of a trial (resumable) and write the trial's fidelity summary.
 
 Writes ``cases/{trial}/render_summary.json``: counts by status and backend, and the
-aggregated fidelity numbers (:func:`~lesiontrials.render.fidelity.trial_fidelity`). With
+aggregated fidelity numbers (:func:`~lesiontrials.render.fidelity.fidelity.trial_fidelity`). With
 ``feature_distance=True`` it also embeds the rendered CTs and the data root's real CTs with
 the packaged 3-D encoder (``encoder`` extra) and writes ``cases/{trial}/feature_distance.json``
-(:mod:`~lesiontrials.render.feature_distance`).
+(:mod:`~lesiontrials.render.fidelity.feature_distance`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from lesiontrials.io.decoded import DecodedCache
 from lesiontrials.paths import INSERT_JSON, RENDER_JSON, Workspace
 from lesiontrials.records.render import RenderRecord
 from lesiontrials.render.case import RenderJob, render_case
-from lesiontrials.render.fidelity import trial_fidelity
+from lesiontrials.render.fidelity.fidelity import trial_fidelity
 
 SUMMARY_FILE = "render_summary.json"
 
@@ -58,7 +58,7 @@ def render_executor(backend: str, *, workers: int) -> Executor | None:
 
 def warm_maisi() -> None:
     """Load the MAISI networks in this process (a Ray actor's setup): cases reuse them."""
-    from lesiontrials.render.maisi import renderer_from_env
+    from lesiontrials.render.backends.maisi import renderer_from_env
 
     renderer_from_env()
 
@@ -102,7 +102,7 @@ def _render_trial(trial: str, *, workspace: Workspace, data_root: Path, backend:
                          show_progress=show_progress, executor=executor)
     summary = summarise(trial, jobs, outcomes)
     if feature_distance:
-        from lesiontrials.render.feature_distance import trial_feature_distance
+        from lesiontrials.render.fidelity.feature_distance import trial_feature_distance
 
         distance = trial_feature_distance(trial, cases_dir=workspace.cases_dir(trial),
                                           data_root=Path(data_root))

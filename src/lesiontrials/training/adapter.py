@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.contract import Answer, Item, ModelCard
+from lesiontrials.slicing.contract import Answer, Item, ModelCard
 from lesiontrials.training.checkpoint import load_checkpoint
 from lesiontrials.training.data import LOBE_OPTIONS, SIZE_OPTIONS, resample, to_grey
 

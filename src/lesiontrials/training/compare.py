@@ -19,8 +19,8 @@ import pandas as pd
 from lesiontrials.analysis.bootstrap import paired_difference
 from lesiontrials.analysis.design_units import units_for
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.results import read_results, set_items
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.results import read_results, set_items
 from lesiontrials.seeding import rng_for
 
 #: item columns a gain can be stratified by

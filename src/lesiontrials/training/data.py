@@ -2,7 +2,7 @@
 
 An example is one evaluation image (one slice in one condition) resampled to
 ``image_size`` × ``image_size`` float32 in [0, 1], with its labels: presence (1 present,
-0 absent), size bin and lobe (indices into :data:`~lesiontrials.evaluate.contract.
+0 absent), size bin and lobe (indices into :data:`~lesiontrials.slicing.contract.
 TASK_OPTIONS`, −1 where the task has no single answer). Only the pixels reach the network;
 the labels come from the truth columns and nothing else in the table is used.
 """
@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.contract import TASK_OPTIONS
-from lesiontrials.evaluate.results import set_items
 from lesiontrials.io import read_png
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.results import set_items
 from lesiontrials.seeding import rng_for
+from lesiontrials.slicing.contract import TASK_OPTIONS
 
 SIZE_OPTIONS = TASK_OPTIONS["size"]
 LOBE_OPTIONS = TASK_OPTIONS["lobe"]

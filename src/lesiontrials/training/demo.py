@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from lesiontrials.evaluate.results import set_items
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.results import set_items
 from lesiontrials.training.recipe import TrainRecipe
 
 #: the trained model's name in ``models/`` and ``results/``

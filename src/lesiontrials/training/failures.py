@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.results import read_results, set_items
 from lesiontrials.paths import Workspace
+from lesiontrials.scoring.results import read_results, set_items
 
 #: the item columns failures are counted by (``attenuation``: see :func:`with_attenuation`)
 FAILURE_STRATA: Final = ("truth_size", "truth_lobe", "attenuation", "host_dataset")
@@ -67,7 +67,7 @@ def with_attenuation(items: pd.DataFrame) -> pd.DataFrame:
     ``appearance`` description states, ``'(unstated)'`` when it states none, empty on
     negatives. The description itself is unique per nodule (it names the size), so it
     cannot be a stratum; its attenuation class can."""
-    from lesiontrials.describe.parse import parse_description
+    from lesiontrials.lesion_text.parse import parse_description
 
     def classify(text: object) -> str:
         stated = parse_description(str(text)).overrides.attenuation if str(text) else None

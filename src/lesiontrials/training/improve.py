@@ -159,8 +159,8 @@ def improve_file(workspace: Workspace, name: str) -> Path:
 
 def _score(workspace: Workspace, model: str, set_names: Sequence[str],
            options: ImproveOptions) -> None:
-    from lesiontrials.evaluate.models.config import ModelConfig, model_factory
-    from lesiontrials.evaluate.runner import score
+    from lesiontrials.scoring.models.config import ModelConfig, model_factory
+    from lesiontrials.scoring.runner import score
 
     config = ModelConfig(name=model, adapter="trained",
                          path=str(checkpoint_path(workspace, model)))
@@ -173,10 +173,10 @@ def _build_extra_trials(workspace: Workspace, data_root: Path, sets: ImproveSets
                         targets: Sequence[Any], options: ImproveOptions, say: Step
                         ) -> dict[str, dict[str, Any]]:
     """Plan, insert, render and slice the targeted and untargeted trials."""
-    from lesiontrials.evaluate.sets import build_eval_set
     from lesiontrials.index import NoduleIndex
     from lesiontrials.insert import insert_trial
     from lesiontrials.render.trial import render_trials
+    from lesiontrials.slicing.sets import build_eval_set
     from lesiontrials.training.extra_trials import plan_extra_trials
     from lesiontrials.trials import PlanContext, load_host_catalogue
     from lesiontrials.trials.plan import write_plan
@@ -215,7 +215,7 @@ def _build_extra_trials(workspace: Workspace, data_root: Path, sets: ImproveSets
 
 def _used(workspace: Workspace, set_names: Sequence[str]) -> dict[str, set[str]]:
     """Host CTs (``dataset/ct_id``) and donor uids appearing in ``set_names``."""
-    from lesiontrials.evaluate.results import set_items
+    from lesiontrials.scoring.results import set_items
 
     hosts: set[str] = set()
     donors: set[str] = set()

@@ -2,7 +2,7 @@
 
 Input (B, 1, S, S) float32 in [0, 1]; outputs logits for presence (B,) (>0 → present),
 size bin (B, 4) and lobe (B, 5), in the option order of
-:data:`~lesiontrials.evaluate.contract.TASK_OPTIONS`. Plain convolutions, batch norm and
+:data:`~lesiontrials.slicing.contract.TASK_OPTIONS`. Plain convolutions, batch norm and
 ReLU, no dropout, so a forward pass is deterministic given the weights.
 """
 

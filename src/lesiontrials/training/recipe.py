@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lesiontrials.evaluate.contract import CONDITIONS
+from lesiontrials.slicing.contract import CONDITIONS
 
 RECIPE_VERSION = "slice-cnn-1"
 

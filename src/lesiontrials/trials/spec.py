@@ -301,7 +301,7 @@ class TrialSpec(_Model):
 
         A stated size is a geometry request: every nodule is planned at exactly that
         diameter (donors that cannot reach it within ``scaling.bounds`` are not eligible)."""
-        from lesiontrials.describe.parse import stated_diameter_mm
+        from lesiontrials.lesion_text.parse import stated_diameter_mm
 
         return stated_diameter_mm(self.appearance)
 

@@ -15,9 +15,9 @@ import pandas as pd
 
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.io.volumes import spacing_from_affine
-from lesiontrials.profiles.measure import size_measures
-from lesiontrials.profiles.neighbours import neighbour_columns
-from lesiontrials.profiles.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
+from lesiontrials.measurements.measure import size_measures
+from lesiontrials.measurements.neighbours import neighbour_columns
+from lesiontrials.measurements.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
 from lesiontrials.world.lidc import CHARACTERISTICS, LidcNodule, read_lidc_nodules
 from lesiontrials.world.lidc_masks import DonorMask, donor_mask, summarise_relative_errors
 from lesiontrials.world.natives import DonorShape

@@ -23,8 +23,8 @@ from lesiontrials.io import (
     write_csv,
     write_volume,
 )
+from lesiontrials.measurements import profile_nodules
 from lesiontrials.paths import DataRoot
-from lesiontrials.profiles import profile_nodules
 from lesiontrials.world.natives import DonorShape, place_native_nodules
 from lesiontrials.world.phantom import generate_phantom
 from lesiontrials.world.sources import REAL_SOURCE, HostPlan
@@ -38,7 +38,7 @@ def _record(root: Path, dataset: str, ct_id: str) -> Path:
 
 
 def _empty_profiles() -> pd.DataFrame:
-    from lesiontrials.profiles.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
+    from lesiontrials.measurements.schema import EXTRA_COLUMNS, PROFILE_COLUMNS
 
     return pd.DataFrame(columns=["nodule_id", *PROFILE_COLUMNS, *EXTRA_COLUMNS])
 

@@ -10,7 +10,7 @@ import tiny_models
 from tiny_models import INSTALL_CLIP, INSTALL_VLM, import_or_skip, make_items
 
 from lesiontrials.errors import ConfigError, MissingPathError
-from lesiontrials.evaluate.models.chat import ChatVLM
+from lesiontrials.scoring.models.chat import ChatVLM
 
 FAMILIES = ("llava", "gemma3", "qwen2_5_vl")
 STATUSES = {"ok", "unparsed", "ambiguous"}

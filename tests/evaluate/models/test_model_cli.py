@@ -14,8 +14,8 @@ from tiny_models import INSTALL_VLM, import_or_skip
 from typer.testing import CliRunner
 
 from lesiontrials.cli.main import app
-from lesiontrials.evaluate.paraphrases import paraphrases
-from lesiontrials.evaluate.runner import read_results
+from lesiontrials.scoring.paraphrases import paraphrases
+from lesiontrials.scoring.runner import read_results
 
 runner = CliRunner()
 ENV = {"COLUMNS": "220"}

@@ -10,7 +10,7 @@ import pytest
 from tiny_models import INSTALL_CLIP, build_open_clip, import_or_skip, make_items
 
 from lesiontrials.errors import ConfigError, MissingPathError
-from lesiontrials.evaluate.models.clip import ClipZeroShot, option_prompts
+from lesiontrials.scoring.models.clip import ClipZeroShot, option_prompts
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_missing_weights_are_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_overlay_prompts_name_the_overlay_for_every_option() -> None:
-    from lesiontrials.evaluate.contract import CONDITIONS, TASK_OPTIONS
+    from lesiontrials.slicing.contract import CONDITIONS, TASK_OPTIONS
 
     plain = option_prompts("present", condition="plain", overlay_prompts=True)
     contour = option_prompts("present", condition="contour", overlay_prompts=True)
@@ -67,7 +67,7 @@ def test_scores_are_a_distribution_over_options(tiny_clip: tuple[Path, Path]) ->
 
 
 def test_deterministic_and_loaded_once(tiny_clip: tuple[Path, Path]) -> None:
-    from lesiontrials.evaluate.models import clip
+    from lesiontrials.scoring.models import clip
 
     model_dir, text_dir = tiny_clip
     items = make_items(5, rgb=True)

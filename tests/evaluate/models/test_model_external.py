@@ -6,7 +6,7 @@ import pytest
 
 from lesiontrials.cli.model_commands import build_model, parse_options
 from lesiontrials.errors import ConfigError
-from lesiontrials.evaluate.models.external import (
+from lesiontrials.scoring.models.external import (
     coerce_options,
     external_models,
     register_external_models,

@@ -67,7 +67,7 @@ def official(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_unconverted_checkpoint_points_to_the_command(official: tuple[Path, Path]) -> None:
-    from lesiontrials.evaluate.models.external import make_chat
+    from lesiontrials.scoring.models.external import make_chat
 
     with pytest.raises(ConfigError, match="convert-llava-med"):
         make_chat(adapter="llava-med", model_path=str(official[0]))
@@ -79,8 +79,8 @@ def test_converted_model_matches_the_original_weights(official: tuple[Path, Path
     from safetensors.torch import load_file
     from transformers import LlavaForConditionalGeneration, MistralConfig, MistralForCausalLM
 
-    from lesiontrials.evaluate.models.chat import ChatVLM
-    from lesiontrials.evaluate.models.llava_med import convert
+    from lesiontrials.scoring.models.chat import ChatVLM
+    from lesiontrials.scoring.models.llava_med import convert
 
     source, tower = official
     out = convert(source, tmp_path / "llava-med-hf", vision_tower=tower)
@@ -121,7 +121,7 @@ def test_converted_model_matches_the_original_weights(official: tuple[Path, Path
 
 def test_conversion_refuses_what_it_cannot_do(official: tuple[Path, Path],
                                               tmp_path: Path) -> None:
-    from lesiontrials.evaluate.models.llava_med import convert
+    from lesiontrials.scoring.models.llava_med import convert
 
     source, tower = official
     for folder in ("bare", "tower2"):

@@ -8,7 +8,7 @@ import math
 import pytest
 from tiny_models import make_items
 
-from lesiontrials.evaluate.models.openai_client import (
+from lesiontrials.scoring.models.openai_client import (
     OpenAIChatModel,
     option_scores_from_logprobs,
 )

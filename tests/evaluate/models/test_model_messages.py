@@ -10,8 +10,8 @@ pytest.importorskip("PIL", reason="needs pillow (pip install 'lesiontrials[serve
 from tiny_models import make_items
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.contract import TASK_OPTIONS
-from lesiontrials.evaluate.models import messages
+from lesiontrials.scoring.models import messages
+from lesiontrials.slicing.contract import TASK_OPTIONS
 
 
 @pytest.mark.parametrize("n_images", [1, 3])

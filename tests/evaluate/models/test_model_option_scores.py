@@ -10,9 +10,9 @@ import pytest
 import tiny_models
 from tiny_models import INSTALL_CLIP, INSTALL_VLM, import_or_skip, make_items
 
-from lesiontrials.evaluate.models.chat import ChatVLM, load_chat_model
-from lesiontrials.evaluate.models.messages import option_label
-from lesiontrials.evaluate.models.option_scores import softmax_scores
+from lesiontrials.scoring.models.chat import ChatVLM, load_chat_model
+from lesiontrials.scoring.models.messages import option_label
+from lesiontrials.scoring.models.option_scores import softmax_scores
 
 
 @pytest.fixture(scope="module", params=("llava", "gemma3", "qwen2_5_vl", "internvl"))

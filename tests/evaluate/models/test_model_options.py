@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lesiontrials.errors import ConfigError
-from lesiontrials.evaluate.models.config import from_cli, load_models_file, model_factory
-from lesiontrials.evaluate.models.options import ADAPTERS, gpu_defaults, validate_options
+from lesiontrials.scoring.models.config import from_cli, load_models_file, model_factory
+from lesiontrials.scoring.models.options import ADAPTERS, gpu_defaults, validate_options
 
 
 def test_options_are_converted_and_unknown_keys_listed() -> None:

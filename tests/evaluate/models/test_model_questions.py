@@ -8,11 +8,11 @@ import pytest
 import tiny_models
 from tiny_models import INSTALL_VLM, import_or_skip, make_items
 
-from lesiontrials.evaluate.questions.adapters import Asked, PromptAnswerer, answerer_for
-from lesiontrials.evaluate.questions.bank import build_bank
-from lesiontrials.evaluate.questions.scoring import score_reply
-from lesiontrials.evaluate.questions.truth import CaseTruth, NoduleTruth
-from lesiontrials.evaluate.structured.parse import parse_report
+from lesiontrials.scoring.questions.adapters import Asked, PromptAnswerer, answerer_for
+from lesiontrials.scoring.questions.bank import build_bank
+from lesiontrials.scoring.questions.scoring import score_reply
+from lesiontrials.scoring.questions.truth import CaseTruth, NoduleTruth
+from lesiontrials.scoring.structured.parse import parse_report
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_chat_model_answers_every_item_type(tiny_llava: Path) -> None:
-    from lesiontrials.evaluate.models.chat import ChatVLM
+    from lesiontrials.scoring.models.chat import ChatVLM
 
     model = ChatVLM(model_path=tiny_llava, max_new_tokens=6, device="cpu")
     answerer = answerer_for(model)

@@ -19,19 +19,19 @@ httpx = pytest.importorskip("httpx", reason="needs pip install 'lesiontrials[ser
 import tiny_models  # noqa: E402
 from tiny_models import INSTALL_VLM, import_or_skip, phantom_items  # noqa: E402
 
-from lesiontrials.evaluate.contract import Answer  # noqa: E402
-from lesiontrials.evaluate.models.baselines import (  # noqa: E402
+from lesiontrials.scoring.models.baselines import (  # noqa: E402
     BlobDetector,
     MajorityPrior,
     OverlayReader,
     ThresholdDetector,
 )
-from lesiontrials.evaluate.models.openai_client import (  # noqa: E402
+from lesiontrials.scoring.models.openai_client import (  # noqa: E402
     EndpointError,
     OpenAIChatModel,
     request_body,
 )
-from lesiontrials.evaluate.models.serve import serve_in_background  # noqa: E402
+from lesiontrials.scoring.models.serve import serve_in_background  # noqa: E402
+from lesiontrials.slicing.contract import Answer  # noqa: E402
 
 BASELINES = {"threshold": ThresholdDetector, "blob": BlobDetector,
              "overlay_reader": OverlayReader, "majority": MajorityPrior}
@@ -173,7 +173,7 @@ def test_serve_model_command_serves_a_baseline(items: list) -> None:
 def test_round_trip_of_a_tiny_chat_model(tmp_path: Path) -> None:
     import_or_skip("torch", INSTALL_VLM)
     import_or_skip("transformers", INSTALL_VLM)
-    from lesiontrials.evaluate.models.chat import ChatVLM
+    from lesiontrials.scoring.models.chat import ChatVLM
 
     tiny_models.build_gemma3(tmp_path)
     model = ChatVLM(model_path=tmp_path, name="tiny-gemma3", max_new_tokens=5, device="cpu")

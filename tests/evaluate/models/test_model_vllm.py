@@ -21,7 +21,7 @@ def _cuda() -> bool:
 
 def test_vllm_backend_refuses_cpu(tmp_path: Path) -> None:
     import_or_skip("transformers", INSTALL_VLM)
-    from lesiontrials.evaluate.models.vllm_backend import VllmChatVLM
+    from lesiontrials.scoring.models.vllm_backend import VllmChatVLM
 
     directory = tiny_models.build_llava(tmp_path / "llava")
     with pytest.raises(ConfigError, match="CUDA GPU"):
@@ -33,8 +33,8 @@ def test_vllm_backend_refuses_cpu(tmp_path: Path) -> None:
 @pytest.mark.skipif(not _cuda(), reason="the vLLM backend needs a CUDA GPU")
 def test_vllm_matches_transformers_on_a_tiny_model(tmp_path: Path) -> None:
     pytest.importorskip("vllm", reason="pip install 'lesiontrials[vllm]'")
-    from lesiontrials.evaluate.models.chat import ChatVLM
-    from lesiontrials.evaluate.models.vllm_backend import VllmChatVLM
+    from lesiontrials.scoring.models.chat import ChatVLM
+    from lesiontrials.scoring.models.vllm_backend import VllmChatVLM
 
     directory = tiny_models.build_llava(tmp_path / "llava")
     items = make_items(6)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.models.volume_adapters import build_volume_model
 from lesiontrials.io.volumes import Volume
+from lesiontrials.scoring.models.volume_adapters import build_volume_model
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from lesiontrials.evaluate.models.monai_detection import (  # noqa: E402
+from lesiontrials.scoring.models.monai_detection import (  # noqa: E402
     MonaiLungNoduleDetector,
     RetinaNetConfig,
     boxes_to_world,

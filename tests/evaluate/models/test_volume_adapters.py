@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from lesiontrials.cli.main import app
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate import detection as det
-from lesiontrials.evaluate.models.volume_adapters import build_volume_model, load_volume_models
-from lesiontrials.evaluate.volume_runner import read_candidates, read_malignancy, run_detector
-from lesiontrials.evaluate.volumes import build_volume_set
+from lesiontrials.scoring import detection as det
+from lesiontrials.scoring.models.volume_adapters import build_volume_model, load_volume_models
+from lesiontrials.scoring.volume_runner import read_candidates, read_malignancy, run_detector
+from lesiontrials.slicing.volumes import build_volume_set
 
 torch = pytest.importorskip("torch")
 

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from lesiontrials.evaluate import detection as det
-from lesiontrials.evaluate.models.volume_baselines import (
+from lesiontrials.io.volumes import Volume, read_volume
+from lesiontrials.scoring import detection as det
+from lesiontrials.scoring.models.volume_baselines import (
     BrockLikeMalignancy,
     LogBlobDetector,
     block_mean,
     brock_like_probability,
     lung_mask,
 )
-from lesiontrials.io.volumes import Volume, read_volume
 
 
 def _phantom_zyx(spacing_xyz: tuple[float, float, float], nodule_xyz_mm: tuple[float, ...],

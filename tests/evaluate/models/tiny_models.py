@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lesiontrials.evaluate.contract import TASK_OPTIONS, Item
+from lesiontrials.slicing.contract import TASK_OPTIONS, Item
 
 _CHARS = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
               " .,:;?!<>=-_()|'\"\n/%+*[]")
@@ -67,8 +67,8 @@ def _phantom_hu(size: int, nodule_radius_px: float) -> tuple[np.ndarray, np.ndar
 
 def phantom_items(*, size: int = 96) -> list[Item]:
     """Items over every task, condition and profile from a phantom with one nodule."""
-    from lesiontrials.evaluate.overlays import draw_overlay
-    from lesiontrials.evaluate.windowing import encode
+    from lesiontrials.slicing.overlays import draw_overlay
+    from lesiontrials.slicing.windowing import encode
 
     items = []
     for profile in ("lung", "medgemma_rgb"):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from lesiontrials.anatomy import Texture
-from lesiontrials.describe.descriptors import Calcification
-from lesiontrials.evaluate.questions.lungrads import (
+from lesiontrials.lesion_text.descriptors import Calcification
+from lesiontrials.scoring.questions.lungrads import (
     FOLLOW_UP,
     case_category,
     follow_up_option,
     nodule_category,
 )
-from lesiontrials.evaluate.questions.truth import NoduleTruth
+from lesiontrials.scoring.questions.truth import NoduleTruth
 
 
 def nodule(d: float, texture: Texture | None = Texture.SOLID, solid_fraction: float = 1.0,

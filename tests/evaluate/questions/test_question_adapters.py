@@ -10,22 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesiontrials.evaluate.contract import Answer, Item
-from lesiontrials.evaluate.models.prior import MajorityPrior
-from lesiontrials.evaluate.questions.adapters import (
+from lesiontrials.io import write_json, write_parquet, write_png
+from lesiontrials.paths import Workspace
+from lesiontrials.scoring.models.prior import MajorityPrior
+from lesiontrials.scoring.questions.adapters import (
     Asked,
     PromptAnswerer,
     QuestionPrior,
     TaskAnswerer,
     answerer_for,
 )
-from lesiontrials.evaluate.questions.ask import ask_slice_model, read_bank
-from lesiontrials.evaluate.questions.bank import build_bank
-from lesiontrials.evaluate.questions.scoring import score_reply
-from lesiontrials.evaluate.questions.truth import CaseTruth, NoduleTruth
-from lesiontrials.evaluate.questions.workspace import write_question_bank
-from lesiontrials.io import write_json, write_parquet, write_png
-from lesiontrials.paths import Workspace
+from lesiontrials.scoring.questions.ask import ask_slice_model, read_bank
+from lesiontrials.scoring.questions.bank import build_bank
+from lesiontrials.scoring.questions.scoring import score_reply
+from lesiontrials.scoring.questions.truth import CaseTruth, NoduleTruth
+from lesiontrials.scoring.questions.workspace import write_question_bank
+from lesiontrials.slicing.contract import Answer, Item
 from lesiontrials.testing_records import eval_item_row
 
 LOBES = {"right_lung_lower_lobe": "right", "left_lung_upper_lobe": "left"}

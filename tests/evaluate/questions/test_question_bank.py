@@ -9,9 +9,9 @@ import pytest
 
 from lesiontrials.anatomy import Texture
 from lesiontrials.errors import InputError
-from lesiontrials.evaluate.questions.bank import build_bank, items_for_case
-from lesiontrials.evaluate.questions.templates import CANNOT, CATALOGUE, TEMPLATES
-from lesiontrials.evaluate.questions.truth import CaseTruth, case_from_insert
+from lesiontrials.scoring.questions.bank import build_bank, items_for_case
+from lesiontrials.scoring.questions.templates import CANNOT, CATALOGUE, TEMPLATES
+from lesiontrials.scoring.questions.truth import CaseTruth, case_from_insert
 
 
 def _nodule(index: int, *, lobe: str, side: str, zone: str, d: float, z: float,

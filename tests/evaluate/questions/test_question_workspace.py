@@ -42,7 +42,7 @@ def test_writes_bank_and_lists_failed_cases(tmp_path: Path) -> None:
 
 
 def test_missing_cases_is_an_error(tmp_path: Path) -> None:
-    from lesiontrials.evaluate.questions.workspace import write_question_bank
+    from lesiontrials.scoring.questions.workspace import write_question_bank
 
     with pytest.raises(MissingPathError, match="lesiontrials insert t"):
         write_question_bank(Workspace(tmp_path), "t", seed=0)

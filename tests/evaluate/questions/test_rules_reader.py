@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from lesiontrials.anatomy import LOBE_LABEL_IDS, Lobe
-from lesiontrials.evaluate.questions.adapters import Asked
-from lesiontrials.evaluate.questions.ask import ask_reader
-from lesiontrials.evaluate.questions.reader import RulesReader, lobe_at, lobe_map
-from lesiontrials.evaluate.questions.workspace import write_question_bank
-from lesiontrials.evaluate.structured.parse import parse_report
-from lesiontrials.evaluate.structured.report import narrative
 from lesiontrials.io import read_json, write_json
 from lesiontrials.io.volumes import Volume, write_volume
 from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.scoring.questions.adapters import Asked
+from lesiontrials.scoring.questions.ask import ask_reader
+from lesiontrials.scoring.questions.reader import RulesReader, lobe_at, lobe_map
+from lesiontrials.scoring.questions.workspace import write_question_bank
+from lesiontrials.scoring.structured.parse import parse_report
+from lesiontrials.scoring.structured.report import narrative
 
 SPACING = (1.5, 1.5, 2.0)
 NODULE_MM = np.array([-45.0, 0.0, 0.0])  # centre of the nodule in world mm

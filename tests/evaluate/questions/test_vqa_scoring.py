@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lesiontrials.evaluate.questions.bank import QuestionItem
-from lesiontrials.evaluate.questions.scoring import score_reply
-from lesiontrials.evaluate.questions.templates import CANNOT
+from lesiontrials.scoring.questions.bank import QuestionItem
+from lesiontrials.scoring.questions.scoring import score_reply
+from lesiontrials.scoring.questions.templates import CANNOT
 
 
 def item(template_id: str, answer_type: str, answer: str | float,

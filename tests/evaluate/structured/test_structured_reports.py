@@ -7,15 +7,15 @@ import math
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from lesiontrials.evaluate.questions.truth import case_from_insert
-from lesiontrials.evaluate.structured.parse import parse_report
-from lesiontrials.evaluate.structured.report import (
+from lesiontrials.scoring.questions.truth import case_from_insert
+from lesiontrials.scoring.structured.parse import parse_report
+from lesiontrials.scoring.structured.report import (
     CaseReport,
     NoduleReport,
     narrative,
     report_from_truth,
 )
-from lesiontrials.evaluate.structured.score import field_scores, match_nodules
+from lesiontrials.scoring.structured.score import field_scores, match_nodules
 
 
 def _case() -> CaseReport:

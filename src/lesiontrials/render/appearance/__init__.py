@@ -1,0 +1,2 @@
+"""Lesion and tissue appearance: shapes, textures, tissue HU,
+body and bone composition."""
