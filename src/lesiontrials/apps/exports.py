@@ -52,7 +52,7 @@ def selection_spec(table: pd.DataFrame, filters: dict[str, Any], *, name: str,
                                      "n_cases": int(n_cases or len(donors)),
                                      "donor_uids": donors})
     header = [f"# lesiontrials trial spec: donors are the {len(donors)} nodules selected by",
-              f"#   {describe(filters)}",
+              f"#   {filters_comment(filters)}",
               "# plan it with `lesiontrials plan THIS_FILE`; add prevalence, hosts, placement",
               "# or appearance fields as needed (`lesiontrials plan --schema`)."]
     if skipped:
@@ -62,7 +62,7 @@ def selection_spec(table: pd.DataFrame, filters: dict[str, Any], *, name: str,
     return SpecExport(spec, "\n".join(header) + "\n" + body, skipped)
 
 
-def describe(filters: dict[str, Any]) -> str:
+def filters_comment(filters: dict[str, Any]) -> str:
     """One line naming the set filters."""
     parts = []
     for key, value in filters.items():

@@ -66,7 +66,7 @@ from lesiontrials.slicing.contract import CONDITIONS, TASKS, Answer, Item, Model
 from lesiontrials.slicing.tasks import applies_to
 
 __all__ = ["CURRENT_JSON", "RESULT_COLUMNS", "Identity", "ModelSpec", "ScoreSummary",
-           "WorkUnit", "describe", "read_results", "run_key", "score", "score_unit",
+           "WorkUnit", "model_identity", "read_results", "run_key", "score", "score_unit",
            "set_items", "task_rows"]
 
 
@@ -149,7 +149,7 @@ class ScoreSummary:
 
 
 # ----------------------------------------------------------------------- worker side
-def describe(model: Model, fit_truth: PriorFit | None = None) -> Identity:
+def model_identity(model: Model, fit_truth: PriorFit | None = None) -> Identity:
     """``model``'s identity, after fitting its prior on ``fit_truth`` (the synthetic
     calibration fold) if it can."""
     if fit_truth is not None and hasattr(model, "fit_prior"):
@@ -173,7 +173,7 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
         raise InputError(f"work unit {unit.set_name}/{unit.condition}/{unit.task} names no "
                          "model", fix="build units with `score`, which sets the model spec")
     model = unit.model.load()
-    identity = describe(model, unit.fit_truth)
+    identity = model_identity(model, unit.fit_truth)
     prompt = paraphrase(unit.task, unit.paraphrase).prompt
     records: list[dict[str, Any]] = []
     for start in range(0, len(unit.rows), unit.batch_size):
@@ -306,7 +306,7 @@ def score(*, model: str, workspace: Workspace, sets: Sequence[str],
     # local: this process describes the model (its workers then build their own copy)
     try:
         return _drive(workspace, sets, conditions, tasks, plan, spec, local,
-                      describe_fn=lambda truth: describe(spec.load(), truth))
+                      describe_fn=lambda truth: model_identity(spec.load(), truth))
     finally:
         forget_once(spec.resource)  # this call's model is not kept after it
 
@@ -330,7 +330,7 @@ class _Plan:
 def describe_remote(request: tuple[ModelSpec, PriorFit | None]) -> Identity:
     """:func:`describe` on a cluster worker, loading the model there (once per process)."""
     spec, fit_truth = request
-    return describe(spec.load(), fit_truth)
+    return model_identity(spec.load(), fit_truth)
 
 
 def _describe_on(executor: Executor, spec: ModelSpec,

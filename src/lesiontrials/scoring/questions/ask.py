@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.errors import InputError, MissingPathError
-from lesiontrials.insert.case import INSERT_JSON
 from lesiontrials.io import Volume, read_json, read_volume, write_json, write_parquet
-from lesiontrials.paths import DataRoot, Workspace
+from lesiontrials.paths import INSERT_JSON, DataRoot, Workspace
 from lesiontrials.scoring.questions.adapters import (
     Asked,
     PromptAnswerer,
