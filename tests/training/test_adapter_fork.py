@@ -32,20 +32,25 @@ from lesiontrials.testing_training import write_disk_set
 from lesiontrials.training.loop import train
 from lesiontrials.training.recipe import TrainRecipe
 
-ws = Workspace(Path(sys.argv[1]))
-write_disk_set(ws, "seen", n_cases=8, seed=1, image_size=32)
-write_disk_set(ws, "held_out", n_cases=8, seed=2, image_size=32)
-out = train(workspace=ws, name="cnn", sets=["seen"],
-            recipe=TrainRecipe(epochs=1, image_size=32, width=4))
-torch.set_num_threads(2)  # the parent's OpenMP pool is started with two threads
-x = torch.rand(1000, 1000)
-float((x @ x).sum())
-config = ModelConfig(name="cnn", adapter="trained", path=str(out.path))
-score(model="cnn", model_factory=model_factory(config), workspace=ws, sets=["held_out"],
-      conditions=("plain",), tasks=("presence",), workers=2, shard_size=4,
-      show_progress=False)
-rows = read_results(ws, model="cnn", set_name="held_out", condition="plain", task="presence")
-print("scored", len(rows))
+def main():
+    ws = Workspace(Path(sys.argv[1]))
+    write_disk_set(ws, "seen", n_cases=8, seed=1, image_size=32)
+    write_disk_set(ws, "held_out", n_cases=8, seed=2, image_size=32)
+    out = train(workspace=ws, name="cnn", sets=["seen"],
+                recipe=TrainRecipe(epochs=1, image_size=32, width=4))
+    torch.set_num_threads(2)  # the parent's OpenMP pool is started with two threads
+    x = torch.rand(1000, 1000)
+    float((x @ x).sum())
+    config = ModelConfig(name="cnn", adapter="trained", path=str(out.path))
+    score(model="cnn", model_factory=model_factory(config), workspace=ws, sets=["held_out"],
+          conditions=("plain",), tasks=("presence",), workers=2, shard_size=4,
+          show_progress=False)
+    rows = read_results(ws, model="cnn", set_name="held_out", condition="plain", task="presence")
+    print("scored", len(rows))
+
+
+if __name__ == "__main__":  # the pool starts workers from a fork server once torch is loaded
+    main()
 """
 
 
