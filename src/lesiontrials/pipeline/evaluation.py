@@ -1,0 +1,141 @@
+"""The stages that evaluate: score, the demo's trained model, the reporting split, the 3-D
+track, the question bank and the analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lesiontrials.execution import (
+    Executor,
+    ProgressReporter,
+)
+from lesiontrials.paths import DataRoot, Workspace
+
+if TYPE_CHECKING:
+    from lesiontrials.scoring.models.config import ModelConfig
+    from lesiontrials.scoring.runner import ScoreSummary
+    from lesiontrials.scoring.splits import Split
+    from lesiontrials.settings import Settings
+
+from lesiontrials.pipeline.base import (
+    VOLUME_TRIALS,
+    _scope,
+)
+
+
+def score(settings: Settings, executor: Executor | None = None, *,
+          models: Sequence[ModelConfig] | None = None, sets: Sequence[str] | None = None,
+          conditions: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
+          batch_size: int = 16, paraphrases: bool | None = None,
+          reporter: ProgressReporter | None = None) -> list[ScoreSummary]:
+    """Score ``models`` (default: the weight-free baselines) on evaluation ``sets``
+    (default: every set); resumes, re-scores when the prompt or model version changes.
+    ``paraphrases``: every prompt paraphrase (True), the canonical one (False) or, None,
+    every one for models that read the prompt."""
+    from lesiontrials.scoring.models.config import from_cli, model_factory
+    from lesiontrials.scoring.models.registry import BASELINES
+    from lesiontrials.scoring.runner import score as run_score
+    from lesiontrials.slicing.contract import CONDITIONS, TASKS
+    from lesiontrials.slicing.sets import list_sets
+
+    ws = Workspace(settings.workspace)
+    names = list(sets) if sets is not None else list_sets(ws)
+    configs = list(models) if models is not None else from_cli(
+        list(BASELINES), model_path=None, options={})
+    summaries = []
+    with _scope(settings, executor, reporter) as chosen:
+        for config in configs:
+            summaries.append(run_score(
+                model=config.name, model_factory=model_factory(config), workspace=ws,
+                sets=names, conditions=tuple(conditions or CONDITIONS),
+                tasks=tuple(tasks or TASKS), batch_size=batch_size, workers=settings.workers,
+                all_paraphrases=paraphrases, executor=chosen))
+    return summaries
+
+
+def freeze_split(settings: Settings, *, name: str | None = None) -> Split:
+    """Freeze the reporting split (default ``main``) over every set and scored model."""
+    from lesiontrials.analysis.workspace import DEFAULT_SPLIT
+    from lesiontrials.scoring.splits import make_split, scored_models
+    from lesiontrials.slicing.sets import list_sets
+    from lesiontrials.training.demo import DEMO_MODEL
+
+    ws = Workspace(settings.workspace)
+    sets = list_sets(ws)
+    # the demo's trained model is scored on held-out trials only (never on its training
+    # cases): the split is frozen over the other models, so it keeps every trial's slices
+    models = [m for m in scored_models(ws, sets) if m != DEMO_MODEL]
+    return make_split(workspace=ws, name=name or DEFAULT_SPLIT, sets=sets,
+                      models=models or None)
+
+
+def train_demo(settings: Settings, executor: Executor | None = None, *,
+               reporter: ProgressReporter | None = None) -> list[str]:
+    """Train the demo's slice CNN on every design trial but the held-out ones and score it
+    on the held-out trials (and real scans it has not seen) only; lines stating the
+    separation (docs/training.md)."""
+    import time
+
+    from lesiontrials.scoring.models.config import ModelConfig
+    from lesiontrials.slicing.sets import list_sets
+    from lesiontrials.training.demo import DEMO_MODEL, train_demo_model
+
+    ws = Workspace(settings.workspace)
+    start = time.perf_counter()
+    trained = train_demo_model(ws, sets=list_sets(ws))
+    if isinstance(trained, str):
+        return [trained]
+    outcome, train_sets, scored, skipped = trained
+    lines = [f"{DEMO_MODEL} trained in {time.perf_counter() - start:.0f} s on "
+             f"{outcome.identity['n_examples']} slices of {outcome.identity['n_cases']} "
+             f"cases from {', '.join(train_sets)}. Separation: it is scored only on "
+             f"{', '.join(scored)} (no case of these was trained on)"
+             + "".join(f"; not on {k}: {v}" for k, v in skipped.items())]
+    config = ModelConfig(name=DEMO_MODEL, adapter="trained", path=str(outcome.path))
+    score(settings, executor, models=[config], sets=scored, batch_size=64, reporter=reporter)
+    lines.append(f"{DEMO_MODEL} scored on {', '.join(scored)}")
+    return lines
+
+
+def questions(settings: Settings) -> list[str]:
+    """The question track: banks of the nodule-free and two-nodule trials asked of the
+    weight-free baselines and the rules reader (docs/vqa.md); one line per trial."""
+    from lesiontrials.scoring.questions.track import question_track
+
+    return question_track(Workspace(settings.workspace),
+                          data_root=settings.resolved_data_root, seed=settings.seed)
+
+
+def volumes(settings: Settings, *, trials: Sequence[str] = VOLUME_TRIALS) -> list[str]:
+    """The 3-D track: build the volume set of each of ``trials`` that has cases (and the
+    ``real`` set when the data root has raw CTs) and score the 3-D baselines; one line
+    per model and set."""
+    from lesiontrials.scoring.volume_runner import score_volume_sets
+    from lesiontrials.slicing.volumes import build_real_volume_set, build_volume_set
+
+    ws, root = Workspace(settings.workspace), DataRoot(settings.resolved_data_root)
+    present = [t for t in trials if ws.cases_dir(t).is_dir()]
+    for trial in present:
+        build_volume_set(trial=trial, workspace=ws)
+    if (root.root / "raw_ct").is_dir():
+        build_real_volume_set(data_root=root, workspace=ws, name="real")
+        present.append("real")
+    return score_volume_sets(ws, sets=present) if present else [
+        f"no cases for {', '.join(trials)}: volume track skipped"]
+
+
+def analyze(settings: Settings, *, name: str = "main", **options: Any) -> Path:
+    """Analyze the frozen split: tables, intervals, the donor/host diagnostic and the
+    council; returns the report's HTML path (``options``: see
+    :func:`~lesiontrials.analysis.workspace.run_analysis`)."""
+    from lesiontrials.analysis.workspace import real_host_datasets, run_analysis
+
+    options.setdefault("real_host_datasets",
+                       real_host_datasets(Path(settings.resolved_data_root)))
+    return run_analysis(Workspace(settings.workspace), name=name, seed=settings.seed,
+                        **options)
+
+
+# ----------------------------------------------------------------------- the whole job
