@@ -31,9 +31,6 @@ SOURCE = REPO / "src" / PACKAGE
 #                  STAGE_INPUTS (the stages whose outputs or types it reads) — never a
 #                  later stage, never an unrelated one;
 #   kind "entry":  may import anything below it (test fixtures, the web app, the CLI).
-# Both the names before and after tools/move_packages.py are listed (`evaluate` before,
-# `slicing`/`scoring` after; `describe`/`lesion_text`; `profiles`/`measurements`): names
-# absent from the tree are unused.
 LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("errors", "shared", ("errors",)),
     ("seeding", "shared", ("seeding",)),
@@ -43,15 +40,14 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("anatomy", "shared", ("anatomy",)),
     ("records", "shared", ("records",)),  # the stage records' schemas (no I/O)
     ("io", "shared", ("io",)),  # file I/O, incl. reading records and the decoded cache
-    ("shared", "shared", ("donors", "execution", "describe", "lesion_text", "profiles",
-                          "measurements")),
+    ("shared", "shared", ("donors", "execution", "lesion_text", "measurements")),
     ("world", "stage", ("world",)),
     ("index", "stage", ("index",)),
     ("trials", "stage", ("trials",)),
     ("insert", "stage", ("insert",)),
     ("render", "stage", ("render",)),
     ("embeddings", "stage", ("embeddings",)),
-    ("slicing", "stage", ("evaluate", "slicing")),
+    ("slicing", "stage", ("slicing",)),
     ("scoring", "stage", ("scoring",)),
     ("analysis", "stage", ("analysis",)),
     ("survival", "stage", ("survival",)),
@@ -72,13 +68,12 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "insert": ("trials",),  # the plan's manifest
     "render": (),
     "embeddings": ("index", "render"),  # crops of indexed nodules, rendered where no CT
-    "evaluate": ("index", "insert"),  # before the split into slicing and scoring
     "slicing": ("index", "insert"),  # the index's rows, the insert record's file names
     "scoring": ("slicing", "insert"),  # items and their contract; the question bank reads
     # the realised truth insertion wrote
-    "analysis": ("evaluate", "slicing", "scoring"),  # items, results, splits
+    "analysis": ("slicing", "scoring"),  # items, results, splits
     "survival": ("index", "embeddings"),
-    "training": ("evaluate", "slicing", "scoring", "analysis",  # items; paired intervals
+    "training": ("slicing", "scoring", "analysis",  # items; paired intervals
                  "index", "trials", "insert", "render"),  # the improve loop's extra trials
 }
 
