@@ -111,3 +111,54 @@ def test_balanced_cases_never_claim_more_than_n_items():
     assert got.method == "wilson-design-effect"
     assert got.low == pytest.approx(low) and got.high == pytest.approx(high)
     assert got.high - got.low > 0.3
+
+
+def test_crossed_df_follows_the_dominant_variance_component():
+    """Satterthwaite df of the two-way variance: G_donor − 1 when the donor excess over the
+    pair variance dominates, G_pair − 1 when only pair-level noise is left, between when
+    both contribute."""
+    from lesiontrials.analysis.bootstrap import crossed_df
+
+    donors, hosts, pairs = 5, 5, 15
+    only_pairs = crossed_df([(1, 1.0, donors), (1, 1.0, hosts), (-1, 1.0, pairs)])
+    only_donor = crossed_df([(1, 101.0, donors), (1, 1.0, hosts), (-1, 1.0, pairs)])
+    both = crossed_df([(1, 3.0, donors), (1, 3.0, hosts), (-1, 1.0, pairs)])
+    assert only_pairs == pytest.approx(pairs - 1)
+    assert only_donor == pytest.approx(donors - 1, rel=0.05)
+    assert donors - 1 < both < pairs - 1
+
+
+def _crossed_answers(rng, beta, *, units):
+    """5 donors × 5 hosts, 3 hosts per donor (the demo's cyclic block), 3 slices per pair,
+    donor and host logit SD 1, image SD 0.5; ``units`` answering units share everything
+    but their intercepts ``beta``."""
+    from lesiontrials.analysis.simulate import DEMO, CrossedDesign, Effects, simulate_answers
+
+    design = CrossedDesign("demo", DEMO.n_donors, DEMO.hosts_per_donor, DEMO.n_hosts,
+                           DEMO.slices, units=units)
+    return simulate_answers(design, Effects(donor_sd=1.0, host_sd=1.0), rng,
+                            intercepts=np.asarray(beta, dtype=float))
+
+
+def test_crossed_paired_difference_covers_near_nominal_small_simulation():
+    """Two models on the same 45 crossed slices: their donor and host effects cancel in the
+    difference, so t on (fewest levels − 1) df over-covered (0.996); the Satterthwaite df
+    brings it near 0.95 (bench: docs/diagnostic.md)."""
+    from lesiontrials.analysis.simulate import Effects, true_accuracy
+
+    effects = Effects(donor_sd=1.0, host_sd=1.0)
+    betas = np.array([1.55, 0.85])
+    truth = true_accuracy(effects, betas[0]) - true_accuracy(effects, betas[1])
+    rng = np.random.default_rng(21)
+    hits, widths = [], []
+    for _ in range(200):
+        answers = _crossed_answers(rng, betas, units=2)
+        first = answers.unit == 0
+        units = {"donor": answers.donor[first], "host": answers.host[first]}
+        ci = paired_difference(answers.correct[first], answers.correct[~first], units=units,
+                               rng=rng, replicates=200)
+        hits.append(ci.low <= truth <= ci.high)
+        widths.append(ci.high - ci.low)
+    # 0.98 here; t on (fewest levels − 1) = 4 df gave 0.995 on the same data sets
+    assert 0.90 <= np.mean(hits) <= 0.99
+    assert min(widths) > 0.0

@@ -80,25 +80,33 @@ def _unit_values(values: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: np.ndarray,
-                            replicates: int, rng: np.random.Generator) -> float:
-    """Multiway cluster-bootstrap variance of ``contrast · mean(columns)``.
+@dataclass(frozen=True)
+class ClusterVariance:
+    """Variance of a mean under the design's clustering, with the degrees of freedom of
+    its quantile (``None``: normal quantile)."""
 
-    ``columns`` is (items, k). For one factor this is the ordinary cluster bootstrap
-    variance. For crossed factors, resampling donors and hosts together (the pigeonhole
-    bootstrap) counts the residual and — in sparse incomplete designs, where a donor
-    meets only a few hosts — the other factor's variance twice, so it over-covers (1.00
-    instead of 0.95 in the calibration bench). Instead each factor and each intersection
-    of factors is bootstrapped on its own, one-way, and the variances are combined by
-    inclusion–exclusion, V = V_donor + V_host − V_donor×host (Cameron, Gelbach & Miller
-    2011), floored at the largest one-way variance. With one factor the variance is scaled
-    by G/(G − 1), G its number of clusters (the CR1 small-sample factor: a bootstrap over
-    G clusters underestimates the variance by (G − 1)/G, a fifth at 5 cases); crossed
-    designs keep the plain combination and a t quantile instead (``design_quantile``).
+    variance: float
+    df: float | None
+
+
+def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: np.ndarray,
+                            replicates: int, rng: np.random.Generator) -> ClusterVariance:
+    """Multiway cluster-bootstrap variance of ``contrast · mean(columns)`` and its df.
+
+    ``columns`` is (items, k). Each factor and each intersection of factors is
+    bootstrapped on its own, one-way, and every one-way variance gets the CR1 factor
+    G/(G − 1), G its number of clusters (a bootstrap over G clusters underestimates the
+    variance by (G − 1)/G, a fifth at 5 cases or donors). One factor: that variance with
+    the normal quantile (Student's t on top over-covered, 0.99 at 5 cases). Crossed
+    factors: combined by inclusion–exclusion, V = V_donor + V_host − V_donor×host
+    (Cameron, Gelbach & Miller 2011), floored at the largest one-way variance; resampling
+    donors and hosts together (the pigeonhole bootstrap) instead counts the residual — and
+    in sparse incomplete designs the other factor — twice (coverage 1.00, not 0.95). Its
+    degrees of freedom: see :func:`crossed_df`.
     """
     sums = cells.cell_sums(columns) @ contrast
     counts = cells.cell_sums(np.ones(columns.shape[0]))
-    combined, largest = 0.0, 0.0
+    terms: list[tuple[int, float, int]] = []
     for sign, clusters in clusterings(cells):
         stats_: list[np.ndarray] = []
         for weight in cluster_weights(clusters, replicates=replicates, rng=rng):
@@ -106,21 +114,48 @@ def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: 
         values = np.concatenate(stats_)
         variance = float(np.var(values, ddof=1)) if values.size > 1 else 0.0
         groups = int(clusters.max()) + 1
-        if len(cells.levels) == 1 and groups > 1:
+        if groups > 1:
             variance *= groups / (groups - 1)
-        combined += sign * variance
-        if sign > 0:
-            largest = max(largest, variance)
-    return max(combined, largest)
+        terms.append((sign, variance, groups))
+    if len(cells.levels) == 1:
+        return ClusterVariance(terms[0][1], None)
+    combined = sum(sign * variance for sign, variance, _ in terms)
+    largest = max(variance for sign, variance, _ in terms if sign > 0)
+    if len(cells.levels) != 2:
+        return ClusterVariance(max(combined, largest), float(cells.fewest_levels - 1))
+    return ClusterVariance(max(combined, largest), crossed_df(terms))
 
 
-def design_quantile(level: float, cells: UnitCells) -> float:
+def crossed_df(terms: list[tuple[int, float, int]]) -> float:
+    """Welch–Satterthwaite degrees of freedom of a two-way (donor × host) cluster variance.
+
+    ``terms`` = (sign, CR1 variance, clusters) for donors, hosts and donor × host pairs, as
+    :func:`clusterings` orders them. The pair-clustered variance V_P holds everything that
+    varies between pairs; V_D − V_P and V_H − V_P are what the donor and the host add on
+    top, each estimated from G_D resp. G_H clusters. The combined variance is treated as
+    the sum of the three (negative excesses count as 0), each a scaled χ² on (its clusters
+    − 1) df: ν = (Σ c_i)² / Σ c_i² / (G_i − 1). Why not (fewest levels − 1), the usual
+    conservative rule: when the donor and host effects cancel (a paired difference of two
+    models answering the same slices) or are small next to the slice-level noise, the
+    variance rests on the pairs, not on 5 donors, and t on 4 df covered 0.996 instead of
+    0.95 at 5 donors × 5 hosts; ν moves from G − 1 towards G_P − 1 as the pair-level part
+    dominates. Calibration bench: docs/diagnostic.md.
+    """
+    (_, donor, donors), (_, host, hosts), (_, pair, pairs) = terms
+    parts = ((max(donor - pair, 0.0), donors), (max(host - pair, 0.0), hosts), (pair, pairs))
+    total = sum(value for value, _ in parts)
+    denominator = sum(value**2 / (groups - 1) for value, groups in parts if groups > 1)
+    if total <= 0.0 or denominator <= 0.0:
+        return float(min(donors, hosts) - 1)
+    return float(total**2 / denominator)
+
+
+def design_quantile(level: float, variance: ClusterVariance) -> float:
     """Quantile for a design-effect interval: normal for one clustering factor (with the
-    CR1-scaled variance; Student's t on top over-covered, 0.99 at 5 cases), Student's t on
-    (fewest levels − 1) df for crossed factors, whose multiway variance is noisier (the
-    normal quantile covered 0.91 at 5 donors × 5 hosts). Calibration bench:
+    CR1-scaled variance), Student's t on the Welch–Satterthwaite df of the two-way
+    variance for crossed factors (:func:`crossed_df`). Calibration bench:
     docs/diagnostic.md."""
-    return critical_value(level, None if len(cells.levels) == 1 else cells.fewest_levels)
+    return critical_value(level, None if variance.df is None else variance.df + 1.0)
 
 
 def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | None,
@@ -129,12 +164,13 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
     """CI of the mean of a 0/1 (or [0, 1]) per-item vector, aware of the design's units.
 
     ``units`` maps unit names to per-item ids: ``{"case": case_uid}`` for items clustered
-    in cases, ``{"donor": donor_uid, "host": host_ct_id}`` for a crossed design (pigeonhole
-    bootstrap); ``None`` when items are independent (plain Wilson). Methods:
+    in cases, ``{"donor": donor_uid, "host": host_ct_id}`` for a crossed design (multiway
+    cluster bootstrap); ``None`` when items are independent (plain Wilson). Methods:
 
     - ``wilson``: independent items;
     - ``wilson-design-effect``: Wilson at ``n_eff = p(1 − p) / Var_bootstrap``, quantile
-      from ``design_quantile`` (normal for cases, t for crossed donors × hosts);
+      from ``design_quantile`` (normal for cases, t on the Welch–Satterthwaite df of the
+      two-way variance for crossed donors × hosts);
     - ``wilson-t``: the estimate is 0 or 1, so there is no variation to measure the
       clustering with; Wilson at n items with the t quantile on (fewest units − 1) df (it is
       what keeps 12/12 in 4 cases from looking like 12 independent successes);
@@ -159,9 +195,10 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
     if spread <= 0.0:
         low, high = wilson(p, n, z)
         return Interval(p, low, high, level, "wilson-t")
-    variance = bootstrap_mean_variance(y[:, None], cells, contrast=np.ones(1),
+    measured = bootstrap_mean_variance(y[:, None], cells, contrast=np.ones(1),
                                        replicates=replicates, rng=rng)
-    z = design_quantile(level, cells)
+    variance = measured.variance
+    z = design_quantile(level, measured)
     # at most n (answers): a negative intra-cluster correlation (e.g. a constant answer on
     # cases that each hold one positive and one negative slice) must not claim more than
     # n items — or than the answers behind them when items are means over paraphrases
@@ -203,10 +240,11 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
     if spread <= 0.0:
         low, high = newcombe_paired(joint, n, z)
         return Interval(diff, low, high, level, "newcombe-t")
-    variance = bootstrap_mean_variance(joint_items, cells,
+    measured = bootstrap_mean_variance(joint_items, cells,
                                        contrast=np.array([0.0, 1.0, -1.0, 0.0]),
                                        replicates=replicates, rng=rng)
-    z = design_quantile(level, cells)
+    variance = measured.variance
+    z = design_quantile(level, measured)
     n_eff = min(spread / variance, float(n)) if variance > 0 else float(n)  # at most n
     low, high = newcombe_paired(joint, n_eff, z)
     return Interval(diff, low, high, level, "newcombe-design-effect")
