@@ -6,9 +6,9 @@ point. Why a design effect: when items share units (cases, donors, hosts) they c
 information than independent items; the cluster bootstrap measures the variance of the
 mean, and ``n_eff = n / deff`` with ``deff = Var_cluster / Var_iid`` turns it
 into the equivalent number of independent items, as in Korn & Graubard (1998) for survey
-proportions. With few clusters the normal quantile is replaced by Student's t on
-``clusters − 1`` degrees of freedom, because the variance itself is then estimated from a
-handful of units.
+proportions. Where the variance itself rests on a handful of units the normal quantile
+is replaced by Student's t (for crossed donor × host designs on the Welch–Satterthwaite
+df of the two-way variance, see ``bootstrap.crossed_df``).
 
 The formulas are written out (a few lines each) because library versions (statsmodels'
 ``proportion_confint``, scipy's ``binomtest``) take an integer count and a normal quantile,
