@@ -24,6 +24,7 @@ from lesiontrials.analysis.volume_questions_report import volume_question_table 
 from lesiontrials.io import read_json, read_parquet  # noqa: E402
 from lesiontrials.scoring.models.volume_vlm import (  # noqa: E402
     VOLUME_PROMPTS,
+    MerlinEncoder,
     Preprocess,
     VolumeVLM,
 )
@@ -82,7 +83,7 @@ def test_model_sees_the_ct_and_the_fixed_prompts_only(trial) -> None:
     preprocess = Preprocess(spacing_mm=(4.0, 4.0, 6.0), roi_size=(24, 24, 12))
     for uid in vs.scans["scan_uid"]:  # a fresh model per scan: no cache hides a difference
         spy = _SpyNetwork()
-        model = VolumeVLM(name="spy", network=spy, preprocess=preprocess,
+        model = VolumeVLM(name="spy", encoder=MerlinEncoder(spy, preprocess),
                           weights_sha256="0" * 64)
         one = vs.scans[vs.scans["scan_uid"] == uid]
         run_volume_questions(model, type(vs)(vs.name, vs.root, one, vs.truth, vs.sha256),

@@ -76,3 +76,40 @@ def as_lps(volume: Volume) -> Volume:
     flip = np.diag([-1.0, -1.0, 1.0, 1.0])
     flip[0, 3], flip[1, 3] = volume.shape[0] - 1, volume.shape[1] - 1
     return Volume(np.ascontiguousarray(volume.array[::-1, ::-1, :]), volume.affine @ flip)
+
+
+#: a COLIPRI network of the package's own classes, small enough for a test
+COLIPRI_TINY = {"input_size": 16, "spacing": 8, "image_embed_dim": 24, "projection_dim": 24,
+                "model.image_encoder.backbone.eva_depth": 1,
+                "model.image_encoder.backbone.eva_numheads": 2,
+                "model.image_encoder.pooler.num_heads": 2,
+                "model.text_encoder.pooler.num_heads": 2}
+
+
+def write_tiny_colipri(folder: Path, *, seed: int = 0) -> None:
+    """A COLIPRI folder: model.safetensors + text_encoder/ (a tiny BERT and its word-piece
+    vocabulary, written here) + overrides.json sizing the network down."""
+    import re
+
+    from colipri import get_model
+    from colipri.checkpoint import load_model_config
+    from safetensors.torch import save_file
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from lesiontrials.scoring.models.colipri_encoder import _overrides
+
+    text = folder / "text_encoder"
+    text.mkdir(parents=True)
+    words = sorted({w for p in VOLUME_PROMPTS.values() for t in p.values()
+                    for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    (text / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizer(str(text / "vocab.txt")).save_pretrained(str(text))
+    torch.manual_seed(seed)
+    BertModel(BertConfig(vocab_size=5 + len(words), hidden_size=24, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=48,
+                         max_position_embeddings=512)).save_pretrained(str(text))
+    (folder / "overrides.json").write_text(json.dumps(COLIPRI_TINY))
+    model = get_model(config=load_model_config(overrides=_overrides(folder)), pretrained=False)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(folder / "model.safetensors"))

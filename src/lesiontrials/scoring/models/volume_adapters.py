@@ -8,6 +8,7 @@ A user's in-house CAD runs on the volume track without an adapter class::
         callable: my_pkg.cad:detect  # or: torchscript: /models/cad.pt
                                      # or: monai_bundle: /models/lung_nodule_ct_detection
                                      # or (kind: vlm): merlin: /models/merlin
+                                     #              or colipri: /models/colipri
         coordinates: world_lps       # what it returns: world_ras (default), world_lps, voxel
         version: "2024-05"
 
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 
 COORDINATES = ("world_ras", "world_lps", "voxel")
 KINDS = ("detector", "malignancy", "vlm")
-SOURCES = ("callable", "torchscript", "monai_bundle", "merlin")
+SOURCES = ("callable", "torchscript", "monai_bundle", "merlin", "colipri")
+VLM_SOURCES = ("merlin", "colipri")
 
 
 def to_ras(points: np.ndarray, *, coordinates: str, volume: Volume) -> np.ndarray:
@@ -165,7 +167,7 @@ def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None,
     """One models-YAML entry → a detector, malignancy model or 3-D vision-language encoder
     (``kind: vlm`` with ``merlin: FOLDER`` and optional ``options:``; docs/models.md)."""
     name = check_name(str(entry.get("name", "")), what="volume model name")
-    kind = str(entry.get("kind", "vlm" if "merlin" in entry else "detector"))
+    kind = str(entry.get("kind", "vlm" if set(VLM_SOURCES) & set(entry) else "detector"))
     coordinates = str(entry.get("coordinates", "world_ras"))
     if kind not in KINDS or coordinates not in COORDINATES:
         raise InputError(f"volume model {name!r}: kind {kind!r} / coordinates "
@@ -174,18 +176,23 @@ def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None,
     sources = [k for k in SOURCES if k in entry]
     if len(sources) != 1:
         raise InputError(f"volume model {name!r}: give exactly one of {', '.join(SOURCES)}")
-    if (kind == "vlm") != (sources[0] == "merlin"):
-        raise InputError(f"volume model {name!r}: kind vlm goes with merlin: FOLDER "
-                         "(and merlin with kind vlm)",
+    if (kind == "vlm") != (sources[0] in VLM_SOURCES):
+        raise InputError(f"volume model {name!r}: kind vlm goes with merlin: FOLDER or "
+                         "colipri: FOLDER (and those with kind vlm)",
                          fix="write `kind: vlm` and `merlin: /path/to/merlin`")
     options = entry.get("options") or {}
-    if not isinstance(options, dict) or (options and sources[0] != "merlin"):
+    if not isinstance(options, dict) or (options and sources[0] not in VLM_SOURCES):
         raise InputError(f"volume model {name!r}: options must be a mapping, and only a "
-                         "merlin entry takes options", fix="remove `options:` or fix it")
+                         "merlin or colipri entry takes options",
+                         fix="remove `options:` or fix it")
     if sources[0] == "merlin":
         from lesiontrials.scoring.models.volume_vlm import load_merlin
 
         return load_merlin(_path(entry, "merlin", base_dir), name=name, options=options)
+    if sources[0] == "colipri":
+        from lesiontrials.scoring.models.colipri_encoder import load_colipri
+
+        return load_colipri(_path(entry, "colipri", base_dir), name=name, options=options)
     if "monai_bundle" in entry:
         from lesiontrials.scoring.models.monai_detection import MonaiLungNoduleDetector
 

@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -104,48 +104,87 @@ class Preprocess:
         return np.asarray(image.as_tensor()[0].numpy(), dtype=np.float32)
 
 
+class VisionLanguageEncoder(Protocol):
+    """The two towers of a CLIP-style 3-D model, behind its own preprocessing.
+
+    ``encode_volume`` → L2-normalised image embedding ``(d,)`` float64; ``encode_texts`` →
+    L2-normalised ``(n, d)``; ``logit_scale`` multiplies cosine similarities before the
+    softmax; ``settings`` (architecture and preprocessing) go into the model version."""
+
+    @property
+    def logit_scale(self) -> float: ...
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+    def encode_volume(self, volume: Volume) -> np.ndarray: ...
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class MerlinEncoder:
+    """Merlin's towers (:mod:`.merlin_network`, or any module with ``encode_image``,
+    ``encode_text`` and ``logit_scale``) behind :class:`Preprocess`."""
+
+    network: Any
+    preprocess: Preprocess
+    device: str = "cpu"
+
+    @property
+    def logit_scale(self) -> float:
+        return float(np.exp(float(self.network.logit_scale.detach().float().item())))
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"architecture": "merlin", **asdict(self.preprocess)}
+
+    def encode_volume(self, volume: Volume) -> np.ndarray:
+        import torch
+
+        tensor = torch.from_numpy(self.preprocess.apply(volume))[None, None].to(self.device)
+        with torch.inference_mode():
+            out = self.network.encode_image(tensor).float()
+        return _unit(out.cpu().numpy()[0])
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.network.encode_text(texts).float()
+        return np.stack([_unit(row) for row in out.cpu().numpy()])
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
 @dataclass
 class VolumeVLM:
     """A loaded 3-D vision-language encoder (module docstring); ``kind`` = ``vlm``."""
 
     name: str
-    network: Any  # a torch module with encode_image, encode_text, logit_scale
-    preprocess: Preprocess
+    encoder: VisionLanguageEncoder
     weights_sha256: str
-    architecture: str = "merlin"
-    device: str = "cpu"
     kind: str = "vlm"
-    _text_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def version(self) -> str:
-        settings = hashlib.sha256(json.dumps(asdict(self.preprocess), sort_keys=True)
-                                  .encode("utf-8")).hexdigest()[:8]
-        return (f"{self.architecture}+w{self.weights_sha256[:16]}+p{prompts_hash()}"
-                f"+pre{settings}")
+        settings = self.encoder.settings
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8"))
+        return (f"{settings['architecture']}+w{self.weights_sha256[:16]}+p{prompts_hash()}"
+                f"+pre{digest.hexdigest()[:8]}")
 
-    def _image_embedding(self, volume: Volume) -> Any:
-        import torch
-
-        array = self.preprocess.apply(volume)
-        tensor = torch.from_numpy(array)[None, None].to(self.device)
-        with torch.inference_mode():
-            out = self.network.encode_image(tensor).float()
-        return torch.nn.functional.normalize(out, dim=-1)[0]
-
-    def _text_embeddings(self, task: str) -> Any:
-        import torch
-
+    def _text_embeddings(self, task: str) -> np.ndarray:
         if task not in self._text_cache:
-            texts = list(VOLUME_PROMPTS[task].values())
-            with torch.inference_mode():
-                out = self.network.encode_text(texts).float()
-            self._text_cache[task] = torch.nn.functional.normalize(out, dim=-1)
+            self._text_cache[task] = self.encoder.encode_texts(list(VOLUME_PROMPTS[task].values()))
         return self._text_cache[task]
 
     def embed(self, volume: Volume) -> np.ndarray:
         """The L2-normalised image embedding ``(embed_dim,)`` float32."""
-        return np.asarray(self._image_embedding(volume).cpu().numpy(), dtype=np.float32)
+        return np.asarray(self.encoder.encode_volume(volume), dtype=np.float32)
 
     def zero_shot(self, volume: Volume, task: str) -> tuple[str, dict[str, float]]:
         """(chosen option, softmax score per option) for one of :data:`VOLUME_TASKS`."""
@@ -157,13 +196,11 @@ class VolumeVLM:
     def zero_shot_all(self, volume: Volume, tasks: tuple[str, ...] = VOLUME_TASKS
                       ) -> dict[str, tuple[str, dict[str, float]]]:
         """:meth:`zero_shot` for several tasks from one image embedding."""
-        import torch
-
-        image = self._image_embedding(volume)
-        scale = float(torch.exp(self.network.logit_scale.detach().float()).item())
+        image = self.encoder.encode_volume(volume)
+        scale = self.encoder.logit_scale
         out = {}
         for task in tasks:
-            similarity = (self._text_embeddings(task) @ image).cpu().double().numpy()
+            similarity = self._text_embeddings(task) @ image
             logits = scale * similarity
             probabilities = np.exp(logits - logits.max())
             probabilities /= probabilities.sum()
@@ -230,8 +267,9 @@ def load_merlin(folder: Path, *, name: str, options: dict[str, Any] | None = Non
         shape = MerlinShape.from_record(record)
     network = MerlinNetwork(shape, text_dir=folder / TEXT_DIR)
     _load_state(network, folder / checkpoint, name=name)
-    return VolumeVLM(name=name, network=network.to(device).eval(), preprocess=preprocess,
-                     weights_sha256=sha256_file(folder / checkpoint), device=device)
+    encoder = MerlinEncoder(network.to(device).eval(), preprocess, device)
+    return VolumeVLM(name=name, encoder=encoder,
+                     weights_sha256=sha256_file(folder / checkpoint))
 
 
 def _load_state(network: Any, path: Path, *, name: str) -> None:
