@@ -63,10 +63,11 @@ def run_volume_questions(model: VolumeVLM, volume_set: VolumeSet, *, workspace: 
     uids: list[str] = []
     vectors: list[np.ndarray] = []
     for uid, volume in scans(volume_set):
-        for task, (option, scores) in model.zero_shot_all(volume, VOLUME_TASKS).items():
+        chosen, vector = model.answer_and_embed(volume, VOLUME_TASKS)
+        for task, (option, scores) in chosen.items():
             answers.append((uid, task, option, json.dumps(scores, sort_keys=True)))
         uids.append(uid)
-        vectors.append(model.embed(volume))
+        vectors.append(vector)
     frame = pd.DataFrame(answers, columns=["scan_uid", "task", "option", "scores"]).astype(
         "string")
     write_parquet(frame, directory / QUESTIONS_FILE)

@@ -89,6 +89,7 @@ def test_model_sees_the_ct_and_the_fixed_prompts_only(trial) -> None:
         run_volume_questions(model, type(vs)(vs.name, vs.root, one, vs.truth, vs.sha256),
                              workspace=ws, force=True)
         assert spy.texts == [list(p.values()) for p in VOLUME_PROMPTS.values()]
+        assert len(spy.images) == 1  # one pass of the image tower gives answers and embedding
         assert all(image.shape == (1, 1, 24, 24, 12) for image in spy.images)
         assert all(float(image.min()) >= 0.0 and float(image.max()) <= 1.0
                    for image in spy.images)  # HU window applied: a CT, not a label map

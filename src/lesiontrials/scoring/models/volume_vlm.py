@@ -196,6 +196,11 @@ class VolumeVLM:
     def zero_shot_all(self, volume: Volume, tasks: tuple[str, ...] = VOLUME_TASKS
                       ) -> dict[str, tuple[str, dict[str, float]]]:
         """:meth:`zero_shot` for several tasks from one image embedding."""
+        return self.answer_and_embed(volume, tasks)[0]
+
+    def answer_and_embed(self, volume: Volume, tasks: tuple[str, ...] = VOLUME_TASKS
+                         ) -> tuple[dict[str, tuple[str, dict[str, float]]], np.ndarray]:
+        """(:meth:`zero_shot_all`, :meth:`embed`) from one pass of the image tower."""
         image = self.encoder.encode_volume(volume)
         scale = self.encoder.logit_scale
         out = {}
@@ -207,7 +212,7 @@ class VolumeVLM:
             options = tuple(VOLUME_PROMPTS[task])
             out[task] = (options[int(np.argmax(similarity))],
                          {o: float(p) for o, p in zip(options, probabilities, strict=True)})
-        return out
+        return out, np.asarray(image, dtype=np.float32)
 
 
 def expected_files(folder: Path, *, checkpoint: str = MERLIN_CHECKPOINT) -> list[str]:
