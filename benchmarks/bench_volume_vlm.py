@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -63,10 +64,12 @@ def _colipri(folder: Path, device: str) -> Any:
     from transformers import BertConfig, BertModel, BertTokenizer
 
     from lesiontrials.scoring.models.colipri_encoder import ColipriEncoder, _overrides
+    from lesiontrials.scoring.models.volume_vlm import VOLUME_PROMPTS
 
     text = folder / "text_encoder"
     text.mkdir()
-    words = "chest ct . lungs : a pulmonary nodule is present no in the".split()
+    words = sorted({w for p in VOLUME_PROMPTS.values() for t in p.values()
+                    for w in re.findall(r"\w+|[^\w\s]", t.lower())})
     (text / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
                                                *words]) + "\n")
     BertTokenizer(str(text / "vocab.txt")).save_pretrained(str(text))
