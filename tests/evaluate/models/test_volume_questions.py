@@ -18,9 +18,11 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from tiny_merlin import SMALL_INPUT, TINY, write_tiny_merlin  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
 from lesiontrials.analysis.detection_report import volume_track  # noqa: E402
 from lesiontrials.analysis.volume_questions_report import volume_question_table  # noqa: E402
+from lesiontrials.cli.main import app  # noqa: E402
 from lesiontrials.io import read_json, read_parquet  # noqa: E402
 from lesiontrials.scoring.models.volume_vlm import (  # noqa: E402
     VOLUME_PROMPTS,
@@ -103,8 +105,10 @@ def test_volume_questions_end_to_end_and_report(trial, tmp_path: Path) -> None:
     yaml_path = tmp_path / "models.yaml"
     yaml_path.write_text(json.dumps({"volume_models": [
         {"name": "merlin-tiny", "merlin": str(folder), "options": SMALL_INPUT}]}))
-    lines = score_volume_sets(ws, sets=[TRIAL], names=[], models_yaml=yaml_path)
-    assert len(lines) == 1 and "merlin-tiny" in lines[0]
+    result = CliRunner().invoke(app, ["volumes", "score", "-w", str(ws.root), "--set", TRIAL,
+                                      "--model", "brock_like", "--models", str(yaml_path)])
+    assert result.exit_code == 0, result.output
+    assert "merlin-tiny" in result.output and "brock_like" in result.output
     directory = ws.volume_results_dir("merlin-tiny", TRIAL)
     assert read_json(directory / "run.json")["kind"] == "vlm"
     answers = read_parquet(directory / "questions.parquet")
