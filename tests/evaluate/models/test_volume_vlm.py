@@ -119,7 +119,7 @@ def test_missing_checkpoint_names_every_expected_file(tmp_path: Path) -> None:
         build_volume_model({"name": "merlin", "kind": "vlm", "merlin": str(tmp_path)})
     message = str(caught.value)
     for expected in (MERLIN_CHECKPOINT, "text_encoder/config.json",
-                     "text_encoder/tokenizer_config.json", "tokenizer.json"):
+                     "tokenizer.json", "vocab.json"):
         assert expected in message
     assert str(tmp_path) in message
 

@@ -42,6 +42,8 @@ from lesiontrials.slicing.tasks import OPTION_TEXT
 MERLIN_CHECKPOINT: Final = "i3_resnet_clinical_longformer_best_clip_04-02-2024_23-21-36_epoch_99.pt"
 TEXT_DIR: Final = "text_encoder"
 NETWORK_JSON: Final = "network.json"
+#: one of these makes a tokenizer (Clinical-Longformer ships vocab.json + merges.txt);
+#: tokenizer_config.json is read when present
 TOKENIZER_FILES: Final = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model")
 
 #: one sentence frame per task; options fill the slot (a report's findings style)
@@ -215,16 +217,14 @@ class VolumeVLM:
         return out, np.asarray(image, dtype=np.float32)
 
 
-def expected_files(folder: Path, *, checkpoint: str = MERLIN_CHECKPOINT) -> list[str]:
+def expected_files(*, checkpoint: str = MERLIN_CHECKPOINT) -> list[str]:
     """What a Merlin folder must hold (relative paths; tokenizer: one of several)."""
-    return [checkpoint, f"{TEXT_DIR}/config.json", f"{TEXT_DIR}/tokenizer_config.json",
-            f"{TEXT_DIR}/" + " or ".join(TOKENIZER_FILES)]
+    return [checkpoint, f"{TEXT_DIR}/config.json", f"{TEXT_DIR}/" + " or ".join(TOKENIZER_FILES)]
 
 
 def _check_folder(folder: Path, *, checkpoint: str, name: str) -> None:
     text = folder / TEXT_DIR
-    missing = [p for p in (checkpoint, f"{TEXT_DIR}/config.json",
-                           f"{TEXT_DIR}/tokenizer_config.json") if not (folder / p).is_file()]
+    missing = [p for p in (checkpoint, f"{TEXT_DIR}/config.json") if not (folder / p).is_file()]
     if not any((text / t).is_file() for t in TOKENIZER_FILES):
         missing.append(f"{TEXT_DIR}/" + " or ".join(TOKENIZER_FILES))
     if missing:
@@ -233,7 +233,7 @@ def _check_folder(folder: Path, *, checkpoint: str, name: str) -> None:
             fix=f"put the contrastive checkpoint there as {checkpoint} (or set "
                 "options.checkpoint) and a local copy of Clinical-Longformer's config.json "
                 f"and tokenizer files in {TEXT_DIR}/; expected: "
-                f"{expected_files(folder, checkpoint=checkpoint)}")
+                f"{expected_files(checkpoint=checkpoint)}")
 
 
 def load_merlin(folder: Path, *, name: str, options: dict[str, Any] | None = None) -> VolumeVLM:
