@@ -73,6 +73,8 @@ def test_weights_are_the_checkpoint_s(merlin_folder: Path) -> None:
     reference.load_state_dict(torch.load(merlin_folder / MERLIN_CHECKPOINT))
     reference.eval()
     model = load_merlin(merlin_folder, name="m", options=SMALL_INPUT)
+    tokenizer = model.encoder.network.encode_text.tokenizer  # type: ignore[attr-defined]
+    assert tokenizer(["a nodule."])["input_ids"][0][0] == tokenizer.bos_token_id  # <s> first
     volume = scan()
     array = Preprocess(spacing_mm=(4.0, 4.0, 6.0), roi_size=(24, 24, 12)).apply(volume)
     with torch.no_grad():

@@ -23,18 +23,15 @@ SMALL_INPUT = {"spacing_mm": [4.0, 4.0, 6.0], "roi_size": [24, 24, 12]}
 
 
 def _tokenizer_folder(folder: Path) -> None:
-    """A byte-level BPE tokenizer trained here on the prompts (no download)."""
+    """A byte-level BPE vocabulary trained here on the prompts, saved as Clinical-Longformer
+    ships its tokenizer (``vocab.json`` + ``merges.txt``, no tokenizer config)."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import PreTrainedTokenizerFast
 
     texts = [normalise_report_text(t) for p in VOLUME_PROMPTS.values() for t in p.values()]
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(texts, vocab_size=300, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
-    fast = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", cls_token="<s>",
-                                   sep_token="</s>")
-    fast.save_pretrained(str(folder))
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
 
 
 def write_tiny_merlin(folder: Path, *, seed: int = 0) -> MerlinNetwork:
