@@ -1,25 +1,27 @@
 """3-D CT vision-language encoders on the volume track: zero-shot questions and embeddings.
 
-A :class:`VolumeVLM` holds an image tower and a text tower trained CLIP-style (Merlin's
-shape: :mod:`.merlin_network`). It sees one CT at a time (a
-:class:`~lesiontrials.io.volumes.Volume`, never truth or labels) and
+A :class:`VolumeVLM` wraps a :class:`VisionLanguageEncoder` — an image tower and a text
+tower trained CLIP-style, each behind its own preprocessing: :class:`MerlinEncoder`
+(Merlin's shape, :mod:`.merlin_network`, loaded by :func:`load_merlin`) or
+:class:`~.colipri_encoder.ColipriEncoder` (the ``colipri`` package). It sees one CT at a
+time (a :class:`~lesiontrials.io.volumes.Volume`, never truth or labels) and gives
 
 - ``embed(volume)`` → the L2-normalised image embedding ``(embed_dim,)`` float32;
-- ``zero_shot(volume, task)`` → the option whose prompt is most similar to the image, and
-  a softmax over the options (cosine similarity × ``exp(logit_scale)``, CLIP's
-  convention; the chosen option does not depend on the scale).
+- ``zero_shot(volume, task)`` → the option whose sentence is most similar (cosine) to the
+  image, and a softmax over the options (similarity × the encoder's ``logit_scale``; the
+  chosen option does not depend on the scale).
 
-Tasks and prompts (:data:`VOLUME_PROMPTS`) are fixed per task: every scan of a task is
+Tasks and sentences (:data:`VOLUME_PROMPTS`) are fixed per task: every scan of a task is
 asked with the same option texts, and each option's text differs from the others only in
 the finding it names (a shared report-style sentence frame), so nothing in the wording
-favours one answer. Preprocessing (:class:`Preprocess`, defaults = Merlin's published
-pipeline): reorient to RAS by the affine (an LPS array and an RAS array of the same
-scan give the same input), resample to 1.5 × 1.5 × 3 mm (linear), HU −1000…1000 → 0…1
-clipped, zero-pad (0 = −1000 HU) then centre-crop to 224 × 224 × 160 voxels. MONAI's
+favours one answer. Merlin's preprocessing (:class:`Preprocess`, defaults = Merlin's
+published pipeline): reorient to RAS by the affine (an LPS array and an RAS array of the
+same scan give the same input), resample to 1.5 × 1.5 × 3 mm (linear), HU −1000…1000 →
+0…1 clipped, zero-pad (0 = −1000 HU) then centre-crop to 224 × 224 × 160 voxels; MONAI's
 transforms do each step.
 
-Weights come from a local folder only (:func:`load_merlin`); a missing file is an error
-naming every file expected.
+Weights come from a local folder only; a missing file is an error naming every file
+expected.
 """
 
 from __future__ import annotations
