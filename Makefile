@@ -21,7 +21,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 # torch/torchvision come from the wheels that ship on this machine kind (no CUDA download).
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e '.[dev,world,clip,vlm,serve,web,maisi,text,ray,slurm,encoder,radiomics,survival]'
+	$(BIN)/python -m pip install -q -e '.[dev,world,clip,vlm,merlin,colipri,serve,web,maisi,text,ray,slurm,encoder,radiomics,survival]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -18,11 +18,16 @@ import pandas as pd
 
 from lesiontrials.analysis.figures import figure_png
 from lesiontrials.analysis.report import Analysis, label_baselines, markdown_table
+from lesiontrials.analysis.volume_questions_report import (
+    volume_question_markdown,
+    volume_question_table,
+)
 from lesiontrials.anatomy import TASK_SIZE_BINS
 from lesiontrials.io import write_csv
 from lesiontrials.paths import Workspace
 from lesiontrials.scoring import detection as det
 from lesiontrials.scoring.malignancy import malignancy_breakdown, malignancy_table
+from lesiontrials.scoring.volume_questions import read_volume_answers
 from lesiontrials.scoring.volume_runner import (
     read_candidates,
     read_malignancy,
@@ -58,6 +63,7 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
     """Everything the report shows about the volume track; None when nothing was scored."""
     detections: list[_Detection] = []
     malignancy: list[pd.DataFrame] = []
+    questions: list[pd.DataFrame] = []
     for set_name in list_volume_sets(workspace):
         volume_set = load_volume_set(workspace, set_name)
         source = str(volume_set.scans["source"].iloc[0])
@@ -69,13 +75,21 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
                 detections.append(_Detection(set_name, source, model, matching))
             elif kind == "malignancy":
                 malignancy.append(_malignancy_rows(workspace, volume_set, model, source))
-    if not detections and not malignancy:
+            elif kind == "vlm":
+                questions.append(read_volume_answers(workspace, model, volume_set)
+                                 .assign(set=set_name, source=source, model=model))
+    if not detections and not malignancy and not questions:
         return None
     track = VolumeTrack()
     if detections:
         _detection_part(track, detections, seed=seed, replicates=replicates)
     if malignancy:
         _malignancy_part(track, malignancy, seed=seed, replicates=replicates)
+    if questions:
+        table = volume_question_table(pd.concat(questions, ignore_index=True))
+        track.tables["volume_questions"] = table
+        track.sections.append(("3-D track: zero-shot volume questions (vision-language "
+                               "encoders)", volume_question_markdown(table)))
     return track
 
 

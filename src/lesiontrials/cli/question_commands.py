@@ -55,7 +55,8 @@ def ask(
     = True,
     volume_models: Annotated[Path | None, typer.Option(
         "--volume-models", help="Volume models YAML (`lesiontrials volumes`): each 3-D "
-        "detector answers the recognition items through the reader's rules.")] = None,
+        "detector answers the recognition items through the reader's rules; each 3-D "
+        "vision-language encoder (merlin/colipri) answers presence, lobe and side.")] = None,
     workspace: WorkspaceOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
 ) -> None:
@@ -79,10 +80,14 @@ def ask(
     readers = [RulesReader()] if reader else []
     if volume_models is not None:
         from lesiontrials.scoring.models.volume_adapters import load_volume_models
+        from lesiontrials.scoring.models.volume_vlm import VolumeVLM
+        from lesiontrials.scoring.questions.vlm_answers import ask_volume_vlm
         from lesiontrials.scoring.volume_contract import VolumeDetector
 
-        readers += [RulesReader(detector=m) for m in load_volume_models(volume_models)
-                    if isinstance(m, VolumeDetector)]
+        loaded = load_volume_models(volume_models)
+        readers += [RulesReader(detector=m) for m in loaded if isinstance(m, VolumeDetector)]
+        for encoder in (m for m in loaded if isinstance(m, VolumeVLM)):
+            _print_result(ask_volume_vlm(encoder, workspace=space, trial=trial), encoder.name)
     for rules in readers:
         path = ask_reader(rules, workspace=space,
                           data_root=DataRoot(settings.resolved_data_root), trial=trial)

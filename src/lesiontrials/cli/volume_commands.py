@@ -51,13 +51,15 @@ def score(
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", help="Baseline(s): log_blob_3d, brock_like (default: both).")] = None,
     models_yaml: Annotated[Path | None, typer.Option(
-        "--models", help="Models YAML with a volume_models: list (callable/TorchScript).")]
+        "--models", help="Models YAML with a volume_models: list (callable, TorchScript, "
+        "MONAI bundle; merlin/colipri vision-language encoders).")]
     = None,
     force: Annotated[bool, typer.Option(help="Re-run even when results are current.")]
     = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Run 3-D models over volume sets (detectors → candidates, malignancy → probabilities)."""
+    """Run 3-D models over volume sets (detectors → candidates, malignancy → probabilities,
+    vision-language encoders → zero-shot answers and embeddings)."""
     from lesiontrials.paths import Workspace
     from lesiontrials.scoring.volume_runner import score_volume_sets
     from lesiontrials.settings import load_settings

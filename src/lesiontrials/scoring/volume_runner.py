@@ -12,7 +12,6 @@ the stored ``run.json`` is reused.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,7 @@ import pandas as pd
 
 from lesiontrials.errors import InputError
 from lesiontrials.execution.console import model_label
-from lesiontrials.io import read_json, read_parquet, sha256_file, write_json, write_parquet
-from lesiontrials.io.volumes import Volume, read_volume
+from lesiontrials.io import read_json, read_parquet, write_parquet
 from lesiontrials.paths import Workspace
 from lesiontrials.scoring.volume_contract import (
     MalignancyModel,
@@ -29,46 +27,14 @@ from lesiontrials.scoring.volume_contract import (
     check_candidates,
     check_probabilities,
 )
+from lesiontrials.scoring.volume_runs import RUN_JSON
+from lesiontrials.scoring.volume_runs import record_run as _record
+from lesiontrials.scoring.volume_runs import reusable as _reusable
+from lesiontrials.scoring.volume_runs import scans as _scans
 from lesiontrials.slicing.volumes import VolumeSet
 
-RUN_JSON = "run.json"
-RUN_TIMING_JSON = "run_timing.json"
 CANDIDATES_FILE = "candidates.parquet"
 MALIGNANCY_FILE = "malignancy.parquet"
-
-
-def _scans(volume_set: VolumeSet) -> Iterator[tuple[str, Volume]]:
-    for uid, digest in zip(volume_set.scans["scan_uid"].astype(str),
-                           volume_set.scans["ct_sha256"].astype(str), strict=True):
-        path = volume_set.ct_file(uid)
-        if not path.is_file():
-            raise InputError(f"volume set {volume_set.name!r}: CT of {uid} is missing",
-                             path=path, fix="re-render the case or rebuild the volume set")
-        if sha256_file(path) != digest:
-            raise InputError(f"volume set {volume_set.name!r}: CT of {uid} changed since the "
-                             "set was built", path=path,
-                             fix=f"rebuild with `lesiontrials volumes build {volume_set.name}`")
-        yield uid, read_volume(path)
-
-
-def _reusable(directory: Path, *, model: str, version: str, volume_set: VolumeSet,
-              output: str) -> bool:
-    info_path = directory / RUN_JSON
-    if not info_path.is_file() or not (directory / output).is_file():
-        return False
-    info = read_json(info_path)
-    return bool(info.get("model") == model and info.get("version") == version
-                and info.get("set_sha256") == volume_set.sha256)
-
-
-def _record(directory: Path, *, model: str, version: str, kind: str, volume_set: VolumeSet,
-            seconds: float) -> None:
-    write_json({"model": model, "version": version, "kind": kind, "set": volume_set.name,
-                "set_sha256": volume_set.sha256, "n_scans": len(volume_set.scans)},
-               directory / RUN_JSON)
-    # wall time is a run log, kept out of the content record (a rerun writes the same bytes)
-    write_json({"seconds_per_scan": round(seconds / max(len(volume_set.scans), 1), 3)},
-               directory / RUN_TIMING_JSON)
 
 
 def run_detector(detector: VolumeDetector, volume_set: VolumeSet, *, workspace: Workspace,
@@ -147,9 +113,10 @@ def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
                       names: list[str] | None = None, models_yaml: Path | None = None,
                       force: bool = False) -> list[str]:
     """Run every chosen model on every chosen set; one summary line per run."""
-    from lesiontrials.errors import InputError
     from lesiontrials.scoring.models.volume_registry import volume_models
+    from lesiontrials.scoring.models.volume_vlm import VolumeVLM
     from lesiontrials.scoring.volume_contract import VolumeDetector
+    from lesiontrials.scoring.volume_questions import run_volume_questions
     from lesiontrials.slicing.volumes import list_volume_sets, load_volume_set
 
     chosen = sets or list_volume_sets(space)
@@ -157,10 +124,13 @@ def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
         raise InputError("no volume sets in the workspace",
                          fix="run `lesiontrials volumes build TRIAL` first")
     lines = []
+    models = volume_models(names, models_yaml=models_yaml)  # loaded once for every set
     for set_name in chosen:
         volume_set = load_volume_set(space, set_name)
-        for m in volume_models(names, models_yaml=models_yaml):
-            if isinstance(m, VolumeDetector):
+        for m in models:
+            if isinstance(m, VolumeVLM):
+                path = run_volume_questions(m, volume_set, workspace=space, force=force)
+            elif isinstance(m, VolumeDetector):
                 path = run_detector(m, volume_set, workspace=space, force=force)
             else:
                 path = run_malignancy(m, volume_set, workspace=space, force=force)

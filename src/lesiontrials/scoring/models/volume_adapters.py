@@ -7,6 +7,8 @@ A user's in-house CAD runs on the volume track without an adapter class::
         kind: detector               # or: malignancy
         callable: my_pkg.cad:detect  # or: torchscript: /models/cad.pt
                                      # or: monai_bundle: /models/lung_nodule_ct_detection
+                                     # or (kind: vlm): merlin: /models/merlin
+                                     #              or colipri: /models/colipri
         coordinates: world_lps       # what it returns: world_ras (default), world_lps, voxel
         version: "2024-05"
 
@@ -31,7 +33,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +43,13 @@ from lesiontrials.io.volumes import Volume
 from lesiontrials.paths import check_name
 from lesiontrials.scoring.volume_contract import MalignancyModel, VolumeDetector
 
+if TYPE_CHECKING:
+    from lesiontrials.scoring.models.volume_vlm import VolumeVLM
+
 COORDINATES = ("world_ras", "world_lps", "voxel")
-KINDS = ("detector", "malignancy")
+KINDS = ("detector", "malignancy", "vlm")
+SOURCES = ("callable", "torchscript", "monai_bundle", "merlin", "colipri")
+VLM_SOURCES = ("merlin", "colipri")
 
 
 def to_ras(points: np.ndarray, *, coordinates: str, volume: Volume) -> np.ndarray:
@@ -150,20 +157,42 @@ def _import_callable(spec: str, *, name: str) -> Callable[..., Any]:
     return function
 
 
+def _path(entry: dict[str, Any], key: str, base_dir: Path | None) -> Path:
+    path = Path(str(entry[key])).expanduser()
+    return base_dir / path if not path.is_absolute() and base_dir is not None else path
+
+
 def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None,
-                       monai_config: Any = None) -> VolumeDetector | MalignancyModel:
-    """One models-YAML entry → a detector or malignancy model."""
+                       monai_config: Any = None) -> VolumeDetector | MalignancyModel | VolumeVLM:
+    """One models-YAML entry → a detector, malignancy model or 3-D vision-language encoder
+    (``kind: vlm`` with ``merlin: FOLDER`` and optional ``options:``; docs/models.md)."""
     name = check_name(str(entry.get("name", "")), what="volume model name")
-    kind = str(entry.get("kind", "detector"))
+    kind = str(entry.get("kind", "vlm" if set(VLM_SOURCES) & set(entry) else "detector"))
     coordinates = str(entry.get("coordinates", "world_ras"))
     if kind not in KINDS or coordinates not in COORDINATES:
         raise InputError(f"volume model {name!r}: kind {kind!r} / coordinates "
                          f"{coordinates!r} not understood",
                          fix=f"kind one of {KINDS}, coordinates one of {COORDINATES}")
-    sources = [k for k in ("callable", "torchscript", "monai_bundle") if k in entry]
+    sources = [k for k in SOURCES if k in entry]
     if len(sources) != 1:
-        raise InputError(f"volume model {name!r}: give exactly one of callable, "
-                         "torchscript, monai_bundle")
+        raise InputError(f"volume model {name!r}: give exactly one of {', '.join(SOURCES)}")
+    if (kind == "vlm") != (sources[0] in VLM_SOURCES):
+        raise InputError(f"volume model {name!r}: kind vlm goes with merlin: FOLDER or "
+                         "colipri: FOLDER (and those with kind vlm)",
+                         fix="write `kind: vlm` and `merlin: /path/to/merlin`")
+    options = entry.get("options") or {}
+    if not isinstance(options, dict) or (options and sources[0] not in VLM_SOURCES):
+        raise InputError(f"volume model {name!r}: options must be a mapping, and only a "
+                         "merlin or colipri entry takes options",
+                         fix="remove `options:` or fix it")
+    if sources[0] == "merlin":
+        from lesiontrials.scoring.models.volume_vlm import load_merlin
+
+        return load_merlin(_path(entry, "merlin", base_dir), name=name, options=options)
+    if sources[0] == "colipri":
+        from lesiontrials.scoring.models.colipri_encoder import load_colipri
+
+        return load_colipri(_path(entry, "colipri", base_dir), name=name, options=options)
     if "monai_bundle" in entry:
         from lesiontrials.scoring.models.monai_detection import MonaiLungNoduleDetector
 
@@ -185,7 +214,7 @@ def build_volume_model(entry: dict[str, Any], *, base_dir: Path | None = None,
     return CallableMalignancy(name, function, coordinates, version)
 
 
-def load_volume_models(path: Path) -> list[VolumeDetector | MalignancyModel]:
+def load_volume_models(path: Path) -> list[VolumeDetector | MalignancyModel | VolumeVLM]:
     """Every entry of ``volume_models:`` in a models YAML (paths relative to the file)."""
     import yaml
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from lesiontrials.errors import InputError
 from lesiontrials.scoring.models.volume_baselines import BrockLikeMalignancy, LogBlobDetector
 from lesiontrials.scoring.volume_contract import MalignancyModel, VolumeDetector
 
-VolumeModel = VolumeDetector | MalignancyModel
+if TYPE_CHECKING:
+    from lesiontrials.scoring.models.volume_vlm import VolumeVLM
+
+VolumeModel: TypeAlias = "VolumeDetector | MalignancyModel | VolumeVLM"
 #: the baselines ``lesiontrials run`` and ``lesiontrials volumes score`` use by default
 VOLUME_BASELINES: dict[str, type] = {"log_blob_3d": LogBlobDetector,
                                      "brock_like": BrockLikeMalignancy}
