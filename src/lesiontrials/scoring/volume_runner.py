@@ -12,7 +12,7 @@ the stored ``run.json`` is reused.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,9 @@ CANDIDATES_FILE = "candidates.parquet"
 MALIGNANCY_FILE = "malignancy.parquet"
 
 
-def _scans(volume_set: VolumeSet) -> Iterator[tuple[str, Volume]]:
+def iter_scans(volume_set: VolumeSet) -> Iterator[tuple[str, Volume]]:
+    """(scan uid, CT) of every scan of the set, each CT checked against the SHA-256 the set
+    recorded (a missing or changed file is an error)."""
     for uid, digest in zip(volume_set.scans["scan_uid"].astype(str),
                            volume_set.scans["ct_sha256"].astype(str), strict=True):
         path = volume_set.ct_file(uid)
@@ -49,6 +51,14 @@ def _scans(volume_set: VolumeSet) -> Iterator[tuple[str, Volume]]:
                              "set was built", path=path,
                              fix=f"rebuild with `lesiontrials volumes build {volume_set.name}`")
         yield uid, read_volume(path)
+
+
+def check_separation(model: object, volume_set: VolumeSet) -> None:
+    """A model trained on this workspace's scans says which it must not be scored on: its
+    ``check_scans(scans)`` (if it has one) raises before any CT is read."""
+    check = getattr(model, "check_scans", None)
+    if callable(check):
+        check(volume_set.scans)
 
 
 def _reusable(directory: Path, *, model: str, version: str, volume_set: VolumeSet,
@@ -74,13 +84,14 @@ def _record(directory: Path, *, model: str, version: str, kind: str, volume_set:
 def run_detector(detector: VolumeDetector, volume_set: VolumeSet, *, workspace: Workspace,
                  force: bool = False) -> Path:
     """Candidates of ``detector`` on every scan of the set; returns the parquet path."""
+    check_separation(detector, volume_set)
     directory = workspace.volume_results_dir(detector.name, volume_set.name)
     if not force and _reusable(directory, model=detector.name, version=detector.version,
                                volume_set=volume_set, output=CANDIDATES_FILE):
         return directory / CANDIDATES_FILE
     start = time.perf_counter()
     parts = []
-    for uid, volume in _scans(volume_set):
+    for uid, volume in iter_scans(volume_set):
         found = check_candidates(detector.detect(volume), model=detector.name, scan_uid=uid)
         parts.append(found.assign(scan_uid=uid))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -95,6 +106,7 @@ def run_detector(detector: VolumeDetector, volume_set: VolumeSet, *, workspace: 
 def run_malignancy(model: MalignancyModel, volume_set: VolumeSet, *, workspace: Workspace,
                    force: bool = False) -> Path:
     """One probability per nodule of the set (nodule-free scans are skipped)."""
+    check_separation(model, volume_set)
     directory = workspace.volume_results_dir(model.name, volume_set.name)
     if not force and _reusable(directory, model=model.name, version=model.version,
                                volume_set=volume_set, output=MALIGNANCY_FILE):
@@ -103,7 +115,7 @@ def run_malignancy(model: MalignancyModel, volume_set: VolumeSet, *, workspace: 
     truth = volume_set.truth
     with_nodules = set(truth["scan_uid"].astype(str))
     rows = []
-    for uid, volume in _scans(volume_set):
+    for uid, volume in iter_scans(volume_set):
         if uid not in with_nodules:
             continue
         nodules = truth[truth["scan_uid"] == uid]
@@ -145,8 +157,11 @@ def read_malignancy(workspace: Workspace, model: str, set_name: str) -> pd.DataF
 
 def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
                       names: list[str] | None = None, models_yaml: Path | None = None,
+                      extra: Sequence[VolumeDetector | MalignancyModel] = (),
                       force: bool = False) -> list[str]:
-    """Run every chosen model on every chosen set; one summary line per run."""
+    """Run every chosen model (the named baselines, the models YAML's, and ``extra``
+    models built by the caller, e.g. trained patch detectors) on every chosen set; one
+    summary line per run."""
     from lesiontrials.errors import InputError
     from lesiontrials.scoring.models.volume_registry import volume_models
     from lesiontrials.scoring.volume_contract import VolumeDetector
@@ -159,7 +174,7 @@ def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
     lines = []
     for set_name in chosen:
         volume_set = load_volume_set(space, set_name)
-        for m in volume_models(names, models_yaml=models_yaml):
+        for m in [*volume_models(names, models_yaml=models_yaml), *extra]:
             if isinstance(m, VolumeDetector):
                 path = run_detector(m, volume_set, workspace=space, force=force)
             else:
