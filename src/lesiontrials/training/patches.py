@@ -47,6 +47,10 @@ def cut_patch(volume: Volume, centre_mm: np.ndarray, *, size: int,
     return scaled.reshape(size, size, size).astype(np.float32)
 
 
+def _point(values: np.ndarray) -> tuple[float, float, float]:
+    return float(values[0]), float(values[1]), float(values[2])
+
+
 def _far(points: np.ndarray, nodules_mm: np.ndarray, radii_mm: np.ndarray,
          min_distance_mm: float) -> np.ndarray:
     """(n,) bool: points at least ``min_distance_mm`` + radius from every nodule."""
@@ -69,7 +73,7 @@ def plan_sites(volume: Volume, *, scan_uid: str, nodules_mm: np.ndarray,
     radii = np.asarray(diameters_mm, dtype=float).reshape(-1) / 2.0
     rng = rng_for(recipe.seed, "patch-sites", scan_uid)
     jitter = rng.uniform(-recipe.jitter_mm, recipe.jitter_mm, size=nodules_mm.shape)
-    sites = [PatchSite(tuple(map(float, c)), 1, "nodule") for c in nodules_mm + jitter]
+    sites = [PatchSite(_point(c), 1, "nodule") for c in nodules_mm + jitter]
     if recipe.random_negatives:
         lungs = np.argwhere(lung_mask(volume.array))
         world = volume.voxel_to_world(lungs) if len(lungs) else np.zeros((0, 3))
@@ -77,12 +81,12 @@ def plan_sites(volume: Volume, *, scan_uid: str, nodules_mm: np.ndarray,
         if len(world):
             chosen = rng.choice(len(world), size=min(recipe.random_negatives, len(world)),
                                 replace=False)
-            sites += [PatchSite(tuple(map(float, world[i])), 0, "random")
+            sites += [PatchSite(_point(world[i]), 0, "random")
                       for i in sorted(chosen.tolist())]
     if recipe.hard_negatives:
         found = LogBlobDetector().detect(volume)
         points = found[["x_mm", "y_mm", "z_mm"]].to_numpy(dtype=float)
         points = points[_far(points, nodules_mm, radii, recipe.min_distance_mm)]
-        sites += [PatchSite(tuple(map(float, p)), 0, "candidate")
+        sites += [PatchSite(_point(p), 0, "candidate")
                   for p in points[: recipe.hard_negatives]]
     return sites
