@@ -12,7 +12,7 @@ row, never a smaller N.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ def reporting_items(results: pd.DataFrame) -> pd.DataFrame:
 
 def apply_split(results: pd.DataFrame, uids: Collection[str], *,
                 expected: pd.DataFrame | None = None,
-                restricted: dict[str, Collection[str]] | None = None
+                restricted: Mapping[str, Collection[str]] | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answers on the split's slices, and the coverage of every cell.
 
