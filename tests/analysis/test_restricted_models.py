@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from lesiontrials.analysis.report import analyze
+from lesiontrials.analysis.report_summary import headline_lines
 from lesiontrials.analysis.workspace import load_scored
 from lesiontrials.paths import Workspace
 from lesiontrials.scoring.models.config import ModelConfig, model_factory
@@ -24,8 +25,9 @@ ONLY = {"conditions": ("plain",), "tasks": ("presence",), "show_progress": False
 def _cells(ws: Workspace, split_name: str) -> tuple[pd.DataFrame, list[str], str]:
     split = make_split(workspace=ws, name=split_name, sets=["train_a", "held_b"],
                        conditions=["plain"], tasks=["presence"])
-    analysis = analyze(load_scored(ws), split=split, replicates=200)
-    return analysis.cells, analysis.notes, split.sha256
+    analysis = analyze(load_scored(ws), split=split, replicates=200,
+                       baselines=frozenset({"majority"}))
+    return analysis.cells, analysis.notes + headline_lines(analysis), split.sha256
 
 
 def test_trained_model_is_reported_on_held_out_sets_only(tmp_path: Path) -> None:
@@ -52,6 +54,10 @@ def test_trained_model_is_reported_on_held_out_sets_only(tmp_path: Path) -> None
     assert 0 < int(cnn["n"].iloc[0]) < held_out_n  # its own N: held_b's slices only
     note = [n for n in notes if n.startswith("cnn: scored on held-out trials only")]
     assert note and f"({int(cnn['n'].iloc[0])} items" in note[0]
+    # the headline never ranks it against models reported on the whole split
+    headline = next(line for line in notes if line.startswith("- presence, synthetic"))
+    assert "best model **threshold**" in headline
+    assert "cnn (held-out trials only)" in headline
     provenance = make_split(workspace=ws, name="again", sets=["train_a", "held_b"],
                             conditions=["plain"], tasks=["presence"]).provenance
     assert provenance["models"] == ["majority", "threshold"]
