@@ -83,3 +83,70 @@ def _row(name: str, case_uid: str, uid: str, rel: str, *, positive: bool, s: int
             "diameter_mm": diameter_mm if positive else float("nan"),
             "pixel_spacing_mm": SPACING_MM,
             "bbox_x0": -1, "bbox_y0": -1, "bbox_x1": -1, "bbox_y1": -1}
+
+
+# ----------------------------------------------------------------- generated volume sets
+VOLUME_SHAPE = (32, 32, 20)
+VOLUME_SPACING_MM = 2.0
+
+
+def sphere_volume(rng: np.random.Generator, *, centre_mm: np.ndarray | None,
+                  radius_mm: float) -> np.ndarray:
+    """(32, 32, 20) HU at 2 mm: soft tissue (40 HU) around an ellipsoidal lung (−850 HU,
+    noise σ 40 HU), plus a sphere of −20 HU (soft tissue) at ``centre_mm`` (voxel origin at
+    0 mm) if given."""
+    grid = np.stack(np.meshgrid(*(np.arange(n) * VOLUME_SPACING_MM for n in VOLUME_SHAPE),
+                                indexing="ij"), axis=-1)
+    middle = (np.asarray(VOLUME_SHAPE) - 1) * VOLUME_SPACING_MM / 2
+    lung = (((grid - middle) / np.array([26.0, 26.0, 16.0])) ** 2).sum(axis=-1) <= 1.0
+    hu = np.where(lung, -850.0, 40.0) + rng.normal(0.0, 40.0, VOLUME_SHAPE)
+    if centre_mm is not None:
+        ball = ((grid - centre_mm) ** 2).sum(axis=-1) <= radius_mm ** 2
+        hu[ball] = -20.0 + rng.normal(0.0, 40.0, int(ball.sum()))
+    return hu.astype(np.int16)
+
+
+def _uniform_in_lung(rng: np.random.Generator, middle: np.ndarray) -> np.ndarray:
+    """A point uniform inside the lung ellipsoid of :func:`sphere_volume` (rejection)."""
+    axes = np.array([26.0, 26.0, 16.0])
+    while True:
+        offset = rng.uniform(-1, 1, 3)
+        if (offset ** 2).sum() <= 1.0:
+            return np.asarray(middle + offset * axes)
+
+
+def write_sphere_volume_set(workspace: Workspace, name: str, *, n_scans: int, seed: int,
+                            signal: bool = True) -> Path:
+    """A synthetic volume set (``volumes/{name}/``) of ``n_scans`` generated CTs, each with
+    one nodule row in the truth table: a soft-tissue sphere (radius 3–5 mm) in the lung at
+    the recorded centre. With ``signal=False`` the truth rows are written but no sphere is
+    drawn and the recorded centre is uniform over the lung, as random negatives are (nothing
+    to learn, not even position: a patch model must stay at chance). Returns the set's
+    folder."""
+    from lesiontrials.io import sha256_file, write_volume
+    from lesiontrials.io.volumes import Volume, VolumeKind
+    from lesiontrials.slicing.volumes import _write
+
+    rng = rng_for(seed, "sphere-volume-set", name)
+    affine = np.diag([VOLUME_SPACING_MM] * 3 + [1.0])
+    middle = (np.asarray(VOLUME_SHAPE) - 1) * VOLUME_SPACING_MM / 2
+    scans, truth = [], []
+    for s in range(n_scans):
+        uid = f"{name}-{s:05d}"
+        centre = (middle + rng.uniform(-1, 1, 3) * np.array([12.0, 12.0, 6.0]) if signal
+                  else _uniform_in_lung(rng, middle))
+        radius = float(rng.uniform(3.0, 5.0))
+        hu = sphere_volume(rng, centre_mm=centre if signal else None, radius_mm=radius)
+        rel = f"cases/{name}/{uid}/ct.nii.gz"
+        path = write_volume(workspace.root / rel, Volume(hu, affine), kind=VolumeKind.CT)
+        scans.append({"scan_uid": uid, "source": "synthetic", "trial": name,
+                      "design": "generated", "ct_path": rel, "ct_sha256": sha256_file(path),
+                      "nodule_free": False, "n_nodules": 1, "host_dataset": "gen",
+                      "host_ct_id": f"host{s:03d}"})
+        truth.append({"scan_uid": uid, "nodule_id": f"{uid}/n0", "x_mm": centre[0],
+                      "y_mm": centre[1], "z_mm": centre[2], "diameter_mm": 2 * radius,
+                      "lobe": "", "size_bin": task_size_bin(2 * radius), "label": None,
+                      "appearance": "solid", "description": "", "design": "generated",
+                      "stratum": "", "donor_uid": ""})
+    _write(name, workspace, scans, truth, {}, "synthetic")
+    return workspace.volume_set_dir(name)

@@ -33,3 +33,24 @@ def test_train_then_score_another_set_and_refuse_the_training_set(tmp_path: Path
     assert (tmp_path / "results" / "cnn" / "trial_b" / "plain" / "presence").is_dir()
     seen = runner.invoke(app, [*score, "-s", "trial_a"], env={"COLUMNS": "200"})
     assert seen.exit_code != 0 and "trained on" in str(seen.exception)
+
+
+def test_train_patch3d_then_score_it_on_the_volume_track(tmp_path: Path) -> None:
+    from lesiontrials.testing_training import write_sphere_volume_set
+
+    ws = Workspace(tmp_path)
+    write_sphere_volume_set(ws, "vol_a", n_scans=8, seed=1)
+    write_sphere_volume_set(ws, "vol_b", n_scans=3, seed=2)
+    trained = runner.invoke(app, ["train", "p3d", "--kind", "patch3d", "-w", str(tmp_path),
+                                  "-s", "vol_a", "--epochs", "2", "--patch-size", "12",
+                                  "--spacing-mm", "2"], env={"COLUMNS": "200"})
+    assert trained.exit_code == 0, trained.output
+    assert "patches" in trained.output
+    checkpoint = str(tmp_path / "models" / "p3d" / "checkpoint.pt")
+    score = ["volumes", "score", "-w", str(tmp_path), "--model", "log_blob_3d",
+             "--trained", checkpoint]
+    held_out = runner.invoke(app, [*score, "-s", "vol_b"], env={"COLUMNS": "200"})
+    assert held_out.exit_code == 0, held_out.output
+    assert (tmp_path / "volume_results" / "p3d" / "vol_b" / "candidates.parquet").is_file()
+    seen = runner.invoke(app, [*score, "-s", "vol_a"], env={"COLUMNS": "200"})
+    assert seen.exit_code != 0 and "trained on" in str(seen.exception)

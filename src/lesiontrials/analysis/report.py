@@ -57,11 +57,37 @@ __all__ = ["BASELINE_SUFFIX", "Analysis", "ReportingSplit", "analyze", "label_ba
            "mark_baselines", "markdown_table", "write_report"]
 
 
+def restricted_uids(results: pd.DataFrame, split: Split) -> dict[str, set[str]]:
+    """``{trained model: the split's slices in the sets it was scored on}`` from the
+    split's provenance (:func:`~lesiontrials.scoring.splits.make_split`); the slices are
+    found from every model's answers in those sets."""
+    out = {}
+    for model, info in split.provenance.get("restricted", {}).items():
+        allowed = results["set"].isin(set(info.get("sets", [])))
+        out[model] = set(results.loc[allowed, "slice_uid"]) & set(split.uids)
+    return out
+
+
+def restricted_notes(coverage: pd.DataFrame) -> list[str]:
+    """One note per trained model reported on held-out trials only, with its N per task."""
+    if coverage.empty or "scope" not in coverage.columns:
+        return []
+    held = coverage[(coverage["scope"] == "held-out only") & (coverage["status"] == "scored")]
+    notes = []
+    for model, rows in held.groupby("model", sort=True):
+        counts = rows.groupby(["source", "task"])["expected"].max()
+        items = ", ".join(f"{t} {n} ({s})" for (s, t), n in counts.items())
+        notes.append(f"{model}: scored on held-out trials only ({int(counts.sum())} items: "
+                     f"{items}); every other model is reported on the whole split")
+    return notes
+
+
 def _reporting_split(results: pd.DataFrame, split: Split | None, split_path: str,
                      expected: pd.DataFrame | None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, ReportingSplit]:
     if split is not None:
-        kept, coverage = apply_split(results, split.uids, expected=expected)
+        kept, coverage = apply_split(results, split.uids, expected=expected,
+                                     restricted=restricted_uids(results, split))
         calibration = {k: v for k, v in split.provenance.get("calibration", {}).items()
                        if k != "uids"}
         calibration["slices"] = len(split.provenance.get("calibration", {}).get("uids", []))
@@ -103,6 +129,7 @@ def analyze(results: pd.DataFrame, *, split: Split | None = None, split_path: st
     notes = [f"{len(not_scored)} model × condition × task cell(s) not scored on every slice "
              "of the split: listed as 'not scored', left out of every other table"] \
         if len(not_scored) else []
+    notes += restricted_notes(coverage)
     fold = set(split.provenance.get("calibration", {}).get("uids", [])) if split else set()
     in_fold = results["slice_uid"].isin(fold)
     outside = int((~results["slice_uid"].isin(set(kept["slice_uid"])) & ~in_fold).sum())

@@ -58,19 +58,27 @@ def headline_lines(analysis: Analysis) -> list[str]:
     if cells.empty or "accuracy" not in cells.columns:
         return ["- No model × condition × task cell was scored on every slice of the split."]
     scored = cells[cells["status"] == "scored"]
+    coverage = analysis.coverage
+    restricted = set(coverage.loc[coverage["scope"] == "held-out only", "model"]) \
+        if "scope" in coverage.columns else set()
     lines = []
     for (source, task), rows in sorted(scored.groupby(["source", "task"]),
                                        key=lambda kv: (kv[0][0] != "synthetic", kv[0][1])):
         condition = "plain" if (rows["condition"] == "plain").any() else "every condition"
         if condition == "plain":
             rows = rows[rows["condition"] == "plain"]
-        models = _best(rows[~rows["model"].isin(analysis.baselines)])
-        base = _best(rows[rows["model"].isin(analysis.baselines)])
+        held = rows["model"].isin(restricted)
+        models = _best(rows[~rows["model"].isin(analysis.baselines) & ~held])
+        base = _best(rows[rows["model"].isin(analysis.baselines) & ~held])
         parts = []
         if models is not None:
             parts.append(f"best model **{models['model']}** {_ci(models)}")
         if base is not None:
             parts.append(f"best baseline {base['model']}{BASELINE_SUFFIX} {_ci(base)}")
+        # a trained model answered only the held-out trials' slices: shown apart, never
+        # ranked against models reported on the whole split
+        parts += [f"{row['model']} (held-out trials only) {_ci(row)}"
+                  for _, row in rows[held].sort_values("model").iterrows()]
         where = condition if condition == "every condition" else f"{condition} condition"
         lines.append(f"- {task}, {source} ({where}): " + "; ".join(parts))
     for task, record in sorted(analysis.transfer.items()):

@@ -12,7 +12,7 @@ row, never a smaller N.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,9 @@ def reporting_items(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def apply_split(results: pd.DataFrame, uids: Collection[str], *,
-                expected: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                expected: pd.DataFrame | None = None,
+                restricted: Mapping[str, Collection[str]] | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answers on the split's slices, and the coverage of every cell.
 
     ``expected`` (columns slice_uid, source, task) lists the split's slices each task asks
@@ -58,9 +60,13 @@ def apply_split(results: pd.DataFrame, uids: Collection[str], *,
     without it, a source × task's expected slices are the split's slices that any model
     answered. Every model × condition seen for that source × task gets a coverage row; a
     cell missing any expected slice is ``not scored`` and its answers are left out, so no
-    cell is reported on a smaller N than the others. Returns (answers of fully scored
-    cells, coverage table).
+    cell is reported on a smaller N than the others. ``restricted`` maps a trained model
+    to the split slices it may be scored on (those of the sets it did not learn from): its
+    cells are expected on those only, reported with their own N and marked ``held-out
+    only`` in the coverage's ``scope`` (every other cell: ``all``). Returns (answers of
+    fully scored cells, coverage table).
     """
+    limits = {m: set(u) for m, u in (restricted or {}).items()}
     check_results(results)
     inside = results[results["slice_uid"].isin(set(uids))]
     asked: dict[tuple[str, str], set[str]] = {}
@@ -76,16 +82,22 @@ def apply_split(results: pd.DataFrame, uids: Collection[str], *,
         for model in sorted(rows["model"].unique()):
             for condition in sorted(rows["condition"].unique()):
                 cell = rows[(rows["model"] == model) & (rows["condition"] == condition)]
-                missing = len(expected_uids - set(cell["slice_uid"]))
-                n = len(expected_uids)
+                wanted = (expected_uids & limits[model] if model in limits
+                          else expected_uids)
+                if not wanted:  # a trained model asked nothing of this source × task
+                    continue
+                missing = len(wanted - set(cell["slice_uid"]))
+                n = len(wanted)
                 coverage.append({"source": source, "model": model, "condition": condition,
                                  "task": task, "expected": n, "scored": n - missing,
+                                 "scope": "held-out only" if model in limits else "all",
                                  "status": "scored" if missing == 0 else
                                  f"not scored: {missing} of {n} slices missing"})
                 if missing == 0:
                     kept.append(cell)
     answers = pd.concat(kept, ignore_index=True) if kept else inside.iloc[:0]
-    return answers, pd.DataFrame(coverage, columns=[*CELL, "expected", "scored", "status"])
+    return answers, pd.DataFrame(coverage, columns=[*CELL, "expected", "scored", "scope",
+                                                    "status"])
 
 
 def _describe_units(units: dict[str, np.ndarray]) -> str:

@@ -15,7 +15,11 @@ console = Console(stderr=True)
 def train(
     name: Annotated[str, typer.Argument(help="Model name (models/NAME/checkpoint.pt).")],
     sets: Annotated[list[str], typer.Option(
-        "--set", "-s", help="Synthetic evaluation set(s) to train on (repeatable).")],
+        "--set", "-s", help="Synthetic evaluation set(s) to train on (repeatable); volume "
+                            "set(s) with --kind patch3d.")],
+    kind: Annotated[str, typer.Option(
+        help="slice: 2-D slice CNN on evaluation sets; patch3d: 3-D patch CNN on volume "
+             "sets (nodule present in a patch).")] = "slice",
     seed: Annotated[int, typer.Option(help="Recipe seed (split, init, shuffle, augment).")] = 0,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 32,
@@ -25,17 +29,24 @@ def train(
     val_fraction: Annotated[float, typer.Option(
         help="Share of cases held out for validation.")] = 0.2,
     image_size: Annotated[int, typer.Option(help="Square input size (pixels).")] = 64,
+    patch_size: Annotated[int, typer.Option(help="patch3d: patch edge (voxels).")] = 32,
+    spacing_mm: Annotated[float, typer.Option(
+        help="patch3d: isotropic patch spacing (mm); field of view = patch size × spacing.")]
+    = 1.5,
     condition: Annotated[list[str] | None, typer.Option(
         "--condition", "-c", help="Conditions to train on (default: plain).")] = None,
     restart: Annotated[bool, typer.Option(
         help="Discard an existing checkpoint of another recipe or data.")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Train (or resume) a 2-D slice CNN for presence, size bin and lobe.
+    """Train (or resume) a 2-D slice CNN for presence, size bin and lobe, or (``--kind
+    patch3d``) a 3-D patch CNN for nodule presence.
 
     Cases are split into train/validation by case uid; the best validation epoch is kept.
-    Score it like any model: `lesiontrials score --model trained --model-path
-    models/NAME/checkpoint.pt --set OTHER_TRIAL` (its training cases are refused).
+    Score a slice CNN like any model: `lesiontrials score --model trained --model-path
+    models/NAME/checkpoint.pt --set OTHER_TRIAL`; a patch CNN on the volume track:
+    `lesiontrials volumes score --trained models/NAME/checkpoint.pt --set OTHER_TRIAL`
+    (training cases are refused either way).
     """
     from pydantic import ValidationError
     from rich.progress import BarColumn, Progress, TextColumn
@@ -45,13 +56,20 @@ def train(
     from lesiontrials.settings import load_settings
     from lesiontrials.training.loop import EpochRecord
     from lesiontrials.training.loop import train as run_train
-    from lesiontrials.training.recipe import TrainRecipe
+    from lesiontrials.training.patch_loop import train_patch_model
+    from lesiontrials.training.recipe import PatchRecipe, TrainRecipe
 
+    if kind not in ("slice", "patch3d"):
+        raise typer.BadParameter(f"--kind {kind!r}: use slice or patch3d")
+    common = {"seed": seed, "epochs": epochs, "batch_size": batch_size,
+              "learning_rate": learning_rate, "patience": patience,
+              "val_fraction": val_fraction}
     try:
-        recipe = TrainRecipe(seed=seed, epochs=epochs, batch_size=batch_size,
-                             learning_rate=learning_rate, patience=patience,
-                             val_fraction=val_fraction, image_size=image_size,
-                             conditions=tuple(condition or ("plain",)))
+        recipe: TrainRecipe | PatchRecipe = (
+            PatchRecipe(**common, patch_size=patch_size, spacing_mm=spacing_mm)
+            if kind == "patch3d" else
+            TrainRecipe(**common, image_size=image_size,
+                        conditions=tuple(condition or ("plain",))))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors())
@@ -67,14 +85,19 @@ def train(
                        description=f"train {name}: val loss {record.val_loss:.3f}, "
                                    f"val presence acc {record.val_accuracy:.3f}")
 
-        outcome = run_train(workspace=space, name=name, sets=sets, recipe=recipe,
-                            restart=restart, on_epoch=show)
+        if isinstance(recipe, PatchRecipe):
+            outcome = train_patch_model(workspace=space, name=name, sets=sets,
+                                        recipe=recipe, restart=restart, on_epoch=show)
+        else:
+            outcome = run_train(workspace=space, name=name, sets=sets, recipe=recipe,
+                                restart=restart, on_epoch=show)
     best = min(outcome.history, key=lambda r: r.val_loss) if outcome.history else None
     state = ("already complete" if outcome.already_complete else
              f"resumed at epoch {outcome.resumed_from_epoch}" if outcome.resumed_from_epoch
              else "trained")
     ident = outcome.identity
-    console.print(f"[green]{name}[/] {state}: {ident['n_examples']} images of "
+    unit = "patches" if kind == "patch3d" else "images"
+    console.print(f"[green]{name}[/] {state}: {ident['n_examples']} {unit} of "
                   f"{ident['n_cases']} cases from {', '.join(ident['sets'])}; "
                   + (f"best epoch {best.epoch} (val loss {best.val_loss:.3f}, presence acc "
                      f"{best.val_accuracy:.3f}) " if best else "")

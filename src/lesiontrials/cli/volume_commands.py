@@ -54,6 +54,9 @@ def score(
         "--models", help="Models YAML with a volume_models: list (callable, TorchScript, "
         "MONAI bundle; merlin/colipri vision-language encoders).")]
     = None,
+    trained: Annotated[list[Path] | None, typer.Option(
+        "--trained", help="Checkpoint of a 3-D patch CNN (`lesiontrials train --kind "
+                          "patch3d`), scored as a detector; repeatable.")] = None,
     force: Annotated[bool, typer.Option(help="Re-run even when results are current.")]
     = False,
     workspace: WorkspaceOption = None,
@@ -63,8 +66,10 @@ def score(
     from lesiontrials.paths import Workspace
     from lesiontrials.scoring.volume_runner import score_volume_sets
     from lesiontrials.settings import load_settings
+    from lesiontrials.training.patch_detector import TrainedPatchDetector
 
     space = Workspace(load_settings(workspace=workspace).workspace)
+    extra = [TrainedPatchDetector(model_path=path) for path in trained or []]
     for line in score_volume_sets(space, sets=sets, names=model, models_yaml=models_yaml,
-                                  force=force):
+                                  extra=extra, force=force):
         console.print(line)

@@ -60,15 +60,13 @@ def freeze_split(settings: Settings, *, name: str | None = None) -> Split:
     from lesiontrials.analysis.workspace import DEFAULT_SPLIT
     from lesiontrials.scoring.splits import make_split, scored_models
     from lesiontrials.slicing.sets import list_sets
-    from lesiontrials.training.demo import DEMO_MODEL
 
     ws = Workspace(settings.workspace)
     sets = list_sets(ws)
-    # the demo's trained model is scored on held-out trials only (never on its training
-    # cases): the split is frozen over the other models, so it keeps every trial's slices
-    models = [m for m in scored_models(ws, sets) if m != DEMO_MODEL]
+    # trained models (scored on held-out trials only) are recorded, not split-deciding:
+    # see make_split
     return make_split(workspace=ws, name=name or DEFAULT_SPLIT, sets=sets,
-                      models=models or None)
+                      models=scored_models(ws, sets) or None)
 
 
 def train_demo(settings: Settings, executor: Executor | None = None, *,

@@ -14,6 +14,7 @@ current results.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,15 +141,40 @@ def _run_info(workspace: Workspace, model: str, set_name: str, condition: str,
     return read_json(path) if path.is_file() else None
 
 
+def trained_models(workspace: Workspace, models: Sequence[str]) -> dict[str, list[str]]:
+    """``{model: its training sets}`` for the models of ``models`` whose card
+    (``results/{model}/model.json``) says ``kind: trained``."""
+    out = {}
+    for model in models:
+        path = workspace.results_root / model / "model.json"
+        card = read_json(path).get("card", {}) if path.is_file() else {}
+        if isinstance(card, dict) and card.get("kind") == "trained":
+            extra = card.get("extra", {}) or {}
+            out[model] = sorted(json.loads(extra.get("training_sets", "[]")))
+    return out
+
+
 def make_split(*, workspace: Workspace, name: str, sets: Sequence[str],
                models: Sequence[str] | None = None, conditions: Sequence[str] = CONDITIONS,
                tasks: Sequence[str] = TASKS, calibration_seed: int = CALIBRATION_SEED
                ) -> Split:
-    """Compute the one-reporting-N split and write ``splits/{name}.json``."""
-    models = list(models) if models else scored_models(workspace, sets)
+    """Compute the one-reporting-N split and write ``splits/{name}.json``.
+
+    Trained models (card ``kind: trained``) never answer the cases they learned from, so
+    they do not decide the split: it is frozen over the other models (its hash does not
+    change when a trained model is added), and each trained model is recorded in the
+    provenance (``restricted``) with the sets it was scored on, the split restricted to
+    those sets being what it is reported on."""
+    chosen = list(models) if models else scored_models(workspace, sets)
+    restricted = trained_models(workspace, chosen)
+    models = [m for m in chosen if m not in restricted]
     uids, provenance = reporting_uids(workspace, sets=sets, models=models,
                                       conditions=conditions, tasks=tasks,
                                       calibration_seed=calibration_seed)
+    provenance["restricted"] = {
+        model: {"training_sets": training,
+                "sets": [s for s in sets if (workspace.results_root / model / s).is_dir()]}
+        for model, training in sorted(restricted.items())}
     split = Split(name=name, uids=tuple(uids), sha256=uid_hash(uids), provenance=provenance)
     write_json({"name": name, "version": SPLIT_VERSION, "n": len(uids),
                 "sha256": split.sha256, "uids": list(uids), "provenance": provenance},

@@ -12,6 +12,7 @@ the stored ``run.json`` is reused.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,23 +31,32 @@ from lesiontrials.scoring.volume_contract import (
 from lesiontrials.scoring.volume_runs import RUN_JSON
 from lesiontrials.scoring.volume_runs import record_run as _record
 from lesiontrials.scoring.volume_runs import reusable as _reusable
-from lesiontrials.scoring.volume_runs import scans as _scans
+from lesiontrials.scoring.volume_runs import scans as iter_scans
 from lesiontrials.slicing.volumes import VolumeSet
 
 CANDIDATES_FILE = "candidates.parquet"
 MALIGNANCY_FILE = "malignancy.parquet"
 
 
+def check_separation(model: object, volume_set: VolumeSet) -> None:
+    """A model trained on this workspace's scans says which it must not be scored on: its
+    ``check_scans(scans)`` (if it has one) raises before any CT is read."""
+    check = getattr(model, "check_scans", None)
+    if callable(check):
+        check(volume_set.scans)
+
+
 def run_detector(detector: VolumeDetector, volume_set: VolumeSet, *, workspace: Workspace,
                  force: bool = False) -> Path:
     """Candidates of ``detector`` on every scan of the set; returns the parquet path."""
+    check_separation(detector, volume_set)
     directory = workspace.volume_results_dir(detector.name, volume_set.name)
     if not force and _reusable(directory, model=detector.name, version=detector.version,
                                volume_set=volume_set, output=CANDIDATES_FILE):
         return directory / CANDIDATES_FILE
     start = time.perf_counter()
     parts = []
-    for uid, volume in _scans(volume_set):
+    for uid, volume in iter_scans(volume_set):
         found = check_candidates(detector.detect(volume), model=detector.name, scan_uid=uid)
         parts.append(found.assign(scan_uid=uid))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -61,6 +71,7 @@ def run_detector(detector: VolumeDetector, volume_set: VolumeSet, *, workspace: 
 def run_malignancy(model: MalignancyModel, volume_set: VolumeSet, *, workspace: Workspace,
                    force: bool = False) -> Path:
     """One probability per nodule of the set (nodule-free scans are skipped)."""
+    check_separation(model, volume_set)
     directory = workspace.volume_results_dir(model.name, volume_set.name)
     if not force and _reusable(directory, model=model.name, version=model.version,
                                volume_set=volume_set, output=MALIGNANCY_FILE):
@@ -69,7 +80,7 @@ def run_malignancy(model: MalignancyModel, volume_set: VolumeSet, *, workspace: 
     truth = volume_set.truth
     with_nodules = set(truth["scan_uid"].astype(str))
     rows = []
-    for uid, volume in _scans(volume_set):
+    for uid, volume in iter_scans(volume_set):
         if uid not in with_nodules:
             continue
         nodules = truth[truth["scan_uid"] == uid]
@@ -111,8 +122,11 @@ def read_malignancy(workspace: Workspace, model: str, set_name: str) -> pd.DataF
 
 def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
                       names: list[str] | None = None, models_yaml: Path | None = None,
+                      extra: Sequence[VolumeDetector | MalignancyModel] = (),
                       force: bool = False) -> list[str]:
-    """Run every chosen model on every chosen set; one summary line per run."""
+    """Run every chosen model (the named baselines, the models YAML's, and ``extra``
+    models built by the caller, e.g. trained patch detectors) on every chosen set; one
+    summary line per run."""
     from lesiontrials.scoring.models.volume_registry import volume_models
     from lesiontrials.scoring.models.volume_vlm import VolumeVLM
     from lesiontrials.scoring.volume_contract import VolumeDetector
@@ -127,7 +141,7 @@ def score_volume_sets(space: Workspace, *, sets: list[str] | None = None,
     models = volume_models(names, models_yaml=models_yaml)  # loaded once for every set
     for set_name in chosen:
         volume_set = load_volume_set(space, set_name)
-        for m in models:
+        for m in [*models, *extra]:
             if isinstance(m, VolumeVLM):
                 path = run_volume_questions(m, volume_set, workspace=space, force=force)
             elif isinstance(m, VolumeDetector):

@@ -17,15 +17,18 @@ from lesiontrials.errors import InputError
 from lesiontrials.io import write_bytes_atomic
 
 CHECKPOINT_FORMAT = "lesiontrials-slice-cnn/1"
+PATCH_CHECKPOINT_FORMAT = "lesiontrials-patch-cnn-3d/1"
 REQUIRED_KEYS = ("format", "identity", "model", "best_model", "optimizer", "progress")
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (see :data:`REQUIRED_KEYS`) to ``path`` atomically."""
+def save_checkpoint(path: Path, state: dict[str, Any], *,
+                    checkpoint_format: str = CHECKPOINT_FORMAT) -> None:
+    """Write ``state`` (see :data:`REQUIRED_KEYS`) to ``path`` atomically, tagged with
+    ``checkpoint_format`` (which model kind it holds)."""
     import torch
 
     buffer = io.BytesIO()
-    torch.save(canonical({"format": CHECKPOINT_FORMAT, **state}), buffer)
+    torch.save(canonical({"format": checkpoint_format, **state}), buffer)
     write_bytes_atomic(path, buffer.getvalue())
 
 
@@ -49,8 +52,10 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint (tensors on CPU); a clear error if it is not one."""
+def load_checkpoint(path: Path, *, checkpoint_format: str = CHECKPOINT_FORMAT
+                    ) -> dict[str, Any]:
+    """Read a checkpoint of ``checkpoint_format`` (tensors on CPU); a clear error if it is
+    not one (or holds another kind of model)."""
     import torch
 
     if not path.is_file():
@@ -63,7 +68,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise InputError(f"not a readable checkpoint ({type(exc).__name__}: {exc})",
                          path=path, fix="delete it and train again") from exc
     missing = [k for k in REQUIRED_KEYS if k not in state]
-    if state.get("format") != CHECKPOINT_FORMAT or missing:
-        raise InputError(f"not a {CHECKPOINT_FORMAT} checkpoint (missing {missing})",
-                         path=path, fix="train it again with this version of lesiontrials")
+    if state.get("format") != checkpoint_format or missing:
+        raise InputError(f"not a {checkpoint_format} checkpoint (format "
+                         f"{state.get('format')!r}, missing {missing})", path=path,
+                         fix="give the checkpoint of the right model kind, or train it "
+                             "again with this version of lesiontrials")
     return state

@@ -42,10 +42,17 @@ def scored_items(workspace: Workspace, *, model: str, sets: Sequence[str], task:
                  condition: str, profile: str = "lung") -> pd.DataFrame:
     """The items of ``sets`` that ``model`` answered in (condition, task), with ``correct``.
 
-    An item the model has no answer for is an error: failures would be undercounted."""
+    Only items the task applies to are expected (lobe and size: positives with a known
+    answer); one of them without an answer is an error: failures would be undercounted."""
+    from lesiontrials.slicing.tasks import applies_to
+
     frames = []
     for set_name in sets:
         items = set_items(workspace, set_name, profile).drop_duplicates("slice_uid")
+        asked = [applies_to(task, kind=str(k), truth_lobe=str(lobe), truth_size=str(size))
+                 for k, lobe, size in zip(items["kind"], items["truth_lobe"].fillna(""),
+                                          items["truth_size"].fillna(""), strict=True)]
+        items = items[asked]
         frame = read_results(workspace, model=model, set_name=set_name,
                              condition=condition, task=task)
         if frame.empty:

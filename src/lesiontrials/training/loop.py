@@ -9,9 +9,7 @@ and the same bytes, as one that never stopped.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,37 +17,19 @@ import numpy as np
 import torch
 import torch.nn.functional as functional
 
-from lesiontrials.errors import InputError
 from lesiontrials.paths import Workspace
 from lesiontrials.seeding import int_seed, rng_for
-from lesiontrials.training.checkpoint import load_checkpoint, save_checkpoint
 from lesiontrials.training.data import Examples, TrainingData, load_training_data, split_by_case
+from lesiontrials.training.epochs import (
+    EpochPlan,
+    EpochRecord,
+    TrainOutcome,
+    fit_epochs,
+)
 from lesiontrials.training.network import SliceCNN, deterministic_torch
 from lesiontrials.training.recipe import TrainRecipe
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """One finished epoch: mean losses and validation presence accuracy."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    improved: bool
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    """Where the checkpoint is, and how training went."""
-
-    path: Path
-    identity: dict[str, Any]
-    history: tuple[EpochRecord, ...]
-    resumed_from_epoch: int
-    already_complete: bool
 
 
 def checkpoint_path(workspace: Workspace, name: str) -> Path:
@@ -164,61 +144,8 @@ def train(*, workspace: Workspace, name: str, sets: Sequence[str], recipe: Train
         model = SliceCNN(width=recipe.width)
         optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate,
                                       weight_decay=recipe.weight_decay)
-        progress = _resume(path, identity, model, optimizer, restart=restart)
-        start_epoch = int(progress["epoch"])
-        if progress["complete"]:
-            return TrainOutcome(path, identity, _history(progress), start_epoch, True)
-        best = progress.pop("best_model", None) or copy.deepcopy(model.state_dict())
-        for epoch in range(start_epoch, recipe.epochs):
-            train_loss = _train_epoch(model, optimizer, train_ex, recipe, epoch)
-            val_loss, val_acc = evaluate_examples(model, val_ex, recipe)
-            improved = val_loss < float(progress["best_val_loss"])
-            if improved:
-                best = copy.deepcopy(model.state_dict())
-                progress.update(best_val_loss=val_loss, best_epoch=epoch, stale=0)
-            else:
-                progress["stale"] = int(progress["stale"]) + 1
-            record = EpochRecord(epoch, train_loss, val_loss, val_acc, improved)
-            progress["history"].append(list(record.__dict__.values()))
-            progress["epoch"] = epoch + 1
-            progress["complete"] = (progress["stale"] >= recipe.patience
-                                    or epoch + 1 == recipe.epochs)
-            save_checkpoint(path, {"identity": identity, "model": model.state_dict(),
-                                   "best_model": best, "optimizer": optimizer.state_dict(),
-                                   "progress": progress})
-            if on_epoch is not None:
-                on_epoch(record)
-            if progress["complete"]:
-                break
-    return TrainOutcome(path, identity, _history(progress), start_epoch, False)
-
-
-def _fresh_progress() -> dict[str, Any]:
-    return {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0,
-            "complete": False, "history": []}
-
-
-def _resume(path: Path, identity: dict[str, Any], model: SliceCNN,
-            optimizer: torch.optim.Optimizer, *, restart: bool) -> dict[str, Any]:
-    """Progress from the checkpoint at ``path`` (loading its weights and optimiser), or a
-    fresh start when there is none (or ``restart``)."""
-    if restart or not path.is_file():
-        return _fresh_progress()
-    state = load_checkpoint(path)
-    old = state["identity"]
-    for key in ("recipe_hash", "data_hash"):
-        if old.get(key) != identity[key]:
-            raise InputError(f"the checkpoint was trained with another {key.split('_')[0]} "
-                             f"({old.get(key)} ≠ {identity[key]})", path=path,
-                             fix="train under a new name, or pass --restart to discard it")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    progress = dict(state["progress"])
-    progress["best_model"] = state["best_model"]
-    progress["history"] = [list(h) for h in progress["history"]]
-    return progress
-
-
-def _history(progress: dict[str, Any]) -> tuple[EpochRecord, ...]:
-    return tuple(EpochRecord(int(e), float(t), float(v), float(a), bool(i))
-                 for e, t, v, a, i in progress["history"])
+        return fit_epochs(
+            path=path, identity=identity, model=model, optimizer=optimizer,
+            plan=EpochPlan(epochs=recipe.epochs, patience=recipe.patience), restart=restart,
+            train_epoch=lambda epoch: _train_epoch(model, optimizer, train_ex, recipe, epoch),
+            validate=lambda: evaluate_examples(model, val_ex, recipe), on_epoch=on_epoch)
