@@ -13,6 +13,7 @@ from lesiontrials.insert import insert_trial
 from lesiontrials.io import parse_record, read_json, read_volume
 from lesiontrials.paths import Workspace
 from lesiontrials.records.insert import InsertRecord
+from lesiontrials.scoring.questions.truth import case_from_insert
 
 YEAR_DAYS = 365.25
 
@@ -64,6 +65,10 @@ def test_repeat_scan_keeps_host_and_centre_and_grows_by_the_plan(tmp_path, world
         b = read_volume(ws.case_dir("t1", "t1-00001") / "nodule_0.nii.gz")
         assert np.array_equal(a.array, b.array) and np.allclose(a.affine, b.affine)
     assert prior.prior is None and prior.nodules[0].growth is None
+    # the question bank's truth reads the same growth from the record
+    truth = case_from_insert(current.to_json_dict())
+    assert truth.prior_case_uid == "t1-00000" and truth.nodules[0].status == "repeat"
+    assert truth.nodules[0].diameter_change_mm == pytest.approx(growth.diameter_change_mm)
 
 
 def test_a_failed_prior_fails_the_repeat_scan_with_that_reason(tmp_path, world: World):

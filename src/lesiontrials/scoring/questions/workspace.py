@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def trial_cases(workspace: Workspace, trial: str) -> tuple[list[CaseTruth], list
             skipped.append(str(record.get("case_uid", path.parent.name)))
             continue
         cases.append(case_from_insert(record, where=str(path)))
+    if any(c.prior_case_uid for c in cases):  # a longitudinal trial: every case is in a series
+        cases = [dataclasses.replace(c, in_series=True) for c in cases]
     return cases, skipped
 
 
