@@ -94,6 +94,10 @@ class ScreeningSimulation(DesignParams):
                                         "share of round-0 patients without a nodule")
     incidence: float = Field(0.1, ge=0.0, le=1.0, description="longitudinal: share of "
                              "nodule-free patients in whom a new nodule appears per round")
+    prevalence: float | None = Field(None, ge=0.0, le=1.0, description="longitudinal: "
+                                     "share of malignant round-0 nodules (default 0.04; "
+                                     "0.4 at demo size, so its few nodules include growing "
+                                     "cancers)")
 
 
 class MultiNodule(DesignParams):

@@ -164,7 +164,7 @@ def screening_simulation(ctx: PlanContext, size: str, seed: int,
     n = _n(size, 5, 500, params)
     rounds = params.rounds
     if params.longitudinal:
-        return _longitudinal_screening(ctx, n, seed, params)
+        return _longitudinal_screening(ctx, n, seed, params, size=size)
     base = _spec("screening_simulation", seed, n, params, template="NLST", prevalence=0.04)
     cohorts = []
     for r in range(rounds):
@@ -175,12 +175,19 @@ def screening_simulation(ctx: PlanContext, size: str, seed: int,
 
 
 def _longitudinal_screening(ctx: PlanContext, n: int, seed: int,
-                            params: dp.ScreeningSimulation) -> DesignPlan:
+                            params: dp.ScreeningSimulation, *, size: str) -> DesignPlan:
     """Round 0 sampled; rounds 1.. repeat scans of its patients (trials/longitudinal.py)."""
     from lesiontrials.trials.longitudinal import follow_up_rounds
 
-    base = _spec("screening_simulation", seed, n, params, template="NLST", prevalence=0.04,
-                 nodule_free_fraction=params.nodule_free_fraction)
+    prevalence = params.prevalence
+    notes = []
+    if prevalence is None:
+        prevalence = 0.4 if size == "demo" else 0.04
+        if size == "demo":
+            notes.append("demo size: 40 % of round-0 nodules malignant (enriched from the "
+                         "screening 4 %) so the few nodules include growing cancers")
+    base = _spec("screening_simulation", seed, n, params, template="NLST",
+                 prevalence=prevalence, nodule_free_fraction=params.nodule_free_fraction)
     host_rows = {str(h): i for i, h in enumerate(ctx.host_array("host_ct_id"))}
 
     def new_nodule(spec: TrialSpec, host: int, key: str) -> Any:
@@ -198,7 +205,7 @@ def _longitudinal_screening(ctx: PlanContext, n: int, seed: int,
                                 new_nodule=new_nodule)
 
     cohort = Cohort("round 0", base, n, meta={"round": 0}, rng_key="rounds")
-    return DesignPlan(base, [cohort], [], follow_up=follow_up)
+    return DesignPlan(base, [cohort], notes, follow_up=follow_up)
 
 
 def multi_nodule(ctx: PlanContext, size: str, seed: int, params: dp.MultiNodule

@@ -143,3 +143,34 @@ def test_pair_views_use_the_prior_slice_at_the_same_level() -> None:
     image = np.full((4, 3), 200, dtype=np.uint8)
     blank = side_by_side(image, None)
     assert blank.shape == (4, 6) and (blank[:, 3:] == 0).all() and (blank[:, :3] == 200).all()
+
+
+def test_a_patients_repeat_scans_form_one_series_and_share_its_split(tmp_path) -> None:
+    from lesiontrials.io import write_json
+    from lesiontrials.paths import Workspace
+    from lesiontrials.scoring.questions.bank import build_bank
+    from lesiontrials.scoring.questions.workspace import trial_cases
+
+    ws = Workspace(tmp_path)
+    realised = {"lobe": "right_lung_lower_lobe", "side": "right", "zone": "lower_zone",
+                "equivalent_diameter_mm": 8.0, "max_axis_diameter_mm": 9.0,
+                "volume_mm3": 268.0, "pleural_distance_mm": 8.0, "centroid_mm": [0, 0, 0]}
+    for k in range(12):  # 4 patients x 3 rounds: case k's prior is case k - 4
+        growth = None if k < 4 else {"status": "repeat", "prior_diameter_mm": 8.0}
+        nodule = {"nodule_index": 0, "donor_characteristics": {"texture": 5,
+                  "calcification": 6}, "realised": realised, "growth": growth}
+        record = {"case_uid": f"s-{k:05d}", "status": "done", "nodules": [nodule]}
+        if k >= 4:
+            record["prior"] = {"case_uid": f"s-{k - 4:05d}", "interval_days": YEAR}
+        write_json(record, ws.case_dir("s", f"s-{k:05d}") / "insert.json")
+    cases, _ = trial_cases(ws, "s")
+    assert all(c.in_series for c in cases)
+    assert [c.series_uid for c in cases] == [f"s-{k % 4:05d}" for k in range(12)]
+    bank = build_bank(cases, seed=3, dev_fraction=0.5)
+    split_of: dict[str, set[str]] = {}
+    for item in bank:
+        split_of.setdefault(item.series_uid, set()).add(item.split)
+    assert len(split_of) == 4 and all(len(s) == 1 for s in split_of.values())
+    assert {i.template_id for i in bank if i.case_uid == "s-00000"} >= {"growth", "new_nodule"}
+    stable = [i for i in bank if i.template_id == "growth" and i.case_uid == "s-00008"]
+    assert stable and all(i.answer == NO for i in stable)

@@ -52,7 +52,7 @@ from lesiontrials.slicing.contract import Item, Model
 
 RESULT_COLUMNS = ("uid", "case_uid", "template_id", "category", "answer_type", "paraphrase",
                   "split", "model", "model_version", "status", "reply", "parsed", "correct",
-                  "abs_error")
+                  "abs_error", "series_uid")
 CALIBRATION_SPLIT, SCORED_SPLIT = "dev", "test"
 REPORT_PROMPT = ("Write the findings and impression of a lung cancer screening CT report for "
                  "this scan: for each nodule its lobe, size in mm, attenuation (solid, "

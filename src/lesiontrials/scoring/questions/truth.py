@@ -70,6 +70,9 @@ class CaseTruth:
     prior_case_uid: str | None = None
     interval_days: float | None = None
     in_series: bool = False
+    #: the patient's first case of the series (splits and intervals cluster on it: repeat
+    #: scans of one patient share host and nodules); ``None`` = the case itself
+    series_uid: str | None = None
 
 
 def _number(realised: Mapping[str, Any], key: str, where: str) -> float:
