@@ -90,3 +90,17 @@ def test_version_one_insert_records_are_refused(tmp_path, world: World):
         parse_record(old, InsertRecord, where=path)
     assert "insert" in str(info.value)
     assert math.isfinite(_record(ws, "t1-00001").nodules[0].realised.volume_mm3)
+
+
+def test_repeat_scans_are_identical_for_one_and_two_workers(tmp_path, world: World):
+    outputs = []
+    for workers in (1, 2):
+        ws = Workspace(tmp_path / f"ws{workers}")
+        write_manifest(ws, _rows(1.3) + [row("t1-00002", round=0, donor_uid="S4",
+                                             donor_mask_path="masks/DON/nodule_seg/S4.nii.gz")])
+        insert_trial("t1", workspace=ws, data_root=world.root, workers=workers,
+                     show_progress=False)
+        outputs.append({p.relative_to(ws.root).as_posix(): p.read_bytes()
+                        for p in sorted(ws.cases_dir("t1").glob("*/*"))
+                        if p.name != "insert_timing.json"})
+    assert outputs[0] == outputs[1] and len(outputs[0]) >= 6
