@@ -165,7 +165,8 @@ def test_counterfactual_and_screening_rounds(plan_ctx):
         same = (rows["host_ct_id"] == groups[0]["host_ct_id"]).to_numpy(dtype=bool)
         same_donor = (rows["donor_uid"] == groups[0]["donor_uid"]).to_numpy(dtype=bool)
         assert same[same_donor].all() and same.mean() > 0.95
-    rounds = plan_design(plan_ctx, 9, size="paper", params={"n_per_stratum": 500}).manifest
+    rounds = plan_design(plan_ctx, 9, size="paper", params={"n_per_stratum": 500,
+                                                            "longitudinal": False}).manifest
     for r, rows in rounds.groupby("round"):
         assert rows["label"].mean() == pytest.approx(round(500 * 0.04 * 0.7**r) / 500)
 

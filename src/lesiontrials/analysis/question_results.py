@@ -3,7 +3,8 @@
 Reads ``questions/results/{model}/{trial}.parquet`` (:mod:`lesiontrials.scoring.questions.
 ask`) and ``{trial}.reports.json``. Accuracy per model × category is over the items the
 model answered; its 95 % interval resamples cases (every item of a case shares its image
-and truth), through :func:`~lesiontrials.analysis.bootstrap.accuracy_interval` — the
+and truth) — patient series in a longitudinal trial (repeat scans share host and
+nodules) — through :func:`~lesiontrials.analysis.bootstrap.accuracy_interval`, the
 case-clustered Wilson interval at the bootstrap's effective size. Coverage says how many
 of the asked items the model could answer at all (the rest: "cannot answer" or no view),
 so a baseline that answers two templates is not read as a model of the whole bank.
@@ -47,7 +48,7 @@ def category_table(rows: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
                                 "cases": scored["case_uid"].nunique()}
         if len(scored):
             interval = accuracy_interval(
-                correct, units={"case": scored["case_uid"].to_numpy()},
+                correct, units={"case": _clusters(scored)},
                 rng=rng_for(seed, "vqa-category", str(model), str(category)))
             cell["accuracy [95% CI]"] = _fmt(interval.estimate, interval.low, interval.high)
         else:
@@ -59,6 +60,15 @@ def category_table(rows: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return table.sort_values(["model", "category"], key=lambda s: s.map(order).fillna(s)
                              if s.name == "category" else s).reset_index(drop=True)
+
+
+def _clusters(scored: pd.DataFrame) -> np.ndarray:
+    """The resampled unit per item: the patient series (repeat scans of one patient share
+    host and nodules), else the case; results written before series existed: the case."""
+    if "series_uid" in scored.columns:
+        series = scored["series_uid"].fillna("").astype(str)
+        return np.where(series != "", series, scored["case_uid"].astype(str))
+    return scored["case_uid"].to_numpy()
 
 
 def measurement_table(rows: pd.DataFrame) -> pd.DataFrame:

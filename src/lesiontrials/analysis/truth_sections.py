@@ -81,7 +81,8 @@ def question_results_section(rows: pd.DataFrame, reports: Sequence[Mapping[str, 
     tables: dict[str, pd.DataFrame] = {}
     lines = ["Scored on each bank's `test` split (its `dev` split is the calibration fold the "
              "majority prior is fitted on). Accuracy is over the items a model answered, with "
-             "a 95 % interval that resamples cases; the answered and asked columns give its "
+             "a 95 % interval that resamples cases (patient series for the repeat scans of "
+             "longitudinal screening); the answered and asked columns give its "
              "coverage: "
              "baselines answer only what their output can say and otherwise \"cannot "
              "answer\" (docs/vqa.md).", ""]

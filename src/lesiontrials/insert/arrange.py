@@ -80,6 +80,8 @@ def arrange_case(host: HostAnatomy, affine: np.ndarray, specs: Sequence[NoduleSp
         _check_scale(spec, config)
         if spec.placement == "native":
             item = place_native(host, affine, spec, donor, placed, config)
+        elif spec.placement == "repeat":
+            item = place_repeat(host, affine, spec, donor, placed, config)
         else:
             item = place_in_lobe(host, affine, spec, donor, rng, placed, config,
                                  obstacles=obstacles)
@@ -158,6 +160,38 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
                "target_mm": [float(v) for v in anchor_mm],
                "target_voxel": [float(v) for v in target]}
     return Placed(spec, nodule, planned, tuple(adjustments))
+
+
+def place_repeat(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,
+                 placed: Sequence[Placed], config: InsertConfig) -> Placed:
+    """A repeat scan's nodule: the donor resampled at its grown scale (about its own
+    centre) with its centroid on the prior scan's realised centre. Never moved: a grown
+    nodule that no longer fits the lung fails (``outside_lung``), as a native would."""
+    if spec.prior_problem or not spec.has_target_mm:
+        raise InsertionError("prior_failed", f"repeat nodule {spec.nodule_index}: "
+                             f"{spec.prior_problem or 'no prior centre'}")
+    target = np.linalg.solve(affine[:3, :3], np.asarray(spec.target_mm) - affine[:3, 3])
+    kernel = resample_donor(donor.array > 0, donor.spacing_mm, host.spacing_mm,
+                            scale=spec.scale)
+    nodule = NoduleMask(kernel, tuple(int(v) for v in offset_for_centroid(kernel, target)))  # type: ignore[arg-type]
+    k = spec.nodule_index
+    if not nodule.in_shape(host.labels.shape):
+        raise InsertionError("outside_volume", f"repeat nodule {k} (grown) lies partly "
+                             f"outside the host grid of {host.path}")
+    inside = fraction_inside(host.labels, nodule, anatomy.LUNG_INTERIOR_LABELS)
+    if inside < config.min_inside_fraction:
+        raise InsertionError("outside_lung", f"repeat nodule {k} (grown): only {inside:.0%} "
+                             f"of it lies inside the lung of {host.path}")
+    touch = voxel_diagonal_mm(host.spacing_mm) + 1e-6
+    for other in placed:
+        if nearest_distance_mm(nodule, other.nodule, host.spacing_mm) <= touch:
+            raise InsertionError("companions_touch", f"repeat nodules "
+                                 f"{other.spec.nodule_index} and {k} touch or overlap")
+    lobe = spec.target_lobe.value if spec.target_lobe is not None else None
+    planned = {**_planned_common(spec, donor), "lobe": lobe, "lobe_source": "prior_scan",
+               "target_mm": [float(v) for v in spec.target_mm],
+               "target_voxel": [float(v) for v in target]}
+    return Placed(spec, nodule, planned)
 
 
 def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,

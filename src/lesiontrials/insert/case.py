@@ -288,6 +288,9 @@ def _base_record(job: InsertJob, digest: str, *, status: str) -> dict[str, Any]:
                  "seg_path": str(first["host_seg_path"]),
                  "ct_path": str(first["host_ct_path"] or "")},
         "nodules": [], "config": job.config.to_dict(),
+        **({"prior": {"case_uid": str(first["prior_case_uid"]),
+                      "interval_days": float(first["interval_days"])}}
+           if first.get("prior_case_uid") else {}),
     }
 
 
@@ -309,6 +312,22 @@ def _nodule_record(item: Placed, realised: dict[str, Any]) -> dict[str, Any]:
         "diameter_error_mm": diameter_error_mm(realised["equivalent_diameter_mm"],
                                                float(item.planned["diameter_mm"])),
         "adjustments": [{"kind": a.kind, "detail": a.detail} for a in item.adjustments],
+        **({"growth": _growth(spec, realised)} if spec.growth_model else {}),
+    }
+
+
+def _growth(spec: NoduleSpec, realised: dict[str, Any]) -> dict[str, Any]:
+    """The growth entry of a repeat scan's nodule: plan and realised change."""
+    new = spec.growth_model == "new"
+    prior_d, prior_v = spec.prior_diameter_mm, spec.prior_volume_mm3
+    return {
+        "status": "new" if new else "repeat", "model": spec.growth_model,
+        "vdt_days": spec.vdt_days, "planned_factor": spec.growth_factor,
+        "limited": spec.growth_limited,
+        "prior_diameter_mm": None if new else prior_d,
+        "prior_volume_mm3": None if new else prior_v,
+        "diameter_change_mm": None if new else realised["equivalent_diameter_mm"] - prior_d,
+        "volume_ratio": None if new else realised["volume_mm3"] / prior_v,
     }
 
 

@@ -15,7 +15,9 @@ from lesiontrials import anatomy
 from lesiontrials.anatomy import LIDC_CHARACTERISTICS
 from lesiontrials.errors import InputError
 
-PLACEMENTS: Final = ("native", "profile_faithful", "prescribed", "random")
+PLACEMENTS: Final = ("native", "profile_faithful", "prescribed", "random", "repeat")
+"""``repeat``: a repeat scan's nodule, its centroid on the prior scan's realised centre
+(``target_*_mm``, filled from the prior case's record by :mod:`.repeat`)."""
 CHARACTERISTICS = LIDC_CHARACTERISTICS
 
 Row = dict[str, Any]
@@ -75,6 +77,15 @@ class NoduleSpec:
     target_zones: tuple[str, ...] = ()
     target_position: str = ""
     characteristics: dict[str, float | None] = field(default_factory=dict)
+    #: longitudinal screening (manifest growth columns; prior_* from the prior's record)
+    growth_model: str = ""
+    vdt_days: float = math.nan
+    growth_factor: float = math.nan
+    growth_limited: bool = False
+    prior_diameter_mm: float = math.nan
+    prior_volume_mm3: float = math.nan
+    #: why the prior scan cannot anchor this nodule ('' = it can)
+    prior_problem: str = ""
 
     @property
     def has_target_mm(self) -> bool:
@@ -96,6 +107,8 @@ class CaseSpec:
     nodules: tuple[NoduleSpec, ...]
     #: the host scan's own nodules its raw CT shows (uid, mask_path, mask_scope, point_mm)
     host_natives: tuple[dict[str, Any], ...] = ()
+    prior_case_uid: str = ""  # repeat scan: the previous round's case ('' = none)
+    interval_days: float = math.nan
 
     @property
     def nodule_free(self) -> bool:
@@ -119,6 +132,8 @@ def parse_case(rows: Sequence[Row], *, source: str = "manifest") -> CaseSpec:
         host_dataset=str(first["host_dataset"]), host_ct_id=str(first["host_ct_id"]),
         host_seg_path=str(first["host_seg_path"]), host_ct_path=str(first["host_ct_path"] or ""),
         nodules=nodules, host_natives=host_natives(first, source),
+        prior_case_uid=str(first.get("prior_case_uid") or ""),
+        interval_days=_float(first, "interval_days"),
     )
 
 
@@ -178,6 +193,12 @@ def _parse_nodule(row: Row, source: str) -> NoduleSpec:
         target_zones=tuple(z for z in str(row.get("target_zones") or "").split(",") if z),
         target_position=str(row.get("target_position") or ""),
         characteristics={name: _score(row.get(f"donor_{name}")) for name in CHARACTERISTICS},
+        growth_model=str(row.get("growth_model") or ""),
+        vdt_days=_float(row, "vdt_days"), growth_factor=_float(row, "growth_factor"),
+        growth_limited=bool(row.get("growth_limited") or False),
+        prior_diameter_mm=_float(row, "prior_diameter_mm"),
+        prior_volume_mm3=_float(row, "prior_volume_mm3"),
+        prior_problem=str(row.get("prior_problem") or ""),
     )
 
 

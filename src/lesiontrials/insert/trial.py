@@ -7,6 +7,7 @@ planned vs realised size, lobe agreement, adjustments). With an export directory
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.execution import CaseOutcome, run_cases
 from lesiontrials.insert.case import InsertJob, insert_case
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig
+from lesiontrials.insert.repeat import anchor_rows, read_prior
 from lesiontrials.insert.spec import plain_rows
 from lesiontrials.io import read_parquet, write_content_json, write_csv
 from lesiontrials.io.decoded import DecodedCache
@@ -75,14 +77,41 @@ def insert_trial(trial: str, *, workspace: Workspace, data_root: Path, workers: 
     jobs = case_jobs(manifest, trial=trial, workspace=workspace, data_root=data_root,
                      config=config, export_dir=export_dir, source=source,
                      decoded_cache=decoded_cache)
-    outcomes = run_cases(insert_case, jobs, keys=[job.case_uid for job in jobs],
-                         workers=workers, description=f"insert {trial}",
-                         show_progress=show_progress)
+    outcomes = _run_rounds(jobs, manifest, workspace=workspace, trial=trial, workers=workers,
+                           show_progress=show_progress)
     summary = summarise(trial, outcomes, config)
     write_content_json(summary, workspace.cases_dir(trial) / SUMMARY_FILE)
     if export_dir is not None:
         write_csv(truth_table(outcomes), DataRoot(export_dir).meta_csv(trial, "insertions"))
     return summary
+
+
+def _run_rounds(jobs: list[InsertJob], manifest: pd.DataFrame, *, workspace: Workspace,
+                trial: str, workers: int, show_progress: bool) -> list[CaseOutcome]:
+    """Insert the cases; a trial with repeat scans round by round, each repeat case
+    anchored on its prior case's record (:mod:`.repeat`). Outcomes in job order."""
+    if not (manifest["prior_case_uid"] != "").any():
+        return run_cases(insert_case, jobs, keys=[job.case_uid for job in jobs],
+                         workers=workers, description=f"insert {trial}",
+                         show_progress=show_progress)
+    round_of = dict(zip(manifest["case_uid"], manifest["round"], strict=False))
+    done: dict[str, CaseOutcome] = {}
+    for r in sorted({int(round_of[j.case_uid]) for j in jobs}):
+        wave = [_with_prior(j, workspace, trial) for j in jobs
+                if int(round_of[j.case_uid]) == r]
+        outcomes = run_cases(insert_case, wave, keys=[job.case_uid for job in wave],
+                             workers=workers, description=f"insert {trial} (round {r})",
+                             show_progress=show_progress)
+        done.update({o.key: o for o in outcomes})
+    return [done[job.case_uid] for job in jobs]
+
+
+def _with_prior(job: InsertJob, workspace: Workspace, trial: str) -> InsertJob:
+    prior_uid = str(job.rows[0].get("prior_case_uid") or "")
+    if not prior_uid:
+        return job
+    prior, problem = read_prior(workspace.case_dir(trial, prior_uid))
+    return dataclasses.replace(job, rows=anchor_rows(job.rows, prior, problem))
 
 
 def truth_table(outcomes: list[CaseOutcome]) -> pd.DataFrame:

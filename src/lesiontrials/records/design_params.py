@@ -78,7 +78,26 @@ class AlgorithmComparison(DesignParams):
 
 
 class ScreeningSimulation(DesignParams):
-    rounds: int = Field(3, ge=1, description="screening rounds (prevalence 0.04 x 0.7^r)")
+    """Screening rounds. ``longitudinal`` (default): every case of round r > 0 is a repeat
+    scan of a round r-1 patient (same host, same donor nodules at the same world-mm
+    centre, grown by the documented growth model of ``trials/longitudinal.py``); new
+    nodules appear in a share ``incidence`` of the nodule-free patients. Off: the rounds
+    are independent cohorts with prevalence 0.04 x 0.7^r."""
+
+    rounds: int = Field(3, ge=1, description="screening rounds")
+    longitudinal: bool = Field(True, description="rounds > 0 are repeat scans of the "
+                               "previous round's patients (growth truth); false: "
+                               "independent cohorts, prevalence 0.04 x 0.7^r")
+    interval_months: float = Field(12.0, gt=0.0, le=60.0, description="screening interval "
+                                   "between rounds (months)")
+    nodule_free_fraction: float = Field(0.4, ge=0.0, lt=1.0, description="longitudinal: "
+                                        "share of round-0 patients without a nodule")
+    incidence: float = Field(0.1, ge=0.0, le=1.0, description="longitudinal: share of "
+                             "nodule-free patients in whom a new nodule appears per round")
+    prevalence: float | None = Field(None, ge=0.0, le=1.0, description="longitudinal: "
+                                     "share of malignant round-0 nodules (default 0.04; "
+                                     "0.4 at demo size, so its few nodules include growing "
+                                     "cancers)")
 
 
 class MultiNodule(DesignParams):

@@ -13,8 +13,10 @@ from pydantic import Field
 
 from lesiontrials.records.base import MaybeFloat, StageRecord, Strict
 
-INSERT_SCHEMA_VERSION = 1
-"""Version of the insertion outputs; bump when a change alters what is written."""
+INSERT_SCHEMA_VERSION = 2
+"""Version of the insertion outputs; bump when a change alters what is written.
+Version 2 added repeat scans (``prior``, per nodule ``growth``); version-1 files are
+refused (re-run ``lesiontrials insert``)."""
 
 Triple = tuple[float, float, float]
 
@@ -96,6 +98,34 @@ class Adjustment(Strict):
     detail: dict[str, Any]
 
 
+class Growth(Strict):
+    """A nodule of a repeat scan (longitudinal screening, ``trials/longitudinal.py``).
+
+    ``status`` "repeat": the prior scan's nodule, re-inserted at its realised centre and
+    grown; "new": it was not in the prior scan (incidence). ``model``/``vdt_days`` (signed
+    volume doubling time, negative = halving, ``None`` = stable) and ``planned_factor``
+    (planned diameter ratio) are the plan; ``prior_*`` and ``diameter_change_mm``
+    (current − prior equivalent diameter) / ``volume_ratio`` are *realised* — measured on
+    the prior and the current masks — and are what growth questions are answered from."""
+
+    status: Literal["repeat", "new"]
+    model: str
+    vdt_days: MaybeFloat
+    planned_factor: MaybeFloat
+    limited: bool
+    prior_diameter_mm: MaybeFloat
+    prior_volume_mm3: MaybeFloat
+    diameter_change_mm: MaybeFloat
+    volume_ratio: MaybeFloat
+
+
+class PriorScan(Strict):
+    """The previous screening round's scan of the same patient (same host)."""
+
+    case_uid: str
+    interval_days: float
+
+
 class InsertedNodule(Strict):
     """One inserted nodule: its donor, the plan, the realised truth, its mask file."""
 
@@ -112,6 +142,7 @@ class InsertedNodule(Strict):
     realised: RealisedTruth
     diameter_error_mm: MaybeFloat
     adjustments: list[Adjustment]
+    growth: Growth | None = None
 
 
 class HostInfo(Strict):
@@ -159,6 +190,7 @@ class InsertRecord(StageRecord):
     config: dict[str, Any]
     host_natives: list[HostNative] = Field(default_factory=list)
     labels_sha256: str | None = None
+    prior: PriorScan | None = None
 
     @property
     def done(self) -> bool:

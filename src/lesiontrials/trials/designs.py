@@ -17,7 +17,7 @@ from lesiontrials import anatomy
 from lesiontrials.index.quality import percent_valid
 from lesiontrials.records import design_params as dp
 from lesiontrials.trials.pools import PlanContext, size_bins, stratum_host_mask
-from lesiontrials.trials.sampler import Cohort
+from lesiontrials.trials.sampler import Cohort, sample_cohort
 from lesiontrials.trials.spec import TrialSpec, parse_spec
 
 
@@ -29,6 +29,8 @@ class DesignPlan:
     cohorts: list[Cohort]
     notes: list[str] = field(default_factory=list)
     bootstrap_replicates: int = 0
+    #: longitudinal screening: sampled rows → rows with the repeat-scan rounds, notes
+    follow_up: Callable[[Any], tuple[Any, list[str]]] | None = None
 
 
 DesignFunction = Callable[[PlanContext, str, int, Any], DesignPlan]
@@ -161,6 +163,8 @@ def screening_simulation(ctx: PlanContext, size: str, seed: int,
                          ) -> DesignPlan:
     n = _n(size, 5, 500, params)
     rounds = params.rounds
+    if params.longitudinal:
+        return _longitudinal_screening(ctx, n, seed, params, size=size)
     base = _spec("screening_simulation", seed, n, params, template="NLST", prevalence=0.04)
     cohorts = []
     for r in range(rounds):
@@ -168,6 +172,40 @@ def screening_simulation(ctx: PlanContext, size: str, seed: int,
         cohorts.append(Cohort(f"round {r}", base.model_copy(update={"prevalence": prevalence}),
                               n, meta={"round": r, "sweep_value": prevalence}, rng_key="rounds"))
     return DesignPlan(base, cohorts, ["prevalence per round: 0.04 x 0.7^r"])
+
+
+def _longitudinal_screening(ctx: PlanContext, n: int, seed: int,
+                            params: dp.ScreeningSimulation, *, size: str) -> DesignPlan:
+    """Round 0 sampled; rounds 1.. repeat scans of its patients (trials/longitudinal.py)."""
+    from lesiontrials.trials.longitudinal import follow_up_rounds
+
+    prevalence = params.prevalence
+    notes = []
+    if prevalence is None:
+        prevalence = 0.4 if size == "demo" else 0.04
+        if size == "demo":
+            notes.append("demo size: 40 % of round-0 nodules malignant (enriched from the "
+                         "screening 4 %) so the few nodules include growing cancers")
+    base = _spec("screening_simulation", seed, n, params, template="NLST",
+                 prevalence=prevalence, nodule_free_fraction=params.nodule_free_fraction)
+    host_rows = {str(h): i for i, h in enumerate(ctx.host_array("host_ct_id"))}
+
+    def new_nodule(spec: TrialSpec, host: int, key: str) -> Any:
+        mask = np.zeros(len(host_rows), dtype=bool)
+        mask[host] = True
+        one = spec.model_copy(update={"n_cases": 1, "nodule_free_fraction": 0.0,
+                                      "prevalence_mode": "binomial"})
+        return sample_cohort(ctx, Cohort(key, one, 1, host_mask=mask), trial=spec.name,
+                             case_offset=0).rows
+
+    def follow_up(round0: Any) -> tuple[Any, list[str]]:
+        return follow_up_rounds(round0, base, rounds=params.rounds,
+                                interval_months=params.interval_months,
+                                incidence=params.incidence, host_row=host_rows.__getitem__,
+                                new_nodule=new_nodule)
+
+    cohort = Cohort("round 0", base, n, meta={"round": 0}, rng_key="rounds")
+    return DesignPlan(base, [cohort], notes, follow_up=follow_up)
 
 
 def multi_nodule(ctx: PlanContext, size: str, seed: int, params: dp.MultiNodule

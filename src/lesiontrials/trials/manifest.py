@@ -90,7 +90,23 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("round", "int64", "screening round (-1 when not a screening simulation)"),
     Column("sweep_value", "float64", "counterfactual: value of the swept field"),
     Column("pairing", "string", "twin-cross pairing: one_to_one | one_to_many | whole_patient"),
+    # longitudinal screening (trials/longitudinal.py); absent in a manifest planned before
+    # they existed, which had no repeat scans: the defaults below say exactly that
+    Column("prior_case_uid", "string", "repeat scan: the previous round's case of the same "
+           "patient ('' = no prior scan)"),
+    Column("interval_days", "float64", "repeat scan: days since the prior scan (NaN = none)"),
+    Column("growth_model", "string", "the nodule's growth model ('' none, 'new' incident "
+           "nodule, e.g. malignant_solid, benign_stable)"),
+    Column("vdt_days", "float64", "volume doubling time in days (negative: halving; NaN: "
+           "stable or not a repeat)"),
+    Column("growth_factor", "float64", "planned diameter / the prior scan's planned diameter "
+           "(NaN when not a repeat nodule)"),
+    Column("growth_limited", "bool", "the grown diameter was held at the 3-30 mm limits"),
 )
+#: defaults of the columns a manifest planned before longitudinal screening lacks
+LONGITUDINAL_DEFAULTS: Final = {"prior_case_uid": "", "interval_days": float("nan"),
+                                "growth_model": "", "vdt_days": float("nan"),
+                                "growth_factor": float("nan"), "growth_limited": False}
 MANIFEST_COLUMN_NAMES: Final = tuple(c.name for c in MANIFEST_COLUMNS)
 #: Columns of the release-compatible manifest CSV, in order.
 RELEASE_CSV_COLUMNS: Final = (
@@ -105,6 +121,8 @@ def empty_manifest() -> pd.DataFrame:
 
 def validate_manifest(frame: pd.DataFrame, *, source: str = "manifest") -> pd.DataFrame:
     """Check columns and invariants; return the frame with the contract's dtypes."""
+    frame = frame.assign(**{k: v for k, v in LONGITUDINAL_DEFAULTS.items()
+                            if k not in frame.columns})
     missing = [c.name for c in MANIFEST_COLUMNS if c.name not in frame.columns]
     if missing:
         raise InputError(f"manifest is missing columns {missing}", path=source,

@@ -110,7 +110,7 @@ def plan_design(ctx: PlanContext, design: str | int, *, size: str = "demo", seed
     plan = kind(ctx, size, seed, typed)
     return _finish(ctx, plan.base, plan.cohorts, notes=plan.notes,
                    replicates=plan.bootstrap_replicates, size=size, number=number,
-                   params=typed)
+                   params=typed, follow_up=plan.follow_up)
 
 
 def plan_from_record(ctx: PlanContext, record: PlanRecord) -> TrialPlan:
@@ -190,7 +190,7 @@ def plan_cohorts(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *,
 
 def _finish(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *, notes: list[str],
             replicates: int, params: DesignParams | None, size: str | None = None,
-            number: int | None = None) -> TrialPlan:
+            number: int | None = None, follow_up: Any = None) -> TrialPlan:
     feasibility = check_feasibility(ctx, cohorts)
     frames, audits, offset = [], [], 0
     for cohort in cohorts:
@@ -199,6 +199,9 @@ def _finish(ctx: PlanContext, spec: TrialSpec, cohorts: list[Cohort], *, notes: 
         audits.append(result.audit)
         offset += cohort.n_cases
     manifest = pd.concat(frames, ignore_index=True)
+    if follow_up is not None:
+        manifest, more = follow_up(manifest)
+        notes = [*notes, *more]
     if replicates:
         manifest = add_bootstrap_replicates(manifest, spec, replicates)
     manifest = validate_manifest(manifest, source=f"trial {spec.name}")

@@ -11,7 +11,7 @@ from lesiontrials import anatomy
 from lesiontrials.errors import InputError
 from lesiontrials.index.quality import out_of_range
 from lesiontrials.seeding import int_seed
-from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
+from lesiontrials.trials.manifest import LONGITUDINAL_DEFAULTS, MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.spec import TrialSpec
 
@@ -175,6 +175,7 @@ def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
         "round": int(cohort.meta.get("round", -1)),
         "sweep_value": float(cohort.meta.get("sweep_value", np.nan)),
         "pairing": str(cohort.meta.get("pairing", "")),
+        **LONGITUDINAL_DEFAULTS,
     })
     frame["scale"] = np.where(frame["nodule_free"], np.nan,
                               frame["planned_diameter_mm"] / frame["donor_diameter_mm"])

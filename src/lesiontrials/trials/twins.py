@@ -24,7 +24,7 @@ from lesiontrials.trials.cross import (
     host_lobes,
 )
 from lesiontrials.trials.cross_power import design_power, power_statement
-from lesiontrials.trials.manifest import MANIFEST_COLUMN_NAMES
+from lesiontrials.trials.manifest import LONGITUDINAL_DEFAULTS, MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.rows import _donor_columns, _host_columns, case_seed, placement_targets
 from lesiontrials.trials.spec import TrialSpec
@@ -89,7 +89,7 @@ def _frame(ctx: PlanContext, spec: TrialSpec, *, trial: str, case_index: np.ndar
         "min_pleural_mm": 0.0, "min_gap_mm": spec.companions.min_gap_mm,
         "appearance": spec.appearance, "stratum": stratum,
         "replicate": -1, "source_case_uid": "", "round": -1, "sweep_value": np.nan,
-        "pairing": pairing,
+        "pairing": pairing, **LONGITUDINAL_DEFAULTS,
     })
     if native:
         frame["placement"] = "native"

@@ -47,6 +47,20 @@
  */
 
 /**
+ * A nodule of a repeat scan (longitudinal screening, ``trials/longitudinal.py``).
+ * @typedef {Object} Growth
+ * @property {("repeat"|"new")} status
+ * @property {string} model
+ * @property {(number|null)} vdt_days
+ * @property {(number|null)} planned_factor
+ * @property {boolean} limited
+ * @property {(number|null)} prior_diameter_mm
+ * @property {(number|null)} prior_volume_mm3
+ * @property {(number|null)} diameter_change_mm
+ * @property {(number|null)} volume_ratio
+ */
+
+/**
  * The host scan (paths relative to the data root; grid facts once it was read).
  * @typedef {Object} HostInfo
  * @property {string} dataset
@@ -85,6 +99,7 @@
  * @property {Object<string, any>} config
  * @property {Array<HostNative>} [host_natives]
  * @property {(string|null)} [labels_sha256]
+ * @property {(PriorScan|null)} [prior]
  */
 
 /**
@@ -103,6 +118,7 @@
  * @property {RealisedTruth} realised
  * @property {(number|null)} diameter_error_mm
  * @property {Array<Adjustment>} adjustments
+ * @property {(Growth|null)} [growth]
  */
 
 /**
@@ -162,6 +178,13 @@
  * @property {(Array<string>|null)} [drawn]
  * @property {(Array<string>|null)} [zones]
  * @property {(string|null)} [position]
+ */
+
+/**
+ * The previous screening round's scan of the same patient (same host).
+ * @typedef {Object} PriorScan
+ * @property {string} case_uid
+ * @property {number} interval_days
  */
 
 /**

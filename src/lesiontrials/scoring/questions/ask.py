@@ -35,8 +35,14 @@ from lesiontrials.scoring.questions.adapters import (
 from lesiontrials.scoring.questions.bank import QuestionItem
 from lesiontrials.scoring.questions.reader import Finding, RulesReader, lobe_map
 from lesiontrials.scoring.questions.scoring import score_reply
+from lesiontrials.scoring.questions.templates import PAIR_TEMPLATES
 from lesiontrials.scoring.questions.truth import CaseTruth
-from lesiontrials.scoring.questions.views import load_view, view_rows
+from lesiontrials.scoring.questions.views import (
+    load_pair_view,
+    load_view,
+    pair_view_rows,
+    view_rows,
+)
 from lesiontrials.scoring.questions.workspace import trial_cases
 from lesiontrials.scoring.results import set_items
 from lesiontrials.scoring.structured.parse import parse_report
@@ -46,7 +52,7 @@ from lesiontrials.slicing.contract import Item, Model
 
 RESULT_COLUMNS = ("uid", "case_uid", "template_id", "category", "answer_type", "paraphrase",
                   "split", "model", "model_version", "status", "reply", "parsed", "correct",
-                  "abs_error")
+                  "abs_error", "series_uid")
 CALIBRATION_SPLIT, SCORED_SPLIT = "dev", "test"
 REPORT_PROMPT = ("Write the findings and impression of a lung cancer screening CT report for "
                  "this scan: for each nodule its lobe, size in mm, attenuation (solid, "
@@ -104,17 +110,19 @@ def ask_slice_model(model: Model, *, workspace: Workspace, trial: str,
                      fold=f"{trial} bank, split {CALIBRATION_SPLIT}")
     items = _asked_items(bank, all_paraphrases=isinstance(answerer, PromptAnswerer))
     views = _views(model, answerer, workspace=workspace, trial=trial)
+    pairs = _views(model, answerer, workspace=workspace, trial=trial, pair=True)
     rows: list[dict[str, Any]] = []
     pending: list[tuple[QuestionItem, Item]] = []
     for item in items:
+        shown = pairs if item.template_id in PAIR_TEMPLATES else views
         if not answerer.can_answer(item.template_id):
             rows.append(_row(item, None, "cannot_answer", model=answerer.name,
                              version=answerer.version))
-        elif views is not None and item.case_uid not in views:
+        elif shown is not None and item.case_uid not in shown:
             rows.append(_row(item, None, "no_view", model=answerer.name,
                              version=answerer.version))
         else:
-            pending.append((item, views[item.case_uid] if views is not None else _BLANK))
+            pending.append((item, shown[item.case_uid] if shown is not None else _BLANK))
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
         replies = answerer.answer([Asked.from_item(i) for i, _ in batch], [v for _, v in batch])
@@ -133,15 +141,20 @@ _BLANK = Item(slice_uid="", task="", condition="", profile="", question="", opti
 
 
 def _views(model: Model, answerer: QuestionAnswerer, *, workspace: Workspace,
-           trial: str) -> dict[str, Item] | None:
-    """case uid → view, or ``None`` for adapters that look at no image (the prior)."""
+           trial: str, pair: bool = False) -> dict[str, Item] | None:
+    """case uid → view (``pair``: the current | prior pair view of growth questions), or
+    ``None`` for adapters that look at no image (the prior)."""
     if isinstance(answerer, QuestionPrior):
         return None
     profile = str(getattr(model, "profile", "lung"))
     uses_context = bool(getattr(model, "uses_context", True))
     cases, _ = trial_cases(workspace, trial)
-    rows = view_rows(cases, set_items(workspace, trial, profile))
     profile_dir = workspace.eval_dir(trial, profile)
+    if pair:
+        pairs = pair_view_rows(cases, set_items(workspace, trial, profile))
+        return {uid: load_pair_view(p, profile_dir=profile_dir, uses_context=uses_context)
+                for uid, p in pairs.items()}
+    rows = view_rows(cases, set_items(workspace, trial, profile))
     return {uid: load_view(row, profile_dir=profile_dir, uses_context=uses_context)
             for uid, row in rows.items()}
 

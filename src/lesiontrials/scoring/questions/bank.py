@@ -3,7 +3,8 @@
 An item's uid is ``{case_uid}/{template_id}/p{k}`` (``k`` = paraphrase index), stable
 across runs and seeds. Options are shuffled with ``rng_for(seed, "vqa-options", uid)``.
 Splits are drawn per case (every item of a case shares it, so no case leaks across
-splits): ``dev`` with probability ``dev_fraction``, else ``test``.
+splits) — per patient series in a longitudinal trial, so a patient's repeat scans never
+straddle splits: ``dev`` with probability ``dev_fraction``, else ``test``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class QuestionItem:
     answer: str | float
     unit: str
     split: str
+    #: the patient series the case belongs to (its own uid outside longitudinal trials)
+    series_uid: str = ""
 
     def prompt(self) -> str:
         """The text a model sees: question, lettered options or the unit to answer in."""
@@ -52,7 +55,8 @@ def case_split(case_uid: str, *, seed: int, dev_fraction: float) -> str:
 def items_for_case(case: CaseTruth, templates: Sequence[Template] = CATALOGUE, *,
                    seed: int = 0, dev_fraction: float = 0.2) -> list[QuestionItem]:
     """Every applicable template × paraphrase for one case."""
-    split = case_split(case.case_uid, seed=seed, dev_fraction=dev_fraction)
+    series = case.series_uid or case.case_uid  # a patient's repeat scans share a split
+    split = case_split(series, seed=seed, dev_fraction=dev_fraction)
     items = []
     for template in templates:
         answer = template.derive(case)
@@ -68,7 +72,7 @@ def items_for_case(case: CaseTruth, templates: Sequence[Template] = CATALOGUE, *
                 uid=uid, case_uid=case.case_uid, template_id=template.template_id,
                 category=template.category, answer_type=template.answer_type, paraphrase=k,
                 question=text.format(**answer.fill), options=options, answer=answer.value,
-                unit=template.unit, split=split))
+                unit=template.unit, split=split, series_uid=series))
     return items
 
 

@@ -17,6 +17,8 @@ from lesiontrials.anatomy import Lobe, Texture, Zone
 from lesiontrials.scoring.questions.lungrads import (
     CATEGORIES,
     FOLLOW_UP_OPTIONS,
+    GROWTH_MM,
+    NOT_MODELLED,
     case_category,
     follow_up_option,
     nodule_category,
@@ -34,6 +36,17 @@ LEVEL_MARGIN_MM: Final = 5.0
 #: cases in between are not asked.
 JUXTA_MM: Final = 2.0
 NOT_JUXTA_MM: Final = 5.0
+
+#: growth questions: a change within this of :data:`GROWTH_MM` is too close to call (mm)
+GROWTH_MARGIN_MM: Final = 0.5
+#: Lung-RADS defines growth within 12 months: longer intervals are not asked (days)
+GROWTH_INTERVAL_DAYS: Final = 366.0
+#: how a two-scan view is laid out (every growth item says it, whatever the answer)
+PAIR_NOTE: Final = ("The left half of the image is the current scan, the right half the "
+                    "prior scan (blank when no prior scan is available).")
+#: templates shown the current and the prior slice side by side (:mod:`.views`)
+PAIR_TEMPLATES: Final = frozenset({"growth", "growth_mm", "new_nodule", "lung_rads_repeat",
+                                   "follow_up_repeat"})
 
 LOBE_TEXT: Final = MappingProxyType({
     Lobe.RUL.value: "right upper lobe", Lobe.RML.value: "right middle lobe",
@@ -155,19 +168,80 @@ def _choice(value: str | None, options: tuple[str, ...], *, cannot: bool = False
     return Answer(CANNOT if value is None else value, opts)
 
 
-def _lung_rads(case: CaseTruth) -> Answer:
-    return _choice(case_category(case.nodules), CATEGORIES, cannot=True)
+def _lung_rads_of(*, repeat: bool) -> Callable[[CaseTruth], Answer | None]:
+    """The case category: baseline wording on scans without a prior, follow-up wording
+    (growth rows apply) on repeat scans; a not-modelled category is not asked."""
+    def derive(case: CaseTruth) -> Answer | None:
+        if (case.prior_case_uid is not None) != repeat:
+            return None
+        category = case_category(case.nodules)
+        if category == NOT_MODELLED:
+            return None
+        return _choice(category, CATEGORIES, cannot=True)
+    return derive
 
 
-def _follow_up(case: CaseTruth) -> Answer:
-    category = case_category(case.nodules)
-    return _choice(None if category is None else follow_up_option(category),
-                   FOLLOW_UP_OPTIONS, cannot=True)
+def _follow_up_of(*, repeat: bool) -> Callable[[CaseTruth], Answer | None]:
+    def derive(case: CaseTruth) -> Answer | None:
+        if (case.prior_case_uid is not None) != repeat:
+            return None
+        category = case_category(case.nodules)
+        if category == NOT_MODELLED:
+            return None
+        return _choice(None if category is None else follow_up_option(category),
+                       FOLLOW_UP_OPTIONS, cannot=True)
+    return derive
 
 
-def _suspicious(n: NoduleTruth) -> Answer:
+def _suspicious(n: NoduleTruth) -> Answer | None:
     category = nodule_category(n)
+    if category == NOT_MODELLED:
+        return None
     return _yes_no(None if category is None else category in ("4A", "4B"))
+
+
+def _series_subject(case: CaseTruth) -> NoduleTruth | None:
+    """The nodule a growth question asks about (cases of longitudinal trials only)."""
+    if not case.in_series:
+        return None
+    found = subject(case)
+    return None if found is None else found[0]
+
+
+def _growth(case: CaseTruth) -> Answer | None:
+    """Grown by > 1.5 mm since the prior scan; "cannot be determined" without a prior;
+    new nodules (``new_nodule``), near-threshold changes and > 12-month intervals are not
+    asked."""
+    n = _series_subject(case)
+    if n is None:
+        return None
+    fill = {"ref": "the largest nodule"}
+    if case.prior_case_uid is None:
+        return Answer(CANNOT, fill=fill)
+    change = n.diameter_change_mm
+    if change is None or (case.interval_days or 0.0) > GROWTH_INTERVAL_DAYS:
+        return None
+    if abs(change - GROWTH_MM) < GROWTH_MARGIN_MM:
+        return None
+    return Answer(YES if change > GROWTH_MM else NO, fill=fill)
+
+
+def _growth_mm(case: CaseTruth) -> Answer | None:
+    n = _series_subject(case)
+    change = None if n is None else n.diameter_change_mm
+    if change is None:
+        return None
+    return Answer(round(change, 1), fill={"ref": "the largest nodule"})
+
+
+def _new_nodule(case: CaseTruth) -> Answer | None:
+    n = _series_subject(case)
+    if n is None:
+        return None
+    fill = {"ref": "the largest nodule"}
+    if case.prior_case_uid is None:
+        return Answer(CANNOT, fill=fill)
+    return Answer(YES if n.status == "new" else NO, fill=fill)
 
 
 def _attenuation(n: NoduleTruth) -> Answer:
@@ -249,11 +323,38 @@ CATALOGUE: Final[tuple[Template, ...]] = (
     Template("lung_rads", "medical_reasoning", "choice", (
         "What is the Lung-RADS v2022 category of this baseline screening CT?",
         "Assign the Lung-RADS (v2022) category for this scan."),
-        _lung_rads),
+        _lung_rads_of(repeat=False)),
     Template("follow_up", "medical_reasoning", "choice", (
         "What follow-up does Lung-RADS v2022 recommend for this scan?",
         "Which management is recommended for this baseline screening CT?"),
-        _follow_up),
+        _follow_up_of(repeat=False)),
+    Template("lung_rads_repeat", "medical_reasoning", "choice", (
+        "What is the Lung-RADS v2022 category of this annual screening CT, compared with "
+        f"the prior scan? {PAIR_NOTE}",
+        "Assign the Lung-RADS (v2022) category of this follow-up screening CT, taking new "
+        f"and growing nodules into account. {PAIR_NOTE}"),
+        _lung_rads_of(repeat=True)),
+    Template("follow_up_repeat", "medical_reasoning", "choice", (
+        "What follow-up does Lung-RADS v2022 recommend after this annual screening CT, "
+        f"compared with the prior scan? {PAIR_NOTE}",
+        f"Which management is recommended for this follow-up screening CT? {PAIR_NOTE}"),
+        _follow_up_of(repeat=True)),
+    Template("growth", "visual_reasoning", "yes_no", (
+        "Has {ref} grown since the prior scan (mean diameter increased by more than "
+        f"1.5 mm)? {PAIR_NOTE}",
+        "Compared with the prior scan, has the mean diameter of {ref} increased by more "
+        f"than 1.5 mm? {PAIR_NOTE}"),
+        _growth),
+    Template("growth_mm", "measurement", "numeric", (
+        "By how many millimetres has the mean diameter of {ref} changed since the prior "
+        f"scan (negative if it shrank)? {PAIR_NOTE}",
+        f"What is the change in mean diameter of {{ref}} since the prior scan, in mm? "
+        f"{PAIR_NOTE}"),
+        _growth_mm, unit="mm", tolerance=Tolerance(1.0, 0.0)),
+    Template("new_nodule", "visual_reasoning", "yes_no", (
+        f"Is {{ref}} new since the prior scan? {PAIR_NOTE}",
+        f"Was {{ref}} absent from the prior scan? {PAIR_NOTE}"),
+        _new_nodule),
     Template("suspicious", "medical_reasoning", "yes_no", (
         "Is {ref} suspicious for malignancy (Lung-RADS 4A or higher)?",
         "By size and attenuation, is {ref} suspicious (Lung-RADS 4)?"),

@@ -10,9 +10,10 @@ from lesiontrials.paths import Workspace
 
 #: the weight-free models `lesiontrials ask` runs when none is named
 QUESTION_BASELINES = ("threshold", "blob", "majority")
-#: the trials whose banks `lesiontrials run` asks: nodule-free cases (presence "no") and
-#: two-nodule cases (visual reasoning)
-QUESTION_TRIALS = ("controlled_prevalence", "multi_nodule")
+#: the trials whose banks `lesiontrials run` asks: nodule-free cases (presence "no"),
+#: two-nodule cases (visual reasoning) and repeat scans (growth, new nodules, follow-up
+#: Lung-RADS)
+QUESTION_TRIALS = ("controlled_prevalence", "multi_nodule", "screening_simulation")
 
 
 def question_track(space: Workspace, *, data_root: Path, seed: int,

@@ -34,6 +34,17 @@ class NoduleTruth:
     attenuation: Texture | None
     solid_fraction: float | None
     calcification: Calcification | None
+    #: ``baseline`` (no prior scan), ``repeat`` (in the prior scan too) or ``new`` (absent
+    #: from the prior scan); ``prior_diameter_mm``: the prior scan's realised diameter
+    status: str = "baseline"
+    prior_diameter_mm: float | None = None
+
+    @property
+    def diameter_change_mm(self) -> float | None:
+        """Current − prior mean (equivalent) diameter; ``None`` unless a repeat nodule."""
+        if self.prior_diameter_mm is None:
+            return None
+        return self.diameter_mm - self.prior_diameter_mm
 
     @property
     def solid_component_mm(self) -> float | None:
@@ -54,6 +65,14 @@ class CaseTruth:
 
     case_uid: str
     nodules: tuple[NoduleTruth, ...]
+    #: repeat scan: the prior case and the interval; ``in_series``: the case belongs to a
+    #: longitudinal trial (a round-0 case then has a prior that is *not available*)
+    prior_case_uid: str | None = None
+    interval_days: float | None = None
+    in_series: bool = False
+    #: the patient's first case of the series (splits and intervals cluster on it: repeat
+    #: scans of one patient share host and nodules); ``None`` = the case itself
+    series_uid: str | None = None
 
 
 def _number(realised: Mapping[str, Any], key: str, where: str) -> float:
@@ -91,7 +110,20 @@ def nodule_from_record(record: Mapping[str, Any], *, where: str) -> NoduleTruth:
         attenuation=descriptors.attenuation if descriptors and known_texture else None,
         solid_fraction=descriptors.solid_fraction if descriptors and known_texture else None,
         calcification=descriptors.calcification if descriptors and known_calc else None,
+        **_growth(record.get("growth"), where),
     )
+
+
+def _growth(growth: Any, where: str) -> dict[str, Any]:
+    if growth is None:
+        return {}
+    if not isinstance(growth, Mapping) or growth.get("status") not in ("repeat", "new"):
+        raise InputError("nodule growth must have status 'repeat' or 'new'", path=where,
+                         column="growth.status", fix="re-run `lesiontrials insert`")
+    if growth["status"] == "new":
+        return {"status": "new"}
+    return {"status": "repeat",
+            "prior_diameter_mm": _number(growth, "prior_diameter_mm", where)}
 
 
 def case_from_insert(record: Mapping[str, Any], *, where: str = "insert.json") -> CaseTruth:
@@ -100,4 +132,9 @@ def case_from_insert(record: Mapping[str, Any], *, where: str = "insert.json") -
         raise InputError(f"case status is {record.get('status')!r}, not 'done'", path=where,
                          column="status", fix="generate questions for inserted cases only")
     nodules = tuple(nodule_from_record(n, where=where) for n in record.get("nodules", []))
-    return CaseTruth(case_uid=str(record["case_uid"]), nodules=nodules)
+    prior = record.get("prior")
+    if prior is None:
+        return CaseTruth(case_uid=str(record["case_uid"]), nodules=nodules)
+    return CaseTruth(case_uid=str(record["case_uid"]), nodules=nodules,
+                     prior_case_uid=str(prior["case_uid"]),
+                     interval_days=_number(prior, "interval_days", where), in_series=True)

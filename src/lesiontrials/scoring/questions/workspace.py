@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,7 +29,23 @@ def trial_cases(workspace: Workspace, trial: str) -> tuple[list[CaseTruth], list
             skipped.append(str(record.get("case_uid", path.parent.name)))
             continue
         cases.append(case_from_insert(record, where=str(path)))
+    if any(c.prior_case_uid for c in cases):  # a longitudinal trial: every case is in a series
+        prior = {c.case_uid: c.prior_case_uid for c in cases if c.prior_case_uid}
+        cases = [dataclasses.replace(c, in_series=True, series_uid=_root(c.case_uid, prior))
+                 for c in cases]
     return cases, skipped
+
+
+def _root(uid: str, prior: dict[str, str]) -> str:
+    """The first case of ``uid``'s series (following prior scans; a failed prior ends it
+    there, as its record is not read: the chain stops at the earliest known case)."""
+    seen = {uid}
+    while uid in prior:
+        uid = prior[uid]
+        if uid in seen:
+            raise ValueError(f"prior scans form a cycle at {uid}")
+        seen.add(uid)
+    return uid
 
 
 def write_question_bank(workspace: Workspace, trial: str, *, seed: int,

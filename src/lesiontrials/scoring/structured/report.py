@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lesiontrials.scoring.questions.lungrads import FOLLOW_UP, case_category, nodule_category
+from lesiontrials.scoring.questions.lungrads import (
+    FOLLOW_UP,
+    NOT_MODELLED,
+    case_category,
+    nodule_category,
+)
 from lesiontrials.scoring.questions.templates import LOBE_TEXT, TEXTURE_TEXT
 from lesiontrials.scoring.questions.truth import CaseTruth
 
@@ -39,8 +44,13 @@ def report_from_truth(case: CaseTruth) -> CaseReport:
         size_mm=round(n.diameter_mm, 1),
         attenuation=None if n.attenuation is None else TEXTURE_TEXT[n.attenuation],
         calcified=None if n.calcification is None else n.calcification.value != "none",
-        lung_rads=nodule_category(n)) for n in ranked)
-    return CaseReport(case.case_uid, nodules, case_category(case.nodules))
+        lung_rads=_modelled(nodule_category(n))) for n in ranked)
+    return CaseReport(case.case_uid, nodules, _modelled(case_category(case.nodules)))
+
+
+def _modelled(category: str | None) -> str | None:
+    """A category the rules do not model (a stable 4B on a repeat scan) is not stated."""
+    return None if category == NOT_MODELLED else category
 
 
 def _sentence(n: NoduleReport) -> str:
