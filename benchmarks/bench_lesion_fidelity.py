@@ -46,7 +46,6 @@ from lesiontrials.insert.transplant import resample_donor
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, HostCTRenderer, LesionSpec
 from lesiontrials.render.appearance.lesion import lesion_layer, mask_in_box, sample_lesion_params
-from lesiontrials.render.appearance.shape_field import shape_from_mask
 from lesiontrials.render.backends.hostct import (
     estimate_inplane_sigma_mm,
     host_noise,
@@ -57,6 +56,7 @@ from lesiontrials.render.backends.scanner import noise_sd_hu, psf_sigma_mm
 from lesiontrials.render.fidelity.edge_width import edge_width_mm
 from lesiontrials.render.fidelity.noise_measure import noise_like
 from lesiontrials.settings import load_settings
+from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
 
 HOSTS = {"screening_0.7x0.7x1.25": (0.7, 0.7, 1.25), "thick_0.7x0.7x5": (0.7, 0.7, 5.0)}

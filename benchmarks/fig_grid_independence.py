@@ -3,7 +3,7 @@
 
 An ellipsoid (12×10×9 mm) is voxelised at 0.5 mm, 1 mm, 3 mm, 3×3×4 mm (the
 phantom natives' grid) and 0.7×0.7×5 mm (thick-slice donors), turned into its continuous
-shape (``render.shape_field``) and drawn on one 0.7×0.7×1.25 mm host voxel grid (solid on
+shape (``lesiontrials.shape_field``) and drawn on one 0.7×0.7×1.25 mm host voxel grid (solid on
 −850 HU lung, the acquisition's PSF, no noise). Rows: the donor grid; columns: the
 donor's own mask (central axial slice, nearest-neighbour at display size), the render's
 axial and coronal views, and the render minus the 0.5 mm donor's render (±200 HU).
@@ -28,8 +28,8 @@ from bench_lesion_fidelity import (
     _place,
 )
 from lesiontrials.insert.transplant import resample_donor
-from lesiontrials.render.appearance.shape_field import shape_from_mask
 from lesiontrials.render.backends.scanner import psf_sigma_mm
+from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
 
 HOST = (0.7, 0.7, 1.25)

@@ -22,9 +22,9 @@ import numpy as np
 
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, AnalyticRenderer, HostCTRenderer, LesionSpec
-from lesiontrials.render.appearance.shape_field import shape_from_mask
 from lesiontrials.render.appearance.tissue import LUNG_LABELS
 from lesiontrials.settings import load_settings
+from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask, sphere_mask
 
 KINDS = {

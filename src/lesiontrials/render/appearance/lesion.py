@@ -29,7 +29,7 @@ from lesiontrials.render.appearance.lesion_shape import (
     soft_edge,
     unit_directions,
 )
-from lesiontrials.render.appearance.shape_field import (
+from lesiontrials.shape_field import (
     ShapeField,
     shape_from_mask,
     subsample_shifts_mm,
@@ -164,7 +164,7 @@ def lesion_layer(params: LesionParams, *, mask: NoduleMask,
     """Draw one lesion: opacity and HU on a crop of the host grid around ``mask``.
 
     ``field`` is the lesion's continuous shape (from its donor mask at the donor's own
-    resolution, :func:`~lesiontrials.render.appearance.shape_field.shape_from_mask`); without one
+    resolution, :func:`~lesiontrials.shape_field.shape_from_mask`); without one
     the shape is built from ``mask`` itself. Its centroid is put on the mask's centroid; the
     opacity is averaged over sub-samples of every voxel (partial volume)."""
     tight = mask.tight()
