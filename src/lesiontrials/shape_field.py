@@ -175,13 +175,29 @@ def shape_from_mask(mask: np.ndarray, spacing_mm: tuple[float, float, float], *,
     axes = [np.arange(0.0, e + 1e-9, step) / s for e, s in zip(extent, spacing, strict=True)]
     interpolated = ndimage.map_coordinates(  # cubic between thick slices (docstring)
         stack, np.meshgrid(*axes, indexing="ij"), order=3 if thick else 1, mode="nearest")
-    inside = _level_for_volume(interpolated, volume / step**3)
+    inside = _one_piece(interpolated, volume / step**3)
     din = edt.edt(inside.view(np.uint8), black_border=True)
     dout = edt.edt((~inside).view(np.uint8), black_border=False)
     sd = (np.where(inside, din - 0.5, -(dout - 0.5)) * step).astype(np.float32)
     centroid = np.argwhere(inside).mean(axis=0) * step
     return ShapeField(sd_mm=sd, step_mm=step, volume_mm3=volume,
                       origin_mm=tuple(float(-c) for c in centroid))  # type: ignore[arg-type]
+
+
+def _one_piece(values: np.ndarray, voxels: float) -> np.ndarray:
+    """:func:`_level_for_volume`, keeping only its largest connected piece: a donor slice
+    of one or two pixels at the end of a stack closes with its own small dome, which the
+    volume's level can cut off from the body (a speck millimetres away). The specks and
+    their 2-voxel surroundings are excluded and the level taken again, so the volume is
+    still the mask's."""
+    inside = _level_for_volume(values, voxels)
+    pieces, count = ndimage.label(inside)
+    if count <= 1:
+        return inside
+    sizes = np.bincount(pieces.ravel())[1:]
+    stray = (pieces > 0) & (pieces != int(np.argmax(sizes)) + 1)
+    values = np.where(ndimage.binary_dilation(stray, iterations=2), -np.inf, values)
+    return _level_for_volume(values, voxels)
 
 
 def _level_for_volume(values: np.ndarray, voxels: float) -> np.ndarray:
@@ -206,3 +222,35 @@ def subsample_shifts_mm(spacing_mm: tuple[float, float, float], *,
         per_axis.append(((np.arange(k) + 0.5) / k - 0.5) * s)
     grid = np.meshgrid(*per_axis, indexing="ij")
     return np.stack([g.ravel() for g in grid], axis=1)
+
+
+def covered_fraction(field: ShapeField, spacing_mm: tuple[float, float, float], *,
+                     pitch_mm: float = SUBSAMPLE_MM) -> np.ndarray:
+    """The fraction (0…1, float32) of every voxel of a ``spacing_mm`` grid that the shape
+    covers, on a box holding the whole shape; the shape's centroid lies at the centre of
+    the box's middle voxel. Averaged over :func:`subsample_shifts_mm` (pitch ≤
+    ``pitch_mm``), so it is the shape's partial volume on that grid, whatever grid the
+    shape came from."""
+    low, high = field.extent_mm
+    spacing = np.asarray(spacing_mm, dtype=np.float64)
+    half = np.ceil(np.maximum(-low, high) / spacing).astype(int) + 1
+    axes = [np.arange(-h, h + 1) * s for h, s in zip(half, spacing, strict=True)]
+    centres = np.stack(np.meshgrid(*axes, indexing="ij")).astype(np.float32)
+    total = np.zeros(centres.shape[1:], dtype=np.float32)
+    shifts = subsample_shifts_mm(spacing_mm, pitch_mm=pitch_mm)
+    for shift in shifts.astype(np.float32):
+        total += field.signed_distance(centres + shift[:, None, None, None]) > 0
+    return total / np.float32(len(shifts))
+
+
+def mask_on_grid(field: ShapeField, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """The shape as a tight boolean mask on a ``spacing_mm`` grid: voxels that it covers
+    at least half of (:func:`covered_fraction`); a shape smaller than half a voxel keeps
+    its most covered voxel, so a nodule never vanishes."""
+    fraction = covered_fraction(field, spacing_mm)
+    mask = fraction >= 0.5
+    if not mask.any():
+        mask = np.zeros(fraction.shape, dtype=bool)
+        mask[np.unravel_index(int(np.argmax(fraction)), fraction.shape)] = True
+    box = ndimage.find_objects(mask.view(np.uint8))[0]
+    return np.ascontiguousarray(mask[box])
