@@ -2,7 +2,10 @@
 Prints JSON.
 
 1. ``grid_independence``: one ellipsoid (12×10×9 mm) stored as a donor mask at 0.5, 1 and
-   3 mm (isotropic), 3×3×4 mm (phantom natives) and 0.7×0.7×5 mm, each at ``PHASES``
+   3 mm (isotropic), 3×3×4 mm (phantom natives), 0.7×0.7×2.5 and ×5 mm (LIDC-like pixel
+   masks) and 0.35×0.35×2.5 and ×5 mm (LIDC outlines rasterised at sub-pixel accuracy,
+   ``world/lidc_subpixel.py``), and as phantom natives are built (that 0.35×0.35×2.5 mm
+   shape sampled on a 3×3×4 or a 0.7×0.7×1.25 mm phantom grid), each at ``PHASES``
    sub-voxel positions, drawn at one place of a 0.7×0.7×1.25 mm and a 0.7×0.7×5 mm host
    (solid, 35 HU on −850 HU lung, the acquisition's PSF, no noise) and compared with the
    same ellipsoid stored at 0.5 mm: RMS and largest HU difference over the lesion's support,
@@ -28,6 +31,11 @@ Prints JSON.
    listed); compared with the original: mean |ΔHU| inside the lesion and in a 3 mm lung
    rim (two independent noise fields alone give 1.13·SD), edge widths, and MIRP/IBSI GLCM
    features (difference over the feature's SD under re-drawn noise of the scan's SD).
+   ``texture``: the lesion's internal texture — first-order features of its core (HU
+   mean, SD, 10th/90th percentile, skewness, kurtosis) and the GLCM features — redrawn
+   with the texture's smoothing scale set to each of ``TEXTURE_SCALES_MM`` (the texture
+   SD always fitted to the core's variance less the noise's), each feature's difference
+   over its SD under re-drawn noise, and the scale that matches best.
 """
 
 from __future__ import annotations
@@ -58,10 +66,22 @@ from lesiontrials.render.fidelity.noise_measure import noise_like
 from lesiontrials.settings import load_settings
 from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
+from lesiontrials.world.natives import DonorShape, native_mask
 
 HOSTS = {"screening_0.7x0.7x1.25": (0.7, 0.7, 1.25), "thick_0.7x0.7x5": (0.7, 0.7, 5.0)}
 SOURCES = {"0.5mm": (0.5, 0.5, 0.5), "1mm": (1.0, 1.0, 1.0), "3mm": (3.0, 3.0, 3.0),
-           "phantom_3x3x4": (3.0, 3.0, 4.0), "lidc_like_0.7x0.7x5": (0.7, 0.7, 5.0)}
+           "phantom_3x3x4": (3.0, 3.0, 4.0), "lidc_like_0.7x0.7x2.5": (0.7, 0.7, 2.5),
+           "lidc_like_0.7x0.7x5": (0.7, 0.7, 5.0),
+           # LIDC outlines rasterised at sub-pixel accuracy (world/lidc_subpixel.py: 0.7 mm
+           # pixels refined 2×): the contour itself, not the scan's pixel staircase
+           "lidc_subpixel_0.35x0.35x2.5": (0.35, 0.35, 2.5),
+           "lidc_subpixel_0.35x0.35x5": (0.35, 0.35, 5.0)}
+# Phantom natives as the world builds them (world/natives.py): an LIDC donor's continuous
+# shape (here the ellipsoid's sub-pixel outlines on 2.5 mm slices) sampled on the phantom
+# grid; the render then draws from that native mask (a native reused as a donor).
+NATIVES = {"native_3x3x4_from_lidc_subpixel": (3.0, 3.0, 4.0),
+           "native_0.7x0.7x1.25_from_lidc_subpixel": (0.7, 0.7, 1.25)}
+NATIVE_SOURCE = (0.35, 0.35, 2.5)
 RADII = (6.0, 5.0, 4.5)
 LUNG_HU, SOLID_HU = -850.0, 35.0
 PHASES = 4
@@ -109,10 +129,13 @@ def grid_independence() -> dict[str, Any]:
         support = reference > LUNG_HU + 10.0
         noise = noise_sd_hu(acq)
         rows = {}
-        for source_name, source in SOURCES.items():
+        for source_name, source in {**SOURCES, **NATIVES}.items():
             rms, peak = [], []
             for k in range(PHASES):
                 donor = ellipsoid_mask(RADII, source, centre_mm=_phase(k))
+                if source_name in NATIVES:
+                    donor = native_mask(DonorShape("d", ellipsoid_mask(
+                        RADII, NATIVE_SOURCE, centre_mm=_phase(k)), NATIVE_SOURCE), source)
                 diff = render(shape_from_mask(donor, source)) - reference
                 rms.append(float(np.sqrt(np.mean(diff[support] ** 2))))
                 peak.append(float(np.abs(diff).max()))
@@ -342,9 +365,10 @@ def _glcm_noise_sd(ct: np.ndarray, lesion: np.ndarray, spacing: tuple[float, flo
 
 def _reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
               spacing: tuple[float, float, float], solid_hu: float, texture_sd: float,
-              margin: float) -> np.ndarray:
+              margin: float, texture_scale: float = 0.0) -> np.ndarray:
     params = sample_lesion_params(LesionDescriptors(margin=margin), rng=np.random.default_rng(5))
-    params = replace(params, solid_hu=solid_hu, texture_sd_hu=texture_sd)
+    params = replace(params, solid_hu=solid_hu, texture_sd_hu=texture_sd,
+                     texture_scale_mm=texture_scale)
     box = ndimage.find_objects(lesion.view(np.uint8))[0]
     nodule = NoduleMask(lesion[box], tuple(s.start for s in box))  # type: ignore[arg-type]
     field = shape_from_mask(nodule.mask, spacing)
@@ -365,7 +389,8 @@ def _reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
 
 def _fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
                         spacing: tuple[float, float, float], original: np.ndarray,
-                        margin: float, noise_sd: float) -> tuple[np.ndarray, float]:
+                        margin: float, noise_sd: float, texture_scale: float = 0.0
+                        ) -> tuple[np.ndarray, float]:
     """Reinsert with the lesion's own texture SD and the solid HU that makes the rendered
     core's mean the original core's (one linear correction: the core's opacity after blur
     is below 1)."""
@@ -374,10 +399,81 @@ def _fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndar
     target = float(original[core].mean())
     texture = float(np.sqrt(max(float(original[core].var()) - noise_sd**2, 0.0)))
     background = float(removed[core].mean())
-    first = _reinsert(removed, labels, lesion, spacing, target, texture, margin)
+    first = _reinsert(removed, labels, lesion, spacing, target, texture, margin, texture_scale)
     opacity = (float(first[core].mean()) - background) / (target - background)
     solid = background + (target - background) / max(opacity, 0.2)
-    return _reinsert(removed, labels, lesion, spacing, solid, texture, margin), solid
+    return _reinsert(removed, labels, lesion, spacing, solid, texture, margin,
+                     texture_scale), solid
+
+
+TEXTURE_SCALES_MM = (0.0, 1.5, 3.0, 5.0)  # 0.0: the renderer's default (1 mm, ≥ 0.6 voxel)
+
+
+def _first_order(hu: np.ndarray, lesion: np.ndarray) -> dict[str, float]:
+    """First-order texture of the lesion's core (in-plane erosion by one voxel): HU mean,
+    SD, 10th/90th percentiles, skewness and excess kurtosis."""
+    from scipy import stats
+
+    core = ndimage.binary_erosion(lesion, structure=np.ones((3, 3, 1), bool))
+    values = hu[core if core.sum() > 20 else lesion].astype(np.float64)
+    p10, p90 = np.percentile(values, [10, 90])
+    return {"mean_hu": float(values.mean()), "sd_hu": float(values.std()),
+            "p10_hu": float(p10), "p90_hu": float(p90),
+            "skewness": float(stats.skew(values)), "kurtosis": float(stats.kurtosis(values))}
+
+
+def _texture_features(hu: np.ndarray, lesion: np.ndarray,
+                      spacing: tuple[float, float, float]) -> dict[str, float]:
+    """First-order features and, when MIRP is installed, its six 3-D GLCM features."""
+    from lesiontrials.render.fidelity.radiomics import mirp_available, mirp_glcm
+
+    out = _first_order(hu, lesion)
+    if mirp_available():
+        box = ndimage.find_objects(lesion.view(np.uint8))[0]
+        out.update({f"glcm_{k}": v for k, v in
+                    mirp_glcm(hu[box], lesion[box], spacing_mm=spacing).items()})
+    return out
+
+
+def _feature_noise_sd(ct: np.ndarray, lesion: np.ndarray, spacing: tuple[float, float, float],
+                      noise_sd: float, draws: int = 4) -> dict[str, float]:
+    """Each feature's SD when the scan's noise SD is drawn again (the yardstick)."""
+    rng = np.random.default_rng(7)
+    values: dict[str, list[float]] = {}
+    for _ in range(draws):
+        noisy = ct + rng.normal(0.0, noise_sd, ct.shape).astype(np.float32)
+        for k, v in _texture_features(noisy, lesion, spacing).items():
+            values.setdefault(k, []).append(v)
+    return {k: float(np.std(v, ddof=1)) for k, v in values.items()}
+
+
+def _texture_fit(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
+                 spacing: tuple[float, float, float], ct: np.ndarray, margin: float,
+                 noise_sd: float) -> dict[str, Any]:
+    """The redrawn lesion's texture against the original's, for each texture scale:
+    every feature's |difference| over its SD under re-drawn noise, and the scale whose
+    mean over features is smallest."""
+    box = ndimage.find_objects(ndimage.binary_dilation(lesion, iterations=3).view(np.uint8))[0]
+    original = _texture_features(ct[box], lesion[box], spacing)
+    spread = _feature_noise_sd(ct[box], lesion[box], spacing, noise_sd)
+    rows = []
+    for scale in TEXTURE_SCALES_MM:
+        again, _ = _fitted_reinsertion(removed, labels, lesion, spacing, ct, margin, noise_sd,
+                                       scale)
+        redrawn = _texture_features(again[box], lesion[box], spacing)
+        ratios = {k: abs(redrawn[k] - original[k]) / max(spread.get(k, 0.0), 1e-9)
+                  for k in original if k in redrawn}
+        rows.append({"texture_scale_mm": scale,
+                     "features": {k: {"original": round(original[k], 4),
+                                      "redrawn": round(redrawn[k], 4),
+                                      "difference_over_noise_sd": round(ratios[k], 1)}
+                                  for k in ratios},
+                     "mean_difference_over_noise_sd": round(float(np.mean(list(
+                         ratios.values()))), 1),
+                     "inside_mean_abs_hu": round(float(np.abs(again - ct)[lesion].mean()), 1)})
+    best = min(rows, key=lambda r: r["mean_difference_over_noise_sd"])
+    return {"by_scale": rows, "best_texture_scale_mm": best["texture_scale_mm"],
+            "sd_hu_original": round(original["sd_hu"], 1), "noise_sd_hu": round(noise_sd, 1)}
 
 
 def self_insertion(cases: list[Any]) -> dict[str, Any]:
@@ -423,6 +519,8 @@ def self_insertion(cases: list[Any]) -> dict[str, Any]:
         result["edge_width_mm"] = {
             "original": None if widths[0] is None else round(widths[0].width_mm, 2),
             "reinserted_best": None if widths[1] is None else round(widths[1].width_mm, 2)}
+        result["texture"] = _texture_fit(removed, labels, lesion, spacing, ct,
+                                         row["margin_score"], noise_sd)
         if mirp_available():
             box = ndimage.find_objects(lesion.view(np.uint8))[0]
             first = mirp_glcm(ct[box], lesion[box], spacing_mm=spacing)
@@ -442,14 +540,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-real", action="store_true",
                         help="only the synthetic parts (no packaged real CTs)")
+    parser.add_argument("--parts", default="grid,diameter,edge,self",
+                        help="comma-separated parts to run: grid, diameter, edge, self")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     start = time.perf_counter()
-    report: dict[str, Any] = {"grid_independence": grid_independence(),
-                              "diameter": diameters()}
-    if not args.skip_real:
+    report: dict[str, Any] = {}
+    if "grid" in parts:
+        report["grid_independence"] = grid_independence()
+    if "diameter" in parts:
+        report["diameter"] = diameters()
+    if not args.skip_real and parts & {"edge", "self"}:
         cases = _real_cases()
-        report["edge_width"] = edge_widths(cases)
-        report["self_insertion"] = self_insertion(cases)
+        if "edge" in parts:
+            report["edge_width"] = edge_widths(cases)
+        if "self" in parts:
+            report["self_insertion"] = self_insertion(cases)
     report["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(report, indent=1))
 
