@@ -20,7 +20,9 @@ Prints JSON.
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
    (:mod:`lesiontrials.render.fidelity.edge_width`) of a 10 mm solid nodule inserted by the host-CT
-   renderer (margin 5 and 4), of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
+   renderer (margin 5 and 4; its shape from a 0.25 mm donor, as in a trial, and — row
+   ``nodule_hostmask`` — from its own 5 mm-slice host mask, as this bench drew it before),
+   of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
    of the host's own vessels (lung voxels above −500 HU with a 1.5 mm core; all of them,
    and those running along z — the rod's like); target ±20 %.
 4. ``self_insertion``: each real lesion is removed (its in-plane 2 mm neighbourhood and the
@@ -282,6 +284,12 @@ def _lung_spot(labels: np.ndarray, lesion: np.ndarray, spacing: tuple[float, flo
     return tuple(float(v) for v in points[len(points) // 2])  # type: ignore[return-value]
 
 
+def _fine_sphere(radius_mm: float) -> Any:
+    """The continuous shape of a sphere from a 0.25 mm donor mask."""
+    return shape_from_mask(ellipsoid_mask((radius_mm,) * 3, (0.25,) * 3,
+                                          centre_mm=(0.05, -0.08, 0.11)), (0.25,) * 3)
+
+
 def edge_widths(cases: list[Any]) -> dict[str, Any]:
     from lesiontrials.testing import sphere_mask
 
@@ -293,15 +301,23 @@ def edge_widths(cases: list[Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"vessel_width_mm": None if vessel is None else round(vessel, 2)}
         along_z = _vessel_edges(ct, labels, lesion, spacing, along_z=True)
         row["vessel_along_z_width_mm"] = None if along_z is None else round(along_z, 2)
-        shapes = {"nodule": nodule, "nodule30": sphere_mask(
-            labels.shape, _lung_spot(labels, lesion, spacing, 15.0), 15.0, spacing),
-            "rod": _rod(labels.shape, centre, spacing)}
-        for (kind, obj_mask), margin in ((k, m) for k in shapes.items() for m in (5.0, 4.0)):
+        nodule30 = sphere_mask(labels.shape, _lung_spot(labels, lesion, spacing, 15.0), 15.0,
+                               spacing)
+        # the spheres' shapes come from 0.25 mm donors, as a trial's do from its donor
+        # mask; "nodule_hostmask" is drawn from its own 5 mm-slice host mask (two or three
+        # slices: the shape a 10 mm sphere's host mask holds), as this bench did before
+        shapes = {"nodule": (nodule, _fine_sphere(5.0)),
+                  "nodule30": (nodule30, _fine_sphere(15.0)),
+                  "nodule_hostmask": (nodule, None),
+                  "rod": (_rod(labels.shape, centre, spacing), None)}
+        for (kind, (obj_mask, field)), margin in ((k, m) for k in shapes.items()
+                                                  for m in (5.0, 4.0)):
             if kind != "nodule" and margin != 5.0:
                 continue
             rendered = HostCTRenderer(ct=ct.astype(np.int16)).render(
                 labels=labels, spacing_mm=spacing,
-                lesions=[LesionSpec(obj_mask, LesionDescriptors(margin=margin))],
+                lesions=[LesionSpec(obj_mask, LesionDescriptors(margin=margin),
+                                    shape_field=field)],
                 acquisition=Acquisition(slice_thickness_mm=spacing[2]), seed=3).hu
             obj = obj_mask.to_full(labels.shape)
             measured = edge_width_mm(rendered.astype(np.float32), obj, _lung(labels) & ~obj,

@@ -64,6 +64,7 @@ DOME_GAPS: Final = 0.7  # apex of the end caps beyond the end slices: at most th
 DOME_DEPTHS: Final = 1.0  # ... and at most this many times the end contour's inscribed radius
 SMOOTH_VOXELS: Final = 0.85  # Gaussian SD of the reconstruction filter, donor voxels
 THICK_RATIO: Final = 1.5  # slice spacing / pixel above which slices are "thick"
+COARSE_VOXEL_FRACTION: Final = 0.02  # mask_on_grid: voxels this big a part of the shape
 
 
 @dataclass(frozen=True)
@@ -225,16 +226,18 @@ def subsample_shifts_mm(spacing_mm: tuple[float, float, float], *,
 
 
 def covered_fraction(field: ShapeField, spacing_mm: tuple[float, float, float], *,
-                     pitch_mm: float = SUBSAMPLE_MM) -> np.ndarray:
+                     pitch_mm: float = SUBSAMPLE_MM,
+                     offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
     """The fraction (0…1, float32) of every voxel of a ``spacing_mm`` grid that the shape
-    covers, on a box holding the whole shape; the shape's centroid lies at the centre of
-    the box's middle voxel. Averaged over :func:`subsample_shifts_mm` (pitch ≤
-    ``pitch_mm``), so it is the shape's partial volume on that grid, whatever grid the
+    covers, on a box holding the whole shape; the shape's centroid lies ``offset_mm`` from
+    the centre of the box's middle voxel. Averaged over :func:`subsample_shifts_mm` (pitch
+    ≤ ``pitch_mm``), so it is the shape's partial volume on that grid, whatever grid the
     shape came from."""
     low, high = field.extent_mm
     spacing = np.asarray(spacing_mm, dtype=np.float64)
-    half = np.ceil(np.maximum(-low, high) / spacing).astype(int) + 1
-    axes = [np.arange(-h, h + 1) * s for h, s in zip(half, spacing, strict=True)]
+    half = np.ceil(np.maximum(-low, high) / spacing).astype(int) + 2
+    axes = [np.arange(-h, h + 1) * s - o for h, s, o in zip(half, spacing, offset_mm,
+                                                            strict=True)]
     centres = np.stack(np.meshgrid(*axes, indexing="ij")).astype(np.float32)
     total = np.zeros(centres.shape[1:], dtype=np.float32)
     shifts = subsample_shifts_mm(spacing_mm, pitch_mm=pitch_mm)
@@ -245,9 +248,26 @@ def covered_fraction(field: ShapeField, spacing_mm: tuple[float, float, float], 
 
 def mask_on_grid(field: ShapeField, spacing_mm: tuple[float, float, float]) -> np.ndarray:
     """The shape as a tight boolean mask on a ``spacing_mm`` grid: voxels that it covers
-    at least half of (:func:`covered_fraction`); a shape smaller than half a voxel keeps
-    its most covered voxel, so a nodule never vanishes."""
-    fraction = covered_fraction(field, spacing_mm)
+    at least half of (:func:`covered_fraction`). Where a voxel holds more than
+    ``COARSE_VOXEL_FRACTION`` of the shape's volume the count depends on where the shape
+    sits in its voxels, so the centroid is put at the voxel centre or half a voxel off it
+    per axis — whichever of the eight keeps the shape's volume best (the first on a tie;
+    on finer grids the centre). Measured on the 12×10×9 mm ellipsoid from 0.35×0.35×2.5 mm
+    outlines, rendered from its 3×3×4 mm mask: 7.5–9.3 host-noise SD from the 0.5 mm
+    donor's render at the centre, 5.2–5.4 with the choice (on 0.7×0.7×1.25 mm the choice
+    did worse, 1.9 against 1.7 SD). A shape smaller than half a voxel keeps its most
+    covered voxel, so a nodule never vanishes."""
+    coarse = float(np.prod(spacing_mm)) > COARSE_VOXEL_FRACTION * field.volume_mm3
+    best: tuple[float, np.ndarray] | None = None
+    for offset in np.ndindex(2, 2, 2) if coarse else [(0, 0, 0)]:
+        shift = tuple(0.5 * o * s for o, s in zip(offset, spacing_mm, strict=True))
+        fraction = covered_fraction(field, spacing_mm, offset_mm=shift)  # type: ignore[arg-type]
+        error = abs(float((fraction >= 0.5).sum()) * float(np.prod(spacing_mm))
+                    - field.volume_mm3)
+        if best is None or error < best[0]:
+            best = (error, fraction)
+    assert best is not None
+    fraction = best[1]
     mask = fraction >= 0.5
     if not mask.any():
         mask = np.zeros(fraction.shape, dtype=bool)
