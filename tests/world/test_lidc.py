@@ -362,6 +362,7 @@ def test_subpixel_donor_sits_where_the_pixel_donor_does(tmp_path: Path) -> None:
                                    (0.0, False, square(3, 3, 7, 7)),
                                    (1.0, True, square(2, 2, 6, 6))])
     coarse, fine = donor_mask(nodule), donor_mask_subpixel(nodule, upsample=4)
+    assert donor_mask_subpixel(nodule, upsample=4).mask.tobytes() == fine.mask.tobytes()
     blocks = fine.mask.reshape(coarse.mask.shape[0], 4, coarse.mask.shape[1], 4, -1)
     assert np.array_equal(blocks.mean(axis=(1, 3)) >= 0.5, coarse.mask)
     assert fine.mask.shape == (coarse.mask.shape[0] * 4, coarse.mask.shape[1] * 4,

@@ -48,6 +48,8 @@ def test_native_from_thick_slices_is_round_on_a_fine_grid(centre_z):
     assert np.all(np.diff(area[:peak + 1]) >= 0) and np.all(np.diff(area[peak:]) <= 0), area
     assert area[0] < 0.5 * area.max() and area[-1] < 0.5 * area.max(), area
     assert len(area) >= 9, area
+    again = native_mask(DonorShape("d", donor, spacing), (0.7, 0.7, 0.7))
+    assert again.tobytes() == native.tobytes() and again.shape == native.shape  # deterministic
     volume = donor.sum() * 0.7 * 0.7 * 5.0
     coarse = native_mask(DonorShape("d", donor, spacing), (3.0, 3.0, 4.0))
     assert coarse.sum() * 36.0 == pytest.approx(volume, rel=0.35)  # 3×3×4 mm quantisation
