@@ -263,7 +263,7 @@ def mask_on_grid(field: ShapeField, spacing_mm: tuple[float, float, float]) -> n
     best: tuple[float, np.ndarray] | None = None
     for offset in np.ndindex(2, 2, 2) if coarse else [(0, 0, 0)]:
         shift = tuple(0.5 * o * s for o, s in zip(offset, spacing_mm, strict=True))
-        fraction = covered_fraction(field, spacing_mm, offset_mm=shift,  # type: ignore[arg-type]
+        fraction = covered_fraction(field, spacing_mm, offset_mm=shift,
                                     pitch_mm=max(SUBSAMPLE_MM, min(spacing_mm) / 3.0))
         error = abs(float((fraction >= 0.5).sum()) * float(np.prod(spacing_mm))
                     - field.volume_mm3)
