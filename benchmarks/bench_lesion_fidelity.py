@@ -2,7 +2,10 @@
 Prints JSON.
 
 1. ``grid_independence``: one ellipsoid (12×10×9 mm) stored as a donor mask at 0.5, 1 and
-   3 mm (isotropic), 3×3×4 mm (phantom natives) and 0.7×0.7×5 mm, each at ``PHASES``
+   3 mm (isotropic), 3×3×4 mm (phantom natives), 0.7×0.7×2.5 and ×5 mm (LIDC-like pixel
+   masks) and 0.35×0.35×2.5 and ×5 mm (LIDC outlines rasterised at sub-pixel accuracy,
+   ``world/lidc_subpixel.py``), and as phantom natives are built (that 0.35×0.35×2.5 mm
+   shape sampled on a 3×3×4 or a 0.7×0.7×1.25 mm phantom grid), each at ``PHASES``
    sub-voxel positions, drawn at one place of a 0.7×0.7×1.25 mm and a 0.7×0.7×5 mm host
    (solid, 35 HU on −850 HU lung, the acquisition's PSF, no noise) and compared with the
    same ellipsoid stored at 0.5 mm: RMS and largest HU difference over the lesion's support,
@@ -17,9 +20,14 @@ Prints JSON.
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
    (:mod:`lesiontrials.render.fidelity.edge_width`) of a 10 mm solid nodule inserted by the host-CT
-   renderer (margin 5 and 4), of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
+   renderer (margin 5 and 4; its shape from a 0.25 mm donor, as in a trial, and — row
+   ``nodule_hostmask`` — from its own 5 mm-slice host mask, as this bench drew it before),
+   of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
    of the host's own vessels (lung voxels above −500 HU with a 1.5 mm core; all of them,
    and those running along z — the rod's like); target ±20 %.
+   ``edge_vs_exact_sphere``: the same 10–90 % width of a 10 and a 30 mm sphere drawn by
+   the renderer and of the exact partial volume of a perfect sphere, both blurred by the
+   same rest of the PSF on a clean 0.57×0.57×5 mm grid — the renderer's own share.
 4. ``self_insertion``: each real lesion is removed (its in-plane 2 mm neighbourhood and the
    slice above and below, inside the lung, refilled with the median of the surrounding
    parenchyma plus noise with the scan's measured NPS) and drawn again from its own mask
@@ -28,6 +36,11 @@ Prints JSON.
    listed); compared with the original: mean |ΔHU| inside the lesion and in a 3 mm lung
    rim (two independent noise fields alone give 1.13·SD), edge widths, and MIRP/IBSI GLCM
    features (difference over the feature's SD under re-drawn noise of the scan's SD).
+   ``texture``: the lesion's internal texture — first-order features of its core (HU
+   mean, SD, 10th/90th percentile, skewness, kurtosis) and the GLCM features — redrawn
+   with the texture's smoothing scale set to each of ``TEXTURE_SCALES_MM`` (the texture
+   SD always fitted to the core's variance less the noise's), each feature's difference
+   over its SD under re-drawn noise, and the scale that matches best.
 """
 
 from __future__ import annotations
@@ -46,7 +59,6 @@ from lesiontrials.insert.transplant import resample_donor
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, HostCTRenderer, LesionSpec
 from lesiontrials.render.appearance.lesion import lesion_layer, mask_in_box, sample_lesion_params
-from lesiontrials.render.appearance.shape_field import shape_from_mask
 from lesiontrials.render.backends.hostct import (
     estimate_inplane_sigma_mm,
     host_noise,
@@ -57,11 +69,24 @@ from lesiontrials.render.backends.scanner import noise_sd_hu, psf_sigma_mm
 from lesiontrials.render.fidelity.edge_width import edge_width_mm
 from lesiontrials.render.fidelity.noise_measure import noise_like
 from lesiontrials.settings import load_settings
+from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
+from lesiontrials.world.natives import DonorShape, native_mask
 
 HOSTS = {"screening_0.7x0.7x1.25": (0.7, 0.7, 1.25), "thick_0.7x0.7x5": (0.7, 0.7, 5.0)}
 SOURCES = {"0.5mm": (0.5, 0.5, 0.5), "1mm": (1.0, 1.0, 1.0), "3mm": (3.0, 3.0, 3.0),
-           "phantom_3x3x4": (3.0, 3.0, 4.0), "lidc_like_0.7x0.7x5": (0.7, 0.7, 5.0)}
+           "phantom_3x3x4": (3.0, 3.0, 4.0), "lidc_like_0.7x0.7x2.5": (0.7, 0.7, 2.5),
+           "lidc_like_0.7x0.7x5": (0.7, 0.7, 5.0),
+           # LIDC outlines rasterised at sub-pixel accuracy (world/lidc_subpixel.py: 0.7 mm
+           # pixels refined 2×): the contour itself, not the scan's pixel staircase
+           "lidc_subpixel_0.35x0.35x2.5": (0.35, 0.35, 2.5),
+           "lidc_subpixel_0.35x0.35x5": (0.35, 0.35, 5.0)}
+# Phantom natives as the world builds them (world/natives.py): an LIDC donor's continuous
+# shape (here the ellipsoid's sub-pixel outlines on 2.5 mm slices) sampled on the phantom
+# grid; the render then draws from that native mask (a native reused as a donor).
+NATIVES = {"native_3x3x4_from_lidc_subpixel": (3.0, 3.0, 4.0),
+           "native_0.7x0.7x1.25_from_lidc_subpixel": (0.7, 0.7, 1.25)}
+NATIVE_SOURCE = (0.35, 0.35, 2.5)
 RADII = (6.0, 5.0, 4.5)
 LUNG_HU, SOLID_HU = -850.0, 35.0
 PHASES = 4
@@ -109,10 +134,13 @@ def grid_independence() -> dict[str, Any]:
         support = reference > LUNG_HU + 10.0
         noise = noise_sd_hu(acq)
         rows = {}
-        for source_name, source in SOURCES.items():
+        for source_name, source in {**SOURCES, **NATIVES}.items():
             rms, peak = [], []
             for k in range(PHASES):
                 donor = ellipsoid_mask(RADII, source, centre_mm=_phase(k))
+                if source_name in NATIVES:
+                    donor = native_mask(DonorShape("d", ellipsoid_mask(
+                        RADII, NATIVE_SOURCE, centre_mm=_phase(k)), NATIVE_SOURCE), source)
                 diff = render(shape_from_mask(donor, source)) - reference
                 rms.append(float(np.sqrt(np.mean(diff[support] ** 2))))
                 peak.append(float(np.abs(diff).max()))
@@ -209,6 +237,44 @@ def diameters() -> dict[str, Any]:
     return out
 
 
+def edge_vs_exact() -> dict[str, Any]:
+    """In-plane 10–90 % edge width of a sharp (margin 5) 10 and 30 mm sphere drawn by the
+    renderer (0.25 mm donor) against the exact partial volume of a perfect sphere at the
+    same place, both blurred by the same rest of the PSF (``lesion_blur_mm``), on a clean
+    0.57×0.57×5 mm grid, for the in-plane PSF σ of the two real hosts (0.33, 0.47 mm):
+    whether the renderer itself widens edges (PSF applied twice, coarse supersampling)."""
+    from lesiontrials.render.backends.scanner import FWHM_TO_SIGMA
+
+    host = (0.57, 0.57, 5.0)
+    out: dict[str, Any] = {}
+    for diameter in (10.0, 30.0):
+        shape = tuple(int(np.ceil((diameter + 14.0) / s)) for s in host)
+        for in_plane in (0.33, 0.47):
+            sigma = lesion_blur_mm((in_plane, in_plane, host[2] * FWHM_TO_SIGMA), host)
+            sigma_vox = [s / h for s, h in zip(sigma, host, strict=True)]
+            pairs = []
+            for k in range(3):
+                donor = ellipsoid_mask((diameter / 2,) * 3, (0.25,) * 3, centre_mm=_phase(k))
+                nodule = _place(resample_donor(donor, (0.25,) * 3, host), shape)  # type: ignore[arg-type]
+                drawn = _opacity(shape_from_mask(donor, (0.25,) * 3), nodule, host, shape)  # type: ignore[arg-type]
+                exact = _ideal_opacity(diameter, nodule.tight().centroid_voxel(), host,
+                                       shape, 0.25)  # type: ignore[arg-type]
+                obj = nodule.to_full(shape)  # type: ignore[arg-type]
+                widths = []
+                for alpha in (drawn, exact):
+                    image = ndimage.gaussian_filter(
+                        LUNG_HU + (SOLID_HU - LUNG_HU) * alpha.astype(np.float32), sigma_vox)
+                    measured = edge_width_mm(image, obj, ~obj, host)
+                    widths.append(float("nan") if measured is None else measured.width_mm)
+                pairs.append(widths)
+            drawn_mm, exact_mm = np.asarray(pairs).T
+            out[f"{int(diameter)}mm_sigma{in_plane}"] = {
+                "rendered_mm": round(float(np.mean(drawn_mm)), 2),
+                "exact_sphere_mm": round(float(np.mean(exact_mm)), 2),
+                "largest_excess_mm": round(float(np.max(drawn_mm - exact_mm)), 3)}
+    return out
+
+
 def _real_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray,
                                 tuple[float, float, float]]]:
     from lesiontrials.world.realct import load_real_examples, segment_host
@@ -259,6 +325,12 @@ def _lung_spot(labels: np.ndarray, lesion: np.ndarray, spacing: tuple[float, flo
     return tuple(float(v) for v in points[len(points) // 2])  # type: ignore[return-value]
 
 
+def _fine_sphere(radius_mm: float) -> Any:
+    """The continuous shape of a sphere from a 0.25 mm donor mask."""
+    return shape_from_mask(ellipsoid_mask((radius_mm,) * 3, (0.25,) * 3,
+                                          centre_mm=(0.05, -0.08, 0.11)), (0.25,) * 3)
+
+
 def edge_widths(cases: list[Any]) -> dict[str, Any]:
     from lesiontrials.testing import sphere_mask
 
@@ -270,15 +342,23 @@ def edge_widths(cases: list[Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"vessel_width_mm": None if vessel is None else round(vessel, 2)}
         along_z = _vessel_edges(ct, labels, lesion, spacing, along_z=True)
         row["vessel_along_z_width_mm"] = None if along_z is None else round(along_z, 2)
-        shapes = {"nodule": nodule, "nodule30": sphere_mask(
-            labels.shape, _lung_spot(labels, lesion, spacing, 15.0), 15.0, spacing),
-            "rod": _rod(labels.shape, centre, spacing)}
-        for (kind, obj_mask), margin in ((k, m) for k in shapes.items() for m in (5.0, 4.0)):
+        nodule30 = sphere_mask(labels.shape, _lung_spot(labels, lesion, spacing, 15.0), 15.0,
+                               spacing)
+        # the spheres' shapes come from 0.25 mm donors, as a trial's do from its donor
+        # mask; "nodule_hostmask" is drawn from its own 5 mm-slice host mask (two or three
+        # slices: the shape a 10 mm sphere's host mask holds), as this bench did before
+        shapes = {"nodule": (nodule, _fine_sphere(5.0)),
+                  "nodule30": (nodule30, _fine_sphere(15.0)),
+                  "nodule_hostmask": (nodule, None),
+                  "rod": (_rod(labels.shape, centre, spacing), None)}
+        for (kind, (obj_mask, field)), margin in ((k, m) for k in shapes.items()
+                                                  for m in (5.0, 4.0)):
             if kind != "nodule" and margin != 5.0:
                 continue
             rendered = HostCTRenderer(ct=ct.astype(np.int16)).render(
                 labels=labels, spacing_mm=spacing,
-                lesions=[LesionSpec(obj_mask, LesionDescriptors(margin=margin))],
+                lesions=[LesionSpec(obj_mask, LesionDescriptors(margin=margin),
+                                    shape_field=field)],
                 acquisition=Acquisition(slice_thickness_mm=spacing[2]), seed=3).hu
             obj = obj_mask.to_full(labels.shape)
             measured = edge_width_mm(rendered.astype(np.float32), obj, _lung(labels) & ~obj,
@@ -342,9 +422,10 @@ def _glcm_noise_sd(ct: np.ndarray, lesion: np.ndarray, spacing: tuple[float, flo
 
 def _reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
               spacing: tuple[float, float, float], solid_hu: float, texture_sd: float,
-              margin: float) -> np.ndarray:
+              margin: float, texture_scale: float = 0.0) -> np.ndarray:
     params = sample_lesion_params(LesionDescriptors(margin=margin), rng=np.random.default_rng(5))
-    params = replace(params, solid_hu=solid_hu, texture_sd_hu=texture_sd)
+    params = replace(params, solid_hu=solid_hu, texture_sd_hu=texture_sd,
+                     texture_scale_mm=texture_scale)
     box = ndimage.find_objects(lesion.view(np.uint8))[0]
     nodule = NoduleMask(lesion[box], tuple(s.start for s in box))  # type: ignore[arg-type]
     field = shape_from_mask(nodule.mask, spacing)
@@ -365,7 +446,8 @@ def _reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
 
 def _fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
                         spacing: tuple[float, float, float], original: np.ndarray,
-                        margin: float, noise_sd: float) -> tuple[np.ndarray, float]:
+                        margin: float, noise_sd: float, texture_scale: float = 0.0
+                        ) -> tuple[np.ndarray, float]:
     """Reinsert with the lesion's own texture SD and the solid HU that makes the rendered
     core's mean the original core's (one linear correction: the core's opacity after blur
     is below 1)."""
@@ -374,10 +456,81 @@ def _fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndar
     target = float(original[core].mean())
     texture = float(np.sqrt(max(float(original[core].var()) - noise_sd**2, 0.0)))
     background = float(removed[core].mean())
-    first = _reinsert(removed, labels, lesion, spacing, target, texture, margin)
+    first = _reinsert(removed, labels, lesion, spacing, target, texture, margin, texture_scale)
     opacity = (float(first[core].mean()) - background) / (target - background)
     solid = background + (target - background) / max(opacity, 0.2)
-    return _reinsert(removed, labels, lesion, spacing, solid, texture, margin), solid
+    return _reinsert(removed, labels, lesion, spacing, solid, texture, margin,
+                     texture_scale), solid
+
+
+TEXTURE_SCALES_MM = (0.0, 1.5, 3.0, 5.0)  # 0.0: the renderer's default (1 mm, ≥ 0.6 voxel)
+
+
+def _first_order(hu: np.ndarray, lesion: np.ndarray) -> dict[str, float]:
+    """First-order texture of the lesion's core (in-plane erosion by one voxel): HU mean,
+    SD, 10th/90th percentiles, skewness and excess kurtosis."""
+    from scipy import stats
+
+    core = ndimage.binary_erosion(lesion, structure=np.ones((3, 3, 1), bool))
+    values = hu[core if core.sum() > 20 else lesion].astype(np.float64)
+    p10, p90 = np.percentile(values, [10, 90])
+    return {"mean_hu": float(values.mean()), "sd_hu": float(values.std()),
+            "p10_hu": float(p10), "p90_hu": float(p90),
+            "skewness": float(stats.skew(values)), "kurtosis": float(stats.kurtosis(values))}
+
+
+def _texture_features(hu: np.ndarray, lesion: np.ndarray,
+                      spacing: tuple[float, float, float]) -> dict[str, float]:
+    """First-order features and, when MIRP is installed, its six 3-D GLCM features."""
+    from lesiontrials.render.fidelity.radiomics import mirp_available, mirp_glcm
+
+    out = _first_order(hu, lesion)
+    if mirp_available():
+        box = ndimage.find_objects(lesion.view(np.uint8))[0]
+        out.update({f"glcm_{k}": v for k, v in
+                    mirp_glcm(hu[box], lesion[box], spacing_mm=spacing).items()})
+    return out
+
+
+def _feature_noise_sd(ct: np.ndarray, lesion: np.ndarray, spacing: tuple[float, float, float],
+                      noise_sd: float, draws: int = 4) -> dict[str, float]:
+    """Each feature's SD when the scan's noise SD is drawn again (the yardstick)."""
+    rng = np.random.default_rng(7)
+    values: dict[str, list[float]] = {}
+    for _ in range(draws):
+        noisy = ct + rng.normal(0.0, noise_sd, ct.shape).astype(np.float32)
+        for k, v in _texture_features(noisy, lesion, spacing).items():
+            values.setdefault(k, []).append(v)
+    return {k: float(np.std(v, ddof=1)) for k, v in values.items()}
+
+
+def _texture_fit(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
+                 spacing: tuple[float, float, float], ct: np.ndarray, margin: float,
+                 noise_sd: float) -> dict[str, Any]:
+    """The redrawn lesion's texture against the original's, for each texture scale:
+    every feature's |difference| over its SD under re-drawn noise, and the scale whose
+    mean over features is smallest."""
+    box = ndimage.find_objects(ndimage.binary_dilation(lesion, iterations=3).view(np.uint8))[0]
+    original = _texture_features(ct[box], lesion[box], spacing)
+    spread = _feature_noise_sd(ct[box], lesion[box], spacing, noise_sd)
+    rows = []
+    for scale in TEXTURE_SCALES_MM:
+        again, _ = _fitted_reinsertion(removed, labels, lesion, spacing, ct, margin, noise_sd,
+                                       scale)
+        redrawn = _texture_features(again[box], lesion[box], spacing)
+        ratios = {k: abs(redrawn[k] - original[k]) / max(spread.get(k, 0.0), 1e-9)
+                  for k in original if k in redrawn}
+        rows.append({"texture_scale_mm": scale,
+                     "features": {k: {"original": round(original[k], 4),
+                                      "redrawn": round(redrawn[k], 4),
+                                      "difference_over_noise_sd": round(ratios[k], 1)}
+                                  for k in ratios},
+                     "mean_difference_over_noise_sd": round(float(np.mean(list(
+                         ratios.values()))), 1),
+                     "inside_mean_abs_hu": round(float(np.abs(again - ct)[lesion].mean()), 1)})
+    best = min(rows, key=lambda r: r["mean_difference_over_noise_sd"])
+    return {"by_scale": rows, "best_texture_scale_mm": best["texture_scale_mm"],
+            "sd_hu_original": round(original["sd_hu"], 1), "noise_sd_hu": round(noise_sd, 1)}
 
 
 def self_insertion(cases: list[Any]) -> dict[str, Any]:
@@ -423,6 +576,8 @@ def self_insertion(cases: list[Any]) -> dict[str, Any]:
         result["edge_width_mm"] = {
             "original": None if widths[0] is None else round(widths[0].width_mm, 2),
             "reinserted_best": None if widths[1] is None else round(widths[1].width_mm, 2)}
+        result["texture"] = _texture_fit(removed, labels, lesion, spacing, ct,
+                                         row["margin_score"], noise_sd)
         if mirp_available():
             box = ndimage.find_objects(lesion.view(np.uint8))[0]
             first = mirp_glcm(ct[box], lesion[box], spacing_mm=spacing)
@@ -442,14 +597,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-real", action="store_true",
                         help="only the synthetic parts (no packaged real CTs)")
+    parser.add_argument("--parts", default="grid,diameter,edge_exact,edge,self",
+                        help="comma-separated parts to run: grid, diameter, edge_exact, "
+                             "edge, self")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     start = time.perf_counter()
-    report: dict[str, Any] = {"grid_independence": grid_independence(),
-                              "diameter": diameters()}
-    if not args.skip_real:
+    report: dict[str, Any] = {}
+    if "grid" in parts:
+        report["grid_independence"] = grid_independence()
+    if "diameter" in parts:
+        report["diameter"] = diameters()
+    if "edge_exact" in parts:
+        report["edge_vs_exact_sphere"] = edge_vs_exact()
+    if not args.skip_real and parts & {"edge", "self"}:
         cases = _real_cases()
-        report["edge_width"] = edge_widths(cases)
-        report["self_insertion"] = self_insertion(cases)
+        if "edge" in parts:
+            report["edge_width"] = edge_widths(cases)
+        if "self" in parts:
+            report["self_insertion"] = self_insertion(cases)
     report["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(report, indent=1))
 

@@ -2,8 +2,9 @@
 (``docs/images/lesion_grid_independence.png``). Prints JSON (RMS difference per grid).
 
 An ellipsoid (12×10×9 mm) is voxelised at 0.5 mm, 1 mm, 3 mm, 3×3×4 mm (the
-phantom natives' grid) and 0.7×0.7×5 mm (thick-slice donors), turned into its continuous
-shape (``render.shape_field``) and drawn on one 0.7×0.7×1.25 mm host voxel grid (solid on
+phantom natives' grid), 0.7×0.7×2.5 and ×5 mm (thick-slice donors) and 0.35×0.35×5 mm (a
+5 mm scan's outlines rasterised at sub-pixel accuracy), turned into its continuous
+shape (``lesiontrials.shape_field``) and drawn on one 0.7×0.7×1.25 mm host voxel grid (solid on
 −850 HU lung, the acquisition's PSF, no noise). Rows: the donor grid; columns: the
 donor's own mask (central axial slice, nearest-neighbour at display size), the render's
 axial and coronal views, and the render minus the 0.5 mm donor's render (±200 HU).
@@ -28,13 +29,14 @@ from bench_lesion_fidelity import (
     _place,
 )
 from lesiontrials.insert.transplant import resample_donor
-from lesiontrials.render.appearance.shape_field import shape_from_mask
 from lesiontrials.render.backends.scanner import psf_sigma_mm
+from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
 
 HOST = (0.7, 0.7, 1.25)
 GRIDS = {"0.5 mm": (0.5, 0.5, 0.5), "1 mm": (1.0, 1.0, 1.0), "3 mm": (3.0, 3.0, 3.0),
-         "3×3×4 mm": (3.0, 3.0, 4.0), "0.7×0.7×5 mm": (0.7, 0.7, 5.0)}
+         "3×3×4 mm": (3.0, 3.0, 4.0), "0.7×0.7×2.5 mm": (0.7, 0.7, 2.5),
+         "0.7×0.7×5 mm": (0.7, 0.7, 5.0), "0.35×0.35×5 mm": (0.35, 0.35, 5.0)}
 RADII = (6.0, 5.0, 4.5)
 CENTRE_MM = (0.21, -0.13, 0.34)
 
@@ -87,7 +89,7 @@ def main() -> None:
     for col, title in enumerate(("donor mask (axial)", "render axial", "render coronal",
                                  "render − 0.5 mm (±200 HU)")):
         axes[0, col].set_title(title, fontsize=9)
-    fig.suptitle("One 12×10×9 mm nodule from donors on five grids, drawn on a "
+    fig.suptitle(f"One 12×10×9 mm nodule from donors on {len(GRIDS)} grids, drawn on a "
                  "0.7×0.7×1.25 mm host (window −1000…200 HU)", fontsize=9)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,10 @@ host at screening resolution (an 80-slice slab of the ``full`` 0.75×0.75×1 mm 
 grid), each shown as axial, coronal and sagittal crops of 40 mm at a lung window
 (−1350…150 HU); the last row shows the two real lesions of the packaged CTs the same way
 (crops of 1.6× the lesion's extent when that exceeds 40 mm).
-Shapes come from 0.5 mm spheres through the continuous-shape path.
+Shapes come through the continuous-shape path from spheres stored as a world LIDC donor
+is (``--donor-grid``, default 0.35×0.35×2.5 mm: a 0.7 mm-pixel, 2.5 mm-slice scan's
+outlines rasterised at sub-pixel accuracy), so the coronal and sagittal crops show how
+shapes held by a few thick slices close at their poles.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import numpy as np
 
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, AnalyticRenderer, HostCTRenderer, LesionSpec
-from lesiontrials.render.appearance.shape_field import shape_from_mask
 from lesiontrials.render.appearance.tissue import LUNG_LABELS
 from lesiontrials.settings import load_settings
+from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask, sphere_mask
 
 KINDS = {
@@ -102,16 +105,16 @@ def _phantom_slab() -> tuple[np.ndarray, tuple[float, float, float]]:
 
 
 def _render_all(renderer: Any, labels: np.ndarray, spacing: tuple[float, float, float],
-                spots: list[tuple[float, float, float]], acquisition: Acquisition
-                ) -> np.ndarray:
+                spots: list[tuple[float, float, float]], acquisition: Acquisition,
+                donor_grid: tuple[float, float, float]) -> np.ndarray:
     """One render with every kind × size at its spot (lesions far apart)."""
     specs = []
     kinds = [(d, size) for d in KINDS.values() for size in SIZES]
     for index, ((descriptors, size), centre) in enumerate(zip(kinds, spots, strict=True)):
         mask = sphere_mask(labels.shape, centre, size / 2, spacing)
-        donor = ellipsoid_mask((size / 2,) * 3, (0.5,) * 3, centre_mm=(0.1, -0.2, 0.15))
+        donor = ellipsoid_mask((size / 2,) * 3, donor_grid, centre_mm=(0.1, -0.2, 0.15))
         specs.append(LesionSpec(mask, descriptors, index=index,
-                                shape_field=shape_from_mask(donor, (0.5,) * 3)))
+                                shape_field=shape_from_mask(donor, donor_grid)))
     return renderer.render(labels=labels, spacing_mm=spacing, lesions=specs,
                            acquisition=acquisition, seed=7).hu
 
@@ -125,7 +128,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/images/lesion_gallery.png"))
+    parser.add_argument("--donor-grid", default="0.35x0.35x2.5",
+                        help="voxel size (mm, XxYxZ) of the donor masks the shapes come from")
     args = parser.parse_args()
+    donor_grid = tuple(float(v) for v in args.donor_grid.split("x"))
+    if len(donor_grid) != 3 or min(donor_grid) <= 0:
+        parser.error(f"--donor-grid must be three positive sizes like 0.35x0.35x2.5, "
+                     f"got {args.donor_grid!r}")
     host, real_labels, examples = _real_host()
     phantom_labels, phantom_spacing = _phantom_slab()
     hosts = [("real host lung1 (0.57×0.57×5 mm)", real_labels, host.ct.spacing_mm,
@@ -142,7 +151,7 @@ def main() -> None:
     for h, (host_name, labels, spacing, renderer, acq, avoid) in enumerate(hosts):
         spots = _lung_spots(labels, spacing, avoid, len(KINDS) * len(SIZES),
                             z_margin_mm=CROP_MM / 2)
-        hu = _render_all(renderer, labels, spacing, spots, acq)
+        hu = _render_all(renderer, labels, spacing, spots, acq, donor_grid)  # type: ignore[arg-type]
         for k, kind in enumerate(KINDS):
             row = h * len(KINDS) + k
             for j, size in enumerate(SIZES):
@@ -179,7 +188,8 @@ def main() -> None:
     fig.tight_layout(pad=0.2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=130)
-    print(json.dumps({"figure": str(args.out), "drawn": drawn}, indent=1))
+    print(json.dumps({"figure": str(args.out), "donor_grid_mm": donor_grid, "drawn": drawn},
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("anatomy", "shared", ("anatomy",)),
     ("records", "shared", ("records",)),  # the stage records' schemas (no I/O)
     ("io", "shared", ("io",)),  # file I/O, incl. reading records and the decoded cache
-    ("shared", "shared", ("donors", "execution", "lesion_text", "measurements")),
+    ("shared", "shared", ("donors", "execution", "lesion_text", "measurements",
+                          "shape_field")),
     ("world", "stage", ("world",)),
     ("index", "stage", ("index",)),
     ("trials", "stage", ("trials",)),

@@ -15,12 +15,12 @@ from lesiontrials.io import Volume, VolumeKind, write_volume
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.records import InsertedNodule
 from lesiontrials.render.appearance.lesion import lesion_layer, sample_lesion_params
-from lesiontrials.render.appearance.shape_field import (
+from lesiontrials.render.appearance.shape_source import donor_shape
+from lesiontrials.shape_field import (
     ShapeField,
     shape_from_mask,
     subsample_shifts_mm,
 )
-from lesiontrials.render.appearance.shape_source import donor_shape
 from lesiontrials.testing import ellipsoid_mask
 from lesiontrials.testing_records import inserted_nodule, planned_nodule
 
@@ -120,6 +120,45 @@ def test_thick_donor_is_round_in_z_not_a_slab(spacing: tuple[float, float, float
         expected = np.clip(1.0 - (z / radius) ** 2, 0.0, None) * area.max()
         assert np.abs(area - expected).mean() < 0.1 * area.max(), phase
         assert (area > 0.2 * area.max()).sum() >= 5  # > 5 mm: more than one thick slab
+
+
+def _rounded(area: np.ndarray, *, each_side: int = 4) -> bool:
+    """Whether a z-profile of cross-section areas rises strictly to one peak and falls
+    strictly to each pole, over at least ``each_side`` slices each side."""
+    present = np.flatnonzero(area > 0.02 * area.max())
+    profile = area[present[0]:present[-1] + 1]
+    peak = int(np.argmax(profile))
+    return bool(np.all(np.diff(profile[:peak + 1]) > 0.0)
+                and np.all(np.diff(profile[peak:]) < 0.0)
+                and min(peak, len(profile) - 1 - peak) >= each_side)
+
+
+@pytest.mark.parametrize("spacing", [(0.7, 0.7, 2.5), (0.7, 0.7, 5.0)])
+def test_thick_slice_donor_has_no_flat_top_on_a_fine_host(
+        spacing: tuple[float, float, float]) -> None:
+    """A 12×10×9 mm ellipsoid stored on 2.5 or 5 mm slices (one to four slices, by phase)
+    and drawn on a 0.7 mm isotropic host: the cross-section area rises strictly to one
+    peak and falls strictly to each pole over at least four host slices (2.8 mm) each
+    side — no slab of equal slices, no step at the donor's slice boundaries — and the
+    area profile stays close to the 0.5 mm donor's (L1 distance / total)."""
+    host, shape = (0.7, 0.7, 0.7), (44, 44, 44)
+    fine = ellipsoid_mask(RADII, (0.5,) * 3)
+    nodule = _placed(fine, (0.5,) * 3, host, shape)
+    reference = _alpha(shape_from_mask(fine, (0.5,) * 3), nodule, host, shape).sum(axis=(0, 1))
+    for phase in ((0.1, 0.2, 0.0), (0.1, 0.2, 1.3), (0.0, 0.0, 0.6)):
+        donor = ellipsoid_mask(RADII, spacing, centre_mm=phase)
+        area = _alpha(shape_from_mask(donor, spacing), nodule, host, shape).sum(axis=(0, 1))
+        assert np.abs(area - reference).sum() / reference.sum() < 0.3, phase
+        assert _rounded(area), (phase, area)
+
+
+def test_extruded_thick_slices_fail_the_rounded_profile_check() -> None:
+    """The check above is not vacuous: the same donor drawn as slabs (each 5 mm slice's
+    mask repeated over its thickness, the renderer this replaces) has equal neighbouring
+    slices."""
+    donor = ellipsoid_mask(RADII, (0.7, 0.7, 5.0), centre_mm=(0.1, 0.2, 0.0))
+    slab = np.pad(np.repeat(donor, 7, axis=2), 3)  # 5 mm → ~0.7 mm
+    assert not _rounded(slab.sum(axis=(0, 1)).astype(float))
 
 
 def test_opacity_is_local_to_the_shape() -> None:

@@ -15,7 +15,7 @@ from lesiontrials.measurements.schema import REINSERTION_COLUMNS
 from lesiontrials.paths import DataRoot
 from lesiontrials.settings import load_settings
 from lesiontrials.testing import box_thorax, sphere_mask
-from lesiontrials.world.natives import DonorShape, place_native_nodules, resample_mask
+from lesiontrials.world.natives import DonorShape, native_mask, place_native_nodules
 
 
 def _sphere(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
@@ -23,12 +23,36 @@ def _sphere(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray
     return sphere_mask(n, tuple((k - 1) / 2 for k in n), radius_mm, spacing).mask
 
 
-def test_resampling_keeps_volume_and_never_vanishes():
+def test_native_keeps_volume_and_never_vanishes():
     fine = _sphere(6.0, (0.7, 0.7, 1.0))
-    coarse = resample_mask(fine, (0.7, 0.7, 1.0), (2.0, 2.0, 2.5))
-    assert coarse.sum() * 2.0 * 2.0 * 2.5 == pytest.approx(fine.sum() * 0.49, rel=0.2)
+    coarse = native_mask(DonorShape("d", fine, (0.7, 0.7, 1.0)), (2.0, 2.0, 2.5))
+    assert coarse.sum() * 2.0 * 2.0 * 2.5 == pytest.approx(fine.sum() * 0.49, rel=0.1)
     tiny = np.ones((1, 1, 1), bool)
-    assert resample_mask(tiny, (0.5, 0.5, 0.5), (3.0, 3.0, 4.0)).sum() == 1
+    assert native_mask(DonorShape("t", tiny, (0.5, 0.5, 0.5)), (3.0, 3.0, 4.0)).sum() == 1
+
+
+@pytest.mark.parametrize("centre_z", [1.2, 1.0, 0.6])
+def test_native_from_thick_slices_is_round_on_a_fine_grid(centre_z):
+    """A 10 mm sphere stored on 0.7×0.7×5 mm slices (two or three slices, one of them a
+    single pixel for ``centre_z`` 1.0) becomes, on a 0.7 mm grid, one piece whose
+    cross-section rises to one peak and falls to each pole, closing with rounded caps
+    (end slices under half the peak area; the linear resampling this replaces repeated
+    each 5 mm slice, ends included, and left the single-pixel slices as specks), ≥ 6.3 mm
+    tall; on a 3×3×4 mm grid it keeps its volume."""
+    spacing = (0.7, 0.7, 5.0)
+    donor = sphere_mask((19, 19, 4), (9.0, 9.0, centre_z), 5.0, spacing).mask
+    native = native_mask(DonorShape("d", donor, spacing), (0.7, 0.7, 0.7))
+    area = native.sum(axis=(0, 1))
+    peak = int(np.argmax(area))
+    assert np.all(area > 0), area  # one piece along z, no speck beyond a gap
+    assert np.all(np.diff(area[:peak + 1]) >= 0) and np.all(np.diff(area[peak:]) <= 0), area
+    assert area[0] < 0.5 * area.max() and area[-1] < 0.5 * area.max(), area
+    assert len(area) >= 9, area
+    again = native_mask(DonorShape("d", donor, spacing), (0.7, 0.7, 0.7))
+    assert again.tobytes() == native.tobytes() and again.shape == native.shape  # deterministic
+    volume = donor.sum() * 0.7 * 0.7 * 5.0
+    coarse = native_mask(DonorShape("d", donor, spacing), (3.0, 3.0, 4.0))
+    assert coarse.sum() * 36.0 == pytest.approx(volume, rel=0.35)  # 3×3×4 mm quantisation
 
 
 def test_natives_land_whole_inside_a_lobe_and_keep_apart():

@@ -63,7 +63,7 @@ from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec
 from lesiontrials.render.qc import qc_png
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = 4  # bump when a backend's output for the same inputs changes (resume key)
+RENDER_VERSION = 5  # bump when a backend's output for the same inputs changes (resume key)
 
 
 @dataclass(frozen=True)

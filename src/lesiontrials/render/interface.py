@@ -24,7 +24,7 @@ import numpy as np
 
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.lesion_text.descriptors import LesionDescriptors
-from lesiontrials.render.appearance.shape_field import ShapeField
+from lesiontrials.shape_field import ShapeField
 
 HU_MIN, HU_MAX = -1024, 3071
 

@@ -226,13 +226,21 @@ def donor_mask(
     """Rasterise every reader of ``nodule`` and build its consensus :class:`DonorMask`."""
     grid = crop_grid(nodule, pad_voxels=pad_voxels)
     masks = reader_masks(nodule, grid, include_boundary=include_boundary)
+    return donor_from_reader_masks(nodule, masks, grid.affine,
+                                   consensus_fraction=consensus_fraction)
+
+
+def donor_from_reader_masks(nodule: LidcNodule, masks: np.ndarray, affine: np.ndarray, *,
+                            consensus_fraction: float = 0.5) -> DonorMask:
+    """The consensus :class:`DonorMask` of reader masks ``(n_readers, x, y, z)`` on the
+    grid of ``affine``."""
     mask = consensus_mask(masks, fraction=consensus_fraction)
-    voxel_mm3 = float(np.prod(grid.spacing_mm))
+    voxel_mm3 = float(np.prod(spacing_from_affine(affine)))
     volume = float(mask.sum()) * voxel_mm3
     return DonorMask(
         nodule_id=nodule.nodule_id,
         mask=mask,
-        affine=grid.affine,
+        affine=affine,
         n_readers=nodule.n_readers,
         consensus_fraction=consensus_fraction,
         reader_agreement=mean_pairwise_dice(masks),

@@ -1,8 +1,12 @@
-"""Native nodules for world hosts: donor masks placed whole inside a chosen lobe.
+"""Native nodules for world hosts: donor shapes placed whole inside a chosen lobe.
 
-This is the world builder's own simple placement (random position deep enough inside
-the lobe that every voxel of the nodule lies in it); the trial insertion stage has
-its own, richer placement. Decide (lobe, position) with a seeded generator, then apply.
+A native nodule is its donor's continuous shape (:mod:`lesiontrials.shape_field`: shape-
+based interpolation between the donor's slices, closed by rounded caps) sampled on the
+host grid — the voxels the shape covers at least half of — so it has the same shape on a
+3×3×4 mm phantom as on a 0.7 mm one instead of the donor mask's slices stretched into
+slabs. The world builder's own simple placement (random position deep enough inside the
+lobe that every voxel of the nodule lies in it); the trial insertion stage has its own,
+richer placement. Decide (lobe, position) with a seeded generator, then apply.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from scipy import ndimage
 
 from lesiontrials import anatomy
 from lesiontrials.geometry import Box, NoduleMask, bounding_box
+from lesiontrials.shape_field import mask_on_grid, shape_from_mask
 
 
 @dataclass(frozen=True)
@@ -26,21 +31,10 @@ class DonorShape:
     spacing_mm: tuple[float, float, float]
 
 
-def resample_mask(mask: np.ndarray, source_mm: tuple[float, float, float],
-                  target_mm: tuple[float, float, float]) -> np.ndarray:
-    """Resample a binary mask to a new spacing (linear interpolation, 0.5 threshold).
-
-    Keeps at least one voxel so a nodule never vanishes.
-    """
-    zoom = np.asarray(source_mm, dtype=float) / np.asarray(target_mm, dtype=float)
-    padded = np.pad(np.asarray(mask, dtype=np.float32), 1)
-    resampled = ndimage.zoom(padded, zoom, order=1, grid_mode=True, mode="grid-constant") >= 0.5
-    if not resampled.any():
-        resampled = np.zeros((1, 1, 1), dtype=bool)
-        resampled[0, 0, 0] = True
-    box = bounding_box(resampled)
-    assert box is not None
-    return resampled[box]
+def native_mask(donor: DonorShape, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """The donor's continuous shape sampled on a host grid of ``spacing_mm`` (a tight
+    boolean mask; at least one voxel)."""
+    return mask_on_grid(shape_from_mask(donor.mask, donor.spacing_mm), spacing_mm)
 
 
 def _lobe_weights(present: list[int]) -> tuple[list[anatomy.Lobe], np.ndarray]:
@@ -112,7 +106,7 @@ def place_native_nodules(
     occupied = np.zeros(labels.shape, dtype=bool)
     placed: list[tuple[DonorShape, anatomy.Lobe, NoduleMask]] = []
     for donor in donors:
-        shape = resample_mask(donor.mask, donor.spacing_mm, spacing_mm)
+        shape = native_mask(donor, spacing_mm)
         for _ in range(attempts):
             lobe = lobes[int(rng.choice(len(lobes), p=weights))]
             nodule = place_in_lobe(labels, spacing_mm, shape, lobe, rng, occupied=occupied,

@@ -29,7 +29,7 @@ from lesiontrials.render.appearance.lesion_shape import (
     soft_edge,
     unit_directions,
 )
-from lesiontrials.render.appearance.shape_field import (
+from lesiontrials.shape_field import (
     ShapeField,
     shape_from_mask,
     subsample_shifts_mm,
@@ -59,6 +59,8 @@ class LesionParams:
     calc_foci: tuple[tuple[tuple[float, float, float], float], ...]  # centre (× R), radius (× R)
     texture_seed: int
     texture_sd_hu: float
+    # Gaussian SD (mm) of the texture's smoothing; 0: max(0.6 voxel, 1 mm) per axis
+    texture_scale_mm: float = 0.0
 
     def summary(self) -> dict[str, float | int]:
         return {"solid_hu": round(self.solid_hu, 1), "ggo_hu": round(self.ggo_hu, 1),
@@ -164,7 +166,7 @@ def lesion_layer(params: LesionParams, *, mask: NoduleMask,
     """Draw one lesion: opacity and HU on a crop of the host grid around ``mask``.
 
     ``field`` is the lesion's continuous shape (from its donor mask at the donor's own
-    resolution, :func:`~lesiontrials.render.appearance.shape_field.shape_from_mask`); without one
+    resolution, :func:`~lesiontrials.shape_field.shape_from_mask`); without one
     the shape is built from ``mask`` itself. Its centroid is put on the mask's centroid; the
     opacity is averaged over sub-samples of every voxel (partial volume)."""
     tight = mask.tight()
@@ -251,7 +253,8 @@ def _lesion_hu(params: LesionParams, offsets: np.ndarray, radius: float,
             core = ball_opacity(offsets, centre, d.solid_fraction * radius, edge_mm=0.4)
             hu += (params.solid_hu - params.ggo_hu) * core
     if params.texture_sd_hu > 0:
-        sigma = tuple(max(0.6, 1.0 / s) for s in spacing_mm)
+        sigma = tuple(max(0.6, 1.0 / s) if params.texture_scale_mm <= 0
+                      else max(0.6, params.texture_scale_mm / s) for s in spacing_mm)
         hu += params.texture_sd_hu * smooth_field(params.texture_seed, shape, sigma)
     if d.internal in INTERNAL_HU:
         pocket = ball_opacity(offsets, np.zeros(3), 0.4 * radius)

@@ -1,7 +1,7 @@
 """Geometry for lesion appearance, in a crop around the mask (all lengths in mm).
 
 Unit directions from the centroid, lobulation bumps, soft edges, spicule strands and balls;
-the shape itself is a :class:`~lesiontrials.render.appearance.shape_field.ShapeField`. Pure
+the shape itself is a :class:`~lesiontrials.shape_field.ShapeField`. Pure
 functions on arrays.
 """
 

@@ -3,7 +3,7 @@
 The insertion stage records, for every nodule, the donor mask it resampled
 (``planned.donor_mask_path``, relative to the data root) and the scale it applied. The
 renderer builds the lesion's shape from that mask at the donor's own spacing
-(:func:`~lesiontrials.render.appearance.shape_field.shape_from_mask`), so the drawn lesion does not
+(:func:`~lesiontrials.shape_field.shape_from_mask`), so the drawn lesion does not
 inherit the host grid's voxelisation of the donor.
 """
 
@@ -16,7 +16,7 @@ from lesiontrials.errors import InputError
 from lesiontrials.io import spacing_from_affine
 from lesiontrials.io.decoded import DecodedCache, read_mask_crop_cached
 from lesiontrials.records.insert import InsertedNodule
-from lesiontrials.render.appearance.shape_field import ShapeField, shape_from_mask
+from lesiontrials.shape_field import ShapeField, shape_from_mask
 
 DONOR_MASK, HOST_MASK = "donor_mask", "host_mask"
 
