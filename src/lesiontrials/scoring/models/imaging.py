@@ -36,14 +36,39 @@ def hu_estimate(image: np.ndarray, *, profile: str) -> np.ndarray:
             LUNG_WINDOW.high_hu - LUNG_WINDOW.low_hu)
     painted = overlay_pixels(image)
     if painted.any():
-        # overlays are drawn outside the lesion: take values from outside what they enclose
-        sources = ~ndimage.binary_fill_holes(painted)
-        if not sources.any():
-            sources = ~painted
-        if sources.any():
-            _, (rows, cols) = ndimage.distance_transform_edt(~sources, return_indices=True)
-            hu = np.where(painted, hu[rows, cols], hu)
+        hu = _inpaint(hu, painted)
     return hu.astype(np.float32)
+
+
+#: pixels around the overlay's bounding box searched for replacement values first
+_INPAINT_MARGIN = 8
+
+
+def _inpaint(hu: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """``hu`` with each painted pixel replaced by the nearest pixel outside what the
+    overlay encloses (overlays are drawn outside the lesion). Worked on the overlay's
+    bounding box grown by :data:`_INPAINT_MARGIN`, which holds every nearest pixel when the
+    farthest is no further than the margin (checked; else the whole image is used)."""
+    rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
+    m = _INPAINT_MARGIN
+    box = (slice(max(rows[0] - m, 0), rows[-1] + m + 1),
+           slice(max(cols[0] - m, 0), cols[-1] + m + 1))
+    for window in (box, (slice(None), slice(None))):
+        part = painted[window]
+        sources = ~ndimage.binary_fill_holes(part)
+        if not sources.any():
+            sources = ~part
+        if not sources.any():
+            continue
+        distance, (near_r, near_c) = ndimage.distance_transform_edt(~sources,
+                                                                   return_indices=True)
+        if window is box and distance[part].max() > m:
+            continue  # a nearest pixel may lie outside the box
+        out = hu.copy()
+        values = hu[window]
+        out[window] = np.where(part, values[near_r, near_c], values)
+        return out
+    return hu
 
 
 def _disk(radius_px: int) -> np.ndarray:
