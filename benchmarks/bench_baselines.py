@@ -6,8 +6,9 @@ built by ``bench_slices.py --data-root``); each model gets a fresh instance (its
 cache empty) and answers every (condition, task) of the chosen slices in the runner's order
 (cells of one condition and task, as units). Rates are per CPU second of this process (one
 thread; robust to other load on the machine), with the wall-clock rate beside them: ``answer``
-(the model's own time, images already in memory) and ``with_read`` (PNG decoding of image
-and context included, once per item as the runner does).
+(the model's own time, images already in memory), ``with_read`` (PNG decoding of image
+and context included, three files per item) and ``with_cached_read`` (each file decoded
+once, as the runner's per-process :class:`~lesiontrials.io.PngCache` does).
 
 Also prints, per model, the accuracy over the scored items (so a faster algorithm that
 changes answers can be checked against the old one on the same items).
@@ -77,6 +78,13 @@ def main() -> None:
     start = time.process_time()
     items = [_item(task, row) for task, row in pairs]
     read_s = time.process_time() - start
+    from lesiontrials.io import PngCache  # here: the script also runs on older checkouts
+
+    cache, start = PngCache(max_bytes=1 << 40), time.process_time()
+    for _, row in pairs:
+        for name in [row["image_path"], *json.loads(row["context_paths"])]:
+            cache.read(row["_base"] / name)
+    cached_read_s = time.process_time() - start
     shape = list(items[0].image.shape) if items else []
     out: dict[str, dict[str, float]] = {}
     for name in args.models.split(","):
@@ -96,9 +104,12 @@ def main() -> None:
                      "answer_items_per_s": round(len(items) / seconds, 1),
                      "answer_items_per_wall_s": round(len(items) / wall, 1),
                      "with_read_items_per_s": round(len(items) / (seconds + read_s), 1),
+                     "with_cached_read_items_per_s": round(
+                         len(items) / (seconds + cached_read_s), 1),
                      "accuracy": round(correct / len(items), 4)}
     print(json.dumps({"workspace": str(args.workspace), "items": len(items),
-                      "image_shape": shape, "read_s": round(read_s, 2), "threads": 1,
+                      "image_shape": shape, "read_s": round(read_s, 2),
+                      "cached_read_s": round(cached_read_s, 2), "threads": 1,
                       "models": out}, indent=2))
 
 
