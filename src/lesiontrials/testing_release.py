@@ -54,6 +54,9 @@ class ReleaseGrid:
     lps: bool = False
     full_grid_masks: bool = False
     ct_noise_hu: float = 0.0
+    #: screening-cohort demographics on every host (age 55–74, 40 pack-years, former
+    #: smokers) and donor-only LIDC nodules under 5 mm, so the NLST-template design plans
+    screening_cohort: bool = False
 
     def shape(self, index: int) -> tuple[int, int, int]:
         """The grid of the ``index``-th scan."""
@@ -63,7 +66,7 @@ class ReleaseGrid:
 #: the release's dimensions (benchmarks): 512² × 250–330 slices, 0.7 × 0.7 × 1 mm
 REFERENCE_GRID = ReleaseGrid(shape_xy=(512, 512), slices=(250, 330, 280, 300, 319, 265),
                              spacing_mm=(0.7, 0.7, 1.0), lps=True, full_grid_masks=True,
-                             ct_noise_hu=20.0)
+                             ct_noise_hu=20.0, screening_cohort=True)
 #: voxel (x, y, z) fractions of the grid → lobes of box_thorax (right lung at high x)
 _SITES = {
     "RUL": (0.72, 0.45, 0.75), "RLL": (0.72, 0.55, 0.24), "LLL": (0.27, 0.40, 0.28),
@@ -99,6 +102,8 @@ SCANS: tuple[Scan, ...] = (
     Scan("LUNA25", "U003", "UP2", (("LLL", 5.5), ("RML", 3.5))),
 )
 LIDC_RADII_MM = (3.0, 4.0, 5.0, 6.0)
+#: donors under 5 mm (a screening cohort's most frequent size), with ``screening_cohort``
+SMALL_LIDC_RADII_MM = (1.6, 2.0, 2.2)
 
 
 def write_release_root(base: Path, *, grid: ReleaseGrid | None = None) -> ReleaseRoot:
@@ -115,7 +120,8 @@ def write_release_root(base: Path, *, grid: ReleaseGrid | None = None) -> Releas
     for dataset, parts in frames.items():
         table = _quirks(dataset, pd.concat(parts, ignore_index=True))
         write_csv(table, root.profiles_csv(dataset))
-    write_csv(_lidc_donors(root), root.profiles_csv("LIDC"))
+    small = SMALL_LIDC_RADII_MM if grid.screening_cohort else ()
+    write_csv(_lidc_donors(root, (*LIDC_RADII_MM, *small)), root.profiles_csv("LIDC"))
     return out
 
 
@@ -136,6 +142,11 @@ def _write_scan(root: DataRoot, scan: Scan, grid: ReleaseGrid, index: int
     frame = profile_nodules(labels, natives, nodule_ids=ids,
                             ct_path=f"{scan.dataset}/{scan.ct_id}.nii.gz")
     frame["PatientID"] = scan.patient
+    if grid.screening_cohort:
+        frame["age"] = 55 + (3 * index) % 20
+        frame["sex"] = "M" if index % 2 else "F"
+        frame["smoking_status"] = "former"
+        frame["pack_years"] = 40.0
     frame["AnnotationID"] = ids
     if scan.dataset == "IMDCT":
         union = np.zeros(shape, np.uint8)
@@ -249,12 +260,12 @@ def _quirks(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _lidc_donors(root: DataRoot) -> pd.DataFrame:
+def _lidc_donors(root: DataRoot, radii_mm: tuple[float, ...] = LIDC_RADII_MM) -> pd.DataFrame:
     """Donor-only rows: a mask on its own small grid, no host scan, no location."""
     from lesiontrials.measurements.schema import PROFILE_COLUMNS
 
     rows = []
-    for k, radius in enumerate(LIDC_RADII_MM):
+    for k, radius in enumerate(radii_mm):
         spacing = (0.7, 0.7, 1.25)
         nx, ny, nz = (int(2 * np.ceil(radius / s) + 3) for s in spacing)
         mask = sphere_mask((nx, ny, nz), ((nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2), radius,
