@@ -97,3 +97,15 @@ def test_inpainting_in_the_overlay_box_equals_the_whole_image(monkeypatch):
     monkeypatch.setattr("lesiontrials.scoring.models.imaging._INPAINT_MARGIN", 10_000)
     assert np.array_equal(near, hu_estimate(image, profile="lung"))
     assert scale_space.FFT_MIN_SIGMA > 1.0
+
+
+@pytest.mark.parametrize("radius", [1, 2, 5, 8])
+def test_disk_closing_equals_binary_closing_with_the_disk(radius):
+    from lesiontrials.scoring.models.imaging import _disk, disk_closing
+
+    rng = np.random.default_rng(radius)
+    for _ in range(5):
+        blobs = ndimage.gaussian_filter(rng.random((60, 70)), 2.0) > 0.52
+        mask = np.pad(blobs, radius + 1)
+        expected = ndimage.binary_closing(mask, structure=_disk(radius))
+        assert np.array_equal(disk_closing(mask, radius), expected)

@@ -98,10 +98,21 @@ def lung_silhouette(hu: np.ndarray, *, spacing_mm: float, min_area_mm2: float = 
         box = boxes[index - 1]
         grown = tuple(slice(max(b.start - radius - 1, 0), b.stop + radius + 1) for b in box)
         part = np.pad(labels[grown] == index, radius + 1)
-        closed = ndimage.binary_closing(part, structure=_disk(radius))
+        closed = disk_closing(part, radius)
         filled = ndimage.binary_fill_holes(closed)[radius + 1:-radius - 1, radius + 1:-radius - 1]
         out[grown] |= filled
     return out
+
+
+def disk_closing(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``ndimage.binary_closing(mask, structure=_disk(radius))`` through two Euclidean
+    distance transforms: dilation keeps pixels within ``radius`` of the mask, erosion drops
+    pixels within ``radius`` of what the dilation left out. The same pixels (the disk is
+    ``x² + y² <= r²``), in milliseconds where a 17×17 structuring element takes a second
+    on a 512² slice. ``mask`` must be False within ``radius + 1`` of its border (pad it)."""
+    r = max(int(radius), 1)
+    dilated = ndimage.distance_transform_edt(~mask) <= r
+    return np.asarray(ndimage.distance_transform_edt(dilated) > r)
 
 
 @dataclass(frozen=True)
