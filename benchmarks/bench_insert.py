@@ -125,8 +125,9 @@ def one_core(root: str, workspace: str, repeats: int = 3) -> dict[str, object]:
 
 
 def _insert_process(trial: str, workspace: str, data_root: str, cache_dir: str | None
-                    ) -> tuple[float, int, int, float]:
-    """Insert ``trial`` in this (fresh) process: wall s, done, failed, peak RSS (MB)."""
+                    ) -> tuple[float, int, int, float, float]:
+    """Insert ``trial`` in this (fresh) process: wall s, done, failed, peak RSS (MB), and
+    the process's CPU s (user + system, imports included)."""
     from lesiontrials.io.decoded import DecodedCache
 
     cache = DecodedCache(Path(cache_dir)) if cache_dir else None
@@ -134,12 +135,14 @@ def _insert_process(trial: str, workspace: str, data_root: str, cache_dir: str |
     summary = insert_trial(trial, workspace=Workspace(Path(workspace)),
                            data_root=Path(data_root), workers=1, show_progress=False,
                            decoded_cache=cache)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return (time.perf_counter() - start, int(summary["status"]["done"]),
-            int(summary["status"]["failed"]),
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            int(summary["status"]["failed"]), usage.ru_maxrss / 1024,
+            usage.ru_utime + usage.ru_stime)
 
 
-def release_root(data_root: Path, designs: list[str]) -> dict[str, object]:
+def release_root(data_root: Path, designs: list[str],
+                 modes: tuple[str, ...] = ("off", "cold", "warm")) -> dict[str, object]:
     """Insert the demo plans of ``designs`` on a release-layout root (module docstring)."""
     from typer.testing import CliRunner
 
@@ -159,15 +162,17 @@ def release_root(data_root: Path, designs: list[str]) -> dict[str, object]:
                 runs.append({"design": trial, "error": "not planned on this root"})
                 continue
             cache_dir = str(Path(tmp) / "cache")
-            for mode in ("off", "cold", "warm"):
+            for mode in modes:
                 shutil.rmtree(ws / "cases" / trial, ignore_errors=True)
                 with multiprocessing.get_context("spawn").Pool(1) as pool:
-                    wall, done, failed, peak = pool.apply(
+                    wall, done, failed, peak, cpu = pool.apply(
                         _insert_process,
                         (trial, str(ws), str(data_root), None if mode == "off" else cache_dir))
                 runs.append({"design": trial, "decoded_cache": mode, "cases": done + failed,
                              "done": done, "wall_s": round(wall, 2),
                              "s_per_case": round(wall / max(done + failed, 1), 3),
+                             "cpu_s_per_case": round(cpu / max(done + failed, 1), 3),
+                             "load_average_1min": round(os.getloadavg()[0], 2),
                              "peak_rss_mb": round(peak, 1)})
     return {"benchmark": "insert_release_root", "data_root": str(data_root), "runs": runs,
             "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
@@ -179,9 +184,12 @@ def main() -> None:
                         help="a release-layout data root (else the phantom benchmark)")
     parser.add_argument("--design", action="append", default=None,
                         help="design number or name (repeatable; default 1 and 3)")
+    parser.add_argument("--modes", default="off,cold,warm",
+                        help="decoded-cache modes to run, in order (with --data-root)")
     args = parser.parse_args()
     if args.data_root is not None:
-        print(json.dumps(release_root(args.data_root, args.design or ["1", "3"])))
+        print(json.dumps(release_root(args.data_root, args.design or ["1", "3"],
+                                      tuple(args.modes.split(",")))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         root, space = Path(tmp) / "root", Workspace(Path(tmp) / "ws1")

@@ -7,8 +7,11 @@ context slices, negatives) with 1 and 2 workers, and a resumed re-run.
 
 ``--data-root PATH`` (issue 24) instead uses a release-layout data root: index build,
 ``plan --all`` (demo size), insert and render of each ``--design`` (default 1 and 3) in a
-temporary workspace, then the slice build of each timed in a fresh spawned process (one
-worker): s/case and the process's peak RSS.
+temporary workspace, then the slice build of each timed in a fresh process (one worker,
+reading through the workspace's decoded cache as ``lesiontrials run`` does): s/case and
+the process's peak RSS. ``--baseline-src DIR`` (another checkout's ``src``) also times
+that code's slice build of the same cases, alternated with ours, and says whether the
+two evaluation sets are byte-identical.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -115,18 +119,51 @@ def _images(ws: Workspace, trial: str) -> int:
     return sum(1 for _ in (ws.eval_set_dir(trial)).rglob("*.png"))
 
 
-def _slices_process(trial: str, workspace: str, data_root: str) -> tuple[float, int, float]:
-    """Build ``trial``'s evaluation set in this (fresh) process: wall s, slices, peak MB."""
+def build_one(trial: str, workspace: str, data_root: str, cache: bool) -> dict[str, float]:
+    """Build ``trial``'s evaluation set in this process (one worker; ``cache``: through the
+    workspace's decoded cache): wall s, slices, this process's peak RSS (MB)."""
     from lesiontrials.paths import DataRoot
 
+    extra = {}
+    if cache:
+        from lesiontrials.io.decoded import decoded_cache_for
+
+        extra["decoded_cache"] = decoded_cache_for(Path(workspace), max_gb=8.0)
     start = time.perf_counter()
     summary = build_eval_set(trial=trial, workspace=Workspace(Path(workspace)), workers=1,
-                             data_root=DataRoot(Path(data_root)), show_progress=False)
-    return (time.perf_counter() - start, summary.positives + summary.negatives,
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                             data_root=DataRoot(Path(data_root)), show_progress=False, **extra)
+    return {"wall_s": time.perf_counter() - start,
+            "slices": summary.positives + summary.negatives,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def release_root(data_root: Path, designs: list[str]) -> dict[str, object]:
+def _timed_build(trial: str, ws: Path, data_root: Path, src: str | None) -> dict[str, float]:
+    """:func:`build_one` in a fresh interpreter (imports counted), on ``src``'s code when
+    given (a baseline checkout: no cache argument), on this checkout's otherwise."""
+    shutil.rmtree(ws / "eval" / trial, ignore_errors=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if src:
+        env["PYTHONPATH"] = src
+    argv = [sys.executable, __file__, "--build-one", trial, "--workspace", str(ws),
+            "--data-root", str(data_root)] + ([] if src else ["--cache"])
+    start = time.perf_counter()
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_wall_s"] = time.perf_counter() - start
+    return result
+
+
+def _tree_digest(directory: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def release_root(data_root: Path, designs: list[str], baseline_src: str | None = None
+                 ) -> dict[str, object]:
     """Slice builds of the demo plans of ``designs`` on a release-layout root."""
     from typer.testing import CliRunner
 
@@ -147,12 +184,20 @@ def release_root(data_root: Path, designs: list[str]) -> dict[str, object]:
             for argv in (["insert", trial], ["render", trial]):
                 runner.invoke(app, [*argv, *common, "--workers", "2"])
             cases = sum(1 for _ in (ws / "cases" / trial).glob("*/ct.nii.gz"))
-            with multiprocessing.get_context("spawn").Pool(1) as pool:
-                wall, slices, peak = pool.apply(_slices_process,
-                                                (trial, str(ws), str(data_root)))
-            runs.append({"design": trial, "rendered_cases": cases, "slices": slices,
-                         "wall_s": round(wall, 2), "s_per_case": round(wall / max(cases, 1), 3),
-                         "peak_rss_mb": round(peak, 1)})
+            digests = {}
+            for code in (["baseline", "ours"] if baseline_src else ["ours"]):
+                found = _timed_build(trial, ws, data_root,
+                                     baseline_src if code == "baseline" else None)
+                digests[code] = _tree_digest(ws / "eval" / trial)
+                wall = found["process_wall_s"]
+                runs.append({"design": trial, "code": code, "rendered_cases": cases,
+                             "slices": found["slices"], "build_s": round(found["wall_s"], 2),
+                             "wall_s": round(wall, 2),
+                             "s_per_case": round(wall / max(cases, 1), 3),
+                             "peak_rss_mb": round(found["peak_rss_mb"], 1)})
+            if baseline_src:
+                runs.append({"design": trial,
+                             "byte_identical_to_baseline": len(set(digests.values())) == 1})
     return {"benchmark": "slices_release_root", "data_root": str(data_root), "runs": runs,
             "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
 
@@ -164,9 +209,19 @@ def main() -> None:
                         help="a release-layout data root (else the synthetic cases)")
     parser.add_argument("--design", action="append", default=None,
                         help="design number or name (repeatable; default 1 and 3)")
+    parser.add_argument("--baseline-src", default=None,
+                        help="another checkout's src/ to time against (with --data-root)")
+    parser.add_argument("--build-one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_one is not None:
+        print(json.dumps(build_one(args.build_one, args.workspace, str(args.data_root),
+                                   args.cache)))
+        return
     if args.data_root is not None:
-        print(json.dumps(release_root(args.data_root, args.design or ["1", "3"])))
+        print(json.dumps(release_root(args.data_root, args.design or ["1", "3"],
+                                      args.baseline_src)))
         return
     out = {"benchmark": "slices", "cpu_count": os.cpu_count(),
            "load_average": round(os.getloadavg()[0], 2),

@@ -15,6 +15,11 @@ quirks:
 - ``LIDC``: donor-only nodules without a host scan or location (no lobe, zone, position).
 
 Every host scan has several native nodules and a raw CT (``raw_ct/{DS}/{ct_id}.nii.gz``).
+
+A :class:`ReleaseGrid` sets the hosts' size: the default is the small test grid; a grid
+like :data:`REFERENCE_GRID` (512×512×250–330 at 0.7 mm, arrays stored in LPS order, donor
+masks on the scan's full grid, CT with noise) gives a root of the public release's
+dimensions for benchmarks (``benchmarks/make_release_root.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,34 @@ from lesiontrials.testing import box_thorax, sphere_mask
 
 SPACING_MM = (3.0, 3.0, 3.5)
 SHAPE = (64, 56, 56)
+
+
+@dataclass(frozen=True)
+class ReleaseGrid:
+    """Host grid of a written root: in-plane shape, slice counts (cycled over the scans),
+    spacing (mm), whether arrays are stored in LPS order (negative x/y affine axes, as
+    the release's NIfTIs), whether donor masks cover the scan's whole grid (else a crop
+    with a 1-voxel margin), and the CT noise (HU, SD; 0: piecewise-constant CT)."""
+
+    shape_xy: tuple[int, int] = SHAPE[:2]
+    slices: tuple[int, ...] = (SHAPE[2],)
+    spacing_mm: tuple[float, float, float] = SPACING_MM
+    lps: bool = False
+    full_grid_masks: bool = False
+    ct_noise_hu: float = 0.0
+    #: screening-cohort demographics on every host (age 55–74, 40 pack-years, former
+    #: smokers) and donor-only LIDC nodules under 5 mm, so the NLST-template design plans
+    screening_cohort: bool = False
+
+    def shape(self, index: int) -> tuple[int, int, int]:
+        """The grid of the ``index``-th scan."""
+        return (*self.shape_xy, self.slices[index % len(self.slices)])
+
+
+#: the release's dimensions (benchmarks): 512² × 250–330 slices, 0.7 × 0.7 × 1 mm
+REFERENCE_GRID = ReleaseGrid(shape_xy=(512, 512), slices=(250, 330, 280, 300, 319, 265),
+                             spacing_mm=(0.7, 0.7, 1.0), lps=True, full_grid_masks=True,
+                             ct_noise_hu=20.0, screening_cohort=True)
 #: voxel (x, y, z) fractions of the grid → lobes of box_thorax (right lung at high x)
 _SITES = {
     "RUL": (0.72, 0.45, 0.75), "RLL": (0.72, 0.55, 0.24), "LLL": (0.27, 0.40, 0.28),
@@ -69,63 +102,107 @@ SCANS: tuple[Scan, ...] = (
     Scan("LUNA25", "U003", "UP2", (("LLL", 5.5), ("RML", 3.5))),
 )
 LIDC_RADII_MM = (3.0, 4.0, 5.0, 6.0)
+#: donors under 5 mm (a screening cohort's most frequent size), with ``screening_cohort``
+SMALL_LIDC_RADII_MM = (1.6, 2.0, 2.2)
 
 
-def write_release_root(base: Path) -> ReleaseRoot:
-    """Write the release-layout data root under ``base`` and return what was written."""
+def write_release_root(base: Path, *, grid: ReleaseGrid | None = None) -> ReleaseRoot:
+    """Write the release-layout data root under ``base`` (hosts on ``grid``, default the
+    small test grid) and return what was written."""
     root = DataRoot(Path(base))
+    grid = grid or ReleaseGrid()
     out = ReleaseRoot(root, list(SCANS))
     frames: dict[str, list[pd.DataFrame]] = {}
-    for scan in SCANS:
-        frame, natives = _write_scan(root, scan)
+    for index, scan in enumerate(SCANS):
+        frame, natives = _write_scan(root, scan, grid, index)
         out.natives[(scan.dataset, scan.ct_id)] = natives
         frames.setdefault(scan.dataset, []).append(frame)
     for dataset, parts in frames.items():
         table = _quirks(dataset, pd.concat(parts, ignore_index=True))
         write_csv(table, root.profiles_csv(dataset))
-    write_csv(_lidc_donors(root), root.profiles_csv("LIDC"))
+    small = SMALL_LIDC_RADII_MM if grid.screening_cohort else ()
+    write_csv(_lidc_donors(root, (*LIDC_RADII_MM, *small)), root.profiles_csv("LIDC"))
     return out
 
 
-def _write_scan(root: DataRoot, scan: Scan) -> tuple[pd.DataFrame, list[NoduleMask]]:
-    thorax = box_thorax(SHAPE, SPACING_MM, origin_mm=scan.origin_mm)
+def _write_scan(root: DataRoot, scan: Scan, grid: ReleaseGrid, index: int
+                ) -> tuple[pd.DataFrame, list[NoduleMask]]:
+    shape, spacing = grid.shape(index), grid.spacing_mm
+    thorax = box_thorax(shape, spacing, origin_mm=_origin(scan, shape, spacing))
     labels = thorax.volume
-    natives = [sphere_mask(SHAPE, _centre(site), radius, SPACING_MM)
+    natives = [sphere_mask(shape, _centre(site, shape), radius, spacing)
                for site, radius in scan.nodules]
-    write_volume(root.refined_seg(scan.dataset, scan.ct_id), labels, kind=VolumeKind.LABELS)
-    write_volume(root.root / "raw_ct" / scan.dataset / f"{scan.ct_id}.nii.gz",
-                 Volume(_ct(labels.array, natives), labels.affine), kind=VolumeKind.CT)
+    ct = _ct(labels.array, natives, noise_hu=grid.ct_noise_hu, seed=index)
+    write = _write_lps if grid.lps else write_volume
+    write(root.refined_seg(scan.dataset, scan.ct_id), labels, kind=VolumeKind.LABELS)
+    write(root.root / "raw_ct" / scan.dataset / f"{scan.ct_id}.nii.gz",
+          Volume(ct, labels.affine), kind=VolumeKind.CT)
+    del ct
     ids = [f"{scan.ct_id}_{k}" for k in range(len(natives))]
     frame = profile_nodules(labels, natives, nodule_ids=ids,
                             ct_path=f"{scan.dataset}/{scan.ct_id}.nii.gz")
     frame["PatientID"] = scan.patient
+    if grid.screening_cohort:
+        frame["age"] = 55 + (3 * index) % 20
+        frame["sex"] = "M" if index % 2 else "F"
+        frame["smoking_status"] = "former"
+        frame["pack_years"] = 40.0
     frame["AnnotationID"] = ids
     if scan.dataset == "IMDCT":
-        union = np.zeros(SHAPE, np.uint8)
+        union = np.zeros(shape, np.uint8)
         for nodule in natives:
             union[nodule.box][nodule.mask] = 1
-        write_volume(root.nodule_seg("IMDCT", f"{scan.ct_id}_seg"), Volume(union, labels.affine),
-                     kind=VolumeKind.MASK)
+        write(root.nodule_seg("IMDCT", f"{scan.ct_id}_seg"), Volume(union, labels.affine),
+              kind=VolumeKind.MASK)
     elif scan.dataset == "LNDbv4":
         _write_reader_masks(root, natives, ids, labels.affine)
+    elif grid.full_grid_masks:
+        for nodule, annotation in zip(natives, ids, strict=True):
+            full = np.zeros(shape, np.uint8)
+            full[nodule.box][nodule.mask] = 1
+            write(root.nodule_seg(scan.dataset, annotation), Volume(full, labels.affine),
+                  kind=VolumeKind.MASK)
     else:
         for nodule, annotation in zip(natives, ids, strict=True):
             _write_crop(root.nodule_seg(scan.dataset, annotation), nodule, labels.affine)
     return frame, natives
 
 
-def _centre(site: str) -> tuple[float, float, float]:
+def _origin(scan: Scan, shape: tuple[int, int, int], spacing: tuple[float, float, float]
+            ) -> tuple[float, float, float]:
+    """The scan's origin (mm): as declared on the test grid, else the grid centred."""
+    if shape == SHAPE and spacing == SPACING_MM:
+        return scan.origin_mm
+    return (-shape[0] * spacing[0] / 2, -shape[1] * spacing[1] / 2, -shape[2] * spacing[2] / 2)
+
+
+def _write_lps(path: Path, volume: Volume, *, kind: VolumeKind | str) -> Path:
+    """Write ``volume`` with its x and y axes stored reversed (LPS order, negative x/y
+    affine axes): the same voxels at the same world positions."""
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
+    flip[:2, 3] = [volume.array.shape[0] - 1, volume.array.shape[1] - 1]
+    return write_volume(path, Volume(np.ascontiguousarray(volume.array[::-1, ::-1, :]),
+                                     volume.affine @ flip), kind=kind)
+
+
+def _centre(site: str, shape: tuple[int, int, int] = SHAPE) -> tuple[float, float, float]:
     fx, fy, fz = _SITES[site]
-    return (fx * SHAPE[0], fy * SHAPE[1], fz * SHAPE[2])
+    return (fx * shape[0], fy * shape[1], fz * shape[2])
 
 
-def _ct(labels: np.ndarray, natives: list[NoduleMask]) -> np.ndarray:
-    hu = np.full(labels.shape, -1000.0)
-    hu[labels == anatomy.BODY] = 40.0
-    hu[np.isin(labels, anatomy.LOBE_LABELS)] = -850.0
+def _ct(labels: np.ndarray, natives: list[NoduleMask], *, noise_hu: float = 0.0,
+        seed: int = 0) -> np.ndarray:
+    hu = np.full(labels.shape, -1000, np.int16)
+    hu[labels == anatomy.BODY] = 40
+    hu[np.isin(labels, anatomy.LOBE_LABELS)] = -850
     for nodule in natives:
-        hu[nodule.box][nodule.mask] = 30.0
-    return np.rint(hu).astype(np.int16)
+        hu[nodule.box][nodule.mask] = 30
+    if noise_hu > 0:
+        rng = np.random.default_rng(seed)
+        for z in range(labels.shape[-1]):  # slice by slice: no float copy of the volume
+            noise = rng.standard_normal(hu.shape[:2], dtype=np.float32) * noise_hu
+            hu[:, :, z] += np.rint(noise).astype(np.int16)
+    return hu
 
 
 def _write_crop(path: Path, nodule: NoduleMask, affine: np.ndarray, *, lps: bool = False
@@ -183,12 +260,12 @@ def _quirks(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _lidc_donors(root: DataRoot) -> pd.DataFrame:
+def _lidc_donors(root: DataRoot, radii_mm: tuple[float, ...] = LIDC_RADII_MM) -> pd.DataFrame:
     """Donor-only rows: a mask on its own small grid, no host scan, no location."""
     from lesiontrials.measurements.schema import PROFILE_COLUMNS
 
     rows = []
-    for k, radius in enumerate(LIDC_RADII_MM):
+    for k, radius in enumerate(radii_mm):
         spacing = (0.7, 0.7, 1.25)
         nx, ny, nz = (int(2 * np.ceil(radius / s) + 3) for s in spacing)
         mask = sphere_mask((nx, ny, nz), ((nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2), radius,

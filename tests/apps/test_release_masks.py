@@ -33,3 +33,33 @@ def test_each_imdct_nodule_shows_its_own_component(release_client) -> None:
         assert response.status_code == 200, response.text
         images.append(response.content)
     assert len(set(images)) == 3  # the whole-scan mask would give one slice for all three
+
+
+def test_pictures_through_the_decoded_cache_equal_pictures_without_it(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from lesiontrials.apps import create_app, images
+
+    release = write_release_root(tmp_path / "root")
+    built = build_index(release.root)
+    pictures = []
+    for name, gb in (("plain", 0.0), ("cold", 1.0), ("warm", 1.0)):
+        ws = Workspace(tmp_path / ("cached" if gb else name))
+        write_index(built, ws)
+        images._volumes.clear()  # the in-process volume LRU would hide the reads
+        client = TestClient(create_app(ws.root, release.root.root, decoded_cache_gb=gb),
+                            base_url="http://localhost")
+        shown = {}
+        for uid, seg in zip(built.table.nodule_uid, built.table.seg_path, strict=True):
+            if not seg:
+                continue
+            for source in ("labels", "ct"):
+                response = client.get(f"/api/nodules/{uid}/slice.png",
+                                      params={"source": source, "overlay": "contour"})
+                shown[(uid, source)] = (response.status_code, response.content)
+        pictures.append(shown)
+    assert sum(status == 200 for status, _ in pictures[0].values()) >= 20
+    assert pictures[0] == pictures[1] == pictures[2]
+    entries = list((tmp_path / "cached" / "cache" / "decoded").rglob("*.npy"))
+    assert any(p.stem.endswith("-nonzero") for p in entries)  # masks kept as their crops
+    assert not (tmp_path / "plain" / "cache").exists()

@@ -46,7 +46,8 @@ def _items(trial, *, condition: str, task: str, profile: str = "lung") -> tuple[
 @pytest.mark.parametrize("model_class", [ThresholdDetector, BlobDetector])
 def test_intensity_detectors_find_bright_nodules(built_trial, model_class, profile):
     model = model_class()
-    assert isinstance(model, Model) and model.version.startswith("2+")
+    assert isinstance(model, Model) and model.version.startswith(f"{model.algorithm_version}+")
+    assert model.algorithm_version == ("3" if model_class is BlobDetector else "2")
     for task in ("presence", "lobe", "size"):
         items, truth = _items(built_trial, condition="plain", task=task, profile=profile)
         answers = model.answer(items)

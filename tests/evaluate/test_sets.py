@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from evalsynth import AFFINE, SHAPE, SPACING, TRIAL, ct_from, thorax_labels
+from evalsynth import AFFINE, SHAPE, SPACING, TRIAL, ct_from, thorax_labels, write_trial
 
 from lesiontrials import anatomy
 from lesiontrials.io import Volume, VolumeKind, read_png, read_volume, write_csv, write_volume
@@ -185,3 +185,28 @@ def test_a_host_scan_without_native_nodules_has_no_native_sources(tmp_path):
                          "annotation_id": pd.Series([], dtype=str)})
     kept = _with_masks(DataRoot(tmp_path), rows)
     assert kept.empty and list(kept.columns) == ["mask_path", "annotation_id"]
+
+
+def _tree_bytes(directory) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_slices_through_the_decoded_cache_equal_slices_without_it(tmp_path):
+    from lesiontrials.io.decoded import DecodedCache
+
+    root = _real_root(tmp_path)  # full-grid masks on the CT's grid, as the release has them
+    cache = DecodedCache(tmp_path / "cache")
+    outputs = []
+    for name, used in (("plain", None), ("cold", cache), ("warm", cache)):
+        ws = Workspace(tmp_path / name)
+        build_real_set(data_root=root, workspace=ws, show_progress=False, decoded_cache=used)
+        outputs.append(_tree_bytes(ws.root / "eval"))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert len(cache.entries()) == 3  # the raw CT and the two masks' crops
+    trials = [write_trial(tmp_path / f"trial_{n}") for n in range(2)]
+    for trial, used in zip(trials, (None, cache), strict=True):
+        build_eval_set(trial=TRIAL, workspace=trial.workspace, show_progress=False,
+                       decoded_cache=used)
+    assert _tree_bytes(trials[0].workspace.root / "eval") == _tree_bytes(
+        trials[1].workspace.root / "eval")

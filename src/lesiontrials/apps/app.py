@@ -111,6 +111,7 @@ def create_app(
     real_pixels: bool = True,
     allowed_origins: tuple[str, ...] = (),
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS,
+    decoded_cache_gb: float = 8.0,
 ) -> FastAPI:
     """Build the service for one workspace and data root.
 
@@ -119,15 +120,19 @@ def create_app(
     exact origins for CORS (none by default; ``*`` is refused). ``allowed_hosts`` lists
     the host names a request's ``Host`` header may carry (the loopback names by default):
     any other answers 400, so a web page cannot reach the service by DNS rebinding.
+    ``decoded_cache_gb``: volumes are read through the workspace's decoded cache (shared
+    with insert, render and slices; 0 turns it off).
     """
     if "*" in allowed_origins:
         raise ValueError("wildcard CORS is not allowed; list exact origins")
     if not allowed_hosts or "*" in allowed_hosts:
         raise ValueError("list the host names the service answers to (no '*')")
     from lesiontrials.apps import routes_export, routes_map, routes_nodules, routes_results
+    from lesiontrials.io.decoded import decoded_cache_for
 
     state = AppState(Workspace(Path(workspace)), DataRoot(Path(data_root)),
-                     real_pixels=real_pixels)
+                     real_pixels=real_pixels,
+                     decoded_cache=decoded_cache_for(Path(workspace), max_gb=decoded_cache_gb))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -11,7 +11,8 @@ import numpy as np
 
 from lesiontrials import anatomy
 from lesiontrials.geometry import mask_in_host_grid
-from lesiontrials.io import Volume, encode_png, read_volume
+from lesiontrials.io import Volume, encode_png
+from lesiontrials.io.decoded import DecodedCache, read_mask_crop_cached, read_volume_cached
 from lesiontrials.slicing.overlays import draw_overlay
 from lesiontrials.slicing.windowing import Window, apply_window, axial_display, to_rgb
 
@@ -20,15 +21,16 @@ _volumes: OrderedDict[tuple[str, int], Volume] = OrderedDict()
 _lock = threading.Lock()
 
 
-def load_volume(path: Path) -> Volume:
-    """Read a volume once per (path, modification time); least recently used volumes are
-    dropped beyond :data:`CACHE_BYTES` in all."""
+def load_volume(path: Path, *, cache: DecodedCache | None = None) -> Volume:
+    """Read a volume once per (path, modification time), through the workspace's decoded
+    ``cache`` when given (a memory-mapped entry instead of a gunzip); least recently used
+    volumes are dropped beyond :data:`CACHE_BYTES` in all."""
     key = (str(path), path.stat().st_mtime_ns)
     with _lock:
         if key in _volumes:
             _volumes.move_to_end(key)
             return _volumes[key]
-    volume = read_volume(path)
+    volume = read_volume_cached(path, cache)
     volume.array.setflags(write=False)
     with _lock:
         _volumes[key] = volume
@@ -70,6 +72,15 @@ def slice_png(
         shown = _zoomed(axial_display(np.asarray(mask[:, :, z], bool)), zoom)
         image, _ = draw_overlay(image, shown, condition=overlay)
     return encode_png(to_rgb(image))
+
+
+def load_mask_crop(path: Path, *, cache: DecodedCache | None = None) -> Volume:
+    """A mask file's nonzero voxels as a tight crop (uint8) with the crop's own affine:
+    what placing it on another grid needs, without the whole grid of a full-size mask."""
+    crop = read_mask_crop_cached(path, cache)
+    if crop.mask.size == 0:
+        return load_volume(path, cache=cache)
+    return Volume(crop.mask.astype(np.uint8), crop.crop_affine)
 
 
 def mask_on_grid(mask: Volume, *, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

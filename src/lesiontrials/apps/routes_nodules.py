@@ -295,6 +295,7 @@ def nodule_slice(
     from lesiontrials.apps.images import (
         centre_slice,
         labels_present,
+        load_mask_crop,
         load_volume,
         mask_on_grid,
         mask_views_png,
@@ -307,7 +308,8 @@ def nodule_slice(
         mask_relative = str(row["mask_path"] or "")
         if not _on_disk(state, mask_relative):
             raise ApiError("nodule has no mask on disk", status=404)
-        own = _nodule_mask(load_volume(state.data_file(mask_relative)), row)
+        own = _nodule_mask(load_volume(state.data_file(mask_relative),
+                                       cache=state.decoded_cache), row)
         return Response(mask_views_png(own), media_type="image/png")
     if source == "ct":
         state.require_real_pixels()
@@ -319,9 +321,9 @@ def nodule_slice(
     path, mask_path = state.data_file(relative), state.data_file(str(row["mask_path"]))
     if not path.is_file() or not mask_path.is_file():
         raise ApiError(f"nodule has no {source} volume or mask on disk", status=404)
-    host = load_volume(path)
-    mask = mask_on_grid(_nodule_mask(load_volume(mask_path), row), affine=host.affine,
-                        shape=host.shape)
+    host = load_volume(path, cache=state.decoded_cache)
+    mask = mask_on_grid(_nodule_mask(load_mask_crop(mask_path, cache=state.decoded_cache), row),
+                        affine=host.affine, shape=host.shape)
     z = centre_slice(mask)
     png = slice_png(host.array, z=z, window=display.window(source), mask=mask,
                     overlay=display.overlay, zoom=display.zoom)

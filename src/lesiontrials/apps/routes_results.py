@@ -149,37 +149,39 @@ def case_detail(request: Request, trial: str, case: str) -> dict[str, Any]:
 _MASKS = LRU(128 << 20)  # full-grid masks are tens of MB each: bound by bytes, not count
 
 
-def _cached_mask(directory: str, labels_mtime_ns: int, insert_mtime_ns: int) -> np.ndarray:
+def _cached_mask(directory: str, labels_mtime_ns: int, insert_mtime_ns: int,
+                 cache: Any = None) -> np.ndarray:
     key = (directory, labels_mtime_ns, insert_mtime_ns)
     mask = _MASKS.get(key)
     if mask is None:
-        mask = _build_mask(directory)
+        mask = _build_mask(directory, cache)
         _MASKS.put(key, mask)
     return mask
 
 
-def _build_mask(directory: str) -> np.ndarray:
-    from lesiontrials.apps.images import load_volume, mask_on_grid
+def _build_mask(directory: str, cache: Any = None) -> np.ndarray:
+    from lesiontrials.apps.images import load_mask_crop, load_volume, mask_on_grid
     from lesiontrials.io import read_record
 
     files = CaseFiles(Path(directory))
-    grid = load_volume(files.labels)
+    grid = load_volume(files.labels, cache=cache)
     mask = grid.array == anatomy.NODULE
     inserted = read_record(files.insert_json, InsertRecord) if files.insert_json.is_file() \
         else None
     for nodule in inserted.nodules if inserted is not None else []:
         path = files.folder / nodule.mask_file
         if path.is_file() and path.parent == files.folder:
-            mask |= mask_on_grid(load_volume(path), affine=grid.affine, shape=grid.shape)
+            mask |= mask_on_grid(load_mask_crop(path, cache=cache), affine=grid.affine,
+                                 shape=grid.shape)
     mask.setflags(write=False)
     return mask
 
 
-def _nodule_mask(directory: Path) -> np.ndarray:
+def _nodule_mask(directory: Path, cache: Any = None) -> np.ndarray:
     """Every inserted nodule of a case on its label grid (cached per file versions)."""
     insert = directory / "insert.json"
     return _cached_mask(str(directory), (directory / "labels.nii.gz").stat().st_mtime_ns,
-                        insert.stat().st_mtime_ns if insert.is_file() else 0)
+                        insert.stat().st_mtime_ns if insert.is_file() else 0, cache)
 
 
 @router.get("/cases/{trial}/{case}/slice.png", response_class=Response,
@@ -209,8 +211,9 @@ def case_slice(
     key = ("case_slice", str(directory), stamps, z, source, display)
     cached = state.image_cache.get(key)
     if cached is None:
-        mask = _nodule_mask(directory)
-        volume = load_volume(directory / ("ct.nii.gz" if source == "ct" else "labels.nii.gz"))
+        mask = _nodule_mask(directory, state.decoded_cache)
+        volume = load_volume(directory / ("ct.nii.gz" if source == "ct" else "labels.nii.gz"),
+                             cache=state.decoded_cache)
         chosen = centre_slice(mask) if z is None else z
         if chosen >= volume.shape[2]:
             raise ApiError(f"z must be below {volume.shape[2]}")
@@ -241,8 +244,8 @@ def case_volume(request: Request, trial: str, case: str,
                                                       RenderRecord)):
         state.require_real_pixels()
     if kind == "nodules":
-        grid = load_volume(directory / "labels.nii.gz")
-        body = nifti_gz_bytes(_nodule_mask(directory), affine=grid.affine)
+        grid = load_volume(directory / "labels.nii.gz", cache=state.decoded_cache)
+        body = nifti_gz_bytes(_nodule_mask(directory, state.decoded_cache), affine=grid.affine)
         return Response(body, media_type="application/gzip")
     return FileResponse(directory / name, media_type="application/gzip")
 

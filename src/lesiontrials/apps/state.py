@@ -170,6 +170,8 @@ class AppState:
     workspace: Workspace
     data_root: DataRoot
     real_pixels: bool = True
+    #: volumes decoded once per workspace (io.decoded); None reads the files directly
+    decoded_cache: Any = None
     _index: Any = field(default=None, repr=False)
     _map: Any = field(default=None, repr=False)
     facet_codes: Any = field(default=None, repr=False)

@@ -28,7 +28,8 @@ def make_app(*, workspace: Path | None, data_root: Path | None, no_real_pixels: 
     settings = load_settings(workspace=workspace, data_root=data_root)
     extra = {} if allowed_hosts is None else {"allowed_hosts": allowed_hosts}
     return create_app(settings.workspace, settings.resolved_data_root,
-                      real_pixels=not no_real_pixels, **extra)
+                      real_pixels=not no_real_pixels,
+                      decoded_cache_gb=settings.decoded_cache_gb, **extra)
 
 
 def allowed_host_names(bound: str, extra: list[str]) -> tuple[str, ...]:

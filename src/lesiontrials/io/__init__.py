@@ -12,7 +12,7 @@ from lesiontrials.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from lesiontrials.io.images import decode_png, encode_png, read_png, write_png
+from lesiontrials.io.images import PngCache, decode_png, encode_png, read_png, write_png
 from lesiontrials.io.records import (
     check_columns,
     parse_record,
@@ -46,6 +46,7 @@ from lesiontrials.io.volumes import (
 __all__ = [
     "RUN_COUNTERS",
     "TEMP_GLOB",
+    "PngCache",
     "Volume",
     "VolumeKind",
     "atomic_open",

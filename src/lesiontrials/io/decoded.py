@@ -107,9 +107,11 @@ class DecodedCache:
     root: Path
     max_bytes: int = DEFAULT_MAX_BYTES
 
-    def read(self, path: str | Path, *, setting: str | None = None) -> Volume:
+    def read(self, path: str | Path, *, setting: str | None = None,
+             store: bool = True) -> Volume:
         """The volume at ``path`` (as :func:`read_volume` returns it), from the cache when
-        a verified entry exists, else decoded and stored."""
+        a verified entry exists, else decoded (and stored unless ``store`` is false: a
+        reader that is the file's only reader need not pay for writing the entry)."""
         path = Path(path)
         if not path.is_file():
             return read_volume(path, setting=setting)  # raises the usual missing-file error
@@ -118,7 +120,8 @@ class DecodedCache:
         if cached is not None:
             return Volume(array=cached[0], affine=np.asarray(cached[1]["affine"], dtype=float))
         volume = read_volume(path, setting=setting)
-        self._store(sha, volume.array, {"affine": np.asarray(volume.affine).tolist()})
+        if store:
+            self._store(sha, volume.array, {"affine": np.asarray(volume.affine).tolist()})
         return volume
 
     def read_mask_crop(self, path: str | Path) -> MaskCrop:
@@ -234,11 +237,12 @@ def decoded_cache_for(workspace_root: Path, *, max_gb: float) -> DecodedCache | 
 
 
 def read_volume_cached(path: str | Path, cache: DecodedCache | None, *,
-                       setting: str | None = None) -> Volume:
-    """:func:`read_volume` through ``cache`` (directly when it is ``None``)."""
+                       setting: str | None = None, store: bool = True) -> Volume:
+    """:func:`read_volume` through ``cache`` (directly when it is ``None``); ``store``:
+    see :meth:`DecodedCache.read`."""
     if cache is None:
         return read_volume(path, setting=setting)
-    return cache.read(path, setting=setting)
+    return cache.read(path, setting=setting, store=store)
 
 
 def read_mask_crop_cached(path: str | Path, cache: DecodedCache | None) -> MaskCrop:

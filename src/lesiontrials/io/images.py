@@ -115,3 +115,43 @@ def read_png(path: str | Path) -> np.ndarray:
     except (ValueError, KeyError, zlib.error, struct.error) as exc:
         raise InputError(f"cannot decode PNG ({exc})", path=path,
                          fix="the file is corrupt; delete it and rebuild") from exc
+
+
+class PngCache:
+    """Decoded PNGs of one process, bounded by ``max_bytes`` (least recently used first
+    out), keyed by path, size and modification time so a rewritten file is read again.
+
+    The scorer asks each slice several tasks under four conditions that share the same
+    neighbour slices: with the cache each file is decoded once. Arrays handed out are
+    read-only (a model that writes into its input fails loudly instead of changing what
+    the next item sees).
+    """
+
+    def __init__(self, *, max_bytes: int = 96 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._images: dict[tuple[str, int, int], np.ndarray] = {}
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def read(self, path: str | Path) -> np.ndarray:
+        """:func:`read_png` of ``path``, decoded once while it stays in the cache."""
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return read_png(path)  # names the file and the fix
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        image = self._images.pop(key, None)
+        if image is None:
+            self.misses += 1
+            image = read_png(path)
+            image.flags.writeable = False
+            self._bytes += image.nbytes
+            while self._images and self._bytes > self.max_bytes:
+                oldest = next(iter(self._images))
+                self._bytes -= self._images.pop(oldest).nbytes
+        else:
+            self.hits += 1
+        self._images[key] = image  # most recently used last
+        return image

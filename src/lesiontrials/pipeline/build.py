@@ -203,14 +203,16 @@ def build_slices(settings: Settings, executor: Executor | None = None, *,
     summaries: list[SetSummary] = []
     skipped: list[tuple[str, str]] = []
     with _scope(settings, executor, reporter):
+        cache = _decoded_cache(settings)
         if real:
             summaries.append(build_real_set(data_root=root.require(), workspace=ws,
-                                            workers=settings.workers, seed=settings.seed))
+                                            workers=settings.workers, seed=settings.seed,
+                                            decoded_cache=cache))
         for name in [] if real else _trials_with_cases(ws, trials):
             try:
                 summaries.append(build_eval_set(
                     trial=name, workspace=ws, workers=settings.workers, seed=settings.seed,
-                    data_root=root if root.root.is_dir() else None))
+                    data_root=root if root.root.is_dir() else None, decoded_cache=cache))
             except InputError as exc:
                 if trials is not None:
                     raise

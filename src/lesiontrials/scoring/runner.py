@@ -49,7 +49,7 @@ from lesiontrials.execution import (
     run_cases,
     stage_executor,
 )
-from lesiontrials.io import read_png, write_json, write_parquet
+from lesiontrials.io import PngCache, write_json, write_parquet
 from lesiontrials.paths import Workspace
 from lesiontrials.scoring.calibration import CALIBRATION_SEED, PriorFit
 from lesiontrials.scoring.models.registry import BASELINES, resolve
@@ -194,16 +194,21 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
     return dict(Counter(r["parse_status"] for r in records))
 
 
+#: this process's decoded images: a slice's tasks, and its neighbours under every
+#: condition, are read from disk once (units of one set run one after another)
+_IMAGES = PngCache()
+
+
 def _item(row: dict[str, Any], unit: WorkUnit, question: str, options: tuple[str, ...],
           uses_context: bool) -> Item:
     base = unit.set_dir / unit.profile
     context: tuple[np.ndarray, ...] = ()
     if uses_context:
         paths = json.loads(row["context_paths"])
-        context = (read_png(base / paths[0]), read_png(base / paths[-1]))
+        context = (_IMAGES.read(base / paths[0]), _IMAGES.read(base / paths[-1]))
     return Item(slice_uid=row["slice_uid"], task=unit.task, condition=unit.condition,
                 profile=unit.profile, question=question, options=options,
-                image=read_png(base / row["image_path"]), context=context,
+                image=_IMAGES.read(base / row["image_path"]), context=context,
                 pixel_spacing_mm=float(row.get("pixel_spacing_mm", math.nan)),
                 case_uid=str(row.get("case_uid", "") or ""))
 

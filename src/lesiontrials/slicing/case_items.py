@@ -24,13 +24,13 @@ from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import NoduleMask, mask_in_host_grid
 from lesiontrials.io import (
     read_parquet,
-    read_volume,
     read_volume_header,
     sha256_file,
     spacing_from_affine,
     write_parquet,
     write_png,
 )
+from lesiontrials.io.decoded import DecodedCache, read_mask_crop_cached, read_volume_cached
 from lesiontrials.seeding import rng_for
 from lesiontrials.slicing.contract import CONDITIONS
 from lesiontrials.slicing.overlays import decoy_region
@@ -95,6 +95,9 @@ class CaseItemsJob:
     natives: tuple[NoduleSource, ...] = ()
     n_negatives: int = 1
     base_meta: dict[str, Any] = field(default_factory=dict)
+    #: decoded inputs shared with insert, render and the apps (io.decoded); not an input
+    #: of the items (the same with or without it), so not part of the job's digest
+    decoded_cache: DecodedCache | None = None
     extra_inputs: tuple[Path, ...] = ()  # hashed for resume (insert.json, render.json)
     seed: int = 0
     #: the set's positive diameters (mm), sorted: decoy sizes are drawn from them
@@ -137,10 +140,11 @@ def build_case(job: CaseItemsJob) -> CaseOutcome:
     done = _finished_rows(job, digest)
     if done is not None:
         return CaseOutcome(job.case_key, "skipped", result=done)
-    ct = read_volume(job.ct_path)
-    nodules = [_host_mask(src, ct.affine, ct.shape) for src in job.nodules]
+    # a case's CT is read by this job alone: used from the cache, not added to it
+    ct = read_volume_cached(job.ct_path, job.decoded_cache, store=job.source == "real")
+    nodules = [_host_mask(src, ct.affine, ct.shape, job.decoded_cache) for src in job.nodules]
     lung, label_ranges = _lung_and_nodule_labels(job, ct.array, ct.affine, ct.shape)
-    natives = [_host_mask(src, ct.affine, ct.shape) for src in job.natives]
+    natives = [_host_mask(src, ct.affine, ct.shape, job.decoded_cache) for src in job.natives]
     excluded = [r for n in [*nodules, *natives] if (r := z_range(n)) is not None] + label_ranges
     present = _present(job, nodules, natives)
     targets = _positives(job, nodules, ct.shape, present) + _negatives(job, excluded, lung,
@@ -159,7 +163,7 @@ def overlay_diameters_mm(job: CaseItemsJob) -> list[float]:
     spacing = spacing_from_affine(affine)
     out = []
     for src in job.nodules:
-        nodule = _host_mask(src, affine, shape)
+        nodule = _host_mask(src, affine, shape, job.decoded_cache)
         z = centre_z(nodule, centroid_z=src.centroid_z)
         area_mm2 = float(plane_mask(nodule, shape=shape, z=z).sum()) * spacing[0] * spacing[1]
         out.append(2.0 * float(np.sqrt(area_mm2 / np.pi)))
@@ -186,13 +190,19 @@ def _finished_rows(job: CaseItemsJob, digest: str) -> int | None:
     return len(part)
 
 
-def _host_mask(src: NoduleSource, affine: np.ndarray, shape: tuple[int, int, int]) -> NoduleMask:
-    volume = read_volume(src.mask_path)
-    mask = volume.array > 0
+def _host_mask(src: NoduleSource, affine: np.ndarray, shape: tuple[int, int, int],
+               cache: DecodedCache | None) -> NoduleMask:
+    """The nodule's mask on the CT grid, from the tight crop of its mask file (a mask on a
+    whole CT grid is decoded and scanned once per workspace with the cache)."""
+    crop = read_mask_crop_cached(src.mask_path, cache)
+    mask, mask_affine = crop.mask, crop.crop_affine
+    if mask.size == 0 and src.world_point_mm is None:
+        raise InputError(f"nodule {src.target}: the mask is empty on the CT grid",
+                         path=src.mask_path, fix="check the mask's affine against the CT")
     if src.world_point_mm is not None:  # a per-scan mask file: this nodule's component
-        mask = nodule_component(mask, volume.affine, src.world_point_mm,
+        mask = nodule_component(mask, mask_affine, src.world_point_mm,
                                 path=src.mask_path).mask
-    nodule = mask_in_host_grid(mask, volume.affine, affine, shape)
+    nodule = mask_in_host_grid(mask, mask_affine, affine, shape)
     if nodule.voxel_count == 0:
         raise InputError(f"nodule {src.target}: the mask is empty on the CT grid",
                          path=src.mask_path, fix="check the mask's affine against the CT")
@@ -204,7 +214,8 @@ def _lung_and_nodule_labels(job: CaseItemsJob, hu: np.ndarray, affine: np.ndarra
                             ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     if job.lung_labels_path is None:
         return hu_lung_mask(hu), []
-    labels = read_volume(job.lung_labels_path)
+    labels = read_volume_cached(job.lung_labels_path, job.decoded_cache,
+                                store=job.source == "real")
     if labels.shape != shape or not np.allclose(labels.affine, affine, atol=1e-3):
         raise InputError("the label map is not on the CT grid", path=job.lung_labels_path,
                          fix="write labels and CT on the same (host) grid")

@@ -29,6 +29,7 @@ from lesiontrials.io import (
     write_json,
     write_parquet,
 )
+from lesiontrials.io.decoded import DecodedCache
 from lesiontrials.paths import CaseFiles, DataRoot, Workspace
 from lesiontrials.records.insert import InsertedNodule
 from lesiontrials.slicing.case_items import (
@@ -65,15 +66,18 @@ class SetSummary:
 
 def build_eval_set(*, trial: str, workspace: Workspace, profiles: tuple[str, ...] = PROFILES,
                    params: SliceParams | None = None, workers: int = 1, seed: int = 0,
-                   data_root: DataRoot | None = None, show_progress: bool = True) -> SetSummary:
+                   data_root: DataRoot | None = None, show_progress: bool = True,
+                   decoded_cache: DecodedCache | None = None) -> SetSummary:
     """Build the evaluation set named ``trial`` from its inserted and rendered cases.
 
     ``data_root`` (optional) lets negatives avoid the native nodules of real host CTs;
     without it, cases on a real host CT contribute no negatives (and say so).
+    ``decoded_cache``: read inputs through the workspace's decoded cache (the same items).
     """
     params = params or SliceParams()
     jobs, left_out = trial_jobs(trial=trial, workspace=workspace, profiles=profiles,
                                 params=params, seed=seed, data_root=data_root)
+    jobs = [replace(j, decoded_cache=decoded_cache) for j in jobs]
     return _run(jobs, left_out, name=trial, source="synthetic", workspace=workspace,
                 profiles=profiles, params=params, workers=workers, show_progress=show_progress)
 
@@ -81,12 +85,15 @@ def build_eval_set(*, trial: str, workspace: Workspace, profiles: tuple[str, ...
 def build_real_set(*, data_root: DataRoot, workspace: Workspace, name: str = "real",
                    profiles: tuple[str, ...] = PROFILES, params: SliceParams | None = None,
                    workers: int = 1, seed: int = 0, datasets: list[str] | None = None,
-                   show_progress: bool = True) -> SetSummary:
+                   show_progress: bool = True,
+                   decoded_cache: DecodedCache | None = None) -> SetSummary:
     """Build a real evaluation set from every scan of ``data_root`` that has a raw CT and
-    nodule masks (lobe and size truth from the profile values)."""
+    nodule masks (lobe and size truth from the profile values); ``decoded_cache`` as in
+    :func:`build_eval_set`."""
     params = params or SliceParams()
     jobs, left_out = real_jobs(data_root=data_root, workspace=workspace, name=name,
                                profiles=profiles, params=params, seed=seed, datasets=datasets)
+    jobs = [replace(j, decoded_cache=decoded_cache) for j in jobs]
     return _run(jobs, left_out, name=name, source="real", workspace=workspace,
                 profiles=profiles, params=params, workers=workers, show_progress=show_progress)
 

@@ -36,14 +36,39 @@ def hu_estimate(image: np.ndarray, *, profile: str) -> np.ndarray:
             LUNG_WINDOW.high_hu - LUNG_WINDOW.low_hu)
     painted = overlay_pixels(image)
     if painted.any():
-        # overlays are drawn outside the lesion: take values from outside what they enclose
-        sources = ~ndimage.binary_fill_holes(painted)
-        if not sources.any():
-            sources = ~painted
-        if sources.any():
-            _, (rows, cols) = ndimage.distance_transform_edt(~sources, return_indices=True)
-            hu = np.where(painted, hu[rows, cols], hu)
+        hu = _inpaint(hu, painted)
     return hu.astype(np.float32)
+
+
+#: pixels around the overlay's bounding box searched for replacement values first
+_INPAINT_MARGIN = 8
+
+
+def _inpaint(hu: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """``hu`` with each painted pixel replaced by the nearest pixel outside what the
+    overlay encloses (overlays are drawn outside the lesion). Worked on the overlay's
+    bounding box grown by :data:`_INPAINT_MARGIN`, which holds every nearest pixel when the
+    farthest is no further than the margin (checked; else the whole image is used)."""
+    rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
+    m = _INPAINT_MARGIN
+    box = (slice(max(rows[0] - m, 0), rows[-1] + m + 1),
+           slice(max(cols[0] - m, 0), cols[-1] + m + 1))
+    for window in (box, (slice(None), slice(None))):
+        part = painted[window]
+        sources = ~ndimage.binary_fill_holes(part)
+        if not sources.any():
+            sources = ~part
+        if not sources.any():
+            continue
+        distance, (near_r, near_c) = ndimage.distance_transform_edt(~sources,
+                                                                   return_indices=True)
+        if window is box and distance[part].max() > m:
+            continue  # a nearest pixel may lie outside the box
+        out = hu.copy()
+        values = hu[window]
+        out[window] = np.where(part, values[near_r, near_c], values)
+        return out
+    return hu
 
 
 def _disk(radius_px: int) -> np.ndarray:
@@ -73,10 +98,21 @@ def lung_silhouette(hu: np.ndarray, *, spacing_mm: float, min_area_mm2: float = 
         box = boxes[index - 1]
         grown = tuple(slice(max(b.start - radius - 1, 0), b.stop + radius + 1) for b in box)
         part = np.pad(labels[grown] == index, radius + 1)
-        closed = ndimage.binary_closing(part, structure=_disk(radius))
+        closed = disk_closing(part, radius)
         filled = ndimage.binary_fill_holes(closed)[radius + 1:-radius - 1, radius + 1:-radius - 1]
         out[grown] |= filled
     return out
+
+
+def disk_closing(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``ndimage.binary_closing(mask, structure=_disk(radius))`` through two Euclidean
+    distance transforms: dilation keeps pixels within ``radius`` of the mask, erosion drops
+    pixels within ``radius`` of what the dilation left out. The same pixels (the disk is
+    ``x² + y² <= r²``), in milliseconds where a 17×17 structuring element takes a second
+    on a 512² slice. ``mask`` must be False within ``radius + 1`` of its border (pad it)."""
+    r = max(int(radius), 1)
+    dilated = ndimage.distance_transform_edt(~mask) <= r
+    return np.asarray(ndimage.distance_transform_edt(dilated) > r)
 
 
 @dataclass(frozen=True)
