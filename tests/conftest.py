@@ -22,7 +22,8 @@ def _cuda_available() -> bool:
 #: ``make test`` runs): the fixture is then built once, not once per worker, and the Ray
 #: cluster is never started twice on one machine. The first listed that a test uses
 #: names its group; the tiny world is shared across workers instead (:func:`tiny_world`),
-#: so that the long whole-pipeline tests on it can run side by side.
+#: so that the long whole-pipeline tests on it can run side by side. Every other test is
+#: grouped by its module, so a module-scoped fixture is built once too.
 XDIST_GROUPS = ("ray_cluster", "data_root", "small_world", "built_trial", "corpus")
 
 
@@ -34,8 +35,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
     for item in items:
         used = getattr(item, "fixturenames", ())
-        group = next((name for name in XDIST_GROUPS if name in used), None)
-        if group is not None and item.get_closest_marker("xdist_group") is None:
+        group = next((name for name in XDIST_GROUPS if name in used),
+                     item.nodeid.split("::")[0])
+        if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
 
 
