@@ -6,8 +6,8 @@ WORKSPACE ?= workspace
 SIZE   ?= demo
 WORKERS ?= 2
 PYTEST_ARGS ?=
-# pytest-xdist workers for `make test` (0: one process); groups keep a shared session
-# fixture on one worker (tests/conftest.py, XDIST_GROUPS)
+# pytest-xdist workers for `make test` (0: one process); each test module runs whole on
+# one worker, so a module-scoped fixture is built once
 TEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck bench clean install dev schemas
@@ -36,7 +36,7 @@ demo: install
 test: dev
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: dev

@@ -18,27 +18,12 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-#: session fixtures whose users run on one pytest-xdist worker (``--dist loadgroup``, as
-#: ``make test`` runs): the fixture is then built once, not once per worker, and the Ray
-#: cluster is never started twice on one machine. The first listed that a test uses
-#: names its group; the tiny world is shared across workers instead (:func:`tiny_world`),
-#: so that the long whole-pipeline tests on it can run side by side. Every other test is
-#: grouped by its module, so a module-scoped fixture is built once too.
-XDIST_GROUPS = ("ray_cluster", "data_root", "small_world", "built_trial", "corpus")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if any("gpu" in item.keywords for item in items) and not _cuda_available():
         skip = pytest.mark.skip(reason="needs a CUDA GPU (none found)")
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
-    for item in items:
-        used = getattr(item, "fixturenames", ())
-        group = next((name for name in XDIST_GROUPS if name in used),
-                     item.nodeid.split("::")[0])
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
