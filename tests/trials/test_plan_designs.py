@@ -42,3 +42,16 @@ def test_a_bad_list_of_designs_is_refused(settings, kwargs, message) -> None:
     with pytest.raises(InputError, match=message):
         pipeline.plan(settings, **kwargs)
     assert not (settings.workspace / "trials" / "plan_all.json").exists()
+
+
+def test_run_refuses_an_unknown_design_before_any_stage(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lesiontrials.cli.main import app
+
+    workspace = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["run", "--design", "1", "--design", "moon", "-w",
+                                      str(workspace)], env={"COLUMNS": "200"})
+    assert isinstance(result.exception, InputError), result.output
+    assert "unknown design 'moon'" in str(result.exception)
+    assert not workspace.exists()  # nothing ran

@@ -67,6 +67,11 @@ def run(
 
     configs = model_configs(model, model_path=model_path, options=option,
                             models_file=models_file, default=BASELINES)  # checked up front
+    if design:  # an unknown design is refused before any stage runs
+        from lesiontrials.trials import resolve_design
+
+        for name in design:
+            resolve_design(name)
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     with stage_lock(settings.workspace, "run", on_takeover=_warn), \
             executor_scope(settings, executor, ray_address) as chosen:  # every stage
