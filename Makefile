@@ -6,6 +6,9 @@ WORKSPACE ?= workspace
 SIZE   ?= demo
 WORKERS ?= 2
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (0: one process); each test module runs whole on
+# one worker, so a module-scoped fixture is built once
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck bench clean install dev schemas
 
@@ -33,7 +36,7 @@ demo: install
 test: dev
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: dev

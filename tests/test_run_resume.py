@@ -4,7 +4,9 @@ rerun of a finished run changes nothing but the per-case timing logs.
 
 Every run uses two workers (the CI machine's cores; byte identity across worker counts is
 tested per stage), and a kill takes the whole process group, workers included, as a
-crash of the machine would: no orphaned worker can finish a file after the kill."""
+crash of the machine would: no orphaned worker can finish a file after the kill. The job
+is the small one of ``conftest.small_job`` (four designs, 14 cases: every stage runs, from
+world to report), so the five runs take minutes, not the demo's half hour."""
 
 from __future__ import annotations
 
@@ -30,9 +32,9 @@ def _outputs(workspace: Path) -> dict[str, bytes]:
     return {name: data for name, data in snapshot.items() if not name.startswith("cache/")}
 
 
-def _run(workspace: Path) -> list[str]:
+def _run(workspace: Path, job: list[str]) -> list[str]:
     return [sys.executable, "-m", "lesiontrials.cli.main", "run", "--size", "demo",
-            "--workers", "2", "--keep-going", "-w", str(workspace)]
+            "--workers", "2", "--keep-going", "-w", str(workspace), *job]
 
 
 def _kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool],
@@ -48,21 +50,30 @@ def _kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool
 
 
 @pytest.mark.slow
-def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, tmp_path):
+def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, small_job, tmp_path):
     env = {**os.environ, "LESIONTRIALS_DATA_ROOT": str(tiny_world), "COLUMNS": "120"}
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    first = subprocess.run(_run(reference), env=env, capture_output=True, check=False)
+    first = subprocess.run(_run(reference, small_job), env=env, capture_output=True,
+                           check=False)
     assert first.returncode in (0, 3), first.stderr.decode()[-2000:]
     expected = _outputs(reference)
+    cases = len(list(reference.glob("cases/*/*/labels.nii.gz")))
+    assert cases >= 10, f"the small job has {cases} cases: too few to kill mid-stage"
+    # every stage wrote its outputs (a kill after a stage that made nothing proves little)
+    for made in ("cases/*/*/ct.nii.gz", "eval/*/set.json", "results/*", "results/demo-cnn/*",
+                 "splits/main.json", "volume_results/*", "questions/*",
+                 "reports/demo/report.html"):
+        assert list(reference.glob(made)), made
 
     points = [  # during insert, during render, after the first evaluation set
-        lambda: len(list(killed.glob("cases/*/*/labels.nii.gz"))) >= 20,
-        lambda: len(list(killed.glob("cases/*/*/ct.nii.gz"))) >= 25,
+        lambda: len(list(killed.glob("cases/*/*/labels.nii.gz"))) >= cases // 3,
+        lambda: len(list(killed.glob("cases/*/*/ct.nii.gz"))) >= cases // 2,
         lambda: any(killed.glob("eval/*/set.json")),
     ]
     for ready in points:
-        _kill_when(_run(killed), env, ready)
-    resumed = subprocess.run(_run(killed), env=env, capture_output=True, check=False)
+        _kill_when(_run(killed, small_job), env, ready)
+    resumed = subprocess.run(_run(killed, small_job), env=env, capture_output=True,
+                             check=False)
     assert resumed.returncode == first.returncode, resumed.stderr.decode()[-2000:]
     got = _outputs(killed)
     assert sorted(got) == sorted(expected)
@@ -70,7 +81,8 @@ def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, tmp_path)
     assert not [p for p in killed.rglob(".*.tmp") if "cache" not in p.relative_to(killed).parts]
     assert not list(killed.rglob("*.lock"))
 
-    again = subprocess.run(_run(reference), env=env, capture_output=True, check=False)
+    again = subprocess.run(_run(reference, small_job), env=env, capture_output=True,
+                           check=False)
     assert again.returncode == first.returncode
     assert _outputs(reference) == expected
 

@@ -52,6 +52,22 @@ def test_auroc_by_hand() -> None:
     assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([1, 1])))
 
 
+def test_auroc_equals_the_trapezoidal_roc_area_with_ties() -> None:
+    """The rank form agrees with scikit-learn's ROC area on tied and untied scores (the
+    bootstrap's fast path must not change any number), and refuses a NaN score."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for n, levels in ((7, 3), (40, 5), (300, 1000)):
+        scores = rng.integers(0, levels, n) / levels  # few levels: many ties
+        positive = rng.random(n) < 0.4
+        positive[:2] = (True, False)
+        assert auroc(scores, positive) == pytest.approx(roc_auc_score(positive, scores),
+                                                        abs=1e-12)
+    with pytest.raises(ValueError, match="finite"):
+        auroc(np.array([0.1, np.nan, 0.3]), np.array([1, 0, 1]))
+
+
 def test_bootstrap_resamples_whole_cases() -> None:
     clusters = np.array(["a", "a", "a", "b", "c", "d", "e"])
     interval = cluster_interval(lambda ix: float(len(ix)), clusters,

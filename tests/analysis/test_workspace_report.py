@@ -28,6 +28,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     build_eval_set(trial=TRIAL, workspace=trial.workspace, show_progress=False)
     for model in ("majority", "overlay_reader"):
         score(model=model, workspace=trial.workspace, sets=[TRIAL], show_progress=False)
+    # the frozen split every report reads (each test stands alone, in any order)
+    from lesiontrials.scoring.splits import make_split
+
+    make_split(workspace=trial.workspace, name="main", sets=[TRIAL])
     return trial.workspace
 
 

@@ -36,15 +36,17 @@ def _paths_cut(lines: list[str], roots: tuple[Path, ...]) -> list[str]:
     return missing
 
 
-@pytest.mark.slow  # the whole pipeline on the tiny world (several minutes)
-def test_run_piped_to_a_file_wraps_and_cuts_nothing(tiny_world: Path, tmp_path: Path) -> None:
+@pytest.mark.slow  # the whole pipeline (the small job of conftest.small_job) on the tiny world
+def test_run_piped_to_a_file_wraps_and_cuts_nothing(tiny_world: Path, small_job: list[str],
+                                                     tmp_path: Path) -> None:
     workspace = tmp_path / ("piped_run_workspace_with_a_long_name_" * 3).rstrip("_")
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["LESIONTRIALS_DATA_ROOT"] = str(tiny_world)
     log = tmp_path / "run.log"
     with log.open("w") as out:  # a file, not a terminal: rich would lay it out for 80 columns
         done = subprocess.run([sys.executable, "-m", "lesiontrials.cli.main", "run", "--size",
-                               "demo", "--workers", "1", "--keep-going", "-w", str(workspace)],
+                               "demo", "--workers", "1", "--keep-going", "-w", str(workspace),
+                               *small_job],
                               stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
     text = log.read_text()
     assert done.returncode in (0, 3), text[-3000:]

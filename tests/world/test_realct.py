@@ -338,7 +338,7 @@ def test_real_examples_are_loaded(real_hosts) -> None:
 
 def test_real_lesions_inside_lungs_in_the_expected_lobes(real_hosts) -> None:
     expected = {"lung1": Lobe.RUL, "lung2": Lobe.LLL, "chest1": None}
-    for example, host, seconds in real_hosts:
+    for example, host, _ in real_hosts:  # its time: a benchmark's business, not a test's
         if example.lesion is not None:
             assert host.lesion_in_lung_fraction >= 0.99, example.name
         else:
@@ -348,7 +348,6 @@ def test_real_lesions_inside_lungs_in_the_expected_lobes(real_hosts) -> None:
             assert 800.0 < host.lung_volume_ml[side] < 3500.0, (example.name, side)
         assert all(ml > 100.0 for ml in host.lobe_volume_ml.values()), example.name
         assert host.carina_z_mm is not None
-        assert seconds < 30.0  # a few seconds on one core; generous for slow CI
         assert host.truncated == (False, False) or example.name != "chest1"
 
 

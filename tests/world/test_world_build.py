@@ -78,19 +78,12 @@ def test_natives_land_whole_inside_a_lobe_and_keep_apart():
 
 
 @pytest.fixture(scope="module")
-def small_world(tmp_path_factory):
-    from lesiontrials.world.build import build_world
+def small_world(tiny_world):
+    """The session's tiny world (demo size, seed 5, two hosts per source, built once for
+    every test that needs it; read-only here) with its provenance record as written."""
+    from lesiontrials.world.build import WorldResult
 
-    cache = load_settings().cache_dir
-    out = tmp_path_factory.mktemp("world") / "root"
-    try:
-        result = build_world(out, size="demo", seed=5, workers=1, cache_dir=cache,
-                             hosts_per_source=2)
-    except Exception as exc:  # packaged data unreachable (offline machine)
-        if "could not download" in str(exc):
-            pytest.skip(f"packaged data not available: {exc}")
-        raise
-    return result
+    return WorldResult(tiny_world, read_json(tiny_world / "world.json"))
 
 
 def test_world_layout_and_index(small_world):

@@ -38,6 +38,17 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].fillna("").astype(str)
 
 
+def _strings(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """:func:`_text` as an object array of ``str`` (missing values ""), without pandas'
+    per-call overhead: :func:`units_for` runs once per table cell, thousands per report."""
+    if column not in frame.columns:
+        return np.full(len(frame), "", dtype=object)
+    values = frame[column].to_numpy(dtype=object)
+    out = values.astype(str).astype(object)
+    out[pd.isna(values)] = ""
+    return out
+
+
 def is_crossed(frame: pd.DataFrame) -> pd.Series:
     """Rows of a crossed donor × host design (boolean Series)."""
     return _text(frame, "design").isin(CROSSED_DESIGNS)
@@ -48,25 +59,30 @@ def case_unit(frame: pd.DataFrame) -> pd.Series:
     docstring); ids are prefixed by the set so units never collide across sets."""
     if "case_uid" not in frame.columns:
         return "slice:" + frame["slice_uid"].astype(str)
-    design = _text(frame, "design")
-    unit = _text(frame, "case_uid")
-    base = _text(frame, "source_case_uid")
-    resampled = design.isin(BOOTSTRAP_DESIGNS) & (base != "")
-    unit = unit.where(~resampled, base)
-    twin = design.isin(TWIN_DESIGNS) & (_text(frame, "host_ct_id") != "")
-    unit = unit.where(~twin, "patient:" + _text(frame, "host_ct_id"))
-    return _text(frame, "set") + "/" + unit
+    return pd.Series(_case_units(frame), index=frame.index, dtype=str)
+
+
+def _case_units(frame: pd.DataFrame) -> np.ndarray:
+    design = _strings(frame, "design")
+    unit = _strings(frame, "case_uid")
+    base = _strings(frame, "source_case_uid")
+    unit = np.where(np.isin(design, BOOTSTRAP_DESIGNS) & (base != ""), base, unit)
+    host = _strings(frame, "host_ct_id")
+    unit = np.where(np.isin(design, TWIN_DESIGNS) & (host != ""), "patient:" + host, unit)
+    return _strings(frame, "set") + "/" + unit
 
 
 def units_for(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """The ``units`` mapping of :func:`~lesiontrials.analysis.bootstrap.accuracy_interval`
     for ``rows``: ``{"case": ...}`` or, for the crossed design, ``{"donor": ..., "host":
     ...}`` (a nodule-free slice's donor is its case). Mixed rows are refused."""
-    crossed = is_crossed(rows)
+    crossed = np.isin(_strings(rows, "design"), CROSSED_DESIGNS)
     if crossed.all() and len(rows):
-        donor = _text(rows, "donor_uid")
-        donor = donor.where(donor != "", "case:" + _text(rows, "case_uid"))
-        return {"donor": donor.to_numpy(), "host": _text(rows, "host_ct_id").to_numpy()}
+        donor = _strings(rows, "donor_uid")
+        donor = np.where(donor != "", donor, "case:" + _strings(rows, "case_uid"))
+        return {"donor": donor, "host": _strings(rows, "host_ct_id")}
     if crossed.any():
         raise ValueError("rows mix the crossed design with other designs; analyse them apart")
-    return {"case": case_unit(rows).to_numpy()}
+    if "case_uid" not in rows.columns:
+        return {"case": case_unit(rows).to_numpy()}
+    return {"case": _case_units(rows)}

@@ -62,13 +62,16 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *,
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (NaN when only one class is present)."""
-    from sklearn.metrics import roc_auc_score
+    """Area under the ROC curve (NaN when only one class is present), as the Mann–Whitney
+    statistic with mid-ranks: equal to the trapezoidal ROC area with ties counting one
+    half, in O(n log n) without input validation per call — the case bootstrap calls it
+    500 times per cell, where ``sklearn.metrics.roc_auc_score`` took ~¾ of the analysis."""
+    from lesiontrials.scoring.malignancy import auroc as mann_whitney_auroc
 
-    y = np.asarray(positive, dtype=bool)
-    if y.all() or not y.any():
-        return float("nan")
-    return float(roc_auc_score(y, np.asarray(scores, dtype=float)))
+    values = np.asarray(scores, dtype=float)
+    if not np.isfinite(values).all():
+        raise ValueError("AUROC scores must be finite (a NaN or infinite score was given)")
+    return mann_whitney_auroc(values, np.asarray(positive, dtype=bool).astype(int))
 
 
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray

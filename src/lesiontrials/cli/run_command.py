@@ -51,6 +51,9 @@ def run(
     train_model: Annotated[bool, typer.Option(
         "--train-model/--no-train-model", help="Train a slice CNN on the design trials "
         "(all but the held-out ones) and score it on the held-out trials only.")] = True,
+    design: Annotated[list[str] | None, typer.Option(
+        "--design", help="Plan only this design (number 1-14 or name; repeatable) instead "
+        "of all 14: a smaller job. Trials already planned in the workspace stay.")] = None,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the models
     (the baselines unless --model / --models) → train a slice CNN and score it on held-out
@@ -64,11 +67,17 @@ def run(
 
     configs = model_configs(model, model_path=model_path, options=option,
                             models_file=models_file, default=BASELINES)  # checked up front
+    if design:  # an unknown design is refused before any stage runs
+        from lesiontrials.trials import resolve_design
+
+        for name in design:
+            resolve_design(name)
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     with stage_lock(settings.workspace, "run", on_takeover=_warn), \
             executor_scope(settings, executor, ray_address) as chosen:  # every stage
         record = pipeline.run(settings, chosen, size=WorldSize(size).value, models=configs,
                               keep_going=keep_going, train_model=train_model,
+                              designs=design,
                               reporter=RichReporter(console),
                               observer=_Printer(Workspace(settings.workspace)))
     _print_summary(Workspace(settings.workspace), record)

@@ -82,7 +82,7 @@ class RunRecord:
 
 def run(settings: Settings, executor: Executor | None = None, *, size: str = "demo",
         models: Sequence[ModelConfig] | None = None, keep_going: bool = False,
-        train_model: bool = True,
+        train_model: bool = True, designs: Sequence[str | int] | None = None,
         reporter: ProgressReporter | None = None,
         observer: RunObserver | None = None) -> RunRecord:
     """world → index → plan (all 14 designs) → insert → render → slices → score ``models``
@@ -90,7 +90,9 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
     (``train_model``) → split → volumes → question bank → analyze, on one executor.
 
     ``size``: ``demo`` (demo world, demo-size designs) or ``full`` (full world, paper-size
-    designs). A stage whose cases failed raises
+    designs). ``designs`` (numbers or names): plan only those instead of all 14 (trials
+    already planned in the workspace stay and are processed). A stage whose cases failed
+    raises
     :class:`~lesiontrials.errors.StageFailedError`, or with ``keep_going`` is listed in
     ``failed_stages`` and the run goes on. Every stage resumes, so re-running is cheap.
     """
@@ -123,7 +125,8 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
     root = step("world", lambda: world(settings, ex, size=size, reporter=rep)).root
     settings = settings.model_copy(update={"data_root": root})
     step("index", lambda: build_index(settings))
-    step("plan", lambda: plan(settings, size="demo" if size == "demo" else "paper"))
+    step("plan", lambda: plan(settings, size="demo" if size == "demo" else "paper",
+                              designs=designs))
     step("insert", lambda: insert(settings, ex, reporter=rep), per_case=True)
     step("render", lambda: render(settings, ex, reporter=rep), per_case=True)
     step("evaluation sets", lambda: build_slices(settings, ex, reporter=rep), per_case=True)

@@ -91,21 +91,28 @@ def plan_context(settings: Settings) -> PlanContext:
 
 
 def plan(settings: Settings, *, spec: Any = None, design: str | int | None = None,
-         size: str = "demo", strict: bool = False) -> PlanRecord:
+         designs: Sequence[str | int] | None = None, size: str = "demo",
+         strict: bool = False) -> PlanRecord:
     """Plan one trial spec (a :class:`~lesiontrials.trials.TrialSpec`, or a YAML/JSON path),
     one design (number or name), or with neither every feasible design (``size``: the
     designs' ``demo`` or ``paper`` case counts); write manifests and ``plan.json``.
 
     Planning every design writes ``trials/plan_all.json`` and raises when nothing could be
-    planned, or with ``strict`` when any design was infeasible.
+    planned, or with ``strict`` when any design was infeasible. ``designs`` (numbers or
+    names) narrows "every design" to those (a smaller job: one study, or a quick check of
+    the whole pipeline); ``plan_all.json`` then records which were asked for.
     """
     from lesiontrials.trials import load_spec, plan_design, plan_spec, write_plan
 
     ctx, ws = plan_context(settings), Workspace(settings.workspace)
     if spec is not None and design is not None:
         raise InputError("give a spec or a design, not both")
+    if designs is not None and (spec is not None or design is not None):
+        raise InputError("give a spec, a design or a list of designs, not several",
+                         fix="leave out spec and design to plan a list of designs")
     if spec is None and design is None:
-        return _plan_all(ctx, ws, size=size, seed=settings.seed, strict=strict)
+        return _plan_all(ctx, ws, size=size, seed=settings.seed, strict=strict,
+                         only=designs)
     if spec is not None:
         result = plan_spec(ctx, load_spec(spec) if isinstance(spec, str | Path) else spec)
     else:
@@ -114,13 +121,17 @@ def plan(settings: Settings, *, spec: Any = None, design: str | int | None = Non
     return PlanRecord((result,))
 
 
-def _plan_all(ctx: PlanContext, ws: Workspace, *, size: str, seed: int,
-              strict: bool) -> PlanRecord:
+def _plan_all(ctx: PlanContext, ws: Workspace, *, size: str, seed: int, strict: bool,
+              only: Sequence[str | int] | None = None) -> PlanRecord:
     from lesiontrials.io import write_json
-    from lesiontrials.trials import DESIGNS, plan_design, write_plan
+    from lesiontrials.trials import DESIGNS, plan_design, resolve_design, write_plan
 
+    if only is not None and not only:
+        raise InputError("an empty list of designs", column="designs",
+                         fix="name at least one design (1-14 or its name), or none for all")
+    numbers = sorted({resolve_design(d)[0] for d in only} if only is not None else DESIGNS)
     plans, infeasible = [], []
-    for number in sorted(DESIGNS):
+    for number in numbers:
         try:
             result = plan_design(ctx, number, size=size, seed=seed)
         except InputError as exc:
@@ -130,13 +141,14 @@ def _plan_all(ctx: PlanContext, ws: Workspace, *, size: str, seed: int,
         write_plan(result, ws)
         plans.append(result)
     record = ws.root / "trials" / "plan_all.json"
-    write_json({"size": size, "seed": seed, "planned": [p.name for p in plans],
+    asked = {} if only is None else {"designs": numbers}  # all designs: as before
+    write_json({"size": size, "seed": seed, **asked, "planned": [p.name for p in plans],
                 "infeasible": infeasible}, record)
     planned = PlanRecord(tuple(plans), tuple(infeasible))
     if not plans or (strict and infeasible):
         names = ", ".join(f"{i['design_number']} {i['design']}" for i in infeasible)
         error = InfeasibleDesignsError(
-            f"{len(infeasible)} of {len(DESIGNS)} designs are infeasible ({names})"
+            f"{len(infeasible)} of {len(numbers)} designs are infeasible ({names})"
             + ("" if plans else ": nothing could be planned"), path=record,
             fix="relax the constraints listed for each design (or drop --strict to plan the "
             "feasible ones)")
