@@ -34,6 +34,9 @@ def labels_of(workspace: Workspace, uid: str):
     return read_volume(workspace.case_dir("t1", uid) / "labels.nii.gz")
 
 
+#: Insertion keeping the whole host volume (no slab), for tests of whole-host invariants.
+WHOLE = InsertConfig(slab_length_mm=None)
+
 LOBE_TARGETS = [(lobe.value, cc, ml, ap) for lobe in anatomy.Lobe
                 for cc, ml, ap in ((50, 50, 50), (10, 90, 20), (95, 5, 80))]
 
@@ -56,15 +59,24 @@ def test_spheres_land_in_their_lobes_at_the_planned_size(tmp_path, world):
         assert abs(realised["equivalent_diameter_mm"] - planned["diameter_mm"]) <= max(
             world.thorax.spacing_mm)
         labels = labels_of(workspace, uid)
-        assert np.allclose(labels.affine, host.affine) and labels.shape == host.shape
+        z0, z1 = record(workspace, uid)["host"]["slab_z_voxels"]  # a phantom host: a slab
+        assert labels.shape == (*host.shape[:2], z1 - z0) and z1 - z0 < host.shape[2]
+        assert np.allclose(labels.affine[:3, :3], host.affine[:3, :3])
+        assert np.allclose(labels.voxel_to_world(np.zeros(3)), host.voxel_to_world([0, 0, z0]))
+        clean = host.array[:, :, z0:z1]
         stamped = labels.array == anatomy.NODULE
         assert stamped.sum() == realised["voxels"]
-        assert np.array_equal(labels.array[~stamped], host.array[~stamped])
-        assert set(np.unique(host.array[stamped]).tolist()) <= set(anatomy.LUNG_INTERIOR_LABELS)
+        assert np.array_equal(labels.array[~stamped], clean[~stamped])
+        assert set(np.unique(clean[stamped]).tolist()) <= set(anatomy.LUNG_INTERIOR_LABELS)
         crop = read_volume(workspace.case_dir("t1", uid) / nodule["mask_file"])
         placed = mask_in_host_grid(crop.array, crop.affine, labels.affine, labels.shape)
         assert np.array_equal(placed.to_full(labels.shape), stamped)
         assert [[s.start, s.stop] for s in placed.box] == realised["bbox_voxel"]
+        # the same world-mm centre as on the whole host grid
+        centre = labels.voxel_to_world(realised["centroid_voxel"])
+        assert np.allclose(centre, realised["centroid_mm"])
+        assert np.allclose(centre, host.voxel_to_world(
+            np.asarray(realised["centroid_voxel"]) + [0, 0, z0]))
 
 
 def test_anisotropic_host_crop_grid_donors_and_scale(tmp_path, world):
@@ -99,7 +111,7 @@ def test_twins_paste_the_exact_native_voxels(tmp_path, world):
                         target_x_mm=centre[0], target_y_mm=centre[1], target_z_mm=centre[2]))
     rows.append(row("t1-00001", placement="native", donor_mask_path=donor_path("NAT2"),
                     target_lobe="LLL"))  # no native centre given: the mask's own
-    workspace, summary = run(tmp_path, world, rows)
+    workspace, summary = run(tmp_path, world, rows, config=WHOLE)
     assert summary["status"]["done"] == 2
     labels = labels_of(workspace, "t1-00000").array
     expected = world.natives["NAT1"].to_full(labels.shape) | world.natives["NAT2"].to_full(
@@ -117,7 +129,7 @@ def test_a_twin_keeps_its_voxels_when_the_manifest_centre_disagrees(tmp_path, wo
     x, y, z = world.thorax.volume.voxel_to_world(native.centroid_voxel()) + (20.0, 0.0, 0.0)
     rows = [row("t1-00000", placement="native", donor_mask_path=donor_path("NAT1"),
                 target_x_mm=x, target_y_mm=y, target_z_mm=z)]
-    workspace, _ = run(tmp_path, world, rows)
+    workspace, _ = run(tmp_path, world, rows, config=WHOLE)
     nodule = record(workspace, "t1-00000")["nodules"][0]
     assert [a["kind"] for a in nodule["adjustments"]] == ["native_target_mismatch"]
     assert nodule["adjustments"][0]["detail"]["distance_mm"] == pytest.approx(20.0)
@@ -201,8 +213,13 @@ def test_a_nodule_free_case_keeps_the_host_labels(tmp_path, world):
     rec = record(workspace, "t1-00000")
     assert rec["status"] == "done" and rec["nodules"] == [] and rec["nodule_free"]
     labels = labels_of(workspace, "t1-00000")
-    assert np.array_equal(labels.array, world.thorax.volume.array)
+    z0, z1 = rec["host"]["slab_z_voxels"]  # a slab of the host, centred in the lungs
+    assert np.array_equal(labels.array, world.thorax.volume.array[:, :, z0:z1])
+    assert np.isin(labels.array[:, :, (z1 - z0) // 2], list(anatomy.LOBE_BY_LABEL)).any()
     assert summary["nodule_free_cases"] == 1
+    whole, _ = run(tmp_path / "whole", world, rows, config=WHOLE)
+    assert np.array_equal(labels_of(whole, "t1-00000").array, world.thorax.volume.array)
+    assert record(whole, "t1-00000")["host"].get("slab_z_voxels") is None
 
 
 def test_insert_json_carries_the_contract(tmp_path, world):

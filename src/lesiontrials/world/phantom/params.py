@@ -141,15 +141,21 @@ class PhantomGrid:
 
 
 PHANTOM_GRIDS: dict[str, PhantomGrid] = {
-    # 384 × 384 × 320 mm field of view for both: same anatomy, different sampling.
+    # 384 × 384 × 320 mm field of view for all: same anatomy, different sampling.
+    # "full" and "demo" sample it like a screening CT (0.75 mm pixels, 1 mm slices; a
+    # source with thicker slices scales z, e.g. 1.25 mm); the worlds differ in host count.
     "full": PhantomGrid("full", (512, 512, 320), (0.75, 0.75, 1.0)),
-    "demo": PhantomGrid("demo", (128, 128, 80), (3.0, 3.0, 4.0)),
+    "demo": PhantomGrid("demo", (512, 512, 320), (0.75, 0.75, 1.0)),
+    # A coarse grid (a 5 mm nodule is ~2 voxels) for test fixtures that must be fast.
+    "coarse": PhantomGrid("coarse", (128, 128, 80), (3.0, 3.0, 4.0)),
 }
+#: The grid each world size is built on unless another is named.
+DEFAULT_GRID_FOR_SIZE = {"demo": "demo", "full": "full"}
 
 
 def phantom_grid(name: str) -> PhantomGrid:
-    """The named grid: ``"full"`` (512×512×320, 0.75×0.75×1 mm) or ``"demo"`` (128×128×80,
-    3×3×4 mm); both cover 384×384×320 mm."""
+    """The named grid: ``"full"`` and ``"demo"`` (512×512×320, 0.75×0.75×1 mm) or
+    ``"coarse"`` (128×128×80, 3×3×4 mm, for fast tests); all cover 384×384×320 mm."""
     try:
         return PHANTOM_GRIDS[name]
     except KeyError:
