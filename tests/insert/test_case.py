@@ -328,3 +328,23 @@ def test_fallback_percents_come_from_the_donor_scan_or_are_drawn(tmp_path, world
     assert measured["lobe_pct"]["ml"] == pytest.approx(own[1])
     drawn = record(workspace, "t1-00001")["nodules"][0]["planned"]
     assert drawn["pct_fallback_rule"] == "drawn" and drawn["drawn"] == ["ml"]
+
+
+def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):
+    """Cases on one host reuse its label boxes (by file hash): same bytes as computed."""
+    from lesiontrials.insert import case as insert_case_module
+
+    rows = [row(f"t1-{i:05d}", target_lobe=lobe, donor_mask_path=donor_path("S6"))
+            for i, lobe in enumerate(("RUL", "LLL", "RLL"))]
+    insert_case_module._HOST_BOXES.clear()
+    warm, _ = run(tmp_path / "warm", world, rows)  # cases 2 and 3 reuse case 1's boxes
+    outputs = {}
+    for uid in ("t1-00001", "t1-00002"):
+        insert_case_module._HOST_BOXES.clear()  # each case computes its own
+        cold, _ = run(tmp_path / uid, world, [r for r in rows if r["case_uid"] == uid])
+        outputs[uid] = cold
+    for uid, cold in outputs.items():
+        for name in ("labels.nii.gz", "nodule_0.nii.gz"):
+            assert (warm.case_dir("t1", uid) / name).read_bytes() == \
+                (cold.case_dir("t1", uid) / name).read_bytes()
+        assert record(warm, uid)["nodules"] == record(cold, uid)["nodules"]

@@ -22,7 +22,7 @@ from lesiontrials import anatomy
 from lesiontrials.donors import crop_volume, nodule_component, nodule_volume
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
-from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
+from lesiontrials.geometry import Box, NoduleMask, bounding_box, mask_in_host_grid
 from lesiontrials.insert.arrange import Placed, arrange_case
 from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.fallback import donor_scan_percents
@@ -153,6 +153,7 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     cache = job.decoded_cache
     volume = read_volume_cached(host_path, cache)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
+    _reuse_host_boxes(host, source_sha256(host_path))
     donors = [_read_donor(job.data_root / n.donor_mask_path, n, cache) for n in spec.nodules]
     spec = dataclasses.replace(spec, nodules=tuple(
         _fallback(job.data_root, n, d, cache) for n, d in zip(spec.nodules, donors, strict=True)))
@@ -195,6 +196,23 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     for entry in record["nodules"]:
         entry["mask_sha256"] = outputs[entry["mask_file"]]
     return record
+
+
+#: Label bounding boxes of the host maps this process has read, by file SHA-256: one
+#: ``find_objects`` pass over a 512×512×320 map costs ~0.5 s, and every case on a host
+#: needs the same boxes (a pure function of the file's bytes). Bounded: hosts are few.
+_HOST_BOXES: dict[str, dict[int, Box]] = {}
+_HOST_BOXES_MAX = 32
+
+
+def _reuse_host_boxes(host: HostAnatomy, digest: str) -> None:
+    """Give ``host`` the boxes computed earlier for the same file, or remember its own."""
+    if digest in _HOST_BOXES:
+        host.__dict__["boxes"] = dict(_HOST_BOXES[digest])  # the cached_property's slot
+        return
+    if len(_HOST_BOXES) >= _HOST_BOXES_MAX:
+        _HOST_BOXES.pop(next(iter(_HOST_BOXES)))
+    _HOST_BOXES[digest] = dict(host.boxes)
 
 
 def _read_donor(path: Path, nodule: NoduleSpec, cache: DecodedCache | None = None) -> Volume:
