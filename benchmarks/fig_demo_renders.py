@@ -24,6 +24,7 @@ import numpy as np
 from lesiontrials.io import read_record, read_volume
 from lesiontrials.paths import Workspace
 from lesiontrials.records.insert import InsertRecord
+from lesiontrials.records.render import RenderRecord
 from lesiontrials.slicing.windowing import axial_display
 
 TARGETS_MM = (4.0, 8.0, 20.0)
@@ -49,7 +50,7 @@ def _candidates(workspace: Workspace) -> list[tuple[float, Path, InsertRecord]]:
 def _planes(ct: np.ndarray, centre: np.ndarray, spacing: tuple[float, float, float]
             ) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     """Whole axial slice, then axial/coronal/sagittal crops; each with its mm extent."""
-    c = [int(round(v)) for v in centre]
+    c = [round(float(v)) for v in centre]
     half = [round(CROP_MM / 2 / s) for s in spacing]
     box = [slice(max(0, c[a] - half[a]), min(ct.shape[a], c[a] + half[a] + 1)) for a in range(3)]
     planes = [(ct[:, :, c[2]], (spacing[0], spacing[1])),
@@ -88,10 +89,13 @@ def draw(workspace: Workspace, out: Path) -> dict[str, Any]:
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(titles[col], fontsize=9)
-        axes[row, 0].set_ylabel(f"{record.case_uid}\n{diameter:.1f} mm · {record.host.ct_id}",
-                                fontsize=9)
+        described = read_record(case_dir / "render.json", RenderRecord).lesions
+        kind = next((e.description for e in described
+                     if e.nodule_index == primary.nodule_index), "").split(",")[0]
+        axes[row, 0].set_ylabel(f"{record.case_uid} · {record.host.ct_id}\n{kind}", fontsize=9)
         host = record.host
         facts.append({"case_uid": record.case_uid, "diameter_mm": round(diameter, 2),
+                      "description": kind,
                       "host": host.ct_id, "ct_shape": list(ct.shape),
                       "spacing_mm": [round(s, 4) for s in ct.spacing_mm],
                       "slab_z_voxels": host.slab_z_voxels, "host_shape": host.shape})
