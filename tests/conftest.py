@@ -52,7 +52,7 @@ def _build_tiny_world(out: Path) -> Path:
 
     try:
         build_world(out, size="demo", seed=5, workers=1, cache_dir=load_settings().cache_dir,
-                    hosts_per_source=2)
+                    hosts_per_source=2, grid="coarse")
     except Exception as exc:  # packaged data unreachable (offline machine)
         if "could not download" in str(exc):
             pytest.skip(f"packaged data not available: {exc}")

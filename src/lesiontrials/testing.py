@@ -220,12 +220,13 @@ def ellipsoid_mask(radii_mm: tuple[float, float, float], spacing_mm: tuple[float
 
 def build_tiny_world(out: Path, *, seed: int = 5, workers: int = 1,
                      cache_dir: Path | None = None) -> Path:
-    """The demo world with two phantom hosts per source (what the whole-pipeline tests
-    and ``examples/library.py`` run on; a few minutes on two cores), built or resumed at
-    ``out``; returns ``out``. ``cache_dir``: the packaged data (default: the settings')."""
+    """The demo world with two phantom hosts per source on the coarse 3×3×4 mm grid (what
+    the whole-pipeline tests and ``examples/library.py`` run on; a few minutes on two
+    cores), built or resumed at ``out``; returns ``out``. ``cache_dir``: the packaged
+    data (default: the settings')."""
     from lesiontrials.settings import Settings
     from lesiontrials.world.build import build_world
 
     build_world(Path(out), size="demo", seed=seed, workers=workers,
-                cache_dir=cache_dir or Settings().cache_dir, hosts_per_source=2)
+                cache_dir=cache_dir or Settings().cache_dir, hosts_per_source=2, grid="coarse")
     return Path(out)

@@ -110,7 +110,8 @@ def render_record(*, trial: str, case_uid: str, backend: str = "analytic",
         schema_version=RENDER_SCHEMA_VERSION, case_uid=case_uid, trial=trial, status="done",
         inputs_sha256="0" * 64, backend=backend, seed=0, global_seed=0,
         appearance_override="", appearance_override_size_ignored_mm=None, host_facts={},
-        acquisition={}, ct_file="ct.nii.gz", qc_file="qc.png", lesions=lesions,
+        acquisition={}, ct_file="ct.nii.gz", qc_file="qc.png", ct_z_range_mm=(0.0, 0.0),
+        ct_is_slab=False, lesions=lesions,
         backend_qc={}, fidelity={}, brief={"backend": backend}, outputs={})
 
 

@@ -210,3 +210,59 @@ def test_slices_through_the_decoded_cache_equal_slices_without_it(tmp_path):
                        decoded_cache=used)
     assert _tree_bytes(trials[0].workspace.root / "eval") == _tree_bytes(
         trials[1].workspace.root / "eval")
+
+def test_negatives_keep_off_the_volume_ends():
+    area = np.full(20, 9000.0)
+    z = negative_candidates(depth=20, excluded=[], lung_area=area, spacing_z_mm=1.0,
+                            margin_mm=10.0, min_lung_area_mm2=5000.0, edge_mm=4.0)
+    assert z.min() == 4 and z.max() == 15
+
+
+def _as_slab(ws: Workspace, case: str, z0: int, z1: int) -> None:
+    """Turn a written case into the slab ``[z0, z1)`` the insertion stage would keep:
+    cut labels and CT, move the affine's origin, state the realised voxels on the slab."""
+    from lesiontrials.io import read_record, write_record
+    from lesiontrials.records.insert import InsertRecord
+
+    case_dir = ws.case_dir(TRIAL, case)
+    affine = AFFINE.copy()
+    affine[:3, 3] = AFFINE[:3, :3] @ [0.0, 0.0, z0] + AFFINE[:3, 3]
+    for name, kind in (("labels.nii.gz", VolumeKind.LABELS), ("ct.nii.gz", VolumeKind.CT)):
+        whole = read_volume(case_dir / name)
+        write_volume(case_dir / name, Volume(whole.array[:, :, z0:z1].copy(), affine), kind=kind)
+    record = read_record(case_dir / "insert.json", InsertRecord)
+    nodules = []
+    for entry in record.nodules:
+        realised = entry.realised
+        x, y, z = realised.centroid_voxel
+        box = realised.bbox_voxel
+        nodules.append(entry.model_copy(update={"realised": realised.model_copy(update={
+            "centroid_voxel": (x, y, z - z0),
+            "bbox_voxel": (box[0], box[1], (box[2][0] - z0, box[2][1] - z0))})}))
+    host = record.host.model_copy(update={"slab_z_voxels": (z0, z1)})
+    write_record(record.model_copy(update={"nodules": nodules, "host": host}),
+                 case_dir / "insert.json")
+
+
+def test_a_slab_case_gives_the_same_positive_slice_as_its_whole_volume(fresh_trial, tmp_path):
+    """A case whose CT is an axial slab (world-mm affine) is sliced at the same world z,
+    into the same pixels, as the whole volume; its negative keeps off the slab's ends."""
+    from evalsynth import write_trial
+
+    whole = _items(fresh_trial)
+    slab = write_trial(tmp_path / "slab")
+    z0, z1 = 6, 24  # the nodule of t1-00000 lies around z = 17
+    _as_slab(slab.workspace, "t1-00000", z0, z1)
+    build_eval_set(trial=TRIAL, workspace=slab.workspace, show_progress=False)
+    cut = _items(slab)
+    key = ["case_uid", "kind", "condition"]
+    a = whole[(whole.case_uid == "t1-00000") & (whole.kind == "positive")].sort_values(key)
+    b = cut[(cut.case_uid == "t1-00000") & (cut.kind == "positive")].sort_values(key)
+    assert len(a) == len(b) > 0
+    assert (b.z_index.to_numpy() == a.z_index.to_numpy() - z0).all()
+    for left, right in zip(a.image_path, b.image_path, strict=True):
+        pixels = read_png(fresh_trial.workspace.eval_dir(TRIAL, "lung") / left)
+        assert np.array_equal(pixels, read_png(slab.workspace.eval_dir(TRIAL, "lung") / right))
+    negatives = cut[(cut.case_uid == "t1-00000") & (cut.kind == "negative")]
+    depth, edge = z1 - z0, 1  # 4 mm slices: the 4 mm edge is one slice
+    assert len(negatives) > 0 and negatives.z_index.between(edge, depth - 1 - edge).all()

@@ -50,6 +50,22 @@ def test_volume_set_truth_in_world_mm_and_frozen_uids(trial) -> None:
         load_volume_set(ws, TRIAL)
 
 
+def test_slab_cases_are_left_out_of_volume_sets_with_the_reason(trial) -> None:
+    """A slab is placed around its nodules: scanning it would tell a detector where to look
+    (the z-range), so such a case never enters a volume set, and the set says why."""
+    from lesiontrials.io import read_record, write_record
+    from lesiontrials.records.render import RenderRecord
+
+    ws = trial.workspace
+    path = ws.case_dir(TRIAL, "t1-00001") / "render.json"
+    write_record(read_record(path, RenderRecord).model_copy(update={"ct_is_slab": True}), path)
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    assert vs.scans["scan_uid"].tolist() == ["t1-00000", "t1-00002"]
+    assert set(vs.truth["scan_uid"]) == {"t1-00000"}
+    info = read_json(ws.volume_set_dir(TRIAL) / "volumes.json")
+    assert "axial slab" in str(info).replace("\\n", " ")
+
+
 class _Spy:
     """A detector that records what it is given (the cheat would want the label map)."""
 

@@ -34,6 +34,11 @@ def labels_of(workspace: Workspace, uid: str):
     return read_volume(workspace.case_dir("t1", uid) / "labels.nii.gz")
 
 
+#: Insertion keeping the whole host volume (no slab: the default), for whole-host invariants.
+WHOLE = InsertConfig()
+#: Insertion keeping an axial slab of phantom hosts (the screening-grid speed option).
+SLAB = InsertConfig(slab_length_mm=32.0)
+
 LOBE_TARGETS = [(lobe.value, cc, ml, ap) for lobe in anatomy.Lobe
                 for cc, ml, ap in ((50, 50, 50), (10, 90, 20), (95, 5, 80))]
 
@@ -43,7 +48,7 @@ def test_spheres_land_in_their_lobes_at_the_planned_size(tmp_path, world):
                 target_lobe_ml_pct=ml, target_lobe_ap_pct=ap,
                 donor_mask_path=donor_path(("S4", "S6", "E")[i % 3]))
             for i, (lobe, cc, ml, ap) in enumerate(LOBE_TARGETS)]
-    workspace, summary = run(tmp_path, world, rows)
+    workspace, summary = run(tmp_path, world, rows, config=SLAB)
     assert summary["status"] == {"done": len(rows), "failed": 0}
     assert summary["lobe_agreement"]["fraction"] == 1.0
     host = world.thorax.volume
@@ -56,15 +61,24 @@ def test_spheres_land_in_their_lobes_at_the_planned_size(tmp_path, world):
         assert abs(realised["equivalent_diameter_mm"] - planned["diameter_mm"]) <= max(
             world.thorax.spacing_mm)
         labels = labels_of(workspace, uid)
-        assert np.allclose(labels.affine, host.affine) and labels.shape == host.shape
+        z0, z1 = record(workspace, uid)["host"]["slab_z_voxels"]  # a phantom host: a slab
+        assert labels.shape == (*host.shape[:2], z1 - z0) and z1 - z0 < host.shape[2]
+        assert np.allclose(labels.affine[:3, :3], host.affine[:3, :3])
+        assert np.allclose(labels.voxel_to_world(np.zeros(3)), host.voxel_to_world([0, 0, z0]))
+        clean = host.array[:, :, z0:z1]
         stamped = labels.array == anatomy.NODULE
         assert stamped.sum() == realised["voxels"]
-        assert np.array_equal(labels.array[~stamped], host.array[~stamped])
-        assert set(np.unique(host.array[stamped]).tolist()) <= set(anatomy.LUNG_INTERIOR_LABELS)
+        assert np.array_equal(labels.array[~stamped], clean[~stamped])
+        assert set(np.unique(clean[stamped]).tolist()) <= set(anatomy.LUNG_INTERIOR_LABELS)
         crop = read_volume(workspace.case_dir("t1", uid) / nodule["mask_file"])
         placed = mask_in_host_grid(crop.array, crop.affine, labels.affine, labels.shape)
         assert np.array_equal(placed.to_full(labels.shape), stamped)
         assert [[s.start, s.stop] for s in placed.box] == realised["bbox_voxel"]
+        # the same world-mm centre as on the whole host grid
+        centre = labels.voxel_to_world(realised["centroid_voxel"])
+        assert np.allclose(centre, realised["centroid_mm"])
+        assert np.allclose(centre, host.voxel_to_world(
+            np.asarray(realised["centroid_voxel"]) + [0, 0, z0]))
 
 
 def test_anisotropic_host_crop_grid_donors_and_scale(tmp_path, world):
@@ -99,7 +113,7 @@ def test_twins_paste_the_exact_native_voxels(tmp_path, world):
                         target_x_mm=centre[0], target_y_mm=centre[1], target_z_mm=centre[2]))
     rows.append(row("t1-00001", placement="native", donor_mask_path=donor_path("NAT2"),
                     target_lobe="LLL"))  # no native centre given: the mask's own
-    workspace, summary = run(tmp_path, world, rows)
+    workspace, summary = run(tmp_path, world, rows, config=WHOLE)
     assert summary["status"]["done"] == 2
     labels = labels_of(workspace, "t1-00000").array
     expected = world.natives["NAT1"].to_full(labels.shape) | world.natives["NAT2"].to_full(
@@ -117,7 +131,7 @@ def test_a_twin_keeps_its_voxels_when_the_manifest_centre_disagrees(tmp_path, wo
     x, y, z = world.thorax.volume.voxel_to_world(native.centroid_voxel()) + (20.0, 0.0, 0.0)
     rows = [row("t1-00000", placement="native", donor_mask_path=donor_path("NAT1"),
                 target_x_mm=x, target_y_mm=y, target_z_mm=z)]
-    workspace, _ = run(tmp_path, world, rows)
+    workspace, _ = run(tmp_path, world, rows, config=WHOLE)
     nodule = record(workspace, "t1-00000")["nodules"][0]
     assert [a["kind"] for a in nodule["adjustments"]] == ["native_target_mismatch"]
     assert nodule["adjustments"][0]["detail"]["distance_mm"] == pytest.approx(20.0)
@@ -197,12 +211,17 @@ def test_bad_inputs_fail_the_case_with_a_reason_naming_the_file(tmp_path, world)
 def test_a_nodule_free_case_keeps_the_host_labels(tmp_path, world):
     rows = [row("t1-00000", nodule_free=True, donor_uid="", donor_mask_path="", placement="",
                 target_lobe="")]
-    workspace, summary = run(tmp_path, world, rows)
+    workspace, summary = run(tmp_path, world, rows, config=SLAB)
     rec = record(workspace, "t1-00000")
     assert rec["status"] == "done" and rec["nodules"] == [] and rec["nodule_free"]
     labels = labels_of(workspace, "t1-00000")
-    assert np.array_equal(labels.array, world.thorax.volume.array)
+    z0, z1 = rec["host"]["slab_z_voxels"]  # a slab of the host, centred in the lungs
+    assert np.array_equal(labels.array, world.thorax.volume.array[:, :, z0:z1])
+    assert np.isin(labels.array[:, :, (z1 - z0) // 2], list(anatomy.LOBE_BY_LABEL)).any()
     assert summary["nodule_free_cases"] == 1
+    whole, _ = run(tmp_path / "whole", world, rows, config=WHOLE)
+    assert np.array_equal(labels_of(whole, "t1-00000").array, world.thorax.volume.array)
+    assert record(whole, "t1-00000")["host"].get("slab_z_voxels") is None
 
 
 def test_insert_json_carries_the_contract(tmp_path, world):
@@ -311,3 +330,23 @@ def test_fallback_percents_come_from_the_donor_scan_or_are_drawn(tmp_path, world
     assert measured["lobe_pct"]["ml"] == pytest.approx(own[1])
     drawn = record(workspace, "t1-00001")["nodules"][0]["planned"]
     assert drawn["pct_fallback_rule"] == "drawn" and drawn["drawn"] == ["ml"]
+
+
+def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):
+    """Cases on one host reuse its label boxes (by file hash): same bytes as computed."""
+    from lesiontrials.insert import case as insert_case_module
+
+    rows = [row(f"t1-{i:05d}", target_lobe=lobe, donor_mask_path=donor_path("S6"))
+            for i, lobe in enumerate(("RUL", "LLL", "RLL"))]
+    insert_case_module._HOST_BOXES.clear()
+    warm, _ = run(tmp_path / "warm", world, rows)  # cases 2 and 3 reuse case 1's boxes
+    outputs = {}
+    for uid in ("t1-00001", "t1-00002"):
+        insert_case_module._HOST_BOXES.clear()  # each case computes its own
+        cold, _ = run(tmp_path / uid, world, [r for r in rows if r["case_uid"] == uid])
+        outputs[uid] = cold
+    for uid, cold in outputs.items():
+        for name in ("labels.nii.gz", "nodule_0.nii.gz"):
+            assert (warm.case_dir("t1", uid) / name).read_bytes() == \
+                (cold.case_dir("t1", uid) / name).read_bytes()
+        assert record(warm, uid)["nodules"] == record(cold, uid)["nodules"]

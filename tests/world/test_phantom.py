@@ -39,7 +39,7 @@ from lesiontrials.world.phantom import (
     sample_phantom_params,
 )
 
-DEMO = phantom_grid("demo")
+DEMO = phantom_grid("coarse")  # the fast grid these shape tests run on
 RIGHT_LOBES = (30, 31, 32)
 LEFT_LOBES = (28, 29)
 HOSTS = (

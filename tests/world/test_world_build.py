@@ -153,7 +153,7 @@ def test_rebuild_resumes_and_is_byte_identical_across_workers(small_world, tmp_p
     shutil.rmtree(copy / ".build" / "SCREEN")
     (copy / "masks" / "SCREEN" / "refined_seg" / "SCREEN_0001_seg.nii.gz").unlink()
     resumed = build_world(copy, size="demo", seed=5, workers=2, cache_dir=cache,
-                          hosts_per_source=2)
+                          hosts_per_source=2, grid="coarse")
     assert resumed.info["files"] == small_world.info["files"]
 
 
@@ -196,7 +196,7 @@ def test_temp_files_of_a_killed_build_are_removed_and_never_recorded(small_world
         path.write_bytes(b"half a file")
     (copy / "world.json").unlink()  # the world is rewritten from the resumed records
     resumed = build_world(copy, size="demo", seed=5, workers=1,
-                          cache_dir=load_settings().cache_dir, hosts_per_source=2)
+                          cache_dir=load_settings().cache_dir, hosts_per_source=2, grid="coarse")
     assert not any(path.exists() for path in leftovers)
     assert resumed.info["files"] == small_world.info["files"]
     assert not [name for name in resumed.info["files"] if name.endswith(".tmp")]
@@ -215,7 +215,7 @@ def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp
     code = ("import sys; from pathlib import Path; from lesiontrials.settings import "
             "load_settings; from lesiontrials.world.build import build_world; "
             "build_world(Path(sys.argv[1]), size='demo', seed=5, workers=1, "
-            "cache_dir=load_settings().cache_dir, hosts_per_source=2)")
+            "cache_dir=load_settings().cache_dir, hosts_per_source=2, grid='coarse')")
     marks = [out / ".build" / "LIDC.csv", out / ".build" / "SCREEN",
              out / ".build" / "REALCT"]
     for mark in marks:
@@ -233,3 +233,52 @@ def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp
     assert not list(out.rglob("*.tmp"))
     for relative in resumed["files"]:
         assert (out / relative).read_bytes() == (small_world.root / relative).read_bytes()
+
+
+def test_full_grid_hosts_are_sampled_like_a_screening_ct():
+    """Every phantom host on the full grid (the full world's, and a demo world's with
+    ``--grid full``): ≤ 0.8 mm pixels, ≤ 1.25 mm slices, the whole 384 × 384 × 320 mm
+    field of view (decided without drawing a host)."""
+    from lesiontrials.world.phantom.params import DEFAULT_GRID_FOR_SIZE
+    from lesiontrials.world.sources import PHANTOM_SOURCES, plan_hosts
+
+    assert DEFAULT_GRID_FOR_SIZE == {"demo": "coarse", "full": "full"}
+
+    uids = [f"D{k}" for k in range(10)]
+    for index, source in enumerate(PHANTOM_SOURCES):
+        plans = plan_hosts(source, source_index=index, n_hosts=3,
+                           grid="full", seed=0, donor_uids=uids,
+                           donor_diameters=np.linspace(4.0, 25.0, 10),
+                           donor_labels=np.zeros(10, dtype=int))
+        for plan in plans:
+            sx, sy, sz = plan.spacing_mm
+            assert sx <= 0.8 and sy <= 0.8 and sz <= 1.25, (source.name, plan.spacing_mm)
+            extent = [n * s for n, s in zip(plan.shape, plan.spacing_mm, strict=True)]
+            assert extent == pytest.approx([384.0, 384.0, 320.0])
+
+
+def test_the_world_records_its_phantom_grid(small_world):
+    info = read_json(small_world.root / "world.json")
+    assert info["phantom_grid"] == {"name": "coarse", "shape": [128, 128, 80],
+                                    "spacing_mm": [3.0, 3.0, 4.0]}
+    hosts = read_csv_table(small_world.root / "meta" / "SCREEN_hosts.csv")
+    assert set(hosts["spacing_mm"]) == {"3x3x4"}
+
+
+def test_a_world_folder_is_resumed_only_on_its_own_grid(tmp_path):
+    from lesiontrials.errors import InputError
+    from lesiontrials.world.build import build_world
+
+    cache = load_settings().cache_dir
+    other = tmp_path / "other"
+    (other / ".build").mkdir(parents=True)
+    (other / ".build" / "phantom_grid.txt").write_text("coarse\n")
+    with pytest.raises(InputError, match="built on the phantom grid 'coarse', not 'full'"):
+        build_world(other, size="demo", cache_dir=cache, grid="full")
+    old = tmp_path / "old"
+    (old / ".build").mkdir(parents=True)
+    (old / ".build" / "LIDC.csv").write_text("x\n")
+    with pytest.raises(InputError, match="does not record its phantom grid"):
+        build_world(old, size="demo", cache_dir=cache)
+    with pytest.raises(ValueError, match="unknown phantom grid"):
+        build_world(tmp_path / "new", size="demo", grid="huge", cache_dir=cache)

@@ -32,6 +32,21 @@ class WorldSize(StrEnum):
     full = "full"
 
 
+class PhantomGridName(StrEnum):
+    """``world build`` and ``run``: the phantom hosts' voxel grid — full (0.75×0.75×1 mm,
+    screening-like) or coarse (3×3×4 mm, the demo's default: minutes on 2 cores)."""
+
+    full = "full"
+    coarse = "coarse"
+
+
+GridOption = Annotated[PhantomGridName | None, typer.Option(
+    "--grid", case_sensitive=False,
+    help="Phantom host grid: full (0.75×0.75×1 mm, screening-like; a demo-size job then "
+         "takes ≥ 12 min on 2 cores) or coarse (3×3×4 mm). Default: coarse for demo, full "
+         "for full.")]
+
+
 class PlanSize(StrEnum):
     """``plan --design/--all``: the designs' demo or paper (published) case counts."""
 

@@ -16,6 +16,7 @@ from lesiontrials.cli.model_commands import (
 )
 from lesiontrials.cli.options import (
     ExecutorOption,
+    GridOption,
     RayAddressOption,
     WorkersOption,
     WorkspaceOption,
@@ -54,6 +55,7 @@ def run(
     design: Annotated[list[str] | None, typer.Option(
         "--design", help="Plan only this design (number 1-14 or name; repeatable) instead "
         "of all 14: a smaller job. Trials already planned in the workspace stay.")] = None,
+    grid: GridOption = None,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the models
     (the baselines unless --model / --models) → train a slice CNN and score it on held-out
@@ -77,7 +79,7 @@ def run(
             executor_scope(settings, executor, ray_address) as chosen:  # every stage
         record = pipeline.run(settings, chosen, size=WorldSize(size).value, models=configs,
                               keep_going=keep_going, train_model=train_model,
-                              designs=design,
+                              designs=design, grid=None if grid is None else grid.value,
                               reporter=RichReporter(console),
                               observer=_Printer(Workspace(settings.workspace)))
     _print_summary(Workspace(settings.workspace), record)

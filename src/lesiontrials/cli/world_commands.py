@@ -10,6 +10,7 @@ import typer
 from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import (
     ExecutorOption,
+    GridOption,
     RayAddressOption,
     WorkersOption,
     WorldSize,
@@ -25,7 +26,7 @@ app = typer.Typer(no_args_is_help=True, help="Build the embedded default world."
 console = make_console()
 
 
-def run_world_build(*, out: Path | None, size: str, seed: int | None,
+def run_world_build(*, out: Path | None, size: str, seed: int | None, grid: str | None = None,
                     workers: int | None, workspace: Path | None = None,
                     executor: ExecutorName | str | None = None,
                     ray_address: str | None = None) -> Path:
@@ -39,7 +40,7 @@ def run_world_build(*, out: Path | None, size: str, seed: int | None,
     root = settings.resolved_data_root
     with stage_lock(Path(root) / ".build", "world", on_takeover=console.print), \
             executor_scope(settings, executor, ray_address) as chosen:
-        record = pipeline.world(settings, chosen, size=size, at=root,
+        record = pipeline.world(settings, chosen, size=size, grid=grid, at=root,
                                 reporter=RichReporter(console))
     print_world(record)
     return record.root
@@ -91,10 +92,12 @@ def build(
         case_sensitive=False, help="demo (minutes) or full (every embedded scan).")
     ] = WorldSize.demo,
     seed: Annotated[int | None, typer.Option(help="World seed.")] = None,
+    grid: GridOption = None,
     workers: WorkersOption = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
     """Build the world (LIDC donors, real CT hosts, thorax phantoms) in the release layout."""
-    run_world_build(out=out, size=WorldSize(size).value, seed=seed, workers=workers,
+    run_world_build(out=out, size=WorldSize(size).value, seed=seed,
+                    grid=None if grid is None else grid.value, workers=workers,
                     executor=executor, ray_address=ray_address)

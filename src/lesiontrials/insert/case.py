@@ -1,8 +1,9 @@
 """One case end to end: read, place, measure, stamp, write — resumable and atomic.
 
-Outputs in ``cases/{trial}/{case_uid}/``: ``labels.nii.gz`` (host grid and affine, every
+Outputs in ``cases/{trial}/{case_uid}/``: ``labels.nii.gz`` (host grid and affine, or an
+axial slab of it on hosts without a real CT (:mod:`lesiontrials.insert.slab`); every
 inserted nodule as label 23), ``nodule_{k}.nii.gz`` (crop masks whose affine places them
-on the host grid) and ``insert.json`` (realised truth), written last: a case is finished
+in world mm) and ``insert.json`` (realised truth), written last: a case is finished
 when its ``insert.json`` says ``done`` for the same ``inputs_sha256`` and its files exist.
 """
 
@@ -21,13 +22,21 @@ from lesiontrials import anatomy
 from lesiontrials.donors import crop_volume, nodule_component, nodule_volume
 from lesiontrials.errors import InputError, LesionTrialsError
 from lesiontrials.execution import CaseOutcome
-from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid
+from lesiontrials.geometry import Box, NoduleMask, bounding_box, mask_in_host_grid
 from lesiontrials.insert.arrange import Placed, arrange_case
 from lesiontrials.insert.config import InsertConfig, InsertionError
 from lesiontrials.insert.fallback import donor_scan_percents
+from lesiontrials.insert.slab import (
+    Slab,
+    cut_slab,
+    decide_slab,
+    lung_area_per_slice,
+    slab_affine,
+    slab_z_mm,
+)
 from lesiontrials.insert.spec import CaseSpec, NoduleSpec, Row, host_natives, parse_case
 from lesiontrials.insert.transplant import stamp
-from lesiontrials.insert.truth import diameter_error_mm, realised_truth
+from lesiontrials.insert.truth import diameter_error_mm, realised_truth, shift_truth_z
 from lesiontrials.io import (
     Volume,
     VolumeKind,
@@ -144,6 +153,7 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     cache = job.decoded_cache
     volume = read_volume_cached(host_path, cache)
     host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
+    _reuse_host_boxes(host, source_sha256(host_path))
     donors = [_read_donor(job.data_root / n.donor_mask_path, n, cache) for n in spec.nodules]
     spec = dataclasses.replace(spec, nodules=tuple(
         _fallback(job.data_root, n, d, cache) for n, d in zip(spec.nodules, donors, strict=True)))
@@ -162,14 +172,21 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     t_truth = time.perf_counter()
     for p in placed:  # stamp only after every measurement: truth is on the clean host
         stamp(host.labels, p.nodule, anatomy.NODULE)
-    outputs = _write_outputs(job, host.labels, volume.affine, placed)
+    slab = _case_slab(job, spec, host.labels, volume.spacing_mm, placed)
+    labels, affine = host.labels, volume.affine
+    if slab is not None:  # the case keeps this slab; voxel positions follow it
+        labels, affine = cut_slab(host.labels, slab), slab_affine(volume.affine, slab)
+        truths = [shift_truth_z(t, -slab.z0) for t in truths]
+    shift = 0 if slab is None else slab.z0
+    outputs = _write_outputs(job, Volume(labels, affine), volume.affine, placed)
     end = time.perf_counter()
     record = _base_record(job, digest, status="done")
     record.update({
-        "host": _host_info(spec, volume),
+        "host": _host_info(spec, volume, slab),
         "nodules": [_nodule_record(p, t) for p, t in zip(placed, truths, strict=True)],
         "host_natives": [{"uid": uid, "voxels": n.voxel_count,
-                          "centroid_voxel": [float(v) for v in n.centroid_voxel()]}
+                          "centroid_voxel": [float(v) for v in
+                                             n.centroid_voxel() - np.array([0, 0, shift])]}
                          for uid, n in natives.items()],
         "labels_sha256": outputs[LABELS_FILE],
         "timing_s": end - start,
@@ -179,6 +196,23 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     for entry in record["nodules"]:
         entry["mask_sha256"] = outputs[entry["mask_file"]]
     return record
+
+
+#: Label bounding boxes of the host maps this process has read, by file SHA-256: one
+#: ``find_objects`` pass over a 512×512×320 map costs ~0.5 s, and every case on a host
+#: needs the same boxes (a pure function of the file's bytes). Bounded: hosts are few.
+_HOST_BOXES: dict[str, dict[int, Box]] = {}
+_HOST_BOXES_MAX = 32
+
+
+def _reuse_host_boxes(host: HostAnatomy, digest: str) -> None:
+    """Give ``host`` the boxes computed earlier for the same file, or remember its own."""
+    if digest in _HOST_BOXES:
+        host.__dict__["boxes"] = dict(_HOST_BOXES[digest])  # the cached_property's slot
+        return
+    if len(_HOST_BOXES) >= _HOST_BOXES_MAX:
+        _HOST_BOXES.pop(next(iter(_HOST_BOXES)))
+    _HOST_BOXES[digest] = dict(host.boxes)
 
 
 def _read_donor(path: Path, nodule: NoduleSpec, cache: DecodedCache | None = None) -> Volume:
@@ -224,13 +258,15 @@ def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume,
     return mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
 
 
-def _write_outputs(job: InsertJob, labels: np.ndarray, affine: np.ndarray,
+def _write_outputs(job: InsertJob, labels: Volume, host_affine: np.ndarray,
                    placed: list[Placed]) -> dict[str, str]:
-    """Write masks and labels (atomic); return each file's SHA-256 by name."""
+    """Write masks (placed on the host grid: ``host_affine``) and the case's labels (the
+    host or its slab, with its own affine), atomically; return each file's SHA-256."""
     case_dir = job.case_dir
-    volumes = {mask_file(p.spec.nodule_index): (crop_volume(p.nodule, affine), VolumeKind.MASK)
+    volumes = {mask_file(p.spec.nodule_index): (crop_volume(p.nodule, host_affine),
+                                                 VolumeKind.MASK)
                for p in placed}
-    volumes[LABELS_FILE] = (Volume(labels, affine), VolumeKind.LABELS)
+    volumes[LABELS_FILE] = (labels, VolumeKind.LABELS)
     for stale in case_dir.glob("nodule_*.nii.gz"):
         if stale.name not in volumes:
             stale.unlink()
@@ -294,11 +330,33 @@ def _base_record(job: InsertJob, digest: str, *, status: str) -> dict[str, Any]:
     }
 
 
-def _host_info(spec: CaseSpec, volume: Volume) -> dict[str, Any]:
-    return {"dataset": spec.host_dataset, "ct_id": spec.host_ct_id,
+def _host_info(spec: CaseSpec, volume: Volume, slab: Slab | None) -> dict[str, Any]:
+    info = {"dataset": spec.host_dataset, "ct_id": spec.host_ct_id,
             "seg_path": spec.host_seg_path, "ct_path": spec.host_ct_path,
             "shape": list(volume.shape), "spacing_mm": list(volume.spacing_mm),
             "affine": np.asarray(volume.affine).tolist()}
+    if slab is not None:
+        info["slab_z_voxels"] = [slab.z0, slab.z1]
+        info["slab_z_mm"] = list(slab_z_mm(volume.affine, slab))
+    return info
+
+
+def _case_slab(job: InsertJob, spec: CaseSpec, labels: np.ndarray,
+               spacing_mm: tuple[float, float, float], placed: list[Placed]) -> Slab | None:
+    """The axial slab the case keeps (:mod:`lesiontrials.insert.slab`): only on hosts
+    without a real CT (a real CT is rendered on its own full grid), decided from the
+    case's own seed."""
+    length = job.config.slab_length_mm
+    if length is None or spec.host_ct_path:
+        return None
+    ranges = [(p.nodule.offset[2], p.nodule.offset[2] + p.nodule.mask.shape[2] - 1)
+              for p in placed]
+    nodule_z = (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
+    return decide_slab(depth=labels.shape[2], spacing_z_mm=float(spacing_mm[2]),
+                       nodule_z=nodule_z,
+                       lung_area=None if ranges else lung_area_per_slice(labels),
+                       length_mm=length, margin_mm=job.config.slab_margin_mm,
+                       rng=rng_for(spec.seed, spec.case_uid, "slab"))
 
 
 def _nodule_record(item: Placed, realised: dict[str, Any]) -> dict[str, Any]:

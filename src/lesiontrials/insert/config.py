@@ -42,6 +42,13 @@ class InsertConfig:
         min_voxels: fewest voxels an inserted nodule may have.
         diameter_tolerance: largest relative difference between the realised and the
             planned equivalent diameter (never below one voxel's largest side).
+        slab_length_mm: a case on a host without a real CT keeps only an axial slab of
+            the host's label map at least this long (``None``, the default: the whole
+            volume); see :mod:`lesiontrials.insert.slab`. A speed option for 2-D slice sets
+            on screening-grid worlds: a slab is placed around its nodules, so its cases are
+            left out of 3-D volume sets (the z-range would tell a detector where to look).
+        slab_margin_mm: the slab reaches at least this far beyond the nodules' axial
+            extent on both sides (a negative slice 10 mm away, its neighbours, z-blur).
     """
 
     min_inside_fraction: float = 0.95
@@ -53,6 +60,8 @@ class InsertConfig:
     scale_bounds: tuple[float, float] = (0.25, 4.0)
     min_voxels: int = 1
     diameter_tolerance: float = 0.25
+    slab_length_mm: float | None = None
+    slab_margin_mm: float = 14.0
 
     def __post_init__(self) -> None:
         if not (0.0 < self.min_inside_fraction <= 1.0 and 0.0 <= self.min_lung_fraction <= 1.0):
@@ -68,6 +77,9 @@ class InsertConfig:
             raise ValueError("scale_bounds must satisfy 0 < low <= 1 <= high")
         if self.diameter_tolerance <= 0:
             raise ValueError("diameter_tolerance must be > 0")
+        if (self.slab_length_mm is not None and self.slab_length_mm <= 0) or \
+                self.slab_margin_mm < 0:
+            raise ValueError("slab_length_mm must be > 0 (or None) and slab_margin_mm >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

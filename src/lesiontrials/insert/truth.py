@@ -77,6 +77,17 @@ def realised_truth(host: HostAnatomy, affine: np.ndarray, nodule: NoduleMask, *,
     }
 
 
+def shift_truth_z(truth: dict[str, Any], dz: int) -> dict[str, Any]:
+    """``truth`` with its voxel positions (``centroid_voxel``, ``bbox_voxel``) moved ``dz``
+    slices: measured on the whole host, stated on the case's slab grid (world-mm and
+    percent positions do not change)."""
+    centroid = list(truth["centroid_voxel"])
+    centroid[2] += dz
+    box = [list(b) for b in truth["bbox_voxel"]]
+    box[2] = [box[2][0] + dz, box[2][1] + dz]
+    return {**truth, "centroid_voxel": centroid, "bbox_voxel": box}
+
+
 def _lobe_pct(host: HostAnatomy, lobe_id: int | None, centroid: np.ndarray
               ) -> dict[str, float] | None:
     extent = host.extent((lobe_id,)) if lobe_id is not None else None

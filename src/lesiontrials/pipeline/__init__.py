@@ -83,7 +83,7 @@ class RunRecord:
 def run(settings: Settings, executor: Executor | None = None, *, size: str = "demo",
         models: Sequence[ModelConfig] | None = None, keep_going: bool = False,
         train_model: bool = True, designs: Sequence[str | int] | None = None,
-        reporter: ProgressReporter | None = None,
+        grid: str | None = None, reporter: ProgressReporter | None = None,
         observer: RunObserver | None = None) -> RunRecord:
     """world → index → plan (all 14 designs) → insert → render → slices → score ``models``
     (default: the baselines) → train a slice CNN and score it on held-out trials
@@ -122,7 +122,7 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
         return record
 
     ex, rep = chosen, reporter
-    root = step("world", lambda: world(settings, ex, size=size, reporter=rep)).root
+    root = step("world", lambda: world(settings, ex, size=size, grid=grid, reporter=rep)).root
     settings = settings.model_copy(update={"data_root": root})
     step("index", lambda: build_index(settings))
     step("plan", lambda: plan(settings, size="demo" if size == "demo" else "paper",

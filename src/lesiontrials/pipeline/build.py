@@ -30,12 +30,14 @@ from lesiontrials.pipeline.base import (
 
 
 def world(settings: Settings, executor: Executor | None = None, *, size: str = "demo",
-          at: Path | None = None, reporter: ProgressReporter | None = None) -> WorldRecord:
+          grid: str | None = None, at: Path | None = None,
+          reporter: ProgressReporter | None = None) -> WorldRecord:
     """The data root the later stages read.
 
     With ``at``, the embedded world is built (or resumed) there at ``size`` (``demo`` or
-    ``full``); else ``settings.data_root`` is used as it is when set, or the world is built
-    under ``<workspace>/world``.
+    ``full``) on the phantom ``grid`` (default: the size's own; ``"full"`` is screening
+    resolution, ``"coarse"`` 3×3×4 mm); else ``settings.data_root`` is used as it is when
+    set, or the world is built under ``<workspace>/world``.
     """
     if at is None and settings.data_root is not None:
         return WorldRecord(Path(settings.data_root), None)
@@ -44,7 +46,7 @@ def world(settings: Settings, executor: Executor | None = None, *, size: str = "
     root = Path(at) if at is not None else settings.resolved_data_root
     with _scope(settings, executor, reporter), _world_progress(reporter) as progress:
         built = build_world(root, size=size, seed=settings.seed, workers=settings.workers,
-                            cache_dir=settings.cache_dir, progress=progress)
+                            cache_dir=settings.cache_dir, grid=grid, progress=progress)
     return WorldRecord(root, built)
 
 

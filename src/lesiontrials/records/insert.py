@@ -1,8 +1,10 @@
 """``insert.json``: what insertion realised for one case (written by ``lesiontrials insert``).
 
-Lengths in mm, positions in voxel indices (``*_voxel``, host grid) or RAS world mm
-(``*_mm``). Percent positions (``cc``/``ml``/``ap``) are 0-100 along the cranio-caudal,
-medio-lateral and antero-posterior extent of the lung or lobe.
+Lengths in mm, positions in voxel indices (``*_voxel``, the case grid: that of the
+case's ``labels.nii.gz`` and ``ct.nii.gz``, i.e. the host grid or its axial slab, see
+``HostInfo.slab_z_voxels``) or RAS world mm (``*_mm``). Percent positions
+(``cc``/``ml``/``ap``) are 0-100 along the cranio-caudal, medio-lateral and
+antero-posterior extent of the lung or lobe.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from pydantic import Field
 
 from lesiontrials.records.base import MaybeFloat, StageRecord, Strict
 
-INSERT_SCHEMA_VERSION = 2
+INSERT_SCHEMA_VERSION = 3
 """Version of the insertion outputs; bump when a change alters what is written.
-Version 2 added repeat scans (``prior``, per nodule ``growth``); version-1 files are
-refused (re-run ``lesiontrials insert``)."""
+Version 2 added repeat scans (``prior``, per nodule ``growth``); version 3 a case's axial
+slab of its host (``slab_z_voxels``/``slab_z_mm``); older files are refused (re-run
+``lesiontrials insert``)."""
 
 Triple = tuple[float, float, float]
 
@@ -146,7 +149,12 @@ class InsertedNodule(Strict):
 
 
 class HostInfo(Strict):
-    """The host scan (paths relative to the data root; grid facts once it was read)."""
+    """The host scan (paths relative to the data root; grid facts once it was read).
+
+    ``shape``/``affine`` are the whole host's. When the case kept an axial slab,
+    ``slab_z_voxels`` is its half-open slice range on the host grid and ``slab_z_mm`` the
+    world z of its first and last slice centres: the case's volumes (labels, CT) are that
+    slab, with the host affine moved by ``slab_z_voxels[0]`` slices."""
 
     dataset: str
     ct_id: str
@@ -155,6 +163,8 @@ class HostInfo(Strict):
     shape: tuple[int, int, int] | None = None
     spacing_mm: Triple | None = None
     affine: list[list[float]] | None = None
+    slab_z_voxels: tuple[int, int] | None = None
+    slab_z_mm: tuple[float, float] | None = None
 
 
 class HostNative(Strict):

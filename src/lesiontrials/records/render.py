@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from lesiontrials.records.base import MaybeFloat, StageRecord, Strict
 
-RENDER_SCHEMA_VERSION = 3
+RENDER_SCHEMA_VERSION = 4  # 4: ct_z_range_mm (a case's CT may be an axial slab)
 """Version of the record's layout (bump when a field is added, renamed or changes meaning).
 It starts at 3 because ``render.json`` files before the typed record stored the renderer
 version (then 3) here; the renderer version now lives only in the resume key."""
@@ -57,6 +57,10 @@ class RenderRecord(StageRecord):
     acquisition: dict[str, Any]
     ct_file: str
     qc_file: str
+    #: World z (mm) of the CT's first and last slice centres, and whether the CT is an
+    #: axial slab of the host rather than its whole volume (see ``insert.json`` host).
+    ct_z_range_mm: tuple[float, float]
+    ct_is_slab: bool
     lesions: list[RenderedLesion]
     backend_qc: dict[str, Any]
     fidelity: dict[str, Any]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lesiontrials.errors import InputError
 from lesiontrials.execution import CaseOutcome
 from lesiontrials.geometry import mask_in_host_grid
@@ -63,7 +65,10 @@ from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec
 from lesiontrials.render.qc import qc_png
 from lesiontrials.seeding import int_seed
 
-RENDER_VERSION = 5  # bump when a backend's output for the same inputs changes (resume key)
+#: Bump when a backend's output for the same inputs changes (resume key).
+#: 5: thick-slice donors joined by a cubic spline; 6: a case's CT may be an axial slab
+#: (``ct_z_range_mm``).
+RENDER_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -175,12 +180,20 @@ def render_case(job: RenderJob) -> CaseOutcome:
         "appearance_override_size_ignored_mm": stated_diameter_mm(job.appearance),
         "host_facts": facts.to_dict(),
         "acquisition": acquisition.to_dict(), "ct_file": CT_FILE, "qc_file": QC_FILE,
+        "ct_z_range_mm": _z_range_mm(labels), "ct_is_slab": record.host.slab_z_voxels is not None,
         "lesions": lesion_rows, "backend_qc": backend_qc, "fidelity": fidelity,
         "brief": brief,
         "outputs": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                     for name, data in outputs.items()},
     }), job.case_dir / RENDER_JSON)
     return CaseOutcome(uid, "done", result=brief)
+
+
+def _z_range_mm(volume: Volume) -> tuple[float, float]:
+    """World z (mm) of the first and last axial slice centres of ``volume``."""
+    first = volume.voxel_to_world(np.zeros(3))
+    last = volume.voxel_to_world(np.array([0.0, 0.0, volume.shape[2] - 1.0]))
+    return round(float(first[2]), 3), round(float(last[2]), 3)
 
 
 def _previous_render(case_dir: Path) -> RenderRecord | None:

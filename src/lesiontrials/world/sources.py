@@ -78,9 +78,11 @@ class HostPlan:
     seed: tuple[int, ...] = field(default=())
 
 
-def host_grid(source: PhantomSource, size: str) -> tuple[tuple[int, int, int],
-                                                          tuple[float, float, float]]:
-    grid = phantom_grid(size)
+def host_grid(source: PhantomSource, grid_name: str) -> tuple[tuple[int, int, int],
+                                                               tuple[float, float, float]]:
+    """Shape (x, y, z) and voxel size (mm) of ``source``'s hosts on the named phantom grid:
+    the grid's field of view with the source's slice spacing."""
+    grid = phantom_grid(grid_name)
     sx, sy, sz = grid.spacing_mm
     z_spacing = sz * source.z_spacing_factor
     nz = round(grid.shape[2] * sz / z_spacing)
@@ -99,14 +101,15 @@ def plan_hosts(
     *,
     source_index: int,
     n_hosts: int,
-    size: str,
+    grid: str,
     seed: int,
     donor_uids: list[str],
     donor_diameters: np.ndarray,
     donor_labels: np.ndarray,
 ) -> list[HostPlan]:
-    """Decide every host of ``source``: demographics, grid and native donors."""
-    shape, spacing = host_grid(source, size)
+    """Decide every host of ``source``: demographics, grid (the named phantom grid) and
+    native donors."""
+    shape, spacing = host_grid(source, grid)
     weights = donor_weights(source, donor_diameters, donor_labels)
     plans = []
     for index in range(n_hosts):

@@ -70,6 +70,8 @@
  * @property {([number, number, number]|null)} [shape]
  * @property {([number, number, number]|null)} [spacing_mm]
  * @property {(Array<Array<number>>|null)} [affine]
+ * @property {([number, number]|null)} [slab_z_voxels]
+ * @property {([number, number]|null)} [slab_z_mm]
  */
 
 /**
@@ -231,6 +233,8 @@
  * @property {Object<string, any>} acquisition
  * @property {string} ct_file
  * @property {string} qc_file
+ * @property {[number, number]} ct_z_range_mm
+ * @property {boolean} ct_is_slab
  * @property {Array<RenderedLesion>} lesions
  * @property {Object<string, any>} backend_qc
  * @property {Object<string, any>} fidelity

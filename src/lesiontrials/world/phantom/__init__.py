@@ -5,7 +5,7 @@ Decide, then draw: :func:`sample_phantom_params` draws who the host is,
 and :mod:`.qc` measures lobes and draws a montage.
 
 >>> from lesiontrials.world.phantom import PhantomParams, generate_phantom, phantom_grid
->>> grid = phantom_grid("demo")
+>>> grid = phantom_grid("coarse")
 >>> volume = generate_phantom(PhantomParams("F", 63, 162, 26, shape_seed=7),
 ...                           shape=grid.shape, spacing_mm=grid.spacing_mm)
 >>> volume.array.dtype.name, volume.shape
