@@ -43,6 +43,22 @@ def test_hand_computed_froc_and_cpm() -> None:
     assert curve.cpm == pytest.approx(3 / 7)
 
 
+def test_candidates_on_an_excluded_finding_are_neither_hits_nor_false_positives() -> None:
+    """A host lesion kept in a synthetic case's image is not in the truth: a candidate on it
+    must not count as a false positive (it found a real lesion), nor as a hit."""
+    findings = pd.DataFrame({"scan_uid": ["A", "C"], "finding_id": ["hA", "hC"],
+                             "x_mm": [100.0, 10.0], "y_mm": [100.0, 10.0],
+                             "z_mm": [100.0, 14.0], "diameter_mm": [6.0, 6.0]})
+    plain = det.match(_truth(), _candidates(), scans=["A", "B", "C"])
+    kept = det.match(_truth(), _candidates(), scans=["A", "B", "C"], excluded=findings)
+    # (A, 100, 100, 100) lies on hA: dropped; (C, 10, 10, 10) is 4 mm from hC (radius 3): kept
+    assert sorted(kept.false_positives["probability"]) == [0.3, 0.95]
+    assert kept.nodules["best_probability"].equals(plain.nodules["best_probability"])
+    assert det.froc(kept).fps[-1] == pytest.approx(2 / 3)
+    with pytest.raises(InputError, match="excluded finding"):
+        det.match(_truth(), _candidates(), excluded=findings.drop(columns=["diameter_mm"]))
+
+
 def test_hit_table_operating_point() -> None:
     matching = det.match(_truth(), _candidates(), scans=["A", "B", "C"])
     table = det.hit_table(matching, rate=2 / 3).set_index("nodule_id")

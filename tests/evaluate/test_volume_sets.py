@@ -66,6 +66,33 @@ def test_slab_cases_are_left_out_of_volume_sets_with_the_reason(trial) -> None:
     assert "axial slab" in str(info).replace("\\n", " ")
 
 
+def test_host_lesions_kept_in_the_image_are_findings_not_truth(trial) -> None:
+    """A real host's own nodule stays in a synthetic case's image: the set lists it as a
+    finding in world mm (never as truth), and the scan is not "absent" for presence."""
+    from lesiontrials.io import read_record, write_record
+    from lesiontrials.records.insert import HostNative, InsertRecord
+    from lesiontrials.scoring.volume_questions import volume_question_truth
+
+    ws = trial.workspace
+    path = ws.case_dir(TRIAL, "t1-00002") / "insert.json"  # the nodule-free case
+    record = read_record(path, InsertRecord)
+    host = record.host.model_copy(update={"affine": AFFINE.tolist(),
+                                          "spacing_mm": (1.0, 1.0, 1.0)})
+    native = HostNative(uid="host_n1", voxels=113, centroid_voxel=(10.0, 12.0, 8.0))
+    write_record(record.model_copy(update={"host": host, "host_natives": [native]}), path)
+    vs = build_volume_set(trial=TRIAL, workspace=ws)
+    assert set(vs.truth["scan_uid"]) == {"t1-00000", "t1-00001"}
+    assert vs.findings["finding_id"].tolist() == ["host_n1"]
+    expected = AFFINE[:3, :3] @ np.array([10.0, 12.0, 8.0]) + AFFINE[:3, 3]
+    np.testing.assert_allclose(vs.findings[["x_mm", "y_mm", "z_mm"]].to_numpy(float)[0],
+                               expected)
+    assert vs.findings["diameter_mm"].iloc[0] == pytest.approx((6 * 113 / np.pi) ** (1 / 3))
+    loaded = load_volume_set(ws, TRIAL)
+    assert loaded.findings["finding_id"].tolist() == ["host_n1"]
+    presence = volume_question_truth(loaded).query("task == 'presence'").set_index("scan_uid")
+    assert presence.loc["t1-00002", "truth"] == "present"
+
+
 class _Spy:
     """A detector that records what it is given (the cheat would want the label map)."""
 

@@ -162,6 +162,20 @@ def test_a_donor_too_large_for_the_lobe_fails_with_a_reason(tmp_path, world):
     assert summary["failure_reasons"] == {"no_fit": 1}
 
 
+def test_a_donor_that_fits_only_far_from_its_target_is_moved_within_the_lobe(tmp_path, world):
+    """Nothing fits within ``max_shift_mm`` of a lobe-corner target: the whole lobe is
+    searched, the nodule stays in the planned lobe and the shift is recorded."""
+    rows = [row("t1-00000", donor_mask_path=donor_path("S6"), target_lobe="RUL",
+                target_lobe_cc_pct=100.0, target_lobe_ml_pct=0.0, target_lobe_ap_pct=100.0)]
+    workspace, summary = run(tmp_path, world, rows, config=InsertConfig(max_shift_mm=1.0))
+    assert summary["status"] == {"done": 1, "failed": 0}
+    nodule = record(workspace, "t1-00000")["nodules"][0]
+    far = [a for a in nodule["adjustments"] if a["kind"] == "beyond_max_shift"]
+    assert len(far) == 1 and far[0]["detail"]["shift_mm"] > 1.0
+    assert far[0]["detail"]["max_shift_mm"] == 1.0
+    assert nodule["realised"]["lobe"] == anatomy.Lobe.RUL.value
+
+
 def test_companions_never_overlap_or_touch(tmp_path, world):
     rows = [row("t1-00000", nodule_index=k, donor_mask_path=donor_path(d),
                 min_gap_mm=3.0 if k else math.nan)  # the manifest's gap wins over the config

@@ -117,3 +117,24 @@ def test_detector_scores_held_out_sets_and_refuses_training_scans(tmp_path: Path
     found = read_candidates(ws, "p3d", "gen_held_out")
     assert set(found["scan_uid"]) <= set(load_volume_set(ws, "gen_held_out").scans.scan_uid)
     assert found["probability"].between(0, 1).all()
+
+
+def test_negative_patches_keep_away_from_host_lesions_kept_in_the_image() -> None:
+    """A host lesion is in the image but not in the truth: no negative patch may sit on it
+    (it would teach the model that a nodule is background), and it is no positive either."""
+    from lesiontrials.io import Volume
+    from lesiontrials.training.patches import plan_sites
+
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    ct = np.full((40, 40, 40), -850, dtype=np.int16)  # all lung-like: negatives anywhere
+    ct[[0, -1], :, :] = ct[:, [0, -1], :] = 40  # a body wall around it
+    volume = Volume(ct, affine)
+    recipe = SMALL.model_copy(update={"random_negatives": 400, "hard_negatives": 0,
+                                      "min_distance_mm": 6.0})
+    lesion = np.array([[40.0, 40.0, 40.0]])
+    sites = plan_sites(volume, scan_uid="s", nodules_mm=np.zeros((0, 3)),
+                       diameters_mm=np.zeros(0), recipe=recipe,
+                       avoid_mm=lesion, avoid_diameters_mm=np.array([10.0]))
+    assert sites and all(s.presence == 0 for s in sites)
+    gaps = [np.linalg.norm(np.asarray(s.centre_mm) - lesion[0]) for s in sites]
+    assert min(gaps) >= 6.0 + 5.0

@@ -71,7 +71,8 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
             if kind == "detector":
                 candidates = read_candidates(workspace, model, set_name)
                 matching = det.match(volume_set.truth, candidates,
-                                     scans=volume_set.scans["scan_uid"].astype(str).tolist())
+                                     scans=volume_set.scans["scan_uid"].astype(str).tolist(),
+                                     excluded=volume_set.findings)
                 detections.append(_Detection(set_name, source, model, matching))
             elif kind == "malignancy":
                 malignancy.append(_malignancy_rows(workspace, volume_set, model, source))

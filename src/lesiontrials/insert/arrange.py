@@ -51,7 +51,9 @@ _ADJUSTMENT_KIND = {"outside_volume": "snap", "containment": "snap", "outside_lo
 class Adjustment:
     """A change from the plan: ``snap`` (into the lobe), ``pleural`` (away from the
     pleura), ``shift`` (away from a companion), ``resample`` (native donor off-grid),
-    ``native_target_mismatch`` (mask and manifest centre disagree; mask kept)."""
+    ``native_target_mismatch`` (mask and manifest centre disagree; mask kept),
+    ``beyond_max_shift`` (nothing fitted within ``max_shift_mm`` of a profile target, so
+    the whole lobe was searched: a large donor in a small lobe; the shift is recorded)."""
 
     kind: str
     detail: dict[str, Any] = field(default_factory=dict)
@@ -219,6 +221,7 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
                    max(gap, 0.0), config.min_lung_fraction)
     companions = [*obstacles, *(p.nodule for p in placed)]
     fit: Fit | None
+    far: Adjustment | None = None
     if spec.target_zones or spec.target_position:
         fit, target, drawn = fit_in_zone(host, spec, lobe_id, kernel, target, rule, rng,
                                            companions, config, drawn)
@@ -228,12 +231,20 @@ def place_in_lobe(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor
                        limit=host.boxes[lobe_id], companions=companions,
                        search_start_mm=config.search_start_mm,
                        max_shift_mm=None if anywhere else config.max_shift_mm)
+        if fit is None and not anywhere and config.max_shift_mm is not None:
+            # the planned lobe holds it only farther away: keep the lobe, record the shift
+            anywhere = True
+            fit = find_fit(host.labels, host.spacing_mm, kernel, target, rule,
+                           limit=host.boxes[lobe_id], companions=companions,
+                           search_start_mm=config.search_start_mm, max_shift_mm=None)
+            far = None if fit is None else Adjustment("beyond_max_shift", {
+                "max_shift_mm": config.max_shift_mm, "shift_mm": fit.shift_mm})
     if fit is None:
         raise InsertionError("no_fit", _no_fit_reason(
             spec, lobe, kernel, host, rule, None if anywhere else config.max_shift_mm,
             companions=len(companions), containment=config.containment))
     nodule = NoduleMask(kernel, fit.offset)
-    adjustments = []
+    adjustments = [] if far is None else [far]
     if fit.blocked:
         adjustments.append(Adjustment(_ADJUSTMENT_KIND[fit.blocked[0]], {
             "blocked": list(fit.blocked), "shift_mm": fit.shift_mm,

@@ -13,9 +13,12 @@ Matching (LUNA16): a candidate hits a nodule of the same scan when its centre li
 nodule's radius (distance < diameter / 2); or, with ``rule="iou"``, when the IoU of the
 candidate's box with the nodule's cube (side = diameter) reaches ``iou_threshold``. A
 candidate hitting any nodule is never a false positive; several candidates on one nodule
-count once, with the highest probability; every other candidate is a false positive,
-wherever it lies (outside the lung included). Nodules with no candidate are missed at every
-threshold.
+count once, with the highest probability; a candidate that hits no nodule but lies within
+the radius of an *excluded finding* (``excluded``: a lesion in the image that is not part
+of the truth, e.g. a real host's own nodule kept in a synthetic case; LUNA16's "irrelevant
+findings") is dropped — neither a hit nor a false positive; every other candidate is a false
+positive, wherever it lies (outside the lung included). Nodules with no candidate are missed
+at every threshold.
 
 FROC: at each distinct probability threshold ``t``, sensitivity = nodules whose best hit
 probability ≥ ``t`` / nodules, FPs per scan = false-positive candidates with probability ≥
@@ -93,11 +96,13 @@ def _box_iou(centres: np.ndarray, sizes: np.ndarray, centre: np.ndarray, side: f
 
 
 def match(truth: pd.DataFrame, candidates: pd.DataFrame, *, scans: list[str] | None = None,
-          rule: str = "radius", iou_threshold: float = 0.1) -> Matching:
+          rule: str = "radius", iou_threshold: float = 0.1,
+          excluded: pd.DataFrame | None = None) -> Matching:
     """Match candidates to nodules per scan (see the module docstring for the rules).
 
     ``scans``: every scan the detector was run on (defaults to the scans in either table);
-    a candidate or nodule on a scan outside this list is an error.
+    a candidate or nodule on a scan outside this list is an error. ``excluded``: findings
+    (:data:`TRUTH_COLUMNS`' scan, centre and diameter) whose candidates are dropped.
     """
     if rule not in RULES:
         raise InputError(f"unknown matching rule {rule!r}", fix=f"use one of {RULES}")
@@ -144,11 +149,26 @@ def match(truth: pd.DataFrame, candidates: pd.DataFrame, *, scans: list[str] | N
             fp_mask[idx[hit]] = False
             n_hits[i] = int(hit.sum())
             best[i] = float(cand_p[idx[hit]].max())
+    if excluded is not None and len(excluded):
+        fp_mask &= ~_near_findings(excluded, cand_scan, cand_xyz)
     nodules["best_probability"] = best
     nodules["n_hits"] = n_hits
     nodules["nearest_mm"] = nearest
     fps = pd.DataFrame({"scan_uid": cand_scan[fp_mask], "probability": cand_p[fp_mask]})
     return Matching(nodules=nodules, false_positives=fps, scans=tuple(scan_list))
+
+
+def _near_findings(findings: pd.DataFrame, cand_scan: np.ndarray, cand_xyz: np.ndarray
+                   ) -> np.ndarray:
+    """Which candidates lie within the radius of an excluded finding of their scan."""
+    _require(findings, TRUTH_COLUMNS[:1] + TRUTH_COLUMNS[2:], "excluded finding")
+    near = np.zeros(len(cand_scan), dtype=bool)
+    scan = findings["scan_uid"].astype(str).to_numpy()
+    for uid, row in zip(scan, findings[["x_mm", "y_mm", "z_mm", "diameter_mm"]]
+                        .to_numpy(dtype=float), strict=True):
+        on_scan = cand_scan == uid
+        near[on_scan] |= np.linalg.norm(cand_xyz[on_scan] - row[:3], axis=1) < row[3] / 2
+    return near
 
 
 # --------------------------------------------------------------------------- FROC

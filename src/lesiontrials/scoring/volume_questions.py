@@ -8,10 +8,11 @@ float32 column per dimension), plus ``run.json`` (kind ``vlm``).
 
 What each question's answer is (:func:`volume_question_truth`, from the set's truth table
 only — the model never sees it): ``presence`` is ``present`` when the scan has any nodule
-in the truth table (native ones included), else ``absent``; ``lobe`` and ``size_bin`` are
-asked only of scans whose nodules all share one lobe (one task size bin), the lobe
-question only where that lobe is one of the five; other scans have no single answer and
-are not scored on that task.
+in the truth table (native ones included) or a host lesion kept in its image (the set's
+findings), else ``absent``; ``lobe`` and ``size_bin`` are asked only of scans whose nodules
+all share one lobe (one task size bin) and that keep no host lesion (whose lobe and size
+the truth does not hold), the lobe question only where that lobe is one of the five; other
+scans have no single answer and are not scored on that task.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ EMBEDDINGS_FILE = "embeddings.parquet"
 def volume_question_truth(volume_set: VolumeSet) -> pd.DataFrame:
     """``scan_uid, task, truth`` for every scored (scan, task) pair (module docstring)."""
     truth = volume_set.truth
+    with_findings = set(volume_set.findings["scan_uid"].astype(str))
     rows = []
     for uid in volume_set.scans["scan_uid"].astype(str):
         nodules = truth[truth["scan_uid"].astype(str) == uid]
-        rows.append((uid, "presence", "present" if len(nodules) else "absent"))
-        if not len(nodules):
+        present = len(nodules) > 0 or uid in with_findings
+        rows.append((uid, "presence", "present" if present else "absent"))
+        if not len(nodules) or uid in with_findings:
             continue
         lobes = set(nodules["lobe"].astype(str))
         if len(lobes) == 1 and (lobe := lobes.pop()) in VOLUME_PROMPTS["lobe"]:

@@ -10,6 +10,12 @@ A volume set is what a 3-D model is scored on:
   0 benign, empty unknown), appearance (attenuation class: ``solid``, ``part_solid``,
   ``ground_glass``; from the rendered description, else the donor's LIDC texture score),
   the description itself, design and stratum;
+- ``findings.parquet`` (:data:`FINDING_COLUMNS`): lesions of the host scan itself that a
+  synthetic case keeps in its image (a real host's own nodule), centre in world mm and
+  equivalent diameter. They are not part of the trial's truth (no label, no design
+  stratum) but they are in the image: detection scoring neither rewards nor penalises a
+  candidate on one (LUNA16's "irrelevant findings"), and such a scan is not nodule-free
+  for a presence question;
 - ``volumes.json``: the frozen split — sorted scan uids, their SHA-256
   (:func:`~lesiontrials.io.uid_hash`), counts and what was left out and why.
 
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lesiontrials import anatomy
@@ -39,14 +46,15 @@ from lesiontrials.io import (
 )
 from lesiontrials.lesion_text.parse import parse_description
 from lesiontrials.paths import CaseFiles, DataRoot, Workspace
-from lesiontrials.records.insert import InsertedNodule
+from lesiontrials.records.insert import InsertedNodule, InsertRecord
 
-VOLUMES_VERSION = 1
+VOLUMES_VERSION = 2  # 2: findings.parquet (host lesions kept in synthetic cases' images)
 SCAN_COLUMNS = ("scan_uid", "source", "trial", "design", "ct_path", "ct_sha256",
                 "nodule_free", "n_nodules", "host_dataset", "host_ct_id")
 TRUTH_COLUMNS = ("scan_uid", "nodule_id", "x_mm", "y_mm", "z_mm", "diameter_mm", "lobe",
                  "size_bin", "label", "appearance", "description", "design", "stratum",
                  "donor_uid")
+FINDING_COLUMNS = ("scan_uid", "finding_id", "x_mm", "y_mm", "z_mm", "diameter_mm")
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class VolumeSet:
     truth: pd.DataFrame
     sha256: str
     left_out: dict[str, str] = field(default_factory=dict)
+    findings: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(FINDING_COLUMNS)))
 
     def ct_file(self, scan_uid: str) -> Path:
         row = self.scans.loc[self.scans["scan_uid"] == scan_uid]
@@ -85,8 +95,19 @@ def _typed(scans: list[dict[str, Any]], truth: list[dict[str, Any]]
     return scan_frame, truth_frame
 
 
+def _typed_findings(findings: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(findings, columns=list(FINDING_COLUMNS)).sort_values(
+        ["scan_uid", "finding_id"], kind="stable").reset_index(drop=True)
+    for column in ("x_mm", "y_mm", "z_mm", "diameter_mm"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("scan_uid", "finding_id"):
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
 def _write(name: str, workspace: Workspace, scans: list[dict[str, Any]],
-           truth: list[dict[str, Any]], left_out: dict[str, str], source: str) -> VolumeSet:
+           truth: list[dict[str, Any]], left_out: dict[str, str], source: str,
+           findings: list[dict[str, Any]] | None = None) -> VolumeSet:
     if not scans:
         raise InputError(f"volume set {name!r}: no scan can be used ({len(left_out)} left "
                          f"out: {sorted(set(left_out.values()))[:3]})",
@@ -95,14 +116,16 @@ def _write(name: str, workspace: Workspace, scans: list[dict[str, Any]],
     directory = workspace.volume_set_dir(name)
     write_parquet(scan_frame, directory / "scans.parquet")
     write_parquet(truth_frame, directory / "truth.parquet")
+    finding_frame = _typed_findings(findings or [])
+    write_parquet(finding_frame, directory / "findings.parquet")
     uids = scan_frame["scan_uid"].tolist()
     digest = uid_hash(uids)
     write_json({"name": name, "version": VOLUMES_VERSION, "source": source, "n_scans": len(uids),
-                "n_nodules": len(truth_frame),
+                "n_nodules": len(truth_frame), "n_findings": len(finding_frame),
                 "n_nodule_free": int(scan_frame["nodule_free"].sum()), "sha256": digest,
                 "uids": uids, "left_out": left_out}, directory / "volumes.json")
     return VolumeSet(name=name, root=workspace.root, scans=scan_frame, truth=truth_frame,
-                     sha256=digest, left_out=left_out)
+                     sha256=digest, left_out=left_out, findings=finding_frame)
 
 
 def load_volume_set(workspace: Workspace, name: str) -> VolumeSet:
@@ -113,6 +136,10 @@ def load_volume_set(workspace: Workspace, name: str) -> VolumeSet:
         raise InputError(f"volume set {name!r} is not built", path=info_path,
                          fix=f"run `lesiontrials volumes build {name}`")
     info = read_json(info_path)
+    if info.get("version") != VOLUMES_VERSION:
+        raise InputError(f"volume set {name!r} was built by another version "
+                         f"({info.get('version')}, this one reads {VOLUMES_VERSION})",
+                         path=info_path, fix=f"rebuild with `lesiontrials volumes build {name}`")
     scans, truth = read_parquet(directory / "scans.parquet"), read_parquet(
         directory / "truth.parquet")
     if uid_hash(scans["scan_uid"].astype(str)) != info["sha256"] or \
@@ -121,7 +148,8 @@ def load_volume_set(workspace: Workspace, name: str) -> VolumeSet:
                          path=directory / "scans.parquet",
                          fix=f"rebuild with `lesiontrials volumes build {name}`")
     return VolumeSet(name=name, root=workspace.root, scans=scans, truth=truth,
-                     sha256=str(info["sha256"]), left_out=dict(info.get("left_out", {})))
+                     sha256=str(info["sha256"]), left_out=dict(info.get("left_out", {})),
+                     findings=read_parquet(directory / "findings.parquet"))
 
 
 def list_volume_sets(workspace: Workspace) -> list[str]:
@@ -137,7 +165,7 @@ def build_volume_set(*, trial: str, workspace: Workspace) -> VolumeSet:
         raise InputError(f"trial {trial!r} has no cases", path=cases_dir,
                          fix=f"run `lesiontrials insert {trial}` and render it first")
     strata, designs = _manifest_lookup(workspace, trial)
-    scans, truth, left_out = [], [], {}
+    scans, truth, findings, left_out = [], [], [], {}
     for case_dir in sorted(p for p in cases_dir.iterdir() if p.is_dir()):
         files = CaseFiles(case_dir)
         found = read_rendered_case(files)
@@ -162,7 +190,29 @@ def build_volume_set(*, trial: str, workspace: Workspace) -> VolumeSet:
         for entry in nodules:
             truth.append(_synthetic_truth(uid, entry, appearance, design,
                                           strata.get((uid, entry.nodule_index), "")))
-    return _write(trial, workspace, scans, truth, left_out, "synthetic")
+        findings += _host_findings(uid, record)
+    return _write(trial, workspace, scans, truth, left_out, "synthetic", findings)
+
+
+def _host_findings(uid: str, record: InsertRecord) -> list[dict[str, Any]]:
+    """The host's own lesions kept in the case's image, in world mm (the host affine; slab
+    cases never reach here), with the diameter of a sphere of their voxel volume."""
+    host = record.host
+    if not record.host_natives:
+        return []
+    if host.affine is None or host.spacing_mm is None:
+        raise InputError(f"case {uid}: insert.json keeps host lesions but not the host grid",
+                         fix="re-run `lesiontrials insert` for the trial")
+    affine = np.asarray(host.affine, dtype=float)
+    voxel_ml = float(np.prod(host.spacing_mm))
+    rows = []
+    for native in record.host_natives:
+        centre = affine[:3, :3] @ np.asarray(native.centroid_voxel, dtype=float) + affine[:3, 3]
+        diameter = (6.0 * native.voxels * voxel_ml / math.pi) ** (1.0 / 3.0)
+        rows.append({"scan_uid": uid, "finding_id": native.uid, "x_mm": float(centre[0]),
+                     "y_mm": float(centre[1]), "z_mm": float(centre[2]),
+                     "diameter_mm": float(diameter)})
+    return rows
 
 
 def _manifest_lookup(workspace: Workspace, trial: str

@@ -81,13 +81,16 @@ def load_patch_data(workspace: Workspace, sets: Sequence[str], *,
         trials |= {str(t) for t in scans["trial"] if str(t)}
         hosts |= {f"{d}/{c}" for d, c in zip(scans["host_dataset"].astype(str),
                                               scans["host_ct_id"].astype(str), strict=True)}
-        truth = volume_set.truth
+        truth, findings = volume_set.truth, volume_set.findings
         for uid, volume in iter_scans(volume_set):
             nodules = truth[truth["scan_uid"] == uid]
+            kept = findings[findings["scan_uid"].astype(str) == uid]
             sites = plan_sites(volume, scan_uid=uid,
                                nodules_mm=nodules[["x_mm", "y_mm", "z_mm"]].to_numpy(float),
                                diameters_mm=nodules["diameter_mm"].to_numpy(float),
-                               recipe=recipe)
+                               recipe=recipe,
+                               avoid_mm=kept[["x_mm", "y_mm", "z_mm"]].to_numpy(float),
+                               avoid_diameters_mm=kept["diameter_mm"].to_numpy(float))
             for site in sites:
                 patch = cut_patch(volume, np.asarray(site.centre_mm), size=recipe.patch_size,
                                   spacing_mm=recipe.spacing_mm)

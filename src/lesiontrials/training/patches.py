@@ -61,12 +61,15 @@ def _far(points: np.ndarray, nodules_mm: np.ndarray, radii_mm: np.ndarray,
 
 
 def plan_sites(volume: Volume, *, scan_uid: str, nodules_mm: np.ndarray,
-               diameters_mm: np.ndarray, recipe: PatchRecipe) -> list[PatchSite]:
+               diameters_mm: np.ndarray, recipe: PatchRecipe,
+               avoid_mm: np.ndarray | None = None,
+               avoid_diameters_mm: np.ndarray | None = None) -> list[PatchSite]:
     """The patches of one scan, seeded by (recipe seed, scan uid): one per nodule (its
     centre jittered by up to ``jitter_mm`` per axis), ``random_negatives`` random lung
     voxels and the ``hard_negatives`` strongest blob-detector candidates, negatives all
-    ``min_distance_mm`` + the nodule radius away from every nodule. A scan whose lungs
-    cannot be found from HU yields its positives only."""
+    ``min_distance_mm`` + the nodule radius away from every nodule and from every lesion in
+    ``avoid_mm`` (host lesions kept in the image: never a negative, never a positive). A
+    scan whose lungs cannot be found from HU yields its positives only."""
     from lesiontrials.scoring.models.volume_baselines import LogBlobDetector, lung_mask
 
     nodules_mm = np.asarray(nodules_mm, dtype=float).reshape(-1, 3)
@@ -74,6 +77,9 @@ def plan_sites(volume: Volume, *, scan_uid: str, nodules_mm: np.ndarray,
     rng = rng_for(recipe.seed, "patch-sites", scan_uid)
     jitter = rng.uniform(-recipe.jitter_mm, recipe.jitter_mm, size=nodules_mm.shape)
     sites = [PatchSite(_point(c), 1, "nodule") for c in nodules_mm + jitter]
+    if avoid_mm is not None and avoid_diameters_mm is not None:
+        nodules_mm = np.vstack([nodules_mm, np.asarray(avoid_mm, dtype=float).reshape(-1, 3)])
+        radii = np.concatenate([radii, np.asarray(avoid_diameters_mm, float).reshape(-1) / 2])
     if recipe.random_negatives:
         lungs = np.argwhere(lung_mask(volume.array))
         world = volume.voxel_to_world(lungs) if len(lungs) else np.zeros((0, 3))
