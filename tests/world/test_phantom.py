@@ -93,7 +93,7 @@ def test_named_grids() -> None:
     full = phantom_grid("full")
     assert full.shape[:2] == (512, 512) and 280 <= full.shape[2] <= 340
     assert np.allclose(full.extent_mm, DEMO.extent_mm)
-    with pytest.raises(ValueError, match="demo"):
+    with pytest.raises(ValueError, match="coarse"):
         phantom_grid("huge")
 
 
