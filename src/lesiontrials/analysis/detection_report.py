@@ -160,7 +160,10 @@ def _detection_markdown(cpm: pd.DataFrame, size: pd.DataFrame, other: pd.DataFra
                         sets: list[str]) -> str:
     parts = ["Candidates (x, y, z mm, probability) per volume, a hit when the candidate lies "
              "within the nodule's radius (LUNA16); several candidates on one nodule count "
-             "once; every other candidate is a false positive. Sensitivity at 1/8 … 8 false "
+             "once; a candidate on a host lesion kept in a synthetic case's image (not "
+             "part of the trial's truth) is neither a hit nor a false positive (LUNA16's "
+             "irrelevant findings); every other candidate is a false positive. Sensitivity "
+             "at 1/8 … 8 false "
              "positives per scan is the FROC curve interpolated there; the CPM is their "
              "mean. Intervals: 95 % percentile bootstrap over scans. "
              f"Models marked baselines ({', '.join(BASELINE_MODELS)}) are weight-free "
