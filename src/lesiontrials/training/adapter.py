@@ -11,7 +11,6 @@ case, is refused with an error before anything is answered.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from lesiontrials.errors import InputError
 from lesiontrials.slicing.contract import Answer, Item, ModelCard
-from lesiontrials.training.checkpoint import load_checkpoint
+from lesiontrials.training.checkpoint import load_checkpoint, model_version
 from lesiontrials.training.data import LOBE_OPTIONS, SIZE_OPTIONS, resample, to_grey
 
 ADAPTER = "trained"
@@ -70,12 +69,7 @@ class TrainedSliceModel:
         self._net.eval()
         self._torch = torch
         self._deterministic = deterministic_torch
-        digest = hashlib.sha256()
-        for key, tensor in sorted(state["best_model"].items()):
-            digest.update(key.encode())
-            digest.update(tensor.numpy().tobytes())
-        digest.update(json.dumps(self.identity, sort_keys=True).encode())
-        self._version = f"{self.identity['recipe']['recipe_version']}+{digest.hexdigest()[:16]}"
+        self._version = model_version(state, self.identity)
 
     @property
     def version(self) -> str:

@@ -74,3 +74,18 @@ def load_checkpoint(path: Path, *, checkpoint_format: str = CHECKPOINT_FORMAT
                          fix="give the checkpoint of the right model kind, or train it "
                              "again with this version of lesiontrials")
     return state
+
+
+def model_version(state: dict[str, Any], identity: dict[str, Any]) -> str:
+    """A trained model's version: its recipe version + a digest of the best weights (sorted
+    tensor names and bytes) and its identity (training sets, recipe, data hashes), so two
+    checkpoints answer under one version only when they hold the same model."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for key, tensor in sorted(state["best_model"].items()):
+        digest.update(key.encode())
+        digest.update(tensor.numpy().tobytes())
+    digest.update(json.dumps(identity, sort_keys=True).encode())
+    return f"{identity['recipe']['recipe_version']}+{digest.hexdigest()[:16]}"

@@ -14,8 +14,6 @@ training case; the volume runner calls it before the model sees any CT.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,11 @@ import pandas as pd
 
 from lesiontrials.errors import InputError
 from lesiontrials.io.volumes import Volume
-from lesiontrials.training.checkpoint import PATCH_CHECKPOINT_FORMAT, load_checkpoint
+from lesiontrials.training.checkpoint import (
+    PATCH_CHECKPOINT_FORMAT,
+    load_checkpoint,
+    model_version,
+)
 from lesiontrials.training.patches import cut_patch
 
 
@@ -53,12 +55,7 @@ class TrainedPatchDetector:
             self._net.load_state_dict(state["best_model"])
         self._net.eval()
         self._deterministic = deterministic_torch
-        digest = hashlib.sha256()
-        for key, tensor in sorted(state["best_model"].items()):
-            digest.update(key.encode())
-            digest.update(tensor.numpy().tobytes())
-        digest.update(json.dumps(self.identity, sort_keys=True).encode())
-        self.version = f"{recipe['recipe_version']}+{digest.hexdigest()[:16]}"
+        self.version = model_version(state, self.identity)
 
     def check_scans(self, scans: pd.DataFrame) -> None:
         """Raise before scoring if a scan of the set was in training or validation, or is
