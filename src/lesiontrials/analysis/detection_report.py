@@ -77,8 +77,14 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
             elif kind == "malignancy":
                 malignancy.append(_malignancy_rows(workspace, volume_set, model, source))
             elif kind == "vlm":
-                questions.append(read_volume_answers(workspace, model, volume_set)
-                                 .assign(set=set_name, source=source, model=model))
+                hosts = (volume_set.scans["host_dataset"].astype(str) + "/"
+                         + volume_set.scans["host_ct_id"].astype(str))
+                host_of = dict(zip(volume_set.scans["scan_uid"].astype(str), hosts,
+                                   strict=True))
+                scored = read_volume_answers(workspace, model, volume_set)
+                questions.append(scored.assign(
+                    set=set_name, source=source, model=model,
+                    host=scored["scan_uid"].astype(str).map(host_of)))
     if not detections and not malignancy and not questions:
         return None
     track = VolumeTrack()
@@ -87,7 +93,7 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
     if malignancy:
         _malignancy_part(track, malignancy, seed=seed, replicates=replicates)
     if questions:
-        table = volume_question_table(pd.concat(questions, ignore_index=True))
+        table = volume_question_table(pd.concat(questions, ignore_index=True), seed=seed)
         track.tables["volume_questions"] = table
         track.sections.append(("3-D track: zero-shot volume questions (vision-language "
                                "encoders)", volume_question_markdown(table)))

@@ -143,3 +143,18 @@ def test_question_table_wilson_by_hand() -> None:
     assert row["ci_low"] == pytest.approx(0.3968, abs=1e-4)
     assert row["ci_high"] == pytest.approx(0.8922, abs=1e-4)
     assert row["chance"] == 0.5 and row["majority"] == pytest.approx(0.6)
+    assert row["ci_method"] == "wilson"
+
+
+def test_question_table_clusters_scans_that_share_a_host() -> None:
+    """Ten synthetic scans on two hosts, answered right on one host and wrong on the other:
+    they are two units, not ten — the interval must be the host-clustered one and wider
+    than the independent-scan Wilson interval."""
+    answers = pd.DataFrame({"set": "s", "source": "synthetic", "model": "m",
+                            "task": "presence", "truth": ["present"] * 10,
+                            "correct": [True] * 5 + [False] * 5,
+                            "host": ["H1"] * 5 + ["H2"] * 5})
+    row = volume_question_table(answers).iloc[0]
+    alone = volume_question_table(answers.drop(columns=["host"])).iloc[0]
+    assert row["ci_method"] == "wilson-design-effect" and alone["ci_method"] == "wilson"
+    assert row["ci_high"] - row["ci_low"] > alone["ci_high"] - alone["ci_low"] + 0.1
