@@ -1,6 +1,6 @@
 import numpy as np
 
-from lesiontrials.geometry import NoduleMask, mask_in_host_grid, surface_voxels
+from lesiontrials.geometry import NoduleMask, bounding_box, mask_in_host_grid, surface_voxels
 from lesiontrials.testing import sphere_mask
 
 
@@ -34,3 +34,22 @@ def test_surface_and_full_volume():
     assert full.sum() == sphere.voxel_count
     np.testing.assert_allclose(sphere.centroid_voxel(), (20, 20, 20))
     assert NoduleMask(full, (0, 0, 0)).tight().mask.shape == sphere.mask.shape
+
+
+def test_bounding_box_equals_find_objects_in_any_memory_order() -> None:
+    """The projection box is the one ``ndimage.find_objects`` gives, for C- and
+    Fortran-ordered, non-contiguous and non-bool inputs; an all-zero mask has none."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    for trial in range(40):
+        shape = tuple(int(v) for v in rng.integers(1, 14, size=3))
+        mask = rng.random(shape) < rng.choice([0.0, 0.005, 0.05, 0.5])
+        expected = ndimage.find_objects(mask.view(np.uint8))
+        want = expected[0] if expected else None
+        for variant in (mask, np.asfortranarray(mask), mask.astype(np.uint8) * 7,
+                        np.asfortranarray(mask.astype(np.float32))):
+            assert bounding_box(variant) == want, (trial, variant.dtype, variant.flags)
+        strided = np.zeros((shape[0] * 2, shape[1], shape[2] * 3), bool)
+        strided[::2, :, ::3] = mask
+        assert bounding_box(strided[::2, :, ::3]) == want

@@ -65,9 +65,27 @@ class NoduleMask:
 
 
 def bounding_box(mask: np.ndarray) -> Box | None:
-    """Tight box around the non-zero voxels, or ``None`` when there are none."""
-    boxes = ndimage.find_objects(np.asarray(mask, dtype=bool).view(np.uint8))
-    return boxes[0] if boxes and boxes[0] is not None else None
+    """Tight box around the non-zero voxels, or ``None`` when there are none.
+
+    By projections, outermost axis first (the one with the largest stride): one pass over
+    the volume finds the slab that holds the mask, and the other axes are projected from
+    that slab only. On a 512×512×300 full-grid mask holding one nodule this takes ~10 ms
+    in either memory order, where ``ndimage.find_objects`` takes 0.15 s (C order) to
+    1.6 s (Fortran order, as NIfTI volumes arrive)."""
+    mask = np.asarray(mask)  # any dtype: ``any`` tests != 0 chunk-wise, no full temporary
+    if mask.ndim == 0 or mask.size == 0:
+        return None
+    outer = int(np.argmax(np.abs(mask.strides)))
+    others = tuple(a for a in range(mask.ndim) if a != outer)
+    along = np.flatnonzero(mask.any(axis=others))
+    if along.size == 0:
+        return None
+    spans: dict[int, slice] = {outer: slice(int(along[0]), int(along[-1]) + 1)}
+    slab = mask[tuple(spans.get(a, slice(None)) for a in range(mask.ndim))]
+    for axis in others:
+        hits = np.flatnonzero(slab.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        spans[axis] = slice(int(hits[0]), int(hits[-1]) + 1)
+    return tuple(spans[a] for a in range(mask.ndim))  # type: ignore[return-value]
 
 
 def expand_box(box: Box, margin: tuple[int, int, int] | int, shape: tuple[int, ...]) -> Box:

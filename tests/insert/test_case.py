@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cc3d
@@ -346,17 +347,32 @@ def test_fallback_percents_come_from_the_donor_scan_or_are_drawn(tmp_path, world
     assert drawn["pct_fallback_rule"] == "drawn" and drawn["drawn"] == ["ml"]
 
 
+def _forget_process_memos() -> None:
+    from lesiontrials.insert import case as insert_case_module
+    from lesiontrials.io import decoded
+
+    insert_case_module._HOST_BOXES.clear()
+    insert_case_module._NATIVES.clear()
+    decoded._CROP_MEMO.clear()
+
+
 def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):
-    """Cases on one host reuse its label boxes (by file hash): same bytes as computed."""
+    """Cases on one host reuse its label boxes, native placements and mask crops (by
+    file hash): same bytes and records as computed afresh."""
     from lesiontrials.insert import case as insert_case_module
 
-    rows = [row(f"t1-{i:05d}", target_lobe=lobe, donor_mask_path=donor_path("S6"))
+    centre = world.thorax.volume.voxel_to_world(world.natives["NAT1"].centroid_voxel())
+    natives = json.dumps([{"uid": "NAT1", "mask_path": donor_path("NAT1"),
+                           "mask_scope": "nodule", "point_mm": [float(v) for v in centre]}])
+    rows = [row(f"t1-{i:05d}", target_lobe=lobe, donor_mask_path=donor_path("S6"),
+                host_natives=natives)
             for i, lobe in enumerate(("RUL", "LLL", "RLL"))]
-    insert_case_module._HOST_BOXES.clear()
+    _forget_process_memos()
     warm, _ = run(tmp_path / "warm", world, rows)  # cases 2 and 3 reuse case 1's boxes
+    assert insert_case_module._HOST_BOXES and insert_case_module._NATIVES
     outputs = {}
     for uid in ("t1-00001", "t1-00002"):
-        insert_case_module._HOST_BOXES.clear()  # each case computes its own
+        _forget_process_memos()  # each case computes its own
         cold, _ = run(tmp_path / uid, world, [r for r in rows if r["case_uid"] == uid])
         outputs[uid] = cold
     for uid, cold in outputs.items():
@@ -364,3 +380,6 @@ def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):
             assert (warm.case_dir("t1", uid) / name).read_bytes() == \
                 (cold.case_dir("t1", uid) / name).read_bytes()
         assert record(warm, uid)["nodules"] == record(cold, uid)["nodules"]
+        assert record(warm, uid)["host_natives"] == record(cold, uid)["host_natives"]
+        assert record(warm, uid)["host_natives"][0]["voxels"] == \
+            world.natives["NAT1"].voxel_count

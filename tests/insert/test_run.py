@@ -140,7 +140,12 @@ def test_decoded_cache_on_or_off_gives_identical_bytes(tmp_path, world: World):
 
     cache = DecodedCache(tmp_path / "shared_cache")
     snapshots = []
+    from lesiontrials.insert import case as insert_case_module
+    from lesiontrials.io import decoded
+
     for name, use in (("off", None), ("cold", cache), ("warm", cache)):
+        decoded._CROP_MEMO.clear()  # each mode reads its inputs itself (no process memo)
+        insert_case_module._NATIVES.clear()
         space = Workspace(tmp_path / name)
         write_manifest(space, _rows())
         insert_trial("t1", workspace=space, data_root=world.root, workers=1,

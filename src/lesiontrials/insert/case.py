@@ -152,8 +152,7 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     host_path = job.data_root / spec.host_seg_path
     cache = job.decoded_cache
     volume = read_volume_cached(host_path, cache)
-    host = HostAnatomy(volume.array, volume.spacing_mm, path=str(host_path))
-    _reuse_host_boxes(host, source_sha256(host_path))
+    host = _host_anatomy(volume, host_path)
     donors = [_read_donor(job.data_root / n.donor_mask_path, n, cache) for n in spec.nodules]
     spec = dataclasses.replace(spec, nodules=tuple(
         _fallback(job.data_root, n, d, cache) for n, d in zip(spec.nodules, donors, strict=True)))
@@ -199,20 +198,23 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
 
 
 #: Label bounding boxes of the host maps this process has read, by file SHA-256: one
-#: ``find_objects`` pass over a 512×512×320 map costs ~0.5 s, and every case on a host
+#: ``find_objects`` pass over a 512×512×320 map costs ~0.2–0.5 s, and every case on a host
 #: needs the same boxes (a pure function of the file's bytes). Bounded: hosts are few.
 _HOST_BOXES: dict[str, dict[int, Box]] = {}
 _HOST_BOXES_MAX = 32
 
 
-def _reuse_host_boxes(host: HostAnatomy, digest: str) -> None:
-    """Give ``host`` the boxes computed earlier for the same file, or remember its own."""
-    if digest in _HOST_BOXES:
-        host.__dict__["boxes"] = dict(_HOST_BOXES[digest])  # the cached_property's slot
-        return
-    if len(_HOST_BOXES) >= _HOST_BOXES_MAX:
-        _HOST_BOXES.pop(next(iter(_HOST_BOXES)))
-    _HOST_BOXES[digest] = dict(host.boxes)
+def _host_anatomy(volume: Volume, path: Path) -> HostAnatomy:
+    """The host's anatomy, given the label boxes computed earlier for the same file
+    (remembered here when new; computed before any nodule is stamped into the map)."""
+    digest = source_sha256(path)
+    host = HostAnatomy(volume.array, volume.spacing_mm, path=str(path),
+                       known_boxes=_HOST_BOXES.get(digest))
+    if digest not in _HOST_BOXES:
+        if len(_HOST_BOXES) >= _HOST_BOXES_MAX:
+            _HOST_BOXES.pop(next(iter(_HOST_BOXES)))
+        _HOST_BOXES[digest] = dict(host.boxes)
+    return host
 
 
 def _read_donor(path: Path, nodule: NoduleSpec, cache: DecodedCache | None = None) -> Volume:
@@ -248,14 +250,36 @@ def _fallback(data_root: Path, nodule: NoduleSpec, donor: Volume,
     return dataclasses.replace(measured, pct_fallback_rule="donor_scan")
 
 
+#: Host natives on their host grid, by (mask file SHA-256, scope, centre, host grid):
+#: cases on one host place the same natives. Small (nodule crops), bounded, read-only.
+_NATIVES: dict[tuple[Any, ...], NoduleMask] = {}
+_NATIVES_MAX = 256
+
+
 def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume,
                     cache: DecodedCache | None = None) -> NoduleMask:
     """One of the host scan's own nodules on the host grid (its component when the mask
-    file holds the whole scan's nodules)."""
+    file holds the whole scan's nodules).
+
+    Read as the file's nonzero crop (its components and their world positions are those
+    of the whole file), so a mask stored on the full CT grid is not labelled or resampled
+    whole; remembered for the next case on the same host (``_NATIVES``)."""
     path = data_root / str(native["mask_path"])
-    volume = nodule_volume(read_volume_cached(path, cache), scope=str(native["mask_scope"]),
-                           point_mm=tuple(native["point_mm"]), path=path)
-    return mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
+    x, y, z = (float(v) for v in native["point_mm"])
+    scope, point = str(native["mask_scope"]), (x, y, z)
+    key = (source_sha256(path) if path.is_file() else str(path), scope, point,
+           np.asarray(host.affine, dtype=float).tobytes(), host.shape)
+    if key in _NATIVES:
+        return _NATIVES[key]
+    crop = read_mask_crop_cached(path, cache)
+    volume = nodule_volume(Volume(crop.mask.view(np.uint8), crop.crop_affine), scope=scope,
+                           point_mm=point, path=path)
+    placed = mask_in_host_grid(volume.array > 0, volume.affine, host.affine, host.shape)
+    placed.mask.flags.writeable = False
+    if len(_NATIVES) >= _NATIVES_MAX:
+        _NATIVES.pop(next(iter(_NATIVES)))
+    _NATIVES[key] = placed
+    return placed
 
 
 def _write_outputs(job: InsertJob, labels: Volume, host_affine: np.ndarray,

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from isal import isal_zlib
 
 from lesiontrials.geometry import bounding_box
 from lesiontrials.io.atomic import atomic_path, sha256_file, write_text_atomic
-from lesiontrials.io.volumes import Volume, read_volume
+from lesiontrials.io.volumes import Volume, canonical_view, read_stored_array, read_volume
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,24 @@ class MaskCrop:
 
 def mask_crop(volume: Volume) -> MaskCrop:
     """The tight crop of ``volume.array > 0`` (an empty mask gives a 0-sized crop)."""
-    mask = np.asarray(volume.array) > 0
-    affine = np.asarray(volume.affine, dtype=float)
-    box = bounding_box(mask)
+    return _nonzero_crop(np.asarray(volume.array), np.asarray(volume.affine, dtype=float))
+
+
+def read_mask_crop(path: str | Path) -> MaskCrop:
+    """:func:`mask_crop` of the volume file at ``path`` (checked as :func:`read_volume`
+    checks it), found on a strided RAS+ view of the stored voxels: only the crop is
+    copied, not the whole (e.g. 512×512×300, LPS-stored) grid."""
+    array, affine = canonical_view(*read_stored_array(path))
+    return _nonzero_crop(array, affine)
+
+
+def _nonzero_crop(array: np.ndarray, affine: np.ndarray) -> MaskCrop:
+    positive = array if array.dtype.kind in "bu" else array > 0  # unsigned: > 0 is != 0
+    box = bounding_box(positive)
     if box is None:
         return MaskCrop(np.zeros((0, 0, 0), dtype=bool), (0, 0, 0), affine)
-    return MaskCrop(np.ascontiguousarray(mask[box]), (box[0].start, box[1].start, box[2].start),
-                    affine)
+    return MaskCrop(np.ascontiguousarray(array[box] > 0),
+                    (box[0].start, box[1].start, box[2].start), affine)
 
 
 @dataclass(frozen=True)
@@ -130,14 +142,14 @@ class DecodedCache:
         on a whole CT grid, without decoding or scanning the whole grid again."""
         path = Path(path)
         if not path.is_file():
-            return mask_crop(read_volume(path))
+            return read_mask_crop(path)  # raises the usual missing-file error
         key = f"{source_sha256(path)}-nonzero"
         cached = self._load(key)
         if cached is not None:
             array, meta = cached
             return MaskCrop(array, tuple(meta["offset"]),
                             np.asarray(meta["affine"], dtype=float))
-        crop = mask_crop(read_volume(path))
+        crop = read_mask_crop(path)
         self._store(key, crop.mask, {"affine": crop.affine.tolist(),
                                      "offset": list(crop.offset)})
         return crop
@@ -245,8 +257,41 @@ def read_volume_cached(path: str | Path, cache: DecodedCache | None, *,
     return cache.read(path, setting=setting, store=store)
 
 
+#: Mask crops this process has read, by source file (SHA-256 and suffix), least recently
+#: used first: every case of a trial on one host reads that host's native masks again, and
+#: donors recur across cases. A crop is a pure function of the file's bytes and holds a
+#: nodule (kB), so the memo is bounded by bytes and entries rather than being a cache to
+#: manage; its arrays are read-only, so no reader can change what the next one gets.
+_CROP_MEMO: OrderedDict[str, MaskCrop] = OrderedDict()
+CROP_MEMO_MAX_BYTES = 64 << 20
+CROP_MEMO_MAX_ENTRIES = 1024
+
+
 def read_mask_crop_cached(path: str | Path, cache: DecodedCache | None) -> MaskCrop:
-    """:meth:`DecodedCache.read_mask_crop` (decoding the file when ``cache`` is ``None``)."""
-    if cache is None:
-        return mask_crop(read_volume(path))
-    return cache.read_mask_crop(path)
+    """:meth:`DecodedCache.read_mask_crop` (decoding the file when ``cache`` is ``None``),
+    remembered in this process (``_CROP_MEMO``) by the file's SHA-256."""
+    path = Path(path)
+    if not path.is_file():
+        return read_mask_crop(path)  # raises the usual missing-file error
+    key = f"{source_sha256(path)}:{''.join(path.suffixes).lower()}"
+    crop = _CROP_MEMO.pop(key, None)
+    if crop is None:
+        crop = read_mask_crop(path) if cache is None else cache.read_mask_crop(path)
+        crop = MaskCrop(_read_only(crop.mask), crop.offset, _read_only(crop.affine))
+    _CROP_MEMO[key] = crop  # (again) the most recently used
+    _bound_crop_memo()
+    return crop
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)  # own copy (not a view of a memory-mapped cache entry)
+    array.flags.writeable = False
+    return array
+
+
+def _bound_crop_memo() -> None:
+    total = sum(c.mask.nbytes for c in _CROP_MEMO.values())
+    while _CROP_MEMO and (total > CROP_MEMO_MAX_BYTES or
+                          len(_CROP_MEMO) > CROP_MEMO_MAX_ENTRIES):
+        _, dropped = _CROP_MEMO.popitem(last=False)
+        total -= dropped.mask.nbytes
