@@ -14,7 +14,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -265,8 +265,9 @@ def _native_on_host(data_root: Path, native: dict[str, Any], host: Volume,
     of the whole file), so a mask stored on the full CT grid is not labelled or resampled
     whole; remembered for the next case on the same host (``_NATIVES``)."""
     path = data_root / str(native["mask_path"])
-    x, y, z = (float(v) for v in native["point_mm"])
-    scope, point = str(native["mask_scope"]), (x, y, z)
+    scope = str(native["mask_scope"])
+    # (a point of the wrong length is refused by nodule_component, naming the file)
+    point = cast(tuple[float, float, float], tuple(float(v) for v in native["point_mm"]))
     key = (source_sha256(path) if path.is_file() else str(path), scope, point,
            np.asarray(host.affine, dtype=float).tobytes(), host.shape)
     if key in _NATIVES:
