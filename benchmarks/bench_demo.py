@@ -52,20 +52,60 @@ def tree_rss_mb(root: int) -> float:
     return total_kb / 1024
 
 
+def tree_pids(root: int) -> list[int]:
+    """``root`` and its live descendants."""
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack += _children(pid)
+    return found
+
+
+def process_memory_kb(pid: int) -> tuple[int, int, str]:
+    """``(VmHWM, VmRSS, name)`` of one process in kB (zeros when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0, 0, ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    def kb(key: str) -> int:
+        return int(fields.get(key, "0 kB").split()[0])
+    return kb("VmHWM"), kb("VmRSS"), fields.get("Name", "").strip()
+
+
 class Sampler(threading.Thread):
-    """Samples the tree RSS; keeps the peak of the current stage."""
+    """Samples the tree RSS; keeps the peak of the current stage. Also the largest
+    single process of the stage: each process's high-water mark (``VmHWM``) when it rose
+    during the stage (so a spike between two samples still counts, and a peak reached in
+    an earlier stage by a long-lived process does not), else its sampled RSS."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak, self.done = pid, 0.0, threading.Event()
+        self.process_peak_kb, self.process_peak_pid = 0, 0
+        self._hwm: dict[int, int] = {}
 
     def run(self) -> None:
         while not self.done.is_set():
             self.peak = max(self.peak, tree_rss_mb(self.pid))
+            for pid in tree_pids(self.pid):
+                hwm, rss, _ = process_memory_kb(pid)
+                seen = hwm if hwm > self._hwm.get(pid, 0) else rss
+                self._hwm[pid] = max(hwm, self._hwm.get(pid, 0))
+                if seen > self.process_peak_kb:
+                    self.process_peak_kb, self.process_peak_pid = seen, pid
             time.sleep(0.2)
 
     def take_peak(self) -> float:
         peak, self.peak = self.peak, 0.0
+        return peak
+
+    def take_process_peak(self) -> tuple[float, int]:
+        """The stage's largest single-process memory (MB) and that process's id (the
+        command itself or one of its workers)."""
+        peak = (round(self.process_peak_kb / 1024, 1), self.process_peak_pid)
+        self.process_peak_kb, self.process_peak_pid = 0, 0
         return peak
 
 
@@ -89,14 +129,12 @@ def run_demo(workspace: Path, *, workers: int, log: Path) -> dict[str, object]:
             match = HEADING.match(line.strip())
             if match:
                 now = time.perf_counter()
-                stages.append({"stage": current, "wall_s": round(now - since, 1),
-                               "peak_tree_rss_mb": round(sampler.take_peak(), 1)})
+                stages.append(_stage(current, now - since, sampler, child.pid))
                 current, since = match.group(1), now
         code = child.wait()
         sampler.done.set()
     end = time.perf_counter()
-    stages.append({"stage": current, "wall_s": round(end - since, 1),
-                   "peak_tree_rss_mb": round(sampler.take_peak(), 1)})
+    stages.append(_stage(current, end - since, sampler, child.pid))
     peak_all = max(float(s["peak_tree_rss_mb"]) for s in stages)  # type: ignore[arg-type]
     return {"benchmark": "demo", "command": " ".join(command[1:]), "exit_code": code,
             "wall_s": round(end - start, 1), "peak_tree_rss_mb": peak_all,
@@ -105,6 +143,14 @@ def run_demo(workspace: Path, *, workers: int, log: Path) -> dict[str, object]:
             "stages": stages, "load_average_before": round(load_before, 2),
             "load_average_after": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
             "target_wall_s": 360, "target_peak_rss_mb": 1536, "log": str(log)}
+
+
+def _stage(name: str, wall_s: float, sampler: Sampler, main_pid: int) -> dict[str, object]:
+    process_mb, pid = sampler.take_process_peak()
+    return {"stage": name, "wall_s": round(wall_s, 1),
+            "peak_tree_rss_mb": round(sampler.take_peak(), 1),
+            "peak_process_rss_mb": process_mb,
+            "peak_process": "main" if pid == main_pid else "worker"}
 
 
 def main() -> None:

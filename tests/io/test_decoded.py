@@ -97,3 +97,58 @@ def test_mask_crops_are_the_nonzero_box_of_the_canonical_grid(tmp_path):
         assert np.array_equal(full, plain.array > 0)
         assert np.array_equal(crop.affine, plain.affine)
         assert np.allclose(crop.crop_affine[:3, 3], plain.voxel_to_world(np.array(crop.offset)))
+
+
+@pytest.mark.parametrize("kind", ["uint8_lps", "int16_signed", "float_ras", "empty"])
+def test_a_crop_read_of_a_file_equals_the_crop_of_its_full_read(tmp_path, kind):
+    """``read_mask_crop`` (strided view, only the crop copied) gives the crop, offset and
+    affine that cropping the whole canonical read gives: ``> 0`` in every dtype."""
+    from lesiontrials.io.decoded import read_mask_crop
+
+    rng = np.random.default_rng(5)
+    affine = np.diag([-0.7, -0.8, 1.5, 1.0]) if kind != "float_ras" else np.diag(
+        [0.7, 0.8, 1.5, 1.0])
+    array = np.zeros((21, 17, 13), np.float32 if kind == "float_ras" else np.int16)
+    if kind != "empty":
+        array[4:9, 6:15, 2:5] = rng.integers(-3, 4, (5, 9, 3))  # negatives are not mask
+        array[17, 1, 11] = -5
+    if kind == "uint8_lps":
+        array = np.clip(array, 0, None).astype(np.uint8)
+    path = write_volume(tmp_path / f"{kind}.nii.gz", Volume(array, affine),
+                        kind="mask" if kind == "uint8_lps" else "ct")
+    full, crop = mask_crop(read_volume(path)), read_mask_crop(path)
+    assert crop.mask.dtype == bool and crop.mask.flags.c_contiguous
+    assert np.array_equal(crop.mask, full.mask) and crop.offset == full.offset
+    assert np.array_equal(crop.affine, full.affine)
+    if kind == "empty":
+        assert crop.mask.size == 0
+
+
+def test_the_process_crop_memo_is_bounded_read_only_and_keyed_by_content(tmp_path,
+                                                                       monkeypatch):
+    """Crops are remembered by file hash: a second read is the same object, an edited
+    file its new crop, the memo never holds more than its byte bound, and a reader cannot
+    change what the next one gets."""
+    from lesiontrials.io import decoded
+
+    monkeypatch.setattr(decoded, "_CROP_MEMO", type(decoded._CROP_MEMO)())
+    monkeypatch.setattr(decoded, "CROP_MEMO_MAX_BYTES", 2 * 6 * 6 * 6)
+    paths = []
+    for k in range(4):
+        array = np.zeros((20, 20, 20), np.uint8)
+        array[k:k + 6, 2:8, 3:9] = 1
+        paths.append(write_volume(tmp_path / f"m{k}.nii.gz", Volume(array, np.eye(4)),
+                                  kind="mask"))
+    first = decoded.read_mask_crop_cached(paths[0], None)
+    assert decoded.read_mask_crop_cached(paths[0], None) is first
+    with pytest.raises(ValueError, match="read-only"):
+        first.mask[0, 0, 0] = False
+    for path in paths:
+        crop = decoded.read_mask_crop_cached(path, None)
+        assert sum(c.mask.nbytes for c in decoded._CROP_MEMO.values()) <= 2 * 6 * 6 * 6
+    assert crop.offset == (3, 2, 3) and len(decoded._CROP_MEMO) == 2
+    edited = np.zeros((20, 20, 20), np.uint8)
+    edited[10:12, 10:12, 10:12] = 1
+    write_volume(paths[3], Volume(edited, np.eye(4)), kind="mask")
+    again = decoded.read_mask_crop_cached(paths[3], None)
+    assert again.offset == (10, 10, 10) and again.mask.shape == (2, 2, 2)

@@ -127,3 +127,48 @@ def test_reoriented_arrays_are_writable_copies_in_the_source_memory_order():
     assert np.array_equal(array, source[::-1, ::-1, :])
     assert array.flags.writeable and array.flags.f_contiguous and array.base is None
     assert np.allclose(affine[:3, :3], np.eye(3))
+
+
+def _canonical_nibabel_read(path):
+    """What nibabel's own reader gives, brought to RAS+ (the reference for the view)."""
+    from lesiontrials.io.volumes import to_canonical
+
+    image = nib.load(str(path))
+    return to_canonical(np.asanyarray(image.dataobj), image.affine)
+
+
+@pytest.mark.parametrize("case", ["uint8_ras", "int16_lps", "big_endian", "scaled", "nifti2"])
+def test_nifti_voxels_read_as_a_view_equal_nibabels_read(tmp_path, case):
+    """The voxels taken as a view of the gunzipped bytes are nibabel's values, dtype and
+    memory order, writable; scaled data still goes through nibabel's scaling."""
+    rng = np.random.default_rng(3)
+    affine = np.diag([0.7, 0.7, 1.0, 1.0]) if case == "uint8_ras" else \
+        np.diag([-0.7, -0.7, 1.0, 1.0])
+    if case == "uint8_ras":
+        array = rng.integers(0, 30, (9, 7, 5)).astype(np.uint8)
+    else:
+        array = rng.integers(-1000, 400, (9, 7, 5)).astype(np.int16)
+    if case == "big_endian":
+        array = array.astype(">i2")
+    klass = nib.Nifti2Image if case == "nifti2" else nib.Nifti1Image
+    image = klass(array, affine)
+    if case == "scaled":
+        image.header.set_slope_inter(2.0, -1.0)
+    path = tmp_path / f"{case}.nii.gz"
+    nib.save(image, path)
+    got = read_volume(path)
+    want, want_affine = _canonical_nibabel_read(path)
+    assert got.array.dtype == want.dtype and np.array_equal(got.array, want)
+    assert got.array.strides == want.strides and got.array.flags.writeable
+    assert np.array_equal(got.affine, want_affine)
+    if case == "scaled":
+        assert got.array.dtype.kind == "f" and np.allclose(got.array[::-1, ::-1], 2.0 * array - 1)
+
+
+def test_a_nifti_stream_shorter_than_its_header_says_is_refused(tmp_path):
+    """A complete gzip stream whose voxel bytes stop early: an error naming the file."""
+    path = write_volume(tmp_path / "full.nii.gz", _marker_volume(), kind="ct")
+    short = tmp_path / "short.nii.gz"
+    short.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
+    with pytest.raises(InputError, match=r"short\.nii\.gz"):
+        read_volume(short)
