@@ -39,6 +39,7 @@ def test_pictures_through_the_decoded_cache_equal_pictures_without_it(tmp_path) 
     from fastapi.testclient import TestClient
 
     from lesiontrials.apps import create_app, images
+    from lesiontrials.io.decoded import forget_remembered_crops
 
     release = write_release_root(tmp_path / "root")
     built = build_index(release.root)
@@ -47,6 +48,7 @@ def test_pictures_through_the_decoded_cache_equal_pictures_without_it(tmp_path) 
         ws = Workspace(tmp_path / ("cached" if gb else name))
         write_index(built, ws)
         images._volumes.clear()  # the in-process volume LRU would hide the reads
+        forget_remembered_crops()  # and so would the in-process mask-crop memo
         client = TestClient(create_app(ws.root, release.root.root, decoded_cache_gb=gb),
                             base_url="http://localhost")
         shown = {}

@@ -193,12 +193,13 @@ def _tree_bytes(directory) -> dict[str, bytes]:
 
 
 def test_slices_through_the_decoded_cache_equal_slices_without_it(tmp_path):
-    from lesiontrials.io.decoded import DecodedCache
+    from lesiontrials.io.decoded import DecodedCache, forget_remembered_crops
 
     root = _real_root(tmp_path)  # full-grid masks on the CT's grid, as the release has them
     cache = DecodedCache(tmp_path / "cache")
     outputs = []
     for name, used in (("plain", None), ("cold", cache), ("warm", cache)):
+        forget_remembered_crops()  # each mode reads the masks itself
         ws = Workspace(tmp_path / name)
         build_real_set(data_root=root, workspace=ws, show_progress=False, decoded_cache=used)
         outputs.append(_tree_bytes(ws.root / "eval"))
@@ -206,6 +207,7 @@ def test_slices_through_the_decoded_cache_equal_slices_without_it(tmp_path):
     assert len(cache.entries()) == 3  # the raw CT and the two masks' crops
     trials = [write_trial(tmp_path / f"trial_{n}") for n in range(2)]
     for trial, used in zip(trials, (None, cache), strict=True):
+        forget_remembered_crops()
         build_eval_set(trial=TRIAL, workspace=trial.workspace, show_progress=False,
                        decoded_cache=used)
     assert _tree_bytes(trials[0].workspace.root / "eval") == _tree_bytes(

@@ -353,7 +353,7 @@ def _forget_process_memos() -> None:
 
     insert_case_module._HOST_BOXES.clear()
     insert_case_module._NATIVES.clear()
-    decoded._CROP_MEMO.clear()
+    decoded.forget_remembered_crops()
 
 
 def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):

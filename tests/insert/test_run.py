@@ -144,7 +144,7 @@ def test_decoded_cache_on_or_off_gives_identical_bytes(tmp_path, world: World):
     from lesiontrials.io import decoded
 
     for name, use in (("off", None), ("cold", cache), ("warm", cache)):
-        decoded._CROP_MEMO.clear()  # each mode reads its inputs itself (no process memo)
+        decoded.forget_remembered_crops()  # each mode reads its inputs itself
         insert_case_module._NATIVES.clear()
         space = Workspace(tmp_path / name)
         write_manifest(space, _rows())

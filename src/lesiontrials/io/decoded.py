@@ -283,6 +283,12 @@ def read_mask_crop_cached(path: str | Path, cache: DecodedCache | None) -> MaskC
     return crop
 
 
+def forget_remembered_crops() -> None:
+    """Empty this process's crop memo (so a comparison of reads with and without a
+    cache makes each read its files itself)."""
+    _CROP_MEMO.clear()
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     array = np.array(array)  # own copy (not a view of a memory-mapped cache entry)
     array.flags.writeable = False
