@@ -132,9 +132,11 @@ def build_one(trial: str, workspace: str, data_root: str, cache: bool) -> dict[s
     start = time.perf_counter()
     summary = build_eval_set(trial=trial, workspace=Workspace(Path(workspace)), workers=1,
                              data_root=DataRoot(Path(data_root)), show_progress=False, **extra)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"wall_s": time.perf_counter() - start,
             "slices": summary.positives + summary.negatives,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "cpu_s": usage.ru_utime + usage.ru_stime,  # the whole process, imports included
+            "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def _timed_build(trial: str, ws: Path, data_root: Path, src: str | None) -> dict[str, float]:
@@ -194,6 +196,9 @@ def release_root(data_root: Path, designs: list[str], baseline_src: str | None =
                              "slices": found["slices"], "build_s": round(found["wall_s"], 2),
                              "wall_s": round(wall, 2),
                              "s_per_case": round(wall / max(cases, 1), 3),
+                             "cpu_s": round(found["cpu_s"], 2),
+                             "cpu_s_per_case": round(found["cpu_s"] / max(cases, 1), 3),
+                             "load_average_1min": round(os.getloadavg()[0], 2),
                              "peak_rss_mb": round(found["peak_rss_mb"], 1)})
             if baseline_src:
                 runs.append({"design": trial,
