@@ -119,12 +119,14 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
                    min_diameter_mm: float = 3.0, max_diameter_mm: float = 40.0,
                    num_sigma: int = 6, threshold: float = 0.2,
                    context_hu: tuple[np.ndarray, ...] = (),
-                   best_only: bool = False) -> tuple[list[Candidate], int]:
+                   best_only: bool = False,
+                   max_measured: int | None = None) -> tuple[list[Candidate], int]:
     """Laplacian-of-Gaussian blobs of the lung-masked image, scored by their scale-normalised
     response, size, density and the air around them; with neighbour slices, blobs whose
     response persists there (vessels along z) are discounted. Returns the candidates (best
     first) and the number of LoG blobs found; ``best_only`` stops measuring once the best
-    candidate is certain (the list then holds the candidates measured)."""
+    candidate is certain (the list then holds the candidates measured); ``max_measured``
+    measures only that many of the strongest blobs."""
     if not lung.any():
         return [], 0
     crop = _lung_crop(lung)
@@ -135,7 +137,7 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
     blobs = log_blobs(log_cube(image, sigmas), sigmas, threshold=threshold)
     out: list[Candidate] = []
     best = 0.0
-    for crop_row, crop_col, k, response in blobs:
+    for crop_row, crop_col, k, response in blobs[:max_measured]:
         if best_only and out and response <= best:
             break  # score <= response: no remaining blob can beat the best
         row, col = crop_row + crop[0].start, crop_col + crop[1].start
