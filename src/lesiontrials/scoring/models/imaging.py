@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import edt
 import numpy as np
 from scipy import ndimage
 
@@ -59,29 +58,33 @@ _INPAINT_MARGIN = 8
 
 def _inpaint(hu: np.ndarray, painted: np.ndarray) -> np.ndarray:
     """``hu`` with each painted pixel replaced by the nearest pixel outside what the
-    overlay encloses (overlays are drawn outside the lesion). Worked on the overlay's
-    bounding box grown by :data:`_INPAINT_MARGIN`, which holds every nearest pixel when the
-    farthest is no further than the margin (checked; else the whole image is used)."""
-    rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
-    m = _INPAINT_MARGIN
-    box = (slice(max(rows[0] - m, 0), rows[-1] + m + 1),
-           slice(max(cols[0] - m, 0), cols[-1] + m + 1))
-    for window in (box, (slice(None), slice(None))):
+    overlay encloses (overlays are drawn outside the lesion), written into ``hu``. Worked
+    on the overlay's bounding box grown by a margin (:data:`_INPAINT_MARGIN`, then 4× that,
+    …), which holds every nearest pixel when the farthest is no further than the margin
+    (checked; the whole image last)."""
+    rows, cols = np.nonzero(painted)
+    margin = _INPAINT_MARGIN
+    while True:
+        window = (slice(max(int(rows.min()) - margin, 0), int(rows.max()) + margin + 1),
+                  slice(max(int(cols.min()) - margin, 0), int(cols.max()) + margin + 1))
+        whole = window[0].start == 0 and window[1].start == 0 and (
+            window[0].stop >= hu.shape[0] and window[1].stop >= hu.shape[1])
         part = painted[window]
         sources = ~ndimage.binary_fill_holes(part)
         if not sources.any():
             sources = ~part
         if not sources.any():
+            if whole:
+                return hu
+            margin *= 4
             continue
         distance, (near_r, near_c) = ndimage.distance_transform_edt(~sources,
                                                                    return_indices=True)
-        if window is box and distance[part].max() > m:
-            continue  # a nearest pixel may lie outside the box
-        out = hu.copy()
-        values = hu[window]
-        out[window] = np.where(part, values[near_r, near_c], values)
-        return out
-    return hu
+        if whole or distance[part].max() <= margin:
+            values = hu[window]
+            hu[window] = np.where(part, values[near_r, near_c], values)
+            return hu
+        margin *= 4  # a nearest pixel may lie outside the window
 
 
 def working_factor(spacing_mm: float, working_spacing_mm: float) -> int:
@@ -152,9 +155,23 @@ def lung_silhouette(hu: np.ndarray, *, spacing_mm: float, min_area_mm2: float = 
         grown = tuple(slice(max(b.start - radius - 1, 0), b.stop + radius + 1) for b in box)
         part = np.pad(labels[grown] == index, radius + 1)
         closed = disk_closing(part, radius)
-        filled = ndimage.binary_fill_holes(closed)[radius + 1:-radius - 1, radius + 1:-radius - 1]
+        filled = fill_holes(closed)[radius + 1:-radius - 1, radius + 1:-radius - 1]
         out[grown] |= filled
     return out
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes(mask)``: background not 4-connected to the border joins
+    the mask; found by labelling the background once instead of propagating from the
+    border (the same pixels, several times faster on a lung)."""
+    labels, n = ndimage.label(~mask)
+    if n == 0:
+        return mask.copy()
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    outside = np.zeros(n + 1, dtype=bool)
+    outside[border] = True
+    outside[0] = True  # the mask itself
+    return np.asarray(mask | ~outside[labels])
 
 
 def disk_closing(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -163,9 +180,9 @@ def disk_closing(mask: np.ndarray, radius: int) -> np.ndarray:
     pixels within ``radius`` of what the dilation left out. The same pixels (the disk is
     ``x² + y² <= r²``), in milliseconds where a 17×17 structuring element takes a second
     on a 512² slice. ``mask`` must be False within ``radius + 1`` of its border (pad it)."""
-    r2 = max(int(radius), 1) ** 2
-    dilated = edt.edtsq(~mask, parallel=1) <= r2  # squared distances: exact integers
-    return np.asarray(edt.edtsq(dilated, parallel=1) > r2)
+    r = max(int(radius), 1)
+    dilated = ndimage.distance_transform_edt(~mask) <= r
+    return np.asarray(ndimage.distance_transform_edt(dilated) > r)
 
 
 @dataclass(frozen=True)
