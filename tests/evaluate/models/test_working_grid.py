@@ -133,7 +133,8 @@ def test_the_overlay_reader_answers_alike_on_both_grids(condition):
 
 def test_working_factor_reaches_at_least_the_working_spacing():
     assert working_factor(0.75, 1.5) == 2
-    assert working_factor(0.57, 1.5) == 3  # 1.71 mm
+    assert working_factor(0.57, 1.5) == 2  # 1.14 mm: never coarser than declared
+    assert working_factor(0.5, 1.5) == 3
     assert working_factor(1.5, 1.5) == 1
     assert working_factor(3.0, 1.5) == 1
     assert working_factor(0.7, 0.0) == 1
@@ -197,3 +198,23 @@ def test_a_writeable_image_changed_in_place_is_analysed_again():
     first = baselines._digest(frozen)
     assert baselines._DIGESTS[id(frozen)][1] == first == baselines._digest(frozen)
     assert id(image) not in baselines._DIGESTS
+
+
+def test_inpainting_grows_its_window_until_every_nearest_pixel_is_inside(monkeypatch):
+    rng = np.random.default_rng(4)
+    image = np.repeat(rng.integers(0, 256, (80, 80), dtype=np.uint8)[..., None], 3, axis=2)
+    image[20:50, 30:60] = (0, 255, 0)  # a solid 30-px block: its centre is 15 px from any
+    near = hu_estimate(image, profile="lung")  # unpainted pixel, beyond the first margin
+    monkeypatch.setattr("lesiontrials.scoring.models.imaging._INPAINT_MARGIN", 10_000)
+    assert np.array_equal(near, hu_estimate(image, profile="lung"))
+
+
+def test_png_cache_arrays_are_immutable_to_their_buffer_so_their_digest_is_kept(tmp_path):
+    from lesiontrials.io import PngCache, write_png
+
+    write_png(tmp_path / "a.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
+    image = PngCache().read(tmp_path / "a.png")
+    assert baselines._immutable(image)
+    with pytest.raises(ValueError):
+        image[0, 0] = 1
+    assert not baselines._immutable(np.zeros((2, 2), np.uint8))

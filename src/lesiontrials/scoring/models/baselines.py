@@ -15,9 +15,10 @@
 
 All read pixels back to HU from either profile and use ``Item.pixel_spacing_mm``. The
 intensity analysis runs on a declared working grid (:attr:`DetectorParams.working_spacing_mm`):
-an image with finer pixels is block-averaged in HU to pixels of at least that size, so a
-baseline asks the same question, at the same cost per mm², of a 512² slice at 0.75 mm as of
-a 128² one at 3 mm. The overlay is read at the image's own pixels (its colours are exact
+an image with pixels of half that size or less is block-averaged in HU by the largest
+integer factor that keeps its pixels no coarser than that (0.57–0.75 mm → ×2), so a
+baseline's cost follows the slice's extent in mm, not its pixel count, and a 512² slice
+costs about what a 256² one does. The overlay is read at the image's own pixels (its colours are exact
 there).
 """
 
@@ -78,7 +79,8 @@ class DetectorParams:
     #: LoG blobs measured (the strongest responses; a nodule scoring "present" ranked within
     #: the first 17 of ~150 on 0.75-mm slices at the working grid)
     log_max_measured: int = 12
-    #: finest pixel (mm) analysed: finer images are block-averaged to at least this
+    #: working grid (mm): images with pixels of half this or less are block-averaged by
+    #: the largest integer factor that keeps pixels no coarser than this
     working_spacing_mm: float = 1.5
 
 

@@ -88,13 +88,14 @@ def _inpaint(hu: np.ndarray, painted: np.ndarray) -> np.ndarray:
 
 
 def working_factor(spacing_mm: float, working_spacing_mm: float) -> int:
-    """Block size ``f`` (pixels per side) that brings pixels of ``spacing_mm`` to at least
-    ``working_spacing_mm``: the smallest integer ≥ 1 with ``spacing_mm · f ≥
-    working_spacing_mm`` (1 when the pixels are already that coarse)."""
+    """Block size ``f`` (pixels per side) for pixels of ``spacing_mm`` on a working grid of
+    ``working_spacing_mm``: the largest integer ≥ 1 with ``spacing_mm · f ≤
+    working_spacing_mm`` (0.57–0.75 mm → 2 at 1.5 mm: a 512² slice becomes 256² and no
+    pixel coarser than the working spacing; 1 when the pixels are already that coarse)."""
     if not (math.isfinite(spacing_mm) and spacing_mm > 0 and math.isfinite(working_spacing_mm)):
         raise ValueError(f"pixel spacing {spacing_mm} / working spacing {working_spacing_mm} "
                          "must be finite and positive")
-    return max(1, math.ceil(working_spacing_mm / spacing_mm - 1e-6))
+    return max(1, math.floor(working_spacing_mm / spacing_mm + 1e-6))
 
 
 def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
