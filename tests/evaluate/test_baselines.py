@@ -47,7 +47,7 @@ def _items(trial, *, condition: str, task: str, profile: str = "lung") -> tuple[
 def test_intensity_detectors_find_bright_nodules(built_trial, model_class, profile):
     model = model_class()
     assert isinstance(model, Model) and model.version.startswith(f"{model.algorithm_version}+")
-    assert model.algorithm_version == ("3" if model_class is BlobDetector else "2")
+    assert model.algorithm_version == ("4" if model_class is BlobDetector else "3")
     for task in ("presence", "lobe", "size"):
         items, truth = _items(built_trial, condition="plain", task=task, profile=profile)
         answers = model.answer(items)

@@ -146,7 +146,10 @@ class PngCache:
         if image is None:
             self.misses += 1
             image = read_png(path)
-            image.flags.writeable = False
+            view: object = image
+            while isinstance(view, np.ndarray):  # the array and the buffers it views
+                view.flags.writeable = False
+                view = view.base
             self._bytes += image.nbytes
             while self._images and self._bytes > self.max_bytes:
                 oldest = next(iter(self._images))

@@ -13,7 +13,13 @@
   option (fitted on the scored set's truth when the runner offers it), the floor every
   model must beat.
 
-All read pixels back to HU from either profile and use ``Item.pixel_spacing_mm``.
+All read pixels back to HU from either profile and use ``Item.pixel_spacing_mm``. The
+intensity analysis runs on a declared working grid (:attr:`DetectorParams.working_spacing_mm`):
+an image with pixels of half that size or less is block-averaged in HU by the largest
+integer factor that keeps its pixels no coarser than that (0.57–0.75 mm → ×2), so a
+baseline's cost follows the slice's extent in mm, not its pixel count, and a 512² slice
+costs about what a 256² one does. The overlay is read at the image's own pixels (its colours are exact
+there).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -30,10 +37,13 @@ from scipy import ndimage
 from lesiontrials.anatomy import task_size_bin
 from lesiontrials.scoring.models.imaging import (
     Candidate,
+    block_any,
+    block_mean,
     hu_estimate,
     lobe_at,
     lung_silhouette,
     threshold_candidates,
+    working_factor,
 )
 from lesiontrials.scoring.models.prior import (
     DEFAULT_PRIOR,
@@ -42,7 +52,7 @@ from lesiontrials.scoring.models.prior import (
 )
 from lesiontrials.scoring.models.scale_space import log_candidates
 from lesiontrials.slicing.contract import Answer, Item, ModelCard
-from lesiontrials.slicing.overlays import GREEN, RED, colour_mask, overlay_pixels
+from lesiontrials.slicing.overlays import GREEN, RED, colour_mask
 
 __all__ = ["BlobDetector", "DetectorParams", "MajorityPrior", "OverlayReader",
            "ThresholdDetector", "answer_from_candidates", "overlay_region"]
@@ -66,24 +76,35 @@ class DetectorParams:
     log_threshold: float = 0.2
     num_sigma: int = 6
     log_present_score: float = 0.3  # LoG scores peak near 0.6 for a full-contrast disk
+    #: LoG blobs measured (the strongest responses; a nodule scoring "present" ranked within
+    #: the first 17 of ~150 on 0.75-mm slices at the working grid)
+    log_max_measured: int = 12
+    #: working grid (mm): images with pixels of half this or less are block-averaged by
+    #: the largest integer factor that keeps pixels no coarser than this
+    working_spacing_mm: float = 1.5
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """One image analysed: HU estimate, lung silhouette, ranked candidates."""
+    """One image analysed on the working grid: HU, lung silhouette, ranked candidates
+    (positions in working-grid pixels) and the block size ``factor`` (image pixels per
+    working pixel, per side)."""
 
     hu: np.ndarray
     lung: np.ndarray
     candidates: tuple[Candidate, ...]
     found: int = -1  # candidates considered (-1: as many as listed)
+    factor: int = 1
 
 
-#: 2: presence option scores are probabilities (:func:`presence_probability`)
-DETECTOR_VERSION = "2"
+#: 2: presence option scores are probabilities (:func:`presence_probability`); 3: the
+#: analysis runs on the working grid (``working_spacing_mm``)
+DETECTOR_VERSION = "3"
 #: the blob detector's own algorithm version: 3 computes the LoG scale space once (FFT for
 #: large σ) with its own peak finding and pruning, and measures blobs only until the best
-#: is certain (its answers' text counts LoG blobs)
-BLOB_VERSION = "3"
+#: is certain (its answers' text counts LoG blobs); 4: on the working grid, measuring at
+#: most ``log_max_measured`` blobs
+BLOB_VERSION = "4"
 
 
 class _Baseline:
@@ -101,19 +122,28 @@ class _Baseline:
         self._cache: dict[str, Analysis] = {}
         self._context_hu: dict[str, np.ndarray] = {}
 
-    def context_hu(self, item: Item, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        """HU of the item's neighbour slices of ``shape`` (others are ignored), each
-        estimated once: the same neighbours come with every condition and task of a
-        slice."""
+    def working(self, item: Item) -> tuple[np.ndarray, float, int]:
+        """The item's image as HU ``(h, w)`` float32 on the working grid, that grid's pixel
+        spacing (mm) and the block size ``factor`` it was averaged by."""
+        spacing = _spacing(item)
+        factor = working_factor(spacing, self.params.working_spacing_mm)
+        hu = block_mean(hu_estimate(item.image, profile=item.profile), factor)
+        return hu, spacing * factor, factor
+
+    def context_hu(self, item: Item, *, factor: int) -> tuple[np.ndarray, ...]:
+        """HU of the item's neighbour slices on the working grid (``factor`` as for the
+        image; neighbours of another shape than the image are ignored), each estimated once:
+        the same neighbours come with every condition and task of a slice."""
         out = []
         for image in item.context:
-            if np.shape(image)[:2] != shape:
+            if np.shape(image)[:2] != np.shape(item.image)[:2]:
                 continue
-            key = f"{_digest(image)}|{item.profile}"
+            key = f"{_digest(image)}|{item.profile}|{factor}"
             if key not in self._context_hu:
                 if len(self._context_hu) >= 64:
                     self._context_hu.pop(next(iter(self._context_hu)))
-                self._context_hu[key] = hu_estimate(image, profile=item.profile)
+                self._context_hu[key] = block_mean(hu_estimate(image, profile=item.profile),
+                                                   factor)
             out.append(self._context_hu[key])
         return tuple(out)
 
@@ -134,10 +164,8 @@ class _Baseline:
 
     def analyse(self, item: Item) -> Analysis:
         """The cached analysis of the item's image (keyed by its pixels and spacing)."""
-        digest = hashlib.sha1(usedforsecurity=False)
-        for image in (item.image, *item.context):
-            digest.update(np.ascontiguousarray(image).tobytes())
-        key = f"{digest.hexdigest()}|{item.profile}|{_spacing(item)}|{len(item.context)}"
+        pictures = "|".join(_digest(image) for image in (item.image, *item.context))
+        key = f"{pictures}|{item.profile}|{_spacing(item)}|{len(item.context)}"
         if key not in self._cache:
             if len(self._cache) >= self.cache_size:
                 self._cache.pop(next(iter(self._cache)))
@@ -148,11 +176,43 @@ class _Baseline:
         raise NotImplementedError
 
 
+#: digests of read-only arrays by object id, with a weak reference that tells whether the
+#: id still names the same array: the same image object comes with every task of a slice
+_DIGESTS: dict[int, tuple[weakref.ref[np.ndarray], str]] = {}
+_DIGESTS_MAX = 256
+
+
 def _digest(image: np.ndarray) -> str:
+    """SHA-1 of an image's shape and pixels; remembered for arrays that cannot change
+    (read-only, like the scorer's :class:`~lesiontrials.io.PngCache` arrays, down to the
+    buffer they view), hashed anew otherwise."""
+    array = np.asarray(image)
+    frozen = _immutable(array)
+    if frozen:
+        entry = _DIGESTS.get(id(array))
+        if entry is not None and entry[0]() is array:
+            return entry[1]
     digest = hashlib.sha1(usedforsecurity=False)
-    digest.update(str(np.shape(image)).encode())
-    digest.update(np.ascontiguousarray(image).tobytes())
-    return digest.hexdigest()
+    digest.update(str(array.shape).encode())
+    digest.update(str(array.dtype).encode())
+    digest.update(np.ascontiguousarray(array).data)
+    text = digest.hexdigest()
+    if frozen:
+        if len(_DIGESTS) >= _DIGESTS_MAX:
+            _DIGESTS.pop(next(iter(_DIGESTS)))
+        _DIGESTS[id(array)] = (weakref.ref(array), text)
+    return text
+
+
+def _immutable(array: np.ndarray) -> bool:
+    """Whether no one can write the array's pixels without first making it writeable:
+    it and every array it views are read-only, down to an owner or an immutable buffer."""
+    current: object = array
+    while isinstance(current, np.ndarray):
+        if current.flags.writeable:
+            return False
+        current = current.base
+    return current is None or isinstance(current, bytes)
 
 
 def presence_probability(score: float, *, threshold: float) -> float:
@@ -166,9 +226,12 @@ def presence_probability(score: float, *, threshold: float) -> float:
 
 
 def answer_from_candidates(item: Item, candidates: Sequence[Candidate], lung: np.ndarray, *,
-                           present_score: float, method: str, found: int = -1) -> Answer:
+                           present_score: float, method: str, found: int = -1,
+                           factor: int = 1) -> Answer:
     """Turn ranked candidates into an answer for the item's task (``found``: how many
-    candidates the detector considered, when it listed only the best)."""
+    candidates the detector considered, when it listed only the best; ``factor``: image
+    pixels per pixel of ``lung`` and the candidates' positions, so that the text names the
+    position in the image's own pixels)."""
     best = candidates[0] if candidates else None
     score = best.score if best is not None else 0.0
     if item.task == "presence":
@@ -183,8 +246,9 @@ def answer_from_candidates(item: Item, candidates: Sequence[Candidate], lung: np
         option = lobe_at(best.row, best.col, lung)
     else:
         option = task_size_bin(best.diameter_mm)
-    return Answer(option, raw_text=f"{option} ({method}: candidate at row {best.row:.0f}, col "
-                  f"{best.col:.0f}, {best.diameter_mm:.1f} mm)")
+    row, col = ((best.row + 0.5) * factor - 0.5, (best.col + 0.5) * factor - 0.5)
+    return Answer(option, raw_text=f"{option} ({method}: candidate at row {row:.0f}, col "
+                  f"{col:.0f}, {best.diameter_mm:.1f} mm)")
 
 
 class ThresholdDetector(_Baseline):
@@ -195,21 +259,20 @@ class ThresholdDetector(_Baseline):
 
     def _analyse(self, item: Item) -> Analysis:
         p = self.params
-        spacing = _spacing(item)
-        hu = hu_estimate(item.image, profile=item.profile)
+        hu, spacing, factor = self.working(item)
         lung = lung_silhouette(hu, spacing_mm=spacing)
-        context = self.context_hu(item, hu.shape)
+        context = self.context_hu(item, factor=factor)
         candidates = [c for c in threshold_candidates(
             hu, lung, spacing_mm=spacing, threshold_hu=p.threshold_hu,
             min_diameter_mm=p.min_diameter_mm, context_hu=context)
             if c.diameter_mm <= p.max_diameter_mm]
-        return Analysis(hu, lung, tuple(candidates))
+        return Analysis(hu, lung, tuple(candidates), factor=factor)
 
     def answer_one(self, item: Item) -> Answer:
         found = self.analyse(item)
         return answer_from_candidates(item, found.candidates, found.lung,
                                       present_score=self.params.present_score,
-                                      method="threshold")
+                                      method="threshold", factor=found.factor)
 
 
 class BlobDetector(_Baseline):
@@ -220,28 +283,50 @@ class BlobDetector(_Baseline):
     algorithm_version = BLOB_VERSION
 
     def _analyse(self, item: Item) -> Analysis:
-        spacing = _spacing(item)
-        hu = hu_estimate(item.image, profile=item.profile)
+        hu, spacing, factor = self.working(item)
         lung = lung_silhouette(hu, spacing_mm=spacing)
-        context = self.context_hu(item, hu.shape)
+        context = self.context_hu(item, factor=factor)
         p = self.params
         candidates, blobs = log_candidates(
             hu, lung, spacing_mm=spacing, min_diameter_mm=p.min_diameter_mm,
             max_diameter_mm=p.max_diameter_mm, num_sigma=p.num_sigma,
-            threshold=p.log_threshold, context_hu=context, best_only=True)
-        return Analysis(hu, lung, tuple(candidates), found=blobs)
+            threshold=p.log_threshold, context_hu=context, best_only=True,
+            max_measured=p.log_max_measured)
+        return Analysis(hu, lung, tuple(candidates), found=blobs, factor=factor)
 
     def answer_one(self, item: Item) -> Answer:
         found = self.analyse(item)
         return answer_from_candidates(item, found.candidates, found.lung,
                                       present_score=self.params.log_present_score,
-                                      method="LoG", found=found.found)
+                                      method="LoG", found=found.found, factor=found.factor)
 
 
-def overlay_region(image: np.ndarray, hu: np.ndarray) -> tuple[np.ndarray, str] | None:
+def overlay_region(image: np.ndarray, hu: np.ndarray, *,
+                   colours: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, str] | None:
     """The nodule's pixels read from the overlay: inside the red contour, else the dense
-    pixels (> −500 HU) inside the green box nearest its centre, else the box interior."""
-    red, green = colour_mask(image, RED), colour_mask(image, GREEN)
+    pixels (> −500 HU) inside the green box nearest its centre, else the box interior.
+    Worked in the overlay's bounding box grown by one pixel (the same pixels: what lies
+    outside the box is background connected to the image border either way). ``colours``:
+    the image's red and green pixels when already found."""
+    red, green = colours or (colour_mask(image, RED), colour_mask(image, GREEN))
+    painted = red | green
+    if not painted.any():
+        return None
+    rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    crop = (np.pad(red[box], 1), np.pad(green[box], 1), np.pad(hu[box], 1))
+    found = _region_in_box(*crop)
+    if found is None:
+        return None
+    region = np.zeros(red.shape, dtype=bool)
+    region[box] = found[0][1:-1, 1:-1]
+    return region, found[1]
+
+
+def _region_in_box(red: np.ndarray, green: np.ndarray, hu: np.ndarray
+                   ) -> tuple[np.ndarray, str] | None:
+    """:func:`overlay_region` on the overlay's box padded by a pixel of background."""
     if red.any():
         filled = ndimage.binary_fill_holes(red)
         inside = filled & ~red
@@ -264,6 +349,17 @@ def overlay_region(image: np.ndarray, hu: np.ndarray) -> tuple[np.ndarray, str] 
     return labels == nearest, "box"
 
 
+@dataclass(frozen=True)
+class _OverlayRead:
+    """The overlay of one image read: the marked region (image pixels) and its source,
+    and the image's HU with the spacing, for the lung silhouette a lobe answer needs."""
+
+    region: np.ndarray
+    source: str
+    hu: np.ndarray
+    spacing_mm: float
+
+
 class OverlayReader(_Baseline):
     """Reads the guidance overlay when there is one (see the module docstring)."""
 
@@ -273,24 +369,53 @@ class OverlayReader(_Baseline):
     def __init__(self, params: DetectorParams | None = None) -> None:
         super().__init__(params)
         self._fallback = ThresholdDetector(self.params)
+        self._reads: dict[str, _OverlayRead | None] = {}
+        self._lungs: dict[str, tuple[np.ndarray, int]] = {}
+
+    def read(self, item: Item) -> tuple[str, _OverlayRead | None]:
+        """The item image's overlay (``None`` without one), read once per image."""
+        image = np.asarray(item.image)
+        key = f"{_digest(image)}|{item.profile}|{_spacing(item)}"
+        if key not in self._reads:
+            if len(self._reads) >= self.cache_size:
+                oldest = next(iter(self._reads))
+                self._reads.pop(oldest)
+                self._lungs.pop(oldest, None)
+            read = None
+            colours = (colour_mask(image, RED), colour_mask(image, GREEN))
+            painted = colours[0] | colours[1]
+            if painted.any():
+                hu = hu_estimate(image, profile=item.profile, painted=painted)
+                found = overlay_region(image, hu, colours=colours)
+                assert found is not None  # overlay pixels are red or green
+                read = _OverlayRead(found[0], found[1], hu, _spacing(item))
+            self._reads[key] = read
+        return key, self._reads[key]
+
+    def _lung(self, key: str, read: _OverlayRead) -> tuple[np.ndarray, int]:
+        """The lung silhouette on the working grid and its block size, once per image."""
+        if key not in self._lungs:
+            factor = working_factor(read.spacing_mm, self.params.working_spacing_mm)
+            self._lungs[key] = (lung_silhouette(block_mean(read.hu, factor),
+                                                spacing_mm=read.spacing_mm * factor), factor)
+        return self._lungs[key]
 
     def answer_one(self, item: Item) -> Answer:
-        if np.ndim(item.image) != 3 or not overlay_pixels(item.image).any():
+        key, read = self.read(item)
+        if read is None:
             answer = self._fallback.answer_one(item)
             return replace(answer, raw_text="no overlay; " + answer.raw_text)
-        hu = hu_estimate(item.image, profile=item.profile)
-        found = overlay_region(item.image, hu)
-        assert found is not None
-        region, source = found
+        region, source = read.region, read.source
         if item.task == "presence":
             return Answer("present", raw_text=f"present (a {source} marks a finding)",
                           scores={"present": 1.0, "absent": 0.0})
-        spacing = _spacing(item)
         rows, cols = np.nonzero(region)
         if item.task == "lobe":
-            lung = lung_silhouette(hu, spacing_mm=spacing)
-            option = lobe_at(float(rows.mean()), float(cols.mean()), lung | region)
+            lung, factor = self._lung(key, read)
+            option = lobe_at((float(rows.mean()) + 0.5) / factor - 0.5,
+                             (float(cols.mean()) + 0.5) / factor - 0.5,
+                             lung | block_any(region, factor))
             return Answer(option, raw_text=f"{option} (position of the {source})")
-        diameter = 2.0 * math.sqrt(rows.size / math.pi) * spacing
+        diameter = 2.0 * math.sqrt(rows.size / math.pi) * read.spacing_mm
         option = task_size_bin(diameter)
         return Answer(option, raw_text=f"{option} ({source} region {diameter:.1f} mm)")

@@ -86,14 +86,28 @@ def _disk_overlap(d: np.ndarray, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
     return np.where(d <= np.abs(r1 - r2), 1.0, fraction)
 
 
+def _max3(cube: np.ndarray) -> np.ndarray:
+    """``ndimage.maximum_filter(cube, size=3, mode="nearest")`` by shifted maxima along each
+    axis (the same values; a replicated edge is the pixel itself), several times faster."""
+    out = cube
+    for axis in range(cube.ndim):
+        step = out.copy()
+        head = [slice(None)] * cube.ndim
+        tail = [slice(None)] * cube.ndim
+        head[axis], tail[axis] = slice(1, None), slice(None, -1)
+        np.maximum(step[tuple(head)], out[tuple(tail)], out=step[tuple(head)])
+        np.maximum(step[tuple(tail)], out[tuple(head)], out=step[tuple(tail)])
+        out = step
+    return out
+
+
 def log_blobs(cube: np.ndarray, sigmas: np.ndarray, *, threshold: float,
               overlap: float = 0.5) -> np.ndarray:
     """Blobs ``(n, 4)``: row, col, sigma index, response — 3×3×3 local maxima of the cube
     above ``threshold``; of two blobs (radius σ√2) overlapping by more than ``overlap`` of the
     smaller one's area, the one of smaller σ (equal σ: smaller response) is dropped.
     Sorted by response, strongest first."""
-    peaks = (cube >= threshold) & (cube == ndimage.maximum_filter(cube, size=3,
-                                                                   mode="nearest"))
+    peaks = (cube >= threshold) & (cube == _max3(cube))
     k, rows, cols = np.nonzero(peaks)
     if k.size == 0:
         return np.empty((0, 4))
@@ -119,12 +133,14 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
                    min_diameter_mm: float = 3.0, max_diameter_mm: float = 40.0,
                    num_sigma: int = 6, threshold: float = 0.2,
                    context_hu: tuple[np.ndarray, ...] = (),
-                   best_only: bool = False) -> tuple[list[Candidate], int]:
+                   best_only: bool = False,
+                   max_measured: int | None = None) -> tuple[list[Candidate], int]:
     """Laplacian-of-Gaussian blobs of the lung-masked image, scored by their scale-normalised
     response, size, density and the air around them; with neighbour slices, blobs whose
     response persists there (vessels along z) are discounted. Returns the candidates (best
     first) and the number of LoG blobs found; ``best_only`` stops measuring once the best
-    candidate is certain (the list then holds the candidates measured)."""
+    candidate is certain (the list then holds the candidates measured); ``max_measured``
+    measures only that many of the strongest blobs."""
     if not lung.any():
         return [], 0
     crop = _lung_crop(lung)
@@ -135,7 +151,7 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
     blobs = log_blobs(log_cube(image, sigmas), sigmas, threshold=threshold)
     out: list[Candidate] = []
     best = 0.0
-    for crop_row, crop_col, k, response in blobs:
+    for crop_row, crop_col, k, response in blobs[:max_measured]:
         if best_only and out and response <= best:
             break  # score <= response: no remaining blob can beat the best
         row, col = crop_row + crop[0].start, crop_col + crop[1].start
@@ -177,11 +193,11 @@ class _Blob:
     @cached_property
     def grown(self) -> np.ndarray:
         """The region grown by one pixel (4-connected)."""
-        return np.asarray(ndimage.binary_dilation(self.region, structure=_CROSS))
+        return cross_dilation(self.region)
 
     def ring_air(self) -> float:
         """Share of air (< −400 HU) in the 2-px ring around the region (0 without a ring)."""
-        ring = ndimage.binary_dilation(self.grown, structure=_CROSS) & ~self.region
+        ring = cross_dilation(self.grown) & ~self.region
         return float((self.values[ring] < -400.0).mean()) if ring.any() else 0.0
 
     def persistence(self, context_hu: tuple[np.ndarray, ...]) -> float:
@@ -190,6 +206,28 @@ class _Blob:
             return float("nan")
         return float(np.mean([np.count_nonzero((c[self.window] > self.level_hu) & self.grown)
                               for c in context_hu])) / float(self.area)
+
+
+def cross_dilation(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, structure=cross)`` of a 2-D bool mask (nothing
+    beyond its edges) by four shifted ORs: the same pixels at a tenth of the cost on the
+    small windows a blob is measured in."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D array (the same value, without its overhead)."""
+    n = values.size
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    part = np.partition(values, (half - 1, half))
+    return float((part[half - 1] + part[half]) / 2)
 
 
 def _blob_region(hu: np.ndarray, lung: np.ndarray, *, row: float, col: float,
@@ -201,11 +239,12 @@ def _blob_region(hu: np.ndarray, lung: np.ndarray, *, row: float, col: float,
     r0, c0 = max(int(row) - reach, 0), max(int(col) - reach, 0)
     window = (slice(r0, int(row) + reach + 1), slice(c0, int(col) + reach + 1))
     values, inside = hu[window], lung[window]
-    rows, cols = np.ogrid[:values.shape[0], :values.shape[1]]
-    distance2 = (rows + (r0 - row)) ** 2 + (cols + (c0 - col)) ** 2
+    rows = np.arange(values.shape[0], dtype=np.float64)[:, None] + (r0 - row)
+    cols = np.arange(values.shape[1], dtype=np.float64)[None, :] + (c0 - col)
+    distance2 = rows * rows + cols * cols
     core = distance2 <= max(radius / math.sqrt(2.0), 1.0) ** 2
     far = inside & (distance2 > 4.0 * radius * radius)
-    background = float(np.median(values[far])) if far.any() else -850.0
+    background = _median(values[far]) if far.any() else -850.0
     level = (float(values[core].mean()) + background) / 2.0
     above = values > level
     centre_at = (int(row) - r0, int(col) - c0)
