@@ -36,7 +36,9 @@ import numpy as np
 from scipy.special import expit
 
 from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
+from lesiontrials.analysis.crossed_moments import crossed_mean_variance
 from lesiontrials.analysis.intervals import critical_value, wilson
+from lesiontrials.analysis.resampling import unit_cells
 from lesiontrials.analysis.simulate import (
     DEMO,
     PAPER,
@@ -164,17 +166,20 @@ def accuracy_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed
         one_unit = CrossedDesign(design.name, design.n_donors, design.hosts_per_donor,
                                  design.n_hosts, design.slices, units=1)
         rng = rng_for(seed, design.name, "crossed", tag)
-        hits, reference = [], []
+        hits, reference, estimates, variances = [], [], [], []
         for _ in range(sims):
             answers = simulate_answers(one_unit, effects, rng, intercepts=np.array([beta]))
-            ci = accuracy_interval(answers.correct, units={"donor": answers.donor,
-                                                            "host": answers.host},
-                                   rng=rng, replicates=replicates)
+            units = {"donor": answers.donor, "host": answers.host}
+            ci = accuracy_interval(answers.correct, units=units, rng=rng,
+                                   replicates=replicates)
             hits.append(ci.low <= truth <= ci.high)
             reference.append(_iid_wilson_covers(answers.correct, truth))
+            estimates.append(float(answers.correct.mean()))
+            variances.append(_crossed_variance(answers.correct, units, "constrained"))
         key = f"coverage_accuracy_crossed_{tag}"
         out[key], out[f"{key}_mcse"] = _rate(hits)
         out[f"reference_iid_wilson_{key}"] = _rate(reference)[0]
+        out[f"variance_ratio_accuracy_crossed_{tag}"] = _variance_ratio(variances, estimates)
     out.update(_paired_coverage(design, sims=sims, replicates=replicates, seed=seed))
     out["accuracy_sims_per_scenario"] = sims
     out["accuracy_bootstrap_replicates"] = replicates
@@ -190,18 +195,35 @@ def _paired_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed:
     two = CrossedDesign(design.name, design.n_donors, design.hosts_per_donor, design.n_hosts,
                         design.slices, units=2)
     rng = rng_for(seed, design.name, "paired")
-    hits = []
+    hits, estimates, variances = [], [], []
     for _ in range(sims):
         answers = simulate_answers(two, effects, rng, intercepts=betas)
         first = answers.unit == 0
+        units = {"donor": answers.donor[first], "host": answers.host[first]}
         ci = paired_difference(answers.correct[first], answers.correct[~first],
-                               units={"donor": answers.donor[first],
-                                      "host": answers.host[first]},
-                               rng=rng, replicates=replicates)
+                               units=units, rng=rng, replicates=replicates)
         hits.append(ci.low <= truth <= ci.high)
+        difference = answers.correct[first] - answers.correct[~first]
+        estimates.append(float(difference.mean()))
+        variances.append(_crossed_variance(difference, units, "unbiased"))
     rate, mcse = _rate(hits)
     return {"coverage_paired_difference_crossed": rate,
-            "coverage_paired_difference_crossed_mcse": mcse}
+            "coverage_paired_difference_crossed_mcse": mcse,
+            "variance_ratio_paired_difference_crossed": _variance_ratio(variances, estimates)}
+
+
+def _crossed_variance(values: np.ndarray, units: dict[str, np.ndarray], fit: str) -> float:
+    """The interval's two-way moments variance of the mean (unbiased: floored at the
+    independent-items variance, as the interval's n_eff ≤ n cap does)."""
+    variance, _ = crossed_mean_variance(values, unit_cells(units, values.size),
+                                        fit="unbiased" if fit == "unbiased" else "constrained")
+    return max(variance, float(np.var(values)) / values.size) if fit == "unbiased" else variance
+
+
+def _variance_ratio(variances: list[float], estimates: list[float]) -> float:
+    """Mean estimated variance / Monte-Carlo variance of the estimate over the data sets
+    (1: unbiased on average; the diagnostic for over- or under-coverage)."""
+    return round(float(np.mean(variances) / np.var(estimates, ddof=1)), 3)
 
 
 def main() -> None:
