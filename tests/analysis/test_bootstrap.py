@@ -113,6 +113,21 @@ def test_balanced_cases_never_claim_more_than_n_items():
     assert got.high - got.low > 0.3
 
 
+def test_crossed_df_follows_the_dominant_variance_component():
+    """Satterthwaite df of the two-way variance: G_donor − 1 when the donor excess over the
+    pair variance dominates, G_pair − 1 when only pair-level noise is left, between when
+    both contribute."""
+    from lesiontrials.analysis.bootstrap import crossed_df
+
+    donors, hosts, pairs = 5, 5, 15
+    only_pairs = crossed_df([(1, 1.0, donors), (1, 1.0, hosts), (-1, 1.0, pairs)])
+    only_donor = crossed_df([(1, 101.0, donors), (1, 1.0, hosts), (-1, 1.0, pairs)])
+    both = crossed_df([(1, 3.0, donors), (1, 3.0, hosts), (-1, 1.0, pairs)])
+    assert only_pairs == pytest.approx(pairs - 1)
+    assert only_donor == pytest.approx(donors - 1, rel=0.05)
+    assert donors - 1 < both < pairs - 1
+
+
 def _crossed_answers(rng, beta, *, units):
     """5 donors × 5 hosts, 3 hosts per donor (the demo's cyclic block), 3 slices per pair,
     donor and host logit SD 1, image SD 0.5; ``units`` answering units share everything
@@ -150,32 +165,14 @@ def test_crossed_paired_difference_covers_near_nominal_small_simulation():
     assert min(widths) > 0.0
 
 
-@pytest.mark.parametrize(("beta", "band"), [(1.2, (0.90, 0.985)), (4.4, (0.92, 0.99))])
-def test_crossed_accuracy_covers_near_nominal_small_simulation(beta, band):
-    """One model on the demo's 45 crossed slices (donor and host logit SD 1; intercepts for
-    population accuracy ≈ 0.70 and ≈ 0.97). The two-way moments variance with constrained
-    components and its Satterthwaite df: 0.93–0.97 in the bench; here 300 data sets, so
-    the band is ± ~2.5 Monte-Carlo SE. The interval is never of zero width."""
-    from lesiontrials.analysis.simulate import Effects, true_accuracy
-
-    truth = true_accuracy(Effects(donor_sd=1.0, host_sd=1.0), beta)
-    rng = np.random.default_rng(31)
-    hits, widths = [], []
-    for _ in range(300):
-        answers = _crossed_answers(rng, [beta], units=1)
-        ci = accuracy_interval(answers.correct, units={"donor": answers.donor,
-                                                        "host": answers.host}, rng=rng)
-        hits.append(ci.low <= truth <= ci.high)
-        widths.append(ci.high - ci.low)
-    assert band[0] <= np.mean(hits) <= band[1]
-    assert min(widths) > 0.0
-
-
-def test_crossed_interval_does_not_depend_on_the_random_generator():
-    """The crossed variance is computed, not resampled: the same answers give the same
-    interval whatever the generator."""
-    answers = _crossed_answers(np.random.default_rng(8), [0.9], units=1)
-    units = {"donor": answers.donor, "host": answers.host}
-    first = accuracy_interval(answers.correct, units=units, rng=np.random.default_rng(1))
-    second = accuracy_interval(answers.correct, units=units, rng=np.random.default_rng(2))
-    assert (first.low, first.high) == (second.low, second.high)
+def test_crossed_paired_interval_does_not_depend_on_the_random_generator():
+    """The crossed paired variance is computed from moments, not resampled: the same
+    answers give the same interval whatever the generator."""
+    answers = _crossed_answers(np.random.default_rng(8), [0.9, 0.4], units=2)
+    first = answers.unit == 0
+    units = {"donor": answers.donor[first], "host": answers.host[first]}
+    a, b = answers.correct[first], answers.correct[~first]
+    one = paired_difference(a, b, units=units, rng=np.random.default_rng(1))
+    two = paired_difference(a, b, units=units, rng=np.random.default_rng(2))
+    assert one.method == "newcombe-design-effect"
+    assert (one.low, one.high) == (two.low, two.high)

@@ -92,26 +92,30 @@ class ClusterVariance:
 
 def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: np.ndarray,
                             replicates: int, rng: np.random.Generator,
-                            fit: ComponentFit = "constrained") -> ClusterVariance:
-    """Variance of ``contrast · mean(columns)`` under the design's clustering, and its df.
+                            moments: ComponentFit | None = None) -> ClusterVariance:
+    """Multiway cluster-bootstrap variance of ``contrast · mean(columns)`` and its df.
 
-    ``columns`` is (items, k). One factor (cases): the cluster bootstrap with the CR1
-    factor G/(G − 1), G its number of clusters (a bootstrap over G clusters underestimates
-    the variance by (G − 1)/G, a fifth at 5 cases), and the normal quantile (Student's t on
-    top over-covered, 0.99 at 5 cases). Two crossed factors (donor × host): no resampling —
-    the two-way random-effects method-of-moments variance of :mod:`.crossed_moments`
-    (``fit`` = ``constrained`` or ``unbiased``) with its Satterthwaite df; the earlier
-    Cameron–Gelbach–Miller sum V_donor + V_host − V_pair of bootstrap variances, floored at
-    the largest one-way term, was inflated by the floor (36 % for a paired difference) and
-    left the demo cells outside [0.93, 0.97] under every df rule tried. Three or more
-    factors: that inclusion–exclusion sum, on (fewest levels − 1) df.
+    ``moments``: for two crossed factors, use the two-way method-of-moments variance of
+    :mod:`.crossed_moments` with those components and its Satterthwaite df instead of the
+    bootstrap (what ``paired_difference`` does, see there); ``None``: the bootstrap below.
+
+    ``columns`` is (items, k). Each factor and each intersection of factors is
+    bootstrapped on its own, one-way, and every one-way variance gets the CR1 factor
+    G/(G − 1), G its number of clusters (a bootstrap over G clusters underestimates the
+    variance by (G − 1)/G, a fifth at 5 cases or donors). One factor: that variance with
+    the normal quantile (Student's t on top over-covered, 0.99 at 5 cases). Crossed
+    factors: combined by inclusion–exclusion, V = V_donor + V_host − V_donor×host
+    (Cameron, Gelbach & Miller 2011), floored at the largest one-way variance; resampling
+    donors and hosts together (the pigeonhole bootstrap) instead counts the residual — and
+    in sparse incomplete designs the other factor — twice (coverage 1.00, not 0.95). Its
+    degrees of freedom: see :func:`crossed_df`.
     """
-    if len(cells.levels) == 2:
-        variance, df = crossed_mean_variance(columns @ contrast, cells, fit=fit)
+    if moments is not None and len(cells.levels) == 2:
+        variance, df = crossed_mean_variance(columns @ contrast, cells, fit=moments)
         return ClusterVariance(variance, df)
     sums = cells.cell_sums(columns) @ contrast
     counts = cells.cell_sums(np.ones(columns.shape[0]))
-    terms: list[tuple[int, float]] = []
+    terms: list[tuple[int, float, int]] = []
     for sign, clusters in clusterings(cells):
         stats_: list[np.ndarray] = []
         for weight in cluster_weights(clusters, replicates=replicates, rng=rng):
@@ -121,19 +125,46 @@ def bootstrap_mean_variance(columns: np.ndarray, cells: UnitCells, *, contrast: 
         groups = int(clusters.max()) + 1
         if groups > 1:
             variance *= groups / (groups - 1)
-        terms.append((sign, variance))
+        terms.append((sign, variance, groups))
     if len(cells.levels) == 1:
         return ClusterVariance(terms[0][1], None)
-    combined = sum(sign * variance for sign, variance in terms)
-    largest = max(variance for sign, variance in terms if sign > 0)
-    return ClusterVariance(max(combined, largest), float(cells.fewest_levels - 1))
+    combined = sum(sign * variance for sign, variance, _ in terms)
+    largest = max(variance for sign, variance, _ in terms if sign > 0)
+    if len(cells.levels) != 2:
+        return ClusterVariance(max(combined, largest), float(cells.fewest_levels - 1))
+    return ClusterVariance(max(combined, largest), crossed_df(terms))
+
+
+def crossed_df(terms: list[tuple[int, float, int]]) -> float:
+    """Welch–Satterthwaite degrees of freedom of a two-way (donor × host) cluster variance.
+
+    ``terms`` = (sign, CR1 variance, clusters) for donors, hosts and donor × host pairs, as
+    :func:`clusterings` orders them. The pair-clustered variance V_P holds everything that
+    varies between pairs; V_D − V_P and V_H − V_P are what the donor and the host add on
+    top, each estimated from G_D resp. G_H clusters. The combined variance is treated as
+    the sum of the three (negative excesses count as 0), each a scaled χ² on (its clusters
+    − 1) df: ν = (Σ c_i)² / Σ c_i² / (G_i − 1). Why not (fewest levels − 1), the usual
+    conservative rule: when the donor and host effects cancel (a paired difference of two
+    models answering the same slices) or are small next to the slice-level noise, the
+    variance rests on the pairs, not on 5 donors, and t on 4 df covered 0.996 instead of
+    0.95 at 5 donors × 5 hosts; ν moves from G − 1 towards G_P − 1 as the pair-level part
+    dominates. Calibration bench: docs/diagnostic.md.
+    """
+    (_, donor, donors), (_, host, hosts), (_, pair, pairs) = terms
+    parts = ((max(donor - pair, 0.0), donors), (max(host - pair, 0.0), hosts), (pair, pairs))
+    total = sum(value for value, _ in parts)
+    denominator = sum(value**2 / (groups - 1) for value, groups in parts if groups > 1)
+    if total <= 0.0 or denominator <= 0.0:
+        return float(min(donors, hosts) - 1)
+    return float(total**2 / denominator)
 
 
 def design_quantile(level: float, variance: ClusterVariance) -> float:
     """Quantile for a design-effect interval: normal for one clustering factor (with the
-    CR1-scaled variance), Student's t on the Satterthwaite df of the two-way
-    method-of-moments variance for crossed factors (:mod:`.crossed_moments`; normal when
-    that df is infinite). Calibration bench: docs/diagnostic.md."""
+    CR1-scaled variance), Student's t on the Welch–Satterthwaite df of the two-way
+    variance for crossed factors (:func:`crossed_df`, or the method-of-moments df of
+    :mod:`.crossed_moments`; normal when that df is infinite). Calibration bench:
+    docs/diagnostic.md."""
     return critical_value(level, None if variance.df is None else variance.df + 1.0)
 
 
@@ -143,14 +174,13 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
     """CI of the mean of a 0/1 (or [0, 1]) per-item vector, aware of the design's units.
 
     ``units`` maps unit names to per-item ids: ``{"case": case_uid}`` for items clustered
-    in cases (cluster bootstrap), ``{"donor": donor_uid, "host": host_ct_id}`` for a
-    crossed design (two-way method-of-moments variance, constrained components: see
-    :mod:`.crossed_moments`); ``None`` when items are independent (plain Wilson). Methods:
+    in cases, ``{"donor": donor_uid, "host": host_ct_id}`` for a crossed design (multiway
+    cluster bootstrap); ``None`` when items are independent (plain Wilson). Methods:
 
     - ``wilson``: independent items;
-    - ``wilson-design-effect``: Wilson at ``n_eff = p(1 − p) / Var``, quantile from
-      ``design_quantile`` (normal for cases, t on the Satterthwaite df of the two-way
-      components for crossed donors × hosts);
+    - ``wilson-design-effect``: Wilson at ``n_eff = p(1 − p) / Var_bootstrap``, quantile
+      from ``design_quantile`` (normal for cases, t on the Welch–Satterthwaite df of the
+      two-way variance for crossed donors × hosts);
     - ``wilson-t``: the estimate is 0 or 1, so there is no variation to measure the
       clustering with; Wilson at n items with the t quantile on (fewest units − 1) df (it is
       what keeps 12/12 in 4 cases from looking like 12 independent successes);
@@ -226,7 +256,7 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
     # largely cancel, and truncating their noise at 0 inflated the variance 1.5–1.9× there
     measured = bootstrap_mean_variance(joint_items, cells,
                                        contrast=np.array([0.0, 1.0, -1.0, 0.0]),
-                                       replicates=replicates, rng=rng, fit="unbiased")
+                                       replicates=replicates, rng=rng, moments="unbiased")
     variance = measured.variance
     z = design_quantile(level, measured)
     n_eff = min(spread / variance, float(n)) if variance > 0 else float(n)  # at most n

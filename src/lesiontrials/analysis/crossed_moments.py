@@ -15,16 +15,20 @@ pair estimate σ²_e; same donor, different host σ²_b + σ²_c + σ²_e; same 
 donor σ²_a + σ²_c + σ²_e; neither σ²_a + σ²_b + σ²_c + σ²_e. Each is O(items) from group
 sums and sums of squares, with no resampling: deterministic and fast at any design size.
 
-Two estimates of Var(ȳ) are offered (see docs/diagnostic.md, "Intervals", for the
-coverage that chose them):
+Two estimates of Var(ȳ) are offered (docs/diagnostic.md, "Intervals", and
+benchmarks/RESULTS.md, session 6, for the coverage of each):
 
-- ``constrained``: the four components fitted to the four moments by non-negative least
-  squares (each moment weighted by the square root of its number of item pairs). A
-  component whose unconstrained estimate is negative is set to 0 and the fit redistributes
-  its excess over the others, so the sum is less inflated than by truncating each
-  component at 0 on its own;
 - ``unbiased``: the exactly unbiased linear combination of the moments (components not
-  truncated), floored at the independent-items variance by the caller.
+  truncated; the caller floors the sum at the independent-items variance). This is what
+  ``bootstrap.paired_difference`` uses for crossed designs: a difference of two models on
+  the same items has donor and host components near 0, and any constraint at 0 keeps the
+  positive half of their noise (variance 1.5–1.9× too large, coverage 0.98);
+- ``constrained``: the four components fitted to the four moments by non-negative least
+  squares (each moment weighted by the square root of its number of item pairs): a
+  component whose free estimate is negative is set to 0 and the fit redistributes its
+  excess over the others. Measured for single accuracies and not used by the intervals
+  (the paper design's accuracy 0.97 covered 0.91–0.95); kept for the comparison and for
+  callers that need non-negative components.
 
 Degrees of freedom (Satterthwaite 1946): the variance is a sum of parts c_k σ²_k, each
 treated as a scaled χ² on its own df (donors − 1, hosts − 1, the design's interaction df
