@@ -118,7 +118,11 @@ def _malignancy_rows(workspace: Workspace, volume_set: VolumeSet, model: str, so
     scores = read_malignancy(workspace, model, volume_set.name)
     truth = volume_set.truth.drop(columns=["scan_uid"])
     frame = scores.merge(truth, on="nodule_id", how="left", validate="one_to_one")
-    return frame.assign(set=volume_set.name, source=source, model=model)
+    hosts = _repeated_hosts(volume_set.scans)
+    # the bootstrap unit: the host CT when scans repeat hosts, else the scan
+    unit = (frame["scan_uid"].astype(str) if hosts is None
+            else frame["scan_uid"].astype(str).map(hosts))
+    return frame.assign(set=volume_set.name, source=source, model=model, resample_unit=unit)
 
 
 # --------------------------------------------------------------------------- detection
@@ -288,12 +292,14 @@ def _malignancy_part(track: VolumeTrack, parts: list[pd.DataFrame], *, seed: int
     for frame in parts:
         set_name, source, model = (str(frame[c].iloc[0]) for c in ("set", "source", "model"))
         rng = rng_for(seed, "malignancy", set_name, model)
-        tables.append(malignancy_table(frame, rng=rng, replicates=replicates)
+        tables.append(malignancy_table(frame, rng=rng, replicates=replicates,
+                                       unit="resample_unit")
                       .assign(set=set_name, source=source, model=model))
         for by in ("size_bin", "appearance"):
             if frame[by].astype("string").fillna("").nunique() > 1:
                 breakdowns.append(malignancy_breakdown(frame, by, rng=rng,
-                                                       replicates=replicates)
+                                                       replicates=replicates,
+                                                       unit="resample_unit")
                                   .assign(set=set_name, model=model))
     table = pd.concat(tables, ignore_index=True)
     track.tables["volume_malignancy"] = table
@@ -304,7 +310,8 @@ def _malignancy_part(track: VolumeTrack, parts: list[pd.DataFrame], *, seed: int
     body = ["One probability per nodule (given its centre); AUROC (Mann–Whitney), Brier "
             "score, sensitivity/specificity calling malignant at probability ≥ 0.05 and "
             "≥ 0.10 (guideline-style risk thresholds); nodules without a label are left "
-            "out and counted. Intervals: 95 % bootstrap over scans.\n\n",
+            "out and counted. Intervals: 95 % bootstrap over scans (over host CTs when a "
+            "set builds several scans on one host).\n\n",
             _table(table[columns])]
     if not by.empty:
         auc = by[by["metric"] == "auroc"]
