@@ -11,7 +11,9 @@ false positives per scan ~ Poisson(3 · exp(−0.5 · (host + scan effect))) (th
 make a scan hard and cluttered, as in ``bench_detection.py``). The truth is the statistic
 on 40,000 simulated scans (8,000 hosts × 5). Prints one JSON object per design with the
 bias and the 95 % coverage of the sensitivity at 1 FP/scan and of the CPM, for both
-resampling units, each with its Monte-Carlo SE.
+resampling units, each with its Monte-Carlo SE; then one per design for the malignancy
+AUROC (``simulate_malignancy``: the same host and scan effects on the model's
+probabilities; truth on 40,000 scans).
 
 Usage: ``python benchmarks/bench_froc_hosts.py [--sims N] [--replicates B] [--quick]``
 """
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.scoring import detection as det
+from lesiontrials.scoring.malignancy import auroc, malignancy_table
 
 DESIGNS = ((10, 3), (30, 5), (50, 3))  # (hosts, scans per host)
 
@@ -54,6 +57,45 @@ def simulate(hosts: int, per_host: int, rng: np.random.Generator, *, host_sd: fl
                               1 / (1 + math.exp(-(-1.0 + rng.normal(0, 1.2))))))
     return (pd.DataFrame(truth, columns=list(det.TRUTH_COLUMNS)),
             pd.DataFrame(cands, columns=list(det.CANDIDATE_COLUMNS)), scans, host_of)
+
+
+def simulate_malignancy(hosts: int, per_host: int, rng: np.random.Generator, *,
+                        host_sd: float = 0.8) -> pd.DataFrame:
+    """Nodules of ``hosts × per_host`` scans (1–3 each), malignant with probability 0.3,
+    with a model probability expit(−1 + 2 · label + host + scan effect + noise): the host
+    effect (logit SD ``host_sd``) shifts every probability on that host's scans."""
+    rows = []
+    for h in range(hosts):
+        host_effect = rng.normal(0, host_sd)
+        for j in range(per_host):
+            effect = host_effect + rng.normal(0, 0.5)
+            for _ in range(int(rng.integers(1, 4))):
+                label = int(rng.random() < 0.3)
+                logit = -1.0 + 2.0 * label + effect + rng.normal(0, 1.0)
+                rows.append((f"h{h:05d}s{j}", f"h{h:05d}", label, 1 / (1 + math.exp(-logit))))
+    return pd.DataFrame(rows, columns=["scan_uid", "host", "label", "probability"])
+
+
+def auroc_coverage(hosts: int, per_host: int, *, sims: int, replicates: int, truth: float
+                   ) -> dict[str, object]:
+    """Coverage of the malignancy table's AUROC interval, scans vs hosts resampled."""
+    rng = np.random.default_rng(7000 + 1000 * hosts + per_host)
+    estimates = np.empty(sims)
+    covered = {unit: np.zeros(sims, dtype=bool) for unit in ("scan_uid", "host")}
+    for s in range(sims):
+        frame = simulate_malignancy(hosts, per_host, rng)
+        for unit in covered:
+            row = malignancy_table(frame, rng=rng, replicates=replicates, unit=unit).iloc[0]
+            estimates[s] = row["estimate"]
+            covered[unit][s] = row["ci_low"] <= truth <= row["ci_high"]
+    out: dict[str, object] = {"statistic": "malignancy_auroc", "hosts": hosts,
+                              "scans_per_host": per_host, "sims": sims,
+                              "replicates": replicates, "true_auroc": round(truth, 4),
+                              "bias_auroc": round(float(np.nanmean(estimates) - truth), 4)}
+    for unit, hits in covered.items():
+        key = f"coverage_auroc_resample_{'scans' if unit == 'scan_uid' else 'hosts'}"
+        out[key], out[f"{key}_mcse"] = _rate(hits)
+    return out
 
 
 def _rate(hits: np.ndarray) -> tuple[float, float]:
@@ -108,6 +150,15 @@ def main() -> None:
         record.update({"bench": "froc_hosts", "true_sens_at_1fp": round(truth_values[0], 4),
                        "true_cpm": round(truth_values[1], 4),
                        "seconds": round(time.perf_counter() - start, 1),
+                       "cpu_seconds": round(time.process_time() - cpu, 1)})
+        print(json.dumps(record, sort_keys=True), flush=True)
+    population = simulate_malignancy(8000, 5, np.random.default_rng(321))
+    true_auroc = auroc(population["probability"].to_numpy(), population["label"].to_numpy())
+    for hosts, per_host in DESIGNS:
+        start, cpu = time.perf_counter(), time.process_time()
+        record = auroc_coverage(hosts, per_host, sims=args.sims, replicates=args.replicates,
+                                truth=true_auroc)
+        record.update({"bench": "froc_hosts", "seconds": round(time.perf_counter() - start, 1),
                        "cpu_seconds": round(time.process_time() - cpu, 1)})
         print(json.dumps(record, sort_keys=True), flush=True)
 
