@@ -23,6 +23,9 @@ interval clipped to [0, 1] can only miss from below, so an exactly calibrated eq
 95 % interval covers 0.975 there, not 0.95.
 
 Usage: ``python benchmarks/bench_stat_calibration.py [--quick] [--sims N] [--design D] [--part P]``
+(P: verdicts, accuracy, or paired = the crossed paired-difference cell alone). The paired
+cell also prints ``variance_ratio_paired_difference_crossed``: mean estimated variance /
+Monte-Carlo variance of the difference.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ import numpy as np
 from scipy.special import expit
 
 from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
+from lesiontrials.analysis.crossed_moments import crossed_mean_variance
 from lesiontrials.analysis.intervals import critical_value, wilson
+from lesiontrials.analysis.resampling import unit_cells
 from lesiontrials.analysis.simulate import (
     DEMO,
     PAPER,
@@ -137,8 +142,8 @@ def _iid_wilson_covers(correct: np.ndarray, truth: float) -> bool:
     return low <= truth <= high
 
 
-def accuracy_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed: int
-                      ) -> dict[str, Any]:
+def _accuracy_cells(design: CrossedDesign, *, sims: int, replicates: int, seed: int
+                    ) -> dict[str, Any]:
     """Coverage of ``accuracy_interval`` and ``paired_difference`` against the population
     value, case-clustered (cases × 3 slices, case logit SD 1) and crossed (donor and host
     logit SD 1, one answering unit)."""
@@ -167,15 +172,25 @@ def accuracy_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed
         hits, reference = [], []
         for _ in range(sims):
             answers = simulate_answers(one_unit, effects, rng, intercepts=np.array([beta]))
-            ci = accuracy_interval(answers.correct, units={"donor": answers.donor,
-                                                            "host": answers.host},
-                                   rng=rng, replicates=replicates)
+            units = {"donor": answers.donor, "host": answers.host}
+            ci = accuracy_interval(answers.correct, units=units, rng=rng,
+                                   replicates=replicates)
             hits.append(ci.low <= truth <= ci.high)
             reference.append(_iid_wilson_covers(answers.correct, truth))
         key = f"coverage_accuracy_crossed_{tag}"
         out[key], out[f"{key}_mcse"] = _rate(hits)
         out[f"reference_iid_wilson_{key}"] = _rate(reference)[0]
     out.update(_paired_coverage(design, sims=sims, replicates=replicates, seed=seed))
+    return out
+
+
+def accuracy_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed: int,
+                      paired_only: bool = False) -> dict[str, Any]:
+    """Coverage of ``accuracy_interval`` and ``paired_difference`` (see
+    :func:`_accuracy_cells`); ``paired_only``: the paired cell alone."""
+    out = (_paired_coverage(design, sims=sims, replicates=replicates, seed=seed)
+           if paired_only else _accuracy_cells(design, sims=sims, replicates=replicates,
+                                               seed=seed))
     out["accuracy_sims_per_scenario"] = sims
     out["accuracy_bootstrap_replicates"] = replicates
     return out
@@ -190,18 +205,34 @@ def _paired_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed:
     two = CrossedDesign(design.name, design.n_donors, design.hosts_per_donor, design.n_hosts,
                         design.slices, units=2)
     rng = rng_for(seed, design.name, "paired")
-    hits = []
+    hits, estimates, variances = [], [], []
     for _ in range(sims):
         answers = simulate_answers(two, effects, rng, intercepts=betas)
         first = answers.unit == 0
+        units = {"donor": answers.donor[first], "host": answers.host[first]}
         ci = paired_difference(answers.correct[first], answers.correct[~first],
-                               units={"donor": answers.donor[first],
-                                      "host": answers.host[first]},
-                               rng=rng, replicates=replicates)
+                               units=units, rng=rng, replicates=replicates)
         hits.append(ci.low <= truth <= ci.high)
+        difference = answers.correct[first] - answers.correct[~first]
+        estimates.append(float(difference.mean()))
+        variances.append(_crossed_variance(difference, units))
     rate, mcse = _rate(hits)
     return {"coverage_paired_difference_crossed": rate,
-            "coverage_paired_difference_crossed_mcse": mcse}
+            "coverage_paired_difference_crossed_mcse": mcse,
+            "variance_ratio_paired_difference_crossed": _variance_ratio(variances, estimates)}
+
+
+def _crossed_variance(values: np.ndarray, units: dict[str, np.ndarray]) -> float:
+    """The paired interval's variance of the mean: the unbiased two-way moments variance,
+    floored at the independent-items variance (the interval's n_eff ≤ n cap)."""
+    variance, _ = crossed_mean_variance(values, unit_cells(units, values.size), fit="unbiased")
+    return max(variance, float(np.var(values)) / values.size)
+
+
+def _variance_ratio(variances: list[float], estimates: list[float]) -> float:
+    """Mean estimated variance / Monte-Carlo variance of the estimate over the data sets
+    (1: unbiased on average; the diagnostic for over- or under-coverage)."""
+    return round(float(np.mean(variances) / np.var(estimates, ddof=1)), 3)
 
 
 def main() -> None:
@@ -214,8 +245,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few sims, for smoke tests")
     parser.add_argument("--design", choices=("demo", "paper"), action="append",
                         help="run only these designs (default: both)")
-    parser.add_argument("--part", choices=("verdicts", "accuracy"), action="append",
-                        help="run only these parts (default: both)")
+    parser.add_argument("--part", choices=("verdicts", "accuracy", "paired"), action="append",
+                        help="run only these parts (default: verdicts and accuracy; "
+                             "paired = the crossed paired-difference cell alone)")
     args = parser.parse_args()
     if args.quick:
         args.sims, args.accuracy_sims = 20, 40
@@ -233,10 +265,10 @@ def main() -> None:
         sims = args.sims or {"demo": 1000, "paper": 400}[design.name]
         if not args.part or "verdicts" in args.part:
             record.update(verdict_scenarios(design, sims=sims, seed=args.seed))
-        if not args.part or "accuracy" in args.part:
-            record.update(accuracy_coverage(design, sims=args.accuracy_sims,
-                                            replicates=args.accuracy_replicates,
-                                            seed=args.seed))
+        if not args.part or "accuracy" in args.part or "paired" in args.part:
+            record.update(accuracy_coverage(
+                design, sims=args.accuracy_sims, replicates=args.accuracy_replicates,
+                seed=args.seed, paired_only=bool(args.part) and "accuracy" not in args.part))
         record["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(record, sort_keys=True), flush=True)
 

@@ -114,6 +114,28 @@ def test_bootstrap_resamples_scans_and_covers_estimate() -> None:
     assert row["ci_low"] <= row["sensitivity"] <= row["ci_high"]
 
 
+def test_host_bootstrap_moves_scans_of_one_host_together() -> None:
+    """Scans A and B share a host: every replicate draws them the same number of times, so
+    with one host per cluster the replicates take fewer distinct values than the scan
+    bootstrap's; the default (no clusters) is the scan bootstrap, draw for draw."""
+    matching = det.match(_truth(), _candidates(), scans=["A", "B", "C"])
+    scans = det.bootstrap_froc(matching, rng=np.random.default_rng(0), replicates=300)
+    same = det.bootstrap_froc(matching, rng=np.random.default_rng(0), replicates=300,
+                              clusters={"A": "A", "B": "B", "C": "C"})
+    np.testing.assert_array_equal(scans, same)
+    hosts = det.bootstrap_froc(matching, rng=np.random.default_rng(0), replicates=300,
+                               clusters={"A": "h1", "B": "h1", "C": "h2"})
+    def distinct(boot: np.ndarray) -> int:
+        return len(np.unique(np.round(boot[:, -1][np.isfinite(boot[:, -1])], 9)))
+
+    # two hosts: replicates are (h1, h1), (h1, h2) or (h2, h2) → at most 3 distinct CPMs
+    # (C alone has no nodule: NaN); three independent scans give more
+    assert distinct(hosts) <= 3 < distinct(scans)
+    with pytest.raises(InputError, match="host"):
+        det.bootstrap_froc(matching, rng=np.random.default_rng(0), replicates=5,
+                           clusters={"A": "h1"})
+
+
 def test_breakdown_keeps_all_false_positives() -> None:
     matching = det.match(_truth(), _candidates(), scans=["A", "B", "C"])
     table = det.breakdown(matching, "size_bin", rng=np.random.default_rng(0), replicates=50)

@@ -65,3 +65,25 @@ def test_breakdown_groups() -> None:
     table = mal.malignancy_breakdown(_frame(), "size_bin", rng=np.random.default_rng(0),
                                      replicates=20)
     assert set(table["group"]) == {"a", "b"}
+
+
+def test_bootstrap_unit_can_be_the_host() -> None:
+    """Scans on one host move together: with the host as the unit the replicates draw
+    whole hosts; a missing unit id is an error naming the column."""
+    from lesiontrials.errors import InputError
+    from lesiontrials.scoring.malignancy import malignancy_table
+
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame({"scan_uid": [f"s{i // 2}" for i in range(n)],
+                          "label": (np.arange(n) % 3 == 0).astype(int),
+                          "probability": rng.uniform(0, 1, n)})
+    frame["host"] = frame["scan_uid"].map(lambda s: f"h{int(s[1:]) // 5}")  # 6 hosts
+    by_scan = malignancy_table(frame, rng=np.random.default_rng(1), replicates=400)
+    by_host = malignancy_table(frame, rng=np.random.default_rng(1), replicates=400,
+                               unit="host")
+    assert by_scan.loc[0, "estimate"] == by_host.loc[0, "estimate"]
+    assert (by_scan.loc[0, "ci_low"], by_scan.loc[0, "ci_high"]) != (
+        by_host.loc[0, "ci_low"], by_host.loc[0, "ci_high"])
+    with pytest.raises(InputError, match="host"):
+        malignancy_table(frame.assign(host=None), rng=rng, replicates=5, unit="host")

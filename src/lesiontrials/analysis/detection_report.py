@@ -1,11 +1,13 @@
-"""The 3-D track's report: FROC figure per set (per model, scan-bootstrap band), CPM table,
+"""The 3-D track's report: FROC figure per set (per model, bootstrap band), CPM table,
 sensitivity vs nodule size (the size-detection design's answer), breakdowns, AUROC table.
 
 :func:`volume_track` reads every volume set and every model run on it
 (:mod:`lesiontrials.scoring.volume_runner`) and returns report sections (markdown),
 figures (PNG bytes) and tables (frames, including the per-nodule hit tables for failure
 analysis). Synthetic and real sets appear side by side (a ``source`` column). Intervals
-resample scans (:mod:`lesiontrials.scoring.detection`).
+resample scans, or the host CTs when a set builds several scans on one host (scans of one
+host share its anatomy; benchmarks/bench_froc_hosts.py: the scan bootstrap covered
+0.86–0.88 with 10 hosts × 3 scans) (:mod:`lesiontrials.scoring.detection`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ class _Detection:
     source: str
     model: str
     matching: det.Matching
+    hosts: dict[str, str] | None = None  # scan uid → host, when hosts repeat
+
+
+def _repeated_hosts(scans: pd.DataFrame) -> dict[str, str] | None:
+    """scan uid → host id when some host carries several scans of the set, else None
+    (each scan its own unit: the scan bootstrap)."""
+    hosts = scans["host_dataset"].astype(str) + "/" + scans["host_ct_id"].astype(str)
+    if hosts.nunique() == len(hosts):
+        return None
+    return dict(zip(scans["scan_uid"].astype(str), hosts, strict=True))
 
 
 def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
@@ -73,7 +85,8 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
                 matching = det.match(volume_set.truth, candidates,
                                      scans=volume_set.scans["scan_uid"].astype(str).tolist(),
                                      excluded=volume_set.findings)
-                detections.append(_Detection(set_name, source, model, matching))
+                detections.append(_Detection(set_name, source, model, matching,
+                                             _repeated_hosts(volume_set.scans)))
             elif kind == "malignancy":
                 malignancy.append(_malignancy_rows(workspace, volume_set, model, source))
             elif kind == "vlm":
@@ -105,7 +118,11 @@ def _malignancy_rows(workspace: Workspace, volume_set: VolumeSet, model: str, so
     scores = read_malignancy(workspace, model, volume_set.name)
     truth = volume_set.truth.drop(columns=["scan_uid"])
     frame = scores.merge(truth, on="nodule_id", how="left", validate="one_to_one")
-    return frame.assign(set=volume_set.name, source=source, model=model)
+    hosts = _repeated_hosts(volume_set.scans)
+    # the bootstrap unit: the host CT when scans repeat hosts, else the scan
+    unit = (frame["scan_uid"].astype(str) if hosts is None
+            else frame["scan_uid"].astype(str).map(hosts))
+    return frame.assign(set=volume_set.name, source=source, model=model, resample_unit=unit)
 
 
 # --------------------------------------------------------------------------- detection
@@ -116,12 +133,13 @@ def _detection_part(track: VolumeTrack, detections: list[_Detection], *, seed: i
     breakdowns: list[pd.DataFrame] = []
     for d in detections:
         rng = rng_for(seed, "froc", d.set_name, d.model)
-        table = det.froc_table(d.matching, rng=rng, replicates=replicates)
+        table = det.froc_table(d.matching, rng=rng, replicates=replicates, clusters=d.hosts)
         summary.append(table.assign(set=d.set_name, source=d.source, model=d.model))
         for by in DETECTION_BREAKDOWNS:
             values = d.matching.nodules[by].astype("string").fillna("")
             if values.nunique() > 1 or (by == "size_bin" and values.nunique() >= 1):
-                part = det.breakdown(d.matching, by, rng=rng, replicates=replicates)
+                part = det.breakdown(d.matching, by, rng=rng, replicates=replicates,
+                                     clusters=d.hosts)
                 part = part.assign(set=d.set_name, source=d.source, model=d.model)
                 (by_size if by == "size_bin" else breakdowns).append(part)
         track.tables[f"volume_hits_{d.set_name}_{d.model}"] = det.hit_table(
@@ -171,7 +189,8 @@ def _detection_markdown(cpm: pd.DataFrame, size: pd.DataFrame, other: pd.DataFra
              "irrelevant findings); every other candidate is a false positive. Sensitivity "
              "at 1/8 … 8 false "
              "positives per scan is the FROC curve interpolated there; the CPM is their "
-             "mean. Intervals: 95 % percentile bootstrap over scans. "
+             "mean. Intervals: 95 % percentile bootstrap over scans, or over host CTs "
+             "when a set builds several scans on one host (they share its anatomy). "
              f"Models marked baselines ({', '.join(BASELINE_MODELS)}) are weight-free "
              "classical methods, a floor, not a state of the art.\n\n",
              _table(cpm)]
@@ -196,7 +215,8 @@ def _detection_markdown(cpm: pd.DataFrame, size: pd.DataFrame, other: pd.DataFra
 
 
 def froc_figure(detections: list[_Detection], *, seed: int, replicates: int) -> bytes:
-    """FROC curves (log FP axis) of every model on one set, with 95 % scan-bootstrap bands."""
+    """FROC curves (log FP axis) of every model on one set, with 95 % bootstrap bands (over
+    scans, or hosts when they repeat)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,7 +228,8 @@ def froc_figure(detections: list[_Detection], *, seed: int, replicates: int) -> 
         curve = det.froc(d.matching)
         boot = det.bootstrap_froc(d.matching, rng=rng_for(seed, "froc-band", d.set_name,
                                                           d.model),
-                                  replicates=replicates, rates=_CURVE_RATES)[:, :-1]
+                                  replicates=replicates, rates=_CURVE_RATES,
+                                  clusters=d.hosts)[:, :-1]
         with np.errstate(all="ignore"):
             low, high = np.nanquantile(boot, 0.025, axis=0), np.nanquantile(boot, 0.975, axis=0)
         line, = ax.plot(rates, det.sensitivity_at(curve.fps, curve.sensitivity, _CURVE_RATES),
@@ -271,12 +292,14 @@ def _malignancy_part(track: VolumeTrack, parts: list[pd.DataFrame], *, seed: int
     for frame in parts:
         set_name, source, model = (str(frame[c].iloc[0]) for c in ("set", "source", "model"))
         rng = rng_for(seed, "malignancy", set_name, model)
-        tables.append(malignancy_table(frame, rng=rng, replicates=replicates)
+        tables.append(malignancy_table(frame, rng=rng, replicates=replicates,
+                                       unit="resample_unit")
                       .assign(set=set_name, source=source, model=model))
         for by in ("size_bin", "appearance"):
             if frame[by].astype("string").fillna("").nunique() > 1:
                 breakdowns.append(malignancy_breakdown(frame, by, rng=rng,
-                                                       replicates=replicates)
+                                                       replicates=replicates,
+                                                       unit="resample_unit")
                                   .assign(set=set_name, model=model))
     table = pd.concat(tables, ignore_index=True)
     track.tables["volume_malignancy"] = table
@@ -287,7 +310,8 @@ def _malignancy_part(track: VolumeTrack, parts: list[pd.DataFrame], *, seed: int
     body = ["One probability per nodule (given its centre); AUROC (Mann–Whitney), Brier "
             "score, sensitivity/specificity calling malignant at probability ≥ 0.05 and "
             "≥ 0.10 (guideline-style risk thresholds); nodules without a label are left "
-            "out and counted. Intervals: 95 % bootstrap over scans.\n\n",
+            "out and counted. Intervals: 95 % bootstrap over scans (over host CTs when a "
+            "set builds several scans on one host).\n\n",
             _table(table[columns])]
     if not by.empty:
         auc = by[by["metric"] == "auroc"]

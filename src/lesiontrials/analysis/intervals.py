@@ -8,7 +8,8 @@ mean, and ``n_eff = n / deff`` with ``deff = Var_cluster / Var_iid`` turns it
 into the equivalent number of independent items, as in Korn & Graubard (1998) for survey
 proportions. Where the variance itself rests on a handful of units the normal quantile
 is replaced by Student's t (for crossed donor × host designs on the Welch–Satterthwaite
-df of the two-way variance, see ``bootstrap.crossed_df``).
+df of the two-way variance, see ``bootstrap.crossed_df``, or for paired differences of
+the method-of-moments variance, see ``crossed_moments``).
 
 The formulas are written out (a few lines each) because library versions (statsmodels'
 ``proportion_confint``, scipy's ``binomtest``) take an integer count and a normal quantile,

@@ -31,6 +31,7 @@ a scan's nodules and false positives move together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,24 +241,46 @@ def froc(matching: Matching, *, nodule_mask: np.ndarray | None = None) -> Froc:
                 cpm=float(at.mean()), n_nodules=len(nodules), n_scans=n_scans)
 
 
+def _scan_clusters(matching: Matching, clusters: Mapping[str, str] | None) -> np.ndarray:
+    """(scans,) cluster index of each scan: its own index without ``clusters``, else the
+    index of ``clusters[scan_uid]`` (e.g. the host CT the scan was built on)."""
+    if clusters is None:
+        return np.arange(len(matching.scans))
+    missing = [s for s in matching.scans if s not in clusters]
+    if missing:
+        raise InputError(f"no cluster (host) for scans {missing[:3]}", column="scan_uid",
+                         fix="give every scored scan its host id")
+    ids = [str(clusters[s]) for s in matching.scans]
+    return np.unique(np.asarray(ids), return_inverse=True)[1].ravel()
+
+
 def bootstrap_froc(matching: Matching, *, rng: np.random.Generator, replicates: int = 1000,
                    nodule_mask: np.ndarray | None = None,
-                   rates: tuple[float, ...] = FP_RATES) -> np.ndarray:
+                   rates: tuple[float, ...] = FP_RATES,
+                   clusters: Mapping[str, str] | None = None) -> np.ndarray:
     """Bootstrap over scans: array (replicates, len(rates) + 1) of sensitivity at each FP
     rate and their mean (last column; the CPM for :data:`FP_RATES`). Each replicate draws
     scans with replacement; a scan drawn k times contributes its nodules and false
-    positives k times. A replicate without nodules is NaN (undefined, not zero)."""
+    positives k times. A replicate without nodules is NaN (undefined, not zero).
+
+    ``clusters`` (scan uid → cluster id, e.g. the host CT): when scans share a unit, draw
+    the clusters instead and let every scan of a cluster drawn k times count k times —
+    scans built on one host share its anatomy and are not independent
+    (benchmarks/bench_froc_hosts.py measures the coverage of both)."""
     hit_p, hit_s, fp_p, fp_s = _events(matching, nodule_mask)
     nodules = matching.nodules if nodule_mask is None else matching.nodules[nodule_mask]
     position = {s: i for i, s in enumerate(matching.scans)}
     all_s = nodules["scan_uid"].astype(str).map(position).to_numpy(dtype=np.int64)
-    n_scans = len(matching.scans)
+    cluster = _scan_clusters(matching, clusters)
+    n_clusters = int(cluster.max()) + 1 if cluster.size else 0
     out = np.empty((replicates, len(rates) + 1))
     for r in range(replicates):
-        counts = np.bincount(rng.integers(0, n_scans, n_scans), minlength=n_scans)
+        drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+        counts = drawn[cluster]
+        n_drawn = float(counts.sum())
         n_nod = float(counts[all_s].sum())
         fps, sens, _ = _froc_points(hit_p, counts[hit_s].astype(float), n_nod, fp_p,
-                                    counts[fp_s].astype(float), float(n_scans))
+                                    counts[fp_s].astype(float), n_drawn)
         at = sensitivity_at(fps, sens, rates) if n_nod > 0 else np.full(len(rates), np.nan)
         out[r, :-1] = at
         out[r, -1] = at.mean()
@@ -265,10 +288,13 @@ def bootstrap_froc(matching: Matching, *, rng: np.random.Generator, replicates: 
 
 
 def froc_table(matching: Matching, *, rng: np.random.Generator, replicates: int = 1000,
-               level: float = 0.95, nodule_mask: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per FP rate plus ``CPM``: estimate and percentile interval over scans."""
+               level: float = 0.95, nodule_mask: np.ndarray | None = None,
+               clusters: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per FP rate plus ``CPM``: estimate and percentile interval over scans (over
+    ``clusters`` of scans, e.g. hosts, when given: see :func:`bootstrap_froc`)."""
     curve = froc(matching, nodule_mask=nodule_mask)
-    boot = bootstrap_froc(matching, rng=rng, replicates=replicates, nodule_mask=nodule_mask)
+    boot = bootstrap_froc(matching, rng=rng, replicates=replicates, nodule_mask=nodule_mask,
+                          clusters=clusters)
     alpha = (1 - level) / 2
     with np.errstate(all="ignore"):
         low = np.nanquantile(boot, alpha, axis=0) if np.isfinite(boot).any() else \
@@ -306,9 +332,11 @@ def hit_table(matching: Matching, *, rate: float = 1.0) -> pd.DataFrame:
 
 
 def breakdown(matching: Matching, by: str, *, rng: np.random.Generator,
-              replicates: int = 1000) -> pd.DataFrame:
+              replicates: int = 1000, clusters: Mapping[str, str] | None = None
+              ) -> pd.DataFrame:
     """Sensitivity at each FP rate and CPM per value of the truth column ``by`` (FPs of
-    all scans in every group), with scan-bootstrap intervals."""
+    all scans in every group), with scan-bootstrap intervals (over ``clusters`` of scans
+    when given, see :func:`bootstrap_froc`)."""
     if by not in matching.nodules.columns:
         raise InputError(f"truth table has no column {by!r} to break down by",
                          fix="add the column to the truth table")
@@ -316,7 +344,8 @@ def breakdown(matching: Matching, by: str, *, rng: np.random.Generator,
     values = matching.nodules[by].astype("string").fillna("")
     for value in sorted(set(values)):
         mask = (values == value).to_numpy()
-        table = froc_table(matching, rng=rng, replicates=replicates, nodule_mask=mask)
+        table = froc_table(matching, rng=rng, replicates=replicates, nodule_mask=mask,
+                           clusters=clusters)
         parts.append(table.assign(**{"by": by, "group": value}))
     if not parts:
         return pd.DataFrame()

@@ -81,10 +81,14 @@ def _stats(p: np.ndarray, y: np.ndarray, w: np.ndarray,
 
 def malignancy_table(frame: pd.DataFrame, *, rng: np.random.Generator,
                      replicates: int = 1000, points: tuple[float, ...] = OPERATING_POINTS,
-                     level: float = 0.95) -> pd.DataFrame:
+                     level: float = 0.95, unit: str = "scan_uid") -> pd.DataFrame:
     """One row per metric (``auroc``, ``brier``, ``sensitivity@t``, ``specificity@t``):
-    estimate, scan-bootstrap interval, counts."""
+    estimate, bootstrap interval over the column ``unit`` (scans by default; a host column
+    when several scans share a host CT, whose nodules then move together), counts."""
     labelled = _check(frame)
+    if unit not in labelled.columns or labelled[unit].isna().any():
+        raise InputError(f"malignancy table lacks the resampling unit {unit!r} for some rows",
+                         column=unit, fix=f"give every nodule its {unit}")
     names = ["auroc", "brier"] + [f"{m}@{t:g}" for t in points
                                    for m in ("sensitivity", "specificity")]
     p = labelled["probability"].to_numpy(dtype=float)
@@ -93,7 +97,7 @@ def malignancy_table(frame: pd.DataFrame, *, rng: np.random.Generator,
         return pd.DataFrame({"metric": names, "estimate": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "n_malignant": 0, "n_benign": 0,
                              "n_unlabelled": len(frame)})
-    scans, scan_index = np.unique(labelled["scan_uid"].astype(str), return_inverse=True)
+    scans, scan_index = np.unique(labelled[unit].astype(str), return_inverse=True)
     estimate = _stats(p, y, np.ones(p.size), points)
     boot = np.empty((replicates, len(names)))
     for r in range(replicates):
@@ -112,11 +116,11 @@ def malignancy_table(frame: pd.DataFrame, *, rng: np.random.Generator,
 
 
 def malignancy_breakdown(frame: pd.DataFrame, by: str, *, rng: np.random.Generator,
-                         replicates: int = 1000) -> pd.DataFrame:
+                         replicates: int = 1000, unit: str = "scan_uid") -> pd.DataFrame:
     """:func:`malignancy_table` per value of the column ``by``."""
     if by not in frame.columns:
         raise InputError(f"malignancy table has no column {by!r}", fix="add it or drop it")
     values = frame[by].astype("string").fillna("")
-    parts = [malignancy_table(frame[values == v], rng=rng, replicates=replicates)
+    parts = [malignancy_table(frame[values == v], rng=rng, replicates=replicates, unit=unit)
              .assign(by=by, group=v) for v in sorted(set(values))]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
