@@ -83,6 +83,21 @@ def reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
     return out
 
 
+def _deep_core(lesion: np.ndarray) -> np.ndarray:
+    """The lesion eroded in-plane by ``DEEP_CORE_PIXELS`` (about 2 mm on 0.57–0.7 mm
+    pixels; the lesion's one-pixel core when that leaves < 100 voxels): where the drawn
+    opacity is 1, so the copula's HU distribution is fitted to tissue, not to the
+    partial volume at the edge, which the renderer draws again by itself. Fitted from
+    the one-pixel core the redrawn lung2 core had SD 74 HU (original 58), skewness −2.2
+    (−3.6), kurtosis 5.2 (15.7); from this one 62 HU, −2.8, 8.4."""
+    ring = np.ones((3, 3, 1), bool)
+    deep = ndimage.binary_erosion(lesion, structure=ring, iterations=DEEP_CORE_PIXELS)
+    return deep if deep.sum() >= 100 else ndimage.binary_erosion(lesion, structure=ring)
+
+
+DEEP_CORE_PIXELS = 3
+
+
 def fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
                         spacing: tuple[float, float, float], original: np.ndarray,
                         margin: float, noise_sd: float, texture_scale: float = 0.0, *,
@@ -95,8 +110,8 @@ def fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarr
     core = core if core.sum() > 20 else lesion
     target = float(original[core].mean())
     texture = float(np.sqrt(max(float(original[core].var()) - noise_sd**2, 0.0)))
-    quantiles = (fit_texture_quantiles(original[core], noise_sd_hu=noise_sd) if copula
-                 else ())
+    quantiles = (fit_texture_quantiles(original[_deep_core(lesion)], noise_sd_hu=noise_sd)
+                 if copula else ())
     background = float(removed[core].mean())
     first = reinsert(removed, labels, lesion, spacing, target, texture, margin, texture_scale,
                      quantiles)
