@@ -10,6 +10,11 @@ sagittal crops end where the slab ends). Patient right on the image left, anteri
 superior up.
 
     python benchmarks/fig_demo_renders.py --workspace /tmp/demo --out docs/images/demo_renders.png
+
+``--render-from WS``: take the inserted (not necessarily rendered) phantom-host cases of
+workspace ``WS`` instead, copy the three chosen cases' insert outputs into ``--workspace``
+and render just those with the current renderer (``WS/world`` as the data root) — the
+figure of a demo whose render stage has not run, or ran on an older renderer.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ CROP_MM = 48.0
 WINDOW = (-1350.0, 150.0)
 
 
-def _candidates(workspace: Workspace) -> list[tuple[float, Path, InsertRecord]]:
-    """(realised diameter, case dir, record) of every rendered phantom-host case."""
+def _candidates(workspace: Workspace, *, rendered: bool = True
+                ) -> list[tuple[float, Path, InsertRecord]]:
+    """(realised diameter, case dir, record) of every (``rendered``) phantom-host case."""
     found = []
     for insert_json in sorted(workspace.root.glob("cases/*/*/insert.json")):
         case_dir = insert_json.parent
-        if not (case_dir / "ct.nii.gz").is_file():
+        if rendered and not (case_dir / "ct.nii.gz").is_file():
             continue
         record = read_record(insert_json, InsertRecord)
         if not record.done or not record.nodules or record.host.ct_path:
@@ -62,6 +68,36 @@ def _planes(ct: np.ndarray, centre: np.ndarray, spacing: tuple[float, float, flo
         shown = axial_display(plane)  # rows: 2nd axis reversed, cols: 1st axis reversed
         out.append((shown, (0.0, shown.shape[1] * s_col, 0.0, shown.shape[0] * s_row)))
     return out
+
+
+_RENDER_OUTPUTS = ("ct.nii.gz", "render.json", "qc.png", "render_timing.json")
+
+
+def render_chosen(source: Workspace, workspace: Workspace) -> list[str]:
+    """Copy the insert outputs of ``source``'s cases nearest ``TARGETS_MM`` into
+    ``workspace`` and render them there (current renderer); their case uids."""
+    import shutil
+
+    from lesiontrials.render.case import RenderJob, render_case
+
+    candidates = _candidates(source, rendered=False)
+    if not candidates:
+        raise SystemExit(f"no inserted phantom-host case with a nodule under {source.root}")
+    done = []
+    for target in TARGETS_MM:
+        _, case_dir, record = min(candidates, key=lambda c, t=target: abs(c[0] - t))
+        copy = workspace.root / case_dir.relative_to(source.root)
+        if copy.exists():
+            shutil.rmtree(copy)
+        copy.mkdir(parents=True)
+        for path in case_dir.iterdir():
+            if path.is_file() and path.name not in _RENDER_OUTPUTS:
+                shutil.copy2(path, copy / path.name)
+        outcome = render_case(RenderJob(case_dir=copy, data_root=source.root / "world"))
+        if outcome.status != "done":
+            raise SystemExit(f"{record.case_uid}: render {outcome.status} ({outcome.reason})")
+        done.append(record.case_uid)
+    return done
 
 
 def draw(workspace: Workspace, out: Path) -> dict[str, Any]:
@@ -112,8 +148,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("docs/images/demo_renders.png"))
+    parser.add_argument("--render-from", type=Path, default=None,
+                        help="render the chosen cases of this inserted workspace first")
     args = parser.parse_args()
-    print(json.dumps(draw(Workspace(args.workspace), args.out), indent=2))
+    rendered = (render_chosen(Workspace(args.render_from), Workspace(args.workspace))
+                if args.render_from else [])
+    print(json.dumps({**draw(Workspace(args.workspace), args.out), "rendered_now": rendered},
+                     indent=2))
 
 
 if __name__ == "__main__":

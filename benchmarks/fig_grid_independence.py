@@ -21,12 +21,12 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_lesion_fidelity import (
+from lesion_fidelity.common import (
     LUNG_HU,
     SOLID_HU,
-    _acquisition,
-    _opacity,
-    _place,
+    acquisition,
+    opacity,
+    place,
 )
 from lesiontrials.insert.transplant import resample_donor
 from lesiontrials.render.backends.scanner import psf_sigma_mm
@@ -52,13 +52,13 @@ def main() -> None:
                         default=Path("docs/images/lesion_grid_independence.png"))
     args = parser.parse_args()
     shape = tuple(int(np.ceil(24.0 / s)) for s in HOST)
-    sigma = np.asarray(psf_sigma_mm(_acquisition(HOST))) / np.asarray(HOST)
+    sigma = np.asarray(psf_sigma_mm(acquisition(HOST))) / np.asarray(HOST)
     fine = ellipsoid_mask(RADII, GRIDS["0.5 mm"], centre_mm=CENTRE_MM)
-    nodule = _place(resample_donor(fine, GRIDS["0.5 mm"], HOST), shape)  # type: ignore[arg-type]
+    nodule = place(resample_donor(fine, GRIDS["0.5 mm"], HOST), shape)  # type: ignore[arg-type]
     renders, masks = {}, {}
     for name, grid in GRIDS.items():
         donor = ellipsoid_mask(RADII, grid, centre_mm=CENTRE_MM)
-        alpha = _opacity(shape_from_mask(donor, grid), nodule, HOST, shape)  # type: ignore[arg-type]
+        alpha = opacity(shape_from_mask(donor, grid), nodule, HOST, shape)  # type: ignore[arg-type]
         renders[name] = LUNG_HU + (SOLID_HU - LUNG_HU) * ndimage.gaussian_filter(alpha, sigma)
         masks[name] = (donor, grid)
     reference = renders["0.5 mm"]

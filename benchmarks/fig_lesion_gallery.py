@@ -56,7 +56,7 @@ def _views(volume: np.ndarray, centre: np.ndarray, spacing: tuple[float, float, 
             (sagittal, spacing[2] / spacing[1])]
 
 
-def _lung_spots(labels: np.ndarray, spacing: tuple[float, float, float], avoid: np.ndarray,
+def lung_spots(labels: np.ndarray, spacing: tuple[float, float, float], avoid: np.ndarray,
                 count: int, *, z_margin_mm: float) -> list[tuple[float, float, float]]:
     """``count`` lung voxels 14 mm inside the lung, ``z_margin_mm`` from the volume's ends,
     outside ``avoid`` and at least 32 mm apart (greedy, in raster order of a coarse grid)."""
@@ -92,7 +92,7 @@ def _real_host() -> tuple[Any, np.ndarray, list[Any]]:
     return host, labels, examples
 
 
-def _phantom_slab() -> tuple[np.ndarray, tuple[float, float, float]]:
+def phantom_slab() -> tuple[np.ndarray, tuple[float, float, float]]:
     from lesiontrials.world.phantom.generate import generate_phantom
     from lesiontrials.world.phantom.params import phantom_grid, sample_phantom_params
 
@@ -136,7 +136,7 @@ def main() -> None:
         parser.error(f"--donor-grid must be three positive sizes like 0.35x0.35x2.5, "
                      f"got {args.donor_grid!r}")
     host, real_labels, examples = _real_host()
-    phantom_labels, phantom_spacing = _phantom_slab()
+    phantom_labels, phantom_spacing = phantom_slab()
     hosts = [("real host lung1 (0.57×0.57×5 mm)", real_labels, host.ct.spacing_mm,
               HostCTRenderer(ct=host.ct.array),
               Acquisition(slice_thickness_mm=host.ct.spacing_mm[2]),
@@ -149,7 +149,7 @@ def main() -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.25, rows * 1.35))
     drawn = []
     for h, (host_name, labels, spacing, renderer, acq, avoid) in enumerate(hosts):
-        spots = _lung_spots(labels, spacing, avoid, len(KINDS) * len(SIZES),
+        spots = lung_spots(labels, spacing, avoid, len(KINDS) * len(SIZES),
                             z_margin_mm=CROP_MM / 2)
         hu = _render_all(renderer, labels, spacing, spots, acq, donor_grid)  # type: ignore[arg-type]
         for k, kind in enumerate(KINDS):

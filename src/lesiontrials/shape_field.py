@@ -22,16 +22,22 @@ becomes a continuous shape first:
      0.7×0.7×1.25 mm host: RMS difference from the 0.5 mm donor's render 120 HU with a
      fixed 0.6-gap dome and linear interpolation, 107 HU with cubic interpolation, 97.5 HU
      with this dome (0.5…1.0 gaps and 0.6…1.2 depths were tried).
-   - *About isotropic voxels* (1 mm, 3 mm, the phantom's 3×3×4 mm): the binary mask
-     low-pass filtered by a Gaussian of ``SMOOTH_VOXELS`` (0.85) voxels per axis and
-     interpolated trilinearly; the surface is a level set of that smooth indicator — the
-     smoothest surface the samples allow instead of their staircase. Measured on one
-     ellipsoid (`benchmarks/bench_lesion_fidelity.py`): drawn from 1 mm and 3 mm donors
-     it differs from the 0.5 mm donor's render by 0.95 and 3.7–4.0 host-noise SD (RMS)
-     against 1.5 and 5.4 SD with the per-slice interpolation; 0.85 was chosen among 0.7,
-     0.85 and 1.0. For thick slices the same filter spreads each contour over the slice
-     gap and drew a 0.7×0.7×2.5 mm donor further from the reference than the per-slice
-     interpolation does, hence the two paths.
+   - *About isotropic voxels* (1 mm, 3 mm, the phantom's 3×3×4 mm): the mask's signed
+     distance (mm, the boundary half a voxel outside the voxel centres) low-pass filtered
+     by a Gaussian of ``SMOOTH_VOXELS`` (0.85) voxels per axis and interpolated by a cubic
+     spline; the surface is a level set of that smooth field — the smoothest surface the
+     samples allow instead of their staircase. Measured on five ellipsoids (5…16 mm,
+     round, flat and elongated) at four sub-voxel positions spanning the whole voxel,
+     drawn on a 0.7×0.7×1.25 mm host (`benchmarks/lesion_fidelity/grid.py`): RMS
+     difference from the 0.5 mm donor's render 1.05 / 3.60 / 4.28 host-noise SD from
+     1 mm / 3 mm / 3×3×4 mm donors, against 1.05 / 4.03 / 5.09 when the binary mask
+     itself was filtered and interpolated trilinearly (session 5) and 1.07 / 3.63 / 4.72
+     with the filtered mask and a cubic spline; 0.7 and 1.0 voxels did no better. A
+     coarse mask cannot pin its shape down: the renders of all ellipsoids whose masks are
+     the one given spread by about 2–3 SD (the bench's ``floor``), so no reconstruction
+     can bring such donors within the host noise. For thick slices the same filter
+     spreads each contour over the slice gap and drew a 0.7×0.7×2.5 mm donor further
+     from the reference than the per-slice interpolation does, hence the two paths.
 2. **Volume kept.** The interpolated field, on a fine isotropic grid (0.25 mm, or
    radius / 40 above 20 mm), is offset by the constant that makes the enclosed volume
    equal the mask's volume (``voxels × voxel volume × scale³``): the equivalent diameter
@@ -136,10 +142,16 @@ def _dome(end: np.ndarray, apex_depth_mm: float, *, gap_mm: float) -> np.ndarray
     return np.where(end > 0, end - end / height, np.minimum(end, -1e-3)).astype(np.float32)
 
 
-def _smooth_indicator(mask: np.ndarray) -> np.ndarray:
-    """The mask as 0/1 low-pass filtered by ``SMOOTH_VOXELS`` voxels per axis (float32);
-    the shape is a level set of it (the level is chosen for the volume)."""
-    return ndimage.gaussian_filter(mask.astype(np.float32), SMOOTH_VOXELS, mode="constant")
+def _smooth_signed_distance(mask: np.ndarray, spacing_mm: tuple[float, float, float]
+                            ) -> np.ndarray:
+    """The mask's signed distance (mm, + inside; the boundary half a voxel outside the
+    voxel centres) low-pass filtered by ``SMOOTH_VOXELS`` voxels per axis (float32); the
+    shape is a level set of it (the level is chosen for the volume)."""
+    half = 0.5 * float(np.mean(spacing_mm))
+    inside = edt.edt(mask.view(np.uint8), anisotropy=spacing_mm, black_border=True)
+    outside = edt.edt((~mask).view(np.uint8), anisotropy=spacing_mm, black_border=False)
+    sd = np.where(mask, inside - half, -(outside - half)).astype(np.float32)
+    return ndimage.gaussian_filter(sd, SMOOTH_VOXELS, mode="nearest")
 
 
 def _is_thick(spacing_mm: tuple[float, ...]) -> bool:
@@ -164,18 +176,19 @@ def shape_from_mask(mask: np.ndarray, spacing_mm: tuple[float, float, float], *,
     spacing = tuple(float(s) * scale for s in spacing_mm)
     box = ndimage.find_objects(source.view(np.uint8))[0]
     thick = _is_thick(spacing)
-    # room for the edge (≥ 2 mm) in-plane; in z one dome slice, or the filter's level set
-    pad = [int(np.ceil(_PAD_MM / s)) + 1 for s in spacing[:2]] + [1 if thick else 2]
+    # room for the edge (≥ 2 mm) in-plane; in z one dome slice, or the filter's reach
+    pad = ([int(np.ceil(_PAD_MM / s)) + 1 for s in spacing[:2]] + [1] if thick
+           else [int(np.ceil(_PAD_MM / s)) + 3 for s in spacing[:2]] + [4])
     source = np.pad(source[box], [(p, p) for p in pad])
     stack = (_slice_signed_distance(source, spacing) if thick  # type: ignore[arg-type]
-             else _smooth_indicator(source))
+             else _smooth_signed_distance(source, spacing))  # type: ignore[arg-type]
     extent = (np.asarray(source.shape) - 1) * np.asarray(spacing)
     volume = float(source.sum()) * float(np.prod(spacing))
     radius = (3.0 * volume / (4.0 * np.pi)) ** (1.0 / 3.0)
     step = _fine_step(extent, max(step_mm, radius / RADIUS_STEPS))
     axes = [np.arange(0.0, e + 1e-9, step) / s for e, s in zip(extent, spacing, strict=True)]
-    interpolated = ndimage.map_coordinates(  # cubic between thick slices (docstring)
-        stack, np.meshgrid(*axes, indexing="ij"), order=3 if thick else 1, mode="nearest")
+    interpolated = ndimage.map_coordinates(  # cubic spline (module docstring)
+        stack, np.meshgrid(*axes, indexing="ij"), order=3, mode="nearest")
     inside = _one_piece(interpolated, volume / step**3)
     din = edt.edt(inside.view(np.uint8), black_border=True)
     dout = edt.edt((~inside).view(np.uint8), black_border=False)

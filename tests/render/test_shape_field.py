@@ -68,13 +68,16 @@ def test_field_encloses_the_mask_volume_and_the_surface() -> None:
 def test_same_nodule_from_fine_and_coarse_donor_grids_renders_alike() -> None:
     """One ellipsoid stored at 1 mm, 3 mm, 0.7×0.7×2.5 mm and 0.7×0.7×5 mm (another
     sub-voxel phase each) renders close to the same ellipsoid stored at 0.5 mm. (With the
-    per-slice interpolation for every grid the 1 mm and 3 mm donors gave 0.03 and 0.10.)"""
+    per-slice interpolation for every grid the 1 mm and 3 mm donors gave 0.03 and 0.10;
+    filtering the binary mask instead of its signed distance, 3 mm and 3×3×4 mm donors gave
+    0.067 and 0.098.)"""
     shape = (60, 60, 40)
     fine = ellipsoid_mask(RADII, (0.5,) * 3, centre_mm=(0.13, -0.21, 0.37))
     nodule = _placed(fine, (0.5,) * 3, SCREENING, shape)
     reference = _alpha(shape_from_mask(fine, (0.5,) * 3), nodule, SCREENING, shape)
     support = reference > 0.01
-    for source, tolerance in (((1.0, 1.0, 1.0), 0.025), ((3.0, 3.0, 3.0), 0.08),
+    for source, tolerance in (((1.0, 1.0, 1.0), 0.025), ((3.0, 3.0, 3.0), 0.065),
+                              ((3.0, 3.0, 4.0), 0.085),
                               ((0.7, 0.7, 2.5), 0.06), ((0.7, 0.7, 5.0), 0.13)):
         donor = ellipsoid_mask(RADII, source, centre_mm=(0.4, 0.1, -0.3))
         alpha = _alpha(shape_from_mask(donor, source), nodule, SCREENING, shape)

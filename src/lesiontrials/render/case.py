@@ -67,8 +67,9 @@ from lesiontrials.seeding import int_seed
 
 #: Bump when a backend's output for the same inputs changes (resume key).
 #: 5: thick-slice donors joined by a cubic spline; 6: a case's CT may be an axial slab
-#: (``ct_z_range_mm``).
-RENDER_VERSION = 6
+#: (``ct_z_range_mm``); 7: donors on about isotropic voxels (phantom natives, 1 mm) shaped
+#: from their mask's smoothed signed distance (shape_field.py).
+RENDER_VERSION = 7
 
 
 @dataclass(frozen=True)

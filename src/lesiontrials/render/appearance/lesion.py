@@ -29,6 +29,7 @@ from lesiontrials.render.appearance.lesion_shape import (
     soft_edge,
     unit_directions,
 )
+from lesiontrials.render.appearance.lesion_texture import copula_texture
 from lesiontrials.shape_field import (
     ShapeField,
     shape_from_mask,
@@ -61,6 +62,9 @@ class LesionParams:
     texture_sd_hu: float
     # Gaussian SD (mm) of the texture's smoothing; 0: max(0.6 voxel, 1 mm) per axis
     texture_scale_mm: float = 0.0
+    # a real lesion's own HU distribution (quantiles about the mean, lesion_texture.py):
+    # when given, the texture is this copula instead of texture_sd_hu × a Gaussian field
+    texture_quantiles_hu: tuple[float, ...] = ()
 
     def summary(self) -> dict[str, float | int]:
         return {"solid_hu": round(self.solid_hu, 1), "ggo_hu": round(self.ggo_hu, 1),
@@ -252,10 +256,12 @@ def _lesion_hu(params: LesionParams, offsets: np.ndarray, radius: float,
             centre = np.asarray(params.core_offset) * radius
             core = ball_opacity(offsets, centre, d.solid_fraction * radius, edge_mm=0.4)
             hu += (params.solid_hu - params.ggo_hu) * core
-    if params.texture_sd_hu > 0:
+    if params.texture_sd_hu > 0 or params.texture_quantiles_hu:
         sigma = tuple(max(0.6, 1.0 / s) if params.texture_scale_mm <= 0
                       else max(0.6, params.texture_scale_mm / s) for s in spacing_mm)
-        hu += params.texture_sd_hu * smooth_field(params.texture_seed, shape, sigma)
+        field = smooth_field(params.texture_seed, shape, sigma)
+        hu += (copula_texture(field, params.texture_quantiles_hu)
+               if params.texture_quantiles_hu else params.texture_sd_hu * field)
     if d.internal in INTERNAL_HU:
         pocket = ball_opacity(offsets, np.zeros(3), 0.4 * radius)
         hu += (INTERNAL_HU[d.internal] - hu) * pocket
