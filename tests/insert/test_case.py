@@ -38,7 +38,7 @@ def labels_of(workspace: Workspace, uid: str):
 #: Insertion keeping the whole host volume (no slab: the default), for whole-host invariants.
 WHOLE = InsertConfig()
 #: Insertion keeping an axial slab of phantom hosts (the screening-grid speed option).
-SLAB = InsertConfig(slab_length_mm=32.0)
+SLAB = InsertConfig(slab_length_mm=64.0)
 
 LOBE_TARGETS = [(lobe.value, cc, ml, ap) for lobe in anatomy.Lobe
                 for cc, ml, ap in ((50, 50, 50), (10, 90, 20), (95, 5, 80))]
@@ -230,7 +230,7 @@ def test_a_nodule_free_case_keeps_the_host_labels(tmp_path, world):
     rec = record(workspace, "t1-00000")
     assert rec["status"] == "done" and rec["nodules"] == [] and rec["nodule_free"]
     labels = labels_of(workspace, "t1-00000")
-    z0, z1 = rec["host"]["slab_z_voxels"]  # a slab of the host, centred in the lungs
+    z0, z1 = rec["host"]["slab_z_voxels"]  # a slab of the host, around a lung slice
     assert np.array_equal(labels.array, world.thorax.volume.array[:, :, z0:z1])
     assert np.isin(labels.array[:, :, (z1 - z0) // 2], list(anatomy.LOBE_BY_LABEL)).any()
     assert summary["nodule_free_cases"] == 1

@@ -282,3 +282,15 @@ def test_a_world_folder_is_resumed_only_on_its_own_grid(tmp_path):
         build_world(old, size="demo", cache_dir=cache)
     with pytest.raises(ValueError, match="unknown phantom grid"):
         build_world(tmp_path / "new", size="demo", grid="huge", cache_dir=cache)
+
+
+def test_a_fresh_folder_holding_only_the_build_lock_is_a_new_build(tmp_path):
+    """`world build` takes its stage lock in ``.build/.locks`` before the grid check: that
+    lock is not an older build (the check refused every fresh `world build --grid full`)."""
+    from lesiontrials.world.build import _check_grid
+
+    (tmp_path / ".build" / ".locks").mkdir(parents=True)
+    _check_grid(tmp_path, "full")
+    assert (tmp_path / ".build" / "phantom_grid.txt").read_text() == "full\n"
+    (tmp_path / ".build" / "LIDC.csv").write_text("x\n")
+    _check_grid(tmp_path, "full")  # resumed on its own grid

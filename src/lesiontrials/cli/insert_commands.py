@@ -11,6 +11,7 @@ from lesiontrials.cli.console import make_console
 from lesiontrials.cli.options import (
     ExecutorOption,
     RayAddressOption,
+    SlabOption,
     WorkersOption,
     executor_scope,
 )
@@ -39,6 +40,7 @@ def insert(
              "meta/{trial}_insertions.csv.")] = None,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
+    slab_mm: SlabOption = None,
 ) -> None:
     """Insert donor nodules into host label maps for one trial or all; resumes."""
     from lesiontrials import pipeline
@@ -50,6 +52,7 @@ def insert(
 
     if all_trials == (trial is not None):
         raise typer.BadParameter("give a trial name or --all (not both)")
+    pipeline.insert_config(slab_mm=slab_mm)  # an unusable slab is refused up front
     settings = load_settings(workspace=workspace, data_root=data_root, workers=workers)
     space = Workspace(settings.workspace)
     names = list_trials(space) if all_trials else [str(trial)]
@@ -60,7 +63,7 @@ def insert(
     with stage_lock(space.root, "insert", on_takeover=console.print), \
             executor_scope(settings, executor, ray_address) as chosen:
         record = pipeline.insert(settings, chosen, trials=names, export_dir=export_release,
-                                 reporter=RichReporter(console))
+                                 slab_mm=slab_mm, reporter=RichReporter(console))
     print_insert(record, space, export_release)
     record.check()
 

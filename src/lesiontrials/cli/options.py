@@ -47,6 +47,14 @@ GridOption = Annotated[PhantomGridName | None, typer.Option(
          "for full.")]
 
 
+SlabOption = Annotated[float | None, typer.Option(
+    "--slab-mm",
+    help="Cases on phantom hosts keep only an axial slab this long (mm; ≥ 64 with the "
+         "default 14 mm margins) with their nodules at a uniform random offset: the "
+         "screening-grid speed option. Slab cases stay out of 3-D volume sets. Default: "
+         "whole volumes.")]
+
+
 class PlanSize(StrEnum):
     """``plan --design/--all``: the designs' demo or paper (published) case counts."""
 

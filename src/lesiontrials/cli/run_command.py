@@ -18,6 +18,7 @@ from lesiontrials.cli.options import (
     ExecutorOption,
     GridOption,
     RayAddressOption,
+    SlabOption,
     WorkersOption,
     WorkspaceOption,
     WorldSize,
@@ -56,6 +57,7 @@ def run(
         "--design", help="Plan only this design (number 1-14 or name; repeatable) instead "
         "of all 14: a smaller job. Trials already planned in the workspace stay.")] = None,
     grid: GridOption = None,
+    slab_mm: SlabOption = None,
 ) -> None:
     """world → index → plan (all 14 designs) → insert → render → slices → score the models
     (the baselines unless --model / --models) → train a slice CNN and score it on held-out
@@ -74,13 +76,14 @@ def run(
 
         for name in design:
             resolve_design(name)
+    pipeline.insert_config(slab_mm=slab_mm)  # an unusable slab is refused before any stage
     settings = load_settings(workspace=workspace, seed=seed, workers=workers)
     with stage_lock(settings.workspace, "run", on_takeover=_warn), \
             executor_scope(settings, executor, ray_address) as chosen:  # every stage
         record = pipeline.run(settings, chosen, size=WorldSize(size).value, models=configs,
                               keep_going=keep_going, train_model=train_model,
                               designs=design, grid=None if grid is None else grid.value,
-                              reporter=RichReporter(console),
+                              slab_mm=slab_mm, reporter=RichReporter(console),
                               observer=_Printer(Workspace(settings.workspace)))
     _print_summary(Workspace(settings.workspace), record)
     if record.failed_stages:

@@ -12,9 +12,15 @@ from typing import Any, Final
 from lesiontrials.errors import LesionTrialsError
 from lesiontrials.records.insert import INSERT_SCHEMA_VERSION
 
-__all__ = ["CONTAINMENT_REGIONS", "INSERT_SCHEMA_VERSION", "InsertConfig", "InsertionError"]
+__all__ = ["CONTAINMENT_REGIONS", "DEFAULT_SLAB_MM", "INSERT_SCHEMA_VERSION", "SLAB_MIN_ROOM_MM",
+           "InsertConfig", "InsertionError"]
 
 CONTAINMENT_REGIONS: Final = ("lobe", "lung")
+#: A slab is at least this much longer than its two margins (mm): room for the nodules to
+#: sit at a random offset (a slab no longer than nodule + margins puts it at the middle).
+SLAB_MIN_ROOM_MM: Final = 36.0
+#: The shortest slab with the default margins (``--slab-mm``): 52 slices at 1.25 mm.
+DEFAULT_SLAB_MM: Final = 64.0
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,12 @@ class InsertConfig:
         diameter_tolerance: largest relative difference between the realised and the
             planned equivalent diameter (never below one voxel's largest side).
         slab_length_mm: a case on a host without a real CT keeps only an axial slab of
-            the host's label map at least this long (``None``, the default: the whole
-            volume); see :mod:`lesiontrials.insert.slab`. A speed option for 2-D slice sets
-            on screening-grid worlds: a slab is placed around its nodules, so its cases are
-            left out of 3-D volume sets (the z-range would tell a detector where to look).
+            the host's label map this long (longer only when its nodules and margins need
+            it; ``None``, the default: the whole volume); see
+            :mod:`lesiontrials.insert.slab`. A speed option for screening-grid worlds; at
+            least ``2 * slab_margin_mm + SLAB_MIN_ROOM_MM`` so the nodules sit at a uniform
+            random offset. Slab cases are left out of 3-D volume sets (a slab still says
+            the nodule is not within the margin of its ends).
         slab_margin_mm: the slab reaches at least this far beyond the nodules' axial
             extent on both sides (a negative slice 10 mm away, its neighbours, z-blur).
     """
@@ -77,9 +85,14 @@ class InsertConfig:
             raise ValueError("scale_bounds must satisfy 0 < low <= 1 <= high")
         if self.diameter_tolerance <= 0:
             raise ValueError("diameter_tolerance must be > 0")
-        if (self.slab_length_mm is not None and self.slab_length_mm <= 0) or \
-                self.slab_margin_mm < 0:
-            raise ValueError("slab_length_mm must be > 0 (or None) and slab_margin_mm >= 0")
+        if self.slab_margin_mm < 0:
+            raise ValueError("slab_margin_mm must be >= 0")
+        shortest = 2 * self.slab_margin_mm + SLAB_MIN_ROOM_MM
+        if self.slab_length_mm is not None and self.slab_length_mm < shortest:
+            raise ValueError(
+                f"slab_length_mm = {self.slab_length_mm:g} leaves the nodules no room to sit "
+                f"at a random offset; give at least {shortest:g} mm (2 × slab_margin_mm + "
+                f"{SLAB_MIN_ROOM_MM:g}), e.g. {DEFAULT_SLAB_MM:g}, or None for whole volumes")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

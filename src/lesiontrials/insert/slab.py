@@ -2,14 +2,20 @@
 
 Rendering a whole screening-resolution phantom (512×512×320 voxels) costs ~25 s a case;
 the evaluation needs only the slices around the nodules and a negative slice. A case on
-a host without a real CT therefore keeps a z-slab of the host's label map:
+a host without a real CT therefore keeps a z-slab of the host's label map, decided so
+that where a nodule sits in its slab says nothing beyond the stated margin:
 
-- with nodules: at least ``slab_length_mm`` long and ``slab_margin_mm`` beyond the
-  nodules' axial extent on both sides (room for a negative slice ≥ 10 mm from any nodule
-  voxel, its neighbours and the scanner's z-blur), placed at a random offset so the
-  nodules are not always at the slab's centre;
-- nodule-free: ``slab_length_mm`` long, centred on a random slice among those with at
-  least a quarter of the largest per-slice lung area.
+- every slab is ``slab_length_mm`` long, unless its nodules and their margins need more
+  (then exactly that: a multi-nodule case spanning the lungs);
+- with nodules: the slab keeps ``slab_margin_mm`` beyond the nodules' axial extent on both
+  sides (room for a negative slice ≥ 10 mm from any nodule voxel, its neighbours and the
+  scanner's z-blur), and its start is drawn uniformly over every position that keeps that
+  margin inside the volume — the nodules sit at a uniform random offset, not at the
+  middle (a "mid-slice" detector gains nothing over any other admissible position);
+- nodule-free: a *virtual* one-slice nodule is drawn where nodules are (a slice with
+  probability proportional to its lung area, as a nodule placed uniformly in the lung
+  volume would be) and the slab is placed around it by the same rule, so nodule-free
+  slabs have the same length and the same distribution of z as single small nodules'.
 
 The slab is recorded (host voxel range and world z range) and its affine is the host's
 shifted by ``z0`` slices, so every later stage works in world mm unchanged.
@@ -23,9 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lesiontrials import anatomy
-
-#: Share of the largest per-slice lung area a nodule-free slab's centre slice must reach.
-MIN_LUNG_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,28 +58,35 @@ def decide_slab(*, depth: int, spacing_z_mm: float, nodule_z: tuple[int, int] | 
         nodule_z: inclusive axial voxel range of every inserted nodule (``None``:
             nodule-free).
         lung_area: lung voxels per axial slice, ``(depth,)`` (needed when nodule-free).
-        length_mm: shortest slab (mm); margin_mm: room beyond the nodules (mm).
-        rng: the case's generator for the slab (one draw).
+        length_mm: slab length (mm; longer only when the nodules and margins need it);
+            margin_mm: room kept beyond the nodules on both sides (mm).
+        rng: the case's generator for the slab (one or two draws).
     """
-    length = _slices(length_mm, spacing_z_mm)
-    if nodule_z is not None:
-        margin = _slices(margin_mm, spacing_z_mm)
-        low, high = nodule_z[0] - margin, nodule_z[1] + margin  # inclusive, must be kept
-        length = max(length, high - low + 1)
-        if length >= depth:
-            return None
-        start = int(rng.integers(high + 1 - length, low + 1))  # any start keeping [low, high]
-    else:
-        if lung_area is None or lung_area.shape != (depth,):
-            raise ValueError("a nodule-free slab needs the lung area of every slice")
-        if length >= depth:
-            return None
-        candidates = np.flatnonzero(lung_area >= MIN_LUNG_SHARE * max(float(lung_area.max()), 1.0))
-        if candidates.size == 0:
-            raise ValueError("the host has no lung slice to centre a nodule-free slab on")
-        start = int(rng.choice(candidates)) - length // 2
-    start = min(max(start, 0), depth - length)
+    if nodule_z is None:
+        nodule_z = virtual_nodule_slice(lung_area, depth=depth, rng=rng)
+    margin = _slices(margin_mm, spacing_z_mm)
+    low = max(nodule_z[0] - margin, 0)  # inclusive range that must be kept
+    high = min(nodule_z[1] + margin, depth - 1)
+    length = max(_slices(length_mm, spacing_z_mm), high - low + 1)
+    if length >= depth:
+        return None
+    first, last = max(0, high + 1 - length), min(low, depth - length)
+    start = int(rng.integers(first, last + 1))  # uniform over every start keeping [low, high]
     return Slab(start, start + length)
+
+
+def virtual_nodule_slice(lung_area: np.ndarray | None, *, depth: int,
+                         rng: np.random.Generator) -> tuple[int, int]:
+    """A nodule-free slab's stand-in nodule: one slice drawn with probability proportional
+    to its lung area (``(depth,)`` voxels per slice), as an inserted nodule's centre is."""
+    if lung_area is None or lung_area.shape != (depth,):
+        raise ValueError("a nodule-free slab needs the lung area of every slice")
+    weights = np.asarray(lung_area, dtype=np.float64)
+    total = float(weights.sum())
+    if not total > 0:
+        raise ValueError("the host has no lung slice to place a nodule-free slab on")
+    z = int(rng.choice(depth, p=weights / total))
+    return z, z
 
 
 def lung_area_per_slice(labels: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from lesiontrials.pipeline.build import (
     build_index,
     build_slices,
     insert,
+    insert_config,
     plan,
     plan_context,
     render,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["VOLUME_TRIALS", "InfeasibleDesignsError", "PlanRecord", "RunObserver",
            "RunRecord", "StageRecord", "WorldRecord", "analyze", "build_index",
-           "build_slices", "default_executor", "freeze_split", "insert", "plan",
+           "build_slices", "default_executor", "freeze_split", "insert", "insert_config", "plan",
            "plan_context", "questions", "render", "run", "score", "train_demo", "volumes",
            "world"]
 
@@ -83,14 +84,16 @@ class RunRecord:
 def run(settings: Settings, executor: Executor | None = None, *, size: str = "demo",
         models: Sequence[ModelConfig] | None = None, keep_going: bool = False,
         train_model: bool = True, designs: Sequence[str | int] | None = None,
-        grid: str | None = None, reporter: ProgressReporter | None = None,
+        grid: str | None = None, slab_mm: float | None = None,
+        reporter: ProgressReporter | None = None,
         observer: RunObserver | None = None) -> RunRecord:
     """world → index → plan (all 14 designs) → insert → render → slices → score ``models``
     (default: the baselines) → train a slice CNN and score it on held-out trials
     (``train_model``) → split → volumes → question bank → analyze, on one executor.
 
     ``size``: ``demo`` (demo world, demo-size designs) or ``full`` (full world, paper-size
-    designs). ``designs`` (numbers or names): plan only those instead of all 14 (trials
+    designs). ``slab_mm``: cases on phantom hosts keep an axial slab this long (mm), see
+    :func:`insert`. ``designs`` (numbers or names): plan only those instead of all 14 (trials
     already planned in the workspace stay and are processed). A stage whose cases failed
     raises
     :class:`~lesiontrials.errors.StageFailedError`, or with ``keep_going`` is listed in
@@ -127,7 +130,7 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
     step("index", lambda: build_index(settings))
     step("plan", lambda: plan(settings, size="demo" if size == "demo" else "paper",
                               designs=designs))
-    step("insert", lambda: insert(settings, ex, reporter=rep), per_case=True)
+    step("insert", lambda: insert(settings, ex, slab_mm=slab_mm, reporter=rep), per_case=True)
     step("render", lambda: render(settings, ex, reporter=rep), per_case=True)
     step("evaluation sets", lambda: build_slices(settings, ex, reporter=rep), per_case=True)
     if (root / "raw_ct").is_dir():

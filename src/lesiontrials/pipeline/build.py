@@ -15,6 +15,7 @@ from lesiontrials.execution import (
 from lesiontrials.paths import DataRoot, Workspace
 
 if TYPE_CHECKING:
+    from lesiontrials.insert import InsertConfig
     from lesiontrials.settings import Settings
     from lesiontrials.slicing.sets import SetSummary
     from lesiontrials.trials import PlanContext
@@ -164,11 +165,15 @@ def _plan_all(ctx: PlanContext, ws: Workspace, *, size: str, seed: int, strict: 
 
 def insert(settings: Settings, executor: Executor | None = None, *,
            trials: Sequence[str] | None = None, export_dir: Path | None = None,
+           slab_mm: float | None = None,
            reporter: ProgressReporter | None = None) -> StageRecord:
     """Insert donor nodules into host label maps for ``trials`` (default: every planned
-    trial); resumes. ``export_dir``: also write release-layout masks and CSVs there."""
+    trial); resumes. ``export_dir``: also write release-layout masks and CSVs there.
+    ``slab_mm``: cases on phantom hosts keep an axial slab this long
+    (:mod:`lesiontrials.insert.slab`; ``None``: whole volumes)."""
     from lesiontrials.insert import insert_trial, list_trials
 
+    config = insert_config(slab_mm=slab_mm)
     ws = Workspace(settings.workspace)
     names = list(trials) if trials is not None else list_trials(ws)
     summaries = []
@@ -177,11 +182,25 @@ def insert(settings: Settings, executor: Executor | None = None, *,
             summaries.append(insert_trial(name, workspace=ws,
                                           data_root=settings.resolved_data_root,
                                           workers=settings.workers, export_dir=export_dir,
+                                          config=config,
                                           decoded_cache=_decoded_cache(settings)))
     failed = sum(s["status"]["failed"] for s in summaries)
     total = sum(s["status"]["done"] + s["status"]["failed"] for s in summaries)
     return StageRecord("insert", tuple(summaries), failed, total,
                        str(ws.root / "cases" / "*" / "insert_summary.json"))
+
+
+def insert_config(*, slab_mm: float | None) -> InsertConfig:
+    """The insertion settings of a run: the defaults, with slabs of ``slab_mm`` (mm) when
+    given; an unusable length is an :class:`~lesiontrials.errors.InputError` naming it."""
+    from lesiontrials.insert import InsertConfig
+
+    try:
+        return InsertConfig(slab_length_mm=slab_mm)
+    except ValueError as exc:
+        raise InputError(str(exc), column="--slab-mm",
+                         fix="give a longer slab, or leave --slab-mm out for whole volumes"
+                         ) from exc
 
 
 def render(settings: Settings, executor: Executor | None = None, *,

@@ -32,6 +32,7 @@ from lesiontrials.io import (
     write_json,
     write_volume,
 )
+from lesiontrials.io.locks import LOCK_DIR
 from lesiontrials.paths import DataRoot
 from lesiontrials.world.donors import (
     DONOR_DATASET,
@@ -224,7 +225,7 @@ def _check_grid(out: Path, grid: str) -> None:
             raise InputError(
                 f"this world folder was built on the phantom grid {found!r}, not {grid!r}",
                 path=out, fix="build into a new folder, or remove this one to rebuild it")
-    elif any(_build_dir(out).iterdir()):
+    elif any(p.name != LOCK_DIR for p in _build_dir(out).iterdir()):  # our lock is not a build
         raise InputError("this world folder holds a build that does not record its phantom "
                          "grid (an older version)", path=out,
                          fix="build into a new folder, or remove this one to rebuild it")
