@@ -51,8 +51,9 @@ def test_volume_set_truth_in_world_mm_and_frozen_uids(trial) -> None:
 
 
 def test_slab_cases_are_left_out_of_volume_sets_with_the_reason(trial) -> None:
-    """A slab is placed around its nodules: scanning it would tell a detector where to look
-    (the z-range), so such a case never enters a volume set, and the set says why."""
+    """A slab keeps its nodules away from its ends and is shorter than a scan: a detector
+    would know where not to look and its FPs would be per slab, so such a case never
+    enters a volume set, and the set says why."""
     from lesiontrials.io import read_record, write_record
     from lesiontrials.records.render import RenderRecord
 

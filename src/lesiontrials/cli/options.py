@@ -42,9 +42,9 @@ class PhantomGridName(StrEnum):
 
 GridOption = Annotated[PhantomGridName | None, typer.Option(
     "--grid", case_sensitive=False,
-    help="Phantom host grid: full (0.75×0.75×1 mm, screening-like; a demo-size job then "
-         "takes ≥ 12 min on 2 cores) or coarse (3×3×4 mm). Default: coarse for demo, full "
-         "for full.")]
+    help="Phantom host grid: full (0.75×0.75×1 mm, screening-like; a demo-size job with "
+         "--slab-mm 64 then needs ≈ 1,100 CPU-s, ≥ 9 min on 2 cores) or coarse (3×3×4 mm). "
+         "Default: coarse for demo, full for full.")]
 
 
 SlabOption = Annotated[float | None, typer.Option(

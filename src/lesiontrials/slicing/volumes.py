@@ -174,8 +174,9 @@ def build_volume_set(*, trial: str, workspace: Workspace) -> VolumeSet:
             continue
         record, render = found
         if render.ct_is_slab:
-            left_out[case_dir.name] = ("its CT is an axial slab placed around its nodules; "
-                                       "the z-range would tell a detector where to look")
+            left_out[case_dir.name] = ("its CT is an axial slab of its host: no nodule lies "
+                                       "within the slab's margin of its ends, and false "
+                                       "positives would be per slab, not per scan")
             continue
         uid = record.case_uid
         appearance = {e.nodule_index: e.description for e in render.lesions}
