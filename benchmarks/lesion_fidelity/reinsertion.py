@@ -83,6 +83,9 @@ def reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
     return out
 
 
+DEEP_CORE_PIXELS = 3
+
+
 def _deep_core(lesion: np.ndarray) -> np.ndarray:
     """The lesion eroded in-plane by ``DEEP_CORE_PIXELS`` (about 2 mm on 0.57–0.7 mm
     pixels; the lesion's one-pixel core when that leaves < 100 voxels): where the drawn
@@ -93,9 +96,6 @@ def _deep_core(lesion: np.ndarray) -> np.ndarray:
     ring = np.ones((3, 3, 1), bool)
     deep = ndimage.binary_erosion(lesion, structure=ring, iterations=DEEP_CORE_PIXELS)
     return deep if deep.sum() >= 100 else ndimage.binary_erosion(lesion, structure=ring)
-
-
-DEEP_CORE_PIXELS = 3
 
 
 def fitted_reinsertion(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,

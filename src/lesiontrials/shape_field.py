@@ -34,7 +34,7 @@ becomes a continuous shape first:
      itself was filtered and interpolated trilinearly (session 5) and 1.07 / 3.63 / 4.72
      with the filtered mask and a cubic spline; 0.7 and 1.0 voxels did no better. A
      coarse mask cannot pin its shape down: the renders of all ellipsoids whose masks are
-     the one given spread by about 2–3 SD (the bench's ``floor``), so no reconstruction
+     the one given spread by 1.7–3.3 SD (the bench's ``floor``), so no reconstruction
      can bring such donors within the host noise. For thick slices the same filter
      spreads each contour over the slice gap and drew a 0.7×0.7×2.5 mm donor further
      from the reference than the per-slice interpolation does, hence the two paths.
