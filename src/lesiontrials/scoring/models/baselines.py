@@ -18,8 +18,8 @@ intensity analysis runs on a declared working grid (:attr:`DetectorParams.workin
 an image with pixels of half that size or less is block-averaged in HU by the largest
 integer factor that keeps its pixels no coarser than that (0.57–0.75 mm → ×2), so a
 baseline's cost follows the slice's extent in mm, not its pixel count, and a 512² slice
-costs about what a 256² one does. The overlay is read at the image's own pixels (its colours are exact
-there).
+costs about what a 256² one does. The overlay is read at the image's own pixels (its
+colours are exact there).
 """
 
 from __future__ import annotations
