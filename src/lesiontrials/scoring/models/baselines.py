@@ -18,8 +18,8 @@ intensity analysis runs on a declared working grid (:attr:`DetectorParams.workin
 an image with pixels of half that size or less is block-averaged in HU by the largest
 integer factor that keeps its pixels no coarser than that (0.57–0.75 mm → ×2), so a
 baseline's cost follows the slice's extent in mm, not its pixel count, and a 512² slice
-costs about what a 256² one does. The overlay is read at the image's own pixels (its colours are exact
-there).
+costs about what a 256² one does. The overlay is read at the image's own pixels (its
+colours are exact there).
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _digest(image: np.ndarray) -> str:
     text = digest.hexdigest()
     if frozen:
         if len(_DIGESTS) >= _DIGESTS_MAX:
-            _DIGESTS.pop(next(iter(_DIGESTS)))
+            _DIGESTS.clear()  # (not one by one: safe if threads share the memo)
         _DIGESTS[id(array)] = (weakref.ref(array), text)
     return text
 
@@ -352,11 +352,13 @@ def _region_in_box(red: np.ndarray, green: np.ndarray, hu: np.ndarray
 @dataclass(frozen=True)
 class _OverlayRead:
     """The overlay of one image read: the marked region (image pixels) and its source,
-    and the image's HU with the spacing, for the lung silhouette a lobe answer needs."""
+    the image's pixel spacing, and its HU on the working grid (block size ``factor``) for
+    the lung silhouette a lobe answer needs."""
 
     region: np.ndarray
     source: str
-    hu: np.ndarray
+    working_hu: np.ndarray
+    factor: int
     spacing_mm: float
 
 
@@ -388,16 +390,18 @@ class OverlayReader(_Baseline):
                 hu = hu_estimate(image, profile=item.profile, painted=painted)
                 found = overlay_region(image, hu, colours=colours)
                 assert found is not None  # overlay pixels are red or green
-                read = _OverlayRead(found[0], found[1], hu, _spacing(item))
+                factor = working_factor(_spacing(item), self.params.working_spacing_mm)
+                read = _OverlayRead(found[0], found[1], block_mean(hu, factor), factor,
+                                    _spacing(item))
             self._reads[key] = read
         return key, self._reads[key]
 
     def _lung(self, key: str, read: _OverlayRead) -> tuple[np.ndarray, int]:
         """The lung silhouette on the working grid and its block size, once per image."""
         if key not in self._lungs:
-            factor = working_factor(read.spacing_mm, self.params.working_spacing_mm)
-            self._lungs[key] = (lung_silhouette(block_mean(read.hu, factor),
-                                                spacing_mm=read.spacing_mm * factor), factor)
+            self._lungs[key] = (lung_silhouette(read.working_hu,
+                                                spacing_mm=read.spacing_mm * read.factor),
+                                read.factor)
         return self._lungs[key]
 
     def answer_one(self, item: Item) -> Answer:
