@@ -3,7 +3,7 @@ track, the question bank and the analysis."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +78,11 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
 
     from lesiontrials.scoring.models.config import ModelConfig
     from lesiontrials.slicing.sets import list_sets
-    from lesiontrials.training.demo import DEMO_MODEL, train_demo_model
+    from lesiontrials.training.demo import DEMO_MODEL
 
     ws = Workspace(settings.workspace)
     start = time.perf_counter()
-    trained = train_demo_model(ws, sets=list_sets(ws))
+    trained = _apart(train_demo_model_at, str(ws.root), list_sets(ws))
     if isinstance(trained, str):
         return [trained]
     outcome, train_sets, scored, skipped = trained
@@ -95,6 +95,29 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
     score(settings, executor, models=[config], sets=scored, batch_size=64, reporter=reporter)
     lines.append(f"{DEMO_MODEL} scored on {', '.join(scored)}")
     return lines
+
+
+def train_demo_model_at(workspace_root: str, sets: list[str]) -> Any:
+    """:func:`~lesiontrials.training.demo.train_demo_model` on the workspace at
+    ``workspace_root`` (what :func:`_apart` runs in its own interpreter)."""
+    from lesiontrials.training.demo import train_demo_model
+
+    return train_demo_model(Workspace(Path(workspace_root)), sets=sets)
+
+
+def _apart(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` in a fresh interpreter (``spawn``), its result or its exception
+    returned here. Training imports torch and keeps ~0.6 GB of it and its allocator's
+    pages resident for the rest of a process's life; in its own process that memory is
+    returned when it ends, and the run's own process stays small (the demo's peak RSS,
+    RESULTS.md, issue 24). The result is the same: training is deterministic on one
+    thread (``training.network.deterministic_torch``). A child that dies is an error
+    (``BrokenProcessPool``), never a wait."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(func, *args).result()
 
 
 def questions(settings: Settings) -> list[str]:
