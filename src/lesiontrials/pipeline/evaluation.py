@@ -73,16 +73,30 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
                reporter: ProgressReporter | None = None) -> list[str]:
     """Train the demo's slice CNN on every design trial but the held-out ones and score it
     on the held-out trials (and real scans it has not seen) only; lines stating the
-    separation (docs/training.md)."""
+    separation (docs/training.md).
+
+    On a local executor the whole stage runs in its own process (:func:`_apart`, on a
+    local executor of its own): torch, the training tensors and the model scored in the
+    stage's process stay resident for the rest of a process's life (~0.6 GB), and the
+    run's process then reaches its peak in the analysis on top of them."""
+    if executor is None or getattr(executor, "name", "") in ("local-pool", "in-process"):
+        lines: list[str] = _apart(train_and_score_demo, settings)
+        return lines
+    return train_and_score_demo(settings, executor, reporter=reporter)
+
+
+def train_and_score_demo(settings: Settings, executor: Executor | None = None, *,
+                         reporter: ProgressReporter | None = None) -> list[str]:
+    """:func:`train_demo` in this process."""
     import time
 
     from lesiontrials.scoring.models.config import ModelConfig
     from lesiontrials.slicing.sets import list_sets
-    from lesiontrials.training.demo import DEMO_MODEL
+    from lesiontrials.training.demo import DEMO_MODEL, train_demo_model
 
     ws = Workspace(settings.workspace)
     start = time.perf_counter()
-    trained = _apart(train_demo_model_at, str(ws.root), list_sets(ws))
+    trained = train_demo_model(ws, sets=list_sets(ws))
     if isinstance(trained, str):
         return [trained]
     outcome, train_sets, scored, skipped = trained
@@ -97,22 +111,13 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
     return lines
 
 
-def train_demo_model_at(workspace_root: str, sets: list[str]) -> Any:
-    """:func:`~lesiontrials.training.demo.train_demo_model` on the workspace at
-    ``workspace_root`` (what :func:`_apart` runs in its own interpreter)."""
-    from lesiontrials.training.demo import train_demo_model
-
-    return train_demo_model(Workspace(Path(workspace_root)), sets=sets)
-
-
 def _apart(func: Callable[..., Any], *args: Any) -> Any:
-    """``func(*args)`` in a fresh interpreter (``spawn``), its result or its exception
-    returned here. Training imports torch and keeps ~0.6 GB of it and its allocator's
-    pages resident for the rest of a process's life; in its own process that memory is
-    returned when it ends, and the run's own process stays small (the demo's peak RSS,
-    RESULTS.md, issue 24). The result is the same: training is deterministic on one
-    thread (``training.network.deterministic_torch``). A child that dies is an error
-    (``BrokenProcessPool``), never a wait."""
+    """``func(*args)`` in a fresh interpreter (``spawn``: nothing of this process's memory
+    is inherited), its result or its exception returned here; what it allocated goes back
+    to the system when it ends. The result is the same as in this process: training is
+    deterministic on one thread (``training.network.deterministic_torch``) and scores do not
+    depend on the executor. A child that dies is an error (``BrokenProcessPool``), never a
+    wait."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
