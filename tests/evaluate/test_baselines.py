@@ -10,12 +10,9 @@ import pytest
 from evalsynth import TRIAL
 
 from lesiontrials.io import read_png
-from lesiontrials.scoring.models.baselines import (
-    BlobDetector,
-    OverlayReader,
-    ThresholdDetector,
-)
+from lesiontrials.scoring.models.baselines import BlobDetector, ThresholdDetector
 from lesiontrials.scoring.models.imaging import hu_estimate, lobe_at, lung_silhouette
+from lesiontrials.scoring.models.overlay_reader import OverlayReader
 from lesiontrials.scoring.models.prior import MajorityPrior
 from lesiontrials.scoring.models.registry import MODELS, load_model
 from lesiontrials.slicing.contract import TASK_OPTIONS, Item, Model
@@ -47,7 +44,7 @@ def _items(trial, *, condition: str, task: str, profile: str = "lung") -> tuple[
 def test_intensity_detectors_find_bright_nodules(built_trial, model_class, profile):
     model = model_class()
     assert isinstance(model, Model) and model.version.startswith(f"{model.algorithm_version}+")
-    assert model.algorithm_version == ("4" if model_class is BlobDetector else "3")
+    assert model.algorithm_version == ("5" if model_class is BlobDetector else "4")
     for task in ("presence", "lobe", "size"):
         items, truth = _items(built_trial, condition="plain", task=task, profile=profile)
         answers = model.answer(items)

@@ -36,7 +36,7 @@ from lesiontrials.io import (
     write_volume,
 )
 from lesiontrials.paths import Workspace
-from lesiontrials.scoring.models.baselines import OverlayReader
+from lesiontrials.scoring.models.overlay_reader import OverlayReader
 from lesiontrials.slicing.contract import Item
 from lesiontrials.slicing.overlays import (
     GREEN,

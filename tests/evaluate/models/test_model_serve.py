@@ -22,7 +22,6 @@ from tiny_models import INSTALL_VLM, import_or_skip, phantom_items  # noqa: E402
 from lesiontrials.scoring.models.baselines import (  # noqa: E402
     BlobDetector,
     MajorityPrior,
-    OverlayReader,
     ThresholdDetector,
 )
 from lesiontrials.scoring.models.openai_client import (  # noqa: E402
@@ -30,6 +29,7 @@ from lesiontrials.scoring.models.openai_client import (  # noqa: E402
     OpenAIChatModel,
     request_body,
 )
+from lesiontrials.scoring.models.overlay_reader import OverlayReader  # noqa: E402
 from lesiontrials.scoring.models.serve import serve_in_background  # noqa: E402
 from lesiontrials.slicing.contract import Answer  # noqa: E402
 

@@ -6,9 +6,10 @@
 * :class:`BlobDetector` — multi-scale Laplacian-of-Gaussian blob detection
   (:mod:`~lesiontrials.scoring.models.scale_space`) on the lung-masked image, scored by
   response, size, density and isolation.
-* :class:`OverlayReader` — finds the guidance overlay (red contour, else green box) and
-  reads the nodule's region from it; without an overlay it defers to the threshold
-  detector. It shows what a model gains by reading the guidance rather than the anatomy.
+* :class:`~lesiontrials.scoring.models.overlay_reader.OverlayReader` — finds the
+  guidance overlay (red contour, else green box) and reads the nodule's region from it;
+  without an overlay it defers to the threshold detector. It shows what a model gains by
+  reading the guidance rather than the anatomy.
 * :class:`~lesiontrials.scoring.models.prior.MajorityPrior` — always the most frequent
   option (fitted on the scored set's truth when the runner offers it), the floor every
   model must beat.
@@ -18,8 +19,11 @@ intensity analysis runs on a declared working grid (:attr:`DetectorParams.workin
 an image with pixels of half that size or less is block-averaged in HU by the largest
 integer factor that keeps its pixels no coarser than that (0.57–0.75 mm → ×2), so a
 baseline's cost follows the slice's extent in mm, not its pixel count, and a 512² slice
-costs about what a 256² one does. The overlay is read at the image's own pixels (its
-colours are exact there).
+costs about what a 256² one does. Candidates are *found* there and *measured* at the
+image's own pixels in a window around each (:mod:`~lesiontrials.scoring.models.native`):
+block means shrink small nodules, so size, density and the minimum-size rule are decided
+on the pixels the image has. The overlay is read at the image's own pixels (its colours
+are exact there).
 """
 
 from __future__ import annotations
@@ -29,15 +33,13 @@ import json
 import math
 import weakref
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from lesiontrials.anatomy import task_size_bin
 from lesiontrials.scoring.models.imaging import (
     Candidate,
-    block_any,
     block_mean,
     hu_estimate,
     lobe_at,
@@ -45,6 +47,7 @@ from lesiontrials.scoring.models.imaging import (
     threshold_candidates,
     working_factor,
 )
+from lesiontrials.scoring.models.native import threshold_candidates_native
 from lesiontrials.scoring.models.prior import (
     DEFAULT_PRIOR,
     MajorityPrior,
@@ -52,10 +55,9 @@ from lesiontrials.scoring.models.prior import (
 )
 from lesiontrials.scoring.models.scale_space import log_candidates
 from lesiontrials.slicing.contract import Answer, Item, ModelCard
-from lesiontrials.slicing.overlays import GREEN, RED, colour_mask
 
-__all__ = ["BlobDetector", "DetectorParams", "MajorityPrior", "OverlayReader",
-           "ThresholdDetector", "answer_from_candidates", "overlay_region"]
+__all__ = ["BlobDetector", "DetectorParams", "MajorityPrior", "ThresholdDetector",
+           "answer_from_candidates"]
 
 DEFAULT_SPACING_MM = 0.7  # used when an item carries no pixel spacing
 
@@ -86,9 +88,9 @@ class DetectorParams:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One image analysed on the working grid: HU, lung silhouette, ranked candidates
-    (positions in working-grid pixels) and the block size ``factor`` (image pixels per
-    working pixel, per side)."""
+    """One image analysed: HU and lung silhouette on the working grid, ranked candidates
+    (found there, measured at the image's own pixels; positions in image pixels) and the
+    block size ``factor`` (image pixels per working pixel, per side)."""
 
     hu: np.ndarray
     lung: np.ndarray
@@ -98,13 +100,14 @@ class Analysis:
 
 
 #: 2: presence option scores are probabilities (:func:`presence_probability`); 3: the
-#: analysis runs on the working grid (``working_spacing_mm``)
-DETECTOR_VERSION = "3"
+#: analysis runs on the working grid (``working_spacing_mm``); 4: candidates found there
+#: are measured at the image's own pixels
+DETECTOR_VERSION = "4"
 #: the blob detector's own algorithm version: 3 computes the LoG scale space once (FFT for
 #: large σ) with its own peak finding and pruning, and measures blobs only until the best
 #: is certain (its answers' text counts LoG blobs); 4: on the working grid, measuring at
-#: most ``log_max_measured`` blobs
-BLOB_VERSION = "4"
+#: most ``log_max_measured`` blobs; 5: blobs measured at the image's own pixels
+BLOB_VERSION = "5"
 
 
 class _Baseline:
@@ -122,28 +125,28 @@ class _Baseline:
         self._cache: dict[str, Analysis] = {}
         self._context_hu: dict[str, np.ndarray] = {}
 
-    def working(self, item: Item) -> tuple[np.ndarray, float, int]:
-        """The item's image as HU ``(h, w)`` float32 on the working grid, that grid's pixel
-        spacing (mm) and the block size ``factor`` it was averaged by."""
+    def working(self, item: Item) -> tuple[np.ndarray, np.ndarray, float, int]:
+        """The item's image as HU ``(h, w)`` float32 on the working grid, its HU at the
+        image's own pixels ``(H, W)``, the working grid's pixel spacing (mm) and the block
+        size ``factor`` it was averaged by."""
         spacing = _spacing(item)
         factor = working_factor(spacing, self.params.working_spacing_mm)
-        hu = block_mean(hu_estimate(item.image, profile=item.profile), factor)
-        return hu, spacing * factor, factor
+        native = hu_estimate(item.image, profile=item.profile)
+        return block_mean(native, factor), native, spacing * factor, factor
 
-    def context_hu(self, item: Item, *, factor: int) -> tuple[np.ndarray, ...]:
-        """HU of the item's neighbour slices on the working grid (``factor`` as for the
-        image; neighbours of another shape than the image are ignored), each estimated once:
-        the same neighbours come with every condition and task of a slice."""
+    def context_hu(self, item: Item) -> tuple[np.ndarray, ...]:
+        """HU of the item's neighbour slices at the image's own pixels (neighbours of
+        another shape than the image are ignored), each estimated once: the same
+        neighbours come with every condition and task of a slice."""
         out = []
         for image in item.context:
             if np.shape(image)[:2] != np.shape(item.image)[:2]:
                 continue
-            key = f"{_digest(image)}|{item.profile}|{factor}"
+            key = f"{_digest(image)}|{item.profile}"
             if key not in self._context_hu:
                 if len(self._context_hu) >= 64:
                     self._context_hu.pop(next(iter(self._context_hu)))
-                self._context_hu[key] = block_mean(hu_estimate(image, profile=item.profile),
-                                                   factor)
+                self._context_hu[key] = hu_estimate(image, profile=item.profile)
             out.append(self._context_hu[key])
         return tuple(out)
 
@@ -228,10 +231,10 @@ def presence_probability(score: float, *, threshold: float) -> float:
 def answer_from_candidates(item: Item, candidates: Sequence[Candidate], lung: np.ndarray, *,
                            present_score: float, method: str, found: int = -1,
                            factor: int = 1) -> Answer:
-    """Turn ranked candidates into an answer for the item's task (``found``: how many
-    candidates the detector considered, when it listed only the best; ``factor``: image
-    pixels per pixel of ``lung`` and the candidates' positions, so that the text names the
-    position in the image's own pixels)."""
+    """Turn ranked candidates (positions in image pixels) into an answer for the item's
+    task (``found``: how many candidates the detector considered, when it listed only the
+    best; ``factor``: image pixels per pixel of ``lung``, the working-grid silhouette the
+    lobe is read from)."""
     best = candidates[0] if candidates else None
     score = best.score if best is not None else 0.0
     if item.task == "presence":
@@ -243,12 +246,12 @@ def answer_from_candidates(item: Item, candidates: Sequence[Candidate], lung: np
     if best is None:
         return Answer(DEFAULT_PRIOR[item.task], raw_text=f"{method}: no candidate; prior answer")
     if item.task == "lobe":
-        option = lobe_at(best.row, best.col, lung)
+        option = lobe_at((best.row + 0.5) / factor - 0.5, (best.col + 0.5) / factor - 0.5,
+                         lung)
     else:
         option = task_size_bin(best.diameter_mm)
-    row, col = ((best.row + 0.5) * factor - 0.5, (best.col + 0.5) * factor - 0.5)
-    return Answer(option, raw_text=f"{option} ({method}: candidate at row {row:.0f}, col "
-                  f"{col:.0f}, {best.diameter_mm:.1f} mm)")
+    return Answer(option, raw_text=f"{option} ({method}: candidate at row {best.row:.0f}, "
+                  f"col {best.col:.0f}, {best.diameter_mm:.1f} mm)")
 
 
 class ThresholdDetector(_Baseline):
@@ -259,13 +262,19 @@ class ThresholdDetector(_Baseline):
 
     def _analyse(self, item: Item) -> Analysis:
         p = self.params
-        hu, spacing, factor = self.working(item)
+        hu, native, spacing, factor = self.working(item)
         lung = lung_silhouette(hu, spacing_mm=spacing)
-        context = self.context_hu(item, factor=factor)
-        candidates = [c for c in threshold_candidates(
-            hu, lung, spacing_mm=spacing, threshold_hu=p.threshold_hu,
-            min_diameter_mm=p.min_diameter_mm, context_hu=context)
-            if c.diameter_mm <= p.max_diameter_mm]
+        context = self.context_hu(item)
+        if factor == 1:
+            found = threshold_candidates(hu, lung, spacing_mm=spacing,
+                                         threshold_hu=p.threshold_hu,
+                                         min_diameter_mm=p.min_diameter_mm, context_hu=context)
+        else:
+            found = threshold_candidates_native(
+                hu, lung, hu=native, factor=factor, spacing_mm=spacing / factor,
+                threshold_hu=p.threshold_hu, min_diameter_mm=p.min_diameter_mm,
+                context_hu=context)
+        candidates = [c for c in found if c.diameter_mm <= p.max_diameter_mm]
         return Analysis(hu, lung, tuple(candidates), factor=factor)
 
     def answer_one(self, item: Item) -> Answer:
@@ -283,15 +292,16 @@ class BlobDetector(_Baseline):
     algorithm_version = BLOB_VERSION
 
     def _analyse(self, item: Item) -> Analysis:
-        hu, spacing, factor = self.working(item)
+        hu, native, spacing, factor = self.working(item)
         lung = lung_silhouette(hu, spacing_mm=spacing)
-        context = self.context_hu(item, factor=factor)
+        context = self.context_hu(item)
         p = self.params
         candidates, blobs = log_candidates(
             hu, lung, spacing_mm=spacing, min_diameter_mm=p.min_diameter_mm,
             max_diameter_mm=p.max_diameter_mm, num_sigma=p.num_sigma,
             threshold=p.log_threshold, context_hu=context, best_only=True,
-            max_measured=p.log_max_measured)
+            max_measured=p.log_max_measured,
+            measure_on=None if factor == 1 else (native, factor))
         return Analysis(hu, lung, tuple(candidates), found=blobs, factor=factor)
 
     def answer_one(self, item: Item) -> Answer:
@@ -299,127 +309,3 @@ class BlobDetector(_Baseline):
         return answer_from_candidates(item, found.candidates, found.lung,
                                       present_score=self.params.log_present_score,
                                       method="LoG", found=found.found, factor=found.factor)
-
-
-def overlay_region(image: np.ndarray, hu: np.ndarray, *,
-                   colours: tuple[np.ndarray, np.ndarray] | None = None
-                   ) -> tuple[np.ndarray, str] | None:
-    """The nodule's pixels read from the overlay: inside the red contour, else the dense
-    pixels (> −500 HU) inside the green box nearest its centre, else the box interior.
-    Worked in the overlay's bounding box grown by one pixel (the same pixels: what lies
-    outside the box is background connected to the image border either way). ``colours``:
-    the image's red and green pixels when already found."""
-    red, green = colours or (colour_mask(image, RED), colour_mask(image, GREEN))
-    painted = red | green
-    if not painted.any():
-        return None
-    rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    crop = (np.pad(red[box], 1), np.pad(green[box], 1), np.pad(hu[box], 1))
-    found = _region_in_box(*crop)
-    if found is None:
-        return None
-    region = np.zeros(red.shape, dtype=bool)
-    region[box] = found[0][1:-1, 1:-1]
-    return region, found[1]
-
-
-def _region_in_box(red: np.ndarray, green: np.ndarray, hu: np.ndarray
-                   ) -> tuple[np.ndarray, str] | None:
-    """:func:`overlay_region` on the overlay's box padded by a pixel of background."""
-    if red.any():
-        filled = ndimage.binary_fill_holes(red)
-        inside = filled & ~red
-        return (inside if inside.any() else filled), "contour"
-    if not green.any():
-        return None
-    interior = ndimage.binary_fill_holes(green) & ~green
-    if not interior.any():  # box cut by the image edge: use its extent
-        rows, cols = np.flatnonzero(green.any(axis=1)), np.flatnonzero(green.any(axis=0))
-        interior = np.zeros_like(green)
-        interior[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = True
-        interior &= ~green
-    dense = interior & (hu > -500.0)
-    labels, n = ndimage.label(dense)
-    if n == 0:
-        return interior, "box"
-    centre = np.argwhere(interior).mean(axis=0)
-    centres = np.asarray(ndimage.center_of_mass(dense, labels, range(1, n + 1)))
-    nearest = int(np.argmin(np.linalg.norm(centres - centre, axis=1))) + 1
-    return labels == nearest, "box"
-
-
-@dataclass(frozen=True)
-class _OverlayRead:
-    """The overlay of one image read: the marked region (image pixels) and its source,
-    the image's pixel spacing, and its HU on the working grid (block size ``factor``) for
-    the lung silhouette a lobe answer needs."""
-
-    region: np.ndarray
-    source: str
-    working_hu: np.ndarray
-    factor: int
-    spacing_mm: float
-
-
-class OverlayReader(_Baseline):
-    """Reads the guidance overlay when there is one (see the module docstring)."""
-
-    name = "overlay_reader"
-    uses_context = True  # for the threshold detector it falls back on
-
-    def __init__(self, params: DetectorParams | None = None) -> None:
-        super().__init__(params)
-        self._fallback = ThresholdDetector(self.params)
-        self._reads: dict[str, _OverlayRead | None] = {}
-        self._lungs: dict[str, tuple[np.ndarray, int]] = {}
-
-    def read(self, item: Item) -> tuple[str, _OverlayRead | None]:
-        """The item image's overlay (``None`` without one), read once per image."""
-        image = np.asarray(item.image)
-        key = f"{_digest(image)}|{item.profile}|{_spacing(item)}"
-        if key not in self._reads:
-            if len(self._reads) >= self.cache_size:
-                oldest = next(iter(self._reads))
-                self._reads.pop(oldest)
-                self._lungs.pop(oldest, None)
-            read = None
-            colours = (colour_mask(image, RED), colour_mask(image, GREEN))
-            painted = colours[0] | colours[1]
-            if painted.any():
-                hu = hu_estimate(image, profile=item.profile, painted=painted)
-                found = overlay_region(image, hu, colours=colours)
-                assert found is not None  # overlay pixels are red or green
-                factor = working_factor(_spacing(item), self.params.working_spacing_mm)
-                read = _OverlayRead(found[0], found[1], block_mean(hu, factor), factor,
-                                    _spacing(item))
-            self._reads[key] = read
-        return key, self._reads[key]
-
-    def _lung(self, key: str, read: _OverlayRead) -> tuple[np.ndarray, int]:
-        """The lung silhouette on the working grid and its block size, once per image."""
-        if key not in self._lungs:
-            self._lungs[key] = (lung_silhouette(read.working_hu,
-                                                spacing_mm=read.spacing_mm * read.factor),
-                                read.factor)
-        return self._lungs[key]
-
-    def answer_one(self, item: Item) -> Answer:
-        key, read = self.read(item)
-        if read is None:
-            answer = self._fallback.answer_one(item)
-            return replace(answer, raw_text="no overlay; " + answer.raw_text)
-        region, source = read.region, read.source
-        if item.task == "presence":
-            return Answer("present", raw_text=f"present (a {source} marks a finding)",
-                          scores={"present": 1.0, "absent": 0.0})
-        rows, cols = np.nonzero(region)
-        if item.task == "lobe":
-            lung, factor = self._lung(key, read)
-            option = lobe_at((float(rows.mean()) + 0.5) / factor - 0.5,
-                             (float(cols.mean()) + 0.5) / factor - 0.5,
-                             lung | block_any(region, factor))
-            return Answer(option, raw_text=f"{option} (position of the {source})")
-        diameter = 2.0 * math.sqrt(rows.size / math.pi) * read.spacing_mm
-        option = task_size_bin(diameter)
-        return Answer(option, raw_text=f"{option} ({source} region {diameter:.1f} mm)")

@@ -214,24 +214,36 @@ def threshold_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
-        region = labels[box] == index
-        area = int(region.sum())
-        diameter = 2.0 * math.sqrt(area / math.pi) * spacing_mm
-        if diameter < min_diameter_mm:
-            continue
-        compact = area / float(region.shape[0] * region.shape[1])
-        rows, cols = np.nonzero(region)
-        mean_hu = float(hu[box][region].mean())
-        isolation = _isolation(labels, index, box, hu)
-        persistence = _persistence(region, box, context_hu, threshold_hu)
-        score = blob_score(diameter, compact, mean_hu, isolation)
-        if context_hu:
-            score *= tube_discount(persistence)
-        out.append(Candidate(row=float(rows.mean() + box[0].start),
-                             col=float(cols.mean() + box[1].start), diameter_mm=diameter,
-                             mean_hu=mean_hu, compactness=compact, isolation=isolation,
-                             persistence=persistence, score=score))
+        found = measure_component(labels[box] == index, box, hu, spacing_mm=spacing_mm,
+                                  threshold_hu=threshold_hu, min_diameter_mm=min_diameter_mm,
+                                  context_hu=context_hu)
+        if found is not None:
+            out.append(found)
     return sorted(out, key=lambda c: -c.score)
+
+
+def measure_component(region: np.ndarray, box: tuple[slice, ...], hu: np.ndarray, *,
+                      spacing_mm: float, threshold_hu: float, min_diameter_mm: float,
+                      context_hu: tuple[np.ndarray, ...] = ()) -> Candidate | None:
+    """One dense component as a scored :class:`Candidate` (``None`` under
+    ``min_diameter_mm``): ``region`` is its mask within ``box`` of ``hu`` (``(H, W)``,
+    pixels of ``spacing_mm``); ``context_hu``: the z±1 slices on the same pixels."""
+    area = int(region.sum())
+    diameter = 2.0 * math.sqrt(area / math.pi) * spacing_mm
+    if diameter < min_diameter_mm:
+        return None
+    compact = area / float(region.shape[0] * region.shape[1])
+    rows, cols = np.nonzero(region)
+    mean_hu = float(hu[box][region].mean())
+    isolation = _isolation(region, box, hu)
+    persistence = _persistence(region, box, context_hu, threshold_hu)
+    score = blob_score(diameter, compact, mean_hu, isolation)
+    if context_hu:
+        score *= tube_discount(persistence)
+    return Candidate(row=float(rows.mean() + box[0].start),
+                     col=float(cols.mean() + box[1].start), diameter_mm=diameter,
+                     mean_hu=mean_hu, compactness=compact, isolation=isolation,
+                     persistence=persistence, score=score)
 
 
 def tube_discount(persistence: float) -> float:
@@ -249,23 +261,42 @@ def _persistence(region: np.ndarray, box: tuple[slice, ...], context_hu: tuple[n
     pixel) / (blob area): about 1 for a tube along z, below 1 for a sphere."""
     if not context_hu:
         return float("nan")
-    footprint = ndimage.binary_dilation(np.pad(region, 1))
+    footprint = cross_dilation(np.pad(region, 1))
     grown = tuple(slice(b.start - 1, b.stop + 1) for b in box)
     ratios = []
     for neighbour in context_hu:
-        padded = np.pad(neighbour, 1, constant_values=-1000.0)
-        window = padded[tuple(slice(g.start + 1, g.stop + 1) for g in grown)]
+        height, width = neighbour.shape
+        if grown[0].start >= 0 and grown[1].start >= 0 and (
+                grown[0].stop <= height and grown[1].stop <= width):
+            window = neighbour[grown]  # (padding the whole slice costs more than measuring)
+        else:
+            padded = np.pad(neighbour, 1, constant_values=-1000.0)
+            window = padded[tuple(slice(g.start + 1, g.stop + 1) for g in grown)]
         ratios.append(float(((window > threshold_hu) & footprint).sum()) / region.sum())
     return float(np.mean(ratios))
 
 
-def _isolation(labels: np.ndarray, index: int, box: tuple[slice, ...], hu: np.ndarray
-               ) -> float:
-    """Fraction of the 2-pixel ring around component ``index`` that is air (< −400 HU)."""
+def _isolation(region: np.ndarray, box: tuple[slice, ...], hu: np.ndarray) -> float:
+    """Fraction of the 2-pixel ring around a component (``region`` within ``box``) that is
+    air (< −400 HU); other dense pixels in the ring count as not air."""
     grown = tuple(slice(max(b.start - 3, 0), b.stop + 3) for b in box)
-    region = labels[grown] == index
-    ring = ndimage.binary_dilation(region, iterations=2) & ~region
+    frame = np.zeros(hu[grown].shape, dtype=bool)
+    frame[box[0].start - grown[0].start:box[0].stop - grown[0].start,
+          box[1].start - grown[1].start:box[1].stop - grown[1].start] = region
+    ring = cross_dilation(cross_dilation(frame)) & ~frame
     return float((hu[grown][ring] < AIR_HU).mean()) if ring.any() else 0.0
+
+
+def cross_dilation(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, structure=cross)`` of a 2-D bool mask (nothing
+    beyond its edges) by four shifted ORs: the same pixels at a tenth of the cost on the
+    small windows a blob is measured in."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def blob_score(diameter_mm: float, compactness: float, mean_hu: float,

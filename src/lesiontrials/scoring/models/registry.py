@@ -21,7 +21,7 @@ Factory = Callable[..., Model]
 MODELS: dict[str, str | Factory] = {
     "threshold": "lesiontrials.scoring.models.baselines:ThresholdDetector",
     "blob": "lesiontrials.scoring.models.baselines:BlobDetector",
-    "overlay_reader": "lesiontrials.scoring.models.baselines:OverlayReader",
+    "overlay_reader": "lesiontrials.scoring.models.overlay_reader:OverlayReader",
     "majority": "lesiontrials.scoring.models.prior:MajorityPrior",
     # a slice CNN of `lesiontrials train` (named only: the evaluate stage never imports it)
     "trained": "lesiontrials.training.adapter:TrainedSliceModel",

@@ -25,7 +25,7 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage
 
-from lesiontrials.scoring.models.imaging import Candidate, tube_discount
+from lesiontrials.scoring.models.imaging import Candidate, cross_dilation, tube_discount
 
 #: scales at or above this σ (pixels) are filtered through the FFT
 FFT_MIN_SIGMA = 3.0
@@ -134,13 +134,18 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
                    num_sigma: int = 6, threshold: float = 0.2,
                    context_hu: tuple[np.ndarray, ...] = (),
                    best_only: bool = False,
-                   max_measured: int | None = None) -> tuple[list[Candidate], int]:
+                   max_measured: int | None = None,
+                   measure_on: tuple[np.ndarray, int] | None = None
+                   ) -> tuple[list[Candidate], int]:
     """Laplacian-of-Gaussian blobs of the lung-masked image, scored by their scale-normalised
     response, size, density and the air around them; with neighbour slices, blobs whose
     response persists there (vessels along z) are discounted. Returns the candidates (best
     first) and the number of LoG blobs found; ``best_only`` stops measuring once the best
     candidate is certain (the list then holds the candidates measured); ``max_measured``
-    measures only that many of the strongest blobs."""
+    measures only that many of the strongest blobs. ``measure_on``: ``(hu, factor)``, the
+    image's HU at its own pixels when ``hu``/``lung`` are its working grid (block size
+    ``factor``, ``spacing_mm`` theirs): blobs are found there and measured on the image's
+    pixels (``context_hu`` then on those pixels too; positions returned in them)."""
     if not lung.any():
         return [], 0
     crop = _lung_crop(lung)
@@ -149,17 +154,21 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
     sigmas = np.linspace(max(min_diameter_mm * to_sigma, 0.5),
                          max(max_diameter_mm * to_sigma, 1.0), num_sigma)
     blobs = log_blobs(log_cube(image, sigmas), sigmas, threshold=threshold)
+    factor = 1
+    if measure_on is not None:
+        hu, factor = measure_on
     out: list[Candidate] = []
     best = 0.0
     for crop_row, crop_col, k, response in blobs[:max_measured]:
         if best_only and out and response <= best:
             break  # score <= response: no remaining blob can beat the best
-        row, col = crop_row + crop[0].start, crop_col + crop[1].start
-        blob = _blob_region(hu, lung, row=row, col=col,
-                            radius=math.sqrt(2.0) * float(sigmas[int(k)]))
+        row = (crop_row + crop[0].start + 0.5) * factor - 0.5  # image pixels
+        col = (crop_col + crop[1].start + 0.5) * factor - 0.5
+        blob = _blob_region(hu, lung, row=row, col=col, factor=factor,
+                            radius=math.sqrt(2.0) * float(sigmas[int(k)]) * factor)
         if blob is None:
             continue
-        diameter = 2.0 * math.sqrt(float(blob.area) / math.pi) * spacing_mm
+        diameter = 2.0 * math.sqrt(float(blob.area) / math.pi) * spacing_mm / factor
         score = (max(float(response), 0.0) * _logistic(diameter, 4.5, 1.0)
                  * _logistic(blob.mean_hu, -350.0, 80.0))
         if best_only and out and score <= best:
@@ -176,6 +185,20 @@ def log_candidates(hu: np.ndarray, lung: np.ndarray, *, spacing_mm: float,
 
 def _logistic(value: float, centre: float, scale: float) -> float:
     return 1.0 / (1.0 + math.exp(-(value - centre) / scale))
+
+
+def _blocks_at(mask: np.ndarray, factor: int, origin: tuple[int, int],
+               shape: tuple[int, ...]) -> np.ndarray:
+    """The window ``shape`` at ``origin`` (image pixels) of a mask on ``factor × factor``
+    blocks, on the image's pixels (only the window's blocks are repeated)."""
+    if factor == 1:
+        return mask[origin[0]:origin[0] + shape[0], origin[1]:origin[1] + shape[1]]
+    top, left = origin[0] // factor, origin[1] // factor
+    blocks = mask[top:(origin[0] + shape[0] - 1) // factor + 1,
+                  left:(origin[1] + shape[1] - 1) // factor + 1]
+    grown = np.repeat(np.repeat(blocks, factor, axis=0), factor, axis=1)
+    r, c = origin[0] - top * factor, origin[1] - left * factor
+    return grown[r:r + shape[0], c:c + shape[1]]
 
 
 @dataclass(frozen=True)
@@ -208,18 +231,6 @@ class _Blob:
                               for c in context_hu])) / float(self.area)
 
 
-def cross_dilation(mask: np.ndarray) -> np.ndarray:
-    """``ndimage.binary_dilation(mask, structure=cross)`` of a 2-D bool mask (nothing
-    beyond its edges) by four shifted ORs: the same pixels at a tenth of the cost on the
-    small windows a blob is measured in."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
-
-
 def _median(values: np.ndarray) -> float:
     """``np.median`` of a non-empty 1-D array (the same value, without its overhead)."""
     n = values.size
@@ -231,14 +242,16 @@ def _median(values: np.ndarray) -> float:
 
 
 def _blob_region(hu: np.ndarray, lung: np.ndarray, *, row: float, col: float,
-                 radius: float) -> _Blob | None:
+                 radius: float, factor: int = 1) -> _Blob | None:
     """The blob at ``(row, col)``: pixels above the midpoint between its core (disk of
     radius/√2, ≥ 1 px) and the lung background (median of lung pixels beyond 2×radius),
-    connected to the centre; ``None`` when the centre is below that level."""
+    connected to the centre; ``None`` when the centre is below that level. ``lung``: the
+    silhouette on a grid of ``factor × factor`` blocks of ``hu``'s pixels."""
     reach = math.ceil(3.0 * radius) + 2
     r0, c0 = max(int(row) - reach, 0), max(int(col) - reach, 0)
     window = (slice(r0, int(row) + reach + 1), slice(c0, int(col) + reach + 1))
-    values, inside = hu[window], lung[window]
+    values = hu[window]
+    inside = _blocks_at(lung, factor, (r0, c0), values.shape)
     rows = np.arange(values.shape[0], dtype=np.float64)[:, None] + (r0 - row)
     cols = np.arange(values.shape[1], dtype=np.float64)[None, :] + (c0 - col)
     distance2 = rows * rows + cols * cols
