@@ -118,6 +118,25 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
     }
 
 
+def _check_fixed_position(host: HostAnatomy, nodule: NoduleMask, placed: Sequence[Placed],
+                          config: InsertConfig, *, what: str) -> None:
+    """Refuse a nodule whose position is given, not searched (a native or a repeat scan's):
+    it must lie on the host grid, ``config.min_inside_fraction`` of it inside the lung, and
+    apart from the nodules already placed (more than one voxel diagonal)."""
+    if not nodule.in_shape(host.labels.shape):
+        raise InsertionError("outside_volume", f"{what} lies (partly) outside the host grid "
+                             f"of {host.path}")
+    inside = fraction_inside(host.labels, nodule, anatomy.LUNG_INTERIOR_LABELS)
+    if inside < config.min_inside_fraction:
+        raise InsertionError("outside_lung", f"{what}: only {inside:.0%} of it lies inside "
+                             f"the lung of {host.path} (needs {config.min_inside_fraction:.0%})")
+    touch = voxel_diagonal_mm(host.spacing_mm) + 1e-6
+    for other in placed:
+        if nearest_distance_mm(nodule, other.nodule, host.spacing_mm) <= touch:
+            raise InsertionError("companions_touch", f"{what} and nodule "
+                                 f"{other.spec.nodule_index} touch or overlap")
+
+
 def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,
                  placed: Sequence[Placed], config: InsertConfig) -> Placed:
     """A digital twin: the donor's own voxels when its grid aligns with the host's and
@@ -143,20 +162,7 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
         why = "scale != 1" if shift is not None else "donor grid differs from the host grid"
         adjustments.append(Adjustment("resample", {
             "reason": why, "anchor": "target_mm" if spec.has_target_mm else "mask_affine"}))
-    k = spec.nodule_index
-    if not nodule.in_shape(host.labels.shape):
-        raise InsertionError("outside_volume", f"native nodule {k} lies (partly) outside "
-                             f"the host grid of {host.path}")
-    inside = fraction_inside(host.labels, nodule, anatomy.LUNG_INTERIOR_LABELS)
-    if inside < config.min_inside_fraction:
-        raise InsertionError("outside_lung", f"native nodule {k}: only {inside:.0%} of it lies "
-                             f"inside the lung of {host.path} (needs "
-                             f"{config.min_inside_fraction:.0%})")
-    touch = voxel_diagonal_mm(spacing) + 1e-6
-    for other in placed:
-        if nearest_distance_mm(nodule, other.nodule, spacing) <= touch:
-            raise InsertionError("companions_touch", f"native nodules "
-                                 f"{other.spec.nodule_index} and {k} touch or overlap")
+    _check_fixed_position(host, nodule, placed, config, what=f"native nodule {spec.nodule_index}")
     lobe = spec.target_lobe.value if spec.target_lobe is not None else None
     planned = {**_planned_common(spec, donor), "lobe": lobe, "lobe_source": "manifest",
                "target_mm": [float(v) for v in anchor_mm],
@@ -176,19 +182,8 @@ def place_repeat(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
     kernel = resample_donor(donor.array > 0, donor.spacing_mm, host.spacing_mm,
                             scale=spec.scale)
     nodule = NoduleMask(kernel, tuple(int(v) for v in offset_for_centroid(kernel, target)))  # type: ignore[arg-type]
-    k = spec.nodule_index
-    if not nodule.in_shape(host.labels.shape):
-        raise InsertionError("outside_volume", f"repeat nodule {k} (grown) lies partly "
-                             f"outside the host grid of {host.path}")
-    inside = fraction_inside(host.labels, nodule, anatomy.LUNG_INTERIOR_LABELS)
-    if inside < config.min_inside_fraction:
-        raise InsertionError("outside_lung", f"repeat nodule {k} (grown): only {inside:.0%} "
-                             f"of it lies inside the lung of {host.path}")
-    touch = voxel_diagonal_mm(host.spacing_mm) + 1e-6
-    for other in placed:
-        if nearest_distance_mm(nodule, other.nodule, host.spacing_mm) <= touch:
-            raise InsertionError("companions_touch", f"repeat nodules "
-                                 f"{other.spec.nodule_index} and {k} touch or overlap")
+    _check_fixed_position(host, nodule, placed, config,
+                          what=f"repeat nodule {spec.nodule_index} (grown)")
     lobe = spec.target_lobe.value if spec.target_lobe is not None else None
     planned = {**_planned_common(spec, donor), "lobe": lobe, "lobe_source": "prior_scan",
                "target_mm": [float(v) for v in spec.target_mm],
