@@ -168,29 +168,33 @@ def _choice(value: str | None, options: tuple[str, ...], *, cannot: bool = False
     return Answer(CANNOT if value is None else value, opts)
 
 
-def _lung_rads_of(*, repeat: bool) -> Callable[[CaseTruth], Answer | None]:
-    """The case category: baseline wording on scans without a prior, follow-up wording
-    (growth rows apply) on repeat scans; a not-modelled category is not asked."""
+def _category_question(*, repeat: bool, answer: Callable[[str | None], Answer]
+                       ) -> Callable[[CaseTruth], Answer | None]:
+    """A question on the case's Lung-RADS category: asked on repeat scans only (follow-up
+    wording, growth rows apply) or on scans without a prior only (baseline wording); a
+    not-modelled category is not asked. ``answer`` maps the category (None: cannot be
+    determined) to the answer."""
     def derive(case: CaseTruth) -> Answer | None:
         if (case.prior_case_uid is not None) != repeat:
             return None
         category = case_category(case.nodules)
         if category == NOT_MODELLED:
             return None
-        return _choice(category, CATEGORIES, cannot=True)
+        return answer(category)
     return derive
+
+
+def _lung_rads_of(*, repeat: bool) -> Callable[[CaseTruth], Answer | None]:
+    """The case category, in the wording of a baseline or a repeat scan."""
+    return _category_question(
+        repeat=repeat, answer=lambda category: _choice(category, CATEGORIES, cannot=True))
 
 
 def _follow_up_of(*, repeat: bool) -> Callable[[CaseTruth], Answer | None]:
-    def derive(case: CaseTruth) -> Answer | None:
-        if (case.prior_case_uid is not None) != repeat:
-            return None
-        category = case_category(case.nodules)
-        if category == NOT_MODELLED:
-            return None
-        return _choice(None if category is None else follow_up_option(category),
-                       FOLLOW_UP_OPTIONS, cannot=True)
-    return derive
+    """The follow-up the case category calls for."""
+    return _category_question(repeat=repeat, answer=lambda category: _choice(
+        None if category is None else follow_up_option(category), FOLLOW_UP_OPTIONS,
+        cannot=True))
 
 
 def _suspicious(n: NoduleTruth) -> Answer | None:
