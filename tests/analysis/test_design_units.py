@@ -35,6 +35,16 @@ def test_units_follow_the_design_rules() -> None:
     assert not is_crossed(frame).any()
 
 
+def test_repeat_scans_of_one_screening_patient_are_one_unit() -> None:
+    # rounds 0-2 of one patient (host H1) and one round of another (H2): the prior and its
+    # repeat scans share host and donors, so they must be resampled together
+    frame = pd.DataFrame({"set": ["s"] * 4, "design": ["screening_simulation"] * 4,
+                          "case_uid": ["r0", "r1", "r2", "q0"],
+                          "host_ct_id": ["H1", "H1", "H1", "H2"],
+                          "slice_uid": ["a", "b", "c", "d"]})
+    assert list(units_for(frame)["case"]) == ["s/patient:H1"] * 3 + ["s/patient:H2"]
+
+
 def test_crossed_rows_give_donor_and_host_and_are_never_mixed() -> None:
     crossed = pd.DataFrame({"design": ["digital_twin_cross"] * 3,
                             "donor_uid": ["d1", None, ""], "case_uid": ["c1", "c2", "c3"],

@@ -11,6 +11,9 @@ too narrow. The unit of a row:
   else its own case;
 * ``digital_twin_isolation`` / ``digital_twin_complete``: the patient (``host_ct_id``:
   donor and host are the same scan);
+* ``screening_simulation``: the host CT (``host_ct_id``) — its rounds are repeat scans of
+  one patient (same host, same donors; docs/trials.md), so a patient's scans move
+  together;
 * ``digital_twin_cross``: two crossed factors, donor × host (pigeonhole bootstrap), so
   its rows are analysed apart from the others (:func:`units_for` refuses to mix them).
 
@@ -26,10 +29,12 @@ import pandas as pd
 
 CROSSED_DESIGNS: Final = ("digital_twin_cross",)
 TWIN_DESIGNS: Final = ("digital_twin_isolation", "digital_twin_complete")
+# repeat scans of one patient share the host CT (insert mode ``repeat``)
+SERIES_DESIGNS: Final = ("screening_simulation",)
 BOOTSTRAP_DESIGNS: Final = ("bootstrap_confidence",)
 UNIT_RULES: Final = ("case_uid for ordinary designs and real scans; the base case for the "
-                     "bootstrap design; the patient for digital twins; donor × host "
-                     "(pigeonhole) for the crossed design")
+                     "bootstrap design; the patient for digital twins and for the screening "
+                     "design's repeat scans; donor × host (pigeonhole) for the crossed design")
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -68,7 +73,8 @@ def _case_units(frame: pd.DataFrame) -> np.ndarray:
     base = _strings(frame, "source_case_uid")
     unit = np.where(np.isin(design, BOOTSTRAP_DESIGNS) & (base != ""), base, unit)
     host = _strings(frame, "host_ct_id")
-    unit = np.where(np.isin(design, TWIN_DESIGNS) & (host != ""), "patient:" + host, unit)
+    by_patient = np.isin(design, TWIN_DESIGNS + SERIES_DESIGNS) & (host != "")
+    unit = np.where(by_patient, "patient:" + host, unit)
     return _strings(frame, "set") + "/" + unit
 
 
