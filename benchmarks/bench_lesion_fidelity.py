@@ -67,6 +67,9 @@ def main() -> None:
                              "edge_exact, edge, edge_table, self")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self"}
+    if parts - known:
+        parser.error(f"unknown --parts {sorted(parts - known)}: choose from {sorted(known)}")
     start = time.perf_counter()
     report: dict[str, Any] = {}
     if "grid" in parts:

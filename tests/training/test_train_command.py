@@ -54,3 +54,21 @@ def test_train_patch3d_then_score_it_on_the_volume_track(tmp_path: Path) -> None
     assert (tmp_path / "volume_results" / "p3d" / "vol_b" / "candidates.parquet").is_file()
     seen = runner.invoke(app, [*score, "-s", "vol_a"], env={"COLUMNS": "200"})
     assert seen.exit_code != 0 and "trained on" in str(seen.exception)
+
+
+def test_an_option_of_the_other_kind_is_refused(tmp_path: Path) -> None:
+    for args in (["--kind", "patch3d", "--image-size", "48"],
+                 ["--kind", "slice", "--patch-size", "16"]):
+        result = runner.invoke(app, ["train", "x", "-w", str(tmp_path), "-s", "any", *args],
+                               env={"COLUMNS": "200"})
+        assert result.exit_code == 2 and "does not apply to --kind" in result.output
+
+
+def test_a_batch_of_one_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from lesiontrials.training.recipe import TrainRecipe
+
+    with pytest.raises(ValidationError, match="batch_size"):
+        TrainRecipe(batch_size=1)

@@ -61,6 +61,13 @@ def train(
 
     if kind not in ("slice", "patch3d"):
         raise typer.BadParameter(f"--kind {kind!r}: use slice or patch3d")
+    other_kind = ({"--image-size": image_size != 64, "--condition": bool(condition)}
+                  if kind == "patch3d" else
+                  {"--patch-size": patch_size != 32, "--spacing-mm": spacing_mm != 1.5})
+    ignored = [name for name, given in other_kind.items() if given]
+    if ignored:
+        raise typer.BadParameter(f"{', '.join(ignored)} does not apply to --kind {kind}: "
+                                 "drop it or choose the other --kind")
     common = {"seed": seed, "epochs": epochs, "batch_size": batch_size,
               "learning_rate": learning_rate, "patience": patience,
               "val_fraction": val_fraction}

@@ -32,7 +32,7 @@ class TrainRecipe(BaseModel):
 
     seed: int = Field(default=0, ge=0)
     epochs: int = Field(default=20, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    batch_size: int = Field(default=32, ge=2, le=4096)  # batch norm: a batch of one is skipped
     learning_rate: float = Field(default=2e-3, gt=0, le=1.0)
     weight_decay: float = Field(default=1e-4, ge=0, le=1.0)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
