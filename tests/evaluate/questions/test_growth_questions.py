@@ -174,3 +174,37 @@ def test_a_patients_repeat_scans_form_one_series_and_share_its_split(tmp_path) -
     assert {i.template_id for i in bank if i.case_uid == "s-00000"} >= {"growth", "new_nodule"}
     stable = [i for i in bank if i.template_id == "growth" and i.case_uid == "s-00008"]
     assert stable and all(i.answer == NO for i in stable)
+
+
+def test_whether_a_pair_view_exists_never_tells_a_new_nodule_apart() -> None:
+    """A new nodule's prior has no slice at its level, so its case has no pair view; a model
+    answering "no" to whatever it is shown would then score 100 % on ``new_nodule``. Image
+    answerers are never shown the templates whose view depends on the answer."""
+    from lesiontrials.scoring.questions.ask import view_of
+    from lesiontrials.scoring.questions.bank import QuestionItem
+    from lesiontrials.slicing.contract import Item
+
+    items = pd.DataFrame([_row("s-00010", 12), _row("s-00005", 12),
+                          _row("s-00011", 20), _row("s-00006", 7, "negative", -1)])
+    cases = [case(nodule(8.0, prior=6.0), uid="s-00010"),
+             dataclasses.replace(case(nodule(5.0, status="new"), uid="s-00011"),
+                                 prior_case_uid="s-00006")]
+    view = Item(slice_uid="v", task="", condition="plain", profile="lung", question="",
+                options=(), image=np.zeros((4, 4), dtype=np.uint8))
+    pairs = {uid: view for uid in pair_view_rows(cases, items)}
+    views = {c.case_uid: view for c in cases}
+    assert set(pairs) == {"s-00010"}  # the grown nodule has a pair view, the new one not
+
+    def shown(template: str, uid: str) -> Item | None:
+        item = QuestionItem(uid=f"{uid}/{template}", case_uid=uid, template_id=template,
+                            category="", answer_type="yes_no", paraphrase=0, question="q",
+                            options=("yes", "no"), answer="no", unit="", split="scored")
+        return view_of(item, views=views, pairs=pairs)
+
+    for template in ("new_nodule", "lung_rads_repeat", "follow_up_repeat"):
+        assert shown(template, "s-00010") is None and shown(template, "s-00011") is None
+    assert shown("growth", "s-00010") is view and shown("growth", "s-00011") is None
+    assert shown("presence", "s-00011") is view
+    blank = view_of(QuestionItem("u", "s-00011", "new_nodule", "", "yes_no", 0, "q",
+                                 ("yes", "no"), "yes", "", "scored"), views=None, pairs=None)
+    assert blank is not None  # the prior, which looks at no image, is still asked

@@ -35,7 +35,7 @@ from lesiontrials.scoring.questions.adapters import (
 from lesiontrials.scoring.questions.bank import QuestionItem
 from lesiontrials.scoring.questions.reader import Finding, RulesReader, lobe_map
 from lesiontrials.scoring.questions.scoring import score_reply
-from lesiontrials.scoring.questions.templates import PAIR_TEMPLATES
+from lesiontrials.scoring.questions.templates import PAIR_TEMPLATES, PRIOR_LEVEL_TEMPLATES
 from lesiontrials.scoring.questions.truth import CaseTruth
 from lesiontrials.scoring.questions.views import (
     load_pair_view,
@@ -114,15 +114,14 @@ def ask_slice_model(model: Model, *, workspace: Workspace, trial: str,
     rows: list[dict[str, Any]] = []
     pending: list[tuple[QuestionItem, Item]] = []
     for item in items:
-        shown = pairs if item.template_id in PAIR_TEMPLATES else views
         if not answerer.can_answer(item.template_id):
             rows.append(_row(item, None, "cannot_answer", model=answerer.name,
                              version=answerer.version))
-        elif shown is not None and item.case_uid not in shown:
+        elif (view := view_of(item, views=views, pairs=pairs)) is None:
             rows.append(_row(item, None, "no_view", model=answerer.name,
                              version=answerer.version))
         else:
-            pending.append((item, shown[item.case_uid] if shown is not None else _BLANK))
+            pending.append((item, view))
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
         replies = answerer.answer([Asked.from_item(i) for i, _ in batch], [v for _, v in batch])
@@ -138,6 +137,20 @@ def ask_slice_model(model: Model, *, workspace: Workspace, trial: str,
 
 _BLANK = Item(slice_uid="", task="", condition="", profile="", question="", options=(),
               image=np.zeros((1, 1), dtype=np.uint8))  # the prior looks at no image
+
+
+def view_of(item: QuestionItem, *, views: dict[str, Item] | None,
+            pairs: dict[str, Item] | None) -> Item | None:
+    """What an answerer is shown for ``item``: the blank item for answerers that look at no
+    image (``views`` is None), the case's pair view for growth templates, else its view;
+    ``None`` (``no_view``) when the case has none — and always for the
+    :data:`~.templates.PRIOR_LEVEL_TEMPLATES`, whose view would exist only for some answers."""
+    if views is None:
+        return _BLANK
+    if item.template_id in PRIOR_LEVEL_TEMPLATES:
+        return None
+    shown = pairs if item.template_id in PAIR_TEMPLATES else views
+    return shown.get(item.case_uid) if shown is not None else None
 
 
 def _views(model: Model, answerer: QuestionAnswerer, *, workspace: Workspace,

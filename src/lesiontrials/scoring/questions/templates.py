@@ -47,6 +47,13 @@ PAIR_NOTE: Final = ("The left half of the image is the current scan, the right h
 #: templates shown the current and the prior slice side by side (:mod:`.views`)
 PAIR_TEMPLATES: Final = frozenset({"growth", "growth_mm", "new_nodule", "lung_rads_repeat",
                                    "follow_up_repeat"})
+#: pair templates whose answer decides whether a pair view exists: a new nodule's prior is
+#: nodule-free, so the evaluation set has no prior slice at the current view's level and
+#: the case would be ``no_view`` exactly when the answer involves a new nodule (an image
+#: model answering "no" to every item it is shown would score 100 %). Image answerers are
+#: not asked these until evaluation sets slice priors at their successors' levels.
+PRIOR_LEVEL_TEMPLATES: Final = frozenset({"new_nodule", "lung_rads_repeat",
+                                          "follow_up_repeat"})
 
 LOBE_TEXT: Final = MappingProxyType({
     Lobe.RUL.value: "right upper lobe", Lobe.RML.value: "right middle lobe",

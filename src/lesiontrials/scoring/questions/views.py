@@ -15,7 +15,8 @@ shown a *pair view*: the current view on the left and, on the right, the prior c
 plain slice at the same axial index (a repeat scan shares its prior's host grid), or a
 blank half when the case has no prior scan. A repeat case whose prior has no slice at that
 index in the set (e.g. a new nodule: its prior is nodule-free) has no pair view
-(``no_view``).
+(``no_view``); the templates whose answer decides that
+(:data:`~.templates.PRIOR_LEVEL_TEMPLATES`) are not shown to image answerers at all.
 """
 
 from __future__ import annotations
