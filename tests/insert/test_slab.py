@@ -111,6 +111,11 @@ def test_a_slab_too_short_for_a_random_offset_is_refused():
     with pytest.raises(ValueError, match="at least 64 mm"):
         InsertConfig(slab_length_mm=52.0)
     assert InsertConfig(slab_length_mm=64.0).slab_length_mm == 64.0
+    for not_a_length in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="slab_length_mm"):
+            InsertConfig(slab_length_mm=not_a_length)
+    with pytest.raises(ValueError, match="slab_margin_mm"):
+        InsertConfig(slab_margin_mm=float("nan"))
 
 
 def test_the_slab_affine_puts_every_voxel_at_its_host_world_position():

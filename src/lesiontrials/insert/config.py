@@ -6,6 +6,7 @@ case's ``inputs_sha256``: changing a tolerance re-does the cases it affects.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -85,9 +86,13 @@ class InsertConfig:
             raise ValueError("scale_bounds must satisfy 0 < low <= 1 <= high")
         if self.diameter_tolerance <= 0:
             raise ValueError("diameter_tolerance must be > 0")
-        if self.slab_margin_mm < 0:
-            raise ValueError("slab_margin_mm must be >= 0")
+        if not (math.isfinite(self.slab_margin_mm) and self.slab_margin_mm >= 0):
+            raise ValueError("slab_margin_mm must be a finite number >= 0")
         shortest = 2 * self.slab_margin_mm + SLAB_MIN_ROOM_MM
+        if self.slab_length_mm is not None and not math.isfinite(self.slab_length_mm):
+            raise ValueError(f"slab_length_mm = {self.slab_length_mm} is not a length; give "
+                             f"a finite number of mm (e.g. {DEFAULT_SLAB_MM:g}) or None for "
+                             "whole volumes")
         if self.slab_length_mm is not None and self.slab_length_mm < shortest:
             raise ValueError(
                 f"slab_length_mm = {self.slab_length_mm:g} leaves the nodules no room to sit "
