@@ -264,3 +264,15 @@ def test_a_blobs_lung_window_is_the_upsampled_silhouettes():
             shape = (min(9, full.shape[0] - origin[0]), min(8, full.shape[1] - origin[1]))
             window = full[origin[0]:origin[0] + shape[0], origin[1]:origin[1] + shape[1]]
             assert np.array_equal(_blocks_at(mask, factor, origin, shape), window)
+
+
+def test_an_item_without_pixel_spacing_is_analysed_at_its_own_pixels() -> None:
+    from dataclasses import replace
+
+    from lesiontrials.scoring.models.baselines import ThresholdDetector
+
+    item = _item("presence", 0.75, 8.0)
+    assert ThresholdDetector().working(item)[3] == 2  # 0.75 mm pixels: 2×2 blocks
+    unknown = replace(item, pixel_spacing_mm=float("nan"))
+    work, native, _, factor = ThresholdDetector().working(unknown)
+    assert factor == 1 and work.shape == native.shape == unknown.image.shape

@@ -130,7 +130,10 @@ class _Baseline:
         image's own pixels ``(H, W)``, the working grid's pixel spacing (mm) and the block
         size ``factor`` it was averaged by."""
         spacing = _spacing(item)
-        factor = working_factor(spacing, self.params.working_spacing_mm)
+        # an item without a pixel spacing is analysed at its own pixels: the default
+        # spacing serves millimetre sizes only and must not decide a block average
+        known = math.isfinite(float(item.pixel_spacing_mm)) and item.pixel_spacing_mm > 0
+        factor = working_factor(spacing, self.params.working_spacing_mm) if known else 1
         native = hu_estimate(item.image, profile=item.profile)
         return block_mean(native, factor), native, spacing * factor, factor
 
