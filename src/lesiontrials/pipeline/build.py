@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lesiontrials.errors import InputError, MissingPathError
+from lesiontrials.errors import ConfigError, InputError, MissingPathError
 from lesiontrials.execution import (
     Executor,
     ProgressReporter,
@@ -41,6 +41,12 @@ def world(settings: Settings, executor: Executor | None = None, *, size: str = "
     set, or the world is built under ``<workspace>/world``.
     """
     if at is None and settings.data_root is not None:
+        if grid is not None:
+            raise ConfigError(
+                f"a phantom grid ({grid!r}) was asked for, but the data root "
+                f"{settings.data_root} is set and is used as it is (its world keeps the grid "
+                "it was built on). Fix: drop the grid option, or unset the data root so the "
+                "embedded world is built (or resumed) on that grid")
         return WorldRecord(Path(settings.data_root), None)
     from lesiontrials.world.build import build_world
 
