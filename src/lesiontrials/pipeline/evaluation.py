@@ -75,11 +75,12 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
     on the held-out trials (and real scans it has not seen) only; lines stating the
     separation (docs/training.md).
 
-    On a local executor the whole stage runs in its own process (:func:`_apart`, on a
-    local executor of its own): torch, the training tensors and the model scored in the
+    On the local pool (the default) the whole stage runs in its own process (:func:`_apart`,
+    on a local executor of its own; it reports no per-epoch progress there; ``in-process``
+    keeps it in this process): torch, the training tensors and the model scored in the
     stage's process stay resident for the rest of a process's life (~0.6 GB), and the
     run's process then reaches its peak in the analysis on top of them."""
-    if executor is None or getattr(executor, "name", "") in ("local-pool", "in-process"):
+    if executor is None or getattr(executor, "name", "") == "local-pool":
         lines: list[str] = _apart(train_and_score_demo, settings)
         return lines
     return train_and_score_demo(settings, executor, reporter=reporter)
