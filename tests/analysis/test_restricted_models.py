@@ -63,3 +63,20 @@ def test_trained_model_is_reported_on_held_out_sets_only(tmp_path: Path) -> None
     assert provenance["models"] == ["majority", "threshold"]
     assert provenance["restricted"] == {"cnn": {"training_sets": ["train_a"],
                                                 "sets": ["held_b"]}}
+
+
+def test_a_trained_model_whose_sets_match_nothing_is_an_error_not_a_silent_drop() -> None:
+    import pytest
+
+    from lesiontrials.analysis.report import restricted_uids
+    from lesiontrials.errors import InputError
+    from lesiontrials.scoring.splits import Split
+
+    results = pd.DataFrame({"model": ["a", "a", "cnn"], "set": ["t1", "t2", "t2"],
+                            "slice_uid": ["s1", "s2", "s2"]})
+    good = Split("main", ("s1", "s2"), "0" * 64, {"restricted": {"cnn": {"sets": ["t2"]}}})
+    assert restricted_uids(results, good) == {"cnn": {"s2"}}
+    renamed = Split("main", ("s1", "s2"), "0" * 64,
+                    {"restricted": {"cnn": {"sets": ["t2-renamed"]}}})
+    with pytest.raises(InputError, match="would vanish"):
+        restricted_uids(results, renamed)

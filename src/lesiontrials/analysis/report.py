@@ -41,6 +41,7 @@ from lesiontrials.analysis.tables import (
     synthetic_vs_real,
     versus_plain,
 )
+from lesiontrials.errors import InputError
 from lesiontrials.io import (
     uid_hash,
     write_bytes_atomic,
@@ -65,6 +66,12 @@ def restricted_uids(results: pd.DataFrame, split: Split) -> dict[str, set[str]]:
     for model, info in split.provenance.get("restricted", {}).items():
         allowed = results["set"].isin(set(info.get("sets", [])))
         out[model] = set(results.loc[allowed, "slice_uid"]) & set(split.uids)
+        if not out[model] and (results["model"] == model).any():
+            raise InputError(
+                f"trained model {model!r} has answers, but none on the split's slices of the "
+                f"sets it may be reported on ({sorted(info.get('sets', []))}): it would "
+                "vanish from every table", fix="score it on its held-out sets (names as in "
+                "its checkpoint's provenance) or remake the split")
     return out
 
 
