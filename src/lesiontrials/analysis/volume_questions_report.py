@@ -34,6 +34,11 @@ def volume_question_table(answers: pd.DataFrame, *, seed: int = 0) -> pd.DataFra
         n = len(part)
         correct = part["correct"].to_numpy(dtype=float)
         hosts = part["host"].astype(str).to_numpy() if "host" in part else None
+        if "host" in part and (part["host"].isna() | (hosts == "")).any():
+            # scans without a host would all fall into one "nan" cluster
+            raise ValueError(f"volume answers of {model} on {set_name}/{task}: scans "
+                             "without a host CT; give every scan its host (volume set "
+                             "truth) or leave the host column out")
         shared = hosts is not None and len(set(hosts)) < n
         interval = accuracy_interval(
             correct, units={"host": hosts} if shared and hosts is not None else None,

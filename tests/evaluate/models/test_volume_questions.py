@@ -158,3 +158,6 @@ def test_question_table_clusters_scans_that_share_a_host() -> None:
     alone = volume_question_table(answers.drop(columns=["host"])).iloc[0]
     assert row["ci_method"] == "wilson-design-effect" and alone["ci_method"] == "wilson"
     assert row["ci_high"] - row["ci_low"] > alone["ci_high"] - alone["ci_low"] + 0.1
+    unknown = answers.assign(host=["H1"] * 5 + [None] * 5)
+    with pytest.raises(ValueError, match="without a host CT"):
+        volume_question_table(unknown)
