@@ -39,9 +39,10 @@ class InsertConfig:
         min_gap_mm: companions of one case keep more than this distance between voxel
             centres, and never touch (26-neighbours), whatever the value; the manifest's
             ``min_gap_mm`` wins where it is given.
-        max_shift_mm: how far a nodule may be moved from a planned target to fit
-            (``None``: anywhere in the target lobe). Drawn (random) targets may move
-            anywhere in the lobe.
+        max_shift_mm: how far a nodule is searched for around a planned target first
+            (``None``: anywhere in the target lobe); beyond it the whole planned lobe is
+            searched and the move recorded as ``beyond_max_shift``. Drawn (random) targets
+            may move anywhere in the lobe.
         search_start_mm: first search radius around the target; doubled until it
             reaches ``max_shift_mm`` or covers the lobe.
         scale_bounds: allowed range of the planned scale (inclusive); outside it the
