@@ -84,3 +84,19 @@ def test_split_hash_is_stable_when_a_model_is_added(scored):
     assert again.sha256 == first.sha256 and again.uids == first.uids
     assert again.provenance["calibration"]["sha256"] == first.provenance["calibration"][
         "sha256"]
+
+
+def test_only_trained_models_scored_is_an_error_naming_them(fresh_trial):
+    """A trained model never decides the split; when it is the only one scored the error
+    says so (it used to fall through to "no models")."""
+    import json
+    workspace = fresh_trial.workspace
+    score(model="majority", workspace=workspace, sets=[TRIAL], show_progress=False)
+    card_path = workspace.results_root / "majority" / "model.json"
+    record = json.loads(card_path.read_text())
+    record["card"] = {**record.get("card", {}), "kind": "trained",
+                      "extra": {"training_sets": json.dumps(["other"])}}
+    card_path.write_text(json.dumps(record))
+    with pytest.raises(InputError, match="only trained models.*majority") as error:
+        make_split(workspace=workspace, name="x", sets=[TRIAL])
+    assert "weight-free baseline" in str(error.value)

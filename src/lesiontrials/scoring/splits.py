@@ -168,6 +168,13 @@ def make_split(*, workspace: Workspace, name: str, sets: Sequence[str],
     chosen = list(models) if models else scored_models(workspace, sets)
     restricted = trained_models(workspace, chosen)
     models = [m for m in chosen if m not in restricted]
+    if chosen and not models:
+        raise InputError(
+            f"only trained models are scored on {', '.join(sets)} "
+            f"({', '.join(sorted(restricted))}); a split is frozen over models that did "
+            "not learn from these cases",
+            path=workspace.results_root,
+            fix="score a weight-free baseline too, e.g. `lesiontrials score SET --model majority`")
     uids, provenance = reporting_uids(workspace, sets=sets, models=models,
                                       conditions=conditions, tasks=tasks,
                                       calibration_seed=calibration_seed)
