@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn, optim
 
 from lesiontrials.errors import InputError
@@ -125,3 +127,23 @@ def _resume(path: Path, identity: dict[str, Any], model: nn.Module,
 def _history(progress: dict[str, Any]) -> tuple[EpochRecord, ...]:
     return tuple(EpochRecord(int(e), float(t), float(v), float(a), bool(i))
                  for e, t, v, a, i in progress["history"])
+
+
+def run_batches(model: nn.Module, optimizer: optim.Optimizer, *, order: np.ndarray,
+                batch_size: int, batch_loss: Callable[[np.ndarray], torch.Tensor]) -> float:
+    """One training epoch over ``order`` (example rows, already shuffled) in batches of
+    ``batch_size``: ``batch_loss(rows)`` → loss, then one optimiser step. A last batch of
+    one example is skipped (batch norm needs two). Returns the mean loss per example."""
+    model.train()
+    total, count = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        if len(rows) < 2:  # batch norm needs two samples
+            continue
+        loss = batch_loss(rows)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(rows)
+        count += len(rows)
+    return total / max(count, 1)

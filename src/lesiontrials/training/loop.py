@@ -25,6 +25,7 @@ from lesiontrials.training.epochs import (
     EpochRecord,
     TrainOutcome,
     fit_epochs,
+    run_batches,
 )
 from lesiontrials.training.network import SliceCNN, deterministic_torch
 from lesiontrials.training.recipe import TrainRecipe
@@ -79,22 +80,14 @@ def _loss(model: SliceCNN, images: np.ndarray, ex: Examples, rows: np.ndarray,
 
 def _train_epoch(model: SliceCNN, optimizer: torch.optim.Optimizer, train: Examples,
                  recipe: TrainRecipe, epoch: int) -> float:
-    model.train()
     rng = rng_for(recipe.seed, "training-epoch", epoch)
-    order = rng.permutation(len(train))
-    total, count = 0.0, 0
-    for start in range(0, len(order), recipe.batch_size):
-        rows = order[start:start + recipe.batch_size]
-        if len(rows) < 2:  # batch norm needs two samples
-            continue
+
+    def batch_loss(rows: np.ndarray) -> torch.Tensor:
         images, flipped = augment(train.images[rows], rng, recipe)
-        loss = _loss(model, images, train, rows, recipe, flipped)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(rows)
-        count += len(rows)
-    return total / max(count, 1)
+        return _loss(model, images, train, rows, recipe, flipped)
+
+    return run_batches(model, optimizer, order=rng.permutation(len(train)),
+                       batch_size=recipe.batch_size, batch_loss=batch_loss)
 
 
 @torch.no_grad()

@@ -20,7 +20,13 @@ from lesiontrials.paths import Workspace
 from lesiontrials.seeding import int_seed, rng_for
 from lesiontrials.training.checkpoint import PATCH_CHECKPOINT_FORMAT
 from lesiontrials.training.data import split_by_case
-from lesiontrials.training.epochs import EpochPlan, EpochRecord, TrainOutcome, fit_epochs
+from lesiontrials.training.epochs import (
+    EpochPlan,
+    EpochRecord,
+    TrainOutcome,
+    fit_epochs,
+    run_batches,
+)
 from lesiontrials.training.loop import checkpoint_path
 from lesiontrials.training.network import deterministic_torch
 from lesiontrials.training.network3d import PatchCNN3D
@@ -55,22 +61,14 @@ def _loss(model: PatchCNN3D, patches: np.ndarray, labels: np.ndarray) -> torch.T
 
 def _train_epoch(model: PatchCNN3D, optimizer: torch.optim.Optimizer, train: Patches,
                  recipe: PatchRecipe, epoch: int) -> float:
-    model.train()
     rng = rng_for(recipe.seed, "patch-epoch", epoch)
-    order = rng.permutation(len(train))
-    total, count = 0.0, 0
-    for start in range(0, len(order), recipe.batch_size):
-        rows = order[start:start + recipe.batch_size]
-        if len(rows) < 2:  # batch norm needs two samples
-            continue
-        loss = _loss(model, augment_patches(train.patches[rows], rng, recipe),
+
+    def batch_loss(rows: np.ndarray) -> torch.Tensor:
+        return _loss(model, augment_patches(train.patches[rows], rng, recipe),
                      train.presence[rows])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(rows)
-        count += len(rows)
-    return total / max(count, 1)
+
+    return run_batches(model, optimizer, order=rng.permutation(len(train)),
+                       batch_size=recipe.batch_size, batch_loss=batch_loss)
 
 
 @torch.no_grad()
