@@ -8,16 +8,44 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lesiontrials.slicing.contract import CONDITIONS
 
 RECIPE_VERSION = "slice-cnn-1"
+PATCH_RECIPE_VERSION = "patch-cnn-3d-1"
 
 
-class TrainRecipe(BaseModel):
+class _Recipe(BaseModel):
+    """What every training recipe shares: the seed, the optimiser and the early-stopping
+    rule; ``record``/``digest`` name the recipe with its ``version``. ``val_fraction`` is a
+    share of cases or scans (never slices or patches); ``patience``: epochs without a lower
+    validation loss before training stops, keeping the best epoch's weights."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: ClassVar[str]
+
+    seed: int = Field(default=0, ge=0)
+    epochs: int = Field(default=20, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=2, le=4096)  # batch norm: a batch of one is skipped
+    learning_rate: float = Field(default=2e-3, gt=0, le=1.0)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1.0)
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    patience: int = Field(default=4, ge=1)
+
+    def record(self) -> dict[str, object]:
+        """The recipe as plain JSON-able values (with its version)."""
+        return {"recipe_version": self.version, **self.model_dump(mode="json")}
+
+    def digest(self) -> str:
+        """SHA-256 (16 hex) of the recipe record."""
+        text = json.dumps(self.record(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class TrainRecipe(_Recipe):
     """A seeded, deterministic recipe for the slice CNN.
 
     ``image_size``: images are area-resampled to this square size (pixels) before the
@@ -28,15 +56,7 @@ class TrainRecipe(BaseModel):
     the seed, so it is identical on every run.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = Field(default=0, ge=0)
-    epochs: int = Field(default=20, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=2, le=4096)  # batch norm: a batch of one is skipped
-    learning_rate: float = Field(default=2e-3, gt=0, le=1.0)
-    weight_decay: float = Field(default=1e-4, ge=0, le=1.0)
-    val_fraction: float = Field(default=0.2, gt=0, lt=1)
-    patience: int = Field(default=4, ge=1)
+    version: ClassVar[str] = RECIPE_VERSION
     image_size: int = Field(default=64, ge=16, le=512)
     width: int = Field(default=16, ge=4, le=256)
     profile: Literal["lung"] = "lung"
@@ -55,20 +75,10 @@ class TrainRecipe(BaseModel):
             raise ValueError(f"conditions {list(value)}: use some of {list(CONDITIONS)}")
         return value
 
-    def record(self) -> dict[str, object]:
-        """The recipe as plain JSON-able values (with its version)."""
-        return {"recipe_version": RECIPE_VERSION, **self.model_dump(mode="json")}
-
-    def digest(self) -> str:
-        """SHA-256 (16 hex) of the recipe record."""
-        text = json.dumps(self.record(), sort_keys=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-PATCH_RECIPE_VERSION = "patch-cnn-3d-1"
 
-
-class PatchRecipe(BaseModel):
+class PatchRecipe(_Recipe):
     """A seeded, deterministic recipe for the 3-D patch CNN (nodule present in a patch).
 
     Patches are cubes of ``patch_size``³ voxels resampled (trilinear, in RAS world mm) to an
@@ -81,15 +91,7 @@ class PatchRecipe(BaseModel):
     ``val_fraction``: share of *scans* held out for validation and early stopping.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = Field(default=0, ge=0)
-    epochs: int = Field(default=20, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=2, le=4096)
-    learning_rate: float = Field(default=2e-3, gt=0, le=1.0)
-    weight_decay: float = Field(default=1e-4, ge=0, le=1.0)
-    val_fraction: float = Field(default=0.2, gt=0, lt=1)
-    patience: int = Field(default=4, ge=1)
+    version: ClassVar[str] = PATCH_RECIPE_VERSION
     patch_size: int = Field(default=32, ge=8, le=96)
     spacing_mm: float = Field(default=1.5, gt=0.1, le=10.0)
     width: int = Field(default=8, ge=2, le=128)
@@ -100,11 +102,3 @@ class PatchRecipe(BaseModel):
     flip: bool = True
     intensity_jitter: float = Field(default=0.05, ge=0, le=0.5)
 
-    def record(self) -> dict[str, object]:
-        """The recipe as plain JSON-able values (with its version)."""
-        return {"recipe_version": PATCH_RECIPE_VERSION, **self.model_dump(mode="json")}
-
-    def digest(self) -> str:
-        """SHA-256 (16 hex) of the recipe record."""
-        text = json.dumps(self.record(), sort_keys=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
