@@ -170,14 +170,16 @@ def design_quantile(level: float, variance: ClusterVariance) -> float:
 
 def _floored_size(spread: float, measured: ClusterVariance, *, cap: float, level: float
                   ) -> tuple[float, float]:
-    """(n_eff, quantile) of a design-effect interval: ``n_eff = spread / V`` with the
+    """(n_eff, quantile) of a paired design-effect interval: ``n_eff = spread / V`` with the
     design's quantile (:func:`design_quantile`), unless V is at most the independent-items
     variance ``spread / cap`` — then the interval *is* the independent-items one: n_eff =
-    ``cap`` and the normal quantile. Why the normal quantile there: the variance in use is
-    then the independent-items one, estimated from all ``cap`` items, not the design's
-    few-df estimate that fell under it; keeping the design's t on a few df widened exactly
+    ``cap`` and the normal quantile. Why: for a difference of two models on the same items
+    the donor, host and pair components are near 0 (1–2 % of its variance at 5 × 5) and
+    their unbiased estimates fall under 0 in half the data sets; the design then adds
+    nothing measurable, and keeping its t on a few df on top of the floor widened exactly
     those intervals (crossed paired differences at 5 donors × 5 hosts, where the floor binds
-    in about half the data sets, covered 0.970–0.971 instead of 0.95; docs/diagnostic.md)."""
+    in 53 % of data sets, covered 0.970–0.971; with this rule 0.966). Accuracies keep the
+    design's quantile under their floor (see :func:`accuracy_interval`)."""
     variance = measured.variance
     if variance <= 0.0 or spread / variance >= cap:
         return cap, critical_value(level, None)
@@ -227,8 +229,12 @@ def accuracy_interval(correct: np.ndarray, *, units: Mapping[str, np.ndarray] | 
     # cases that each hold one positive and one negative slice) must not claim more than
     # n items — or than the answers behind them when items are means over paraphrases
     cap = float(n) if answers is None else max(float(n), float(answers))
-    n_eff, z = _floored_size(spread, measured, cap=cap, level=level)
-    low, high = wilson(p, n_eff, z)
+    variance = measured.variance
+    n_eff = min(spread / variance, cap) if variance > 0 else cap
+    # the design's quantile also when the cap binds (unlike paired_difference): with the
+    # normal quantile there the demo's crossed accuracy 0.70 fell from 0.9285 / 0.936 to
+    # 0.925 / 0.934 (benchmarks/RESULTS.md, session 7)
+    low, high = wilson(p, n_eff, design_quantile(level, measured))
     return Interval(p, low, high, level, "wilson-design-effect")
 
 
