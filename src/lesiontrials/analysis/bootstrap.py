@@ -247,8 +247,9 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *,
     are independent (``newcombe``), ``n / deff`` otherwise (``newcombe-design-effect``:
     cluster bootstrap of the difference over cases; for crossed donors × hosts the
     unbiased two-way method-of-moments variance of the per-item differences, see
-    :mod:`.crossed_moments`; at most n, quantile from
-    ``design_quantile``), n when no item is discordant (``newcombe-t``, with the t quantile
+    :mod:`.crossed_moments`; quantile from ``design_quantile``; when that variance is at
+    most the independent-items one, n pairs and the normal quantile, see
+    :func:`_floored_size`), n when no item is discordant (``newcombe-t``, with the t quantile
     on (fewest units − 1) df); [−1, 1] with a single unit.
     """
     a = _unit_values(correct_a, "correct_a")
