@@ -68,6 +68,9 @@ def test_verdicts_for_models_driven_by_the_lesion_or_the_anatomy(kind, expected)
     record = verdicts[f"task_{kind}"]
     assert record["verdict"] == expected
     assert record["prediction"] == ("transfers" if kind == "donor" else "does not transfer")
+    # the driving factor's share is positive: its boundary test rejects 0 (the record says so)
+    assert record[f"{kind}_share_excludes_zero"] is True
+    assert isinstance(record[f"{'host' if kind == 'donor' else 'donor'}_share_excludes_zero"], bool)
     stability = record["leave_one_source_out"]
     assert len(stability["checks"]) == 4 and stability["verdict_survives"] is True
 

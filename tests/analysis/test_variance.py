@@ -177,3 +177,63 @@ def test_share_intervals_are_never_degenerate_and_wider_above():
                 assert high - share >= share - low - 1e-12
         negatives += shares[1] < 0
     assert negatives > 0  # the case the rule is for occurred
+
+
+def _zero_share_decomposition(share: float, se: float, low: float, high: float, *,
+                              excludes: bool):
+    from lesiontrials.analysis.variance import Components, Decomposition
+
+    return Decomposition(Components(share, 0.0, 1.0 - share), (low, high), (0.0, high),
+                         (low, high), (0.0, 1.0), 90, 5, 5, (se, se, se), 1, 0.95,
+                         (excludes, False))
+
+
+def test_boundary_test_is_one_sided_on_four_df():
+    """Known answer at 5 donors × 5 hosts (t on 4 df): an estimate 2.5 SE above 0 is
+    between the one-sided (2.13) and two-sided (2.78) quantiles, so 0 is outside the
+    confidence set although the clipped lower limit is 0; a positive share is judged by
+    the interval alone."""
+    from lesiontrials.analysis.variance import share_covers
+
+    design = CrossedDesign("demo-like", n_donors=5, hosts_per_donor=3, n_hosts=5, units=16)
+    rng = np.random.default_rng(31)
+    effects = Effects(donor_sd=1.0, host_sd=0.0)
+    intercepts = unit_intercepts(effects, design.units, rng)
+    seen = set()
+    for _ in range(120):
+        a = simulate_answers(design, effects, rng, intercepts=intercepts)
+        dec = decomposition_intervals(a.correct, a.donor, a.host, units=a.unit)
+        share = dec.estimate.donor / dec.estimate.total
+        ratio = share / dec.standard_errors[0]
+        assert dec.excludes_zero[0] == (ratio > 2.1318)  # t(0.95, 4 df)
+        if dec.donor_share_ci[0] > 0:
+            assert dec.excludes_zero[0]  # the two-sided test rejecting implies the one-sided
+        seen.add((dec.excludes_zero[0], dec.donor_share_ci[0] > 0))
+    assert (True, False) in seen  # the case the rule is for: (0, high]
+    dec = _zero_share_decomposition(0.25, 0.1, 0.0, 0.6, excludes=True)
+    assert not share_covers(dec, 0.0, factor=0)
+    assert share_covers(dec, 0.01, factor=0) and share_covers(dec, 0.6, factor=0)
+    assert not share_covers(dec, 0.61, factor=0)
+    assert share_covers(dec, 0.0, factor=1)  # host: not excluded
+
+
+def test_zero_share_coverage_small_simulation():
+    """No donor or host variance at demo size: the confidence set contains 0 in about
+    0.95 of data sets (bench: 0.94–0.95), where the clipped interval alone contains it in
+    about 0.975 — it can only miss 0 from below."""
+    from lesiontrials.analysis.variance import share_covers
+
+    design = CrossedDesign("demo-like", n_donors=5, hosts_per_donor=3, n_hosts=5, units=16)
+    rng = np.random.default_rng(32)
+    effects = Effects(donor_sd=0.0, host_sd=0.0)
+    intercepts = unit_intercepts(effects, design.units, rng)
+    covered, clipped = [], []
+    for _ in range(400):
+        a = simulate_answers(design, effects, rng, intercepts=intercepts)
+        dec = decomposition_intervals(a.correct, a.donor, a.host, units=a.unit)
+        for factor, (low, _) in enumerate((dec.donor_share_ci, dec.host_share_ci)):
+            covered.append(share_covers(dec, 0.0, factor=factor))
+            clipped.append(low <= 0.0)
+    # 800 share intervals (donor and host, correlated): 0.95 ± ~4 Monte-Carlo SE
+    assert 0.91 <= np.mean(covered) <= 0.975
+    assert np.mean(covered) < np.mean(clipped)

@@ -37,6 +37,8 @@ def _record(dec: Decomposition) -> dict[str, Any]:
             "answering_units": dec.units,
             "donor_share": donor, "host_share": host, "residual_share": residual,
             "donor_share_ci": list(dec.donor_share_ci), "host_share_ci": list(dec.host_share_ci),
+            "donor_share_excludes_zero": dec.excludes_zero[0],
+            "host_share_excludes_zero": dec.excludes_zero[1],
             "difference_ci": list(dec.difference_ci),
             "donor_share_se": dec.standard_errors[0], "host_share_se": dec.standard_errors[1],
             "host_to_donor_ratio": dec.estimate.host_to_donor,

@@ -207,6 +207,10 @@ class Decomposition:
     standard_errors: tuple[float, float, float]  # donor share, host share, difference
     units: int = 1  # answering units pooled
     level: float = 0.95
+    # (donor, host): whether the share's confidence set excludes 0 — the boundary test
+    # (one-sided, see ``decomposition_intervals``) rejects a zero share. When it does and the
+    # lower limit is 0, the set is (0, high]: a positive share of at most ``high``.
+    excludes_zero: tuple[bool, bool] = (False, False)
 
 
 def _raw_shares(pooled: np.ndarray) -> np.ndarray:
@@ -271,7 +275,14 @@ def decomposition_intervals(values: np.ndarray, donors: np.ndarray, hosts: np.nd
     hosts − 1) degrees of freedom. A share's interval is
     ``[estimate − t · SE_multiway, max(estimate, 0) + t · SE_conservative]`` (see
     ``_multiway_variances``), clipped to [0, 1]: the upper limit starts from 0 when the
-    estimate is negative, so the interval is never the degenerate [0, 0]. The difference
+    estimate is negative, so the interval is never the degenerate [0, 0]. A share of 0 is
+    a boundary value: only positive alternatives exist, so the test of "share = 0" is
+    one-sided (Self & Liang 1987; Stram & Lee 1994 for variance components) and 0 is
+    excluded from the confidence set when ``estimate − t₁₋α · SE_multiway > 0`` (t₁₋α the
+    one-sided quantile, 2.13 instead of 2.78 on 4 df): ``excludes_zero``. Inverting the
+    two-sided test there as well (the clipped lower limit alone) covers a zero share in
+    0.975 of data sets instead of 0.95, because a clipped interval cannot miss 0 from above;
+    positive shares are unaffected (their tests stay two-sided). The difference
     (donor share − host share) is ``estimate ± t · SE_multiway`` clipped to [−1, 1]. The
     host-to-donor ratio's interval is the conservative
     [host low / donor high, host high / donor low]. ``standard_errors`` are the multiway
@@ -298,9 +309,21 @@ def decomposition_intervals(values: np.ndarray, donors: np.ndarray, hosts: np.nd
     ratio_ci = (host_ci[0] / donor_ci[1] if donor_ci[1] > 0 else float("nan"),
                 host_ci[1] / donor_ci[0] if donor_ci[0] > 0 else float("inf"))
     difference_ci = (float(max(point[2] - q * se[2], -1)), float(min(point[2] + q * se[2], 1)))
+    one_sided = float(stats.t.ppf(level, df=min(nd, nh) - 1))
+    excludes_zero = (bool(point[0] - one_sided * se[0] > 0), bool(point[1] - one_sided * se[1] > 0))
     return Decomposition(estimate, donor_ci, host_ci, difference_ci, ratio_ci,
                          int(values.size), nd, nh, (float(se[0]), float(se[1]), float(se[2])),
-                         layout.n_units, level)
+                         layout.n_units, level, excludes_zero)
+
+
+def share_covers(decomposition: Decomposition, share: float, *, factor: int) -> bool:
+    """Whether the confidence set of the donor (``factor`` 0) or host (1) share contains
+    ``share``: inside [low, high], except that 0 is outside when the boundary test rejects
+    it (``Decomposition.excludes_zero``)."""
+    low, high = (decomposition.donor_share_ci, decomposition.host_share_ci)[factor]
+    if share <= 0.0 and decomposition.excludes_zero[factor]:
+        return False
+    return bool(low <= share <= high)
 
 
 VERDICT_LEVEL = 0.99
