@@ -131,8 +131,8 @@ def analyze(results: pd.DataFrame, *, split: Split | None = None, split_path: st
     cells = pd.concat([cells.assign(status="scored"), not_scored[[*CELL, "status"]]],
                       ignore_index=True).sort_values(CELL, kind="stable").reset_index(
         drop=True) if len(not_scored) else cells.assign(status="scored")
-    table, transfer = synthetic_vs_real(cells[cells["status"] == "scored"], seed=seed,
-                                        replicates=replicates)
+    table, transfer = synthetic_vs_real(cells[cells["status"] == "scored"], results=main,
+                                        seed=seed, replicates=replicates)
     notes = [f"{len(not_scored)} model × condition × task cell(s) not scored on every slice "
              "of the split: listed as 'not scored', left out of every other table"] \
         if len(not_scored) else []
