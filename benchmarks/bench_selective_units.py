@@ -86,10 +86,14 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=300)
     parser.add_argument("--replicates", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--patients", type=int, nargs="*", default=None,
+                        help="run only the scenarios with these numbers of patients")
     args = parser.parse_args()
     if args.quick:
         args.sims, args.replicates = 10, 100
     for index, (patients, temperature) in enumerate(SCENARIOS):
+        if args.patients is not None and patients not in args.patients:
+            continue
         design = dataclasses.replace(RepeatDesign("screening", patients=patients),
                                      temperature=temperature)
         start, cpu = time.perf_counter(), time.process_time()

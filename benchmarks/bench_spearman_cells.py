@@ -98,10 +98,14 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=400)
     parser.add_argument("--replicates", type=int, default=1000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--designs", nargs="*", default=[d.name for d in DESIGNS],
+                        help="run only these designs (demo, mid, paper)")
     args = parser.parse_args()
     if args.quick:
         args.sims, args.replicates = 20, 200
     for index, base in enumerate(DESIGNS):
+        if base.name not in args.designs:
+            continue
         for offset, transfer_sd in enumerate(TRANSFER_SDS):
             design = dataclasses.replace(base, transfer_sd=transfer_sd)
             start, cpu = time.perf_counter(), time.process_time()

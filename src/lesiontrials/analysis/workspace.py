@@ -330,7 +330,7 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
                     else pd.DataFrame())
     verdicts = task_verdicts(crossed)
     scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
-    agreement = real_agreement(scored_cells, seed=seed)
+    agreement = real_agreement(scored_cells, seed=seed, transfer=analysis.transfer)
     return {"design": CROSS_DESIGN, "answers": len(crossed),
             "cells": cells.to_dict(orient="records"),
             "cells_margin": margin_cells.to_dict(orient="records"), "tasks": verdicts,
