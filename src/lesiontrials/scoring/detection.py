@@ -361,11 +361,11 @@ def hit_table(matching: Matching, *, rate: float = 1.0) -> pd.DataFrame:
 
 
 def breakdown(matching: Matching, by: str, *, rng: np.random.Generator,
-              replicates: int = 1000, clusters: Mapping[str, str] | None = None
-              ) -> pd.DataFrame:
+              replicates: int = 1000, clusters: Mapping[str, str] | None = None,
+              donors: bool = False) -> pd.DataFrame:
     """Sensitivity at each FP rate and CPM per value of the truth column ``by`` (FPs of
     all scans in every group), with scan-bootstrap intervals (over ``clusters`` of scans
-    when given, see :func:`bootstrap_froc`)."""
+    when given, two-way with donors when ``donors``, see :func:`bootstrap_froc`)."""
     if by not in matching.nodules.columns:
         raise InputError(f"truth table has no column {by!r} to break down by",
                          fix="add the column to the truth table")
@@ -374,7 +374,7 @@ def breakdown(matching: Matching, by: str, *, rng: np.random.Generator,
     for value in sorted(set(values)):
         mask = (values == value).to_numpy()
         table = froc_table(matching, rng=rng, replicates=replicates, nodule_mask=mask,
-                           clusters=clusters)
+                           clusters=clusters, donors=donors)
         parts.append(table.assign(**{"by": by, "group": value}))
     if not parts:
         return pd.DataFrame()
