@@ -162,7 +162,9 @@ def spearman_cells_interval(synthetic: CaseCellSums, real: CaseCellSums, *,
     every cell at once), and (2) draws the cells with replacement; the interval is the
     *basic* bootstrap ``[2ρ̂ − q_hi, 2ρ̂ − q_lo]``, which reflects the replicates' own
     shift below ρ̂ (the attenuation) back onto ρ̂, clipped to [−1, 1]. Measured coverage
-    0.94–1.00 (conservative: the cell draw adds variance the fixed cells do not have).
+    0.92–1.00 (mostly conservative: the cell draw adds variance the fixed cells do not
+    have; 0.92 at 12 cells measured on 300 real cases with ρ ≈ 0.9, where ρ moves in
+    coarse steps).
 
     ``synthetic``/``real``: per-case × cell correctness sums and item counts, cells in the
     same order. NaNs when ρ̂ is undefined (fewer than 3 cells, no variation) or no
