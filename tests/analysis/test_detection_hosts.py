@@ -25,3 +25,14 @@ def test_same_ct_id_in_two_datasets_are_different_hosts():
     scans = pd.DataFrame({"scan_uid": ["s0", "s1"], "host_dataset": ["lidc", "nlst"],
                           "host_ct_id": ["7", "7"]})
     assert _repeated_hosts(scans) is None
+
+
+def test_donors_cross_hosts_only_when_one_donor_is_on_two_hosts():
+    from lesiontrials.analysis.detection_report import donors_cross_hosts
+
+    scans = _scans(["a", "a", "b"])
+    same_host = pd.DataFrame({"scan_uid": ["s0", "s1", "s2"], "donor_uid": ["d1", "d1", "d2"]})
+    other_host = pd.DataFrame({"scan_uid": ["s0", "s2"], "donor_uid": ["d1", "d1"]})
+    assert not donors_cross_hosts(scans, same_host)  # repeat scans of one host: nested
+    assert donors_cross_hosts(scans, other_host)
+    assert not donors_cross_hosts(scans, other_host.drop(columns="donor_uid"))

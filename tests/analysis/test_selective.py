@@ -72,7 +72,11 @@ def test_bootstrap_resamples_whole_cases() -> None:
     clusters = np.array(["a", "a", "a", "b", "c", "d", "e"])
     interval = cluster_interval(lambda ix: float(len(ix)), clusters,
                                 rng=np.random.default_rng(0), replicates=400)
-    assert interval.estimate == 7 and interval.low >= 5 and interval.high <= 15
+    assert interval.estimate == 7 and interval.low < 7 < interval.high
+    # 5 clusters: each side stretched by √(5/4) · t(4)/z ≈ 1.58 around the percentiles
+    plain = np.quantile([5 + 2 * k for k in np.random.default_rng(0).binomial(5, 0.2, 4000)],
+                        [0.025, 0.975])
+    assert 7 - interval.low == pytest.approx(1.58 * (7 - plain[0]), rel=0.02)
     # each draw of 5 cases holds case a (3 rows) k times: 5 + 2k rows, never an even count
     seen = set()
     cluster_interval(lambda ix: seen.add(len(ix)) or 0.0, clusters,

@@ -12,6 +12,7 @@ from lesiontrials.analysis.significance import (
     McNemar,
     holm,
     mcnemar,
+    spearman_cells_interval,
     spearman_interval,
     spearman_rho,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "mcnemar",
     "metrics_from_counts",
     "paired_difference",
+    "spearman_cells_interval",
     "spearman_interval",
     "spearman_rho",
     "summarise",

@@ -7,7 +7,10 @@ figures (PNG bytes) and tables (frames, including the per-nodule hit tables for 
 analysis). Synthetic and real sets appear side by side (a ``source`` column). Intervals
 resample scans, or the host CTs when a set builds several scans on one host (scans of one
 host share its anatomy; benchmarks/bench_froc_hosts.py: the scan bootstrap covered
-0.86–0.88 with 10 hosts × 3 scans) (:mod:`lesiontrials.scoring.detection`).
+0.86–0.88 with 10 hosts × 3 scans) (:mod:`lesiontrials.scoring.detection`). When a set
+also places one donor on scans of different hosts, FROC intervals draw donors as well as
+hosts (two-way pigeonhole bootstrap; benchmarks/bench_froc_donors.py: with donors
+reused 3–10 times hosts alone covered 0.81–0.95, hosts × donors 0.95–1.00 — conservative).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class _Detection:
     model: str
     matching: det.Matching
     hosts: dict[str, str] | None = None  # scan uid → host, when hosts repeat
+    donors: bool = False  # some donor is placed on scans of different hosts
 
 
 def _repeated_hosts(scans: pd.DataFrame) -> dict[str, str] | None:
@@ -68,6 +72,21 @@ def _repeated_hosts(scans: pd.DataFrame) -> dict[str, str] | None:
     if hosts.nunique() == len(hosts):
         return None
     return dict(zip(scans["scan_uid"].astype(str), hosts, strict=True))
+
+
+def donors_cross_hosts(scans: pd.DataFrame, truth: pd.DataFrame) -> bool:
+    """Whether some donor (``donor_uid`` of the truth table) is placed on scans of more
+    than one host CT: then FROC intervals draw donors as well as hosts. A truth table
+    without donor ids (real sets list each nodule as its own donor) never does."""
+    if "donor_uid" not in truth.columns or truth.empty:
+        return False
+    hosts = dict(zip(scans["scan_uid"].astype(str),
+                     scans["host_dataset"].astype(str) + "/" + scans["host_ct_id"].astype(str),
+                     strict=True))
+    frame = pd.DataFrame({"donor": truth["donor_uid"].astype(str),
+                          "host": truth["scan_uid"].astype(str).map(hosts)})
+    frame = frame[frame["donor"] != ""]
+    return bool((frame.groupby("donor")["host"].nunique() > 1).any())
 
 
 def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
@@ -85,8 +104,9 @@ def volume_track(workspace: Workspace, *, seed: int = 0, replicates: int = 1000
                 matching = det.match(volume_set.truth, candidates,
                                      scans=volume_set.scans["scan_uid"].astype(str).tolist(),
                                      excluded=volume_set.findings)
-                detections.append(_Detection(set_name, source, model, matching,
-                                             _repeated_hosts(volume_set.scans)))
+                detections.append(_Detection(
+                    set_name, source, model, matching, _repeated_hosts(volume_set.scans),
+                    donors_cross_hosts(volume_set.scans, volume_set.truth)))
             elif kind == "malignancy":
                 malignancy.append(_malignancy_rows(workspace, volume_set, model, source))
             elif kind == "vlm":
@@ -133,13 +153,14 @@ def _detection_part(track: VolumeTrack, detections: list[_Detection], *, seed: i
     breakdowns: list[pd.DataFrame] = []
     for d in detections:
         rng = rng_for(seed, "froc", d.set_name, d.model)
-        table = det.froc_table(d.matching, rng=rng, replicates=replicates, clusters=d.hosts)
+        table = det.froc_table(d.matching, rng=rng, replicates=replicates, clusters=d.hosts,
+                               donors=d.donors)
         summary.append(table.assign(set=d.set_name, source=d.source, model=d.model))
         for by in DETECTION_BREAKDOWNS:
             values = d.matching.nodules[by].astype("string").fillna("")
             if values.nunique() > 1 or (by == "size_bin" and values.nunique() >= 1):
                 part = det.breakdown(d.matching, by, rng=rng, replicates=replicates,
-                                     clusters=d.hosts)
+                                     clusters=d.hosts, donors=d.donors)
                 part = part.assign(set=d.set_name, source=d.source, model=d.model)
                 (by_size if by == "size_bin" else breakdowns).append(part)
         track.tables[f"volume_hits_{d.set_name}_{d.model}"] = det.hit_table(
@@ -190,7 +211,9 @@ def _detection_markdown(cpm: pd.DataFrame, size: pd.DataFrame, other: pd.DataFra
              "at 1/8 … 8 false "
              "positives per scan is the FROC curve interpolated there; the CPM is their "
              "mean. Intervals: 95 % percentile bootstrap over scans, or over host CTs "
-             "when a set builds several scans on one host (they share its anatomy). "
+             "when a set builds several scans on one host (they share its anatomy), "
+             "drawing donors as well when one donor is placed on several hosts "
+             "(two-way; conservative). "
              f"Models marked baselines ({', '.join(BASELINE_MODELS)}) are weight-free "
              "classical methods, a floor, not a state of the art.\n\n",
              _table(cpm)]
@@ -229,7 +252,7 @@ def froc_figure(detections: list[_Detection], *, seed: int, replicates: int) -> 
         boot = det.bootstrap_froc(d.matching, rng=rng_for(seed, "froc-band", d.set_name,
                                                           d.model),
                                   replicates=replicates, rates=_CURVE_RATES,
-                                  clusters=d.hosts)[:, :-1]
+                                  clusters=d.hosts, donors=d.donors)[:, :-1]
         with np.errstate(all="ignore"):
             low, high = np.nanquantile(boot, 0.025, axis=0), np.nanquantile(boot, 0.975, axis=0)
         line, = ax.plot(rates, det.sensitivity_at(curve.fps, curve.sensitivity, _CURVE_RATES),

@@ -114,3 +114,22 @@ def clusterings(cells: UnitCells) -> list[tuple[int, np.ndarray]]:
         index = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
         terms.append((1 if len(chosen) % 2 else -1, index))
     return terms
+
+
+@dataclass(frozen=True)
+class CaseCellSums:
+    """Per resampling unit × cell: ``sums`` of correctness and ``counts`` of items, both
+    (units, cells). All cells answer the same units' items (one split per source), so a
+    unit drawn k times counts k times in every cell at once."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+
+    def accuracies(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Cell accuracies, (cells,) — or (b, cells) with (b, units) unit ``weights``;
+        NaN where a replicate drew no item of a cell."""
+        if weights is None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.asarray(self.sums.sum(axis=0) / self.counts.sum(axis=0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray((weights @ self.sums) / (weights @ self.counts))

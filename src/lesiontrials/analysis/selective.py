@@ -15,15 +15,25 @@ Metrics (per model × condition × task, on the answers that carry scores):
   weight (their errors spread evenly), so the curve does not depend on row order.
 
 Calibration and selective prediction judge the score's own choice (the top-scored option,
-which can differ from a chat model's greedy reply). Intervals are percentile bootstraps
-that resample **cases** (``case_uid``; a case contributes several slices, conditions and
-paraphrases), never single items. Accuracy per paraphrase, its spread (max − min) and the
+which can differ from a chat model's greedy reply). Intervals are bootstraps that resample
+the **design's unit** (column :data:`UNIT`, attached by :func:`with_design_units`: the
+case, the patient of the screening design's repeat scans and of the digital twins, the
+base case of the bootstrap design — :func:`~lesiontrials.analysis.design_units.case_unit`;
+``case_uid`` when the column is absent), never single items; the crossed donor × host
+design is left out (tabulated apart, as in the accuracy tables), and synthetic and real
+answers are never pooled (one row per source). Brier, AURC, AUROC and accuracy: percentile
+intervals; ECE: a *basic* interval clipped at 0 (see :func:`cluster_interval`), because
+the ECE of a few hundred answers is biased upwards (+0.05 for a calibrated model at 180
+answers; its percentile interval never covered the true 0). ECE's interval still
+under-covers (benchmarks/bench_selective_units.py; docs/analysis.md): read it as a rough
+guide, not a test of calibration. Accuracy per paraphrase, its spread (max − min) and the
 mean over paraphrases (the headline for models asked several wordings) come from
 :func:`paraphrase_table`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -33,9 +43,13 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.analysis.bootstrap import Interval
+from lesiontrials.analysis.design_units import case_unit, is_crossed
+from lesiontrials.analysis.intervals import critical_value
 
 #: fewer cases than this give no interval: a bootstrap over a handful of cases is not one
 MIN_CASES = 5
+#: the resampling unit of each answer (see :func:`with_design_units`)
+UNIT = "resample_unit"
 
 
 def brier_score(probabilities: np.ndarray, truth_index: np.ndarray) -> float:
@@ -117,9 +131,10 @@ class ScoredAnswers:
 
 def scored_answers(rows: pd.DataFrame, options: tuple[str, ...]) -> ScoredAnswers:
     """The rows of one task whose ``scores_json`` covers every option, normalised to sum
-    to one; rows without scores are left out. Clusters are ``case_uid`` (else slice uid)."""
+    to one; rows without scores are left out. Clusters are the design's unit
+    (:data:`UNIT`, else ``case_uid``, else the slice uid)."""
     probs, truth, clusters = [], [], []
-    cluster_col = "case_uid" if "case_uid" in rows.columns else "slice_uid"
+    cluster_col = _unit_column(rows)
     for text, true, cluster in zip(rows["scores_json"], rows["truth"], rows[cluster_col],
                                    strict=True):
         if not isinstance(text, str) or not text.strip() or true not in options:
@@ -140,9 +155,21 @@ def scored_answers(rows: pd.DataFrame, options: tuple[str, ...]) -> ScoredAnswer
 
 def cluster_interval(metric: Callable[[np.ndarray], float], clusters: np.ndarray, *,
                      rng: np.random.Generator, replicates: int = 500,
-                     level: float = 0.95) -> Interval:
-    """Percentile CI of ``metric(row_indices)`` resampling whole clusters with replacement
-    (no interval, NaN bounds, with fewer than :data:`MIN_CASES` clusters)."""
+                     level: float = 0.95, basic: bool = False) -> Interval:
+    """CI of ``metric(row_indices)`` resampling whole clusters with replacement (no
+    interval, NaN bounds, with fewer than :data:`MIN_CASES` clusters).
+
+    Percentile interval by default; ``basic``: ``[2θ̂ − q_hi, 2θ̂ − q_lo]``, for a metric
+    whose estimate is biased (ECE is biased upwards at realistic N): the
+    replicates sit about as far above θ̂ as θ̂ sits above the truth, and the basic interval
+    reflects that shift back (method ``basic-cluster-bootstrap``).
+
+    Either way each side's distance from θ̂ is stretched by ``√(G/(G−1)) · t(G−1)/z``, G
+    the number of clusters: a bootstrap over G clusters underestimates the variance by
+    (G−1)/G and the variance itself rests on G clusters (the CR1 factor and Student's t,
+    as in ``accuracy_interval``); the plain percentile interval covered Brier 0.915 at 20
+    patients (benchmarks/bench_selective_units.py). The factor is 1.09 at 20 clusters,
+    1.01 at 100."""
     n = len(clusters)
     estimate = metric(np.arange(n)) if n else float("nan")
     codes, inverse = np.unique(clusters, return_inverse=True)
@@ -158,7 +185,14 @@ def cluster_interval(metric: Callable[[np.ndarray], float], clusters: np.ndarray
         return Interval(estimate, float("nan"), float("nan"), level)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return Interval(float(estimate), float(low), float(high), level)
+    groups = len(codes)
+    stretch = np.sqrt(groups / (groups - 1)) * critical_value(level, groups) / \
+        critical_value(level, None)
+    below, above = (high - estimate, estimate - low) if basic else (estimate - low,
+                                                                    high - estimate)
+    return Interval(float(estimate), float(estimate - stretch * below),
+                    float(estimate + stretch * above), level,
+                    "basic-cluster-bootstrap" if basic else "percentile-cluster-bootstrap")
 
 
 def confidence_metrics(answers: ScoredAnswers, *, task: str, rng: np.random.Generator,
@@ -178,13 +212,60 @@ def confidence_metrics(answers: ScoredAnswers, *, task: str, rng: np.random.Gene
     out: dict[str, Any] = {"n_scored": len(truth),
                            "cases": len(np.unique(answers.clusters))}
     for name, fn in metrics.items():
-        out.update(cluster_interval(fn, answers.clusters, rng=rng,
-                                    replicates=replicates).as_dict(name))
+        interval = cluster_interval(fn, answers.clusters, rng=rng, replicates=replicates,
+                                    basic=name in BIASED)
+        if name in BOUNDED:  # a basic interval can leave the metric's range
+            interval = dataclasses.replace(interval, low=max(interval.low, 0.0))
+        out.update(interval.as_dict(name))
     return out
+
+
+#: metrics whose estimate is biased upwards at realistic N: basic intervals
+BIASED = frozenset({"ece"})
+#: metrics that cannot be negative
+BOUNDED = frozenset({"ece"})
 
 
 # ----------------------------------------------------------------------- report tables
 GROUP = ["model", "condition", "task"]
+
+
+def _unit_column(rows: pd.DataFrame) -> str:
+    """The column holding each answer's resampling unit (see the module docstring)."""
+    for column in (UNIT, "case_uid"):
+        if column in rows.columns:
+            return column
+    return "slice_uid"
+
+
+def _groups(results: pd.DataFrame) -> list[str]:
+    """One table row per source × model × condition × task (per model × condition × task
+    when the rows carry no source)."""
+    return ["source", *GROUP] if "source" in results.columns else GROUP
+
+
+def with_design_units(answers: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """``answers`` (any paraphrases) with each slice's ``source`` and design unit
+    (:data:`UNIT`, :func:`~lesiontrials.analysis.design_units.case_unit`) taken from
+    ``items`` — rows with the slice's set, design, case, base case and host — and the
+    crossed donor × host design left out (its answers reuse donors and hosts crosswise:
+    no one-way unit holds them; it is tabulated apart). A slice of ``answers`` missing from
+    ``items`` is an error."""
+    keys = ["set", "slice_uid"]
+    per_slice = items.drop_duplicates(keys)
+    units = pd.DataFrame({"set": per_slice["set"].to_numpy(),
+                          "slice_uid": per_slice["slice_uid"].to_numpy(),
+                          "source": per_slice["source"].to_numpy(),
+                          UNIT: case_unit(per_slice).to_numpy(),
+                          "_crossed": is_crossed(per_slice).to_numpy()})
+    merged = answers.drop(columns=["source", UNIT], errors="ignore").merge(
+        units, on=keys, how="left", validate="many_to_one")
+    missing = merged[UNIT].isna()
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} answers on slices without an item row "
+                         f"(e.g. {merged.loc[missing, 'slice_uid'].iloc[0]})")
+    return merged[~merged["_crossed"].astype(bool)].drop(columns="_crossed").reset_index(
+        drop=True)
 
 
 def load_all_paraphrases(workspace: Any) -> pd.DataFrame:
@@ -229,19 +310,20 @@ def paraphrase_table(results: pd.DataFrame, *, rng: np.random.Generator,
     """Per model × condition × task: accuracy per paraphrase, spread (max − min) and the
     mean over paraphrases with a case-clustered CI (the headline for these models)."""
     rows = []
-    for (model, condition, task), group in results.groupby(GROUP, sort=True):
+    unit, keys = _unit_column(results), _groups(results)
+    for key, group in results.groupby(keys, sort=True):
         per = group.groupby("paraphrase")["correct"].mean()
         # per slice: the mean over its paraphrases, so each slice weighs the same
-        by_slice = group.groupby(["slice_uid", "case_uid"], as_index=False)["correct"].mean()
+        by_slice = group.groupby(["set", "slice_uid", unit], as_index=False)["correct"].mean()
         values = by_slice["correct"].to_numpy(dtype=float)
 
         def mean_of(ix: np.ndarray, v: np.ndarray = values) -> float:
             return float(v[ix].mean())
 
-        interval = cluster_interval(mean_of, by_slice["case_uid"].to_numpy(), rng=rng,
+        interval = cluster_interval(mean_of, by_slice[unit].to_numpy(), rng=rng,
                                     replicates=replicates)
-        row: dict[str, Any] = {"model": model, "condition": condition, "task": task,
-                               "cases": int(by_slice["case_uid"].nunique()),
+        row: dict[str, Any] = {**dict(zip(keys, key, strict=True)),
+                               "cases": int(by_slice[unit].nunique()),
                                "slices": len(by_slice), "paraphrases": len(per)}
         row.update(interval.as_dict("mean_accuracy"))
         row["spread"] = float(per.max() - per.min())
@@ -256,11 +338,13 @@ def confidence_table(results: pd.DataFrame, *, rng: np.random.Generator,
     from lesiontrials.slicing.contract import TASK_OPTIONS
 
     rows = []
-    for (model, condition, task), group in results.groupby(GROUP, sort=True):
+    keys = _groups(results)
+    for key, group in results.groupby(keys, sort=True):
+        task = dict(zip(keys, key, strict=True))["task"]
         answers = scored_answers(group, TASK_OPTIONS[str(task)])
         if not len(answers.truth_index):
             continue
-        rows.append({"model": model, "condition": condition, "task": task,
+        rows.append({**dict(zip(keys, key, strict=True)),
                      **confidence_metrics(answers, task=str(task), rng=rng,
                                           replicates=replicates)})
     return pd.DataFrame(rows)
@@ -288,13 +372,17 @@ def selective_sections(results: pd.DataFrame, *, seed: int, replicates: int = 50
          "p1–p2 reworded, p3 reversed option order): accuracy per paraphrase (accuracy_p0: "
          "the canonical wording alone), its spread (max − min) and the mean over paraphrases "
          "— the headline accuracy of every other table for these models — with a "
-         f"95 % CI resampling cases (none with fewer than {MIN_CASES} cases). Every model "
-         "is in paraphrases.csv.\n\n"
+         "95 % CI resampling the design's units (cases; a patient's repeat scans or "
+         f"twins together; none with fewer than {MIN_CASES} units), per source, the "
+         "crossed donor × host design left out. Every model is in paraphrases.csv.\n\n"
          + markdown_table(label_baselines(_several(tables["paraphrases"]), baselines))),
         ("Confidence: calibration and selective prediction", "On answers with option "
          "scores (the top-scored option is judged): multi-class Brier, ECE (10 bins), AURC "
-         "(risk–coverage), AUROC for presence; 95 % CIs resample cases (none with fewer "
-         f"than {MIN_CASES} cases).\n\n"
+         "(risk–coverage), AUROC for presence; 95 % CIs resample the design's units "
+         "(cases; a patient's repeat scans or twins together; none with fewer than "
+         f"{MIN_CASES} units), a basic interval for ECE (biased upwards; its interval "
+         "under-covers, a rough guide only), "
+         "per source, the crossed donor × host design left out.\n\n"
          + (markdown_table(label_baselines(tables["confidence"], baselines))
             if len(tables["confidence"]) else
             "_(no model gave option scores)_\n")),

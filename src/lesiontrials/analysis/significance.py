@@ -5,9 +5,12 @@ bootstrap interval.
   ``p_value`` (valid at any count); the continuity-corrected χ² is kept as an extra, with
   the statistic clipped at 0 (``(|b − c| − 1)²`` would otherwise be positive at b = c).
 - Holm: the family-wise error is controlled across each reported family of tests.
-- Spearman: ρ between two sets of per-cell values with a percentile bootstrap over cells
-  (or over groups of cells sharing units). No p-value is given: cells that repeat the
-  same items are not independent observations, so the textbook p-value would be wrong.
+- Spearman: ρ between two sets of per-cell values. The report's synthetic-vs-real ρ uses
+  :func:`spearman_cells_interval` (cells and the cases inside them resampled, basic
+  bootstrap; benchmarks/bench_spearman_cells.py); :func:`spearman_interval` is the
+  percentile bootstrap over cells (or groups of cells) alone. No p-value is given: cells
+  that repeat the same items are not independent observations, so the textbook p-value
+  would be wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from lesiontrials.analysis.resampling import CaseCellSums
 from lesiontrials.errors import InputError
 
 
@@ -141,6 +145,63 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator,
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
     return rho, float(low), float(high)
+
+
+def spearman_cells_interval(synthetic: CaseCellSums, real: CaseCellSums, *,
+                            rng: np.random.Generator, replicates: int = 2000,
+                            level: float = 0.95) -> tuple[float, float, float]:
+    """Spearman ρ between synthetic and real cell accuracies with a 95 % CI: (ρ, low, high).
+
+    The estimand is ρ between the cells' *true* accuracies (on each source's population of
+    cases), for the cells as reported. Two things make the naive intervals wrong (measured
+    in benchmarks/bench_spearman_cells.py): each cell's accuracy is measured on a few
+    clustered cases, which scrambles ranks and biases ρ̂ towards 0 (−0.2 at 13 real
+    cases: a percentile bootstrap over cells then covered 0.50, over cases 0.04); and with
+    12–24 cells ρ moves in coarse steps. So each replicate (1) draws each source's cases
+    with replacement (all cells of a source answer the same cases, so a case moves in
+    every cell at once), and (2) draws the cells with replacement; the interval is the
+    *basic* bootstrap ``[2ρ̂ − q_hi, 2ρ̂ − q_lo]``, which reflects the replicates' own
+    shift below ρ̂ (the attenuation) back onto ρ̂, clipped to [−1, 1]. Measured coverage
+    0.92–1.00 (mostly conservative: the cell draw adds variance the fixed cells do not
+    have; 0.92 at 12 cells measured on 300 real cases with ρ ≈ 0.9, where ρ moves in
+    coarse steps).
+
+    ``synthetic``/``real``: per-case × cell correctness sums and item counts, cells in the
+    same order. NaNs when ρ̂ is undefined (fewer than 3 cells, no variation) or no
+    replicate is.
+    """
+    if synthetic.sums.shape[1] != real.sums.shape[1]:
+        raise InputError(f"synthetic and real have {synthetic.sums.shape[1]} and "
+                         f"{real.sums.shape[1]} cells", column="cells",
+                         fix="pair each cell's synthetic and real answers")
+    x, y = synthetic.accuracies(), real.accuracies()
+    rho = spearman_rho(x, y)
+    if not np.isfinite(rho):
+        return float("nan"), float("nan"), float("nan")
+    cells = x.size
+    draws = []
+    for start in range(0, replicates, 500):
+        size = min(500, replicates - start)
+        bx = synthetic.accuracies(_case_draws(synthetic, size, rng))
+        by = real.accuracies(_case_draws(real, size, rng))
+        pick = rng.integers(0, cells, (size, cells))
+        bx, by = np.take_along_axis(bx, pick, 1), np.take_along_axis(by, pick, 1)
+        ok = np.isfinite(bx).all(axis=1) & np.isfinite(by).all(axis=1)
+        ok &= (np.ptp(bx, axis=1) > 0) & (np.ptp(by, axis=1) > 0)
+        draws.append(_row_correlation(_ranks(bx[ok]), _ranks(by[ok])))
+    values = np.concatenate(draws)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return rho, float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    q_low, q_high = np.quantile(values, [alpha, 1.0 - alpha])
+    return rho, float(max(2 * rho - q_high, -1.0)), float(min(2 * rho - q_low, 1.0))
+
+
+def _case_draws(sums: CaseCellSums, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, units) multiplicities of a case bootstrap of ``sums``' units."""
+    units = sums.sums.shape[0]
+    return rng.multinomial(units, np.full(units, 1.0 / units), size=size).astype(float)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -21,7 +21,8 @@ import pandas as pd
 from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
 from lesiontrials.analysis.design_units import units_for
 from lesiontrials.analysis.metrics import confusion, summarise
-from lesiontrials.analysis.significance import holm, mcnemar, spearman_interval
+from lesiontrials.analysis.resampling import CaseCellSums
+from lesiontrials.analysis.significance import holm, mcnemar, spearman_cells_interval
 from lesiontrials.seeding import rng_for
 from lesiontrials.slicing.contract import TASK_OPTIONS
 
@@ -229,12 +230,15 @@ def breakdown(results: pd.DataFrame, by: str, *, seed: int = 0, replicates: int 
     return pd.DataFrame(rows)
 
 
-def synthetic_vs_real(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
+def synthetic_vs_real(cells: pd.DataFrame, *, results: pd.DataFrame, seed: int = 0,
+                      replicates: int = 2000
                       ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Side-by-side accuracies over model × condition cells, and per task Spearman ρ with
-    a 95 % CI that resamples whole models (a model's cells share its answers, so cells are
-    not independent; no p-value is given). Tasks are never pooled: their chance levels
-    differ, so a pooled ρ would rank tasks rather than models."""
+    a 95 % CI (:func:`~lesiontrials.analysis.significance.spearman_cells_interval`: each
+    source's cases — the design's units, :func:`units_for` — and the cells are resampled;
+    no p-value: cells share their answers' cases). ``results``: the answers behind
+    ``cells`` (same split, crossed design excluded). Tasks are never pooled: their chance
+    levels differ, so a pooled ρ would rank tasks rather than models."""
     if cells.empty or "accuracy" not in cells.columns:
         return pd.DataFrame(), {}
     wide = cells.pivot_table(index=["model", "condition", "task"], columns="source",
@@ -243,11 +247,36 @@ def synthetic_vs_real(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 2
         return wide, {}
     per_task: dict[str, dict[str, Any]] = {}
     for task, rows in wide.dropna(subset=["synthetic", "real"]).groupby("task"):
-        rho, low, high = spearman_interval(
-            rows["synthetic"].to_numpy(), rows["real"].to_numpy(), groups=rows["model"]
-            .to_numpy(), rng=rng_for(seed, "synthetic-vs-real", str(task)),
-            replicates=replicates)
+        keys = list(zip(rows["model"], rows["condition"], strict=True))
+        answers = results[results["task"] == task]
+        rho, low, high = spearman_cells_interval(
+            case_cell_sums(answers[answers["source"] == "synthetic"], keys),
+            case_cell_sums(answers[answers["source"] == "real"], keys),
+            rng=rng_for(seed, "synthetic-vs-real-cells", str(task)), replicates=replicates)
         per_task[str(task)] = {"cells": len(rows), "models": int(rows["model"].nunique()),
                                "spearman_rho": rho, "spearman_rho_ci_low": low,
-                               "spearman_rho_ci_high": high}
+                               "spearman_rho_ci_high": high,
+                               "spearman_rho_ci_method": "basic-bootstrap-cases-and-cells"}
     return wide, per_task
+
+
+def case_cell_sums(rows: pd.DataFrame, keys: list[tuple[Any, Any]]) -> CaseCellSums:
+    """Headline correctness (:func:`headline_correct`) summed per design unit × cell, for
+    the (model, condition) cells ``keys`` of one source × task; a cell without rows is an
+    error (the split gives every reported cell its slices)."""
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    groups = dict(iter(rows.groupby(["model", "condition"], sort=False)))
+    for key in keys:
+        group = groups.get(tuple(key))
+        if group is None or group.empty:
+            raise ValueError(f"no answers for cell {key} behind its accuracy")
+        correct, _, _ = headline_correct(group)
+        parts.append((units_for(group)["case"], correct))
+    names = np.unique(np.concatenate([units.astype(str) for units, _ in parts]))
+    sums = np.zeros((names.size, len(keys)))
+    counts = np.zeros((names.size, len(keys)))
+    for column, (units, correct) in enumerate(parts):
+        index = np.searchsorted(names, units.astype(str))
+        np.add.at(sums[:, column], index, correct)
+        np.add.at(counts[:, column], index, 1.0)
+    return CaseCellSums(sums=sums, counts=counts)

@@ -32,6 +32,7 @@ from lesiontrials.analysis.selective import (
     load_all_paraphrases,
     paraphrase_means,
     selective_sections,
+    with_design_units,
 )
 from lesiontrials.analysis.truth_sections import truth_sections
 from lesiontrials.errors import InputError, MissingPathError
@@ -217,12 +218,14 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
         analysis.add_section(title, body)
     # confidence metrics and prompt robustness, on the reported slices only
     every = every[every["slice_uid"].isin(set(split.uids))]
+    if profile:
+        every = every[every["profile"] == profile]
     if selection:
         every = every[every["slice_uid"].isin(set(scored["slice_uid"]))
                       & every["model"].isin(set(scored["model"]))]
-    extra, tables = selective_sections(every[every["profile"] == profile] if profile else every,
-                                       seed=seed, replicates=min(replicates, 500),
-                                       baselines=baselines)
+    # each slice's source and design unit (a patient's repeat scans resample together)
+    extra, tables = selective_sections(with_design_units(every, scored), seed=seed,
+                                       replicates=min(replicates, 500), baselines=baselines)
     for title, body in extra:
         analysis.add_section(title, body)
     analysis.tables.update(tables)
@@ -327,7 +330,7 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
                     else pd.DataFrame())
     verdicts = task_verdicts(crossed)
     scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
-    agreement = real_agreement(scored_cells, seed=seed)
+    agreement = real_agreement(scored_cells, seed=seed, transfer=analysis.transfer)
     return {"design": CROSS_DESIGN, "answers": len(crossed),
             "cells": cells.to_dict(orient="records"),
             "cells_margin": margin_cells.to_dict(orient="records"), "tasks": verdicts,

@@ -254,10 +254,24 @@ def _scan_clusters(matching: Matching, clusters: Mapping[str, str] | None) -> np
     return np.unique(np.asarray(ids), return_inverse=True)[1].ravel()
 
 
+def _nodule_donors(nodules: pd.DataFrame) -> np.ndarray:
+    """(nodules,) donor index of each nodule, from its ``donor_uid``; a nodule without one
+    is an error (the two-way bootstrap needs every nodule's donor)."""
+    if "donor_uid" not in nodules.columns:
+        raise InputError("the nodules have no donor_uid column", column="donor_uid",
+                         fix="use a volume set's truth table (it lists each nodule's donor)")
+    ids = nodules["donor_uid"]
+    if ids.isna().any() or (ids.astype(str) == "").any():
+        raise InputError("a nodule has no donor_uid", column="donor_uid",
+                         fix="give every nodule its donor id")
+    return np.unique(ids.astype(str).to_numpy(), return_inverse=True)[1].ravel()
+
+
 def bootstrap_froc(matching: Matching, *, rng: np.random.Generator, replicates: int = 1000,
                    nodule_mask: np.ndarray | None = None,
                    rates: tuple[float, ...] = FP_RATES,
-                   clusters: Mapping[str, str] | None = None) -> np.ndarray:
+                   clusters: Mapping[str, str] | None = None,
+                   donors: bool = False) -> np.ndarray:
     """Bootstrap over scans: array (replicates, len(rates) + 1) of sensitivity at each FP
     rate and their mean (last column; the CPM for :data:`FP_RATES`). Each replicate draws
     scans with replacement; a scan drawn k times contributes its nodules and false
@@ -266,21 +280,34 @@ def bootstrap_froc(matching: Matching, *, rng: np.random.Generator, replicates: 
     ``clusters`` (scan uid → cluster id, e.g. the host CT): when scans share a unit, draw
     the clusters instead and let every scan of a cluster drawn k times count k times —
     scans built on one host share its anatomy and are not independent
-    (benchmarks/bench_froc_hosts.py measures the coverage of both)."""
-    hit_p, hit_s, fp_p, fp_s = _events(matching, nodule_mask)
+    (benchmarks/bench_froc_hosts.py measures the coverage of both).
+
+    ``donors``: also draw the nodules' donors (``donor_uid`` column of the matching's
+    nodules), independently of the scans or hosts — the pigeonhole bootstrap of a crossed
+    design: a nodule counts (its scan's draw count) × (its donor's draw count); false
+    positives and the scan count follow the scans or hosts alone
+    (benchmarks/bench_froc_donors.py measures when it is needed)."""
+    hit_p, _, fp_p, fp_s = _events(matching, nodule_mask)
     nodules = matching.nodules if nodule_mask is None else matching.nodules[nodule_mask]
     position = {s: i for i, s in enumerate(matching.scans)}
     all_s = nodules["scan_uid"].astype(str).map(position).to_numpy(dtype=np.int64)
     cluster = _scan_clusters(matching, clusters)
     n_clusters = int(cluster.max()) + 1 if cluster.size else 0
+    donor = _nodule_donors(nodules) if donors else np.zeros(len(nodules), dtype=np.int64)
+    detected = nodules["best_probability"].notna().to_numpy()
+    n_donors = int(donor.max()) + 1 if donor.size else 0
     out = np.empty((replicates, len(rates) + 1))
     for r in range(replicates):
         drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-        counts = drawn[cluster]
+        counts = drawn[cluster].astype(float)
+        nodule_w = counts[all_s]
+        if donors:
+            nodule_w = nodule_w * np.bincount(rng.integers(0, n_donors, n_donors),
+                                              minlength=n_donors)[donor]
         n_drawn = float(counts.sum())
-        n_nod = float(counts[all_s].sum())
-        fps, sens, _ = _froc_points(hit_p, counts[hit_s].astype(float), n_nod, fp_p,
-                                    counts[fp_s].astype(float), n_drawn)
+        n_nod = float(nodule_w.sum())
+        fps, sens, _ = _froc_points(hit_p, nodule_w[detected], n_nod, fp_p,
+                                    counts[fp_s], n_drawn)
         at = sensitivity_at(fps, sens, rates) if n_nod > 0 else np.full(len(rates), np.nan)
         out[r, :-1] = at
         out[r, -1] = at.mean()
@@ -289,12 +316,14 @@ def bootstrap_froc(matching: Matching, *, rng: np.random.Generator, replicates: 
 
 def froc_table(matching: Matching, *, rng: np.random.Generator, replicates: int = 1000,
                level: float = 0.95, nodule_mask: np.ndarray | None = None,
-               clusters: Mapping[str, str] | None = None) -> pd.DataFrame:
+               clusters: Mapping[str, str] | None = None,
+               donors: bool = False) -> pd.DataFrame:
     """One row per FP rate plus ``CPM``: estimate and percentile interval over scans (over
-    ``clusters`` of scans, e.g. hosts, when given: see :func:`bootstrap_froc`)."""
+    ``clusters`` of scans, e.g. hosts, when given, and two-way with the nodules' donors
+    when ``donors``: see :func:`bootstrap_froc`)."""
     curve = froc(matching, nodule_mask=nodule_mask)
     boot = bootstrap_froc(matching, rng=rng, replicates=replicates, nodule_mask=nodule_mask,
-                          clusters=clusters)
+                          clusters=clusters, donors=donors)
     alpha = (1 - level) / 2
     with np.errstate(all="ignore"):
         low = np.nanquantile(boot, alpha, axis=0) if np.isfinite(boot).any() else \
@@ -332,11 +361,11 @@ def hit_table(matching: Matching, *, rate: float = 1.0) -> pd.DataFrame:
 
 
 def breakdown(matching: Matching, by: str, *, rng: np.random.Generator,
-              replicates: int = 1000, clusters: Mapping[str, str] | None = None
-              ) -> pd.DataFrame:
+              replicates: int = 1000, clusters: Mapping[str, str] | None = None,
+              donors: bool = False) -> pd.DataFrame:
     """Sensitivity at each FP rate and CPM per value of the truth column ``by`` (FPs of
     all scans in every group), with scan-bootstrap intervals (over ``clusters`` of scans
-    when given, see :func:`bootstrap_froc`)."""
+    when given, two-way with donors when ``donors``, see :func:`bootstrap_froc`)."""
     if by not in matching.nodules.columns:
         raise InputError(f"truth table has no column {by!r} to break down by",
                          fix="add the column to the truth table")
@@ -345,7 +374,7 @@ def breakdown(matching: Matching, by: str, *, rng: np.random.Generator,
     for value in sorted(set(values)):
         mask = (values == value).to_numpy()
         table = froc_table(matching, rng=rng, replicates=replicates, nodule_mask=mask,
-                           clusters=clusters)
+                           clusters=clusters, donors=donors)
         parts.append(table.assign(**{"by": by, "group": value}))
     if not parts:
         return pd.DataFrame()
