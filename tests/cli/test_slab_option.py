@@ -18,7 +18,7 @@ def test_a_slab_too_short_for_a_random_offset_is_refused_before_any_stage(
         main()
     assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert "--slab-mm" in err and "at least 64 mm" in err and "Fix:" in err
+    assert "--slab-mm" in err and "at least 40 mm" in err and "Fix:" in err
     assert not (ws / "world").exists() and not (ws / "cases").exists()
 
 
