@@ -96,7 +96,8 @@ def plan_context(settings: Settings) -> PlanContext:
         raise MissingPathError("no nodule index in the workspace", path=ws.index_table,
                                fix="run `lesiontrials index build` first")
     index = NoduleIndex.load(ws.index_table)
-    return PlanContext(index, load_host_catalogue(DataRoot(settings.resolved_data_root), index))
+    root = DataRoot(settings.resolved_data_root)
+    return PlanContext(index, load_host_catalogue(root, index), data_root=root.root)
 
 
 def plan(settings: Settings, *, spec: Any = None, design: str | int | None = None,
