@@ -236,13 +236,13 @@ def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp
 
 
 def test_full_grid_hosts_are_sampled_like_a_screening_ct():
-    """Every phantom host on the full grid (every world's default, the demo's included):
-    ≤ 0.8 mm pixels, ≤ 1.25 mm slices, the whole 384 × 384 × 320 mm field of view
-    (decided without drawing a host)."""
+    """Every phantom host on the full grid (the full world's, and a demo world's with
+    ``--grid full``): ≤ 0.8 mm pixels, ≤ 1.25 mm slices, the whole 384 × 384 × 320 mm
+    field of view (decided without drawing a host)."""
     from lesiontrials.world.phantom.params import DEFAULT_GRID_FOR_SIZE
     from lesiontrials.world.sources import PHANTOM_SOURCES, plan_hosts
 
-    assert DEFAULT_GRID_FOR_SIZE == {"demo": "full", "full": "full"}
+    assert DEFAULT_GRID_FOR_SIZE == {"demo": "coarse", "full": "full"}
 
     uids = [f"D{k}" for k in range(10)]
     for index, source in enumerate(PHANTOM_SOURCES):
