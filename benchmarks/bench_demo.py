@@ -9,7 +9,7 @@ of the tree, from ``/proc/<pid>/stat``: each live process's own and its reaped c
 time, read at each heading; on a loaded machine CPU says more than wall) and the peak tree
 RSS; and in total: wall and CPU seconds (``getrusage`` of the children), the exit status,
 the peak tree RSS and the largest single process's peak RSS, with the load average before
-and after. ``--grid full --slab-mm 64``: the screening-grid demo (issue 17 item 3).
+and after. ``--grid full``: the screening-grid demo (issue 17 item 3; 40 mm slabs by default).
 
 Target (issue 24): main job ≤ 6 min on 2 cores at low load, ≤ 1.5 GB peak RSS.
 """

@@ -42,17 +42,18 @@ class PhantomGridName(StrEnum):
 
 GridOption = Annotated[PhantomGridName | None, typer.Option(
     "--grid", case_sensitive=False,
-    help="Phantom host grid: full (0.75×0.75×1 mm, screening-like; a demo-size job with "
-         "--slab-mm 64 then needs ≈ 1,100 CPU-s, ≥ 9 min on 2 cores) or coarse (3×3×4 mm). "
-         "Default: coarse for demo, full for full.")]
+    help="Phantom host grid: full (0.75×0.75×1 mm, screening-like; its cases keep 40 mm "
+         "axial slabs; a demo-size job then needs ≈ 880 CPU-s, ≥ 7 min on 2 cores) or "
+         "coarse (3×3×4 mm, whole volumes). Default: coarse for demo, full for full.")]
 
 
 SlabOption = Annotated[float | None, typer.Option(
     "--slab-mm",
-    help="Cases on phantom hosts keep only an axial slab this long (mm; ≥ 64 with the "
+    help="Cases on phantom hosts keep only an axial slab this long (mm; ≥ 40 with the "
          "default 14 mm margins) with their nodules at a uniform random offset: the "
-         "screening-grid speed option. Slab cases stay out of 3-D volume sets. Default: "
-         "whole volumes.")]
+         "screening-grid speed option. Slab cases feed the 2-D track and stay out of 3-D "
+         "volume sets. Default: 40 on a world built on the full grid, else whole volumes; "
+         "0: whole volumes.")]
 
 
 class PlanSize(StrEnum):

@@ -17,11 +17,13 @@ __all__ = ["CONTAINMENT_REGIONS", "DEFAULT_SLAB_MM", "INSERT_SCHEMA_VERSION", "S
            "InsertConfig", "InsertionError"]
 
 CONTAINMENT_REGIONS: Final = ("lobe", "lung")
-#: A slab is at least this much longer than its two margins (mm): room for the nodules to
-#: sit at a random offset (a slab no longer than nodule + margins puts it at the middle).
-SLAB_MIN_ROOM_MM: Final = 36.0
-#: The shortest slab with the default margins (``--slab-mm``): 52 slices at 1.25 mm.
-DEFAULT_SLAB_MM: Final = 64.0
+#: A slab is at least this much longer than its two margins (mm): room for a nodule up to
+#: this extent to sit at a uniform random offset, so that every slab of small nodules and
+#: every nodule-free slab has one length (slab cases feed the 2-D track only).
+SLAB_MIN_ROOM_MM: Final = 12.0
+#: The shortest slab with the default margins (``--slab-mm``; the screening-grid demo's
+#: slab): 32 slices at 1.25 mm. Why this length: :mod:`lesiontrials.insert.slab`.
+DEFAULT_SLAB_MM: Final = 40.0
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,37 @@
 
 Rendering a whole screening-resolution phantom (512×512×320 voxels) costs ~25 s a case;
 the evaluation needs only the slices around the nodules and a negative slice. A case on
-a host without a real CT therefore keeps a z-slab of the host's label map, decided so
-that where a nodule sits in its slab says nothing beyond the stated margin:
+a host without a real CT therefore keeps a z-slab of the host's label map.
 
-- every slab is ``slab_length_mm`` long, unless its nodules and their margins need more
-  (then exactly that: a multi-nodule case spanning the lungs);
-- with nodules: the slab keeps ``slab_margin_mm`` beyond the nodules' axial extent on both
-  sides (room for a negative slice ≥ 10 mm from any nodule voxel, its neighbours and the
-  scanner's z-blur), and its start is drawn uniformly over every position that keeps that
-  margin inside the volume — the nodules sit at a uniform random offset, not at the
-  middle (a "mid-slice" detector gains nothing over any other admissible position);
+**What a slab case is for: the 2-D track only.** Slab cases are left out of 3-D volume
+sets (a slab says no nodule lies near its ends, and false positives would be per slab),
+so a slab only has to hold what a 2-D evaluation item needs: the nodule's slices with
+their z±1 neighbours, and one negative slice ≥ 10 mm from every nodule voxel
+(``SliceParams.margin_mm``) with its neighbours, ≥ 4 mm from the slab's ends
+(``SliceParams.edge_mm``: the scanner's z-blur, σ ≤ 1.1 mm truncated at 3σ, sees the
+slab's end there). Its length follows:
+
+- ``slab_margin_mm`` (14 mm) beyond the nodules' axial extent on *both* sides: the
+  shortest distance that holds a negative slice 10 mm from the nodule and 4 mm from the
+  end on either side, so a negative exists whichever side has lung enough;
+- ``SLAB_MIN_ROOM_MM`` (12 mm) on top, so slabs have one length (40 mm by default:
+  32 slices at 1.25 mm, 40 at 1 mm) for every nodule up to 12 mm and for nodule-free
+  cases — longer only when the nodules and their margins need it (then exactly that).
+
+Where a nodule sits in its slab is still decided so that the slab's middle says nothing
+beyond the admissible positions (for a 2-D item, which shows three slices of a slab, the
+slab's middle is not even visible):
+
+- with nodules: the start is drawn uniformly over every position that keeps the margins
+  inside the volume — the nodules sit at a uniform random offset, not at the middle (a
+  "mid-slice" detector gains nothing over any other admissible position);
 - nodule-free: a *virtual* one-slice nodule is drawn where nodules are (a slice with
   probability proportional to its lung area, as a nodule placed uniformly in the lung
   volume would be) and the slab is placed around it by the same rule, so nodule-free
   slabs have the same length and the same distribution of z as single small nodules'.
+
+Longer slabs (``--slab-mm 64``: 36 mm of room) spread small nodules further; the 40 mm
+default renders 0.6× the slices of 64 mm (benchmarks/RESULTS.md, session 7).
 
 The slab is recorded (host voxel range and world z range) and its affine is the host's
 shifted by ``z0`` slices, so every later stage works in world mm unchanged.

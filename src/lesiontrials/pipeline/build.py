@@ -96,7 +96,8 @@ def plan_context(settings: Settings) -> PlanContext:
         raise MissingPathError("no nodule index in the workspace", path=ws.index_table,
                                fix="run `lesiontrials index build` first")
     index = NoduleIndex.load(ws.index_table)
-    return PlanContext(index, load_host_catalogue(DataRoot(settings.resolved_data_root), index))
+    root = DataRoot(settings.resolved_data_root)
+    return PlanContext(index, load_host_catalogue(root, index), data_root=root.root)
 
 
 def plan(settings: Settings, *, spec: Any = None, design: str | int | None = None,
@@ -176,9 +177,12 @@ def insert(settings: Settings, executor: Executor | None = None, *,
     """Insert donor nodules into host label maps for ``trials`` (default: every planned
     trial); resumes. ``export_dir``: also write release-layout masks and CSVs there.
     ``slab_mm``: cases on phantom hosts keep an axial slab this long
-    (:mod:`lesiontrials.insert.slab`; ``None``: whole volumes)."""
+    (:mod:`lesiontrials.insert.slab`; ``None``: the data root's default,
+    :func:`default_slab_mm`; ``0``: whole volumes)."""
     from lesiontrials.insert import insert_trial, list_trials
 
+    if slab_mm is None:
+        slab_mm = default_slab_mm(settings.resolved_data_root)
     config = insert_config(slab_mm=slab_mm)
     ws = Workspace(settings.workspace)
     names = list(trials) if trials is not None else list_trials(ws)
@@ -196,13 +200,25 @@ def insert(settings: Settings, executor: Executor | None = None, *,
                        str(ws.root / "cases" / "*" / "insert_summary.json"))
 
 
+def default_slab_mm(data_root: Path) -> float | None:
+    """Slab length (mm) when none is asked for: ``DEFAULT_SLAB_MM`` (40 mm) on a world
+    built on the screening (``full``) phantom grid, whose whole cases would cost ~25 s
+    each to render; whole volumes (``None``) on the coarse grid or a data root of real
+    scans (slabs only ever apply to hosts without a real CT)."""
+    from lesiontrials.insert.config import DEFAULT_SLAB_MM
+    from lesiontrials.world.build import world_phantom_grid
+
+    return DEFAULT_SLAB_MM if world_phantom_grid(data_root) == "full" else None
+
+
 def insert_config(*, slab_mm: float | None) -> InsertConfig:
     """The insertion settings of a run: the defaults, with slabs of ``slab_mm`` (mm) when
-    given; an unusable length is an :class:`~lesiontrials.errors.InputError` naming it."""
+    given (``0``: whole volumes, the same as ``None``); an unusable length is an
+    :class:`~lesiontrials.errors.InputError` naming it."""
     from lesiontrials.insert import InsertConfig
 
     try:
-        return InsertConfig(slab_length_mm=slab_mm)
+        return InsertConfig(slab_length_mm=slab_mm or None)
     except ValueError as exc:
         raise InputError(str(exc), column="--slab-mm",
                          fix="give a longer slab, or leave --slab-mm out for whole volumes"

@@ -183,7 +183,7 @@ def _build_extra_trials(workspace: Workspace, data_root: Path, sets: ImproveSets
 
     root = DataRoot(data_root)
     index = NoduleIndex.load(workspace.index_table)
-    ctx = PlanContext(index, load_host_catalogue(root, index))
+    ctx = PlanContext(index, load_host_catalogue(root, index), data_root=root.root)
     used = _used(workspace, (*sets.probe, *sets.evaluate, *sets.real))
     evaluation = _used(workspace, (*sets.evaluate, *sets.real))
     plans = plan_extra_trials(ctx, targets, name=options.name, n_cases=options.n_cases,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,31 @@ from lesiontrials.trials.templates import get_template
 
 @dataclass
 class PlanContext:
-    """The nodule index and the host catalogue that plans draw from."""
+    """The nodule index and the host catalogue that plans draw from; with ``data_root``
+    (where the hosts' label maps are), nodules too large for their planned lobe are moved
+    to one that holds them (:mod:`lesiontrials.trials.capacity`)."""
 
     index: NoduleIndex
     hosts: pd.DataFrame
+    data_root: Path | None = None
     _host_arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _capacities: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
+
+    def lobe_capacity(self, host: int) -> dict[str, float]:
+        """Per lobe, the ball diameter (mm) host row ``host``'s lobe holds (measured once
+        per host from its label map; ``{}`` without a data root or label map)."""
+        if host not in self._capacities:
+            from lesiontrials.io import read_volume
+            from lesiontrials.trials.capacity import lobe_capacity_mm
+
+            rel = str(self.host_array("host_seg_path")[host])
+            path = self.data_root / rel if self.data_root is not None and rel else None
+            if path is None or not path.is_file():
+                self._capacities[host] = {}
+            else:
+                labels = read_volume(path)
+                self._capacities[host] = lobe_capacity_mm(labels.array, labels.spacing_mm)
+        return self._capacities[host]
 
     def host_array(self, column: str) -> np.ndarray:
         if column not in self._host_arrays:

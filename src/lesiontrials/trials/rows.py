@@ -11,6 +11,7 @@ from lesiontrials import anatomy
 from lesiontrials.errors import InputError
 from lesiontrials.index.quality import out_of_range
 from lesiontrials.seeding import int_seed
+from lesiontrials.trials.capacity import fit_rows
 from lesiontrials.trials.manifest import LONGITUDINAL_DEFAULTS, MANIFEST_COLUMN_NAMES
 from lesiontrials.trials.pools import PlanContext
 from lesiontrials.trials.spec import TrialSpec
@@ -31,9 +32,9 @@ ZONE_LOBES: dict[str, tuple[str, ...]] = {
 }
 
 
-def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Target lobes from the spec's lobe weights (or nodule lobe frequencies), honouring
-    the side constraint."""
+def lobe_weights(spec: TrialSpec) -> dict[str, float]:
+    """The lobes a nodule of ``spec`` may be drawn into, with their weights: the spec's
+    lobe weights (or nodule lobe frequencies) within its sides and zones."""
     weights = spec.lobes or {lobe.value: w for lobe, w in anatomy.NODULE_LOBE_FREQUENCY.items()}
     if spec.sides:
         weights = {k: w for k, w in weights.items()
@@ -46,6 +47,12 @@ def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
                          f"zones={spec.zones}", column="lobes/sides/zones",
                          fix="choose lobes that lie in the requested zones and sides "
                          "(upper zone: RUL, LUL; lower zone: RLL, LLL; middle: any)")
+    return weights
+
+
+def draw_lobes(spec: TrialSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Target lobes from :func:`lobe_weights`."""
+    weights = lobe_weights(spec)
     names = np.array(list(weights), dtype=object)
     p = np.array(list(weights.values()), dtype=float)
     return rng.choice(names, size=n, p=p / p.sum())
@@ -151,8 +158,12 @@ def _host_columns(ctx: PlanContext, hosts: np.ndarray) -> dict[str, np.ndarray]:
 
 def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
                hosts: np.ndarray, donors: np.ndarray, planned: np.ndarray,
-               rng: np.random.Generator, warnings: list[str]) -> pd.DataFrame:
-    """Primary rows for every case, then companion rows where the spec asks for them."""
+               rng: np.random.Generator, warnings: list[str],
+               host_pool_rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Primary rows for every case, then companion rows where the spec asks for them.
+
+    With a data root in ``ctx``, a primary nodule too large for its target lobe moves to
+    a lobe (else a host of ``host_pool_rows``) that holds it (:func:`fit_lobes`)."""
     spec: TrialSpec = cohort.spec
     n = len(hosts)
     case_index = np.arange(case_offset, case_offset + n)
@@ -180,11 +191,44 @@ def build_rows(ctx: PlanContext, cohort: Any, *, trial: str, case_offset: int,
     frame["scale"] = np.where(frame["nodule_free"], np.nan,
                               frame["planned_diameter_mm"] / frame["donor_diameter_mm"])
     frame.loc[frame["nodule_free"], "min_pleural_mm"] = np.nan
+    if ctx.data_root is not None:
+        frame = fit_lobes(ctx, spec, frame, hosts=hosts, donors=donors,
+                          pool=hosts if host_pool_rows is None
+                          else np.flatnonzero(host_pool_rows), warnings=warnings)
     if spec.companions.strategy != "none":
         companions = companion_rows(ctx, spec, frame, rng, warnings)
         frame = pd.concat([frame, companions], ignore_index=True)
         frame = frame.sort_values(["case_index", "nodule_index"], kind="stable")
     return frame.reset_index(drop=True).reindex(columns=list(MANIFEST_COLUMN_NAMES))
+
+
+def fit_lobes(ctx: PlanContext, spec: TrialSpec, frame: pd.DataFrame, *, hosts: np.ndarray,
+              donors: np.ndarray, pool: np.ndarray, warnings: list[str]) -> pd.DataFrame:
+    """Primary rows with every nodule in a lobe that holds it
+    (:func:`lesiontrials.trials.capacity.fit_rows`; moves seeded by case, listed in
+    ``warnings``); a moved host brings its own host columns."""
+    index_patient = (ctx.index.array("dataset").astype(str) + "|"
+                     + ctx.index.array("patient_id").astype(str))
+    host_patient = (ctx.host_array("host_dataset").astype(str) + "|"
+                    + ctx.host_array("host_patient_id").astype(str))
+
+    def host_ok(row: int, host: int) -> bool:
+        donor = int(donors[row])
+        return spec.allow_same_patient or donor < 0 or (
+            host_patient[host] != index_patient[donor])
+
+    names = ctx.host_array("host_dataset").astype(str) + "/" + ctx.host_array("host_ct_id")
+    lobes, new_hosts = fit_rows(frame, capacity_of=ctx.lobe_capacity, host_rows=hosts,
+                                host_names=names.astype(str),
+                                allowed_lobes=lobe_weights(spec), pool=np.unique(pool),
+                                host_ok=host_ok, seed=spec.seed, warnings=warnings)
+    frame = frame.copy()
+    frame["target_lobe"] = lobes
+    moved = np.flatnonzero(new_hosts != hosts)
+    if moved.size:
+        for column, values in _host_columns(ctx, new_hosts[moved]).items():
+            frame.loc[moved, column] = values
+    return frame
 
 
 def companion_rows(ctx: PlanContext, spec: TrialSpec, primaries: pd.DataFrame,

@@ -294,7 +294,8 @@ def sample_cohort(ctx: PlanContext, cohort: Cohort, *, trial: str, case_offset: 
             ctx, donor_of_case[nodule_cases], hosts[nodule_cases], hosts_ok, keys, spec.seed)
     rows = build_rows(ctx, cohort, trial=trial, case_offset=case_offset, hosts=hosts,
                       donors=donor_of_case, planned=planned_of_case,
-                      rng=rng_for(spec.seed, trial, key, "placement"), warnings=warnings)
+                      rng=rng_for(spec.seed, trial, key, "placement"), warnings=warnings,
+                      host_pool_rows=hosts_ok)
     audit = {"stratum": cohort.stratum, "cases": n, "nodule_free": n_free,
              "eligible_donors": int(donors_ok.sum()), "eligible_hosts": int(hosts_ok.sum()),
              "target_prevalence": spec.prevalence if spec.prevalence is not None else (

@@ -24,6 +24,7 @@ from lesiontrials.io import (
     TEMP_GLOB,
     VolumeKind,
     read_csv_table,
+    read_json,
     read_volume,
     remove_temp_files,
     sha256_file,
@@ -213,6 +214,16 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     info = _world_info(root, size=size, grid=grid, seed=seed, library=library, plans=plans)
     write_json(info, out / "world.json")
     return WorldResult(out, info)
+
+
+def world_phantom_grid(root: Path) -> str | None:
+    """The phantom grid a world under ``root`` was built on (``world.json``), ``None``
+    for a data root that is not a built world."""
+    path = Path(root) / "world.json"
+    if not path.is_file():
+        return None
+    grid = read_json(path).get("phantom_grid")
+    return str(grid["name"]) if isinstance(grid, dict) and "name" in grid else None
 
 
 def _check_grid(out: Path, grid: str) -> None:

@@ -143,9 +143,10 @@ class PhantomGrid:
 PHANTOM_GRIDS: dict[str, PhantomGrid] = {
     # 384 × 384 × 320 mm field of view for both: same anatomy, different sampling.
     # "full" samples it like a screening CT (0.75 mm pixels, 1 mm slices; a source with
-    # thicker slices scales z, e.g. 1.25 mm); "coarse" (a 5 mm nodule is ~2 voxels) is what
-    # the demo world and test fixtures use by default, because a demo on the full grid
-    # needs ≥ 12 min of two cores (benchmarks/RESULTS.md); `--grid full` builds it.
+    # thicker slices scales z, e.g. 1.25 mm; its cases keep 40 mm axial slabs); "coarse" (a
+    # 5 mm nodule is ~2 voxels) is what the demo world and test fixtures use by default,
+    # because the demo on the full grid needs ≈ 880 CPU-s, over its ≈ 650 CPU-s budget
+    # (benchmarks/RESULTS.md, session 7); `--grid full` builds it.
     "full": PhantomGrid("full", (512, 512, 320), (0.75, 0.75, 1.0)),
     "coarse": PhantomGrid("coarse", (128, 128, 80), (3.0, 3.0, 4.0)),
 }
