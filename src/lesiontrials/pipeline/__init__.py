@@ -142,7 +142,7 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
              lambda: train_demo(settings, ex, reporter=rep))
     step("split", lambda: freeze_split(settings))
     step("volumes (3-D track)", lambda: volumes(settings))
-    step("question bank (VQA, report task)", lambda: questions(settings))
+    step("question bank (VQA, report task)", lambda: questions(settings, ex))
     out.report = step("analysis", lambda: analyze(
         settings, name="demo" if size == "demo" else "main"))
     return out

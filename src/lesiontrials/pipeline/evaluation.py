@@ -126,13 +126,15 @@ def _apart(func: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(func, *args).result()
 
 
-def questions(settings: Settings) -> list[str]:
+def questions(settings: Settings, executor: Executor | None = None) -> list[str]:
     """The question track: banks of the nodule-free and two-nodule trials asked of the
-    weight-free baselines and the rules reader (docs/vqa.md); one line per trial."""
+    weight-free baselines and the rules reader (docs/vqa.md); one line per trial. The
+    reader reads its cases on ``executor`` (else the default one of ``settings``)."""
     from lesiontrials.scoring.questions.track import question_track
 
     return question_track(Workspace(settings.workspace),
-                          data_root=settings.resolved_data_root, seed=settings.seed)
+                          data_root=settings.resolved_data_root, seed=settings.seed,
+                          workers=settings.workers, executor=executor)
 
 
 def volumes(settings: Settings, *, trials: Sequence[str] = VOLUME_TRIALS) -> list[str]:
