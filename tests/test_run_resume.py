@@ -104,8 +104,8 @@ def test_run_stops_at_a_failed_stage_unless_told_to_keep_going(monkeypatch, tmp_
 
     monkeypatch.setattr(pipeline, "world",
                         lambda *a, **k: pipeline.WorldRecord(tmp_path / "world", None))
-    for name in ("build_index", "plan", "render", "build_slices", "score", "train_demo",
-                 "freeze_split", "volumes", "questions", "analyze"):
+    for name in ("build_index", "plan", "render", "build_slices", "score_stage",
+                 "train_demo", "freeze_split", "volumes", "questions_stage", "analyze"):
         monkeypatch.setattr(pipeline, name, stage(name))
     monkeypatch.setattr(pipeline, "insert", stage("insert", failed=1))
     settings = load_settings(workspace=tmp_path / "ws", seed=0, workers=1)
@@ -115,4 +115,4 @@ def test_run_stops_at_a_failed_stage_unless_told_to_keep_going(monkeypatch, tmp_
     ran.clear()
     record = pipeline.run(settings, keep_going=True)
     assert record.failed_stages == ["insert"]
-    assert ran[-1] == "analyze" and "render" in ran and "questions" in ran
+    assert ran[-1] == "analyze" and "render" in ran and "questions_stage" in ran

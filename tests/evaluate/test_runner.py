@@ -144,3 +144,21 @@ def test_bad_requests_are_clear_errors(fresh_trial):
     empty = read_results(fresh_trial.workspace, model="nobody", set_name=TRIAL,
                          condition="plain", task="size")
     assert empty.empty and tuple(empty.columns) == RESULT_COLUMNS
+
+
+def test_a_model_that_reads_no_image_is_shown_none(fresh_trial, texter):
+    """The majority prior (``reads_image = False``) is scored without a file being read:
+    with every PNG of the set gone its results are the bytes it wrote with them there; a
+    model that reads images cannot be scored then (the missing file is named)."""
+    ws = fresh_trial.workspace
+    score(model="majority", workspace=ws, sets=[TRIAL], show_progress=False)
+    before = {p.relative_to(ws.root): p.read_bytes() for p in _shards(ws, "majority")}
+    for shard in _shards(ws, "majority"):
+        shard.unlink()
+    for png in (ws.eval_set_dir(TRIAL)).rglob("*.png"):
+        png.unlink()
+    score(model="majority", workspace=ws, sets=[TRIAL], show_progress=False)
+    after = {p.relative_to(ws.root): p.read_bytes() for p in _shards(ws, "majority")}
+    assert after == before and len(after) == 4 * 3
+    with pytest.raises(InputError, match="image not found"):
+        score(model="texter", workspace=ws, sets=[TRIAL], show_progress=False)

@@ -47,3 +47,23 @@ def test_scoring_gives_identical_bytes_on_every_local_executor(fresh_trial, tmp_
     assert _results(copies["pool"]) == reference
     assert _results(copies["active"]) == reference
     assert not hasattr(runner, "_MODEL")  # no module-global model to leak between calls
+
+
+def test_the_run_scores_apart_with_the_same_bytes(fresh_trial, tmp_path: Path) -> None:
+    """``run``'s score stage on the local pool scores in a spawned process of its own (its
+    workers then start small, not from the run's heap): the same result bytes as scoring
+    in this process, and the summaries come back."""
+    from lesiontrials.pipeline import score as pipeline_score
+    from lesiontrials.pipeline import score_stage
+    from lesiontrials.scoring.models.config import from_cli
+    from lesiontrials.settings import load_settings
+
+    copies = {}
+    for name in ("here", "apart"):
+        shutil.copytree(fresh_trial.workspace.root, tmp_path / name)
+        copies[name] = load_settings(workspace=tmp_path / name, workers=1)
+    models = from_cli(["majority", "threshold"], model_path=None, options={})
+    here = pipeline_score(copies["here"], InProcessExecutor(), models=models)
+    apart = score_stage(copies["apart"], LocalPoolExecutor(workers=1), models=models)
+    assert [s.model for s in apart] == [s.model for s in here] == ["majority", "threshold"]
+    assert _results(Workspace(tmp_path / "apart")) == _results(Workspace(tmp_path / "here"))

@@ -16,7 +16,7 @@ from lesiontrials.cli.model_commands import (
     ModelsFileOption,
     model_configs,
 )
-from lesiontrials.cli.options import WorkspaceOption
+from lesiontrials.cli.options import WorkersOption, WorkspaceOption
 from lesiontrials.scoring.questions.track import QUESTION_BASELINES
 
 if TYPE_CHECKING:
@@ -59,17 +59,20 @@ def ask(
         "vision-language encoder (merlin/colipri) answers presence, lobe and side.")] = None,
     workspace: WorkspaceOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 16,
+    workers: WorkersOption = None,
 ) -> None:
     """Ask models a trial's question bank (test split) and the report task →
-    questions/results/{model}/{trial}.parquet (docs/vqa.md)."""
+    questions/results/{model}/{trial}.parquet (docs/vqa.md). The rules reader reads its
+    cases on ``--workers`` processes (readers of --volume-models: one, in this process)."""
     from lesiontrials.paths import DataRoot, Workspace
     from lesiontrials.scoring.models.config import model_factory
+    from lesiontrials.scoring.models.volume_baselines import LogBlobDetector
     from lesiontrials.scoring.questions.ask import ask_reader, ask_slice_model
     from lesiontrials.scoring.questions.reader import RulesReader
     from lesiontrials.scoring.runner import ModelSpec
     from lesiontrials.settings import load_settings
 
-    settings = load_settings(workspace=workspace)
+    settings = load_settings(workspace=workspace, workers=workers)
     space = Workspace(settings.workspace)
     configs = model_configs(model, model_path=model_path, options=option,
                             models_file=models_file, default=QUESTION_BASELINES)
@@ -88,9 +91,11 @@ def ask(
         readers += [RulesReader(detector=m) for m in loaded if isinstance(m, VolumeDetector)]
         for encoder in (m for m in loaded if isinstance(m, VolumeVLM)):
             _print_result(ask_volume_vlm(encoder, workspace=space, trial=trial), encoder.name)
-    for rules in readers:
+    for rules in readers:  # a user's detector may hold a model: not sent to a pool
+        default = isinstance(rules.detector, LogBlobDetector)
         path = ask_reader(rules, workspace=space,
-                          data_root=DataRoot(settings.resolved_data_root), trial=trial)
+                          data_root=DataRoot(settings.resolved_data_root), trial=trial,
+                          workers=settings.workers if default else 1)
         _print_result(path, rules.name)
 
 

@@ -43,7 +43,9 @@ from lesiontrials.pipeline.evaluation import (
     analyze,
     freeze_split,
     questions,
+    questions_stage,
     score,
+    score_stage,
     train_demo,
     volumes,
 )
@@ -55,8 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["VOLUME_TRIALS", "InfeasibleDesignsError", "PlanRecord", "RunObserver",
            "RunRecord", "StageRecord", "WorldRecord", "analyze", "build_index",
            "build_slices", "default_executor", "freeze_split", "insert", "insert_config", "plan",
-           "plan_context", "questions", "render", "run", "score", "train_demo", "volumes",
-           "world"]
+           "plan_context", "questions", "questions_stage", "render", "run", "score",
+           "score_stage", "train_demo", "volumes", "world"]
 
 
 class RunObserver(Protocol):
@@ -136,13 +138,14 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
     if (root / "raw_ct").is_dir():
         step("real evaluation set", lambda: build_slices(settings, ex, real=True,
                                                          reporter=rep), per_case=True)
-    step("score", lambda: score(settings, ex, models=models, batch_size=32, reporter=rep))
+    step("score", lambda: score_stage(settings, ex, models=models, batch_size=32,
+                                      reporter=rep))
     if train_model:
         step("train (a model that learns from the trials)",
              lambda: train_demo(settings, ex, reporter=rep))
     step("split", lambda: freeze_split(settings))
     step("volumes (3-D track)", lambda: volumes(settings))
-    step("question bank (VQA, report task)", lambda: questions(settings))
+    step("question bank (VQA, report task)", lambda: questions_stage(settings, ex))
     out.report = step("analysis", lambda: analyze(
         settings, name="demo" if size == "demo" else "main"))
     return out

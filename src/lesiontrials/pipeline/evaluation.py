@@ -55,6 +55,27 @@ def score(settings: Settings, executor: Executor | None = None, *,
     return summaries
 
 
+def score_stage(settings: Settings, executor: Executor | None = None, *,
+                models: Sequence[ModelConfig] | None = None, batch_size: int = 16,
+                reporter: ProgressReporter | None = None) -> list[ScoreSummary]:
+    """:func:`score` as :func:`run` calls it: on the local pool (the default) in a process
+    of its own (:func:`_apart`; no per-unit progress there), so the pool's workers are
+    forked from a small process. Forked from the run's process they inherit its resident
+    heap (~0.75 GB after the earlier stages) and a 512² scoring worker then peaks at
+    1.6 GB (`benchmarks/RESULTS.md`, session 7). Same results: scores do not depend on the
+    process. Other executors score from this process."""
+    if executor is None or getattr(executor, "name", "") == "local-pool":
+        summaries: list[ScoreSummary] = _apart(_score_here, settings, executor, models,
+                                               batch_size)
+        return summaries
+    return score(settings, executor, models=models, batch_size=batch_size, reporter=reporter)
+
+
+def _score_here(settings: Settings, executor: Executor | None,
+                models: Sequence[ModelConfig] | None, batch_size: int) -> list[ScoreSummary]:
+    return score(settings, executor, models=models, batch_size=batch_size)
+
+
 def freeze_split(settings: Settings, *, name: str | None = None) -> Split:
     """Freeze the reporting split (default ``main``) over every set and scored model."""
     from lesiontrials.analysis.workspace import DEFAULT_SPLIT
@@ -126,13 +147,25 @@ def _apart(func: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(func, *args).result()
 
 
-def questions(settings: Settings) -> list[str]:
+def questions(settings: Settings, executor: Executor | None = None) -> list[str]:
     """The question track: banks of the nodule-free and two-nodule trials asked of the
-    weight-free baselines and the rules reader (docs/vqa.md); one line per trial."""
+    weight-free baselines and the rules reader (docs/vqa.md); one line per trial. The
+    reader reads its cases on ``executor`` (else the default one of ``settings``)."""
     from lesiontrials.scoring.questions.track import question_track
 
     return question_track(Workspace(settings.workspace),
-                          data_root=settings.resolved_data_root, seed=settings.seed)
+                          data_root=settings.resolved_data_root, seed=settings.seed,
+                          workers=settings.workers, executor=executor)
+
+
+def questions_stage(settings: Settings, executor: Executor | None = None) -> list[str]:
+    """:func:`questions` as :func:`run` calls it: on the local pool (the default) in a
+    process of its own (:func:`_apart`), for the reason :func:`score_stage` gives — the
+    reader's workers would otherwise start from the run's resident heap."""
+    if executor is None or getattr(executor, "name", "") == "local-pool":
+        lines: list[str] = _apart(questions, settings, executor)
+        return lines
+    return questions(settings, executor)
 
 
 def volumes(settings: Settings, *, trials: Sequence[str] = VOLUME_TRIALS) -> list[str]:

@@ -66,8 +66,10 @@ class Model(Protocol):
     """Every model adapter: a name, a version string for the result cache key, answers.
 
     Optional attributes the runner reads when present: ``profile`` (the preprocessing
-    profile the model reads, default ``'lung'``) and ``uses_context`` (whether
-    :attr:`Item.context` should be filled with the z−1/z+1 slices, default ``True``).
+    profile the model reads, default ``'lung'``), ``uses_context`` (whether
+    :attr:`Item.context` should be filled with the z−1/z+1 slices, default ``True``) and
+    ``reads_image`` (default ``True``; ``False``: :attr:`Item.image` is a blank 1×1 image
+    and no file is read — for models that answer without looking, like the majority prior).
     """
 
     name: str

@@ -103,3 +103,28 @@ def test_block_mean_keeps_world_coordinates() -> None:
     ijk = np.argwhere(coarse.array == 100)[0]
     fine_centre = Volume(array, affine).voxel_to_world(np.array([4.5, 6.5, 3.0]))
     np.testing.assert_allclose(coarse.voxel_to_world(ijk), fine_centre)
+
+
+@pytest.mark.parametrize(("shape", "spacing", "diameter_mm"), [
+    ((40, 36, 30), (1.4, 1.4, 1.25), 4.0), ((40, 36, 30), (1.4, 1.4, 1.25), 28.0),
+    ((21, 47, 9), (0.8, 1.5, 5.0), 9.0)])
+def test_laplacian_shares_a_pass_and_keeps_the_bytes(
+        shape: tuple[int, int, int], spacing: tuple[float, float, float],
+        diameter_mm: float) -> None:
+    """The detector's LoG reuses the x-smoothing pass of the y and z terms: the result is
+    the same bytes as the sum of three ``gaussian_filter`` second derivatives (float32)."""
+    from scipy import ndimage
+
+    from lesiontrials.scoring.models.volume_baselines import _laplacian_mm
+
+    image = np.random.default_rng(3).random(shape, dtype=np.float32)
+    step = np.asarray(spacing)
+    sigma = diameter_mm / (2 * np.sqrt(3)) / step
+    expected = np.zeros(shape, dtype=np.float32)
+    for axis in range(3):
+        order = [0, 0, 0]
+        order[axis] = 2
+        expected += ndimage.gaussian_filter(image, sigma, order=order,
+                                            output=np.float32) / step[axis] ** 2
+    got = _laplacian_mm(image, sigma, step)
+    assert got.dtype == np.float32 and got.tobytes() == expected.tobytes()

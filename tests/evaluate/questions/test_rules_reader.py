@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lesiontrials.anatomy import LOBE_LABEL_IDS, Lobe
+from lesiontrials.errors import StageFailedError
 from lesiontrials.io import read_json, write_json
 from lesiontrials.io.volumes import Volume, write_volume
 from lesiontrials.paths import DataRoot, Workspace
@@ -25,8 +26,10 @@ NODULE_MM = np.array([-45.0, 0.0, 0.0])  # centre of the nodule in world mm
 DIAMETER_MM = 10.0
 
 
-def _chest(*, nodule: bool) -> tuple[Volume, Volume]:
-    """(CT, lobe labels): soft tissue body, two lungs (−850 HU), optional solid sphere."""
+def _chest(*, nodule: bool, segmentation: bool = False) -> tuple[Volume, Volume]:
+    """(CT, lobe labels): soft tissue body, two lungs (−850 HU), optional solid sphere.
+    ``segmentation``: the host's whole label map instead (lobes and other labels: a native
+    nodule label 23 around the nodule and a vessel label 24 through the right lung)."""
     shape = (96, 64, 40)
     affine = np.diag([*SPACING, 1.0])
     affine[:3, 3] = [-(shape[0] - 1) * SPACING[0] / 2, -(shape[1] - 1) * SPACING[1] / 2,
@@ -44,6 +47,10 @@ def _chest(*, nodule: bool) -> tuple[Volume, Volume]:
     labels[0, 0, 0] = 23  # a non-lobe label ("lung tumor") is erased by lobe_map
     if nodule:
         ct[np.linalg.norm(world - NODULE_MM, axis=-1) <= DIAMETER_MM / 2] = 30.0
+    if segmentation:  # more non-lobe than lobe voxels around the nodule's centre
+        labels[np.linalg.norm(world - NODULE_MM, axis=-1) <= 1.5 * DIAMETER_MM] = 23
+        labels[(np.abs(world[..., 1]) < 4.0) & (labels == LOBE_LABEL_IDS[Lobe.RLL])] = 24
+        return Volume(ct, affine), Volume(labels, affine)
     return Volume(ct, affine), Volume(lobe_map(labels), affine)
 
 
@@ -94,6 +101,21 @@ def test_lobe_at_searches_nearby_and_refuses_outside() -> None:
     assert lobe_at(lobes, np.array([-40.0, 0.0, 0.0]), search_mm=5.0) == Lobe.RLL
     assert lobe_at(lobes, np.array([0.0, 0.0, 0.0]), search_mm=2.0) is None
     assert lobe_at(lobes, np.array([500.0, 0.0, 0.0]), search_mm=5.0) is None
+
+
+def test_lobes_read_from_the_whole_segmentation_as_from_the_lobe_map() -> None:
+    """The reader reads the host segmentation itself: labels other than the lobes count as
+    background, so a centre on a native-nodule label and a neighbourhood mostly of other
+    labels give the lobe, exactly as the reduced lobe map does."""
+    ct, seg = _chest(nodule=True, segmentation=True)
+    lobes = Volume(lobe_map(seg.array), seg.affine)
+    assert int(seg.array[tuple(np.rint(seg.world_to_voxel(NODULE_MM)).astype(int))]) == 23
+    for point in (NODULE_MM, np.array([-40.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.0])):
+        assert lobe_at(seg, point, search_mm=12.0) == lobe_at(lobes, point, search_mm=12.0)
+    assert lobe_at(seg, NODULE_MM, search_mm=12.0) == Lobe.RLL
+    reader = RulesReader()
+    assert reader.findings(ct, seg) == reader.findings(ct, lobes)
+    assert [f.lobe for f in reader.findings(ct, seg)] == [Lobe.RLL]
 
 
 @dataclass(frozen=True)
@@ -149,3 +171,56 @@ def test_ask_reader_on_a_workspace_skips_unrendered_cases(tmp_path: Path) -> Non
     lobe = next(f for f in record["fields"] if f["field"] == "lobe")
     assert lobe["precision"] == 1.0 and lobe["recall"] == 1.0
     assert "right lower lobe" in record["reports"][0]["text"]
+
+
+def _reader_workspace(tmp_path: Path, n_cases: int) -> tuple[Workspace, DataRoot]:
+    """``n_cases`` rendered cases of trial ``t`` on one host whose segmentation holds
+    non-lobe labels too; the nodule of case k sits k mm further right."""
+    ws, root = Workspace(tmp_path / "ws"), DataRoot(tmp_path / "root")
+    _, seg = _chest(nodule=False, segmentation=True)
+    write_volume(root.root / "masks/H/refined_seg/H_0_seg.nii.gz", seg, kind="labels")
+    for k in range(n_cases):
+        centre = NODULE_MM + np.array([float(k), 0.0, 0.0])
+        ct, _ = _chest(nodule=False)
+        ijk = np.stack(np.meshgrid(*[np.arange(n) for n in ct.shape], indexing="ij"), -1)
+        inside = np.linalg.norm(ct.voxel_to_world(ijk) - centre, axis=-1) <= DIAMETER_MM / 2
+        ct.array[inside] = 30.0
+        nodule = {"nodule_index": 0, "realised": {
+            "lobe": "right_lung_lower_lobe", "side": "right", "zone": "middle_zone",
+            "equivalent_diameter_mm": DIAMETER_MM, "max_axis_diameter_mm": DIAMETER_MM,
+            "volume_mm3": 520.0, "pleural_distance_mm": 9.0, "centroid_mm": list(centre)}}
+        case_dir = ws.case_dir("t", f"t-{k:05d}")
+        write_json({"case_uid": f"t-{k:05d}", "status": "done", "nodules": [nodule],
+                    "host": {"seg_path": "masks/H/refined_seg/H_0_seg.nii.gz"}},
+                   case_dir / "insert.json")
+        write_volume(case_dir / "ct.nii.gz", ct, kind="ct")
+        write_json({"status": "done"}, case_dir / "render.json")
+    write_question_bank(ws, "t", seed=0, dev_fraction=0.0)
+    return ws, root
+
+
+def test_ask_reader_on_a_pool_writes_the_same_bytes(tmp_path: Path) -> None:
+    """Cases read on two worker processes give the same result and report files as read
+    one after another in this process."""
+    ws, root = _reader_workspace(tmp_path, 3)
+    written = {}
+    for workers in (1, 2):
+        path = ask_reader(RulesReader(), workspace=ws, data_root=root, trial="t",
+                          workers=workers)
+        reports = ws.question_results_dir("rules_reader") / "t.reports.json"
+        written[workers] = (path.read_bytes(), reports.read_bytes())
+    assert written[1] == written[2]
+    rows = pd.read_parquet(ws.question_results_dir("rules_reader") / "t.parquet")
+    lobes = rows[rows["template_id"] == "lobe"]
+    assert len(lobes) == 3 and lobes["correct"].all()
+
+
+def test_ask_reader_names_the_case_it_cannot_read(tmp_path: Path) -> None:
+    """A corrupt CT fails the reader with the case named, after the others were read —
+    never a result file with that case silently missing."""
+    ws, root = _reader_workspace(tmp_path, 3)
+    (ws.case_dir("t", "t-00001") / "ct.nii.gz").write_bytes(b"not a nifti")
+    with pytest.raises(StageFailedError, match="t-00001") as caught:
+        ask_reader(RulesReader(), workspace=ws, data_root=root, trial="t", workers=2)
+    assert "1 of 3 cases" in str(caught.value) and "t-00000" not in str(caught.value)
+    assert not (ws.question_results_dir("rules_reader") / "t.parquet").exists()

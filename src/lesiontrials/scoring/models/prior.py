@@ -46,6 +46,7 @@ class MajorityPrior:
     priors: dict[str, dict[str, float]] = field(default_factory=dict)
     profile: str = "lung"
     uses_context: bool = False
+    reads_image: bool = False  # the runner hands it a blank image: it reads none
     #: where the prior came from (the calibration fold's record; empty: literature default)
     calibration: dict[str, Any] = field(default_factory=dict)
 

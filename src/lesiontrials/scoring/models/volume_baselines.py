@@ -160,13 +160,25 @@ class LogBlobDetector:
 
 def _laplacian_mm(image: np.ndarray, sigma_vox: np.ndarray, spacing: np.ndarray
                   ) -> np.ndarray:
-    """Laplacian of the Gaussian-smoothed image in 1/mm² (per-axis voxel spacing)."""
+    """Laplacian of the Gaussian-smoothed image in 1/mm² (per-axis voxel spacing).
+
+    The sum over axes of ``gaussian_filter(image, sigma_vox, order=e_axis·2)`` (float32),
+    with the first pass (axis 0, smoothing) computed once for the y and z terms: the same
+    1-D passes in the same order as three ``gaussian_filter`` calls, so the same bytes, in
+    8 passes instead of 9."""
+    def one_d(source: np.ndarray, axis: int, order: int) -> np.ndarray:
+        return ndimage.gaussian_filter1d(source, float(sigma_vox[axis]), axis=axis,
+                                         order=order, output=np.float32)
+
+    def in_place(values: np.ndarray, axis: int, order: int) -> np.ndarray:
+        return ndimage.gaussian_filter1d(values, float(sigma_vox[axis]), axis=axis,
+                                         order=order, output=values)
+
     total = np.zeros(image.shape, dtype=np.float32)
-    for axis in range(3):
-        order = [0, 0, 0]
-        order[axis] = 2
-        total += ndimage.gaussian_filter(image, sigma_vox, order=order,
-                                         output=np.float32) / spacing[axis] ** 2
+    total += in_place(in_place(one_d(image, 0, 2), 1, 0), 2, 0) / spacing[0] ** 2
+    smoothed_x = one_d(image, 0, 0)  # shared by the y and z terms
+    total += in_place(one_d(smoothed_x, 1, 2), 2, 0) / spacing[1] ** 2
+    total += in_place(one_d(smoothed_x, 1, 0), 2, 2) / spacing[2] ** 2
     return total
 
 

@@ -13,6 +13,7 @@ generated texts.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lesiontrials.errors import InputError, MissingPathError
+from lesiontrials.errors import InputError, MissingPathError, StageFailedError
+from lesiontrials.execution import Executor, run_cases
 from lesiontrials.io import Volume, read_json, read_volume, write_json, write_parquet
 from lesiontrials.paths import INSERT_JSON, DataRoot, Workspace
 from lesiontrials.scoring.questions.adapters import (
@@ -33,7 +35,7 @@ from lesiontrials.scoring.questions.adapters import (
     answerer_for,
 )
 from lesiontrials.scoring.questions.bank import QuestionItem
-from lesiontrials.scoring.questions.reader import Finding, RulesReader, lobe_map
+from lesiontrials.scoring.questions.reader import Finding, RulesReader
 from lesiontrials.scoring.questions.scoring import score_reply
 from lesiontrials.scoring.questions.templates import PAIR_TEMPLATES, PRIOR_LEVEL_TEMPLATES
 from lesiontrials.scoring.questions.truth import CaseTruth
@@ -210,13 +212,17 @@ def write_reports(workspace: Workspace, model: str, version: str, trial: str,
 
 
 def ask_reader(reader: RulesReader, *, workspace: Workspace, data_root: DataRoot,
-               trial: str) -> Path:
-    """Score the rules reader on the bank's scored cases and write its reports."""
+               trial: str, workers: int = 1, executor: Executor | None = None) -> Path:
+    """Score the rules reader on the bank's scored cases and write its reports.
+
+    Each case is read on its own (``run_cases``: ``executor``, else the active one, else a
+    local pool of ``workers``); the findings do not depend on where. A case that cannot be
+    read is an error naming it, after every case was tried."""
     bank = read_bank(workspace, trial)
     cases = _scored_cases(workspace, trial, bank)
     cases = [c for c in cases if _rendered(workspace.case_dir(trial, c.case_uid))]
-    findings = {c.case_uid: reader.findings(*_case_volumes(workspace, data_root, trial, c))
-                for c in cases}
+    findings = reader_findings(reader, workspace=workspace, data_root=data_root, trial=trial,
+                               cases=cases, workers=workers, executor=executor)
     rows = []
     for item in _asked_items(bank, all_paraphrases=False):
         if item.case_uid not in findings:  # not rendered (a failed case): nothing to read
@@ -234,6 +240,29 @@ def ask_reader(reader: RulesReader, *, workspace: Workspace, data_root: DataRoot
     return path
 
 
+def reader_findings(reader: RulesReader, *, workspace: Workspace, data_root: DataRoot,
+                    trial: str, cases: Sequence[CaseTruth], workers: int = 1,
+                    executor: Executor | None = None) -> dict[str, list[Finding]]:
+    """case uid → the reader's findings on the case's rendered CT (see :func:`ask_reader`);
+    raises :class:`~lesiontrials.errors.StageFailedError` naming the cases that failed."""
+    read_case = functools.partial(_case_findings, reader, workspace, data_root, trial)
+    outcomes = run_cases(read_case, list(cases), keys=[c.case_uid for c in cases],
+                         workers=workers, executor=executor,
+                         description=f"rules reader ({trial})", show_progress=False)
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        raise StageFailedError(
+            f"{reader.name} on {trial}: {len(failed)} of {len(cases)} cases could not be "
+            "read: " + "; ".join(f"{o.key}: {o.reason}" for o in failed)
+            + ". Fix: address the reasons and run the same command again")
+    return {o.key: o.result for o in outcomes}
+
+
+def _case_findings(reader: RulesReader, workspace: Workspace, data_root: DataRoot,
+                   trial: str, case: CaseTruth) -> list[Finding]:
+    return reader.findings(*_case_volumes(workspace, data_root, trial, case))
+
+
 def _rendered(case_dir: Path) -> bool:
     render = case_dir / "render.json"
     return ((case_dir / "ct.nii.gz").is_file() and render.is_file()
@@ -242,7 +271,9 @@ def _rendered(case_dir: Path) -> bool:
 
 def _case_volumes(workspace: Workspace, data_root: DataRoot, trial: str, case: CaseTruth
                   ) -> tuple[Volume, Volume]:
-    """(rendered CT, host lobe map) of a case — the case's own label map is never read."""
+    """(rendered CT, host segmentation) of a case — the case's own label map is never read;
+    of the host's labels the reader looks only at the lobes
+    (:func:`~lesiontrials.scoring.questions.reader.lobe_at`)."""
     case_dir = workspace.case_dir(trial, case.case_uid)
     host = read_json(case_dir / INSERT_JSON).get("host", {})
     seg = str(host.get("seg_path") or "")
@@ -251,8 +282,8 @@ def _case_volumes(workspace: Workspace, data_root: DataRoot, trial: str, case: C
                          column="host.seg_path", fix="re-run `lesiontrials insert`")
     ct = read_volume(case_dir / "ct.nii.gz")
     labels = read_volume(data_root.root / seg)
-    return ct, Volume(lobe_map(labels.array), labels.affine)
+    return ct, labels
 
 
 __all__ = ["RESULT_COLUMNS", "Finding", "ask_reader", "ask_slice_model", "read_bank",
-           "write_reports"]
+           "reader_findings", "write_reports"]

@@ -1,8 +1,8 @@
 """A rules-based reader (baseline): a structured report from the 3-D baseline detector.
 
 It reads the rendered CT and the host's lobe map (the anatomy before insertion: lobe labels
-only, every other label — native nodules included — erased), never the case's label map or
-truth. Steps: :class:`~lesiontrials.scoring.models.volume_baselines.LogBlobDetector`
+only, every other label — native nodules included — read as background), never the case's
+label map or truth. Steps: :class:`~lesiontrials.scoring.models.volume_baselines.LogBlobDetector`
 candidates with probability ≥ ``min_probability``; each sized by the detected blob (the
 detector's ``diameter_mm``, the LoG scale that responded most: a region grown from the
 centre leaks into vessels and the chest wall at screening resolution) and kept when 3 to
@@ -51,7 +51,11 @@ def lobe_map(labels: np.ndarray) -> np.ndarray:
 
 
 def lobe_at(lobes: Volume, centre_mm: np.ndarray, *, search_mm: float) -> Lobe | None:
-    """Lobe at a world point, else the most frequent lobe within ±``search_mm``."""
+    """Lobe at a world point, else the most frequent lobe within ±``search_mm``.
+
+    ``lobes``: a lobe map (:func:`lobe_map`) or the host segmentation itself — labels other
+    than the lobes' count as background either way, so the reader need not reduce a whole
+    512×512×300 segmentation (≈ 2 s) to read a few voxels of it."""
     voxel = np.rint(lobes.world_to_voxel(centre_mm)).astype(int)
     shape = np.array(lobes.shape)
     if (voxel < 0).any() or (voxel >= shape).any():
@@ -62,7 +66,7 @@ def lobe_at(lobes: Volume, centre_mm: np.ndarray, *, search_mm: float) -> Lobe |
     half = np.ceil(search_mm / np.asarray(lobes.spacing_mm)).astype(int)
     lo, hi = np.maximum(voxel - half, 0), np.minimum(voxel + half + 1, shape)
     patch = lobes.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    ids, counts = np.unique(patch[patch > 0], return_counts=True)
+    ids, counts = np.unique(patch[np.isin(patch, list(_LOBE_BY_ID))], return_counts=True)
     return _LOBE_BY_ID[int(ids[np.argmax(counts)])] if ids.size else None
 
 

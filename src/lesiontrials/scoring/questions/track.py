@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lesiontrials.execution import Executor
 from lesiontrials.paths import Workspace
 
 #: the weight-free models `lesiontrials ask` runs when none is named
@@ -17,9 +18,11 @@ QUESTION_TRIALS = ("controlled_prevalence", "multi_nodule", "screening_simulatio
 
 
 def question_track(space: Workspace, *, data_root: Path, seed: int,
-                   trials: tuple[str, ...] = QUESTION_TRIALS) -> list[str]:
+                   trials: tuple[str, ...] = QUESTION_TRIALS, workers: int = 1,
+                   executor: Executor | None = None) -> list[str]:
     """Bank + baselines + the rules reader for each of ``trials`` that has cases (the
-    demo's question track); one line per trial."""
+    demo's question track); one line per trial. The reader, nearly all of the track's
+    time, reads the cases on ``executor`` (else a local pool of ``workers``)."""
     from lesiontrials.paths import DataRoot
     from lesiontrials.scoring.models.registry import load_model
     from lesiontrials.scoring.questions.ask import ask_reader, ask_slice_model
@@ -39,7 +42,8 @@ def question_track(space: Workspace, *, data_root: Path, seed: int,
         _, items = write_question_bank(space, trial, seed=seed)
         for name in QUESTION_BASELINES:
             ask_slice_model(load_model(name), workspace=space, trial=trial)
-        ask_reader(RulesReader(), workspace=space, data_root=DataRoot(data_root), trial=trial)
+        ask_reader(RulesReader(), workspace=space, data_root=DataRoot(data_root), trial=trial,
+                   workers=workers, executor=executor)
         lines.append(f"question bank {trial}: {len(items)} items; asked "
                      f"{', '.join(QUESTION_BASELINES)} and rules_reader (test split) in "
                      f"{time.perf_counter() - start:.1f} s")
