@@ -19,7 +19,7 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    half-max diameter's difference and the largest opacity difference per voxel).
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
-   (:mod:`lesiontrials.render.fidelity.edge_width`) of a 10 mm solid nodule inserted by the host-CT
+   (:mod:`lesiontrials.vessel_edges`) of a 10 mm solid nodule inserted by the host-CT
    renderer (margin 5 and 4; its shape from a 0.25 mm donor, as in a trial, and — row
    ``nodule_hostmask`` — from its own 5 mm-slice host mask, as this bench drew it before),
    of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
