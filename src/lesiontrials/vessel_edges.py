@@ -98,7 +98,8 @@ def vessel_edge_width(ct: np.ndarray, lung: np.ndarray, spacing_mm: tuple[float,
     least 3 mm wide). ``exclude``: voxels (a lesion) whose ``exclude_mm`` surroundings are
     left out; ``max_slices``: measure on at most that many lung slices spread evenly over
     the lung (every operation is in-plane, so a subset of slices is the same measure on
-    fewer samples). ``None`` when nothing is measurable."""
+    fewer samples); in-plane, only the lung's bounding box (+ 8 mm) is looked at.
+    ``None`` when nothing is measurable."""
     lung = np.asarray(lung, dtype=bool)
     vessels = lung & (ct > VESSEL_FROM_HU)
     if exclude is not None and np.any(exclude):
@@ -110,10 +111,14 @@ def vessel_edge_width(ct: np.ndarray, lung: np.ndarray, spacing_mm: tuple[float,
     if max_slices is not None and with_lung.size > max_slices:
         with_lung = np.unique(with_lung[np.linspace(0, with_lung.size - 1, max_slices)
                                         .round().astype(int)])
-    picks = with_lung
-    vessels = ndimage.binary_opening(vessels[:, :, picks], structure=np.ones((2, 2, 1), bool))
-    image = np.asarray(ct[:, :, picks], dtype=np.float32)
-    parenchyma = lung[:, :, picks] & (image < PARENCHYMA_BELOW_HU)
+    in_plane = lung[:, :, with_lung].any(axis=2)  # crop to the lung's in-plane box, + 8 mm
+    pad = [int(np.ceil(8.0 / s)) for s in spacing_mm[:2]]
+    xs, ys = np.flatnonzero(in_plane.any(axis=1)), np.flatnonzero(in_plane.any(axis=0))
+    crop = (slice(max(0, xs[0] - pad[0]), xs[-1] + 1 + pad[0]),
+            slice(max(0, ys[0] - pad[1]), ys[-1] + 1 + pad[1]), with_lung)
+    vessels = ndimage.binary_opening(vessels[crop], structure=np.ones((2, 2, 1), bool))
+    image = np.asarray(ct[crop], dtype=np.float32)
+    parenchyma = lung[crop] & (image < PARENCHYMA_BELOW_HU)
     return edge_width_mm(image, vessels, parenchyma, spacing_mm)
 
 

@@ -126,3 +126,12 @@ def test_lesion_hu_follow_the_descriptor_or_the_donor(tmp_path: Path) -> None:
     assert params.summary()["texture_source"] == "donor_hu"
     assert sample_lesion_params(LesionDescriptors(), rng=np.random.default_rng(0)
                                 ).summary()["texture_source"] == "descriptor"
+
+
+def test_a_profile_row_without_ct_path_is_an_error(tmp_path: Path) -> None:
+    nodule = _world(tmp_path)
+    profiles = DataRoot(tmp_path).profiles_csv("REALX")
+    pd.DataFrame([{"PatientID": "x", "AnnotationID": "scan1_n1", "ct_path": ""}]).to_csv(
+        profiles, index=False)
+    with pytest.raises(InputError, match="no ct_path"):
+        donor_texture(tmp_path, nodule)

@@ -21,9 +21,11 @@ present but not on the mask's grid, or a profiles row without ``ct_path``, is an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
 from lesiontrials.errors import InputError
@@ -50,22 +52,34 @@ class DonorTexture:
     noise_sd_hu: float
 
 
+@lru_cache(maxsize=8)
+def _ct_paths(profiles: Path, stamp: tuple[int, int]) -> dict[str, str | None]:
+    """AnnotationID → ct_path (``None``: blank) of one profiles CSV, read once per file
+    version (``stamp``: its mtime and size) in this process."""
+    table = read_csv_table(profiles, dtype={"ct_path": "string", "AnnotationID": "string"})
+    if "AnnotationID" not in table.columns:
+        return {}
+    paths = (table["ct_path"] if "ct_path" in table.columns
+             else pd.Series([None] * len(table), dtype="string"))
+    return {str(a): (None if pd.isna(c) or not str(c) else str(c))
+            for a, c in zip(table["AnnotationID"], paths, strict=True)}
+
+
 def _profile_ct_path(root: DataRoot, dataset: str, annotation_id: str, mask: Path
                      ) -> str | None:
     profiles = root.profiles_csv(dataset)
     if not profiles.is_file():
         return None
-    table = read_csv_table(profiles, dtype={"ct_path": "string", "AnnotationID": "string"})
-    if "AnnotationID" not in table.columns:
+    stat = profiles.stat()
+    paths = _ct_paths(profiles, (stat.st_mtime_ns, stat.st_size))
+    if annotation_id not in paths:
         return None
-    rows = table[table["AnnotationID"] == annotation_id]
-    if rows.empty:
-        return None
-    if "ct_path" not in table.columns or rows["ct_path"].isna().iloc[0]:
+    ct_path = paths[annotation_id]
+    if ct_path is None:
         raise InputError(f"the profiles row of donor {annotation_id} has no ct_path",
                          path=profiles, column="ct_path",
                          fix=f"give the donor scan's CT path relative to raw_ct/ ({mask})")
-    return str(rows["ct_path"].iloc[0])
+    return ct_path
 
 
 def core_values(ct: np.ndarray, mask_crop: np.ndarray, offset: tuple[int, int, int]

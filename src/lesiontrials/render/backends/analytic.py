@@ -76,7 +76,7 @@ from lesiontrials.render.interface import (
 )
 from lesiontrials.vessel_edges import vessel_edge_sigma_mm
 
-EDGE_SLICES = 8  # lung slices the painted vessels' edge is measured on
+EDGE_SLICES = 6  # lung slices the painted vessels' edge is measured on
 
 
 def anatomy_edge_sigma_mm(volume: np.ndarray, labels: np.ndarray,
