@@ -111,9 +111,10 @@ def vessel_edge_width(ct: np.ndarray, lung: np.ndarray, spacing_mm: tuple[float,
     if max_slices is not None and with_lung.size > max_slices:
         with_lung = np.unique(with_lung[np.linspace(0, with_lung.size - 1, max_slices)
                                         .round().astype(int)])
-    in_plane = lung[:, :, with_lung].any(axis=2)  # crop to the lung's in-plane box, + 8 mm
+    in_plane: np.ndarray = np.any(lung[:, :, with_lung], axis=2)  # lung's in-plane box + 8 mm
     pad = [int(np.ceil(8.0 / s)) for s in spacing_mm[:2]]
-    xs, ys = np.flatnonzero(in_plane.any(axis=1)), np.flatnonzero(in_plane.any(axis=0))
+    xs = np.flatnonzero(np.any(in_plane, axis=1))
+    ys = np.flatnonzero(np.any(in_plane, axis=0))
     crop = (slice(max(0, xs[0] - pad[0]), xs[-1] + 1 + pad[0]),
             slice(max(0, ys[0] - pad[1]), ys[-1] + 1 + pad[1]), with_lung)
     vessels = ndimage.binary_opening(vessels[crop], structure=np.ones((2, 2, 1), bool))
