@@ -78,7 +78,8 @@ def ideal_opacity(diameter: float, centre: np.ndarray, host: tuple[float, float,
     lattice in every voxel (0.14×0.14×0.25 mm on a 0.7×0.7×5 mm grid) — what any renderer
     that draws the true shape should produce, whatever the donor. ``radii``: an
     axis-aligned ellipsoid instead (the distance is then in units scaled so that the
-    surface is at ``diameter / 2``: exact for a hard edge, ``edge_mm`` 0)."""
+    surface is at ``diameter / 2``: the surface is exact, the soft edge's width off by the
+    ratio of the radii — for 6×5×4.5 mm semi-axes and a 0.25 mm edge, ≤ 0.06 mm)."""
     from lesiontrials.render.appearance.lesion_shape import soft_edge
 
     stretch = (np.ones(3) if radii is None
@@ -109,10 +110,14 @@ def central_slice_diameter(alpha: np.ndarray, pixel_mm: tuple[float, float]) -> 
 
 
 def z_extent(alpha: np.ndarray, slice_mm: float) -> float:
-    """Extent along z (mm) of the half-maximum region: through the in-plane voxel of
-    highest summed opacity, the distance between the two 0.5 crossings along z (linear
-    between slice centres; 0 when the peak is under 0.5)."""
-    x, y = np.unravel_index(int(np.argmax(alpha.sum(axis=2))), alpha.shape[:2])
+    """Extent along z (mm) of the half-maximum region: through the in-plane voxel nearest
+    the opacity's centroid (the same column for two renders of one nodule), the distance
+    between the two 0.5 crossings along z (linear between slice centres; 0 when the
+    column's peak is under 0.5)."""
+    weights = alpha.sum(axis=2)
+    total = float(weights.sum()) or 1.0
+    x = round(float((weights.sum(axis=1) * np.arange(alpha.shape[0])).sum()) / total)
+    y = round(float((weights.sum(axis=0) * np.arange(alpha.shape[1])).sum()) / total)
     column = alpha[x, y, :].astype(np.float64)
     above = np.flatnonzero(column >= 0.5)
     if above.size == 0:

@@ -22,7 +22,7 @@ from lesion_fidelity.common import (
     z_extent,
 )
 from lesiontrials.insert.transplant import resample_donor
-from lesiontrials.render.appearance.lesion import MARGIN_EDGE_MM_PER_SCORE
+from lesiontrials.render.appearance.lesion import MARGIN_EDGE_MM_PER_SCORE, MIN_EDGE_MM
 from lesiontrials.render.backends.hostct import lesion_blur_mm
 from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
@@ -81,7 +81,8 @@ def diameters() -> dict[str, Any]:
                 for margin, sink in ((5.0, half_max), (3.0, half_max_soft)):
                     alpha = opacity(field, nodule, host, shape, margin)  # type: ignore[arg-type]
                     sink.append(half_max_diameter(alpha, voxel))
-                    edge = MARGIN_EDGE_MM_PER_SCORE * (5.0 - margin)  # as the renderer
+                    edge = max(MARGIN_EDGE_MM_PER_SCORE * (5.0 - margin),
+                               MIN_EDGE_MM)  # as the renderer draws it
                     reference = ideal_opacity(diameter, centre, host, shape, edge)  # type: ignore[arg-type]
                     exact = half_max_diameter(reference, voxel)
                     opacity_gap.append(float(np.abs(alpha - reference).max()))
@@ -155,7 +156,7 @@ def edge_vs_exact() -> dict[str, Any]:
                 nodule = place(resample_donor(donor, (0.25,) * 3, host), shape)  # type: ignore[arg-type]
                 drawn = opacity(shape_from_mask(donor, (0.25,) * 3), nodule, host, shape)  # type: ignore[arg-type]
                 exact = ideal_opacity(diameter, nodule.tight().centroid_voxel(), host,
-                                       shape, 0.0)  # type: ignore[arg-type]
+                                       shape, MIN_EDGE_MM)  # type: ignore[arg-type]
                 obj = nodule.to_full(shape)  # type: ignore[arg-type]
                 widths = []
                 for alpha in (drawn, exact):

@@ -26,6 +26,7 @@ from lesion_fidelity.common import (
 )
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.insert.transplant import resample_donor
+from lesiontrials.render.appearance.lesion import MIN_EDGE_MM
 from lesiontrials.render.backends.scanner import noise_sd_hu, psf_sigma_mm
 from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
@@ -54,7 +55,7 @@ def grid_independence() -> dict[str, Any]:
         # the renderer draws with no information lost (the 0.5 mm row's own error against
         # it is the renderer's part; a coarse row's excess over it, the mask's)
         exact_alpha = ideal_opacity(2 * RADII[0], nodule.tight().centroid_voxel(), host,
-                                    shape, 0.0, radii=RADII)  # type: ignore[arg-type]
+                                    shape, MIN_EDGE_MM, radii=RADII)  # type: ignore[arg-type]
         exact = LUNG_HU + (SOLID_HU - LUNG_HU) * ndimage.gaussian_filter(
             exact_alpha.astype(np.float32), sigma)
         rows = {}

@@ -46,6 +46,10 @@ CALCIUM_HU = (500.0, 900.0)
 SPICULE_TIP_MM = 0.3  # strand width at its tip
 SPICULE_EDGE_MM = 0.3  # the strand's edge (segment_opacity's default)
 MARGIN_EDGE_MM_PER_SCORE = 0.45  # intrinsic edge SD per margin score below 5 (sharp)
+#: The narrowest edge the layer is drawn with (SD, mm): half the sub-sample pitch (≤ 0.5 mm),
+#: so the supersampled opacity integrates the edge instead of aliasing a hard step; a
+#: backend that blurs the layer takes this much (``anti_alias_variance``) out of its blur.
+MIN_EDGE_MM = 0.25
 INTERNAL_HU = {Internal.FAT: -90.0, Internal.FLUID: 10.0, Internal.AIR: -950.0}
 
 
@@ -174,6 +178,17 @@ def _layer_box(tight: NoduleMask, centroid: np.ndarray, field: ShapeField, pad_m
                  for a, b, g, n in zip(lo, hi, grown, shape, strict=True))
 
 
+def drawn_edge_mm(params: LesionParams) -> float:
+    """The edge SD (mm) the layer is drawn with: the margin's, at least ``MIN_EDGE_MM``."""
+    return max(params.edge_mm, MIN_EDGE_MM)
+
+
+def anti_alias_variance(params: LesionParams) -> float:
+    """The edge variance (mm²) drawn beyond the margin's own (``MIN_EDGE_MM`` at a sharp
+    margin): what a backend's blur of the layer leaves out so the total is unchanged."""
+    return drawn_edge_mm(params) ** 2 - params.edge_mm**2
+
+
 def with_host_edge(params: LesionParams, host_edge_mm: float) -> LesionParams:
     """``params`` with the host's own edge blur (SD, mm) added in quadrature to the
     margin's: for a renderer that blurs the lesion with its scanner model but whose
@@ -193,7 +208,8 @@ def lesion_layer(params: LesionParams, *, mask: NoduleMask,
     the shape is built from ``mask`` itself. Its centroid is put on the mask's centroid; the
     opacity is averaged over sub-samples of every voxel (partial volume); its edge is the
     margin's intrinsic width ``params.edge_mm`` (0 for a sharp margin: the host's blur,
-    applied by the backend, is then the only one)."""
+    applied by the backend, is then the only one), drawn at least ``MIN_EDGE_MM`` wide
+    against aliasing (:func:`anti_alias_variance`)."""
     tight = mask.tight()
     field = field if field is not None else shape_from_mask(tight.mask, spacing_mm)
     radius = max(field.radius_mm, 0.5)
@@ -235,13 +251,14 @@ def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarr
     of a strand are sub-sampled (each strand only near itself); elsewhere the opacity is
     flat across the voxel (0 or 1 to within 0.2 %) and the centre's value is used."""
     radius = max(field.radius_mm, 0.5)
+    edge = drawn_edge_mm(params)
     strands = [(np.asarray(v, dtype=np.float32) * 0.7 * radius,
                 np.asarray(v, dtype=np.float32) * (1.0 + length) * radius, width)
                for v, length, width in params.spicules]
     half_diagonal = 0.5 * float(np.linalg.norm(spacing_mm))
     centre_sd = _shaped_distance(params, field, offsets_mm)
-    alpha = soft_edge(centre_sd, params.edge_mm)
-    need = np.abs(centre_sd) < half_diagonal + 3.0 * params.edge_mm
+    alpha = soft_edge(centre_sd, edge)
+    need = np.abs(centre_sd) < half_diagonal + 3.0 * edge
     near_strand = []
     for start, end, width in strands:
         np.maximum(alpha, segment_opacity(offsets_mm, start, end, width, SPICULE_TIP_MM),
@@ -256,7 +273,7 @@ def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarr
     total = np.zeros(points.shape[1], dtype=np.float32)
     for shift in shifts:
         moved = points + shift[:, None]
-        sample = soft_edge(_shaped_distance(params, field, moved), params.edge_mm)
+        sample = soft_edge(_shaped_distance(params, field, moved), edge)
         for (start, end, width), index in zip(strands, strand_points, strict=True):
             strand = segment_opacity(moved[:, index], start, end, width, SPICULE_TIP_MM)
             sample[index] = np.maximum(sample[index], strand)

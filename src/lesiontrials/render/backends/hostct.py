@@ -28,6 +28,7 @@ from lesiontrials import anatomy
 from lesiontrials.geometry import Box
 from lesiontrials.render.appearance.lesion import (
     LesionLayer,
+    anti_alias_variance,
     lesion_layer,
     mask_in_box,
     sample_lesion_params,
@@ -187,7 +188,10 @@ class HostCTRenderer:
             estimate = host_noise(self.ct, labels, layer.box, spacing_mm)
             noise, sd = _crop_noise(estimate, layer.alpha.shape, spacing_mm,
                                     acquisition, rng)
-            insert_layer(out, layer, mask_crop, spacing_mm=spacing_mm, sigma_mm=sigma,
+            extra = anti_alias_variance(p)  # already drawn into the layer's edge
+            own = tuple(float(np.sqrt(max(s**2 - extra, 0.0))) for s in sigma)
+            insert_layer(out, layer, mask_crop, spacing_mm=spacing_mm,
+                         sigma_mm=own,  # type: ignore[arg-type]
                          noise=noise, margin_mm=self.margin_mm)
             peak = estimate.peak_cyc_per_mm if estimate else nps_peak_cyc_per_mm(acquisition)
             records.append({"index": spec.index, "local_noise_sd_hu": round(sd, 2),
