@@ -109,3 +109,23 @@ def test_the_outer_shell_level_measures_a_two_level_edge() -> None:
     assert core is not None and outer is not None
     assert outer.width_mm == pytest.approx(WIDTH_PER_SIGMA * 0.8, rel=0.15)
     assert core.width_mm > 1.5 * outer.width_mm
+
+
+def test_a_vessel_through_ground_glass_does_not_set_its_edge() -> None:
+    """A ground-glass disc (−600 HU on −850 HU, blurred 0.8 mm) crossed by a dense vessel
+    (+40 HU, sharper): the outer-level measure keeps the ground glass's own width; the
+    plain one takes the vessel's steeper slope for the 250 HU step's and comes out narrow."""
+    n = 120
+    axis = (np.arange(n) - n / 2) * SPACING[0]
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    glass = ndimage.gaussian_filter(np.where(np.hypot(x, y) <= 10.0, 250.0, 0.0), 0.8 / 0.6)
+    vessel = ndimage.gaussian_filter(np.where(np.abs(x - 3.0) <= 1.5, 890.0, 0.0), 0.4 / 0.6)
+    image = (-850.0 + np.maximum(glass, vessel)).astype(np.float32)
+    volume = np.repeat(image[:, :, None], 5, axis=2)
+    obj = np.repeat((np.hypot(x, y) <= 10.0)[:, :, None], 5, axis=2)
+    background = ~obj & np.repeat((np.abs(x - 3.0) > 4.0)[:, :, None], 5, axis=2)
+    plain = edge_width_mm(volume, obj, background, SPACING)
+    outer = edge_width_mm(volume, obj, background, SPACING, shell_mm=1.0)
+    assert plain is not None and outer is not None
+    assert outer.width_mm == pytest.approx(WIDTH_PER_SIGMA * 0.8, rel=0.2)
+    assert plain.width_mm < 0.7 * outer.width_mm

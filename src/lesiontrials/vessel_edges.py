@@ -54,7 +54,10 @@ def edge_width_mm(image: np.ndarray, obj: np.ndarray, background: np.ndarray,
     The object's level is the median of its core (``obj`` eroded in-plane by
     ``core_mm``); with ``shell_mm``, of the core's outer ``shell_mm`` only — for a
     two-level object (a part-solid nodule's ground glass around a solid core) that is the
-    level of the outer boundary, the edge being measured."""
+    level of the outer boundary, the edge being measured — and the slope is then taken only
+    where the (smoothed) image lies between the two levels (± 10 % of the step), so that
+    denser structures crossing a faint boundary (vessels seen through ground glass, a
+    solid core reaching the boundary) do not stand in for its slope."""
     obj = np.asarray(obj, dtype=bool)
     core = _in_plane(obj, core_mm, spacing_mm, erode=True)
     level = core
@@ -74,6 +77,12 @@ def edge_width_mm(image: np.ndarray, obj: np.ndarray, background: np.ndarray,
     band = (_in_plane(obj, band_mm, spacing_mm, erode=False)
             & ~_in_plane(obj, band_mm, spacing_mm, erode=True))
     band &= _in_plane(core, core_mm + band_mm + 0.5, spacing_mm, erode=False)
+    if shell_mm is not None:  # only where the image lies between the two levels: a denser
+        # structure crossing a faint edge (a vessel through ground glass) is not that edge
+        low = float(np.median(image[near]))
+        lo, hi = sorted((low, low + step))
+        reach = 0.1 * abs(step)
+        band &= (smooth >= lo - reach) & (smooth <= hi + reach)
     if not band.any():
         return None
     slope = float(np.percentile(np.hypot(gx, gy)[band], percentile))
