@@ -23,10 +23,11 @@ import numpy as np
 
 from fig_lesion_gallery import lung_spots, phantom_slab
 from lesion_fidelity.real import fine_sphere, lung_of, vessel_edge_width
+from lesiontrials.anatomy import LOBE_LABELS
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, AnalyticRenderer, HostCTRenderer, LesionSpec
 from lesiontrials.testing import sphere_mask
-from lesiontrials.vessel_edges import edge_width_mm
+from lesiontrials.vessel_edges import edge_width_mm, vessel_edge_sigma_mm
 
 SIZES_MM = (4.0, 8.0, 20.0)
 KINDS = {"solid": ({}, 4.0),
@@ -94,9 +95,14 @@ def edge_table(cases: list[Any]) -> dict[str, Any]:
     """The ratio table for every real case and the phantom slab."""
     out: dict[str, Any] = {}
     for name, ct, labels, lesion, spacing in cases:
+        # the PSF a trial uses: stored by the world build from the host's vessels 20 mm
+        # or more from its own lesion (world/realct.py host_facts, the same call)
+        psf = vessel_edge_sigma_mm(ct, np.isin(labels, LOBE_LABELS), spacing, exclude=lesion)
         out[name] = _host_rows(f"{name} {'×'.join(f'{s:.2g}' for s in spacing)} mm",
-                               HostCTRenderer(ct=ct.astype(np.int16)), labels, spacing,
-                               Acquisition(slice_thickness_mm=spacing[2]), lesion)
+                               HostCTRenderer(ct=ct.astype(np.int16), psf_sigma_xy_mm=psf),
+                               labels, spacing, Acquisition(slice_thickness_mm=spacing[2]),
+                               lesion)
+        out[name]["host_psf_sigma_xy_mm"] = None if psf is None else round(psf, 3)
     labels, spacing = phantom_slab()
     out["phantom"] = _host_rows("phantom 0.75×0.75×1 mm slab", AnalyticRenderer(), labels,
                                 spacing, Acquisition(slice_thickness_mm=1.0, mas=50.0),
