@@ -9,7 +9,10 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    sub-voxel positions, drawn at one place of a 0.7×0.7×1.25 mm and a 0.7×0.7×5 mm host
    (solid, 35 HU on −850 HU lung, the acquisition's PSF, no noise) and compared with the
    same ellipsoid stored at 0.5 mm: RMS and largest HU difference over the lesion's support,
-   against the host noise SD (scanner model, 1.25 or 5 mm slices, 120 kVp, 50 mAs).
+   against the host noise SD (scanner model, 1.25 or 5 mm slices, 120 kVp, 50 mAs); each
+   also against the exact partial volume of the planned ellipsoid at the same place
+   (``vs_exact``), and the 0.5 mm donor's render against it (``renderer_vs_exact``: the
+   renderer's own part, with no information lost in the mask).
 2. ``diameter``: spheres of 3…30 mm (0.25 mm donors, ``PHASES`` positions) on both hosts:
    half-maximum equivalent diameter of the drawn opacity (voxels ≥ 0.5) and, for a sharp
    margin, the partial-volume one (Σ opacity); target: within half a voxel (cube root of
@@ -17,14 +20,21 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    volume of a perfect sphere at the same place (``_ideal_opacity``) separate what the grid
    itself allows (``ideal_*``) from what the renderer adds (``render_vs_ideal_*``: the
    half-max diameter's difference and the largest opacity difference per voxel).
+   Per axis, as a reader measures: the area-equivalent diameter of the largest axial
+   section (tolerance half a pixel) and the z extent through the centroid column
+   (tolerance half a slice), each for the render, the exact sphere (the floor) and
+   render − exact (the renderer's part).
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
-   (:mod:`lesiontrials.render.fidelity.edge_width`) of a 10 mm solid nodule inserted by the host-CT
+   (:mod:`lesiontrials.vessel_edges`) of a 10 mm solid nodule inserted by the host-CT
    renderer (margin 5 and 4; its shape from a 0.25 mm donor, as in a trial, and — row
    ``nodule_hostmask`` — from its own 5 mm-slice host mask, as this bench drew it before),
    of a 30 mm nodule and of a 4 mm rod along z (margin 5), and
    of the host's own vessels (lung voxels above −500 HU with a 1.5 mm core; all of them,
-   and those running along z — the rod's like); target ±20 %.
+   and those running along z — the rod's like); target ±20 %. ``edge_table``: 4 / 8 /
+   20 mm solid, part-solid and ground-glass nodules at margin 5 and their usual margin on
+   both real CTs and a 0.75×0.75×1 mm phantom slab, ÷ the host's vessels; sub-solid ones
+   also by their outer ground-glass boundary (``lesion_fidelity/edge_table.py``).
    ``edge_vs_exact_sphere``: the same 10–90 % width of a 10 and a 30 mm sphere drawn by
    the renderer and of the exact partial volume of a perfect sphere, both blurred by the
    same rest of the PSF on a clean 0.57×0.57×5 mm grid — the renderer's own share.
@@ -61,7 +71,8 @@ from lesion_fidelity.selfinsert import self_insertion
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-real", action="store_true",
-                        help="only the synthetic parts (no packaged real CTs)")
+                        help="only the synthetic parts (no packaged real CTs; edge_table "
+                             "then measures the phantom slab alone)")
     parser.add_argument("--parts", default="grid,floor,diameter,edge_exact,edge,edge_table,self",
                         help="comma-separated parts to run: grid, floor, diameter, "
                              "edge_exact, edge, edge_table, self")
@@ -80,8 +91,8 @@ def main() -> None:
         report["diameter"] = diameters()
     if "edge_exact" in parts:
         report["edge_vs_exact_sphere"] = edge_vs_exact()
-    if not args.skip_real and parts & {"edge", "edge_table", "self"}:
-        cases = real_cases()
+    if parts & {"edge", "edge_table", "self"}:
+        cases = [] if args.skip_real else real_cases()  # edge_table: the phantom row only
         if "edge" in parts:
             report["edge_width"] = edge_widths(cases)
         if "edge_table" in parts:

@@ -71,16 +71,23 @@ def half_max_diameter(alpha: np.ndarray, voxel_mm3: float) -> float:
 
 
 def ideal_opacity(diameter: float, centre: np.ndarray, host: tuple[float, float, float],
-                   shape: tuple[int, int, int], edge_mm: float) -> np.ndarray:
+                   shape: tuple[int, int, int], edge_mm: float,
+                   radii: tuple[float, float, float] | None = None) -> np.ndarray:
     """The exact partial volume of a perfect sphere (centre in host voxels) with the
     renderer's soft edge: the mean of ``soft_edge(r − |x − c|)`` over a 5×5×20-point
     lattice in every voxel (0.14×0.14×0.25 mm on a 0.7×0.7×5 mm grid) — what any renderer
-    that draws the true shape should produce, whatever the donor."""
+    that draws the true shape should produce, whatever the donor. ``radii``: an
+    axis-aligned ellipsoid instead (the distance is then in units scaled so that the
+    surface is at ``diameter / 2``: the surface is exact, the soft edge's width off by the
+    ratio of the radii — for 6×5×4.5 mm semi-axes and a 0.25 mm edge, ≤ 0.06 mm)."""
     from lesiontrials.render.appearance.lesion_shape import soft_edge
 
-    axes = np.meshgrid(*[(np.arange(n) - c) * s for n, c, s in zip(shape, centre, host,
-                                                                   strict=True)],
+    stretch = (np.ones(3) if radii is None
+               else (diameter / 2) / np.asarray(radii, dtype=np.float64))
+    axes = np.meshgrid(*[(np.arange(n) - c) * s * k
+                         for n, c, s, k in zip(shape, centre, host, stretch, strict=True)],
                        indexing="ij")
+    host = tuple(float(s * k) for s, k in zip(host, stretch, strict=True))  # type: ignore[assignment]
     lattice = [((np.arange(k) + 0.5) / k - 0.5) * s for k, s in zip((5, 5, 20), host,
                                                                    strict=True)]
     total = np.zeros(shape, dtype=np.float64)
@@ -91,3 +98,36 @@ def ideal_opacity(diameter: float, centre: np.ndarray, host: tuple[float, float,
                 distance = np.sqrt(planar + (axes[2] + dz) ** 2)
                 total += soft_edge(diameter / 2 - distance, edge_mm)
     return total / (len(lattice[0]) * len(lattice[1]) * len(lattice[2]))
+
+
+def central_slice_diameter(alpha: np.ndarray, pixel_mm: tuple[float, float]) -> float:
+    """In-plane diameter as a reader measures it: on the axial slice where the half-maximum
+    region (opacity ≥ 0.5) is largest, the diameter of the circle of that area (mm)."""
+    areas = (alpha >= 0.5).sum(axis=(0, 1))
+    if areas.max() == 0:
+        return 0.0
+    return float(2.0 * np.sqrt(areas.max() * pixel_mm[0] * pixel_mm[1] / np.pi))
+
+
+def z_extent(alpha: np.ndarray, slice_mm: float) -> float:
+    """Extent along z (mm) of the half-maximum region: through the in-plane voxel nearest
+    the opacity's centroid (the same column for two renders of one nodule), the distance
+    between the two 0.5 crossings along z (linear between slice centres; 0 when the
+    column's peak is under 0.5)."""
+    weights = alpha.sum(axis=2)
+    total = float(weights.sum()) or 1.0
+    x = round(float((weights.sum(axis=1) * np.arange(alpha.shape[0])).sum()) / total)
+    y = round(float((weights.sum(axis=0) * np.arange(alpha.shape[1])).sum()) / total)
+    column = alpha[x, y, :].astype(np.float64)
+    above = np.flatnonzero(column >= 0.5)
+    if above.size == 0:
+        return 0.0
+    lo, hi = int(above[0]), int(above[-1])
+
+    def crossing(inside: int, outside: int) -> float:
+        if outside < 0 or outside >= column.size:
+            return float(inside)
+        a, b = column[inside], column[outside]
+        return inside + (a - 0.5) / max(a - b, 1e-9) * (outside - inside)
+
+    return float((crossing(hi, hi + 1) - crossing(lo, lo - 1)) * slice_mm)

@@ -13,20 +13,51 @@ from lesion_fidelity.common import (
     LUNG_HU,
     PHASES,
     SOLID_HU,
+    central_slice_diameter,
     half_max_diameter,
     ideal_opacity,
     opacity,
     phase,
     place,
+    z_extent,
 )
 from lesiontrials.insert.transplant import resample_donor
+from lesiontrials.render.appearance.lesion import MARGIN_EDGE_MM_PER_SCORE, MIN_EDGE_MM
 from lesiontrials.render.backends.hostct import lesion_blur_mm
-from lesiontrials.render.fidelity.edge_width import edge_width_mm
 from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
+from lesiontrials.vessel_edges import edge_width_mm
+
+
+def _worst(values: list[float], planned: float = 0.0) -> float:
+    return round(float(np.max(np.abs(np.asarray(values) - planned))), 2)
+
+
+def _per_axis(alpha: np.ndarray, reference: np.ndarray, host: tuple[float, float, float],
+              sink: dict[str, list[float]]) -> None:
+    """A reader's measures of the drawn and of the exact opacity (sharp margin)."""
+    for name, image in (("render", alpha), ("exact", reference)):
+        sink[f"{name}_in_plane"].append(central_slice_diameter(image, host[:2]))
+        sink[f"{name}_z"].append(z_extent(image, host[2]))
+
+
+def _axis_summary(axes: dict[str, list[float]], diameter: float) -> dict[str, float]:
+    out = {}
+    for axis in ("in_plane", "z"):
+        render, exact = np.asarray(axes[f"render_{axis}"]), np.asarray(axes[f"exact_{axis}"])
+        out[f"{axis}_worst_error_mm"] = _worst(list(render), diameter)
+        out[f"{axis}_exact_worst_error_mm"] = _worst(list(exact), diameter)  # the floor
+        out[f"{axis}_render_vs_exact_worst_mm"] = _worst(list(render - exact))
+    return out
 
 
 def diameters() -> dict[str, Any]:
+    """Per host and planned diameter (module docstring of ``bench_lesion_fidelity``): the
+    half-maximum equivalent diameter, and a reader's per-axis measures — the in-plane
+    diameter on the nodule's largest axial section (tolerance half a pixel) and the
+    extent along z (tolerance half a slice) — each split into the floor (the exact partial
+    volume of the planned sphere on that grid, ``exact``/``ideal``) and the renderer's own
+    part (render − exact at the same place)."""
     sizes = (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0)
     out: dict[str, Any] = {}
     for host_name, host in HOSTS.items():
@@ -40,6 +71,8 @@ def diameters() -> dict[str, Any]:
             versus_ideal: dict[float, list[float]] = {5.0: [], 3.0: []}
             opacity_gap: list[float] = []
             peak: list[float] = []
+            axes: dict[str, list[float]] = {f"{a}_{b}": [] for a in ("render", "exact")
+                                            for b in ("in_plane", "z")}
             for k in range(PHASES):
                 donor = ellipsoid_mask((diameter / 2,) * 3, (0.25,) * 3, centre_mm=phase(k))
                 field = shape_from_mask(donor, (0.25,) * 3)
@@ -48,7 +81,8 @@ def diameters() -> dict[str, Any]:
                 for margin, sink in ((5.0, half_max), (3.0, half_max_soft)):
                     alpha = opacity(field, nodule, host, shape, margin)  # type: ignore[arg-type]
                     sink.append(half_max_diameter(alpha, voxel))
-                    edge = 0.25 + 0.45 * (5.0 - margin)  # sample_lesion_params' edge
+                    edge = max(MARGIN_EDGE_MM_PER_SCORE * (5.0 - margin),
+                               MIN_EDGE_MM)  # as the renderer draws it
                     reference = ideal_opacity(diameter, centre, host, shape, edge)  # type: ignore[arg-type]
                     exact = half_max_diameter(reference, voxel)
                     opacity_gap.append(float(np.abs(alpha - reference).max()))
@@ -57,6 +91,7 @@ def diameters() -> dict[str, Any]:
                     versus_ideal[margin].append(sink[-1] - exact)
                     if margin == 5.0:
                         covered.append((6 * float(alpha.sum()) * voxel / np.pi) ** (1 / 3))
+                        _per_axis(alpha, reference, host, axes)
             rows.append({"planned_mm": diameter,
                          "half_max_mm": round(float(np.mean(half_max)), 2),
                          "half_max_worst_error_mm": round(float(np.max(np.abs(
@@ -71,7 +106,8 @@ def diameters() -> dict[str, Any]:
                          "render_vs_ideal_half_max_worst_mm": round(float(max(
                              np.max(np.abs(v)) for v in versus_ideal.values())), 2),
                          "render_vs_ideal_max_abs_opacity": round(max(opacity_gap), 3),
-                         "ideal_lowest_peak_opacity": round(min(peak), 3)})
+                         "ideal_lowest_peak_opacity": round(min(peak), 3),
+                         **_axis_summary(axes, diameter)})
         worst = max(max(r["half_max_worst_error_mm"], r["half_max_margin3_worst_error_mm"])
                     for r in rows)
         worst_ideal = max(r["ideal_half_max_worst_error_mm"] for r in rows)
@@ -81,7 +117,21 @@ def diameters() -> dict[str, Any]:
                           "ideal_worst_half_max_error_mm": worst_ideal,
                           "ideal_within": worst_ideal <= tolerance,
                           "worst_render_vs_ideal_mm": worst_versus,
-                          "render_vs_ideal_within": worst_versus <= tolerance}
+                          "render_vs_ideal_within": worst_versus <= tolerance,
+                          **_axis_verdicts(rows, host)}
+    return out
+
+
+def _axis_verdicts(rows: list[dict[str, Any]], host: tuple[float, float, float]
+                   ) -> dict[str, Any]:
+    """Worst per-axis errors over all sizes against half a pixel / half a slice."""
+    out: dict[str, Any] = {}
+    for axis, tolerance in (("in_plane", 0.5 * host[0]), ("z", 0.5 * host[2])):
+        out[f"{axis}_tolerance_mm"] = round(tolerance, 2)
+        for part in ("worst_error_mm", "exact_worst_error_mm", "render_vs_exact_worst_mm"):
+            worst = max(r[f"{axis}_{part}"] for r in rows)
+            out[f"{axis}_{part}"] = worst
+            out[f"{axis}_{part.replace('_mm', '')}_within"] = worst <= tolerance
     return out
 
 
@@ -106,7 +156,7 @@ def edge_vs_exact() -> dict[str, Any]:
                 nodule = place(resample_donor(donor, (0.25,) * 3, host), shape)  # type: ignore[arg-type]
                 drawn = opacity(shape_from_mask(donor, (0.25,) * 3), nodule, host, shape)  # type: ignore[arg-type]
                 exact = ideal_opacity(diameter, nodule.tight().centroid_voxel(), host,
-                                       shape, 0.25)  # type: ignore[arg-type]
+                                       shape, MIN_EDGE_MM)  # type: ignore[arg-type]
                 obj = nodule.to_full(shape)  # type: ignore[arg-type]
                 widths = []
                 for alpha in (drawn, exact):

@@ -11,10 +11,11 @@ from scipy import ndimage
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition, HostCTRenderer, LesionSpec
-from lesiontrials.render.fidelity.edge_width import edge_width_mm
 from lesiontrials.settings import load_settings
 from lesiontrials.shape_field import shape_from_mask
 from lesiontrials.testing import ellipsoid_mask
+from lesiontrials.vessel_edges import edge_width_mm
+from lesiontrials.vessel_edges import vessel_edge_width as shared_vessel_edge_width
 
 
 def real_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray,
@@ -46,12 +47,14 @@ def vessel_edge_width(ct: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
     and below (vessels running within a few degrees of z, whose in-plane edge has no
     slope across the slice — the like of the rod)."""
     lung = lung_of(labels)
+    if not along_z:  # the measure the renderer takes a host's blur from, on every slice
+        measured = shared_vessel_edge_width(ct, lung, spacing, exclude=lesion)
+        return None if measured is None else measured.width_mm
     far = ndimage.distance_transform_edt(~lesion, sampling=spacing) > 20.0
     vessels = lung & far & (ct > -500.0)
     vessels = ndimage.binary_opening(vessels, structure=np.ones((2, 2, 1), bool))
-    if along_z:
-        vessels[:, :, 1:-1] &= vessels[:, :, :-2] & vessels[:, :, 2:]
-        vessels[:, :, [0, -1]] = False
+    vessels[:, :, 1:-1] &= vessels[:, :, :-2] & vessels[:, :, 2:]
+    vessels[:, :, [0, -1]] = False
     parenchyma = lung & (ct < -700.0)
     measured = edge_width_mm(ct, vessels, parenchyma, spacing)
     return None if measured is None else measured.width_mm

@@ -8,10 +8,16 @@ import numpy as np
 from scipy import ndimage
 
 from lesion_fidelity.real import lung_of
+from lesiontrials.anatomy import LOBE_LABELS
 from lesiontrials.geometry import NoduleMask
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.render import Acquisition
-from lesiontrials.render.appearance.lesion import lesion_layer, mask_in_box, sample_lesion_params
+from lesiontrials.render.appearance.lesion import (
+    anti_alias_variance,
+    lesion_layer,
+    mask_in_box,
+    sample_lesion_params,
+)
 from lesiontrials.render.appearance.lesion_texture import fit_texture_quantiles
 from lesiontrials.render.backends.hostct import (
     estimate_inplane_sigma_mm,
@@ -22,6 +28,7 @@ from lesiontrials.render.backends.hostct import (
 from lesiontrials.render.backends.scanner import psf_sigma_mm
 from lesiontrials.render.fidelity.noise_measure import noise_like
 from lesiontrials.shape_field import shape_from_mask
+from lesiontrials.vessel_edges import vessel_edge_sigma_mm
 
 
 def remove_lesion(ct: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
@@ -72,9 +79,15 @@ def reinsert(removed: np.ndarray, labels: np.ndarray, lesion: np.ndarray,
                          field=field)
     estimate = host_noise(removed, labels, layer.box, spacing)
     assert estimate is not None
-    in_plane = estimate_inplane_sigma_mm(removed, labels, spacing)
+    # the host PSF as the world stores it (its vessels 20 mm or more from the lesion)
+    in_plane = vessel_edge_sigma_mm(removed, np.isin(labels, LOBE_LABELS), spacing,
+                                    exclude=lesion)
+    if in_plane is None:
+        in_plane = estimate_inplane_sigma_mm(removed, labels, spacing)
     sigma = lesion_blur_mm((in_plane, in_plane,
                             psf_sigma_mm(Acquisition(slice_thickness_mm=spacing[2]))[2]), spacing)
+    extra = anti_alias_variance(params)  # drawn into the layer's edge already (as hostct)
+    sigma = tuple(float(np.sqrt(max(v**2 - extra, 0.0))) for v in sigma)  # type: ignore[assignment]
     noise = noise_like(estimate, layer.alpha.shape, spacing[:2],
                        np.random.default_rng(11)) * estimate.sd_hu
     out = removed.copy()

@@ -11,7 +11,7 @@ from scipy import ndimage
 from lesion_fidelity.real import lung_of
 from lesion_fidelity.reinsertion import fitted_reinsertion, glcm_noise_sd, remove_lesion
 from lesion_fidelity.texture import texture_fit
-from lesiontrials.render.fidelity.edge_width import edge_width_mm
+from lesiontrials.vessel_edges import edge_width_mm
 
 
 def self_insertion(cases: list[Any]) -> dict[str, Any]:

@@ -111,3 +111,64 @@ def test_lesion_blur_leaves_out_the_voxel_average() -> None:
     assert blur[2] == pytest.approx(np.sqrt(2.12**2 - 25 / 12))
     assert blur[0] == pytest.approx(np.sqrt(0.25 - 0.49 / 12))
     assert lesion_blur_mm((0.1, 0.1, 0.1), (1.0, 1.0, 1.0)) == (0.0, 0.0, 0.0)
+
+
+def _vessel_host() -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """A small 'real' host (0.6×0.6×1 mm): lung (−850 HU) in a body wall (40 HU), crossed
+    along z by 4–5 mm vessels blurred in-plane by 0.8 mm — more than the chest wall's
+    0.35 mm, as on the packaged 5 mm scans — and 12 HU noise."""
+    from scipy import ndimage
+
+    from lesiontrials import anatomy
+    from lesiontrials.render.appearance.tissue import LUNG_LABELS
+
+    spacing = (0.6, 0.6, 1.0)
+    n, depth = 120, 24
+    axis = np.arange(n) * spacing[0]
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    labels2d = np.full((n, n), LUNG_LABELS[0], np.uint8)
+    labels2d[:10], labels2d[-10:], labels2d[:, :10], labels2d[:, -10:] = (anatomy.BODY,) * 4
+    vessels = np.full((n, n), -850.0, np.float32)
+    for cx, cy, r in ((18, 18, 2.5), (18, 54, 2.0), (54, 18, 2.5)):
+        vessels[np.hypot(x - cx, y - cy) <= r] = 40.0
+    wall = ndimage.gaussian_filter((labels2d == anatomy.BODY).astype(np.float32),
+                                   0.35 / spacing[0])  # a sharper chest wall than vessels
+    image = ndimage.gaussian_filter(vessels, 0.8 / spacing[0])
+    image += wall * (40.0 - image)
+    ct = np.repeat(image[:, :, None], depth, axis=2)
+    ct += np.random.default_rng(3).normal(0.0, 12.0, ct.shape).astype(np.float32)
+    return np.rint(ct).astype(np.int16), np.repeat(labels2d[:, :, None], depth, axis=2), spacing
+
+
+def test_a_sharp_lesion_is_as_sharp_as_the_hosts_vessels() -> None:
+    """Margin 5 adds nothing to the blur the host's own vessels show: its edge is within
+    ±20 % of theirs; a poorly defined margin (3) is clearly wider; the QC says where the
+    PSF came from (measured here, or stored with the host by the world build)."""
+    from lesiontrials.render.appearance.tissue import LUNG_LABELS
+    from lesiontrials.testing import sphere_mask
+    from lesiontrials.vessel_edges import edge_width_mm, vessel_edge_width
+
+    ct, labels, spacing = _vessel_host()
+    lung = np.isin(labels, LUNG_LABELS)
+    nodule = sphere_mask(labels.shape, (72, 72, 12), 5.0, spacing)
+    obj = nodule.to_full(labels.shape)
+    vessels = vessel_edge_width(ct.astype(np.float32), lung, spacing, exclude=obj,
+                                exclude_mm=8.0)
+    assert vessels is not None
+    widths = {}
+    for margin in (5.0, 3.0):
+        result = HostCTRenderer(ct=ct).render(
+            labels=labels, spacing_mm=spacing, lesions=[LesionSpec(
+                nodule, LesionDescriptors(margin=margin, heterogeneity=1.0))],
+            acquisition=Acquisition(slice_thickness_mm=1.0), seed=2)
+        assert result.qc["psf_source"] == "host vessels (measured at render)"
+        measured = edge_width_mm(result.hu.astype(np.float32), obj, lung & ~obj, spacing)
+        assert measured is not None
+        widths[margin] = measured.width_mm / vessels.width_mm
+    assert 0.85 <= widths[5.0] <= 1.15, widths  # the old chest-wall PSF with a 0.25 mm edge: 0.79
+    assert widths[3.0] > 1.25
+    stored = HostCTRenderer(ct=ct, psf_sigma_xy_mm=0.8).render(
+        labels=labels, spacing_mm=spacing, lesions=[LesionSpec(nodule)],
+        acquisition=Acquisition(slice_thickness_mm=1.0), seed=2)
+    assert stored.qc["psf_source"] == "host vessels (stored with the host)"
+    assert stored.qc["host_psf_sigma_xy_mm"] == 0.8

@@ -142,8 +142,9 @@ def test_resume_key_follows_renderer_version_seed_derivation_and_host_facts(
               root / "meta" / "SCREEN_hosts.csv")
     assert render_case(job).status == "done"  # and a measured host fact
     record = read_json(case_dir / "render.json")
-    assert record["host_facts"] == {"lung_density_hu": -820.0}
-    assert record["backend_qc"]["host_facts"] == {"lung_density_hu": -820.0}
+    assert record["host_facts"] == {"lung_density_hu": -820.0, "psf_sigma_xy_mm": None}
+    assert record["backend_qc"]["host_facts"] == {"lung_density_hu": -820.0,
+                                                  "psf_sigma_xy_mm": None}
     ct = read_volume(case_dir / "ct.nii.gz").array
     lungs = np.isin(thorax.array, (28, 29, 30, 31, 32))
     assert float(np.median(ct[lungs])) == pytest.approx(-820.0, abs=4.0)

@@ -14,7 +14,11 @@ from lesiontrials.insert.transplant import resample_donor
 from lesiontrials.io import Volume, VolumeKind, write_volume
 from lesiontrials.lesion_text import LesionDescriptors
 from lesiontrials.records import InsertedNodule
-from lesiontrials.render.appearance.lesion import lesion_layer, sample_lesion_params
+from lesiontrials.render.appearance.lesion import (
+    lesion_layer,
+    sample_lesion_params,
+    with_host_edge,
+)
 from lesiontrials.render.appearance.shape_source import donor_shape
 from lesiontrials.shape_field import (
     ShapeField,
@@ -72,15 +76,18 @@ def test_same_nodule_from_fine_and_coarse_donor_grids_renders_alike() -> None:
     filtering the binary mask instead of its signed distance, 3 mm and 3×3×4 mm donors gave
     0.067 and 0.098.)"""
     shape = (60, 60, 40)
+    # the layer's edge as a trial draws it before the host's blur (RENDER_VERSION 8: the
+    # margin's own width; the host's blur, ≥ 0.5 mm on every host measured, added here)
+    params = with_host_edge(_plain(), 0.5)  # type: ignore[arg-type]
     fine = ellipsoid_mask(RADII, (0.5,) * 3, centre_mm=(0.13, -0.21, 0.37))
     nodule = _placed(fine, (0.5,) * 3, SCREENING, shape)
-    reference = _alpha(shape_from_mask(fine, (0.5,) * 3), nodule, SCREENING, shape)
+    reference = _alpha(shape_from_mask(fine, (0.5,) * 3), nodule, SCREENING, shape, params)
     support = reference > 0.01
     for source, tolerance in (((1.0, 1.0, 1.0), 0.025), ((3.0, 3.0, 3.0), 0.065),
                               ((3.0, 3.0, 4.0), 0.085),
                               ((0.7, 0.7, 2.5), 0.06), ((0.7, 0.7, 5.0), 0.13)):
         donor = ellipsoid_mask(RADII, source, centre_mm=(0.4, 0.1, -0.3))
-        alpha = _alpha(shape_from_mask(donor, source), nodule, SCREENING, shape)
+        alpha = _alpha(shape_from_mask(donor, source), nodule, SCREENING, shape, params)
         assert np.abs(alpha - reference)[support].mean() < tolerance, source
 
 
@@ -145,12 +152,15 @@ def test_thick_slice_donor_has_no_flat_top_on_a_fine_host(
     side — no slab of equal slices, no step at the donor's slice boundaries — and the
     area profile stays close to the 0.5 mm donor's (L1 distance / total)."""
     host, shape = (0.7, 0.7, 0.7), (44, 44, 44)
+    params = with_host_edge(_plain(), 0.5)  # type: ignore[arg-type]  # as a trial draws it
     fine = ellipsoid_mask(RADII, (0.5,) * 3)
     nodule = _placed(fine, (0.5,) * 3, host, shape)
-    reference = _alpha(shape_from_mask(fine, (0.5,) * 3), nodule, host, shape).sum(axis=(0, 1))
+    reference = _alpha(shape_from_mask(fine, (0.5,) * 3), nodule, host, shape,
+                       params).sum(axis=(0, 1))
     for phase in ((0.1, 0.2, 0.0), (0.1, 0.2, 1.3), (0.0, 0.0, 0.6)):
         donor = ellipsoid_mask(RADII, spacing, centre_mm=phase)
-        area = _alpha(shape_from_mask(donor, spacing), nodule, host, shape).sum(axis=(0, 1))
+        area = _alpha(shape_from_mask(donor, spacing), nodule, host, shape,
+                      params).sum(axis=(0, 1))
         assert np.abs(area - reference).sum() / reference.sum() < 0.3, phase
         assert _rounded(area), (phase, area)
 

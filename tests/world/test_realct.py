@@ -412,6 +412,32 @@ def test_host_facts_measure_the_lung_median() -> None:
     ct[labels == 28] = -820
     ct[2, 2, 3] = 50  # a vessel does not move the median much
     facts = host_facts(Volume(ct, np.eye(4)), labels)
-    assert facts == {"lung_density_hu": -860.0}
+    assert facts["lung_density_hu"] == -860.0
+    assert np.isnan(facts["psf_sigma_xy_mm"])  # a one-voxel vessel: no measurable edge
+
+
+def test_host_facts_measure_the_vessels_blur() -> None:
+    """Two 4–5 mm vessels blurred in-plane by 0.9 mm: the stored PSF is that blur. A third,
+    sharp 'vessel' (the host's own lesion, blurred by 0.2 mm) counts unless it is given as
+    the lesion, whose 20 mm surroundings are left out."""
+    from scipy import ndimage
+
+    spacing = (0.6, 0.6, 2.0)
+    axis = np.arange(120) * spacing[0]
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    vessels = np.zeros((120, 120), np.float32)
+    for cx, cy, r in ((15.0, 15.0, 2.5), (15.0, 45.0, 2.0)):
+        vessels[np.hypot(x - cx, y - cy) <= r] = 1.0
+    sharp = (np.hypot(x - 55.0, y - 55.0) <= 4.0).astype(np.float32)
+    image = -850.0 + 890.0 * np.maximum(ndimage.gaussian_filter(vessels, 0.9 / spacing[0]),
+                                        ndimage.gaussian_filter(sharp, 0.2 / spacing[0]))
+    ct = np.rint(np.repeat(image[:, :, None], 6, axis=2)).astype(np.int16)
+    labels = np.full(ct.shape, 28, np.uint8)
+    volume = Volume(ct, np.diag([*spacing, 1.0]))
+    lesion = np.repeat((sharp > 0)[:, :, None], 6, axis=2)
+    with_lesion = host_facts(volume, labels)["psf_sigma_xy_mm"]
+    assert host_facts(volume, labels, lesion=lesion)["psf_sigma_xy_mm"] == pytest.approx(
+        0.9, rel=0.2)
+    assert with_lesion < 0.8  # the sharp object would have counted as a vessel
     assert np.isnan(host_facts(Volume(ct, np.eye(4)), np.zeros_like(labels))[
         "lung_density_hu"])

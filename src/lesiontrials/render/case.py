@@ -53,6 +53,7 @@ from lesiontrials.render.appearance.shape_source import (
     donor_mask_path,
     donor_shape,
 )
+from lesiontrials.render.appearance.texture_source import donor_texture
 from lesiontrials.render.backends.registry import (
     host_acquisition,
     host_facts,
@@ -68,8 +69,10 @@ from lesiontrials.seeding import int_seed
 #: Bump when a backend's output for the same inputs changes (resume key).
 #: 5: thick-slice donors joined by a cubic spline; 6: a case's CT may be an axial slab
 #: (``ct_z_range_mm``); 7: donors on about isotropic voxels (phantom natives, 1 mm) shaped
-#: from their mask's smoothed signed distance (shape_field.py).
-RENDER_VERSION = 7
+#: from their mask's smoothed signed distance (shape_field.py); 8: a lesion's edge is the
+#: host's own vessel-edge blur plus its margin's (margin 5 adds none), lesion texture
+#: from its descriptor's HU distribution.
+RENDER_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,14 @@ def _load_lesions(job: RenderJob, record: InsertRecord, labels: Volume) -> list[
                              fix="re-run `lesiontrials insert` for this trial")
         crop = read_volume(path)
         mask = mask_in_host_grid(crop.array, crop.affine, labels.affine, labels.shape)
+        texture = donor_texture(job.data_root, nodule, job.decoded_cache)
         specs.append(LesionSpec(mask=mask, index=nodule.nodule_index,
                                 descriptors=lesion_descriptors(nodule,
                                                                appearance=job.appearance),
                                 shape_field=donor_shape(job.data_root, nodule,
-                                                        job.decoded_cache)))
+                                                        job.decoded_cache),
+                                texture_quantiles_hu=() if texture is None
+                                else texture.quantiles_hu))
     return specs
 
 

@@ -104,14 +104,20 @@ class HostFacts:
     ``lung_density_hu``: median HU of the host's lung voxels (all lobes) in its own CT —
     the standard "median lung density"; the analytic renderer sets its parenchyma level so
     that the painted lungs have this median.
+    ``psf_sigma_xy_mm``: the in-plane blur (Gaussian SD, mm) the host's own vessel edges
+    show (:func:`lesiontrials.vessel_edges.vessel_edge_sigma_mm`); the host-CT renderer
+    blurs a lesion by it, so a sharp margin is as sharp as the host's vessels.
     """
 
     lung_density_hu: float | None = None
+    psf_sigma_xy_mm: float | None = None
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any] | None) -> HostFacts:
         """From a ``meta/{DS}_hosts.csv`` row; missing or NaN values stay unknown."""
-        return cls(lung_density_hu=_number((record or {}).get("lung_density_hu")))
+        row = record or {}
+        return cls(lung_density_hu=_number(row.get("lung_density_hu")),
+                   psf_sigma_xy_mm=_number(row.get("psf_sigma_xy_mm")))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +133,9 @@ class LesionSpec:
     descriptors: LesionDescriptors = field(default_factory=LesionDescriptors)
     index: int = 0
     shape_field: ShapeField | None = None
+    # the donor's own texture (quantiles of its core HU about the mean, less its scan's
+    # noise: render/appearance/texture_source.py); empty: textured from the descriptors
+    texture_quantiles_hu: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

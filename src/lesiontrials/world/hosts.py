@@ -111,7 +111,7 @@ def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
                       "shape": "x".join(map(str, example.ct.shape)),
                       "spacing_mm": "x".join(f"{s:.4g}" for s in spacing),
                       "n_native_nodules": 0 if lesion is None else 1, "source": example.source,
-                      "license": example.license, **host_facts(example.ct, labels)})
+                      "license": example.license, **host_facts(example.ct, labels, lesion=lesion)})
     write_csv(pd.concat([f for f in frames if len(f)], ignore_index=True),
               root.profiles_csv(REAL_SOURCE))
     write_csv(pd.DataFrame(hosts), root.meta_csv(REAL_SOURCE, "hosts"))

@@ -50,6 +50,7 @@ from lesiontrials.anatomy import (
     Side,
 )
 from lesiontrials.io import Volume, check_same_grid, read_volume
+from lesiontrials.vessel_edges import vessel_edge_sigma_mm
 from lesiontrials.world.packaged import (
     REAL_CT_FILES,
     UNANNOTATED_CT_FILES,
@@ -219,13 +220,19 @@ def segment_host(
     return _summarise(labels, ct, lesion, carina_z, truncated)
 
 
-def host_facts(ct: Volume, labels: np.ndarray) -> dict[str, float]:
-    """Anatomy facts the renderer takes from a real host (columns of ``meta/{DS}_hosts.csv``,
+def host_facts(ct: Volume, labels: np.ndarray, *, lesion: np.ndarray | None = None
+               ) -> dict[str, float]:
+    """Facts the renderer takes from a real host (columns of ``meta/{DS}_hosts.csv``,
     read as :class:`lesiontrials.render.HostFacts`): ``lung_density_hu``, the median HU of
-    the voxels the host label map holds as lung (all lobes; NaN without lungs)."""
+    the voxels the host label map holds as lung (all lobes; NaN without lungs), and
+    ``psf_sigma_xy_mm``, the in-plane blur its vessel edges show, 20 mm or more from its
+    own ``lesion`` (:func:`~lesiontrials.vessel_edges.vessel_edge_sigma_mm`; NaN when no
+    vessel edge is measurable — the renderer then says so in its QC)."""
     lungs = np.isin(labels, LOBE_LABELS)
     median = float(np.median(ct.array[lungs])) if lungs.any() else float("nan")
-    return {"lung_density_hu": round(median, 1)}
+    sigma = vessel_edge_sigma_mm(ct.array, lungs, ct.spacing_mm, exclude=lesion)
+    return {"lung_density_hu": round(median, 1),
+            "psf_sigma_xy_mm": float("nan") if sigma is None else round(sigma, 3)}
 
 
 def _summarise(labels: np.ndarray, ct: Volume, lesion: np.ndarray | None,

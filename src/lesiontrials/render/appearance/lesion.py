@@ -8,12 +8,16 @@ over its background: ``hu = background·(1 − α) + lesion_hu·α``.
 
 HU targets (non-contrast, before blur and noise): solid core 35 HU (10…60), ground glass
 −600 HU (−700…−450), calcium 500…900 HU, fat −90 HU, fluid 10 HU, cavity air −950 HU.
-Margin score 5 (sharp) gives a 0.25 mm edge, score 1 (poorly defined) a 2.05 mm edge.
+Edge: a lesion is blurred by the host's own system response — the blur its vessel edges
+show (:mod:`lesiontrials.vessel_edges`) — and its margin adds an intrinsic width on top
+(Gaussian SD ``MARGIN_EDGE_MM_PER_SCORE × (5 − margin)``, added in quadrature): margin 5
+(sharp) adds nothing, so a sharp lesion is exactly as sharp as the host's vessels; margin 1
+(poorly defined) adds 1.8 mm.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,6 +45,11 @@ GGO_HU = (-600.0, -700.0, -450.0)
 CALCIUM_HU = (500.0, 900.0)
 SPICULE_TIP_MM = 0.3  # strand width at its tip
 SPICULE_EDGE_MM = 0.3  # the strand's edge (segment_opacity's default)
+MARGIN_EDGE_MM_PER_SCORE = 0.45  # intrinsic edge SD per margin score below 5 (sharp)
+#: The narrowest edge the layer is drawn with (SD, mm): half the sub-sample pitch (≤ 0.5 mm),
+#: so the supersampled opacity integrates the edge instead of aliasing a hard step; a
+#: backend that blurs the layer takes this much (``anti_alias_variance``) out of its blur.
+MIN_EDGE_MM = 0.25
 INTERNAL_HU = {Internal.FAT: -90.0, Internal.FLUID: 10.0, Internal.AIR: -950.0}
 
 
@@ -51,7 +60,7 @@ class LesionParams:
     descriptors: LesionDescriptors
     solid_hu: float
     ggo_hu: float
-    edge_mm: float
+    edge_mm: float  # intrinsic edge SD (mm) the margin adds to the host's blur
     core_offset: tuple[float, float, float]  # fraction of the radius
     lobe_axes: tuple[tuple[float, float, float], ...]
     lobe_weights: tuple[float, ...]
@@ -66,11 +75,12 @@ class LesionParams:
     # when given, the texture is this copula instead of texture_sd_hu × a Gaussian field
     texture_quantiles_hu: tuple[float, ...] = ()
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, float | int | str]:
         return {"solid_hu": round(self.solid_hu, 1), "ggo_hu": round(self.ggo_hu, 1),
                 "edge_mm": round(self.edge_mm, 2), "spicules": len(self.spicules),
                 "calc_hu": round(self.calc_hu, 1), "calc_foci": len(self.calc_foci),
-                "texture_sd_hu": round(self.texture_sd_hu, 1)}
+                "texture_sd_hu": round(self.texture_sd_hu, 1),
+                "texture_source": "donor_hu" if self.texture_quantiles_hu else "descriptor"}
 
 
 @dataclass(frozen=True)
@@ -107,9 +117,12 @@ def _calc_foci(d: LesionDescriptors, rng: np.random.Generator
     return ()
 
 
-def sample_lesion_params(descriptors: LesionDescriptors, *, rng: np.random.Generator
-                         ) -> LesionParams:
-    """Decide one lesion's appearance from its descriptors (all randomness is here)."""
+def sample_lesion_params(descriptors: LesionDescriptors, *, rng: np.random.Generator,
+                         texture_quantiles_hu: tuple[float, ...] = ()) -> LesionParams:
+    """Decide one lesion's appearance from its descriptors (all randomness is here).
+    ``texture_quantiles_hu``: the donor's own texture where it has one
+    (:mod:`~lesiontrials.render.appearance.texture_source`); it replaces the descriptors'
+    Gaussian texture (the same draws are made either way)."""
     d = descriptors
     spic_count = round(3.0 * (d.spiculation - 1.0)) + (int(rng.integers(0, 3))
                                                        if d.spiculation > 1.5 else 0)
@@ -121,7 +134,7 @@ def sample_lesion_params(descriptors: LesionDescriptors, *, rng: np.random.Gener
         descriptors=d,
         solid_hu=float(np.clip(rng.normal(SOLID_HU[0], 8.0), SOLID_HU[1], SOLID_HU[2])),
         ggo_hu=float(np.clip(rng.normal(GGO_HU[0], 40.0), GGO_HU[1], GGO_HU[2])),
-        edge_mm=0.25 + 0.45 * (5.0 - d.margin),
+        edge_mm=MARGIN_EDGE_MM_PER_SCORE * (5.0 - d.margin),
         core_offset=tuple(float(x) * rng.uniform(0.0, 0.3) for x in _unit(rng)),  # type: ignore[arg-type]
         lobe_axes=tuple(_unit(rng) for _ in range(n_lobes)),
         lobe_weights=tuple(float(w) for w in rng.uniform(0.5, 1.0, n_lobes)),
@@ -130,6 +143,7 @@ def sample_lesion_params(descriptors: LesionDescriptors, *, rng: np.random.Gener
         calc_foci=_calc_foci(d, rng),
         texture_seed=int(rng.integers(0, 2**31 - 1)),
         texture_sd_hu=textured * d.heterogeneity,
+        texture_quantiles_hu=tuple(texture_quantiles_hu),
     )
 
 
@@ -164,6 +178,26 @@ def _layer_box(tight: NoduleMask, centroid: np.ndarray, field: ShapeField, pad_m
                  for a, b, g, n in zip(lo, hi, grown, shape, strict=True))
 
 
+def drawn_edge_mm(params: LesionParams) -> float:
+    """The edge SD (mm) the layer is drawn with: the margin's, at least ``MIN_EDGE_MM``."""
+    return max(params.edge_mm, MIN_EDGE_MM)
+
+
+def anti_alias_variance(params: LesionParams) -> float:
+    """The edge variance (mm²) drawn beyond the margin's own (``MIN_EDGE_MM`` at a sharp
+    margin): what a backend's blur of the layer leaves out so the total is unchanged."""
+    return drawn_edge_mm(params) ** 2 - params.edge_mm**2
+
+
+def with_host_edge(params: LesionParams, host_edge_mm: float) -> LesionParams:
+    """``params`` with the host's own edge blur (SD, mm) added in quadrature to the
+    margin's: for a renderer that blurs the lesion with its scanner model but whose
+    anatomy (vessels) is drawn with a softer edge than that model alone gives."""
+    if host_edge_mm <= 0:
+        return params
+    return replace(params, edge_mm=float(np.hypot(params.edge_mm, host_edge_mm)))
+
+
 def lesion_layer(params: LesionParams, *, mask: NoduleMask,
                  spacing_mm: tuple[float, float, float],
                  shape: tuple[int, int, int], field: ShapeField | None = None) -> LesionLayer:
@@ -172,7 +206,10 @@ def lesion_layer(params: LesionParams, *, mask: NoduleMask,
     ``field`` is the lesion's continuous shape (from its donor mask at the donor's own
     resolution, :func:`~lesiontrials.shape_field.shape_from_mask`); without one
     the shape is built from ``mask`` itself. Its centroid is put on the mask's centroid; the
-    opacity is averaged over sub-samples of every voxel (partial volume)."""
+    opacity is averaged over sub-samples of every voxel (partial volume); its edge is the
+    margin's intrinsic width ``params.edge_mm`` (0 for a sharp margin: the host's blur,
+    applied by the backend, is then the only one), drawn at least ``MIN_EDGE_MM`` wide
+    against aliasing (:func:`anti_alias_variance`)."""
     tight = mask.tight()
     field = field if field is not None else shape_from_mask(tight.mask, spacing_mm)
     radius = max(field.radius_mm, 0.5)
@@ -214,13 +251,14 @@ def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarr
     of a strand are sub-sampled (each strand only near itself); elsewhere the opacity is
     flat across the voxel (0 or 1 to within 0.2 %) and the centre's value is used."""
     radius = max(field.radius_mm, 0.5)
+    edge = drawn_edge_mm(params)
     strands = [(np.asarray(v, dtype=np.float32) * 0.7 * radius,
                 np.asarray(v, dtype=np.float32) * (1.0 + length) * radius, width)
                for v, length, width in params.spicules]
     half_diagonal = 0.5 * float(np.linalg.norm(spacing_mm))
     centre_sd = _shaped_distance(params, field, offsets_mm)
-    alpha = soft_edge(centre_sd, params.edge_mm)
-    need = np.abs(centre_sd) < half_diagonal + 3.0 * params.edge_mm
+    alpha = soft_edge(centre_sd, edge)
+    need = np.abs(centre_sd) < half_diagonal + 3.0 * edge
     near_strand = []
     for start, end, width in strands:
         np.maximum(alpha, segment_opacity(offsets_mm, start, end, width, SPICULE_TIP_MM),
@@ -235,7 +273,7 @@ def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarr
     total = np.zeros(points.shape[1], dtype=np.float32)
     for shift in shifts:
         moved = points + shift[:, None]
-        sample = soft_edge(_shaped_distance(params, field, moved), params.edge_mm)
+        sample = soft_edge(_shaped_distance(params, field, moved), edge)
         for (start, end, width), index in zip(strands, strand_points, strict=True):
             strand = segment_opacity(moved[:, index], start, end, width, SPICULE_TIP_MM)
             sample[index] = np.maximum(sample[index], strand)

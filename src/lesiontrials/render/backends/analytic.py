@@ -9,6 +9,12 @@ labels lack (:mod:`~lesiontrials.render.appearance.texture`), composites the les
 in-plane PSF and noise with a ramp-times-apodisation NPS, both in the Fourier domain, with
 an SD that follows dose, kVp, kernel, slice thickness and the patient's water-equivalent
 diameter. Partial volume comes from the blur of the hard label boundaries.
+
+Lesion edges: the painted vessels are softer than the scanner's PSF alone makes them (they
+are drawn on a coarse grid with a soft tube profile), so a lesion gets, before the scanner,
+the in-plane blur those vessels show in the painted anatomy
+(:func:`anatomy_edge_sigma_mm`, on at most :data:`EDGE_SLICES` lung slices) added to its
+margin's — a sharp lesion is as sharp as this image's vessels, as on a real host.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from lesiontrials.render.appearance.lesion import (
     composite,
     lesion_layer,
     sample_lesion_params,
+    with_host_edge,
 )
 from lesiontrials.render.appearance.partial_volume import through_plane_partial_volume
 from lesiontrials.render.appearance.texture import (
@@ -46,7 +53,12 @@ from lesiontrials.render.appearance.texture import (
     paint_lungs,
     sample_lung_params,
 )
-from lesiontrials.render.appearance.tissue import TISSUES, mean_lut, sample_tissue_means
+from lesiontrials.render.appearance.tissue import (
+    LUNG_LABELS,
+    TISSUES,
+    mean_lut,
+    sample_tissue_means,
+)
 from lesiontrials.render.backends.scanner import (
     gaussian_mtf,
     noise_sd_hu,
@@ -62,6 +74,18 @@ from lesiontrials.render.interface import (
     RenderResult,
     to_hu_int16,
 )
+from lesiontrials.vessel_edges import vessel_edge_sigma_mm
+
+EDGE_SLICES = 6  # lung slices the painted vessels' edge is measured on
+
+
+def anatomy_edge_sigma_mm(volume: np.ndarray, labels: np.ndarray,
+                          spacing_mm: tuple[float, float, float]) -> float | None:
+    """The in-plane blur (Gaussian SD, mm) the painted (pre-scanner) vessels show;
+    ``None`` when no vessel edge is measurable (coarse grids: vessels under 3 mm wide)."""
+    lung = np.isin(labels, LUNG_LABELS)
+    sigma = vessel_edge_sigma_mm(volume, lung, spacing_mm, max_slices=EDGE_SLICES)
+    return None if sigma is None else round(sigma, 3)  # as recorded in the QC
 
 
 @dataclass(frozen=True)
@@ -84,7 +108,9 @@ def sample_analytic_params(rng: np.random.Generator, lesions: Sequence[LesionSpe
     so the rest of the render does not depend on which facts are known)."""
     means = sample_tissue_means(rng)
     lungs, body, bone = sample_lung_params(rng), sample_body_params(rng), sample_bone_params(rng)
-    lesion_params = tuple(sample_lesion_params(spec.descriptors, rng=rng) for spec in lesions)
+    lesion_params = tuple(sample_lesion_params(spec.descriptors, rng=rng,
+                                               texture_quantiles_hu=spec.texture_quantiles_hu)
+                          for spec in lesions)
     return AnalyticParams(means, lungs, body, bone, lesion_params,
                           int(rng.integers(0, 2**63 - 1)), facts or HostFacts())
 
@@ -154,9 +180,10 @@ def render_analytic(labels: np.ndarray, spacing_mm: tuple[float, float, float],
     volume = paint_anatomy(labels, spacing_mm, params, texture=texture,
                            slice_thickness_mm=acquisition.slice_thickness_mm if blur else None)
     targets = []
+    edge_sigma = anatomy_edge_sigma_mm(volume, labels, spacing_mm) if lesions else None
     for spec, lesion_params in zip(lesions, params.lesions, strict=True):
-        layer = lesion_layer(lesion_params, mask=spec.mask, spacing_mm=spacing_mm,
-                             shape=labels.shape, field=spec.shape_field)
+        layer = lesion_layer(with_host_edge(lesion_params, edge_sigma or 0.0), mask=spec.mask,
+                             spacing_mm=spacing_mm, shape=labels.shape, field=spec.shape_field)
         composite(volume, layer)
         targets.append({"index": spec.index, "target_mean_hu": round(layer.target_mean_hu, 1),
                         **lesion_params.summary()})
@@ -172,6 +199,8 @@ def render_analytic(labels: np.ndarray, spacing_mm: tuple[float, float, float],
         "water_diameter_mm": round(diameter, 1), "expected_noise_sd_hu": round(sd, 2),
         "nps_peak_cyc_per_mm": nps_peak_cyc_per_mm(acquisition),
         "psf_sigma_mm": [round(s, 3) for s in psf_sigma_mm(acquisition)],
+        # the painted vessels' own edge, added to every lesion's (None: not measurable)
+        "anatomy_edge_sigma_mm": edge_sigma,
         "tissue_means_hu": {k: round(v, 1) for k, v in params.tissue_means.items()},
         "host_facts": params.facts.to_dict(),
         "lesions": targets, "seconds": round(time.perf_counter() - start, 3),

@@ -2,8 +2,11 @@
 
 For each lesion: draw its layer from its descriptors
 (:mod:`~lesiontrials.render.appearance.lesion`), blur opacity and premultiplied HU with
-the host's PSF (z from the slice thickness, in-plane
-estimated from the host's lung/chest-wall edges), composite over the host
+the host's PSF (z from the slice thickness; in-plane the blur the host's own vessel edges
+show, :func:`~lesiontrials.vessel_edges.vessel_edge_sigma_mm`, measured once by the world
+build and stored with the host — so a lesion with the sharpest margin is exactly as sharp
+as the host's vessels, and softer margins add their own width on top; where no vessel
+edge is measurable, the lung/chest-wall edge, and the QC says which), composite over the host
 (``host·(1 − α) + blur(α·hu)``) and restore the noise the lesion hides: noise with the
 host's own SD and NPS (measured in soft tissue of the neighbouring slices,
 :mod:`~lesiontrials.render.fidelity.noise_measure`) × ``sqrt(1 − (1 − α)²)``. Every change is
@@ -25,6 +28,7 @@ from lesiontrials import anatomy
 from lesiontrials.geometry import Box
 from lesiontrials.render.appearance.lesion import (
     LesionLayer,
+    anti_alias_variance,
     lesion_layer,
     mask_in_box,
     sample_lesion_params,
@@ -38,6 +42,7 @@ from lesiontrials.render.backends.scanner import (
 )
 from lesiontrials.render.fidelity.noise_measure import NoiseEstimate, estimate_noise, noise_like
 from lesiontrials.render.interface import Acquisition, LesionSpec, RenderResult
+from lesiontrials.vessel_edges import vessel_edge_sigma_mm
 
 HOST_MARGIN_MM = 15.0
 _SLAB_MM = 20.0  # noise is measured in soft tissue within this distance along z
@@ -143,9 +148,24 @@ class HostCTRenderer:
 
     name = "host-ct"
 
-    def __init__(self, *, ct: np.ndarray, margin_mm: float = HOST_MARGIN_MM) -> None:
+    def __init__(self, *, ct: np.ndarray, margin_mm: float = HOST_MARGIN_MM,
+                 psf_sigma_xy_mm: float | None = None) -> None:
+        """``psf_sigma_xy_mm``: the host's in-plane blur as stored by the world build
+        (:class:`~lesiontrials.render.HostFacts`); ``None``: measured here on ``ct``."""
         self.ct = ct
         self.margin_mm = margin_mm
+        self.psf_sigma_xy_mm = psf_sigma_xy_mm
+
+    def in_plane_psf(self, labels: np.ndarray, spacing_mm: tuple[float, float, float]
+                     ) -> tuple[float, str]:
+        """The in-plane PSF SD (mm) and where it comes from."""
+        if self.psf_sigma_xy_mm is not None:
+            return self.psf_sigma_xy_mm, "host vessels (stored with the host)"
+        sigma = vessel_edge_sigma_mm(self.ct, np.isin(labels, LUNG_LABELS), spacing_mm)
+        if sigma is not None:
+            return sigma, "host vessels (measured at render)"
+        return (estimate_inplane_sigma_mm(self.ct, labels, spacing_mm),
+                "lung/chest-wall edge (no measurable vessel edge)")
 
     def render(self, *, labels: np.ndarray, spacing_mm: tuple[float, float, float],
                lesions: Sequence[LesionSpec], acquisition: Acquisition,
@@ -154,8 +174,10 @@ class HostCTRenderer:
             raise ValueError(f"host CT shape {self.ct.shape} != label shape {labels.shape}")
         start = time.perf_counter()
         rng = np.random.default_rng(seed)
-        params = [sample_lesion_params(spec.descriptors, rng=rng) for spec in lesions]
-        in_plane = estimate_inplane_sigma_mm(self.ct, labels, spacing_mm)
+        params = [sample_lesion_params(spec.descriptors, rng=rng,
+                                       texture_quantiles_hu=spec.texture_quantiles_hu)
+                  for spec in lesions]
+        in_plane, psf_source = self.in_plane_psf(labels, spacing_mm)
         sigma = lesion_blur_mm((in_plane, in_plane, psf_sigma_mm(acquisition)[2]), spacing_mm)
         out = self.ct.astype(np.float32)
         records: list[dict[str, Any]] = []
@@ -166,13 +188,17 @@ class HostCTRenderer:
             estimate = host_noise(self.ct, labels, layer.box, spacing_mm)
             noise, sd = _crop_noise(estimate, layer.alpha.shape, spacing_mm,
                                     acquisition, rng)
-            insert_layer(out, layer, mask_crop, spacing_mm=spacing_mm, sigma_mm=sigma,
+            extra = anti_alias_variance(p)  # already drawn into the layer's edge
+            own = tuple(float(np.sqrt(max(s**2 - extra, 0.0))) for s in sigma)
+            insert_layer(out, layer, mask_crop, spacing_mm=spacing_mm,
+                         sigma_mm=own,  # type: ignore[arg-type]
                          noise=noise, margin_mm=self.margin_mm)
             peak = estimate.peak_cyc_per_mm if estimate else nps_peak_cyc_per_mm(acquisition)
             records.append({"index": spec.index, "local_noise_sd_hu": round(sd, 2),
                             "local_nps_peak_cyc_per_mm": round(peak, 3),
                             "target_mean_hu": round(layer.target_mean_hu, 1), **p.summary()})
-        qc = {"psf_sigma_mm": [round(s, 3) for s in sigma], "margin_mm": self.margin_mm,
+        qc = {"psf_sigma_mm": [round(s, 3) for s in sigma], "psf_source": psf_source,
+              "host_psf_sigma_xy_mm": round(in_plane, 3), "margin_mm": self.margin_mm,
               "lesions": records, "seconds": round(time.perf_counter() - start, 3)}
         np.rint(out, out=out)  # keep the host's own range (e.g. −2048 outside the FOV)
         return RenderResult(hu=np.clip(out, -32768, 32767).astype(np.int16), qc=qc)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lesiontrials.render.appearance.lesion import composite, lesion_layer
+from lesiontrials.render.appearance.lesion import composite, lesion_layer, with_host_edge
 from lesiontrials.render.backends.analytic import (
     apply_scanner,
     paint_anatomy,
@@ -125,8 +125,10 @@ class PhysicsRenderer:
         slab = lesion_slab(lesions, labels.shape[2], self.slab_slices)
         clean = paint_anatomy(labels, spacing_mm, params,
                               slice_thickness_mm=acquisition.slice_thickness_mm)
+        edge_sigma = base.qc.get("anatomy_edge_sigma_mm") or 0.0  # as the analytic base's
         for spec, lesion_params in zip(lesions, params.lesions, strict=True):
-            composite(clean, lesion_layer(lesion_params, mask=spec.mask, spacing_mm=spacing_mm,
+            composite(clean, lesion_layer(with_host_edge(lesion_params, edge_sigma),
+                                          mask=spec.mask, spacing_mm=spacing_mm,
                                           shape=labels.shape, field=spec.shape_field))
         apply_scanner(clean, spacing_mm, acquisition, noise_sd=0.0, seed=0, blur=True)
         recon = physics_slab(clean[:, :, slab], pixel_mm=spacing_mm[0], acquisition=acquisition,

@@ -103,7 +103,8 @@ def make_backend(name: str, *, root: DataRoot, host: dict[str, Any], labels: Vol
         assert path is not None
         ct = host_ct if host_ct is not None else read_volume(path)
         check_same_grid(labels, ct, path_a="labels.nii.gz", path_b=path)
-        return HostCTRenderer(ct=ct.array)
+        facts = facts if facts is not None else host_facts(root, host)
+        return HostCTRenderer(ct=ct.array, psf_sigma_xy_mm=facts.psf_sigma_xy_mm)
     if name == "maisi":
         from lesiontrials.render.backends.maisi import renderer_from_env
 
