@@ -129,3 +129,18 @@ def test_a_vessel_through_ground_glass_does_not_set_its_edge() -> None:
     assert plain is not None and outer is not None
     assert outer.width_mm == pytest.approx(WIDTH_PER_SIGMA * 0.8, rel=0.2)
     assert plain.width_mm < 0.7 * outer.width_mm
+
+
+def test_exclusion_zone_equals_the_whole_volume_distance_transform() -> None:
+    """The lesion's exclusion zone is computed on a box around it (memory); it must be the
+    same voxels as the whole-volume distance transform gives, on anisotropic grids."""
+    from lesiontrials.vessel_edges import _within_mm
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        mask = np.zeros((60, 50, 30), dtype=bool)
+        centre = rng.integers(0, [60, 50, 30])
+        mask[tuple(slice(max(0, int(c) - 2), int(c) + 3) for c in centre)] = True
+        spacing = tuple(float(s) for s in rng.uniform(0.5, 3.0, 3))
+        distance = float(rng.uniform(3.0, 25.0))
+        whole = ndimage.distance_transform_edt(~mask, sampling=spacing) <= distance
+        assert np.array_equal(_within_mm(mask, distance, spacing), whole)

@@ -98,6 +98,25 @@ VESSEL_FROM_HU = -500.0  # lung voxels above this are vessels (or other solid ti
 PARENCHYMA_BELOW_HU = -700.0
 
 
+def _within_mm(mask: np.ndarray, distance_mm: float,
+               spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Voxels at most ``distance_mm`` (Euclidean, world mm) from ``mask`` (bool, not empty).
+    The distance transform runs only on ``mask``'s bounding box grown by ``distance_mm``:
+    every voxel outside it is farther than that along one axis, and the box holds every
+    voxel of ``mask``, so the result equals the whole-volume transform's at a fraction of
+    its memory (a 512² CT's float64 distances and int32 indices are ~0.5 GB)."""
+    sub = []
+    for axis, step in enumerate(spacing_mm):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        where = np.flatnonzero(np.any(mask, axis=other))
+        pad = int(np.ceil(distance_mm / step))
+        sub.append(slice(max(0, int(where[0]) - pad), int(where[-1]) + 1 + pad))
+    box = tuple(sub)
+    near = np.zeros(mask.shape, dtype=bool)
+    near[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_mm) <= distance_mm
+    return near
+
+
 def vessel_edge_width(ct: np.ndarray, lung: np.ndarray, spacing_mm: tuple[float, float, float],
                       *, exclude: np.ndarray | None = None, exclude_mm: float = 20.0,
                       max_slices: int | None = None) -> EdgeWidth | None:
@@ -112,8 +131,7 @@ def vessel_edge_width(ct: np.ndarray, lung: np.ndarray, spacing_mm: tuple[float,
     lung = np.asarray(lung, dtype=bool)
     vessels = lung & (ct > VESSEL_FROM_HU)
     if exclude is not None and np.any(exclude):
-        far = ndimage.distance_transform_edt(~np.asarray(exclude, bool), sampling=spacing_mm)
-        vessels &= far > exclude_mm
+        vessels &= ~_within_mm(np.asarray(exclude, bool), exclude_mm, spacing_mm)
     with_lung = np.flatnonzero(lung.any(axis=(0, 1)))
     if with_lung.size == 0:
         return None
