@@ -88,6 +88,13 @@ def accuracy_figure(cells: pd.DataFrame, source: str) -> bytes | None:
     return png
 
 
+def transfer_title(table: pd.DataFrame) -> str:
+    """The scatter's title: how many cells it plots — those with both a synthetic and a
+    real accuracy (a cell without real items is not a point, so it is not counted)."""
+    plotted = table.dropna(subset=["synthetic", "real"])
+    return f"{len(plotted)} model × condition × task cells with both accuracies"
+
+
 def transfer_figure(table: pd.DataFrame) -> bytes | None:
     """Scatter of synthetic vs real accuracy per cell, coloured by task."""
     if not {"synthetic", "real"} <= set(table.columns):
@@ -97,12 +104,13 @@ def transfer_figure(table: pd.DataFrame) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plotted = table.dropna(subset=["synthetic", "real"])
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
-    for task, rows in table.groupby("task"):
+    for task, rows in plotted.groupby("task"):
         ax.scatter(100 * rows["synthetic"], 100 * rows["real"], label=str(task), s=22)
     ax.plot([0, 100], [0, 100], color="grey", linewidth=1, linestyle="--",
             label="equal accuracy")
-    ax.set_title(f"{len(table)} model × condition × task cells", fontsize=9)
+    ax.set_title(transfer_title(table), fontsize=9)
     ax.set_xlabel("synthetic accuracy (%)")
     ax.set_ylabel("real accuracy (%)")
     ax.set_xlim(0, 100)
