@@ -52,7 +52,8 @@ from lesiontrials.slicing.slices import (
 )
 from lesiontrials.slicing.windowing import axial_display
 
-SLICES_VERSION = 3  # 2: guided negatives carry a decoy overlay; 3: negatives keep off slab ends
+SLICES_VERSION = 3  # 2: guided negatives carry a decoy overlay; 3: negatives keep ≥ edge_mm off
+# the ends of every case volume (an axial slab or a whole scan)
 PARTS_DIR = "parts"
 #: decoy diameters (mm) when a set has no positive to copy sizes from: the task size bins'
 #: range, spread evenly (recorded in every item's digest like any parameter)
