@@ -80,6 +80,12 @@ def test_spheres_land_in_their_lobes_at_the_planned_size(tmp_path, world):
         assert np.allclose(centre, realised["centroid_mm"])
         assert np.allclose(centre, host.voxel_to_world(
             np.asarray(realised["centroid_voxel"]) + [0, 0, z0]))
+        # the plan's voxel positions are on the case's (slab) grid too
+        assert np.allclose(labels.voxel_to_world(planned["target_voxel"]), planned["target_mm"])
+        for adjustment in nodule["adjustments"]:
+            for key, value in adjustment["detail"].items():
+                if key.endswith("_voxel"):
+                    assert 0 <= value[2] < z1 - z0, (adjustment, key)
 
 
 def test_anisotropic_host_crop_grid_donors_and_scale(tmp_path, world):

@@ -182,7 +182,8 @@ def _insert(job: InsertJob, spec: CaseSpec, digest: str, start: float) -> dict[s
     record = _base_record(job, digest, status="done")
     record.update({
         "host": _host_info(spec, volume, slab),
-        "nodules": [_nodule_record(p, t) for p, t in zip(placed, truths, strict=True)],
+        "nodules": [_nodule_record(p, t, z_shift=shift)
+                    for p, t in zip(placed, truths, strict=True)],
         "host_natives": [{"uid": uid, "voxels": n.voxel_count,
                           "centroid_voxel": [float(v) for v in
                                              n.centroid_voxel() - np.array([0, 0, shift])]}
@@ -384,17 +385,32 @@ def _case_slab(job: InsertJob, spec: CaseSpec, labels: np.ndarray,
                        rng=rng_for(spec.seed, spec.case_uid, "slab"))
 
 
-def _nodule_record(item: Placed, realised: dict[str, Any]) -> dict[str, Any]:
+def _on_case_grid(detail: dict[str, Any], z_shift: int) -> dict[str, Any]:
+    """``detail`` with every ``*_voxel`` position moved ``z_shift`` slices down: placement
+    works on the whole host grid, the case's files (and ``realised``) on its slab."""
+    if not z_shift:
+        return dict(detail)
+    return {key: ([value[0], value[1], float(value[2]) - z_shift]
+                  if key.endswith("_voxel") and isinstance(value, list) and len(value) == 3
+                  else value)
+            for key, value in detail.items()}
+
+
+def _nodule_record(item: Placed, realised: dict[str, Any], *, z_shift: int = 0
+                   ) -> dict[str, Any]:
+    """One nodule's entry; every voxel position on the case's grid (a slab starts
+    ``z_shift`` slices into its host)."""
     spec = item.spec
     return {
         "nodule_index": spec.nodule_index, "primary": spec.primary,
         "donor_uid": spec.donor_uid, "donor_dataset": spec.donor_dataset,
         "label": spec.label, "donor_characteristics": dict(spec.characteristics),
         "appearance": spec.appearance, "mask_file": mask_file(spec.nodule_index),
-        "planned": item.planned, "realised": realised,
+        "planned": _on_case_grid(item.planned, z_shift), "realised": realised,
         "diameter_error_mm": diameter_error_mm(realised["equivalent_diameter_mm"],
                                                float(item.planned["diameter_mm"])),
-        "adjustments": [{"kind": a.kind, "detail": a.detail} for a in item.adjustments],
+        "adjustments": [{"kind": a.kind, "detail": _on_case_grid(a.detail, z_shift)}
+                        for a in item.adjustments],
         **({"growth": _growth(spec, realised)} if spec.growth_model else {}),
     }
 

@@ -15,11 +15,12 @@ from pydantic import Field
 
 from lesiontrials.records.base import MaybeFloat, StageRecord, Strict
 
-INSERT_SCHEMA_VERSION = 3
+INSERT_SCHEMA_VERSION = 4
 """Version of the insertion outputs; bump when a change alters what is written.
 Version 2 added repeat scans (``prior``, per nodule ``growth``); version 3 a case's axial
-slab of its host (``slab_z_voxels``/``slab_z_mm``); older files are refused (re-run
-``lesiontrials insert``)."""
+slab of its host (``slab_z_voxels``/``slab_z_mm``); version 4 puts a slab case's planned
+and adjustment voxel positions on the slab's grid, as ``realised`` already was; older
+files are refused (re-run ``lesiontrials insert``)."""
 
 Triple = tuple[float, float, float]
 
