@@ -98,6 +98,8 @@ def test_agreement_and_verdict_table():
     assert agreement["lobe"]["spearman_rho"] < agreement["presence"]["spearman_rho"]
     low, high = agreement["presence"]["spearman_rho_ci"]
     assert low <= agreement["presence"]["spearman_rho"] <= high
+    # without the report's per-task ρ the interval is the uncalibrated one, and says so
+    assert agreement["presence"]["spearman_rho_ci_rule"].startswith("cells only (not calibrated")
     verdicts = {"presence": {"donor_share": 0.6, "host_share": 0.1, "host_to_donor_ratio": 0.2,
                              "verdict": "donor-driven", "prediction": "transfers",
                              "leave_one_source_out": {"verdict_survives": True}}}
