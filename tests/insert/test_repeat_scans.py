@@ -104,3 +104,46 @@ def test_repeat_scans_are_identical_for_one_and_two_workers(tmp_path, world: Wor
                         for p in sorted(ws.cases_dir("t1").glob("*/*"))
                         if p.name != "insert_timing.json"})
     assert outputs[0] == outputs[1] and len(outputs[0]) >= 6
+
+
+def _ball(radius: int) -> np.ndarray:
+    grid = np.indices((2 * radius + 1,) * 3) - radius
+    return (grid**2).sum(axis=0) <= radius**2
+
+
+@pytest.mark.parametrize("native_gap_voxels", [1, 6])
+def test_a_grown_repeat_nodule_may_not_touch_the_hosts_own_nodule(native_gap_voxels: int):
+    """The repeat's position is fixed (the prior's centre), so nothing moves it away from a
+    host native: growing into one must fail the case, as touching a companion does."""
+    from lesiontrials import anatomy
+    from lesiontrials.geometry import NoduleMask
+    from lesiontrials.insert.arrange import arrange_case
+    from lesiontrials.insert.config import InsertConfig, InsertionError
+    from lesiontrials.insert.spec import NoduleSpec
+    from lesiontrials.io.volumes import Volume
+    from lesiontrials.measurements.host import HostAnatomy
+
+    lobe = anatomy.LOBE_LABEL_IDS[anatomy.Lobe("right_lung_upper_lobe")]
+    labels = np.full((48, 48, 48), lobe, dtype=np.uint8)
+    host = HostAnatomy(labels, (1.0, 1.0, 1.0), path="host_seg.nii.gz")
+    donor = Volume(_ball(3).astype(np.uint8), np.eye(4))
+    spec = NoduleSpec(
+        nodule_index=0, primary=True, donor_uid="d0", donor_dataset="test",
+        donor_mask_path="d0.nii.gz", placement="repeat",
+        target_lobe=anatomy.Lobe("right_lung_upper_lobe"), cc_pct=math.nan,
+        ml_pct=math.nan, ap_pct=math.nan, target_mm=(20.0, 24.0, 24.0), min_pleural_mm=0.0,
+        min_gap_mm=0.0, planned_diameter_mm=10.5, donor_diameter_mm=7.0, scale=1.5)
+    # the grown ball reaches x = 20 + 4.5 → voxel 24; the native ball starts at its offset
+    native = NoduleMask(_ball(3), (24 + native_gap_voxels, 21, 21))
+    config = InsertConfig()
+    arrange = lambda obstacles: arrange_case(  # noqa: E731
+        host, np.eye(4), [spec], [donor], np.random.default_rng(0), config,
+        obstacles=obstacles)
+    assert len(arrange([])) == 1  # alone it fits
+    if native_gap_voxels <= 1:
+        with pytest.raises(InsertionError, match="host's own nodule") as info:
+            arrange([native])
+        assert info.value.code == "companions_touch"
+    else:
+        placed = arrange([native])
+        assert placed[0].planned["lobe_source"] == "prior_scan"

@@ -76,14 +76,16 @@ def arrange_case(host: HostAnatomy, affine: np.ndarray, specs: Sequence[NoduleSp
     """Place ``specs`` (with their donor masks) one after the other on ``host``.
 
     ``obstacles``: nodules already in the host's image (its own natives, on the host grid);
-    non-native placements keep the companion gap from them as from placed nodules."""
+    placements in a lobe keep the companion gap from them as from placed nodules, and a
+    repeat scan's grown nodule (whose position is fixed) must not touch them."""
     placed: list[Placed] = []
     for spec, donor in zip(specs, donors, strict=True):
         _check_scale(spec, config)
         if spec.placement == "native":
             item = place_native(host, affine, spec, donor, placed, config)
         elif spec.placement == "repeat":
-            item = place_repeat(host, affine, spec, donor, placed, config)
+            item = place_repeat(host, affine, spec, donor, placed, config,
+                                obstacles=obstacles)
         else:
             item = place_in_lobe(host, affine, spec, donor, rng, placed, config,
                                  obstacles=obstacles)
@@ -119,10 +121,12 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
 
 
 def _check_fixed_position(host: HostAnatomy, nodule: NoduleMask, placed: Sequence[Placed],
-                          config: InsertConfig, *, what: str) -> None:
+                          config: InsertConfig, *, what: str,
+                          obstacles: Sequence[NoduleMask] = ()) -> None:
     """Refuse a nodule whose position is given, not searched (a native or a repeat scan's):
     it must lie on the host grid, ``config.min_inside_fraction`` of it inside the lung, and
-    apart from the nodules already placed (more than one voxel diagonal)."""
+    apart from the nodules already placed and from ``obstacles`` (the host's own nodules)
+    by more than one voxel diagonal."""
     if not nodule.in_shape(host.labels.shape):
         raise InsertionError("outside_volume", f"{what} lies (partly) outside the host grid "
                              f"of {host.path}")
@@ -135,6 +139,10 @@ def _check_fixed_position(host: HostAnatomy, nodule: NoduleMask, placed: Sequenc
         if nearest_distance_mm(nodule, other.nodule, host.spacing_mm) <= touch:
             raise InsertionError("companions_touch", f"{what} and nodule "
                                  f"{other.spec.nodule_index} touch or overlap")
+    for number, native in enumerate(obstacles):
+        if nearest_distance_mm(nodule, native, host.spacing_mm) <= touch:
+            raise InsertionError("companions_touch", f"{what} touches or overlaps the host's "
+                                 f"own nodule {number} in {host.path}")
 
 
 def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,
@@ -171,10 +179,12 @@ def place_native(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
 
 
 def place_repeat(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor: Volume,
-                 placed: Sequence[Placed], config: InsertConfig) -> Placed:
+                 placed: Sequence[Placed], config: InsertConfig, *,
+                 obstacles: Sequence[NoduleMask] = ()) -> Placed:
     """A repeat scan's nodule: the donor resampled at its grown scale (about its own
     centre) with its centroid on the prior scan's realised centre. Never moved: a grown
-    nodule that no longer fits the lung fails (``outside_lung``), as a native would."""
+    nodule that no longer fits the lung fails (``outside_lung``), as a native would, and
+    one that grew into the host's own nodule (``obstacles``) fails ``companions_touch``."""
     if spec.prior_problem or not spec.has_target_mm:
         raise InsertionError("prior_failed", f"repeat nodule {spec.nodule_index}: "
                              f"{spec.prior_problem or 'no prior centre'}")
@@ -183,7 +193,7 @@ def place_repeat(host: HostAnatomy, affine: np.ndarray, spec: NoduleSpec, donor:
                             scale=spec.scale)
     nodule = NoduleMask(kernel, tuple(int(v) for v in offset_for_centroid(kernel, target)))  # type: ignore[arg-type]
     _check_fixed_position(host, nodule, placed, config,
-                          what=f"repeat nodule {spec.nodule_index} (grown)")
+                          what=f"repeat nodule {spec.nodule_index} (grown)", obstacles=obstacles)
     lobe = spec.target_lobe.value if spec.target_lobe is not None else None
     planned = {**_planned_common(spec, donor), "lobe": lobe, "lobe_source": "prior_scan",
                "target_mm": [float(v) for v in spec.target_mm],
