@@ -10,7 +10,9 @@ logits share a model, condition and interaction part, every cell of a source ans
 the same clustered cases). The estimand is R² between the cells' *true* accuracies for
 the cells as they are. Each cell's accuracy is measured on a few clustered cases, which
 attenuates R̂² towards 0 (measurement error in both coordinates); resampling cells cannot
-see that error. The diagnostic dropped the interval because of what this prints.
+see that error (nor the cells being fixed rather than drawn), so the interval is far too
+narrow where R² is high and too wide where it is moderate; the diagnostic dropped it
+(session 8) because of what this prints.
 
 Keys: ``coverage_r2_cells_percentile`` (the former rule) with its Monte-Carlo SE,
 ``bias_r2`` (mean R̂² − R²), ``mean_true_r2``, ``mean_width_r2``.

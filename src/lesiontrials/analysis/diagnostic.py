@@ -128,9 +128,9 @@ def real_agreement(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 1000
     benchmarks/bench_spearman_cells.py): when given, its ρ and CI are used, so the
     diagnostic and the report state one ρ per task. R² (squared Pearson) is a description
     without an interval: the percentile bootstrap over cells it used to carry covered the
-    true cells' R² in 0.09–0.98 of simulated data sets (benchmarks/bench_r2_cells.py),
+    true cells' R² in 0.20–1.00 of simulated data sets (benchmarks/bench_r2_cells.py),
     because each cell's accuracy is measured on a few clustered cases, which attenuates
-    R̂² (by −0.30 at the demo's 13 real cases) where resampling cells cannot see it."""
+    R̂² (by −0.32 at the demo's 13 real cases) where resampling cells cannot see it."""
     wide = cells.pivot_table(index=["model", "condition", "task"], columns="source",
                              values="accuracy").reset_index()
     if not {"synthetic", "real"} <= set(wide.columns):
@@ -157,7 +157,7 @@ def real_agreement(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 1000
 
 
 R2_NOTE = ("descriptive: no interval (a cells-only bootstrap does not see each cell's "
-           "measurement error and covered 0.09-0.98 in simulation)")
+           "measurement error and covered 0.20-1.00 in simulation)")
 
 
 def verdict_table(verdicts: dict[str, dict[str, Any]],
