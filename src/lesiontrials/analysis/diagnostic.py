@@ -119,8 +119,8 @@ def _stability(group: pd.DataFrame, value: str, full: str) -> dict[str, Any]:
 def real_agreement(cells: pd.DataFrame, *, seed: int = 0, replicates: int = 1000,
                    transfer: Mapping[str, Mapping[str, Any]] | None = None
                    ) -> dict[str, dict[str, Any]]:
-    """Per task: Spearman ρ and R² between synthetic and real accuracy over model ×
-    condition cells, with bootstrap CIs over cells.
+    """Per task: Spearman ρ (with a CI) and R² (without) between synthetic and real
+    accuracy over model × condition cells.
 
     ``transfer``: the report's per-task ρ (``Analysis.transfer``, whose interval resamples
     the cases inside the cells as well as the cells and covers the true ρ; the percentile
