@@ -24,9 +24,13 @@ tests 0 one-sided (``variance.share_covers``: 0 is outside when the boundary tes
 it), which is what brings those cells to 0.95 rather than 0.975.
 
 Usage: ``python benchmarks/bench_stat_calibration.py [--quick] [--sims N] [--design D] [--part P]``
-(P: verdicts, accuracy, or paired = the crossed paired-difference cell alone). The paired
-cell also prints ``variance_ratio_paired_difference_crossed``: mean estimated variance /
-Monte-Carlo variance of the difference.
+(P: verdicts, accuracy, paired = the crossed paired-difference cell alone, or window = the
+accuracy-0.97 cells over a window of true accuracies, see ``accuracy_window``).
+``variance_ratio_{donor,host}_share_*``: mean multiway jackknife variance of the share /
+Monte-Carlo variance of the share estimate (1: unbiased; > 1: the interval is wider than
+the sampling spread needs). The paired cell also prints
+``variance_ratio_paired_difference_crossed``: mean estimated variance / Monte-Carlo
+variance of the difference.
 """
 
 from __future__ import annotations
@@ -80,11 +84,15 @@ def verdict_scenarios(design: CrossedDesign, *, sims: int, seed: int) -> dict[st
         truth = (donor_var / total, host_var / total)
         rng = rng_for(seed, design.name, name)
         verdicts, covered_d, covered_h = [], [], []
+        shares, squared_se = [], []
         for _ in range(sims):
             answers = simulate_answers(design, effects, rng, intercepts=intercepts)
             dec = decomposition_intervals(answers.correct, answers.donor, answers.host,
                                           units=answers.unit)
             verdicts.append(verdict(dec))
+            shares.append((dec.estimate.donor / dec.estimate.total,
+                           dec.estimate.host / dec.estimate.total))
+            squared_se.append(np.square(dec.standard_errors[:2]))
             covered_d.append(share_covers(dec, truth[0], factor=0))
             covered_h.append(share_covers(dec, truth[1], factor=1))
         called = np.array(verdicts)
@@ -102,6 +110,10 @@ def verdict_scenarios(design: CrossedDesign, *, sims: int, seed: int) -> dict[st
         for label, hits in (("donor", covered_d), ("host", covered_h)):
             out[f"coverage_{label}_share_{name}"], out[f"coverage_{label}_share_{name}_mcse"] = (
                 _rate(hits))
+        # mean multiway jackknife variance / Monte-Carlo variance of the share estimate
+        ratio = np.mean(squared_se, axis=0) / np.var(shares, axis=0, ddof=1)
+        out[f"variance_ratio_donor_share_{name}"] = round(float(ratio[0]), 3)
+        out[f"variance_ratio_host_share_{name}"] = round(float(ratio[1]), 3)
     out["verdict_sims_per_scenario"] = sims
     out["decomposition_interval"] = (
         "lower: multiway jackknife (donors + hosts - pairs); upper: donors + hosts; t; "
@@ -186,6 +198,53 @@ def _accuracy_cells(design: CrossedDesign, *, sims: int, replicates: int, seed: 
     return out
 
 
+WINDOW_TRUTHS = (0.955, 0.96, 0.965, 0.97, 0.975, 0.98)
+
+
+def accuracy_window(design: CrossedDesign, *, sims: int, replicates: int, seed: int
+                    ) -> dict[str, Any]:
+    """Coverage of the accuracy-0.97 cells as a function of the true accuracy (0.955–0.98).
+
+    With a few dozen items the number of errors is a small integer, so the coverage of
+    any interval at one true accuracy is a sum of whole error counts and jumps as the
+    truth moves (Brown, Cai & DasGupta 2001, "lucky" and "unlucky" p); the average over
+    a window of truths is the interval's calibration, the single cell is where in that
+    oscillation 0.97 falls. ``window_coverage_*`` lists the design interval's coverage at
+    each truth (``window_iid_wilson_*``: Wilson on independent items, the narrowest upper
+    limit an interval with at most n independent items can have); ``window_mean_*`` their
+    averages.
+    """
+    out: dict[str, Any] = {"window_truths": list(WINDOW_TRUTHS), "window_sims": sims}
+    cases = 12 if design.name == "demo" else 100
+    one_unit = CrossedDesign(design.name, design.n_donors, design.hosts_per_donor,
+                             design.n_hosts, design.slices, units=1)
+    effects = Effects(donor_sd=1.0, host_sd=1.0)
+    for cell in (f"cases{cases}", "crossed"):
+        design_hits, iid_hits = [], []
+        for accuracy in WINDOW_TRUTHS:
+            rng = rng_for(seed, design.name, "window", cell, str(accuracy))
+            beta = _intercept_for(effects, accuracy)
+            hits, reference = [], []
+            for _ in range(sims):
+                if cell == "crossed":
+                    answers = simulate_answers(one_unit, effects, rng, intercepts=np.array([beta]))
+                    correct, truth = answers.correct, true_accuracy(effects, beta)
+                    units = {"donor": answers.donor, "host": answers.host}
+                else:
+                    correct, case, truth = _case_clustered(cases, 3, accuracy, rng)
+                    units = {"case": case}
+                ci = accuracy_interval(correct, units=units, rng=rng, replicates=replicates)
+                hits.append(ci.low <= truth <= ci.high)
+                reference.append(_iid_wilson_covers(correct, truth))
+            design_hits.append(round(float(np.mean(hits)), 4))
+            iid_hits.append(round(float(np.mean(reference)), 4))
+        out[f"window_coverage_accuracy_{cell}"] = design_hits
+        out[f"window_iid_wilson_accuracy_{cell}"] = iid_hits
+        out[f"window_mean_coverage_accuracy_{cell}"] = round(float(np.mean(design_hits)), 4)
+        out[f"window_mean_iid_wilson_accuracy_{cell}"] = round(float(np.mean(iid_hits)), 4)
+    return out
+
+
 def accuracy_coverage(design: CrossedDesign, *, sims: int, replicates: int, seed: int,
                       paired_only: bool = False) -> dict[str, Any]:
     """Coverage of ``accuracy_interval`` and ``paired_difference`` (see
@@ -247,9 +306,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few sims, for smoke tests")
     parser.add_argument("--design", choices=("demo", "paper"), action="append",
                         help="run only these designs (default: both)")
-    parser.add_argument("--part", choices=("verdicts", "accuracy", "paired"), action="append",
+    parser.add_argument("--part", choices=("verdicts", "accuracy", "paired", "window"),
+                        action="append",
                         help="run only these parts (default: verdicts and accuracy; "
-                             "paired = the crossed paired-difference cell alone)")
+                             "paired = the crossed paired-difference cell alone; window = "
+                             "the accuracy-0.97 cells over true accuracies 0.955-0.98)")
     args = parser.parse_args()
     if args.quick:
         args.sims, args.accuracy_sims = 20, 40
@@ -271,6 +332,9 @@ def main() -> None:
             record.update(accuracy_coverage(
                 design, sims=args.accuracy_sims, replicates=args.accuracy_replicates,
                 seed=args.seed, paired_only=bool(args.part) and "accuracy" not in args.part))
+        if args.part and "window" in args.part:
+            record.update(accuracy_window(design, sims=args.accuracy_sims,
+                                          replicates=args.accuracy_replicates, seed=args.seed))
         record["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(record, sort_keys=True), flush=True)
 

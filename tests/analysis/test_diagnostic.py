@@ -141,3 +141,22 @@ def test_council_routes_where_transfer_is_predicted_and_votes_elsewhere():
     assert set(comparison["model"]) == {"a", "b", "c"}
     restored = type(council).from_dict(council.to_dict())
     assert restored == council
+
+
+def test_agreement_r2_is_descriptive_without_interval():
+    """R² between synthetic and real cell accuracies has no calibrated interval (a
+    cells-only bootstrap ignores each cell's measurement error; bench_r2_cells.py), so the
+    agreement states it without one and says why."""
+    rows = []
+    rng = np.random.default_rng(5)
+    for model in range(3):
+        for condition in ("plain", "bbox", "contour"):
+            synthetic = rng.uniform(0.3, 0.9)
+            rows += [{"source": "synthetic", "model": f"m{model}", "condition": condition,
+                      "task": "presence", "accuracy": synthetic},
+                     {"source": "real", "model": f"m{model}", "condition": condition,
+                      "task": "presence", "accuracy": synthetic + rng.normal(0, 0.05)}]
+    record = real_agreement(pd.DataFrame(rows), replicates=100)["presence"]
+    assert 0.0 <= record["r2"] <= 1.0
+    assert not any(key.startswith("r2_ci") for key in record)
+    assert "no interval" in record["r2_note"]

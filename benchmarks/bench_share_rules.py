@@ -1,0 +1,143 @@
+"""Why the demo's share intervals over-cover where they do: alternative interval rules on
+the calibration bench's own simulated data sets (issue 14, session 8). JSON out, one
+object per scenario.
+
+Same streams as ``bench_stat_calibration.py --part verdicts`` (seed, design, scenario):
+each data set's point shares and its delete-one-donor, -host and -pair jackknife
+variances (V_D, V_H, V_P) are computed once, and the rules below are applied to them.
+Keys per scenario: ``mean_estimate_{donor,host}`` (bias at the true share),
+``se_over_sd_{donor,host}`` (mean multiway SE / Monte-Carlo SD of the estimate),
+``combined_not_positive_{donor,host}`` (share of data sets where V_D + V_H − V_P ≤ 0 and
+the rule falls back), and ``coverage_{rule}_{donor,host}`` for
+
+- ``current``: lower limit estimate − t₄·√V (V = V_D + V_H − V_P, else max(V_D, V_H)),
+  upper limit from V_D + V_H, one-sided boundary test at a zero share (variance.py);
+- ``satterthwaite_lower``: the lower limit and boundary test on the Welch–Satterthwaite
+  df of the three jackknife parts (as ``bootstrap.crossed_df`` for accuracies);
+- ``satterthwaite_both``: both limits on that df;
+- ``normal_lower``: the normal quantile for the lower limit and the test;
+- ``fallback_min`` / ``fallback_pairs``: min(V_D, V_H) / V_P when V_D + V_H − V_P ≤ 0.
+
+Usage: ``python benchmarks/bench_share_rules.py [--sims N] [--seed S] [--design D]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from lesiontrials.analysis import variance
+from lesiontrials.analysis.simulate import (
+    DEMO,
+    PAPER,
+    CrossedDesign,
+    Effects,
+    simulate_answers,
+    true_components,
+    unit_intercepts,
+)
+from lesiontrials.seeding import rng_for
+
+SCENARIOS = {"zero_shares": (0.0, 0.0), "equal_shares": (1.0, 1.0),
+             "donor_driven": (1.0, 0.0), "host_driven": (0.0, 1.0)}
+
+
+def _draws(design: CrossedDesign, name: str, *, sims: int, seed: int
+           ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """(sims, 2) point shares, (sims, 3, 2) jackknife variances V_D, V_H, V_P, truth."""
+    donor_sd, host_sd = SCENARIOS[name]
+    effects = Effects(donor_sd=donor_sd, host_sd=host_sd)
+    intercepts = unit_intercepts(effects, design.units, rng_for(seed, design.name, "beta"))
+    donor_var, host_var, total = true_components(effects, intercepts)
+    rng = rng_for(seed, design.name, name)
+    points, parts = [], []
+    for _ in range(sims):
+        answers = simulate_answers(design, effects, rng, intercepts=intercepts)
+        layout = variance._layout(answers.correct, answers.donor, answers.host, answers.unit)
+        estimate = variance.decompose(answers.correct, answers.donor, answers.host,
+                                      units=answers.unit)
+        points.append([estimate.donor / estimate.total, estimate.host / estimate.total])
+        parts.append([variance._jackknife_variance(layout, clusters, 1_000_000)[:2]
+                      for clusters in (layout.donor, layout.host, layout.pair)])
+    return np.array(points), np.array(parts), (donor_var / total, host_var / total)
+
+
+def _satterthwaite(parts: np.ndarray, levels: tuple[int, int, int]) -> np.ndarray:
+    v_d, v_h, v_p = parts
+    pieces = ((np.maximum(v_d - v_p, 0), levels[0]), (np.maximum(v_h - v_p, 0), levels[1]),
+              (v_p, levels[2]))
+    total = sum(piece for piece, _ in pieces)
+    denominator = sum(piece**2 / (g - 1) for piece, g in pieces)
+    fallback = float(min(levels[:2]) - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, total**2 / denominator, fallback)
+
+
+def _coverage(point: np.ndarray, parts: np.ndarray, truth: float, *, rule: str,
+              levels: tuple[int, int, int]) -> float:
+    v_d, v_h, v_p = parts
+    combined = v_d + v_h - v_p
+    fallback = {"fallback_min": np.minimum(v_d, v_h), "fallback_pairs": v_p}.get(
+        rule, np.maximum(v_d, v_h))
+    multiway = np.where(combined > 0, combined, fallback)
+    upper_variance = np.maximum(v_d + v_h, multiway)
+    df = np.full(point.size, float(min(levels[:2]) - 1))
+    df_low = {"satterthwaite_lower": _satterthwaite(parts, levels),
+              "satterthwaite_both": _satterthwaite(parts, levels),
+              "normal_lower": np.full(point.size, np.inf)}.get(rule, df)
+    df_high = _satterthwaite(parts, levels) if rule == "satterthwaite_both" else df
+    low = np.clip(point - stats.t.ppf(0.975, df_low) * np.sqrt(multiway), 0, 1)
+    high = np.clip(np.maximum(point, 0) + stats.t.ppf(0.975, df_high)
+                   * np.sqrt(upper_variance), 0, 1)
+    covered = (low <= truth) & (truth <= high)
+    if truth <= 0:
+        covered &= ~(point - stats.t.ppf(0.95, df_low) * np.sqrt(multiway) > 0)
+    return round(float(covered.mean()), 4)
+
+
+RULES = ("current", "satterthwaite_lower", "satterthwaite_both", "normal_lower",
+         "fallback_min", "fallback_pairs")
+
+
+def scenario(design: CrossedDesign, name: str, *, sims: int, seed: int) -> dict[str, Any]:
+    points, parts, truth = _draws(design, name, sims=sims, seed=seed)
+    levels = (design.n_donors, design.n_hosts, design.n_donors * design.hosts_per_donor)
+    out: dict[str, Any] = {"bench": "share_rules", "design": design.name, "scenario": name,
+                           "seed": seed, "sims": sims}
+    for factor, label in enumerate(("donor", "host")):
+        point, factor_parts = points[:, factor], parts[:, :, factor].T
+        v_d, v_h, v_p = factor_parts
+        combined = v_d + v_h - v_p
+        multiway = np.where(combined > 0, combined, np.maximum(v_d, v_h))
+        out[f"true_{label}_share"] = round(truth[factor], 4)
+        out[f"mean_estimate_{label}"] = round(float(point.mean()), 4)
+        out[f"se_over_sd_{label}"] = round(float(np.sqrt(multiway).mean() / point.std()), 3)
+        out[f"combined_not_positive_{label}"] = round(float((combined <= 0).mean()), 3)
+        for rule in RULES:
+            out[f"coverage_{rule}_{label}"] = _coverage(point, factor_parts, truth[factor],
+                                                        rule=rule, levels=levels)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sims", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--design", choices=("demo", "paper"), default="demo")
+    args = parser.parse_args()
+    design = DEMO if args.design == "demo" else PAPER
+    for name in SCENARIOS:
+        start, cpu = time.perf_counter(), time.process_time()
+        record = scenario(design, name, sims=args.sims, seed=args.seed)
+        record.update({"wall_s": round(time.perf_counter() - start, 1),
+                       "cpu_s": round(time.process_time() - cpu, 1)})
+        print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
