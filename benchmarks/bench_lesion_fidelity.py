@@ -23,7 +23,11 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    Per axis, as a reader measures: the area-equivalent diameter of the largest axial
    section (tolerance half a pixel) and the z extent through the centroid column
    (tolerance half a slice), each for the render, the exact sphere (the floor) and
-   render − exact (the renderer's part).
+   render − exact (the renderer's part). The partial-volume equivalent diameter
+   (Σ opacity × voxel volume: each voxel counted by the fraction of it inside the
+   half-maximum surface rather than rounded to in or out) is split the same way
+   (``partial_volume_*``): on 5 mm slices it is the reading of "half-maximum equivalent
+   diameter" that the grid itself does not spoil (docs/lesions.md, "Session 8").
 3. ``edge_width``: on the real CTs that ship with the world (pyradiomics ``lung1``,
    ``lung2``: 5 mm slices), the in-plane 10–90 % edge width
    (:mod:`lesiontrials.vessel_edges`) of a 10 mm solid nodule inserted by the host-CT
@@ -34,7 +38,10 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    and those running along z — the rod's like); target ±20 %. ``edge_table``: 4 / 8 /
    20 mm solid, part-solid and ground-glass nodules at margin 5 and their usual margin on
    both real CTs and a 0.75×0.75×1 mm phantom slab, ÷ the host's vessels; sub-solid ones
-   also by their outer ground-glass boundary (``lesion_fidelity/edge_table.py``).
+   also by their outer ground-glass boundary, and every cell also on the lesion alone
+   (the render minus the same render without lesions, ``alone_*``: the edge the renderer
+   drew, without the host's vessels crossing a faint boundary;
+   ``lesion_fidelity/edge_table.py``).
    ``edge_vs_exact_sphere``: the same 10–90 % width of a 10 and a 30 mm sphere drawn by
    the renderer and of the exact partial volume of a perfect sphere, both blurred by the
    same rest of the PSF on a clean 0.57×0.57×5 mm grid — the renderer's own share.
@@ -51,6 +58,9 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    with the texture's smoothing scale set to each of ``TEXTURE_SCALES_MM`` (the texture
    SD always fitted to the core's variance less the noise's), each feature's difference
    over its SD under re-drawn noise, and the scale that matches best.
+5. ``z_edge``: each real host's own edge spread along z (:mod:`lesiontrials.z_edge`, fitted
+   on its lung/tissue boundaries lying flat across slices) next to the z blur the host-CT
+   renderer gives a lesion (the slice-thickness model).
 """
 
 
@@ -64,7 +74,7 @@ from typing import Any
 from lesion_fidelity.diameter import diameters, edge_vs_exact
 from lesion_fidelity.edge_table import edge_table
 from lesion_fidelity.grid import grid_floor, grid_independence
-from lesion_fidelity.real import edge_widths, real_cases
+from lesion_fidelity.real import edge_widths, real_cases, z_edges
 from lesion_fidelity.selfinsert import self_insertion
 
 
@@ -75,10 +85,10 @@ def main() -> None:
                              "then measures the phantom slab alone)")
     parser.add_argument("--parts", default="grid,floor,diameter,edge_exact,edge,edge_table,self",
                         help="comma-separated parts to run: grid, floor, diameter, "
-                             "edge_exact, edge, edge_table, self")
+                             "edge_exact, edge, edge_table, self, z_edge")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self"}
+    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge"}
     if parts - known:
         parser.error(f"unknown --parts {sorted(parts - known)}: choose from {sorted(known)}")
     start = time.perf_counter()
@@ -91,7 +101,7 @@ def main() -> None:
         report["diameter"] = diameters()
     if "edge_exact" in parts:
         report["edge_vs_exact_sphere"] = edge_vs_exact()
-    if parts & {"edge", "edge_table", "self"}:
+    if parts & {"edge", "edge_table", "self", "z_edge"}:
         cases = [] if args.skip_real else real_cases()  # edge_table: the phantom row only
         if "edge" in parts:
             report["edge_width"] = edge_widths(cases)
@@ -99,6 +109,8 @@ def main() -> None:
             report["edge_vs_vessels_table"] = edge_table(cases)
         if "self" in parts:
             report["self_insertion"] = self_insertion(cases)
+        if "z_edge" in parts:
+            report["z_edge"] = z_edges(cases)
     report["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(report, indent=1))
 

@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("records", "shared", ("records",)),  # the stage records' schemas (no I/O)
     ("io", "shared", ("io",)),  # file I/O, incl. reading records and the decoded cache
     ("shared", "shared", ("donors", "execution", "lesion_text", "measurements",
-                          "shape_field", "vessel_edges")),
+                          "shape_field", "vessel_edges", "z_edge")),
     ("world", "stage", ("world",)),
     ("index", "stage", ("index",)),
     ("trials", "stage", ("trials",)),

@@ -70,6 +70,15 @@ def half_max_diameter(alpha: np.ndarray, voxel_mm3: float) -> float:
     return float((6 * float((alpha >= 0.5).sum()) * voxel_mm3 / np.pi) ** (1 / 3))
 
 
+def partial_volume_diameter(alpha: np.ndarray, voxel_mm3: float) -> float:
+    """The half-maximum equivalent diameter without rounding voxels to in or out: each
+    voxel counts by the fraction of it inside the half-maximum surface, which is its
+    opacity where the edge is symmetric about that surface (mm). Thresholding at 0.5
+    rounds every boundary voxel to 0 or 1; on 5 mm slices the two end slices then make the
+    volume jump by a slab of the nodule's cap at a time."""
+    return float((6 * float(alpha.sum(dtype=np.float64)) * voxel_mm3 / np.pi) ** (1 / 3))
+
+
 def ideal_opacity(diameter: float, centre: np.ndarray, host: tuple[float, float, float],
                    shape: tuple[int, int, int], edge_mm: float,
                    radii: tuple[float, float, float] | None = None) -> np.ndarray:

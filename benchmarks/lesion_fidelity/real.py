@@ -129,3 +129,24 @@ def _rod(shape: tuple[int, int, int], centre: tuple[float, float, float],
     corner = [round(c) - k // 2 for c, k in zip(centre, kernel.shape, strict=True)]
     corner[2] = int(np.clip(corner[2], 0, shape[2] - length))
     return NoduleMask(kernel, tuple(corner))  # type: ignore[arg-type]
+
+
+def z_edges(cases: list[Any]) -> dict[str, Any]:
+    """Each real host's z edge spread (:mod:`lesiontrials.z_edge`: its lung/tissue
+    boundaries lying flat across slices) against what the host-CT renderer blurs a lesion
+    by along z — the slice-thickness model (FWHM = the slice spacing), of which the layer's
+    voxel averaging is ``spacing/√12`` and ``lesion_blur_mm`` the rest."""
+    from lesiontrials.render.backends.scanner import FWHM_TO_SIGMA
+    from lesiontrials.z_edge import z_edge_sigma_mm
+
+    out: dict[str, Any] = {}
+    for name, ct, labels, _lesion, spacing in cases:
+        measured = z_edge_sigma_mm(ct, lung_of(labels), spacing)
+        out[name] = {
+            "slice_mm": spacing[2],
+            "measured_sigma_z_mm": None if measured is None else round(measured.sigma_mm, 2),
+            "columns": None if measured is None else measured.columns,
+            "fit_rms_residual": None if measured is None else round(measured.rms_residual, 3),
+            "renderer_sigma_z_mm": round(spacing[2] * FWHM_TO_SIGMA, 2),
+            "voxel_box_sigma_z_mm": round(spacing[2] / np.sqrt(12.0), 2)}
+    return out
