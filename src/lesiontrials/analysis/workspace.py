@@ -47,24 +47,23 @@ ITEM_METADATA = ("source", "design", "trial", "case_uid", "host_dataset", "host_
 CROSS_DESIGN = "digital_twin_cross"
 
 
-def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = ()
-                ) -> pd.DataFrame:
-    """The current run of every result cell joined with its items' metadata.
+def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (),
+                every: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The current run of every result cell (its canonical paraphrase) joined with its
+    items' metadata.
 
     ``source`` becomes ``real`` for the real set and for synthetic lesions placed in real
     anatomy (hosts of ``real_host_datasets``, rendered into their real CT): the comparison
-    is phantom anatomy versus real anatomy.
+    is phantom anatomy versus real anatomy. ``every``: the workspace's current results of
+    every paraphrase (:func:`~lesiontrials.scoring.results.read_current_results`), when
+    the caller has read them already (the same rows as reading them here).
     """
-    from lesiontrials.scoring.results import read_items, read_results
+    from lesiontrials.scoring.results import primary_rows, read_current_results, read_items
 
-    frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
-                           condition=cell.condition, task=cell.task)
-              for cell in workspace.result_cells()]
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    results = primary_rows(every if every is not None else read_current_results(workspace))
+    if results.empty:
         raise MissingPathError("no scored results in the workspace", path=workspace.root /
                                "results", fix="run `lesiontrials score --model NAME` first")
-    results = pd.concat(frames, ignore_index=True)
     items = []
     for path in workspace.eval_items_files():
         items.append(read_items(path)[["slice_uid", "condition", "set", "profile",
@@ -180,8 +179,11 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     every model is reported, whichever profile it reads (slices are paired across
     profiles by their canonical ``slice_uid``). ``trials``/``models``/``sets``: report
     only these (empty: all); an unknown name is an error listing the known ones."""
+    from lesiontrials.scoring.results import read_current_results
+
     split, path = resolve_split(workspace, split_path)
-    scored = load_scored(workspace, real_host_datasets=real_host_datasets)
+    current = read_current_results(workspace)  # every shard read once
+    scored = load_scored(workspace, real_host_datasets=real_host_datasets, every=current)
     if profile is not None:
         if not (scored["profile"] == profile).any():
             raise InputError(f"no model was scored on the {profile!r} profile",
@@ -189,7 +191,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                                  f"{sorted(scored['profile'].unique())}")
         scored = scored[scored["profile"] == profile]
     scored, selection = select(scored, trials=trials, models=models, sets=sets)
-    every = load_all_paraphrases(workspace)  # the headline averages a slice's paraphrases
+    # the headline averages a slice's paraphrases
+    every = load_all_paraphrases(workspace, results=current)
     scored = scored.merge(paraphrase_means(every), on=SLICE_KEYS, how="left")
     baselines = weight_free_baselines(workspace) & frozenset(scored["model"])
     expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
