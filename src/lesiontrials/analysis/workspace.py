@@ -18,7 +18,7 @@ import pandas as pd
 
 from lesiontrials.analysis.council import Council, apply_council
 from lesiontrials.analysis.council_eval import IN_SAMPLE, CouncilEvaluation, evaluate_council
-from lesiontrials.analysis.detection_report import add_volume_track
+from lesiontrials.analysis.detection_report import attach_volume_track
 from lesiontrials.analysis.diagnostic import (
     cell_diagnostics,
     real_agreement,
@@ -31,10 +31,9 @@ from lesiontrials.analysis.selective import (
     SLICE_KEYS,
     load_all_paraphrases,
     paraphrase_means,
-    selective_sections,
     with_design_units,
 )
-from lesiontrials.analysis.truth_sections import truth_sections
+from lesiontrials.analysis.side_parts import start_side_parts
 from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.io import read_json, read_parquet, write_json
 from lesiontrials.paths import Workspace
@@ -171,14 +170,16 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                  fallback: str = "weighted_vote", real_side: str = "",
                  real_host_datasets: tuple[str, ...] = (), split_path: Path | None = None,
                  trials: Collection[str] = (), models: Collection[str] = (),
-                 sets: Collection[str] = ()) -> Path:
+                 sets: Collection[str] = (), workers: int = 1) -> Path:
     """Analyze the frozen split, diagnose, build and evaluate the council, write the
     report.
 
     ``profile``: report only the models that read this preprocessing profile; by default
     every model is reported, whichever profile it reads (slices are paired across
     profiles by their canonical ``slice_uid``). ``trials``/``models``/``sets``: report
-    only these (empty: all); an unknown name is an error listing the known ones."""
+    only these (empty: all); an unknown name is an error listing the known ones.
+    ``workers`` > 1: the report's independent parts run in a second process
+    (:mod:`.side_parts`; the same bytes)."""
     from lesiontrials.scoring.results import read_current_results
 
     split, path = resolve_split(workspace, split_path)
@@ -201,6 +202,12 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     shown = path.resolve()  # workspace-relative when inside it: same bytes in any workspace
     if shown.is_relative_to(workspace.root.resolve()):
         shown = shown.relative_to(workspace.root.resolve())
+    # confidence metrics, prompt robustness, truth sections and the volume track: beside
+    # the headline tables (a second process with workers > 1), on the reported slices
+    side = start_side_parts(
+        with_design_units(_reported_paraphrases(every, scored, split, profile, selection),
+                          scored),
+        workspace, seed=seed, replicates=replicates, baselines=baselines, workers=workers)
     analysis = analyze(scored, split=split, split_path=str(shown), expected=expected,
                        baselines=baselines, seed=seed, replicates=replicates)
     analysis.notes.extend(trained_model_notes(workspace, set(scored["model"])))
@@ -219,20 +226,11 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                directory / "council.json")
     for title, body in _sections(transfer, council, real_side, baselines):
         analysis.add_section(title, body)
-    # confidence metrics and prompt robustness, on the reported slices only
-    every = every[every["slice_uid"].isin(set(split.uids))]
-    if profile:
-        every = every[every["profile"] == profile]
-    if selection:
-        every = every[every["slice_uid"].isin(set(scored["slice_uid"]))
-                      & every["model"].isin(set(scored["model"]))]
-    # each slice's source and design unit (a patient's repeat scans resample together)
-    extra, tables = selective_sections(with_design_units(every, scored), seed=seed,
-                                       replicates=min(replicates, 500), baselines=baselines)
-    for title, body in extra:
+    parts = side()
+    for title, body in parts.selective:
         analysis.add_section(title, body)
-    analysis.tables.update(tables)
-    for title, body, truth_tables in truth_sections(workspace):  # issue 22: VQA, survival
+    analysis.tables.update(parts.selective_tables)
+    for title, body, truth_tables in parts.truth:  # issue 22: VQA, survival
         analysis.add_section(title, body, tables=truth_tables)
     shares = variance_figure(transfer["tasks"])
     if shares:
@@ -240,9 +238,22 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     if council is not None:
         analysis.tables.update({"council_per_task": council.per_task,
                                 "council_per_cell": council.per_cell})
-    add_volume_track(analysis, workspace, directory, seed=seed, replicates=replicates)
+    attach_volume_track(analysis, parts.volume, directory)
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
                         description=_description(scored, baselines), selection=selection)
+
+
+def _reported_paraphrases(every: pd.DataFrame, scored: pd.DataFrame, split: Split,
+                          profile: str | None, selection: str) -> pd.DataFrame:
+    """Every paraphrase's answers on the reported slices (split, profile, selection): what
+    the confidence metrics and prompt robustness read."""
+    every = every[every["slice_uid"].isin(set(split.uids))]
+    if profile:
+        every = every[every["profile"] == profile]
+    if selection:
+        every = every[every["slice_uid"].isin(set(scored["slice_uid"]))
+                      & every["model"].isin(set(scored["model"]))]
+    return every
 
 
 SELECTABLE = {"trial": "--trial", "model": "--model", "set": "--set"}

@@ -194,6 +194,7 @@ def analyze(settings: Settings, *, name: str = "main", **options: Any) -> Path:
 
     options.setdefault("real_host_datasets",
                        real_host_datasets(Path(settings.resolved_data_root)))
+    options.setdefault("workers", settings.workers)  # its independent parts side by side
     return run_analysis(Workspace(settings.workspace), name=name, seed=settings.seed,
                         **options)
 
