@@ -31,6 +31,7 @@ import pandas as pd
 from lesiontrials.analysis.bootstrap import paired_difference
 from lesiontrials.analysis.council import Council, apply_council, build_council, fixed_routes
 from lesiontrials.analysis.design_units import RowUnits, is_crossed
+from lesiontrials.analysis.report_data import ANALYSIS_VERSION
 from lesiontrials.seeding import rng_for
 
 IN_SAMPLE = "synthetic calibration fold (in-sample)"
@@ -52,7 +53,8 @@ class CouncilEvaluation:
     why_not_routed: str
 
     def record(self) -> dict[str, Any]:
-        return {"built": True, "council": self.council.to_dict(), "routed_cells": self.routed,
+        return {"analysis_version": ANALYSIS_VERSION, "built": True,
+                "council": self.council.to_dict(), "routed_cells": self.routed,
                 "why_not_routed": self.why_not_routed, "verdicts": self.verdicts,
                 "per_task": self.per_task.to_dict(orient="records"),
                 "per_cell": self.per_cell.to_dict(orient="records")}

@@ -27,6 +27,7 @@ from lesiontrials.analysis.diagnostic import (
 )
 from lesiontrials.analysis.figures import variance_figure
 from lesiontrials.analysis.report import Analysis, analyze, label_baselines, write_report
+from lesiontrials.analysis.report_data import ANALYSIS_VERSION
 from lesiontrials.analysis.selective import (
     SLICE_KEYS,
     load_all_paraphrases,
@@ -222,7 +223,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     council = _council(scored, reported, calibration_uids, verdicts=transfer["tasks"],
                        seed=seed, fallback=fallback, replicates=replicates)
     write_json(council.record() if council is not None else
-               {"built": False, "reason": "the split has no synthetic calibration fold"},
+               {"analysis_version": ANALYSIS_VERSION, "built": False,
+                "reason": "the split has no synthetic calibration fold"},
                directory / "council.json")
     for title, body in _sections(transfer, council, real_side, baselines):
         analysis.add_section(title, body)
@@ -345,7 +347,8 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
     verdicts = task_verdicts(crossed)
     scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
     agreement = real_agreement(scored_cells, seed=seed, transfer=analysis.transfer)
-    return {"design": CROSS_DESIGN, "answers": len(crossed),
+    return {"analysis_version": ANALYSIS_VERSION, "design": CROSS_DESIGN,
+            "answers": len(crossed),
             "cells": cells.to_dict(orient="records"),
             "cells_margin": margin_cells.to_dict(orient="records"), "tasks": verdicts,
             "real_agreement": agreement,
