@@ -5,7 +5,7 @@ The encoder writes grey (colour type 0) or RGB (colour type 2) 8-bit PNGs with t
 "Up" filter on every row, so encoding and decoding are vectorised and the same array
 always gives the same bytes. The deflate stream comes from zlib (``codec="zlib"``, levels
 0–9) or from ISA-L (``codec="isal"``, levels 0–3; ``isal`` is a base dependency, as for
-the volumes): at level 1 on the evaluation sets' 512² slices ISA-L encodes 4.9× faster
+the volumes): at level 1 on the evaluation sets' 512² slices ISA-L encodes 4.6× faster
 than zlib level 1 for 3 % smaller files (``benchmarks/RESULTS.md``, session 8). Either
 is an ordinary PNG; decoding uses ISA-L's inflate (≈ 2× zlib's, the same pixels). PNGs
 written by other tools are decoded with Pillow when it is installed.

@@ -37,7 +37,7 @@ class SliceParams:
     negatives_per_free_case: int = 1  # from each nodule-free case
     edge_mm: float = 4.0  # negatives: minimum z-distance from the volume's first/last slice
     style: OverlayStyle = field(default_factory=OverlayStyle)
-    #: PNG deflate: ISA-L level 1 encodes a 512² slice 4.9× faster than zlib level 1, for
+    #: PNG deflate: ISA-L level 1 encodes a 512² slice 4.6× faster than zlib level 1, for
     #: 3 % smaller files and the same pixels (``benchmarks/RESULTS.md``, session 8)
     png_codec: PngCodec = "isal"
     png_level: int = 1  # the codec's level (isal 0–3, zlib 0–9)
