@@ -105,8 +105,10 @@ def test_run_stops_at_a_failed_stage_unless_told_to_keep_going(monkeypatch, tmp_
     monkeypatch.setattr(pipeline, "world",
                         lambda *a, **k: pipeline.WorldRecord(tmp_path / "world", None))
     for name in ("build_index", "plan", "render", "build_slices", "score_stage",
-                 "train_demo", "freeze_split", "volumes", "questions_stage", "analyze"):
+                 "freeze_split", "volumes", "questions_stage", "analyze"):
         monkeypatch.setattr(pipeline, name, stage(name))
+    # training starts before the volume track and is waited for after it
+    monkeypatch.setattr(pipeline, "start_train_demo", lambda *a, **k: stage("train_demo"))
     monkeypatch.setattr(pipeline, "insert", stage("insert", failed=1))
     settings = load_settings(workspace=tmp_path / "ws", seed=0, workers=1)
     with pytest.raises(StageFailedError, match="insert"):
@@ -116,3 +118,4 @@ def test_run_stops_at_a_failed_stage_unless_told_to_keep_going(monkeypatch, tmp_
     record = pipeline.run(settings, keep_going=True)
     assert record.failed_stages == ["insert"]
     assert ran[-1] == "analyze" and "render" in ran and "questions_stage" in ran
+    assert ran.index("volumes") < ran.index("train_demo") < ran.index("freeze_split")

@@ -65,6 +65,12 @@ def test_analyze_prints_and_reports_the_split_hash(workspace):
     assert summary["split"]["sha256"] == split.sha256 and summary["split"]["frozen"]
     council = json.loads((report / "council.json").read_text())
     assert council["built"] and "verdicts" in council
+    # every analysis output says which analysis made it, as other stages' outputs do
+    from lesiontrials.analysis.report_data import ANALYSIS_VERSION
+
+    transfer = json.loads((report / "transfer.json").read_text())
+    assert summary["analysis_version"] == council["analysis_version"] == \
+        transfer["analysis_version"] == ANALYSIS_VERSION
 
 
 def test_report_reads_top_down_with_each_trial_by_its_own_name(workspace):

@@ -200,3 +200,38 @@ def test_run_stage_builds_trial_and_real_sets(tmp_path: Path) -> None:
     track = volume_track(ws, replicates=20)
     assert track is not None
     assert set(track.tables["volume_froc"]["source"]) == {"real", "synthetic"}
+
+
+def test_real_set_in_a_workspace_holding_its_data_root_stores_relative_paths(tmp_path: Path
+                                                                             ) -> None:
+    """The demo's world lives in its workspace: the real set then stores CT paths relative
+    to the workspace, so a copy of the workspace has the same bytes and reads its own CTs."""
+    import shutil
+    from dataclasses import replace
+
+    from test_sets import _real_root
+
+    from lesiontrials.paths import Workspace
+    from lesiontrials.slicing.volumes import build_real_volume_set
+
+    root = _real_root(tmp_path / "ws")  # the data root at ws/root
+    ws = Workspace(tmp_path / "ws")
+    vs = build_real_volume_set(data_root=root, workspace=ws)
+    assert vs.scans["ct_path"].tolist() == ["root/raw_ct/LUNA16/scan1.nii.gz"]
+    shutil.copytree(tmp_path / "ws", tmp_path / "copy")
+    copy = Workspace(tmp_path / "copy")
+    again = build_real_volume_set(data_root=_root_at(tmp_path / "copy" / "root"), workspace=copy)
+    scans = Path("volumes") / "real" / "scans.parquet"
+    assert (ws.root / scans).read_bytes() == (copy.root / scans).read_bytes()
+    loaded = load_volume_set(copy, "real")
+    assert loaded.ct_file("LUNA16/scan1") == copy.root / "root/raw_ct/LUNA16/scan1.nii.gz"
+    assert loaded.ct_file("LUNA16/scan1").is_file() and again.sha256 == vs.sha256
+    escaping = loaded.scans.assign(ct_path="../elsewhere/scan1.nii.gz")
+    with pytest.raises(InputError, match="leaves the workspace"):
+        replace(loaded, scans=escaping).ct_file("LUNA16/scan1")
+
+
+def _root_at(path: Path):
+    from lesiontrials.paths import DataRoot
+
+    return DataRoot(path)

@@ -67,3 +67,37 @@ def test_png_cache_is_bounded_by_bytes(tmp_path):
     cache.read(paths[-1])  # still cached
     cache.read(paths[0])  # evicted long ago: decoded again
     assert (cache.hits, cache.misses) == (1, 6)
+
+
+@pytest.mark.parametrize(("codec", "level"), [("isal", 0), ("isal", 1), ("isal", 3),
+                                              ("zlib", 1)])
+def test_codecs_give_the_same_pixels_deterministically(codec, level, tmp_path):
+    """Either deflate library writes an ordinary PNG: our decoder and Pillow read back the
+    same pixels, and the same array gives the same bytes every time."""
+    pil = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(2)
+    image = np.cumsum(rng.integers(0, 3, (96, 80, 3)), axis=1).astype(np.uint8)
+    data = encode_png(image, level=level, codec=codec)
+    assert data == encode_png(image, level=level, codec=codec)
+    assert np.array_equal(decode_png(data), image)
+    assert np.array_equal(np.asarray(pil.open(io.BytesIO(data))), image)
+    path = write_png(tmp_path / f"{codec}{level}.png", image, level=level, codec=codec)
+    assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize(("codec", "level"), [("isal", 4), ("isal", -1), ("zlib", 10),
+                                              ("gzip", 1)])
+def test_unknown_codec_or_level_is_an_error(codec, level):
+    with pytest.raises(ValueError, match="codec"):
+        encode_png(np.zeros((4, 4), np.uint8), level=level, codec=codec)
+
+
+def test_corrupt_deflate_stream_names_the_file(tmp_path):
+    data = bytearray(encode_png(np.full((32, 32), 7, np.uint8), level=1, codec="isal"))
+    start = data.index(b"IDAT") + 4
+    data[start + 2:start + 8] = b"\xff" * 6  # damage the deflate stream, not the header
+    path = tmp_path / "broken.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="cannot decode") as info:
+        read_png(path)
+    assert "broken.png" in str(info.value)

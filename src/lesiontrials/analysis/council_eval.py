@@ -30,7 +30,8 @@ import pandas as pd
 
 from lesiontrials.analysis.bootstrap import paired_difference
 from lesiontrials.analysis.council import Council, apply_council, build_council, fixed_routes
-from lesiontrials.analysis.design_units import is_crossed, units_for
+from lesiontrials.analysis.design_units import RowUnits, is_crossed
+from lesiontrials.analysis.report_data import ANALYSIS_VERSION
 from lesiontrials.seeding import rng_for
 
 IN_SAMPLE = "synthetic calibration fold (in-sample)"
@@ -52,7 +53,8 @@ class CouncilEvaluation:
     why_not_routed: str
 
     def record(self) -> dict[str, Any]:
-        return {"built": True, "council": self.council.to_dict(), "routed_cells": self.routed,
+        return {"analysis_version": ANALYSIS_VERSION, "built": True,
+                "council": self.council.to_dict(), "routed_cells": self.routed,
                 "why_not_routed": self.why_not_routed, "verdicts": self.verdicts,
                 "per_task": self.per_task.to_dict(orient="records"),
                 "per_cell": self.per_cell.to_dict(orient="records")}
@@ -85,10 +87,25 @@ def _policies(answers: pd.DataFrame, council: Council, best: Council
     return out
 
 
-def _compare(answers: pd.DataFrame, evaluated_on: str, council: Council, best: Council, *,
-             by: list[str], seed: int, replicates: int) -> list[dict[str, Any]]:
-    meta = answers.drop_duplicates("slice_uid").set_index("slice_uid")
-    policies = _policies(answers, council, best)
+@dataclass(frozen=True)
+class _Decided:
+    """One evaluation set's policies (:func:`_policies`) and its slices' design units,
+    decided once and compared per task and per task × condition."""
+
+    policies: dict[tuple[str, str], pd.Series]
+    slices: pd.Index  # slice_uid of each row of ``units``
+    units: RowUnits
+
+    @classmethod
+    def of(cls, answers: pd.DataFrame, council: Council, best: Council) -> _Decided:
+        meta = answers.drop_duplicates("slice_uid").reset_index(drop=True)
+        return cls(_policies(answers, council, best), pd.Index(meta["slice_uid"]),
+                   RowUnits.of(meta))
+
+
+def _compare(decided: _Decided, evaluated_on: str, *, by: list[str], seed: int,
+             replicates: int) -> list[dict[str, Any]]:
+    policies = dict(decided.policies)
     mine = policies.pop(("council", "council"))
     rows = []
     for (name, kind), theirs in sorted(policies.items()):
@@ -97,8 +114,12 @@ def _compare(answers: pd.DataFrame, evaluated_on: str, council: Council, best: C
         for key, group in frame.groupby(level=by, sort=True):
             key = key if isinstance(key, tuple) else (key,)
             slices = group.index.get_level_values("slice_uid")
+            positions = decided.slices.get_indexer(slices)
+            if (positions < 0).any():
+                raise ValueError(f"{evaluated_on}: a compared slice has no answer row")
+            units = decided.units.take(positions)
             diff = paired_difference(group["council"].to_numpy(), group["other"].to_numpy(),
-                                     units=units_for(meta.loc[slices].reset_index()),
+                                     units=units,
                                      replicates=replicates,
                                      rng=rng_for(seed, "council-eval", evaluated_on, name,
                                                  *map(str, key)))
@@ -157,10 +178,10 @@ def evaluate_council(scored: pd.DataFrame, *, calibration_uids: Collection[str],
         answers = answers[~is_crossed(answers)]
         if answers.empty:
             continue
-        per_task += _compare(answers, name, council, best, by=["task"], seed=seed,
+        decided = _Decided.of(answers, council, best)
+        per_task += _compare(decided, name, by=["task"], seed=seed, replicates=replicates)
+        per_cell += _compare(decided, name, by=["task", "condition"], seed=seed,
                              replicates=replicates)
-        per_cell += _compare(answers, name, council, best, by=["task", "condition"],
-                             seed=seed, replicates=replicates)
     routed = int(np.sum([rule.mode == "route" for rule in council.rules]))
     return CouncilEvaluation(council, verdicts, pd.DataFrame(per_task), pd.DataFrame(per_cell),
                              routed, _why_not_routed(council, verdicts))

@@ -353,7 +353,13 @@ def add_volume_track(analysis: Analysis, workspace: Workspace, directory: Path, 
                      seed: int = 0, replicates: int = 1000) -> None:
     """Append the volume track (when any 3-D model was scored) to a report being written:
     its sections and figures go into ``analysis``, its tables into ``directory/tables``."""
-    track = volume_track(workspace, seed=seed, replicates=replicates)
+    attach_volume_track(analysis, volume_track(workspace, seed=seed, replicates=replicates),
+                        directory)
+
+
+def attach_volume_track(analysis: Analysis, track: VolumeTrack | None,
+                        directory: Path) -> None:
+    """:func:`add_volume_track` of a track already computed (``None``: nothing scored)."""
     if track is None:
         return
     for title, body in track.sections:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from lesiontrials.analysis.design_units import UNIT_RULES, is_crossed
 from lesiontrials.analysis.figures import accuracy_figure, transfer_figure
-from lesiontrials.analysis.report_data import Analysis, ReportingSplit
+from lesiontrials.analysis.report_data import ANALYSIS_VERSION, Analysis, ReportingSplit
 from lesiontrials.analysis.report_layout import (
     BASELINE_SUFFIX,
     details,
@@ -203,7 +203,8 @@ def write_report(analysis: Analysis, directory: Path, *, title: str,
     figures.update(analysis.figures)
     for name, png in figures.items():
         write_bytes_atomic(directory / "figures" / f"{name}.png", png)
-    write_json({"split": analysis.split.__dict__, "reporting_n": analysis.reporting_n,
+    write_json({"analysis_version": ANALYSIS_VERSION,
+                "split": analysis.split.__dict__, "reporting_n": analysis.reporting_n,
                 "synthetic_vs_real": analysis.transfer, "baselines": sorted(analysis.baselines),
                 "notes": analysis.notes, "headlines": headline_lines(analysis)},
                directory / "summary.json")

@@ -13,6 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+#: the analysis's outputs (summary.json, transfer.json, council.json) record it as
+#: ``analysis_version``, as every other stage records its own: bump it when a reported
+#: number's definition or an output's layout changes, so a report says which analysis made it
+ANALYSIS_VERSION = 1
+
 
 @dataclass(frozen=True)
 class ReportingSplit:

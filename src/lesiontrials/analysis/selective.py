@@ -268,21 +268,21 @@ def with_design_units(answers: pd.DataFrame, items: pd.DataFrame) -> pd.DataFram
         drop=True)
 
 
-def load_all_paraphrases(workspace: Any) -> pd.DataFrame:
-    """Every current result row, all paraphrases, with the item's ``case_uid``."""
-    from lesiontrials.scoring.results import RESULT_COLUMNS, read_items, read_results
+def load_all_paraphrases(workspace: Any, *, results: pd.DataFrame | None = None
+                         ) -> pd.DataFrame:
+    """Every current result row, all paraphrases, with the item's ``case_uid``.
+    ``results``: those rows when the caller has read them already
+    (:func:`~lesiontrials.scoring.results.read_current_results`)."""
+    from lesiontrials.scoring.results import RESULT_COLUMNS, read_current_results, read_items
 
-    frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
-                           condition=cell.condition, task=cell.task, paraphrase=None)
-              for cell in workspace.result_cells()]
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    if results is None:
+        results = read_current_results(workspace)
+    if results.empty:
         return pd.DataFrame(columns=[*RESULT_COLUMNS, "case_uid"])
-    results = pd.concat(frames, ignore_index=True)
     keys = ["slice_uid", "set", "condition", "profile"]
     cases = [read_items(p)[[*keys, "case_uid"]] for p in workspace.eval_items_files()]
-    if cases:
-        results = results.merge(pd.concat(cases).drop_duplicates(keys), on=keys, how="left")
+    results = results.merge(pd.concat(cases).drop_duplicates(keys), on=keys, how="left") \
+        if cases else results.copy()  # never the caller's frame
     if "case_uid" not in results.columns:
         results["case_uid"] = results["slice_uid"]
     results["case_uid"] = results["case_uid"].fillna(results["slice_uid"]).astype(str)

@@ -12,14 +12,15 @@ row, never a smaller N.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lesiontrials.analysis.bootstrap import accuracy_interval, paired_difference
-from lesiontrials.analysis.design_units import units_for
+from lesiontrials.analysis.design_units import RowUnits, units_for
 from lesiontrials.analysis.metrics import confusion, summarise
 from lesiontrials.analysis.resampling import CaseCellSums
 from lesiontrials.analysis.significance import holm, mcnemar, spearman_cells_interval
@@ -109,6 +110,49 @@ def _correct(rows: pd.DataFrame) -> np.ndarray:
     return (rows["option"] == rows["truth"]).to_numpy(dtype=float)
 
 
+@dataclass(frozen=True)
+class RowValues:
+    """What the per-cell tables read of every row, computed once for the whole table and
+    taken by position per cell (:meth:`headline`, :meth:`units`): per-cell pandas
+    selections and string conversions were most of the analysis stage at 512²."""
+
+    correct: np.ndarray  # (rows,) 0/1: option == truth
+    means: np.ndarray | None  # (rows,) correct_mean, where the table has it
+    counts: np.ndarray | None  # (rows,) paraphrases (missing: 1)
+    row_units: RowUnits
+
+    @classmethod
+    def of(cls, results: pd.DataFrame) -> RowValues:
+        means = counts = None
+        if "correct_mean" in results.columns and "paraphrases" in results.columns:
+            counts = results["paraphrases"].fillna(1).to_numpy(dtype=float)
+            means = results["correct_mean"].to_numpy(dtype=float)
+        return cls(_correct(results), means, counts, RowUnits.of(results))
+
+    def headline(self, positions: np.ndarray) -> tuple[np.ndarray, int, float]:
+        """:func:`headline_correct` of the rows at ``positions``."""
+        if self.means is not None and self.counts is not None:
+            counts, means = self.counts[positions], self.means[positions]
+            if (counts > 1).any():
+                if np.isnan(means).any():
+                    raise ValueError("a slice asked several paraphrases lacks their mean")
+                return means, int(counts.max()), float(counts.sum())
+        return self.correct[positions], 1, float(len(positions))
+
+    def units(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """:func:`~lesiontrials.analysis.design_units.units_for` of those rows."""
+        return self.row_units.take(positions)
+
+
+def grouped_positions(frame: pd.DataFrame, keys: list[str], *, dropna: bool = True
+                      ) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(key, row positions)`` of ``frame.groupby(keys, sort=True, dropna=dropna)``, in
+    its order and with its keys, without building each group's frame."""
+    index = frame[keys].assign(_position=np.arange(len(frame)))
+    for key, group in index.groupby(keys, sort=True, dropna=dropna):
+        yield key, group["_position"].to_numpy()
+
+
 def headline_correct(rows: pd.DataFrame) -> tuple[np.ndarray, int, float]:
     """Per slice, the correctness the headline accuracy averages; how many prompt
     paraphrases it is the mean over; how many answers that is in all. With
@@ -138,11 +182,14 @@ def cell_metrics(results: pd.DataFrame, *, seed: int = 0, replicates: int = 2000
     canonical paraphrase alone, which balanced accuracy, recalls and the confusion
     matrices describe; ``paraphrases`` says how many were averaged."""
     rows = []
-    for key, group in results.groupby(CELL, sort=True):
+    values = RowValues.of(results)
+    truth = results["truth"].to_numpy(dtype=object)
+    option = results["option"].to_numpy(dtype=object)
+    for key, positions in grouped_positions(results, CELL):
         source, model, condition, task = key
-        conf = confusion(group["truth"], group["option"], TASK_OPTIONS[task])
-        units = units_for(group)
-        correct, asked, answers = headline_correct(group)
+        conf = confusion(truth[positions], option[positions], TASK_OPTIONS[task])
+        units = values.units(positions)
+        correct, asked, answers = values.headline(positions)
         accuracy = accuracy_interval(correct, units=units, replicates=replicates,
                                      rng=rng_for(seed, "cell", *map(str, key)),
                                      answers=answers)
@@ -220,12 +267,13 @@ def breakdown(results: pd.DataFrame, by: str, *, seed: int = 0, replicates: int 
     if by not in results.columns:
         return pd.DataFrame()
     rows = []
-    for key, group in results.groupby([*CELL, by], dropna=False, sort=True):
-        correct, _, answers = headline_correct(group)
-        interval = accuracy_interval(correct, units=units_for(group), answers=answers,
+    values = RowValues.of(results)
+    for key, positions in grouped_positions(results, [*CELL, by], dropna=False):
+        correct, _, answers = values.headline(positions)
+        interval = accuracy_interval(correct, units=values.units(positions), answers=answers,
                                      replicates=replicates,
                                      rng=rng_for(seed, "breakdown", by, *map(str, key)))
-        rows.append({**dict(zip([*CELL, by], key, strict=True)), "n": len(group),
+        rows.append({**dict(zip([*CELL, by], key, strict=True)), "n": len(positions),
                      **interval.as_dict("accuracy")})
     return pd.DataFrame(rows)
 

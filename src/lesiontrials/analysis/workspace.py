@@ -18,7 +18,7 @@ import pandas as pd
 
 from lesiontrials.analysis.council import Council, apply_council
 from lesiontrials.analysis.council_eval import IN_SAMPLE, CouncilEvaluation, evaluate_council
-from lesiontrials.analysis.detection_report import add_volume_track
+from lesiontrials.analysis.detection_report import attach_volume_track
 from lesiontrials.analysis.diagnostic import (
     cell_diagnostics,
     real_agreement,
@@ -27,14 +27,14 @@ from lesiontrials.analysis.diagnostic import (
 )
 from lesiontrials.analysis.figures import variance_figure
 from lesiontrials.analysis.report import Analysis, analyze, label_baselines, write_report
+from lesiontrials.analysis.report_data import ANALYSIS_VERSION
 from lesiontrials.analysis.selective import (
     SLICE_KEYS,
     load_all_paraphrases,
     paraphrase_means,
-    selective_sections,
     with_design_units,
 )
-from lesiontrials.analysis.truth_sections import truth_sections
+from lesiontrials.analysis.side_parts import start_side_parts
 from lesiontrials.errors import InputError, MissingPathError
 from lesiontrials.io import read_json, read_parquet, write_json
 from lesiontrials.paths import Workspace
@@ -47,24 +47,23 @@ ITEM_METADATA = ("source", "design", "trial", "case_uid", "host_dataset", "host_
 CROSS_DESIGN = "digital_twin_cross"
 
 
-def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = ()
-                ) -> pd.DataFrame:
-    """The current run of every result cell joined with its items' metadata.
+def load_scored(workspace: Workspace, *, real_host_datasets: tuple[str, ...] = (),
+                every: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The current run of every result cell (its canonical paraphrase) joined with its
+    items' metadata.
 
     ``source`` becomes ``real`` for the real set and for synthetic lesions placed in real
     anatomy (hosts of ``real_host_datasets``, rendered into their real CT): the comparison
-    is phantom anatomy versus real anatomy.
+    is phantom anatomy versus real anatomy. ``every``: the workspace's current results of
+    every paraphrase (:func:`~lesiontrials.scoring.results.read_current_results`), when
+    the caller has read them already (the same rows as reading them here).
     """
-    from lesiontrials.scoring.results import read_items, read_results
+    from lesiontrials.scoring.results import primary_rows, read_current_results, read_items
 
-    frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
-                           condition=cell.condition, task=cell.task)
-              for cell in workspace.result_cells()]
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    results = primary_rows(every if every is not None else read_current_results(workspace))
+    if results.empty:
         raise MissingPathError("no scored results in the workspace", path=workspace.root /
                                "results", fix="run `lesiontrials score --model NAME` first")
-    results = pd.concat(frames, ignore_index=True)
     items = []
     for path in workspace.eval_items_files():
         items.append(read_items(path)[["slice_uid", "condition", "set", "profile",
@@ -172,16 +171,21 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                  fallback: str = "weighted_vote", real_side: str = "",
                  real_host_datasets: tuple[str, ...] = (), split_path: Path | None = None,
                  trials: Collection[str] = (), models: Collection[str] = (),
-                 sets: Collection[str] = ()) -> Path:
+                 sets: Collection[str] = (), workers: int = 1) -> Path:
     """Analyze the frozen split, diagnose, build and evaluate the council, write the
     report.
 
     ``profile``: report only the models that read this preprocessing profile; by default
     every model is reported, whichever profile it reads (slices are paired across
     profiles by their canonical ``slice_uid``). ``trials``/``models``/``sets``: report
-    only these (empty: all); an unknown name is an error listing the known ones."""
+    only these (empty: all); an unknown name is an error listing the known ones.
+    ``workers`` > 1: the report's independent parts run in a second process
+    (:mod:`.side_parts`; the same bytes)."""
+    from lesiontrials.scoring.results import read_current_results
+
     split, path = resolve_split(workspace, split_path)
-    scored = load_scored(workspace, real_host_datasets=real_host_datasets)
+    current = read_current_results(workspace)  # every shard read once
+    scored = load_scored(workspace, real_host_datasets=real_host_datasets, every=current)
     if profile is not None:
         if not (scored["profile"] == profile).any():
             raise InputError(f"no model was scored on the {profile!r} profile",
@@ -189,7 +193,8 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
                                  f"{sorted(scored['profile'].unique())}")
         scored = scored[scored["profile"] == profile]
     scored, selection = select(scored, trials=trials, models=models, sets=sets)
-    every = load_all_paraphrases(workspace)  # the headline averages a slice's paraphrases
+    # the headline averages a slice's paraphrases
+    every = load_all_paraphrases(workspace, results=current)
     scored = scored.merge(paraphrase_means(every), on=SLICE_KEYS, how="left")
     baselines = weight_free_baselines(workspace) & frozenset(scored["model"])
     expected = expected_slices(workspace, split.uids, real_host_datasets=real_host_datasets)
@@ -198,6 +203,12 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     shown = path.resolve()  # workspace-relative when inside it: same bytes in any workspace
     if shown.is_relative_to(workspace.root.resolve()):
         shown = shown.relative_to(workspace.root.resolve())
+    # confidence metrics, prompt robustness, truth sections and the volume track: beside
+    # the headline tables (a second process with workers > 1), on the reported slices
+    side = start_side_parts(
+        with_design_units(_reported_paraphrases(every, scored, split, profile, selection),
+                          scored),
+        workspace, seed=seed, replicates=replicates, baselines=baselines, workers=workers)
     analysis = analyze(scored, split=split, split_path=str(shown), expected=expected,
                        baselines=baselines, seed=seed, replicates=replicates)
     analysis.notes.extend(trained_model_notes(workspace, set(scored["model"])))
@@ -212,24 +223,16 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     council = _council(scored, reported, calibration_uids, verdicts=transfer["tasks"],
                        seed=seed, fallback=fallback, replicates=replicates)
     write_json(council.record() if council is not None else
-               {"built": False, "reason": "the split has no synthetic calibration fold"},
+               {"analysis_version": ANALYSIS_VERSION, "built": False,
+                "reason": "the split has no synthetic calibration fold"},
                directory / "council.json")
     for title, body in _sections(transfer, council, real_side, baselines):
         analysis.add_section(title, body)
-    # confidence metrics and prompt robustness, on the reported slices only
-    every = every[every["slice_uid"].isin(set(split.uids))]
-    if profile:
-        every = every[every["profile"] == profile]
-    if selection:
-        every = every[every["slice_uid"].isin(set(scored["slice_uid"]))
-                      & every["model"].isin(set(scored["model"]))]
-    # each slice's source and design unit (a patient's repeat scans resample together)
-    extra, tables = selective_sections(with_design_units(every, scored), seed=seed,
-                                       replicates=min(replicates, 500), baselines=baselines)
-    for title, body in extra:
+    parts = side()
+    for title, body in parts.selective:
         analysis.add_section(title, body)
-    analysis.tables.update(tables)
-    for title, body, truth_tables in truth_sections(workspace):  # issue 22: VQA, survival
+    analysis.tables.update(parts.selective_tables)
+    for title, body, truth_tables in parts.truth:  # issue 22: VQA, survival
         analysis.add_section(title, body, tables=truth_tables)
     shares = variance_figure(transfer["tasks"])
     if shares:
@@ -237,9 +240,22 @@ def run_analysis(workspace: Workspace, *, name: str = "main", seed: int = 0,
     if council is not None:
         analysis.tables.update({"council_per_task": council.per_task,
                                 "council_per_cell": council.per_cell})
-    add_volume_track(analysis, workspace, directory, seed=seed, replicates=replicates)
+    attach_volume_track(analysis, parts.volume, directory)
     return write_report(analysis, directory, title=f"lesiontrials report: {name}",
                         description=_description(scored, baselines), selection=selection)
+
+
+def _reported_paraphrases(every: pd.DataFrame, scored: pd.DataFrame, split: Split,
+                          profile: str | None, selection: str) -> pd.DataFrame:
+    """Every paraphrase's answers on the reported slices (split, profile, selection): what
+    the confidence metrics and prompt robustness read."""
+    every = every[every["slice_uid"].isin(set(split.uids))]
+    if profile:
+        every = every[every["profile"] == profile]
+    if selection:
+        every = every[every["slice_uid"].isin(set(scored["slice_uid"]))
+                      & every["model"].isin(set(scored["model"]))]
+    return every
 
 
 SELECTABLE = {"trial": "--trial", "model": "--model", "set": "--set"}
@@ -331,7 +347,8 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
     verdicts = task_verdicts(crossed)
     scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
     agreement = real_agreement(scored_cells, seed=seed, transfer=analysis.transfer)
-    return {"design": CROSS_DESIGN, "answers": len(crossed),
+    return {"analysis_version": ANALYSIS_VERSION, "design": CROSS_DESIGN,
+            "answers": len(crossed),
             "cells": cells.to_dict(orient="records"),
             "cells_margin": margin_cells.to_dict(orient="records"), "tasks": verdicts,
             "real_agreement": agreement,

@@ -63,7 +63,8 @@ def analyze(
     path = run_analysis(ws, name=name, seed=settings.seed, replicates=replicates,
                         profile=profile, fallback=fallback, split_path=split,
                         real_host_datasets=real_host_datasets(settings.resolved_data_root),
-                        trials=trial or (), models=model or (), sets=set_name or ())
+                        trials=trial or (), models=model or (), sets=set_name or (),
+                        workers=settings.workers)
     print_headlines(console, path)
 
 

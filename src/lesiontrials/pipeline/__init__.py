@@ -46,6 +46,7 @@ from lesiontrials.pipeline.evaluation import (
     questions_stage,
     score,
     score_stage,
+    start_train_demo,
     train_demo,
     volumes,
 )
@@ -58,7 +59,7 @@ __all__ = ["VOLUME_TRIALS", "InfeasibleDesignsError", "PlanRecord", "RunObserver
            "RunRecord", "StageRecord", "WorldRecord", "analyze", "build_index",
            "build_slices", "default_executor", "freeze_split", "insert", "insert_config", "plan",
            "plan_context", "questions", "questions_stage", "render", "run", "score",
-           "score_stage", "train_demo", "volumes", "world"]
+           "score_stage", "start_train_demo", "train_demo", "volumes", "world"]
 
 
 class RunObserver(Protocol):
@@ -90,8 +91,9 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
         reporter: ProgressReporter | None = None,
         observer: RunObserver | None = None) -> RunRecord:
     """world → index → plan (all 14 designs) → insert → render → slices → score ``models``
-    (default: the baselines) → train a slice CNN and score it on held-out trials
-    (``train_model``) → split → volumes → question bank → analyze, on one executor.
+    (default: the baselines) → volumes, while a slice CNN trains and is scored on held-out
+    trials (``train_model``; :func:`~lesiontrials.pipeline.evaluation.start_train_demo`) →
+    split → question bank → analyze, on one executor.
 
     ``size``: ``demo`` (demo world, demo-size designs) or ``full`` (full world, paper-size
     designs). ``slab_mm``: cases on phantom hosts keep an axial slab this long (mm), see
@@ -140,11 +142,12 @@ def run(settings: Settings, executor: Executor | None = None, *, size: str = "de
                                                          reporter=rep), per_case=True)
     step("score", lambda: score_stage(settings, ex, models=models, batch_size=32,
                                       reporter=rep))
-    if train_model:
-        step("train (a model that learns from the trials)",
-             lambda: train_demo(settings, ex, reporter=rep))
-    step("split", lambda: freeze_split(settings))
+    # training (its own process on the local pool) goes on while the volume track runs here
+    trained = start_train_demo(settings, ex, reporter=rep) if train_model else None
     step("volumes (3-D track)", lambda: volumes(settings))
+    if trained is not None:
+        step("train (a model that learns from the trials)", trained)
+    step("split", lambda: freeze_split(settings))
     step("question bank (VQA, report task)", lambda: questions_stage(settings, ex))
     out.report = step("analysis", lambda: analyze(
         settings, name="demo" if size == "demo" else "main"))

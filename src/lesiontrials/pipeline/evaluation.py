@@ -107,6 +107,33 @@ def train_demo(settings: Settings, executor: Executor | None = None, *,
     return train_and_score_demo(settings, executor, reporter=reporter)
 
 
+def start_train_demo(settings: Settings, executor: Executor | None = None, *,
+                     reporter: ProgressReporter | None = None) -> Callable[[], list[str]]:
+    """:func:`train_demo`, started now; call the returned function for its lines. On the
+    local pool the training runs in its own process (:func:`_apart`'s spawn) from here on,
+    so :func:`run` does the volume track beside it: training is one thread and the
+    volume track one process, and on 2 cores each had the other core idle (≈ 19 s and
+    ≈ 9 s at 512², ``benchmarks/RESULTS.md`` session 8). They share no file (``models``,
+    ``results/{model}`` against ``volumes``, ``volume_results``). Other executors: it runs
+    when its lines are asked for, in this process."""
+    if executor is None or getattr(executor, "name", "") == "local-pool":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(train_and_score_demo, settings)
+
+        def lines() -> list[str]:
+            try:
+                result: list[str] = future.result()
+                return result
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+        return lines
+    return lambda: train_and_score_demo(settings, executor, reporter=reporter)
+
+
 def train_and_score_demo(settings: Settings, executor: Executor | None = None, *,
                          reporter: ProgressReporter | None = None) -> list[str]:
     """:func:`train_demo` in this process."""
@@ -194,6 +221,7 @@ def analyze(settings: Settings, *, name: str = "main", **options: Any) -> Path:
 
     options.setdefault("real_host_datasets",
                        real_host_datasets(Path(settings.resolved_data_root)))
+    options.setdefault("workers", settings.workers)  # its independent parts side by side
     return run_analysis(Workspace(settings.workspace), name=name, seed=settings.seed,
                         **options)
 

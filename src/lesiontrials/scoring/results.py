@@ -59,6 +59,28 @@ def read_results(workspace: Workspace, *, model: str, set_name: str, condition: 
     return frame.drop_duplicates(["slice_uid", "run_key"], keep="last").reset_index(drop=True)
 
 
+def read_current_results(workspace: Workspace, *, paraphrase: str | None = None
+                         ) -> pd.DataFrame:
+    """:func:`read_results` of every result cell of the workspace (the latest run's keys),
+    concatenated in the workspace's cell order; ``paraphrase`` as there, but every
+    paraphrase by default. Empty cells are left out; no cell at all gives an empty frame
+    with :data:`RESULT_COLUMNS`. The report reads the shards once with this and takes the
+    canonical paraphrase's rows from it (:func:`primary_rows`)."""
+    frames = [read_results(workspace, model=cell.model, set_name=cell.eval_set,
+                           condition=cell.condition, task=cell.task, paraphrase=paraphrase)
+              for cell in workspace.result_cells()]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def primary_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The canonical paraphrase's rows of :func:`read_current_results` — the same rows,
+    in the same order, as reading every cell with ``paraphrase=PRIMARY``."""
+    return results[results["paraphrase"] == PRIMARY].reset_index(drop=True)
+
+
 def set_items(workspace: Workspace, set_name: str, profile: str) -> pd.DataFrame:
     """The set's ``cases.parquet`` for one profile (a clear error when it is missing)."""
     path = workspace.eval_items_file(set_name, profile)

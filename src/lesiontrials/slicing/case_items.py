@@ -330,11 +330,11 @@ def _render_target(job: CaseItemsJob, target: _Target, encoded: dict[int, np.nda
     zs = context_zs(target.z, depth)
     item = render_item(encoded, zs=zs, plane=target.plane, conditions=CONDITIONS,
                        style=job.params.style)
-    level = job.params.png_level
+    level, codec = job.params.png_level, job.params.png_codec
     below, above = f"images/{target.uid}_zm1.png", f"images/{target.uid}_zp1.png"
     plain = f"images/{target.uid}_plain.png"
-    write_png(base / below, item.context[0], level=level)
-    write_png(base / above, item.context[1], level=level)
+    write_png(base / below, item.context[0], level=level, codec=codec)
+    write_png(base / above, item.context[1], level=level, codec=codec)
     rows = []
     for condition in CONDITIONS:
         image, box = item.conditions[condition]
@@ -342,7 +342,7 @@ def _render_target(job: CaseItemsJob, target: _Target, encoded: dict[int, np.nda
         if condition != "plain" and target.plane is not None:
             rel = f"images/{target.uid}_{condition}.png"
         if condition == "plain" or rel != plain:
-            write_png(base / rel, image, level=level)
+            write_png(base / rel, image, level=level, codec=codec)
         r0, c0, r1, c1 = box if box is not None else (-1, -1, -1, -1)
         rows.append({
             **job.base_meta, **target.meta,

@@ -4,7 +4,8 @@ A volume set is what a 3-D model is scored on:
 
 - ``scans.parquet`` (:data:`SCAN_COLUMNS`): one row per scan, canonical ``scan_uid`` (the
   case uid; ``{dataset}/{ct_id}`` for real scans), the CT path (relative to the workspace
-  for rendered cases, absolute for a data root) and its SHA-256, ``nodule_free``;
+  for rendered cases and for a data root inside the workspace, absolute for a data root
+  elsewhere) and its SHA-256, ``nodule_free``;
 - ``truth.parquet`` (:data:`TRUTH_COLUMNS`): one row per nodule, centre in RAS world mm
   (the CT affine's frame), equivalent diameter, lobe, task size bin, label (1 malignant,
   0 benign, empty unknown), appearance (attenuation class: ``solid``, ``part_solid``,
@@ -75,7 +76,20 @@ class VolumeSet:
         if row.empty:
             raise InputError(f"volume set {self.name!r} has no scan {scan_uid!r}")
         path = Path(str(row["ct_path"].iloc[0]))
+        if not path.is_absolute() and ".." in path.parts:
+            raise InputError(f"volume set {self.name!r}: scan {scan_uid!r} has a relative CT "
+                             f"path that leaves the workspace ({path})", column="ct_path",
+                             fix="rebuild the volume set (`lesiontrials run` rebuilds it)")
         return path if path.is_absolute() else self.root / path
+
+
+def _stored_path(path: Path, workspace: Workspace) -> str:
+    """A scan's CT path as ``scans.parquet`` stores it: relative to the workspace when the
+    file is inside it (the demo's world is ``{workspace}/world``: the same bytes in any
+    copy of the workspace), else absolute (a data root elsewhere: the set depends on it,
+    and its SHA-256 beside the path says which file that was)."""
+    resolved, root = path.resolve(), workspace.root.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
 
 
 def _typed(scans: list[dict[str, Any]], truth: list[dict[str, Any]]
@@ -278,7 +292,8 @@ def build_real_volume_set(*, data_root: DataRoot, workspace: Workspace, name: st
             left_out[uid] = "no raw CT"
             continue
         scans.append({"scan_uid": uid, "source": "real", "trial": "", "design": "",
-                      "ct_path": str(ct_path.resolve()), "ct_sha256": sha256_file(ct_path),
+                      "ct_path": _stored_path(ct_path, workspace),
+                      "ct_sha256": sha256_file(ct_path),
                       "nodule_free": False, "n_nodules": len(rows),
                       "host_dataset": str(dataset), "host_ct_id": str(ct_id)})
         for row in rows.sort_values("annotation_id", kind="stable").itertuples(index=False):
