@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.donors import crop_volume
+from lesiontrials.errors import InputError
 from lesiontrials.geometry import NoduleMask, bounding_box
 from lesiontrials.io import (
     Volume,
     VolumeKind,
     read_csv_table,
     read_volume,
+    read_volume_header,
     write_bytes_atomic,
     write_csv,
     write_volume,
@@ -47,9 +49,10 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
                        attributes: dict[str, dict[str, Any]], root_path: Path) -> pd.DataFrame:
     """Draw one phantom host, place its native nodules, write seg + masks + profiles."""
     record = _record(root_path, plan.dataset, plan.ct_id)
-    if record.is_file():
-        return _read_record(record)
     root = DataRoot(root_path)
+    if record.is_file():
+        _check_finished_grid(root.refined_seg(plan.dataset, plan.ct_id), plan)
+        return _read_record(record)
     volume = generate_phantom(plan.params, shape=plan.shape, spacing_mm=plan.spacing_mm)
     rng = np.random.default_rng([*plan.seed, 1])
     placed = place_native_nodules(volume.array, plan.spacing_mm, donors, rng)
@@ -71,6 +74,18 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
     frame = frame.drop(columns=["nodule_id"])
     write_csv(frame, record)
     return _read_record(record)  # as a resumed build reads it: same types, same bytes
+
+
+def _check_finished_grid(seg_path: Path, plan: HostPlan) -> None:
+    """A finished host is never redrawn: one drawn on another grid (a folder begun by an
+    older version, e.g. 1 mm SCREEN slices before 1.25 mm) is an error, not a silent mix."""
+    shape, affine = read_volume_header(seg_path)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    if shape != plan.shape or not np.allclose(spacing, plan.spacing_mm, atol=1e-4):
+        raise InputError(
+            f"this finished host is {shape} at {tuple(round(float(s), 4) for s in spacing)} "
+            f"mm, but this version draws it {plan.shape} at {plan.spacing_mm} mm",
+            path=seg_path, fix="build the world into a new folder, or remove this one")
 
 
 def _read_record(record: Path) -> pd.DataFrame:
