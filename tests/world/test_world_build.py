@@ -230,7 +230,7 @@ def test_temp_files_of_a_killed_build_are_removed_and_never_recorded(small_world
 
 @pytest.mark.slow
 def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp_path):
-    """kill -9 at three points of a build (donors written, first hosts, real hosts), then a
+    """kill -9 at three points of a build (donors written, real hosts, phantoms), then a
     resumed build: every file and world.json equal an uninterrupted build's."""
     import signal
     import subprocess
@@ -242,8 +242,8 @@ def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp
             "load_settings; from lesiontrials.world.build import build_world; "
             "build_world(Path(sys.argv[1]), size='demo', seed=5, workers=1, "
             "cache_dir=load_settings().cache_dir, hosts_per_source=2, grid='coarse')")
-    marks = [out / ".build" / "LIDC.csv", out / ".build" / "SCREEN",
-             out / ".build" / "REALCT"]
+    marks = [out / ".build" / "LIDC.csv", out / ".build" / "REALCT",  # real hosts go first
+             out / ".build" / "SCREEN"]
     for mark in marks:
         process = subprocess.Popen([sys.executable, "-c", code, str(out)])
         deadline = time.monotonic() + 300
