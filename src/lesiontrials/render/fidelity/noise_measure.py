@@ -72,7 +72,8 @@ def _wholly_inside(region: np.ndarray, patch: int, stride: int) -> np.ndarray:
     nx, ny = (region.shape[0] // g) * g, (region.shape[1] // g) * g
     blocks = region[:nx, :ny].reshape(nx // g, g, ny // g, g).all(axis=(1, 3))
     k = patch // g
-    windows = np.lib.stride_tricks.sliding_window_view(blocks, (k, k)).all(axis=(2, 3))
+    windows = np.asarray(np.lib.stride_tricks.sliding_window_view(blocks, (k, k)).all(
+        axis=(2, 3)))
     step = stride // g
     return windows[::step, ::step]
 
