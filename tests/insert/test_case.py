@@ -389,3 +389,24 @@ def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):
         assert record(warm, uid)["host_natives"] == record(cold, uid)["host_natives"]
         assert record(warm, uid)["host_natives"][0]["voxels"] == \
             world.natives["NAT1"].voxel_count
+
+
+def test_a_forked_pool_starts_with_the_host_boxes_remembered(tmp_path, world):
+    """With a local forked pool, the trial computes each host's label boxes once in its
+    own process (inherited by the workers); outputs equal a one-process run's."""
+    from lesiontrials.insert import case as insert_case_module
+
+    rows = [row(f"t1-{i:05d}", target_lobe=lobe, donor_mask_path=donor_path("S6"))
+            for i, lobe in enumerate(("RUL", "LLL"))]
+    _forget_process_memos()
+    pooled, _ = run(tmp_path / "pooled", world, rows, workers=2)
+    assert len(insert_case_module._HOST_BOXES) == 1  # computed here, not only in workers
+    _forget_process_memos()
+    alone, _ = run(tmp_path / "alone", world, rows, workers=1)
+    for uid in ("t1-00000", "t1-00001"):
+        assert (pooled.case_dir("t1", uid) / "labels.nii.gz").read_bytes() == \
+            (alone.case_dir("t1", uid) / "labels.nii.gz").read_bytes()
+        assert record(pooled, uid)["nodules"] == record(alone, uid)["nodules"]
+    _forget_process_memos()
+    run(tmp_path / "pooled", world, rows, workers=2)  # all finished: nothing read again
+    assert not insert_case_module._HOST_BOXES

@@ -82,6 +82,23 @@ def test_correlate_counts_equals_brute_force():
         assert counts[index] == int((field[box] & kernel).sum())
 
 
+def test_correlate_counts_is_empty_where_the_kernel_is_longer():
+    counts = correlate_counts(np.ones((5, 5, 5), bool), np.ones((6, 2, 2), bool))
+    assert counts.shape == (0, 4, 4)
+
+
+def test_insertion_needs_no_scipy_signal():
+    """Importing ``scipy.signal`` costs ~2 CPU-s in every fresh pool worker."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from lesiontrials.insert.transplant import "
+            "correlate_counts; ones = np.ones((6, 6, 6), bool); "
+            "correlate_counts(ones, ones[:2, :2, :2]); print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_grid_alignment_and_centroid_offsets():
     host = np.diag([2.0, 2.0, 2.5, 1.0])
     crop = host.copy()

@@ -172,3 +172,14 @@ def test_a_nifti_stream_shorter_than_its_header_says_is_refused(tmp_path):
     short.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
     with pytest.raises(InputError, match=r"short\.nii\.gz"):
         read_volume(short)
+
+
+@pytest.mark.parametrize("shape", [(37, 19, 5), (16, 16, 1), (64, 40, 9), (3, 70, 2)])
+def test_fortran_order_is_the_same_array_in_nifti_layout(shape) -> None:
+    from lesiontrials.io.volumes import fortran_order
+
+    array = np.random.default_rng(sum(shape)).integers(-900, 900, shape).astype(np.int16)
+    ordered = fortran_order(array)
+    assert ordered.flags.f_contiguous
+    np.testing.assert_array_equal(ordered, array)
+    assert ordered.tobytes(order="F") == array.tobytes(order="F")

@@ -230,7 +230,7 @@ def test_temp_files_of_a_killed_build_are_removed_and_never_recorded(small_world
 
 @pytest.mark.slow
 def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp_path):
-    """kill -9 at three points of a build (donors written, first hosts, real hosts), then a
+    """kill -9 at three points of a build (donors written, real hosts, phantoms), then a
     resumed build: every file and world.json equal an uninterrupted build's."""
     import signal
     import subprocess
@@ -242,8 +242,8 @@ def test_sigkill_during_the_build_then_resume_is_byte_identical(small_world, tmp
             "load_settings; from lesiontrials.world.build import build_world; "
             "build_world(Path(sys.argv[1]), size='demo', seed=5, workers=1, "
             "cache_dir=load_settings().cache_dir, hosts_per_source=2, grid='coarse')")
-    marks = [out / ".build" / "LIDC.csv", out / ".build" / "SCREEN",
-             out / ".build" / "REALCT"]
+    marks = [out / ".build" / "LIDC.csv", out / ".build" / "REALCT",  # real hosts go first
+             out / ".build" / "SCREEN"]
     for mark in marks:
         process = subprocess.Popen([sys.executable, "-c", code, str(out)])
         deadline = time.monotonic() + 300
@@ -281,6 +281,32 @@ def test_full_grid_hosts_are_sampled_like_a_screening_ct():
             assert sx <= 0.8 and sy <= 0.8 and sz <= 1.25, (source.name, plan.spacing_mm)
             extent = [n * s for n, s in zip(plan.shape, plan.spacing_mm, strict=True)]
             assert extent == pytest.approx([384.0, 384.0, 320.0])
+            assert plan.shape == (512, 512, 256) and sz == 1.25  # the thinnest slice
+
+
+def test_the_thinnest_slice_leaves_the_coarse_grid_alone():
+    from lesiontrials.world.sources import PHANTOM_SOURCES, host_grid
+
+    screen, diag = PHANTOM_SOURCES
+    assert host_grid(screen, "coarse") == ((128, 128, 80), (3.0, 3.0, 4.0))
+    assert host_grid(diag, "coarse") == ((128, 128, 64), (3.0, 3.0, 5.0))
+
+
+def test_a_finished_host_on_another_grid_is_an_error(small_world, tmp_path):
+    """A folder begun by an older version (e.g. 1 mm SCREEN slices) is never resumed as if
+    its hosts were on this version's grid."""
+    from lesiontrials.io import Volume, VolumeKind, write_volume
+    from lesiontrials.world.build import WorldBuildError, build_world
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_world.root, copy)
+    seg = DataRoot(copy).refined_seg("SCREEN", "SCREEN_0000")
+    write_volume(seg, Volume(np.zeros((128, 128, 100), np.uint8), np.diag([3.0, 3.0, 3.2, 1.0])),
+                 kind=VolumeKind.LABELS)
+    with pytest.raises(WorldBuildError, match=r"finished host is \(128, 128, 100\)") as caught:
+        build_world(copy, size="demo", seed=5, workers=1, cache_dir=load_settings().cache_dir,
+                    hosts_per_source=2, grid="coarse")
+    assert "SCREEN_0000" in str(caught.value)
 
 
 def test_the_world_records_its_phantom_grid(small_world):

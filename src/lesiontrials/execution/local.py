@@ -125,6 +125,14 @@ def active_executor() -> Executor | None:
     return _ACTIVE.get()
 
 
+def forks_workers(*, workers: int, executor: Executor | None = None) -> bool:
+    """Whether ``run_cases`` with these arguments runs items on local workers forked from
+    this process (so they start with whatever this process has computed and remembered)."""
+    chosen = resolve_executor(workers=workers, executor=executor)
+    return (isinstance(chosen, LocalPoolExecutor) and chosen.workers > 1
+            and pool_context().get_start_method() == "fork")
+
+
 def resolve_executor(*, workers: int, executor: Executor | None = None) -> Executor:
     """The executor ``run_cases`` will use (see the module docstring for the order)."""
     if executor is not None:

@@ -218,6 +218,26 @@ def _host_anatomy(volume: Volume, path: Path) -> HostAnatomy:
     return host
 
 
+def remember_host_boxes(jobs: list[InsertJob]) -> int:
+    """Compute here the label boxes of every host that the unfinished ``jobs`` read and this
+    process has not met; returns how many. Pool workers forked from this process then
+    start with them remembered: one ``find_objects`` pass per host and run instead of one
+    per host, trial and worker (each trial's insertion starts fresh workers). A host that
+    cannot be read is left to its cases, which fail with the reason."""
+    done = 0
+    for job in jobs:
+        path = job.data_root / str(job.rows[0]["host_seg_path"])
+        try:
+            if (source_sha256(path) in _HOST_BOXES
+                    or finished_record(job.case_dir, inputs_digest(job)) is not None):
+                continue
+            _host_anatomy(read_volume_cached(path, job.decoded_cache), path)
+        except (LesionTrialsError, OSError, ValueError):
+            continue
+        done += 1
+    return done
+
+
 def _read_donor(path: Path, nodule: NoduleSpec, cache: DecodedCache | None = None) -> Volume:
     """A donor mask cropped to its nodule (the affine follows), so later work is local.
 

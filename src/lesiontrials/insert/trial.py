@@ -17,8 +17,8 @@ import pandas as pd
 from rich.table import Table
 
 from lesiontrials.errors import InputError, MissingPathError
-from lesiontrials.execution import CaseOutcome, run_cases
-from lesiontrials.insert.case import InsertJob, insert_case
+from lesiontrials.execution import CaseOutcome, forks_workers, run_cases
+from lesiontrials.insert.case import InsertJob, insert_case, remember_host_boxes
 from lesiontrials.insert.config import INSERT_SCHEMA_VERSION, InsertConfig
 from lesiontrials.insert.repeat import anchor_rows, read_prior
 from lesiontrials.insert.spec import plain_rows
@@ -77,6 +77,8 @@ def insert_trial(trial: str, *, workspace: Workspace, data_root: Path, workers: 
     jobs = case_jobs(manifest, trial=trial, workspace=workspace, data_root=data_root,
                      config=config, export_dir=export_dir, source=source,
                      decoded_cache=decoded_cache)
+    if forks_workers(workers=workers):
+        remember_host_boxes(jobs)
     outcomes = _run_rounds(jobs, manifest, workspace=workspace, trial=trial, workers=workers,
                            show_progress=show_progress)
     summary = summarise(trial, outcomes, config)

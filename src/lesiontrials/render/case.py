@@ -71,8 +71,9 @@ from lesiontrials.seeding import int_seed
 #: (``ct_z_range_mm``); 7: donors on about isotropic voxels (phantom natives, 1 mm) shaped
 #: from their mask's smoothed signed distance (shape_field.py); 8: a lesion's edge is the
 #: host's own vessel-edge blur plus its margin's (margin 5 adds none), lesion texture
-#: from its descriptor's HU distribution.
-RENDER_VERSION = 8
+#: from its descriptor's HU distribution; 9: lesion texture (QC) from the in-house IBSI
+#: 3-D GLCM (``render/fidelity/glcm.py``, MIRP's numbers) named ``lesiontrials.glcm``.
+RENDER_VERSION = 9
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ resumes where it stopped; every output is written atomically and deterministical
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,13 @@ from lesiontrials.world.donors import (
     donor_profiles,
     load_donor_library,
 )
-from lesiontrials.world.hosts import build_phantom_host, build_real_hosts
+from lesiontrials.world.hosts import (
+    RealHost,
+    build_phantom_host,
+    build_real_host,
+    write_real_tables,
+)
 from lesiontrials.world.lidc import LidcNodule
-from lesiontrials.world.natives import DonorShape
 from lesiontrials.world.packaged import (
     LIDC_SQLITE,
     REAL_CT_FILES,
@@ -102,45 +106,62 @@ def _host_jobs(library: DonorLibrary, *, grid: str, seed: int, n_hosts: int) -> 
 
 def build_phantoms(root: DataRoot, library: DonorLibrary, plans: list[HostPlan], *,
                    workers: int, progress: Progress | None = None) -> list[pd.DataFrame]:
-    """Generate every phantom host with its native nodules; results in plan order.
+    """Generate every phantom host with its native nodules; results in plan order."""
+    frames, _ = build_hosts(root, library, plans, real_names=(), cache_dir=None,
+                            workers=workers, progress=progress)
+    return frames
+
+
+def build_hosts(root: DataRoot, library: DonorLibrary, plans: list[HostPlan], *,
+                real_names: Sequence[str], cache_dir: Path | None, workers: int,
+                progress: Progress | None = None) -> tuple[list[pd.DataFrame], list[RealHost]]:
+    """Every phantom host (with its native nodules) and every real host named in
+    ``real_names``, on one pool; results in plan and name order.
 
     Each host is one case of :func:`~lesiontrials.execution.run_cases` (seeded from its
     plan, skipped when its record exists), so ``--executor`` applies and every executor
-    writes the same files. A failed host does not stop the others: their records are kept
-    for a resumed build, then :class:`WorldBuildError` names every failed host.
+    writes the same files. The real hosts (≈ 8 CPU-s each, the longest) go first, beside
+    the phantoms instead of after them. A failed host does not stop the others: their
+    records are kept for a resumed build, then :class:`WorldBuildError` names every
+    failed host.
     """
     shapes = {s.donor_uid: s for s in library.shapes()}
     details = {n.nodule_id: n for n in library.nodules}
-    jobs = []
+    jobs: list[Any] = [(name, root.root, cache_dir) for name in real_names]
+    keys = [f"{REAL_SOURCE}/{REAL_SOURCE}_{name}" for name in real_names]
     for plan in plans:
         donors = [shapes[uid] for uid in plan.donor_uids]
         attributes = {uid: _donor_attributes(details[uid]) for uid in plan.donor_uids}
         jobs.append((plan, donors, attributes, root.root))
+        keys.append(f"{plan.dataset}/{plan.ct_id}")
+    what = "hosts" if real_names else "phantom hosts"
     finished = 0
 
     def advance(n: int) -> None:
         nonlocal finished
         finished += n
         if progress:
-            progress("phantom hosts", finished, len(jobs))
+            progress(what, finished, len(jobs))
 
-    outcomes = run_cases(_run_job, jobs, keys=[f"{p.dataset}/{p.ct_id}" for p in plans],
-                         workers=workers, description="world phantom hosts",
-                         show_progress=False, on_done=advance)
+    outcomes = run_cases(_run_job, jobs, keys=keys, workers=workers,
+                         description=f"world {what}", show_progress=False, on_done=advance)
     failed = [o for o in outcomes if o.status != "done"]
     if failed:
         listed = "; ".join(f"{o.key}: {o.reason}" for o in failed[:10])
         more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
         raise WorldBuildError(
-            f"world build: {len(failed)} of {len(jobs)} phantom hosts failed, so the world "
+            f"world build: {len(failed)} of {len(jobs)} {what} failed, so the world "
             f"was not written as complete: {listed}{more}. Fix: address the cause and run "
             f"the build again; the {len(jobs) - len(failed)} finished hosts are kept and "
             "skipped")
-    return [o.result for o in outcomes]
+    results = [o.result for o in outcomes]
+    return results[len(real_names):], results[:len(real_names)]
 
 
-def _run_job(job: tuple[HostPlan, list[DonorShape], dict[str, dict[str, Any]], Path]
-             ) -> pd.DataFrame:
+def _run_job(job: tuple[Any, ...]) -> pd.DataFrame | RealHost:
+    if isinstance(job[0], str):  # (real example name, data root, cache folder)
+        name, root_path, cache_dir = job
+        return build_real_host(name, root_path, cache_dir)
     return build_phantom_host(*job)
 
 
@@ -203,13 +224,12 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
         progress("LIDC donors", len(donors), len(donors))
     n_hosts = hosts_per_source or HOSTS_PER_SOURCE[size]
     plans = _host_jobs(library, grid=grid, seed=seed, n_hosts=n_hosts)
-    frames = build_phantoms(root, library, plans, workers=workers, progress=progress)
+    frames, real = build_hosts(root, library, plans, real_names=REAL_EXAMPLE_NAMES,
+                               cache_dir=cache_dir, workers=workers, progress=progress)
     for source in PHANTOM_SOURCES:
         picked = [(f, p) for f, p in zip(frames, plans, strict=True) if p.dataset == source.name]
         _write_source_tables(root, source.name, [f for f, _ in picked], [p for _, p in picked])
-    real = build_real_hosts(root, cache_dir=cache_dir)
-    if progress:
-        progress("real CT hosts", len(real), len(real))
+    write_real_tables(root, real)
     _write_qc_montage(root, plans)
     info = _world_info(root, size=size, grid=grid, seed=seed, library=library, plans=plans)
     write_json(info, out / "world.json")

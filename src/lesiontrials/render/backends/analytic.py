@@ -155,6 +155,7 @@ def apply_scanner(volume: np.ndarray, spacing_mm: tuple[float, float, float],
     shape_xy = (volume.shape[0], volume.shape[1])
     mtf = gaussian_mtf(shape_xy, spacing_mm[:2], sigma[:2])[:, :, None] if blur else None
     nps = nps_filter(shape_xy, spacing_mm[:2], nps_peak_cyc_per_mm(acquisition))[:, :, None]
+    scale = nps * np.float32(noise_sd / np.sqrt(2))
     rng = np.random.default_rng(seed)
     step = max(1, int(2**24 // (shape_xy[0] * shape_xy[1])))
     for z0 in range(0, volume.shape[2], step):
@@ -162,9 +163,11 @@ def apply_scanner(volume: np.ndarray, spacing_mm: tuple[float, float, float],
         spectrum = scipy.fft.rfft2(chunk, axes=(0, 1), norm="ortho", workers=1)
         if mtf is not None:
             spectrum *= mtf
-        if noise_sd > 0:
+        if noise_sd > 0:  # complex white noise (re, im) shaped by the NPS, added part by part
             white = rng.standard_normal((2, *spectrum.shape), dtype=np.float32)
-            spectrum += (white[0] + 1j * white[1]) * (nps * np.float32(noise_sd / np.sqrt(2)))
+            white *= scale
+            spectrum.real += white[0]
+            spectrum.imag += white[1]
         volume[:, :, z0:z0 + step] = scipy.fft.irfft2(spectrum, s=shape_xy, axes=(0, 1),
                                                       norm="ortho", workers=1)
     return volume

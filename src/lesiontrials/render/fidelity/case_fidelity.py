@@ -30,7 +30,7 @@ def lesion_records(hu: np.ndarray, lesions: list[LesionSpec], targets: dict[int,
         crop = hu[box]
         target = targets.get(spec.index, float("nan"))
         rows.append({"index": spec.index, **lesion_stats(crop, mask, target, spacing_mm),
-                     "texture": texture_features(crop, mask, spacing_mm=spacing_mm)})
+                     "texture": texture_features(crop, mask)})
     return rows
 
 

@@ -7,8 +7,8 @@
   the descriptor target (the drawn HU over the mask, before blur and noise).
 * Noise: SD and NPS peak measured in homogeneous soft tissue
   (:mod:`~lesiontrials.render.fidelity.noise_measure`) against the acquisition model.
-* Texture diversity: GLCM features of each lesion (MIRP when the ``radiomics`` extra is
-  installed, else scikit-image's ``graycomatrix``/``graycoprops``), and per trial
+* Texture diversity: IBSI 3-D GLCM features of each lesion
+  (:mod:`~lesiontrials.render.fidelity.glcm`, the numbers MIRP gives), and per trial
   the mean over features of ``var(f) / mean(|f|)²`` across lesions (scale-free; 0 when
   every lesion has the same texture).
 """
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from lesiontrials import anatomy
-from lesiontrials.geometry import bounding_box
 from lesiontrials.render.appearance.tissue import LUNG_LABELS
+from lesiontrials.render.fidelity.glcm import TEXTURE_LIBRARY, glcm_3d
 from lesiontrials.render.fidelity.noise_measure import estimate_noise
 
 HIST_EDGES = np.arange(-1024, 1025, 8, dtype=np.float64)
@@ -93,49 +93,18 @@ def noise_stats(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, flo
 
 
 def texture_library() -> str:
-    """The library computing lesion texture: MIRP (the ``radiomics`` extra) or scikit-image."""
-    from lesiontrials.render.fidelity.radiomics import mirp_available
-
-    return "mirp" if mirp_available() else "scikit-image"
+    """The implementation computing lesion texture (recorded next to the features)."""
+    return TEXTURE_LIBRARY
 
 
 def texture_features(hu: np.ndarray, mask: np.ndarray, *,
-                     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
                      bin_width_hu: float = 25.0) -> dict[str, float]:
-    """Six GLCM features of the HU inside ``mask`` (crop-sized arrays).
-
-    MIRP (IBSI-compliant 3-D GLCM, fixed bin width, the ``radiomics`` extra) when
-    installed, else scikit-image on the mask's bounding-box slices (32 grey levels over
-    −1000…400 HU). Values of the two are not comparable: a trial records which one ran.
-    """
+    """Six IBSI 3-D GLCM features of the HU inside ``mask`` (crop-sized arrays; fixed bin
+    width in HU, 13 directions merged; the same numbers as MIRP's ``*_d1_3d_v_mrg``
+    features, see :mod:`~lesiontrials.render.fidelity.glcm`). ``{}`` below 8 voxels."""
     if mask.sum() < 8:
         return {}
-    if texture_library() == "mirp":
-        from lesiontrials.render.fidelity.radiomics import mirp_glcm
-
-        return mirp_glcm(hu, mask, spacing_mm=spacing_mm, bin_width_hu=bin_width_hu)
-    return _skimage_glcm(hu, mask)
-
-
-def _skimage_glcm(hu: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    from skimage.feature import graycomatrix, graycoprops
-
-    box = bounding_box(mask)
-    if box is None:
-        return {}
-    crop = np.clip((hu[box].astype(np.float64) + 1000.0) / 1400.0, 0.0, 0.999)
-    levels = (crop * 32).astype(np.uint8)
-    matrices = [graycomatrix(levels[:, :, k], [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
-                             levels=32, symmetric=True, normed=True)
-                for k in range(levels.shape[2]) if min(levels.shape[:2]) > 1]
-    if not matrices:
-        return {}
-    glcm = np.mean(matrices, axis=0)
-    out = {name: float(graycoprops(glcm, name).mean())
-           for name in ("contrast", "correlation", "energy", "homogeneity", "dissimilarity")}
-    p = glcm.mean(axis=(2, 3))
-    out["entropy"] = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
-    return out
+    return glcm_3d(hu, mask, bin_width_hu=bin_width_hu)
 
 
 def texture_diversity(rows: Sequence[Mapping[str, float]]) -> float | None:

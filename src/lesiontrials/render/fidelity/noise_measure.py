@@ -10,6 +10,7 @@ is the mean squared magnitude of their FFTs, scaled so it integrates to the vari
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,21 +44,38 @@ def homogeneous_patches(image: np.ndarray, region: np.ndarray, *, patch: int = 3
     if slices.size > max_slices:
         slices = slices[np.linspace(0, slices.size - 1, max_slices).round().astype(int)]
     out: list[np.ndarray] = []
+    xs, ys = np.arange(0, nx - patch + 1, stride), np.arange(0, ny - patch + 1, stride)
+    if xs.size == 0 or ys.size == 0:
+        return np.zeros((0, patch, patch), np.float32)
     for z in slices:
+        inside = _wholly_inside(region[:, :, z], patch, stride)
+        if not inside.any():
+            continue
         low = ndimage.uniform_filter(image[:, :, z].astype(np.float32), size=5)
-        for x in range(0, nx - patch + 1, stride):
-            for y in range(0, ny - patch + 1, stride):
-                window = (slice(x, x + patch), slice(y, y + patch), z)
-                if not region[window].all():
-                    continue
-                trend = low[x + 3:x + patch - 3, y + 3:y + patch - 3]
-                if float(trend.max() - trend.min()) > max_trend_hu:
-                    continue
-                out.append(image[window].astype(np.float32))
+        inner = np.lib.stride_tricks.sliding_window_view(low, (patch - 6, patch - 6))
+        trend = inner[xs[:, None] + 3, ys[None, :] + 3]  # (windows x, windows y, h, w)
+        flat = (trend.max(axis=(2, 3)) - trend.min(axis=(2, 3))).astype(np.float64)
+        for i, j in np.argwhere(inside & (flat <= max_trend_hu)):  # x-major, as scanned
+            x, y = int(xs[i]), int(ys[j])
+            out.append(image[x:x + patch, y:y + patch, z].astype(np.float32))
     if len(out) > max_patches:
         keep = np.linspace(0, len(out) - 1, max_patches).round().astype(int)
         out = [out[i] for i in keep]
     return np.stack(out) if out else np.zeros((0, patch, patch), np.float32)
+
+
+def _wholly_inside(region: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    """``[i, j]``: whether the ``patch × patch`` window at ``(i·stride, j·stride)`` lies
+    wholly in the 2-D ``region``. Windows start and end on multiples of
+    ``g = gcd(patch, stride)``, so ``g × g`` blocks that are wholly in the region decide it."""
+    g = math.gcd(patch, stride)
+    nx, ny = (region.shape[0] // g) * g, (region.shape[1] // g) * g
+    blocks = region[:nx, :ny].reshape(nx // g, g, ny // g, g).all(axis=(1, 3))
+    k = patch // g
+    windows = np.asarray(np.lib.stride_tricks.sliding_window_view(blocks, (k, k)).all(
+        axis=(2, 3)))
+    step = stride // g
+    return windows[::step, ::step]
 
 
 def _detrend(patches: np.ndarray) -> np.ndarray:
