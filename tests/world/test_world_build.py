@@ -268,7 +268,7 @@ def test_full_grid_hosts_are_sampled_like_a_screening_ct():
     from lesiontrials.world.phantom.params import DEFAULT_GRID_FOR_SIZE
     from lesiontrials.world.sources import PHANTOM_SOURCES, plan_hosts
 
-    assert DEFAULT_GRID_FOR_SIZE == {"demo": "coarse", "full": "full"}
+    assert DEFAULT_GRID_FOR_SIZE == {"demo": "full", "full": "full"}
 
     uids = [f"D{k}" for k in range(10)]
     for index, source in enumerate(PHANTOM_SOURCES):

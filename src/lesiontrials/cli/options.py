@@ -33,8 +33,8 @@ class WorldSize(StrEnum):
 
 
 class PhantomGridName(StrEnum):
-    """``world build`` and ``run``: the phantom hosts' voxel grid — full (0.75×0.75×1 mm,
-    screening-like) or coarse (3×3×4 mm, the demo's default: minutes on 2 cores)."""
+    """``world build`` and ``run``: the phantom hosts' voxel grid — full (0.75 mm pixels,
+    1.25 mm slices, screening-like; the default) or coarse (3×3×4 mm, the test fixtures')."""
 
     full = "full"
     coarse = "coarse"
@@ -42,9 +42,9 @@ class PhantomGridName(StrEnum):
 
 GridOption = Annotated[PhantomGridName | None, typer.Option(
     "--grid", case_sensitive=False,
-    help="Phantom host grid: full (0.75×0.75×1 mm, screening-like; its cases keep 40 mm "
-         "axial slabs; a demo-size job then needs ≈ 880 CPU-s, ≥ 7 min on 2 cores) or "
-         "coarse (3×3×4 mm, whole volumes). Default: coarse for demo, full for full.")]
+    help="Phantom host grid: full (0.75 mm pixels, 1.25 mm slices, screening-like; its "
+         "cases keep 40 mm axial slabs) or coarse (3×3×4 mm, whole volumes; what the test "
+         "fixtures use). Default: full.")]
 
 
 SlabOption = Annotated[float | None, typer.Option(

@@ -205,9 +205,9 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     """Build (or resume) the world under ``out``; returns its provenance record.
 
     ``hosts_per_source`` overrides the size's number of phantom hosts per source;
-    ``grid`` names the phantom grid (default: the size's own — ``coarse`` for demo,
-    ``full`` for full; ``"full"`` gives a demo-size world at screening resolution). The
-    grid is recorded in ``world.json``.
+    ``grid`` names the phantom grid (default: ``full``, screening resolution, for both
+    sizes; ``"coarse"``, 3×3×4 mm, is what the test fixtures use). The grid is recorded in
+    ``world.json``.
     """
     if size not in HOSTS_PER_SOURCE:
         raise ValueError(f"unknown world size {size!r}; use one of {sorted(HOSTS_PER_SOURCE)}")

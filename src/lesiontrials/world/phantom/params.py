@@ -142,16 +142,16 @@ class PhantomGrid:
 
 PHANTOM_GRIDS: dict[str, PhantomGrid] = {
     # 384 × 384 × 320 mm field of view for both: same anatomy, different sampling.
-    # "full" samples it like a screening CT (0.75 mm pixels, 1 mm slices; a source with
-    # thicker slices scales z, e.g. 1.25 mm; its cases keep 40 mm axial slabs); "coarse" (a
-    # 5 mm nodule is ~2 voxels) is what the demo world and test fixtures use by default,
-    # because the demo on the full grid needs ≈ 880 CPU-s, over its ≈ 650 CPU-s budget
-    # (benchmarks/RESULTS.md, session 7); `--grid full` builds it.
+    # "full" samples it like a screening CT (0.75 mm pixels, 1 mm slices; the phantom
+    # sources reconstruct 1.25 mm slices on it, see world/sources.py; its cases keep 40 mm
+    # axial slabs): the demo world's default since session 8 (benchmarks/RESULTS.md,
+    # "Session 8 — speed8"). "coarse" (a 5 mm nodule is ~2 voxels) is what the test
+    # fixtures use (`--grid coarse` builds it).
     "full": PhantomGrid("full", (512, 512, 320), (0.75, 0.75, 1.0)),
     "coarse": PhantomGrid("coarse", (128, 128, 80), (3.0, 3.0, 4.0)),
 }
 #: The grid each world size is built on unless another is named.
-DEFAULT_GRID_FOR_SIZE = {"demo": "coarse", "full": "full"}
+DEFAULT_GRID_FOR_SIZE = {"demo": "full", "full": "full"}
 
 
 def phantom_grid(name: str) -> PhantomGrid:
