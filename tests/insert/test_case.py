@@ -391,11 +391,17 @@ def test_host_boxes_remembered_across_cases_change_nothing(tmp_path, world):
             world.natives["NAT1"].voxel_count
 
 
-def test_a_forked_pool_starts_with_the_host_boxes_remembered(tmp_path, world):
+def test_a_forked_pool_starts_with_the_host_boxes_remembered(tmp_path, world, monkeypatch):
     """With a local forked pool, the trial computes each host's label boxes once in its
-    own process (inherited by the workers); outputs equal a one-process run's."""
-    from lesiontrials.insert import case as insert_case_module
+    own process (inherited by the workers); outputs equal a one-process run's.
 
+    Once torch is imported (by another test in this process) the pool starts workers from
+    a fork server instead, which inherit nothing, and the trial skips the work; the
+    parent-side step is therefore forced here, whatever the start method."""
+    from lesiontrials.insert import case as insert_case_module
+    from lesiontrials.insert import trial as insert_trial_module
+
+    monkeypatch.setattr(insert_trial_module, "forks_workers", lambda **_: True)
     rows = [row(f"t1-{i:05d}", target_lobe=lobe, donor_mask_path=donor_path("S6"))
             for i, lobe in enumerate(("RUL", "LLL"))]
     _forget_process_memos()
