@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import cast
 
 import pandas as pd
 
@@ -58,21 +59,10 @@ def start_side_parts(answers: pd.DataFrame, workspace: Workspace, *, seed: int,
     if workers <= 1:
         return lambda: side_parts(answers, workspace, seed=seed, replicates=replicates,
                                   baselines=baselines)
-    from concurrent.futures import ProcessPoolExecutor
+    from lesiontrials.execution.local import start_in_child
 
-    from lesiontrials.execution.local import pool_context
-
-    pool = ProcessPoolExecutor(1, mp_context=pool_context())
-    future = pool.submit(side_parts, answers, workspace, seed=seed, replicates=replicates,
-                         baselines=frozenset(baselines))
-
-    def result() -> SideParts:
-        try:
-            parts: SideParts = future.result()
-            return parts
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    return result
+    started = start_in_child(side_parts, answers, workspace, seed=seed,
+                             replicates=replicates, baselines=frozenset(baselines))
+    return lambda: cast(SideParts, started())
 
 

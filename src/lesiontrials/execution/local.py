@@ -93,6 +93,25 @@ def pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "torch" in sys.modules else "fork")
 
 
+def start_in_child(func: Callable[..., Any], /, *args: Any,
+                   context: multiprocessing.context.BaseContext | None = None,
+                   **kwargs: Any) -> Callable[[], Any]:
+    """Start ``func(*args, **kwargs)`` in one child process now and return a function that
+    waits for it: its result, or its exception raised here (``BrokenProcessPool`` when the
+    child died), never a silent default. ``context``: the start method (default
+    :func:`pool_context`; ``spawn`` gives a fresh interpreter that inherits no memory)."""
+    pool = ProcessPoolExecutor(1, mp_context=context or pool_context())
+    future = pool.submit(func, *args, **kwargs)
+
+    def result() -> Any:
+        try:
+            return future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return result
+
+
 class CaseOutcomes(list[CaseOutcome]):
     """The outcomes of one ``run_cases`` call (a list), with its :class:`RunSummary`."""
 

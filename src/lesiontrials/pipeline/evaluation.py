@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lesiontrials.execution import (
     Executor,
@@ -117,20 +117,8 @@ def start_train_demo(settings: Settings, executor: Executor | None = None, *,
     ``results/{model}`` against ``volumes``, ``volume_results``). Other executors: it runs
     when its lines are asked for, in this process."""
     if executor is None or getattr(executor, "name", "") == "local-pool":
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        future = pool.submit(train_and_score_demo, settings)
-
-        def lines() -> list[str]:
-            try:
-                result: list[str] = future.result()
-                return result
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-
-        return lines
+        started = _start_apart(train_and_score_demo, settings)
+        return lambda: cast(list[str], started())
     return lambda: train_and_score_demo(settings, executor, reporter=reporter)
 
 
@@ -167,11 +155,16 @@ def _apart(func: Callable[..., Any], *args: Any) -> Any:
     deterministic on one thread (``training.network.deterministic_torch``) and scores do not
     depend on the executor. A child that dies is an error (``BrokenProcessPool``), never a
     wait."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    return _start_apart(func, *args)()
 
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(func, *args).result()
+
+def _start_apart(func: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """:func:`_apart` started now; the returned function waits for its result."""
+    import multiprocessing
+
+    from lesiontrials.execution.local import start_in_child
+
+    return start_in_child(func, *args, context=multiprocessing.get_context("spawn"))
 
 
 def questions(settings: Settings, executor: Executor | None = None) -> list[str]:
