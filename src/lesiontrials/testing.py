@@ -201,6 +201,44 @@ def output_snapshot(folder: Path, *, root: Path,
             if path.is_file() and not path.name.endswith(skip_suffixes)}
 
 
+def explain_difference(key: str, got: bytes, expected: bytes) -> str:
+    """Why two versions of one output file differ, for a byte-identity test's message:
+    for a PNG or a gzipped volume, whether the decoded content differs (and where) or only
+    the compressed bytes do; otherwise the first differing byte."""
+    import gzip
+
+    from lesiontrials.io.images import decode_png
+
+    try:
+        if key.endswith(".png"):
+            a, b = decode_png(got), decode_png(expected)
+        elif key.endswith(".gz"):
+            a = np.frombuffer(gzip.decompress(got), np.uint8)
+            b = np.frombuffer(gzip.decompress(expected), np.uint8)
+        else:
+            a = np.frombuffer(got, np.uint8)
+            b = np.frombuffer(expected, np.uint8)
+    except Exception as exc:  # the message must still be written
+        return f"{key}: differs, and decoding failed ({type(exc).__name__}: {exc})"
+    if a.shape != b.shape:
+        return f"{key}: decoded shapes differ {a.shape} vs {b.shape}"
+    where = [tuple(int(i) for i in w) for w in np.argwhere(a != b)]
+    if not where:
+        return (f"{key}: the same decoded content, other compressed bytes "
+                f"({len(got)} vs {len(expected)} bytes)")
+    return (f"{key}: {len(where)} decoded values differ, first at {where[0]} "
+            f"({a[where[0]]} vs {b[where[0]]}), last at {where[-1]}")
+
+
+def assert_same_outputs(got: dict[str, bytes], expected: dict[str, bytes]) -> None:
+    """Assert two :func:`output_snapshot` results are identical, naming every differing
+    file and what differs in it."""
+    assert sorted(got) == sorted(expected)
+    problems = [explain_difference(k, got[k], expected[k]) for k in sorted(expected)
+                if got[k] != expected[k]]
+    assert not problems, f"{len(problems)} files differ:\n" + "\n".join(problems)
+
+
 def ellipsoid_mask(radii_mm: tuple[float, float, float], spacing_mm: tuple[float, float, float],
                    *, centre_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
     """A tight boolean mask of the ellipsoid with semi-axes ``radii_mm`` centred at
