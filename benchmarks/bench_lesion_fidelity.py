@@ -61,6 +61,12 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
 5. ``z_edge``: each real host's own edge spread along z (:mod:`lesiontrials.z_edge`, fitted
    on its lung/tissue boundaries lying flat across slices) next to the z blur the host-CT
    renderer gives a lesion (the slice-thickness model).
+6. ``z_profile`` (session 9): on every packaged real CT, the host's stored z spread and its
+   verdict, and a sharp lesion's z edge read by the same instrument, drawn by the session-8
+   renderer, by today's (the slice's own profile: the host's spread where trusted, else
+   the model) and with the host's reading forced; beside them the partial-volume diameter
+   and the in-plane edge, which the z profile must not move
+   (``lesion_fidelity/z_profile.py``).
 """
 
 
@@ -85,13 +91,14 @@ def main() -> None:
                              "then measures the phantom slab alone)")
     parser.add_argument("--parts", default="grid,floor,diameter,edge_exact,edge,edge_table,self",
                         help="comma-separated parts to run: grid, floor, diameter, "
-                             "edge_exact, edge, edge_table, self, z_edge")
+                             "edge_exact, edge, edge_table, self, z_edge, z_profile")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge"}
+    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge",
+             "z_profile"}
     if parts - known:
         parser.error(f"unknown --parts {sorted(parts - known)}: choose from {sorted(known)}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report: dict[str, Any] = {}
     if "grid" in parts:
         report["grid_independence"] = grid_independence()
@@ -111,7 +118,12 @@ def main() -> None:
             report["self_insertion"] = self_insertion(cases)
         if "z_edge" in parts:
             report["z_edge"] = z_edges(cases)
+    if "z_profile" in parts and not args.skip_real:
+        from lesion_fidelity.z_profile import all_real_hosts, lesion_z_profile
+
+        report["z_profile"] = lesion_z_profile(all_real_hosts())
     report["seconds"] = round(time.perf_counter() - start, 1)
+    report["cpu_seconds"] = round(time.process_time() - cpu, 1)
     print(json.dumps(report, indent=1))
 
 
