@@ -67,6 +67,9 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
    the model) and with the host's reading forced; beside them the partial-volume diameter
    and the in-plane edge, which the z profile must not move
    (``lesion_fidelity/z_profile.py``).
+7. ``grid_volume`` (session 9): how much of a 3 mm / 3×3×4 mm donor's excess over the floor
+   is the volume its voxel count gives — the reconstruction with the count and with the
+   shape's true volume (an oracle), and the count's error (``lesion_fidelity/grid.py``).
 """
 
 
@@ -79,7 +82,7 @@ from typing import Any
 
 from lesion_fidelity.diameter import diameters, edge_vs_exact
 from lesion_fidelity.edge_table import edge_table
-from lesion_fidelity.grid import grid_floor, grid_independence
+from lesion_fidelity.grid import grid_floor, grid_independence, grid_volume_share
 from lesion_fidelity.real import edge_widths, real_cases, z_edges
 from lesion_fidelity.selfinsert import self_insertion
 
@@ -91,11 +94,12 @@ def main() -> None:
                              "then measures the phantom slab alone)")
     parser.add_argument("--parts", default="grid,floor,diameter,edge_exact,edge,edge_table,self",
                         help="comma-separated parts to run: grid, floor, diameter, "
-                             "edge_exact, edge, edge_table, self, z_edge, z_profile")
+                             "edge_exact, edge, edge_table, self, z_edge, z_profile, "
+                             "grid_volume")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge",
-             "z_profile"}
+             "z_profile", "grid_volume"}
     if parts - known:
         parser.error(f"unknown --parts {sorted(parts - known)}: choose from {sorted(known)}")
     start, cpu = time.perf_counter(), time.process_time()
@@ -104,6 +108,8 @@ def main() -> None:
         report["grid_independence"] = grid_independence()
     if "floor" in parts:
         report["grid_floor"] = grid_floor()
+    if "grid_volume" in parts:
+        report["grid_volume_share"] = grid_volume_share()
     if "diameter" in parts:
         report["diameter"] = diameters()
     if "edge_exact" in parts:

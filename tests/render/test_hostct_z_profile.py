@@ -133,3 +133,36 @@ def test_the_render_with_a_stored_spread_is_deterministic() -> None:
     first, _ = _opacity_profile(_stored(1.0), seed=8)
     again, _ = _opacity_profile(_stored(1.0), seed=8)
     assert np.array_equal(first, again)
+
+
+def test_slice_profile_samples_integrate_the_box_and_gaussian() -> None:
+    """Weights sum to 1; their variance is the profile's (box²/12 + SD², to the lattice's
+    own pitch²/12); SD 0 is the voxel lattice; a non-positive box is an error."""
+    from lesiontrials.shape_field import slice_profile_samples, subsample_shifts_mm
+
+    z, w = slice_profile_samples(5.0, 1.56)
+    assert w.sum() == pytest.approx(1.0) and (w > 0).all()
+    assert float((w * z**2).sum()) == pytest.approx(25.0 / 12 + 1.56**2, rel=0.03)
+    z0, w0 = slice_profile_samples(5.0, 0.0)
+    assert np.allclose(z0, np.unique(subsample_shifts_mm((1.0, 1.0, 5.0))[:, 2]))
+    assert np.allclose(w0, 1.0 / len(z0))
+    with pytest.raises(ValueError, match="box"):
+        slice_profile_samples(0.0, 1.0)
+
+
+def test_a_known_volume_replaces_the_voxel_count() -> None:
+    """shape_from_mask(volume_mm3=…) draws the shape with that volume (its partial volume
+    on a fine grid sums to it), not the coarse mask's count; a non-positive one is an error."""
+    from lesiontrials.shape_field import covered_fraction
+    from lesiontrials.testing import ellipsoid_mask
+
+    radii, source = (6.0, 5.0, 4.5), (3.0, 3.0, 3.0)
+    mask = ellipsoid_mask(radii, source, centre_mm=(0.4, -0.7, 1.1))
+    true = 4.0 / 3.0 * np.pi * float(np.prod(radii))
+    count = float(mask.sum()) * 27.0
+    assert abs(count / true - 1) > 0.05  # the count is off for this position
+    field = shape_from_mask(mask, source, volume_mm3=true)
+    drawn = float(covered_fraction(field, (0.5, 0.5, 0.5)).sum()) * 0.125
+    assert field.volume_mm3 == true and drawn == pytest.approx(true, rel=0.02)
+    with pytest.raises(ValueError, match="volume"):
+        shape_from_mask(mask, source, volume_mm3=0.0)
