@@ -122,8 +122,8 @@ def build_real_host(name: str, root_path: Path, cache_dir: Path) -> RealHost:
     from lesiontrials.world.realct import (
         host_facts,
         host_qc_png,
-        host_z_spread,
         load_real_example,
+        measure_host_z_spread,
         segment_host,
     )
 
@@ -154,7 +154,7 @@ def build_real_host(name: str, root_path: Path, cache_dir: Path) -> RealHost:
     acquisition = {"ct_id": ct_id, "slice_thickness_mm": example.slice_thickness_mm,
                    "pixel_spacing_mm": float(str(row["spacing_mm"]).split("x")[0]),
                    "kvp": None, "mas": None, "kernel": "unknown", "scanner": example.scanner,
-                   **host_z_spread(example.ct, labels)}
+                   **measure_host_z_spread(example.ct, labels)}
     # Read back in both cases, so a resumed build writes the same bytes as a fresh one.
     return RealHost(_read_record(record), row, acquisition)
 

@@ -241,7 +241,7 @@ def host_facts(ct: Volume, labels: np.ndarray, *, lesion: np.ndarray | None = No
             "psf_sigma_xy_mm": float("nan") if sigma is None else round(sigma, 3)}
 
 
-def host_z_spread(ct: Volume, labels: np.ndarray) -> dict[str, float | int | str]:
+def measure_host_z_spread(ct: Volume, labels: np.ndarray) -> dict[str, float | int | str]:
     """The host's z spread, its verdict and version, for its acquisition row
     (``meta/{DS}_acquisition.csv``): :func:`lesiontrials.z_edge.z_spread_record` on the
     lung (all lobes and unassigned lung) of the host's label map."""
