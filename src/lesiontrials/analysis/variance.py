@@ -211,6 +211,9 @@ class Decomposition:
     # (one-sided, see ``decomposition_intervals``) rejects a zero share. When it does and the
     # lower limit is 0, the set is (0, high]: a positive share of at most ``high``.
     excludes_zero: tuple[bool, bool] = (False, False)
+    # (donor, host) parametric-bootstrap bias of the share estimates (share_bootstrap.py),
+    # subtracted from the point that centres the share intervals and the boundary test.
+    share_bias: tuple[float, float] = (0.0, 0.0)
 
 
 def _raw_shares(pooled: np.ndarray) -> np.ndarray:
@@ -267,7 +270,8 @@ def _multiway_variances(layout: _Layout, chunk_cells: int
 
 def decomposition_intervals(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray, *,
                             units: np.ndarray | None = None, level: float = 0.95,
-                            chunk_cells: int = 1_000_000) -> Decomposition:
+                            chunk_cells: int = 1_000_000,
+                            share_bias: tuple[float, float] = (0.0, 0.0)) -> Decomposition:
     """Pooled point estimate plus CIs of the donor and host shares and their difference.
 
     ``units`` = answering unit (model × condition) of each answer, ``None`` for one unit.
@@ -288,6 +292,13 @@ def decomposition_intervals(values: np.ndarray, donors: np.ndarray, hosts: np.nd
     [host low / donor high, host high / donor low]. ``standard_errors`` are the multiway
     ones (what the verdict reads). A design with fewer than 2 donors or hosts, or values
     that do not vary, gets NaN intervals.
+
+    ``share_bias``: the estimator's (donor, host) share bias at this design
+    (:func:`.share_bootstrap.share_bias`); the share intervals and the boundary test are
+    built around ``estimate − bias`` (at 5 donors × 5 hosts the estimate is biased by
+    +0.008 at zero shares, −0.004 at a zero share while the other factor drives and
+    −0.01…−0.02 at positive shares; docs/diagnostic.md). The difference, the ratio, the
+    standard errors and the verdict keep the uncorrected estimate.
     """
     values = np.asarray(values, dtype=float)
     layout = _layout(values, donors, hosts, units)
@@ -302,18 +313,21 @@ def decomposition_intervals(values: np.ndarray, donors: np.ndarray, hosts: np.nd
                              (float("nan"),) * 3, layout.n_units, level)
     se, se_upper = np.sqrt(variances[0]), np.sqrt(variances[1])
     q = float(stats.t.ppf(0.5 + level / 2, df=min(nd, nh) - 1))
-    low = point - q * se
-    high = np.maximum(point, 0.0) + q * se_upper
+    centre = point - np.array([share_bias[0], share_bias[1], 0.0])
+    low = centre - q * se
+    high = np.maximum(centre, 0.0) + q * se_upper
     donor_ci = (float(np.clip(low[0], 0, 1)), float(np.clip(high[0], 0, 1)))
     host_ci = (float(np.clip(low[1], 0, 1)), float(np.clip(high[1], 0, 1)))
     ratio_ci = (host_ci[0] / donor_ci[1] if donor_ci[1] > 0 else float("nan"),
                 host_ci[1] / donor_ci[0] if donor_ci[0] > 0 else float("inf"))
     difference_ci = (float(max(point[2] - q * se[2], -1)), float(min(point[2] + q * se[2], 1)))
     one_sided = float(stats.t.ppf(level, df=min(nd, nh) - 1))
-    excludes_zero = (bool(point[0] - one_sided * se[0] > 0), bool(point[1] - one_sided * se[1] > 0))
+    excludes_zero = (bool(centre[0] - one_sided * se[0] > 0),
+                     bool(centre[1] - one_sided * se[1] > 0))
     return Decomposition(estimate, donor_ci, host_ci, difference_ci, ratio_ci,
                          int(values.size), nd, nh, (float(se[0]), float(se[1]), float(se[2])),
-                         layout.n_units, level, excludes_zero)
+                         layout.n_units, level, excludes_zero,
+                         (float(share_bias[0]), float(share_bias[1])))
 
 
 def share_covers(decomposition: Decomposition, share: float, *, factor: int) -> bool:
