@@ -18,6 +18,21 @@ the rule falls back), and ``coverage_{rule}_{donor,host}`` for
 - ``normal_lower``: the normal quantile for the lower limit and the test;
 - ``fallback_min`` / ``fallback_pairs``: min(V_D, V_H) / V_P when V_D + V_H − V_P ≤ 0.
 
+With ``--bootstrap B`` (session 9), per data set a parametric bootstrap over the design
+(``analysis/share_bootstrap.py``; its own stream ``rng_for(seed, design, scenario,
+"pboot", i)``): θ_w the fitted world's share, θ* the B re-estimates, bias = mean θ* − θ_w.
+
+- ``pboot_null_test``: current limits; 0 excluded when θ̂ exceeds the 95th percentile
+  of the re-estimates in the null world (the factor's variance set to 0);
+- ``pboot_basic``: [θ̂ − (q₀.₉₇₅ − θ_w), θ̂ − (q₀.₀₂₅ − θ_w)], null-world test;
+- ``pboot_bc_t``: current limits and one-sided t test, both centred on θ̂ − bias;
+- ``pboot_bc_t_basic_upper``: the same lower limit and test, basic upper limit;
+- ``pboot_bc_test``: current limits, one-sided t test on θ̂ − bias (adopted in
+  ``variance.decomposition_intervals``).
+
+``--bias-only`` draws only the fitted world, not the null worlds; it prints the
+``pboot_bc*`` rules only.
+
 Usage: ``python benchmarks/bench_share_rules.py [--sims N] [--seed S] [--design D]``
 """
 
@@ -132,7 +147,8 @@ def _coverage(point: np.ndarray, parts: np.ndarray, truth: float, *, rule: str,
     return round(float(covered.mean()), 4)
 
 
-BOOTSTRAP_RULES = ("pboot_null_test", "pboot_basic", "pboot_bc_t", "pboot_bc_t_basic_upper")
+BOOTSTRAP_RULES = ("pboot_null_test", "pboot_basic", "pboot_bc_t", "pboot_bc_t_basic_upper",
+                   "pboot_bc_test")
 
 
 def _bootstrap_coverage(point: np.ndarray, parts: np.ndarray, truth: float,
@@ -162,6 +178,10 @@ def _bootstrap_coverage(point: np.ndarray, parts: np.ndarray, truth: float,
                        np.maximum(corrected, 0) + t * np.sqrt(upper_variance), t_rejects),
         "pboot_bc_t_basic_upper": (corrected - t * np.sqrt(multiway),
                                    point - (q_low - world), t_rejects),
+        # adopted (variance.decomposition_intervals(share_bias=…)): current limits, the
+        # one-sided boundary test on the corrected estimate
+        "pboot_bc_test": (point - t * np.sqrt(multiway),
+                          np.maximum(point, 0) + t * np.sqrt(upper_variance), t_rejects),
     }
     if bias_only:  # the null worlds were not drawn
         limits = {rule: value for rule, value in limits.items() if rule.startswith("pboot_bc")}

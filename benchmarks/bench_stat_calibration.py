@@ -18,6 +18,12 @@ simulated data sets; ``reference_iid_wilson_coverage_accuracy_*`` is the coverag
 Wilson interval that treats items as independent on the same data sets (a floor for
 any interval that admits clustering where accuracy 0.97 leaves only a few errors).
 
+``judged_by_<accuracy cell>``: ``pointwise`` (the cell's own coverage must lie in
+[0.93, 0.97]) or ``window_mean`` (no non-randomised interval can reach the band at that
+truth with that many items, see ``pointwise_attainable``: the cell's mean coverage over
+true accuracies 0.955–0.98, ``--part window``, must), with
+``attainable_coverages_straddling_band_<cell>``.
+
 At a true share of 0 (``coverage_host_share_donor_driven``, ``coverage_*_zero_shares``) an
 interval clipped to [0, 1] can only miss from below; the share's confidence set therefore
 tests 0 one-sided (``variance.share_covers``: 0 is outside when the boundary test rejects
@@ -120,9 +126,9 @@ def verdict_scenarios(design: CrossedDesign, *, sims: int, seed: int) -> dict[st
         out[f"variance_ratio_host_share_{name}"] = round(float(ratio[1]), 3)
     out["verdict_sims_per_scenario"] = sims
     out["decomposition_interval"] = (
-        "centre: estimate - parametric-bootstrap bias (200 replicates); "
         "lower: multiway jackknife (donors + hosts - pairs); upper: donors + hosts; t; "
-        "0 excluded when the one-sided boundary test rejects it")
+        "0 excluded when the one-sided boundary test of the estimate less its "
+        "parametric-bootstrap bias (200 replicates) rejects it")
     return out
 
 

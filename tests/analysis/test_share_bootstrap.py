@@ -143,5 +143,19 @@ def test_diagnostic_records_the_bias_and_repeats_it_byte_for_byte() -> None:
     assert not np.allclose(first["donor_share_bias"], other["donor_share_bias"])
     record = task_verdicts(frame, seed=3)["lobe"]
     low, high = record["donor_share_ci"]
-    centre = record["donor_share"] - record["donor_share_bias"]
-    assert low <= centre <= high
+    assert low <= record["donor_share"] <= high
+    assert record["donor_share_bias"] != 0.0
+
+
+def test_the_bias_moves_the_boundary_test_and_not_the_limits() -> None:
+    answers = simulate_answers(CrossedDesign("b", 12, 4, 12, units=4),
+                               Effects(donor_sd=1.5, host_sd=0.0), rng_for(9, "bound"))
+    data = (answers.correct, answers.donor, answers.host)
+    plain = variance.decomposition_intervals(*data, units=answers.unit)
+    assert plain.excludes_zero[0]
+    point = plain.estimate.donor / plain.estimate.total
+    shifted = variance.decomposition_intervals(*data, units=answers.unit,
+                                               share_bias=(point, 0.0))
+    assert not shifted.excludes_zero[0]
+    assert shifted.donor_share_ci == plain.donor_share_ci
+    assert shifted.excludes_zero[1] == plain.excludes_zero[1]

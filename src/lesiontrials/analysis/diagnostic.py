@@ -55,8 +55,9 @@ def _crossed_enough(group: pd.DataFrame) -> bool:
 
 def _decomposition(group: pd.DataFrame, value: str, units: np.ndarray | None, *,
                    rng: np.random.Generator | None) -> Decomposition:
-    """Jackknife intervals around the bias-corrected share estimate (``rng``: the
-    parametric bootstrap's stream; ``None`` skips the correction, for verdict-only use)."""
+    """Jackknife intervals, boundary test on the bias-corrected share estimate (``rng``:
+    the parametric bootstrap's stream; ``None`` skips the correction, for verdict-only
+    use)."""
     data = (group[value].to_numpy(float), group["donor_uid"].to_numpy(),
             group["host_ct_id"].to_numpy())
     bias = (0.0, 0.0) if rng is None else share_bias(*data, rng=rng, units=units)
@@ -67,10 +68,10 @@ def cell_diagnostics(crossed: pd.DataFrame, *, value: str = "correct", seed: int
                      ) -> pd.DataFrame:
     """Decomposition per model × task × condition of a crossed (donor × host) design.
 
-    Intervals: the multiway jackknife (see :func:`.variance.decomposition_intervals`)
-    around the share estimate less its parametric-bootstrap bias
-    (:func:`.share_bootstrap.share_bias`, drawn from ``rng_for(seed, "share-bias", …)``
-    of the cell's labels, so the bytes do not depend on order or workers).
+    Intervals: the multiway jackknife (see :func:`.variance.decomposition_intervals`);
+    the boundary test at a zero share reads the estimate less its parametric-bootstrap
+    bias (:func:`.share_bootstrap.share_bias`, drawn from ``rng_for(seed, "share-bias",
+    …)`` of the cell's labels, so the bytes do not depend on order or workers).
     """
     rows = []
     data = crossed_frame(crossed, value=value)
@@ -99,8 +100,8 @@ def task_verdicts(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 
                   ) -> dict[str, dict[str, Any]]:
     """Per task: pooled shares, verdict, transfer prediction and, for a determined verdict
     only, whether it survives leaving out each donor and host source in turn (the verdict
-    reads the jackknife SEs of the uncorrected estimate; the share intervals are centred
-    on the bias-corrected one, see :func:`cell_diagnostics`)."""
+    reads the jackknife SEs of the uncorrected estimate; only the zero-share boundary test
+    reads the bias-corrected one, see :func:`cell_diagnostics`)."""
     data = crossed_frame(crossed, value=value)
     out: dict[str, dict[str, Any]] = {}
     for task, group in data.groupby("task"):
