@@ -25,7 +25,7 @@ donor × host image effect ``g``. The variances come from moments on the values'
 Each variance is clipped at 0. For 0/1 values they are carried to the logit scale by the
 delta method and the donor and host ones rescaled until the world's own
 probability-scale components (Gauss–Hermite quadrature) equal the estimator's: a world
-on the probability scale clips at 0 and 1 and lost up to a third of its share at logit
+on the probability scale clips at 0 and 1 and lost 40 % of its share at logit
 SD 1. The draws are vectorised over replicates (one sparse product per block), so 200
 replicates cost about as much as the jackknife's deletions.
 
@@ -151,7 +151,7 @@ def fit_shares_model(values: np.ndarray, donors: np.ndarray, hosts: np.ndarray, 
     if binary:
         # Probability-scale moments → logit-scale variances by the delta method
         # (dp = p(1 − p) dη at each unit's mean): a world on the probability scale
-        # would clip at 0 and 1 and lose up to half its share at logit SD 1.
+        # would clip at 0 and 1 (it lost 40 % of its share in a demo-size data set).
         counts = np.bincount(codes.unit, minlength=codes.n_units)
         mean = np.clip(unit_mean, 0.5 / counts, 1 - 0.5 / counts)
         slope = float(np.average(mean * (1 - mean), weights=counts))
