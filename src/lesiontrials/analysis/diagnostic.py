@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lesiontrials.analysis.share_bootstrap import share_bias
 from lesiontrials.analysis.significance import spearman_interval
 from lesiontrials.analysis.variance import (
     Decomposition,
@@ -38,6 +39,7 @@ def _record(dec: Decomposition) -> dict[str, Any]:
             "answering_units": dec.units,
             "donor_share": donor, "host_share": host, "residual_share": residual,
             "donor_share_ci": list(dec.donor_share_ci), "host_share_ci": list(dec.host_share_ci),
+            "donor_share_bias": dec.share_bias[0], "host_share_bias": dec.share_bias[1],
             "donor_share_excludes_zero": dec.excludes_zero[0],
             "host_share_excludes_zero": dec.excludes_zero[1],
             "difference_ci": list(dec.difference_ci),
@@ -51,45 +53,59 @@ def _crossed_enough(group: pd.DataFrame) -> bool:
     return bool(group["donor_uid"].nunique() >= 2 and group["host_ct_id"].nunique() >= 2)
 
 
-def cell_diagnostics(crossed: pd.DataFrame, *, value: str = "correct") -> pd.DataFrame:
+def _decomposition(group: pd.DataFrame, value: str, units: np.ndarray | None, *,
+                   rng: np.random.Generator | None) -> Decomposition:
+    """Jackknife intervals, boundary test on the bias-corrected share estimate (``rng``:
+    the parametric bootstrap's stream; ``None`` skips the correction, for verdict-only
+    use)."""
+    data = (group[value].to_numpy(float), group["donor_uid"].to_numpy(),
+            group["host_ct_id"].to_numpy())
+    bias = (0.0, 0.0) if rng is None else share_bias(*data, rng=rng, units=units)
+    return decomposition_intervals(*data, units=units, share_bias=bias)
+
+
+def cell_diagnostics(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 0
+                     ) -> pd.DataFrame:
     """Decomposition per model × task × condition of a crossed (donor × host) design.
 
-    Intervals come from the deterministic multiway jackknife (see
-    :func:`.variance.decomposition_intervals`): no random draws, so no seed.
+    Intervals: the multiway jackknife (see :func:`.variance.decomposition_intervals`);
+    the boundary test at a zero share reads the estimate less its parametric-bootstrap
+    bias (:func:`.share_bootstrap.share_bias`, drawn from ``rng_for(seed, "share-bias",
+    …)`` of the cell's labels, so the bytes do not depend on order or workers).
     """
     rows = []
     data = crossed_frame(crossed, value=value)
     for (model, task, condition), group in data.groupby(["model", "task", "condition"]):
         if not _crossed_enough(group):
             continue
-        dec = decomposition_intervals(group[value].to_numpy(float),
-                                      group["donor_uid"].to_numpy(),
-                                      group["host_ct_id"].to_numpy())
+        dec = _decomposition(group, value, None, rng=rng_for(
+            seed, "share-bias", value, str(model), str(task), str(condition)))
         rows.append({"model": model, "task": task, "condition": condition, "value": value,
                      **_record(dec)})
     return pd.DataFrame(rows)
 
 
-def _pooled(group: pd.DataFrame, value: str) -> Decomposition | None:
+def _pooled(group: pd.DataFrame, value: str, *, rng: np.random.Generator | None = None
+            ) -> Decomposition | None:
     """One decomposition per task over all its model × condition cells (answering units):
     each unit centred on its own mean, pairs only within a unit, units weighted by their
-    number of informative pairs."""
+    number of informative pairs. ``rng``: see :func:`_decomposition`."""
     if not _crossed_enough(group):
         return None
     units = group["model"].astype(str) + "|" + group["condition"].astype(str)
-    return decomposition_intervals(group[value].to_numpy(float), group["donor_uid"].to_numpy(),
-                                   group["host_ct_id"].to_numpy(), units=units.to_numpy())
+    return _decomposition(group, value, units.to_numpy(), rng=rng)
 
 
-def task_verdicts(crossed: pd.DataFrame, *, value: str = "correct"
+def task_verdicts(crossed: pd.DataFrame, *, value: str = "correct", seed: int = 0
                   ) -> dict[str, dict[str, Any]]:
     """Per task: pooled shares, verdict, transfer prediction and, for a determined verdict
-    only, whether it survives leaving out each donor and host source in turn (deterministic
-    jackknife intervals: no seed)."""
+    only, whether it survives leaving out each donor and host source in turn (the verdict
+    reads the jackknife SEs of the uncorrected estimate; only the zero-share boundary test
+    reads the bias-corrected one, see :func:`cell_diagnostics`)."""
     data = crossed_frame(crossed, value=value)
     out: dict[str, dict[str, Any]] = {}
     for task, group in data.groupby("task"):
-        dec = _pooled(group, value)
+        dec = _pooled(group, value, rng=rng_for(seed, "share-bias", value, str(task)))
         if dec is None:
             continue
         record = _record(dec)

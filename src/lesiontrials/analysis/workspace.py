@@ -340,11 +340,11 @@ def diagnose(scored: pd.DataFrame, analysis: Analysis, *, seed: int, replicates:
              ) -> dict[str, Any]:
     """Donor/host diagnostic on the crossed design's synthetic answers + real agreement."""
     crossed = _crossed(scored)
-    cells = cell_diagnostics(crossed)
+    cells = cell_diagnostics(crossed, seed=seed)
     with_scores = crossed[crossed["margin"].notna()]
-    margin_cells = (cell_diagnostics(with_scores, value="margin") if len(with_scores)
+    margin_cells = (cell_diagnostics(with_scores, value="margin", seed=seed) if len(with_scores)
                     else pd.DataFrame())
-    verdicts = task_verdicts(crossed)
+    verdicts = task_verdicts(crossed, seed=seed)
     scored_cells = analysis.cells[analysis.cells.get("status", "scored") == "scored"]
     agreement = real_agreement(scored_cells, seed=seed, transfer=analysis.transfer)
     return {"analysis_version": ANALYSIS_VERSION, "design": CROSS_DESIGN,
