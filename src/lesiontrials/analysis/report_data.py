@@ -16,7 +16,9 @@ import pandas as pd
 #: the analysis's outputs (summary.json, transfer.json, council.json) record it as
 #: ``analysis_version``, as every other stage records its own: bump it when a reported
 #: number's definition or an output's layout changes, so a report says which analysis made it
-ANALYSIS_VERSION = 1
+#: (2: a share's test against zero reads the estimate less its parametric-bootstrap bias,
+#: recorded as ``*_share_bias``)
+ANALYSIS_VERSION = 2
 
 
 @dataclass(frozen=True)
