@@ -16,24 +16,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# pip byte-compiles every installed module in one process (~60 CPU-s for the dev install,
-# torch's thousands of files most of it); installing with --no-compile and compiling the
-# same files on every core afterwards gives the same .pyc files in half the wall time on
-# 2 cores. Like pip, it passes over files that are not valid Python 3 (package templates).
-BYTE_COMPILE = $(BIN)/python -c 'import compileall, sysconfig; \
-	compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)'
-
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q --no-compile -e '.[world]'
-	$(BYTE_COMPILE)
+	$(BIN)/python -m pip install -q -e '.[world]'
 	touch $@
 
 # Tests exercise the external-model code paths with tiny models they build themselves:
 # torch/torchvision come from the wheels that ship on this machine kind (no CUDA download).
 $(VENV)/.dev-installed: $(VENV)/.installed
-	$(BIN)/python -m pip install -q --no-compile torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q --no-compile -e '.[dev,world,clip,vlm,merlin,colipri,serve,web,maisi,text,ray,slurm,encoder,radiomics,survival]'
-	$(BYTE_COMPILE)
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[dev,world,clip,vlm,merlin,colipri,serve,web,maisi,text,ray,slurm,encoder,radiomics,survival]'
 	touch $@
 
 install: $(VENV)/.installed
