@@ -6,7 +6,9 @@ Every run uses two workers (the CI machine's cores; byte identity across worker 
 tested per stage), and a kill takes the whole process group, workers included, as a
 crash of the machine would: no orphaned worker can finish a file after the kill. The job
 is the small one of ``conftest.small_job`` (four designs, 14 cases: every stage runs, from
-world to report), so the five runs take minutes, not the demo's half hour."""
+world to report), so the six runs take minutes, not the demo's half hour. The uninterrupted
+run is ``conftest.small_job_run``, made once per test run and shared with the piped-output
+test (``tests/cli/test_run_piped.py``), which reads its log."""
 
 from __future__ import annotations
 
@@ -50,12 +52,12 @@ def _kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool
 
 
 @pytest.mark.slow
-def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, small_job, tmp_path):
+def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, small_job, small_job_run,
+                                                           tmp_path):
     env = {**os.environ, "LESIONTRIALS_DATA_ROOT": str(tiny_world), "COLUMNS": "120"}
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    first = subprocess.run(_run(reference, small_job), env=env, capture_output=True,
-                           check=False)
-    assert first.returncode in (0, 3), first.stderr.decode()[-2000:]
+    # the uninterrupted run: conftest's, shared with the piped-output test (read-only here)
+    reference, killed = small_job_run.workspace, tmp_path / "killed"
+    assert small_job_run.returncode in (0, 3), small_job_run.log[-2000:]
     expected = _outputs(reference)
     cases = len(list(reference.glob("cases/*/*/labels.nii.gz")))
     assert cases >= 10, f"the small job has {cases} cases: too few to kill mid-stage"
@@ -74,17 +76,18 @@ def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, small_job
         _kill_when(_run(killed, small_job), env, ready)
     resumed = subprocess.run(_run(killed, small_job), env=env, capture_output=True,
                              check=False)
-    assert resumed.returncode == first.returncode, resumed.stderr.decode()[-2000:]
+    assert resumed.returncode == small_job_run.returncode, resumed.stderr.decode()[-2000:]
     got = _outputs(killed)
     assert sorted(got) == sorted(expected)
     assert [name for name in expected if got[name] != expected[name]] == []
     assert not [p for p in killed.rglob(".*.tmp") if "cache" not in p.relative_to(killed).parts]
     assert not list(killed.rglob("*.lock"))
 
-    again = subprocess.run(_run(reference, small_job), env=env, capture_output=True,
-                           check=False)
-    assert again.returncode == first.returncode
-    assert _outputs(reference) == expected
+    # a finished run run again changes nothing (on the resumed workspace: the reference is
+    # shared)
+    again = subprocess.run(_run(killed, small_job), env=env, capture_output=True, check=False)
+    assert again.returncode == small_job_run.returncode
+    assert _outputs(killed) == expected
 
 
 def test_run_stops_at_a_failed_stage_unless_told_to_keep_going(monkeypatch, tmp_path):

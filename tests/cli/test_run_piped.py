@@ -7,8 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,20 +34,10 @@ def _paths_cut(lines: list[str], roots: tuple[Path, ...]) -> list[str]:
     return missing
 
 
-@pytest.mark.slow  # the whole pipeline (the small job of conftest.small_job) on the tiny world
-def test_run_piped_to_a_file_wraps_and_cuts_nothing(tiny_world: Path, small_job: list[str],
-                                                     tmp_path: Path) -> None:
-    workspace = tmp_path / ("piped_run_workspace_with_a_long_name_" * 3).rstrip("_")
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["LESIONTRIALS_DATA_ROOT"] = str(tiny_world)
-    log = tmp_path / "run.log"
-    with log.open("w") as out:  # a file, not a terminal: rich would lay it out for 80 columns
-        done = subprocess.run([sys.executable, "-m", "lesiontrials.cli.main", "run", "--size",
-                               "demo", "--workers", "1", "--keep-going", "-w", str(workspace),
-                               *small_job],
-                              stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
-    text = log.read_text()
-    assert done.returncode in (0, 3), text[-3000:]
+@pytest.mark.slow  # the whole pipeline (conftest.small_job_run, shared with the resume test)
+def test_run_piped_to_a_file_wraps_and_cuts_nothing(tiny_world: Path, small_job_run) -> None:
+    workspace, text = small_job_run.workspace, small_job_run.log
+    assert small_job_run.returncode in (0, 3), text[-3000:]
     lines = text.splitlines()
     assert "…" not in text, [line for line in lines if "…" in line]
     assert _paths_cut(lines, (workspace, tiny_world)) == []
@@ -59,8 +47,8 @@ def test_run_piped_to_a_file_wraps_and_cuts_nothing(tiny_world: Path, small_job:
         summaries = [line for line in lines if line.startswith(f"{stage} ")
                      and " done, " in line]
         assert summaries, stage
-        for line in summaries:
-            assert "[in-process]" in line and "cases/min" in line and "CPU" in line, line
+        for line in summaries:  # two workers: the local pool
+            assert "[local-pool]" in line and "cases/min" in line and "CPU" in line, line
     bars = [line for line in lines if "━" in line and not line.startswith(TABLE_EDGES)]
     assert bars and all(re.search(r"\d+/\d+", line) for line in bars), bars[:5]
     # model versions are named, not the raw identity "1+67889e24…"

