@@ -61,6 +61,15 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
 5. ``z_edge``: each real host's own edge spread along z (:mod:`lesiontrials.z_edge`, fitted
    on its lung/tissue boundaries lying flat across slices) next to the z blur the host-CT
    renderer gives a lesion (the slice-thickness model).
+6. ``z_profile`` (session 9): on every packaged real CT, the host's stored z spread and its
+   verdict, and a sharp lesion's z edge read by the same instrument, drawn by the session-8
+   renderer, by today's (the slice's own profile: the host's spread where trusted, else
+   the model) and with the host's reading forced; beside them the partial-volume diameter
+   and the in-plane edge, which the z profile must not move
+   (``lesion_fidelity/z_profile.py``).
+7. ``grid_volume`` (session 9): how much of a 3 mm / 3×3×4 mm donor's excess over the floor
+   is the volume its voxel count gives — the reconstruction with the count and with the
+   shape's true volume (an oracle), and the count's error (``lesion_fidelity/grid.py``).
 """
 
 
@@ -73,7 +82,7 @@ from typing import Any
 
 from lesion_fidelity.diameter import diameters, edge_vs_exact
 from lesion_fidelity.edge_table import edge_table
-from lesion_fidelity.grid import grid_floor, grid_independence
+from lesion_fidelity.grid import grid_floor, grid_independence, grid_volume_share
 from lesion_fidelity.real import edge_widths, real_cases, z_edges
 from lesion_fidelity.selfinsert import self_insertion
 
@@ -85,18 +94,22 @@ def main() -> None:
                              "then measures the phantom slab alone)")
     parser.add_argument("--parts", default="grid,floor,diameter,edge_exact,edge,edge_table,self",
                         help="comma-separated parts to run: grid, floor, diameter, "
-                             "edge_exact, edge, edge_table, self, z_edge")
+                             "edge_exact, edge, edge_table, self, z_edge, z_profile, "
+                             "grid_volume")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge"}
+    known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge",
+             "z_profile", "grid_volume"}
     if parts - known:
         parser.error(f"unknown --parts {sorted(parts - known)}: choose from {sorted(known)}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report: dict[str, Any] = {}
     if "grid" in parts:
         report["grid_independence"] = grid_independence()
     if "floor" in parts:
         report["grid_floor"] = grid_floor()
+    if "grid_volume" in parts:
+        report["grid_volume_share"] = grid_volume_share()
     if "diameter" in parts:
         report["diameter"] = diameters()
     if "edge_exact" in parts:
@@ -111,7 +124,12 @@ def main() -> None:
             report["self_insertion"] = self_insertion(cases)
         if "z_edge" in parts:
             report["z_edge"] = z_edges(cases)
+    if "z_profile" in parts and not args.skip_real:
+        from lesion_fidelity.z_profile import all_real_hosts, lesion_z_profile
+
+        report["z_profile"] = lesion_z_profile(all_real_hosts())
     report["seconds"] = round(time.perf_counter() - start, 1)
+    report["cpu_seconds"] = round(time.process_time() - cpu, 1)
     print(json.dumps(report, indent=1))
 
 

@@ -195,3 +195,31 @@ def grid_floor() -> dict[str, Any]:
                 "posterior_mean_over_noise_sd": round(float(np.mean(means)), 2),
                 "chain_steps_kept": round(float(np.mean([f[-1] for f in draws])), 2)}
     return out
+
+
+def grid_volume_share() -> dict[str, Any]:
+    """How much of a coarse donor's excess over the floor is its volume: the
+    reconstruction's RMS (÷ host noise SD, against the 0.5 mm donor's render; five shapes ×
+    four whole-voxel positions, as ``grid_floor``'s reconstruction row) with the volume
+    taken from the mask's voxel count (what the renderer does) and with the shape's true
+    volume (an oracle: ``shape_from_mask(volume_mm3=…)``), and the count's relative error."""
+    out: dict[str, Any] = {name: {} for name in HOSTS}
+    for name in ("3mm", "phantom_3x3x4"):
+        source = SOURCES[name]
+        for host_name, host in HOSTS.items():
+            count, oracle, error = [], [], []
+            for radii in SHAPES:
+                scene = _Scene(radii, host)
+                for k in range(PHASES):
+                    mask = ellipsoid_mask(radii, source, centre_mm=_whole_voxel_phase(k, source))
+                    true_volume = 4.0 / 3.0 * np.pi * float(np.prod(radii))
+                    count.append(scene.rms_over_noise(scene.render(shape_from_mask(mask, source))))
+                    oracle.append(scene.rms_over_noise(scene.render(
+                        shape_from_mask(mask, source, volume_mm3=true_volume))))
+                    error.append(float(mask.sum()) * float(np.prod(source)) / true_volume - 1)
+            out[host_name][name] = {
+                "count_volume_rms_over_noise_sd": round(float(np.mean(count)), 2),
+                "true_volume_rms_over_noise_sd": round(float(np.mean(oracle)), 2),
+                "count_volume_error_rms": round(float(np.sqrt(np.mean(np.square(error)))), 3),
+                "count_volume_error_mean": round(float(np.mean(error)), 3)}
+    return out

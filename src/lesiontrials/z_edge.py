@@ -29,7 +29,20 @@ TISSUE_FROM_HU = -100.0
 MAX_TILT = 0.3
 MIN_COLUMNS = 50
 SIGMAS_MM = np.arange(0.3, 6.0001, 0.05)
+COARSE_EVERY = 5  # the fit tries every 5th SD first, then the fine steps around the best
+MAX_COLUMNS = 20_000  # columns the fit uses (evenly spaced through the qualifying ones)
 PHASE_STEPS = 81  # boundary heights tried per column, over two slices
+#: Version of the measurement stored with a host (``z_spread_version`` in the acquisition
+#: table); a stored reading of another version is not used.
+Z_SPREAD_VERSION = 1
+#: The smallest SD the fit resolves, as a fraction of the slice spacing: with one sample on
+#: the ramp per column, generated 1.25 mm slices kept every 5 mm (true 0.62 mm) read
+#: 1.1 mm (tests/test_z_edge.py); a reading under ``0.24 × spacing`` is an upper bound.
+RESOLVABLE_FRACTION = 0.24
+#: The largest RMS residual (fraction of the step) of a reading the renderer uses: generated
+#: domes fit to 0.02; the real hosts' uneven plateaus (diaphragm, fat, liver, the denser
+#: lung base) leave 0.13–0.15 around an edge that fits; beyond 0.2 the edge model fails.
+MAX_TRUSTED_RESIDUAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -88,13 +101,17 @@ def _fit(profiles: np.ndarray, slice_mm: float) -> tuple[float, float]:
     k = _reach(slice_mm)
     z = np.arange(-k, k, dtype=np.float64) * slice_mm  # samples z−k … z+k−1
     phases = np.linspace(-1.5, 0.5, PHASE_STEPS) * slice_mm  # e about z−1 … z
-    best_sse, best_sigma = np.inf, float(SIGMAS_MM[0])
-    for sigma in SIGMAS_MM:
-        model = ndtr((phases[:, None] - z[None, :]) / sigma)  # (phases, samples)
-        sse = ((profiles[:, None, :] - model[None, :, :]) ** 2).sum(axis=2).min(axis=1).sum()
-        if sse < best_sse:
-            best_sse, best_sigma = float(sse), float(sigma)
-    return best_sigma, float(np.sqrt(best_sse / profiles.size))
+
+    def sse(index: int) -> float:
+        model = ndtr((phases[:, None] - z[None, :]) / SIGMAS_MM[index])  # (phases, samples)
+        return float(((profiles[:, None, :] - model[None, :, :]) ** 2)
+                     .sum(axis=2).min(axis=1).sum())
+
+    coarse = range(0, len(SIGMAS_MM), COARSE_EVERY)
+    centre = min(coarse, key=sse)
+    fine = range(max(0, centre - COARSE_EVERY + 1), min(len(SIGMAS_MM), centre + COARSE_EVERY))
+    best = min(fine, key=sse)
+    return float(SIGMAS_MM[best]), float(np.sqrt(sse(best) / profiles.size))
 
 
 def z_edge_sigma_mm(ct: np.ndarray, lung: np.ndarray,
@@ -113,5 +130,38 @@ def z_edge_sigma_mm(ct: np.ndarray, lung: np.ndarray,
     profiles = np.concatenate(both, axis=0)
     if len(profiles) < MIN_COLUMNS:
         return None
-    sigma, residual = _fit(profiles, spacing_mm[2])
+    used = profiles[np.linspace(0, len(profiles) - 1, min(len(profiles), MAX_COLUMNS))
+                    .round().astype(int)]
+    sigma, residual = _fit(used, spacing_mm[2])
     return ZEdge(sigma_mm=sigma, columns=len(profiles), rms_residual=residual)
+
+
+def untrusted_because(edge: ZEdge | None, slice_mm: float) -> str | None:
+    """Why a reading may not stand for the host's z blur (``None``: it may): no boundary
+    to read, a reading under what the fit resolves on this spacing, or an edge model that
+    does not fit the profiles."""
+    if edge is None:
+        return "no flat lung/tissue boundary along z to read"
+    floor = RESOLVABLE_FRACTION * slice_mm
+    if edge.sigma_mm < floor:
+        return (f"reading {edge.sigma_mm:.2f} mm is under the {floor:.2f} mm the fit resolves "
+                f"on {slice_mm:g} mm slices (an upper bound, not a value)")
+    if edge.rms_residual > MAX_TRUSTED_RESIDUAL:
+        return (f"the edge model misses the profiles by {edge.rms_residual:.3f} of the step "
+                f"(> {MAX_TRUSTED_RESIDUAL})")
+    return None
+
+
+def z_spread_record(ct: np.ndarray, lung: np.ndarray,
+                    spacing_mm: tuple[float, float, float]) -> dict[str, float | int | str]:
+    """The host's z spread as stored in its acquisition row (``meta/{DS}_acquisition.csv``,
+    read by :class:`lesiontrials.render.ZSpread`): the reading (NaN without one), its
+    columns and residual, the verdict (``trusted`` 1/0 and ``z_spread_note``: why not) and
+    :data:`Z_SPREAD_VERSION`."""
+    edge = z_edge_sigma_mm(ct, lung, spacing_mm)
+    reason = untrusted_because(edge, spacing_mm[2])
+    return {"z_spread_sigma_mm": float("nan") if edge is None else round(edge.sigma_mm, 3),
+            "z_spread_columns": 0 if edge is None else edge.columns,
+            "z_spread_residual": float("nan") if edge is None else round(edge.rms_residual, 3),
+            "z_spread_trusted": int(reason is None), "z_spread_note": reason or "",
+            "z_spread_version": Z_SPREAD_VERSION}

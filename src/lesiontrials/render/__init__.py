@@ -25,6 +25,7 @@ from lesiontrials.render.backends.registry import (
     BACKEND_NAMES,
     host_acquisition,
     host_facts,
+    host_z_spread,
     resolve_backend,
 )
 from lesiontrials.render.backends.scanner import noise_sd_hu, nps_peak_cyc_per_mm, psf_sigma_mm
@@ -43,6 +44,7 @@ from lesiontrials.render.interface import (
     LesionSpec,
     Renderer,
     RenderResult,
+    ZSpread,
     kernel_class,
 )
 from lesiontrials.render.qc import qc_png
@@ -65,12 +67,14 @@ __all__ = [
     "RenderResult",
     "Renderer",
     "Tissue",
+    "ZSpread",
     "composite",
     "estimate_noise",
     "histogram_intersection",
     "host_acquisition",
     "host_facts",
     "host_histograms",
+    "host_z_spread",
     "inserted_trials",
     "kernel_class",
     "label_tissue",

@@ -57,12 +57,13 @@ from lesiontrials.render.appearance.texture_source import donor_texture
 from lesiontrials.render.backends.registry import (
     host_acquisition,
     host_facts,
+    host_z_spread,
     make_backend,
     read_host_ct,
     resolve_backend,
 )
 from lesiontrials.render.fidelity.case_fidelity import case_fidelity
-from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec
+from lesiontrials.render.interface import Acquisition, HostFacts, LesionSpec, ZSpread
 from lesiontrials.render.qc import qc_png
 from lesiontrials.seeding import int_seed
 
@@ -72,8 +73,10 @@ from lesiontrials.seeding import int_seed
 #: from their mask's smoothed signed distance (shape_field.py); 8: a lesion's edge is the
 #: host's own vessel-edge blur plus its margin's (margin 5 adds none), lesion texture
 #: from its descriptor's HU distribution; 9: lesion texture (QC) from the in-house IBSI
-#: 3-D GLCM (``render/fidelity/glcm.py``, MIRP's numbers) named ``lesiontrials.glcm``.
-RENDER_VERSION = 9
+#: 3-D GLCM (``render/fidelity/glcm.py``, MIRP's numbers) named ``lesiontrials.glcm``;
+#: 10: a real host's lesion is blurred along z by the host's stored z spread where trusted
+#: (its slice's own profile: the slice as a box and the rest as a Gaussian).
+RENDER_VERSION = 10
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,12 @@ def _labels_name(record: InsertRecord) -> str:
 
 
 def _inputs_digest(job: RenderJob, record: InsertRecord, backend: str, *, seed: int,
-                   acquisition: Acquisition, facts: HostFacts) -> str:
+                   acquisition: Acquisition, facts: HostFacts,
+                   z_spread: ZSpread | None = None) -> str:
     """The resume key: input files, backend, appearance override, the derived render seed
     (so a change of how it is derived re-renders), the renderer version, and the host's
-    acquisition and anatomy facts from the world's metadata."""
+    acquisition and anatomy facts from the world's metadata (and, for a real host, its
+    stored z spread)."""
     digest = hashlib.sha256()
     for name in (INSERT_JSON, _labels_name(record),
                  *[n.mask_file for n in record.nodules]):
@@ -116,6 +121,8 @@ def _inputs_digest(job: RenderJob, record: InsertRecord, backend: str, *, seed: 
     settings = {"backend": backend, "appearance": job.appearance, "seed": seed,
                 "render_version": RENDER_VERSION, "acquisition": acquisition.to_dict(),
                 "host_facts": facts.to_dict()}
+    if z_spread is not None:
+        settings["z_spread"] = z_spread.to_dict()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -150,8 +157,9 @@ def render_case(job: RenderJob) -> CaseOutcome:
     backend_name = resolve_backend(job.backend, host, root)
     acquisition, facts = host_acquisition(root, host), host_facts(root, host)
     seed = int_seed(record.seed, uid, "render")
+    z_spread = host_z_spread(root, host) if backend_name == "host-ct" else None
     digest = _inputs_digest(job, record, backend_name, seed=seed, acquisition=acquisition,
-                            facts=facts)
+                            facts=facts, z_spread=z_spread)
     old = _previous_render(job.case_dir)
     if old is not None and old.inputs_sha256 == digest and _outputs_intact(job.case_dir, old):
         return CaseOutcome(uid, "skipped", result=old.brief)

@@ -124,6 +124,52 @@ class HostFacts:
 
 
 @dataclass(frozen=True)
+class ZSpread:
+    """A real host's blur along z as its own anatomy shows it, measured once by the world
+    build (:func:`lesiontrials.z_edge.z_spread_record`) and stored in its acquisition row
+    (``meta/{DS}_acquisition.csv``, columns ``z_spread_*``).
+
+    ``sigma_mm``: the total edge SD along z (slice profile and any further blur; ``None``:
+    not measured); ``trusted``: whether the world build judged the reading to stand for the
+    host's blur, ``note`` why not; ``version``: the measurement's version. The host-CT
+    renderer uses only a trusted reading of the current version and otherwise the
+    slice-thickness model, saying which in its QC (:meth:`unusable_because`).
+    """
+
+    sigma_mm: float | None = None
+    trusted: bool = False
+    note: str = ""
+    version: int | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None) -> ZSpread:
+        """From a ``meta/{DS}_acquisition.csv`` row; missing columns: not measured."""
+        row = record or {}
+        version = _number(row.get("z_spread_version"))
+        note = row.get("z_spread_note")
+        return cls(sigma_mm=_number(row.get("z_spread_sigma_mm")),
+                   trusted=_number(row.get("z_spread_trusted")) == 1,
+                   note=note if isinstance(note, str) else "",
+                   version=None if version is None else int(version))
+
+    def unusable_because(self) -> str | None:
+        """Why the renderer may not draw with this reading (``None``: it may)."""
+        from lesiontrials.z_edge import Z_SPREAD_VERSION
+
+        if self.version is None:
+            return "no z spread stored with the host (world built before it was measured)"
+        if self.version != Z_SPREAD_VERSION:
+            return (f"stored z spread is version {self.version}, not {Z_SPREAD_VERSION}: "
+                    "rebuild the world")
+        if not self.trusted or self.sigma_mm is None:
+            return f"host reading not trusted: {self.note or 'no reading'}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class LesionSpec:
     """One lesion to draw: its host-grid crop mask (the truth label), appearance, index in
     the case and, where its donor mask is at hand, its continuous shape (built from the

@@ -119,7 +119,13 @@ def build_real_host(name: str, root_path: Path, cache_dir: Path) -> RealHost:
     """One packaged real chest CT (``name`` of ``REAL_EXAMPLE_NAMES``): raw CT, derived
     host labels, lesion mask, profile and QC picture (skipped when its record exists);
     returns its table rows. One host at a time, so the world build runs them on its pool."""
-    from lesiontrials.world.realct import host_facts, host_qc_png, load_real_example, segment_host
+    from lesiontrials.world.realct import (
+        host_facts,
+        host_qc_png,
+        host_z_spread,
+        load_real_example,
+        segment_host,
+    )
 
     root = DataRoot(root_path)
     example = load_real_example(name, cache_dir)
@@ -147,7 +153,8 @@ def build_real_host(name: str, root_path: Path, cache_dir: Path) -> RealHost:
            "license": example.license, **host_facts(example.ct, labels, lesion=lesion)}
     acquisition = {"ct_id": ct_id, "slice_thickness_mm": example.slice_thickness_mm,
                    "pixel_spacing_mm": float(str(row["spacing_mm"]).split("x")[0]),
-                   "kvp": None, "mas": None, "kernel": "unknown", "scanner": example.scanner}
+                   "kvp": None, "mas": None, "kernel": "unknown", "scanner": example.scanner,
+                   **host_z_spread(example.ct, labels)}
     # Read back in both cases, so a resumed build writes the same bytes as a fresh one.
     return RealHost(_read_record(record), row, acquisition)
 

@@ -43,6 +43,7 @@ from lesiontrials.anatomy import (
     HEART,
     LOBE_BY_LABEL,
     LOBE_LABELS,
+    LUNG,
     SPINAL_CORD,
     STERNUM,
     TRACHEA,
@@ -73,6 +74,7 @@ from lesiontrials.world.realct_tissue import (
     RIGHT_BACK_MUSCLE,
     tissue_labels,
 )
+from lesiontrials.z_edge import z_spread_record
 
 __all__ = [
     "REAL_EXAMPLE_NAMES",
@@ -237,6 +239,14 @@ def host_facts(ct: Volume, labels: np.ndarray, *, lesion: np.ndarray | None = No
     sigma = vessel_edge_sigma_mm(ct.array, lungs, ct.spacing_mm, exclude=lesion)
     return {"lung_density_hu": round(median, 1),
             "psf_sigma_xy_mm": float("nan") if sigma is None else round(sigma, 3)}
+
+
+def host_z_spread(ct: Volume, labels: np.ndarray) -> dict[str, float | int | str]:
+    """The host's z spread, its verdict and version, for its acquisition row
+    (``meta/{DS}_acquisition.csv``): :func:`lesiontrials.z_edge.z_spread_record` on the
+    lung (all lobes and unassigned lung) of the host's label map."""
+    lung = np.isin(labels, (*LOBE_LABELS, LUNG))
+    return z_spread_record(ct.array, lung, ct.spacing_mm)
 
 
 def _summarise(labels: np.ndarray, ct: Volume, lesion: np.ndarray | None,

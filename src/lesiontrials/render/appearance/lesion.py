@@ -35,8 +35,11 @@ from lesiontrials.render.appearance.lesion_shape import (
 )
 from lesiontrials.render.appearance.lesion_texture import copula_texture
 from lesiontrials.shape_field import (
+    PROFILE_REACH_SD,
+    SUBSAMPLE_MM,
     ShapeField,
     shape_from_mask,
+    slice_profile_samples,
     subsample_shifts_mm,
 )
 
@@ -200,7 +203,8 @@ def with_host_edge(params: LesionParams, host_edge_mm: float) -> LesionParams:
 
 def lesion_layer(params: LesionParams, *, mask: NoduleMask,
                  spacing_mm: tuple[float, float, float],
-                 shape: tuple[int, int, int], field: ShapeField | None = None) -> LesionLayer:
+                 shape: tuple[int, int, int], field: ShapeField | None = None,
+                 z_profile_mm: tuple[float, float] | None = None) -> LesionLayer:
     """Draw one lesion: opacity and HU on a crop of the host grid around ``mask``.
 
     ``field`` is the lesion's continuous shape (from its donor mask at the donor's own
@@ -209,19 +213,25 @@ def lesion_layer(params: LesionParams, *, mask: NoduleMask,
     opacity is averaged over sub-samples of every voxel (partial volume); its edge is the
     margin's intrinsic width ``params.edge_mm`` (0 for a sharp margin: the host's blur,
     applied by the backend, is then the only one), drawn at least ``MIN_EDGE_MM`` wide
-    against aliasing (:func:`anti_alias_variance`)."""
+    against aliasing (:func:`anti_alias_variance`). ``z_profile_mm``: the slice's own
+    profile along z, ``(box, Gaussian SD)`` in mm, that each slice's opacity is averaged
+    over (:func:`~lesiontrials.render.backends.hostct.slice_profile`,
+    :func:`~lesiontrials.shape_field.slice_profile_samples`); ``None``: the voxel."""
     tight = mask.tight()
     field = field if field is not None else shape_from_mask(tight.mask, spacing_mm)
     radius = max(field.radius_mm, 0.5)
     centroid = tight.centroid_voxel()
-    box = _layer_box(tight, centroid, field, _pad_mm(params, radius), spacing_mm, shape)
+    reach = 0.0 if z_profile_mm is None else max(0.0, 0.5 * (
+        z_profile_mm[0] + 2.0 * PROFILE_REACH_SD * z_profile_mm[1] - spacing_mm[2]))
+    box = _layer_box(tight, centroid, field, _pad_mm(params, radius) + reach, spacing_mm,
+                     shape)
     crop_mask = mask_in_box(tight, box)
     start = np.asarray([s.start for s in box], dtype=np.float64)
     offsets = np.stack(np.meshgrid(*[
         ((np.arange(s.stop - s.start) + a - c) * d).astype(np.float32)
         for s, a, c, d in zip(box, start, centroid, spacing_mm, strict=True)],
         indexing="ij"))
-    alpha = lesion_opacity(params, field, offsets, spacing_mm)
+    alpha = lesion_opacity(params, field, offsets, spacing_mm, z_profile_mm=z_profile_mm)
     hu = _lesion_hu(params, offsets, radius, spacing_mm)
     target = float(hu[crop_mask].mean()) if crop_mask.any() else float(params.solid_hu)
     lighten = (params.descriptors.attenuation is not Texture.SOLID
@@ -242,14 +252,21 @@ def _shaped_distance(params: LesionParams, field: ShapeField, points_mm: np.ndar
 
 
 def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarray,
-                   spacing_mm: tuple[float, float, float]) -> np.ndarray:
+                   spacing_mm: tuple[float, float, float], *,
+                   z_profile_mm: tuple[float, float] | None = None) -> np.ndarray:
     """Opacity 0…1 of the lesion in each voxel whose centre is at ``offsets_mm`` (``(3,
     *crop)``, mm from the centroid): the shape (lobulated by a radial bump), its edge
     (``params.edge_mm``) and spicule strands, averaged over a sub-sample lattice of pitch
     ≤ 0.5 mm per voxel so that the covered fraction, not the voxel centre, decides. Only
     voxels whose centre lies within half a voxel diagonal + 3 edge widths of the surface or
     of a strand are sub-sampled (each strand only near itself); elsewhere the opacity is
-    flat across the voxel (0 or 1 to within 0.2 %) and the centre's value is used."""
+    flat across the voxel (0 or 1 to within 0.2 %) and the centre's value is used.
+    ``z_profile_mm``: along z the sub-samples follow this slice profile instead of the
+    voxel (see :func:`lesion_layer`)."""
+    shifts, weights = _subsamples(spacing_mm, z_profile_mm)
+    reach_z = 2.0 * float(np.abs(shifts[:, 2]).max()) + 1e-3
+    if z_profile_mm is not None:
+        spacing_mm = (spacing_mm[0], spacing_mm[1], max(spacing_mm[2], reach_z))
     radius = max(field.radius_mm, 0.5)
     edge = drawn_edge_mm(params)
     strands = [(np.asarray(v, dtype=np.float32) * 0.7 * radius,
@@ -269,17 +286,33 @@ def lesion_opacity(params: LesionParams, field: ShapeField, offsets_mm: np.ndarr
         need |= near
     points = offsets_mm[:, need]
     strand_points = [np.flatnonzero(near[need]) for near in near_strand]
-    shifts = subsample_shifts_mm(spacing_mm).astype(np.float32)
     total = np.zeros(points.shape[1], dtype=np.float32)
-    for shift in shifts:
+    for shift, weight in zip(shifts, weights, strict=True):
         moved = points + shift[:, None]
         sample = soft_edge(_shaped_distance(params, field, moved), edge)
         for (start, end, width), index in zip(strands, strand_points, strict=True):
             strand = segment_opacity(moved[:, index], start, end, width, SPICULE_TIP_MM)
             sample[index] = np.maximum(sample[index], strand)
-        total += sample
-    alpha[need] = total / np.float32(len(shifts))
+        total += sample if weight is None else sample * weight
+    alpha[need] = total if z_profile_mm is not None else total / np.float32(len(shifts))
     return alpha
+
+
+def _subsamples(spacing_mm: tuple[float, float, float],
+                z_profile_mm: tuple[float, float] | None
+                ) -> tuple[np.ndarray, list[np.float32] | list[None]]:
+    """The sub-sample offsets (``(k, 3)`` mm, float32) of :func:`lesion_opacity` and their
+    weights: the voxel's lattice, equally weighted (``None`` weights: the plain mean), or
+    in-plane the voxel's and along z the slice profile's."""
+    if z_profile_mm is None:
+        shifts = subsample_shifts_mm(spacing_mm).astype(np.float32)
+        return shifts, [None] * len(shifts)
+    in_plane = subsample_shifts_mm((spacing_mm[0], spacing_mm[1], SUBSAMPLE_MM))  # z = 0
+    z, w = slice_profile_samples(*z_profile_mm)
+    shifts = np.repeat(in_plane, len(z), axis=0)
+    shifts[:, 2] = np.tile(z, len(in_plane))
+    weights = np.tile(w, len(in_plane)) / len(in_plane)
+    return shifts.astype(np.float32), [np.float32(x) for x in weights]
 
 
 def _lesion_hu(params: LesionParams, offsets: np.ndarray, radius: float,

@@ -2,7 +2,9 @@
 
 For each lesion: draw its layer from its descriptors
 (:mod:`~lesiontrials.render.appearance.lesion`), blur opacity and premultiplied HU with
-the host's PSF (z from the slice thickness; in-plane the blur the host's own vessel edges
+the host's PSF (z: the slice's own sensitivity profile, :func:`slice_profile` — the host's
+z spread measured on its own anatomy where the world build trusts the reading, else the
+slice-thickness model, the QC saying which; in-plane the blur the host's own vessel edges
 show, :func:`~lesiontrials.vessel_edges.vessel_edge_sigma_mm`, measured once by the world
 build and stored with the host — so a lesion with the sharpest margin is exactly as sharp
 as the host's vessels, and softer margins add their own width on top; where no vessel
@@ -41,7 +43,7 @@ from lesiontrials.render.backends.scanner import (
     psf_sigma_mm,
 )
 from lesiontrials.render.fidelity.noise_measure import NoiseEstimate, estimate_noise, noise_like
-from lesiontrials.render.interface import Acquisition, LesionSpec, RenderResult
+from lesiontrials.render.interface import Acquisition, LesionSpec, RenderResult, ZSpread
 from lesiontrials.vessel_edges import vessel_edge_sigma_mm
 
 HOST_MARGIN_MM = 15.0
@@ -108,6 +110,31 @@ def lesion_blur_mm(psf_sigma: tuple[float, float, float],
                  for p, s in zip(psf_sigma, spacing_mm, strict=True))
 
 
+def slice_profile(acquisition: Acquisition, z_spread: ZSpread | None, slice_mm: float
+                  ) -> tuple[float, float, str]:
+    """The slice's sensitivity profile along z as a box (its width, mm) convolved with a
+    Gaussian (its SD, mm), and where it comes from: ``(box_mm, gauss_sigma_mm, source)``.
+
+    The lesion's opacity on a slice is the continuous shape averaged over the box
+    (sub-sampled, :func:`~lesiontrials.render.appearance.lesion.lesion_layer`), then blurred
+    by the Gaussian. With a usable host reading (total SD ``σ``, :class:`ZSpread`), the box
+    is the nominal slice thickness ``t`` and the Gaussian the rest, ``sqrt(σ² − t²/12)``;
+    a reading under the box's own ``t/√12`` means slices thinner than ``t``: the box is
+    then ``√12·σ`` wide and the Gaussian 0. Without one, the slice-thickness model
+    (:func:`~lesiontrials.render.backends.scanner.psf_sigma_mm`, FWHM = ``t``) on a box of
+    the slice spacing: the variance the box holds is taken out of the model's (so the
+    profile is not applied twice)."""
+    reason = "no z spread given" if z_spread is None else z_spread.unusable_because()
+    if reason is None and z_spread is not None and z_spread.sigma_mm is not None:
+        sigma, thick = z_spread.sigma_mm, acquisition.slice_thickness_mm
+        if sigma**2 >= thick**2 / 12.0:
+            return thick, float(np.sqrt(sigma**2 - thick**2 / 12.0)), "host z spread (stored)"
+        return float(np.sqrt(12.0) * sigma), 0.0, "host z spread (slices thinner than nominal)"
+    model = psf_sigma_mm(acquisition)[2]
+    rest = float(np.sqrt(max(model**2 - slice_mm**2 / 12.0, 0.0)))
+    return slice_mm, rest, f"slice-thickness model ({reason})"
+
+
 def _margin_weight(mask_crop: np.ndarray, spacing_mm: tuple[float, float, float],
                    margin_mm: float) -> np.ndarray:
     """1 near the mask, falling linearly to 0 over the last 3 mm before ``margin_mm``."""
@@ -149,12 +176,16 @@ class HostCTRenderer:
     name = "host-ct"
 
     def __init__(self, *, ct: np.ndarray, margin_mm: float = HOST_MARGIN_MM,
-                 psf_sigma_xy_mm: float | None = None) -> None:
+                 psf_sigma_xy_mm: float | None = None,
+                 z_spread: ZSpread | None = None) -> None:
         """``psf_sigma_xy_mm``: the host's in-plane blur as stored by the world build
-        (:class:`~lesiontrials.render.HostFacts`); ``None``: measured here on ``ct``."""
+        (:class:`~lesiontrials.render.HostFacts`); ``None``: measured here on ``ct``.
+        ``z_spread``: the host's z spread as stored by the world build (``None`` or not
+        usable: the slice-thickness model, :func:`slice_profile`)."""
         self.ct = ct
         self.margin_mm = margin_mm
         self.psf_sigma_xy_mm = psf_sigma_xy_mm
+        self.z_spread = z_spread
 
     def in_plane_psf(self, labels: np.ndarray, spacing_mm: tuple[float, float, float]
                      ) -> tuple[float, str]:
@@ -178,18 +209,21 @@ class HostCTRenderer:
                                        texture_quantiles_hu=spec.texture_quantiles_hu)
                   for spec in lesions]
         in_plane, psf_source = self.in_plane_psf(labels, spacing_mm)
-        sigma = lesion_blur_mm((in_plane, in_plane, psf_sigma_mm(acquisition)[2]), spacing_mm)
+        box_z, sigma_z, z_source = slice_profile(acquisition, self.z_spread, spacing_mm[2])
+        blur_xy = lesion_blur_mm((in_plane, in_plane, 0.0), spacing_mm)
+        sigma = (blur_xy[0], blur_xy[1], sigma_z)  # z: sampled in the layer, not blurred
         out = self.ct.astype(np.float32)
         records: list[dict[str, Any]] = []
         for spec, p in zip(lesions, params, strict=True):
+            extra = anti_alias_variance(p)  # already drawn into the layer's edge
+            own_z = float(np.sqrt(max(sigma_z**2 - extra, 0.0)))
             layer = lesion_layer(p, mask=spec.mask, spacing_mm=spacing_mm, shape=labels.shape,
-                                 field=spec.shape_field)
+                                 field=spec.shape_field, z_profile_mm=(box_z, own_z))
             mask_crop = mask_in_box(spec.mask, layer.box)
             estimate = host_noise(self.ct, labels, layer.box, spacing_mm)
             noise, sd = _crop_noise(estimate, layer.alpha.shape, spacing_mm,
                                     acquisition, rng)
-            extra = anti_alias_variance(p)  # already drawn into the layer's edge
-            own = tuple(float(np.sqrt(max(s**2 - extra, 0.0))) for s in sigma)
+            own = (*(float(np.sqrt(max(s**2 - extra, 0.0))) for s in sigma[:2]), 0.0)
             insert_layer(out, layer, mask_crop, spacing_mm=spacing_mm,
                          sigma_mm=own,  # type: ignore[arg-type]
                          noise=noise, margin_mm=self.margin_mm)
@@ -199,6 +233,10 @@ class HostCTRenderer:
                             "target_mean_hu": round(layer.target_mean_hu, 1), **p.summary()})
         qc = {"psf_sigma_mm": [round(s, 3) for s in sigma], "psf_source": psf_source,
               "host_psf_sigma_xy_mm": round(in_plane, 3), "margin_mm": self.margin_mm,
+              "slice_profile": {"box_mm": round(box_z, 3), "gauss_sigma_mm": round(sigma_z, 3),
+                                "source": z_source,
+                                "host_z_spread": None if self.z_spread is None
+                                else self.z_spread.to_dict()},
               "lesions": records, "seconds": round(time.perf_counter() - start, 3)}
         np.rint(out, out=out)  # keep the host's own range (e.g. −2048 outside the FOV)
         return RenderResult(hu=np.clip(out, -32768, 32767).astype(np.int16), qc=qc)

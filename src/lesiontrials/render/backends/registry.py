@@ -16,7 +16,7 @@ from lesiontrials.errors import InputError
 from lesiontrials.io import Volume, check_same_grid, read_csv_table, read_volume
 from lesiontrials.io.decoded import DecodedCache, read_volume_cached
 from lesiontrials.paths import DataRoot
-from lesiontrials.render.interface import Acquisition, HostFacts, Renderer
+from lesiontrials.render.interface import Acquisition, HostFacts, Renderer, ZSpread
 
 BACKEND_NAMES: tuple[str, ...] = ("auto", "analytic", "physics", "host-ct", "maisi")
 
@@ -82,6 +82,11 @@ def host_facts(root: DataRoot, host: dict[str, Any]) -> HostFacts:
     return HostFacts.from_record(_host_row(root, host, "hosts"))
 
 
+def host_z_spread(root: DataRoot, host: dict[str, Any]) -> ZSpread:
+    """The host's stored z spread from ``meta/{DS}_acquisition.csv`` (unmeasured when absent)."""
+    return ZSpread.from_record(_host_row(root, host, "acquisition"))
+
+
 def make_backend(name: str, *, root: DataRoot, host: dict[str, Any], labels: Volume,
                  host_ct: Volume | None = None, facts: HostFacts | None = None) -> Renderer:
     """Build a concrete backend for one case. ``host_ct``: the host's real CT when the
@@ -104,7 +109,8 @@ def make_backend(name: str, *, root: DataRoot, host: dict[str, Any], labels: Vol
         ct = host_ct if host_ct is not None else read_volume(path)
         check_same_grid(labels, ct, path_a="labels.nii.gz", path_b=path)
         facts = facts if facts is not None else host_facts(root, host)
-        return HostCTRenderer(ct=ct.array, psf_sigma_xy_mm=facts.psf_sigma_xy_mm)
+        return HostCTRenderer(ct=ct.array, psf_sigma_xy_mm=facts.psf_sigma_xy_mm,
+                              z_spread=host_z_spread(root, host))
     if name == "maisi":
         from lesiontrials.render.backends.maisi import renderer_from_env
 
