@@ -110,3 +110,41 @@ def test_record_without_a_source_keeps_its_bytes(world) -> None:
     planned = _nodule(native, source=SOURCE_REL).planned
     again = type(planned).model_validate(planned.model_dump(mode="json", exclude_unset=True))
     assert again.donor_source_mask_path == SOURCE_REL
+
+
+def test_render_case_draws_a_native_from_its_source_and_says_so(tmp_path: Path,
+                                                               thorax: Volume) -> None:
+    """A case whose nodule is a native with a named source renders from the source (QC
+    ``source_shape``, another image than from the native's own mask), re-renders
+    identically, and the source file is part of the resume key."""
+    from render_cases import sphere, write_case
+
+    from lesiontrials.io import read_json, write_json
+    from lesiontrials.render import RenderJob, render_case
+
+    root, workspace = tmp_path / "root", tmp_path / "ws"
+    source = ellipsoid_mask((7.0, 5.0, 4.0), SOURCE_SPACING, centre_mm=(0.3, -0.2, 0.4))
+    _write(root, SOURCE_REL, source, SOURCE_SPACING)
+    _write(root, NATIVE_REL, native_mask(DonorShape("LIDC/src", source, SOURCE_SPACING),
+                                         COARSE), COARSE)
+    case_dir = write_case(workspace, root, labels=thorax, nodules=[sphere(6.0)])
+    job = RenderJob(case_dir=case_dir, data_root=root)
+    record = read_json(case_dir / "insert.json")
+    record["nodules"][0]["planned"]["donor_mask_path"] = NATIVE_REL
+    write_json(record, case_dir / "insert.json")
+    assert render_case(job).status == "done"
+    assert read_json(case_dir / "render.json")["lesions"][0]["shape_source"] == "donor_mask"
+    from_native = (case_dir / "ct.nii.gz").read_bytes()
+
+    record["nodules"][0]["planned"]["donor_source_mask_path"] = SOURCE_REL
+    write_json(record, case_dir / "insert.json")
+    assert render_case(job).status == "done"
+    assert read_json(case_dir / "render.json")["lesions"][0]["shape_source"] == "source_shape"
+    from_source = (case_dir / "ct.nii.gz").read_bytes()
+    assert from_source != from_native
+    (case_dir / "render.json").unlink()
+    assert render_case(job).status == "done"
+    assert (case_dir / "ct.nii.gz").read_bytes() == from_source  # deterministic
+    assert render_case(job).status == "skipped"
+    _write(root, SOURCE_REL, np.pad(source, 1), SOURCE_SPACING)
+    assert render_case(job).status == "done"  # a changed source file re-renders
