@@ -70,6 +70,10 @@ Prints JSON. One module per measurement under ``benchmarks/lesion_fidelity/``.
 7. ``grid_volume`` (session 9): how much of a 3 mm / 3×3×4 mm donor's excess over the floor
    is the volume its voxel count gives — the reconstruction with the count and with the
    shape's true volume (an oracle), and the count's error (``lesion_fidelity/grid.py``).
+8. ``native_source`` (session 9, fidvol): phantom natives (a library donor's shape sampled
+   on the 3×3×4 mm or 0.7×0.7×1.25 mm phantom grid) drawn from their own coarse mask
+   (before) and from their source's fine mask (now), against the 0.5 mm donor's render
+   (``lesion_fidelity/native_source.py``).
 """
 
 
@@ -95,11 +99,11 @@ def main() -> None:
     parser.add_argument("--parts", default="grid,floor,diameter,edge_exact,edge,edge_table,self",
                         help="comma-separated parts to run: grid, floor, diameter, "
                              "edge_exact, edge, edge_table, self, z_edge, z_profile, "
-                             "grid_volume")
+                             "grid_volume, native_source")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     known = {"grid", "floor", "diameter", "edge_exact", "edge", "edge_table", "self", "z_edge",
-             "z_profile", "grid_volume"}
+             "z_profile", "grid_volume", "native_source"}
     if parts - known:
         parser.error(f"unknown --parts {sorted(parts - known)}: choose from {sorted(known)}")
     start, cpu = time.perf_counter(), time.process_time()
@@ -110,6 +114,10 @@ def main() -> None:
         report["grid_floor"] = grid_floor()
     if "grid_volume" in parts:
         report["grid_volume_share"] = grid_volume_share()
+    if "native_source" in parts:
+        from lesion_fidelity.native_source import native_source
+
+        report["native_source"] = native_source()
     if "diameter" in parts:
         report["diameter"] = diameters()
     if "edge_exact" in parts:

@@ -59,10 +59,12 @@ def realised_truth(nodule: NoduleMask, affine: np.ndarray, *, lobe: str | None,
 def planned_nodule(*, diameter_mm: float, lobe: str | None = None, donor_mask_path: str = "",
                    scale: float = 1.0, donor_mask_scope: str = "nodule",
                    donor_point_mm: Sequence[float] = (0.0, 0.0, 0.0),
-                   placement: str = "random") -> PlannedNodule:
+                   placement: str = "random",
+                   donor_source_mask_path: str = "") -> PlannedNodule:
     """What a manifest row asked for (a random placement in ``lobe`` by default)."""
     point = tuple(float(v) for v in donor_point_mm)
-    return PlannedNodule(
+    source = {"donor_source_mask_path": donor_source_mask_path} if donor_source_mask_path else {}
+    return PlannedNodule(**source,
         placement=placement, diameter_mm=diameter_mm, scale=scale,
         donor_diameter_mm=diameter_mm / scale, donor_mask_diameter_mm=diameter_mm / scale,
         donor_spacing_mm=(1.0, 1.0, 1.0), donor_mask_path=donor_mask_path,

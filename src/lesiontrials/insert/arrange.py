@@ -117,6 +117,9 @@ def _planned_common(spec: NoduleSpec, donor: Volume) -> dict[str, Any]:
         "donor_point_mm": [float(v) for v in spec.donor_point_mm],
         "pct_fallback": [a for a in spec.pct_fallback.split(",") if a],
         "pct_fallback_rule": spec.pct_fallback_rule or None,
+        # written only when there is one (a native's source), so other records keep their bytes
+        **({"donor_source_mask_path": spec.donor_source_mask_path}
+           if spec.donor_source_mask_path else {}),
     }
 
 

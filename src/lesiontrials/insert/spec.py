@@ -73,6 +73,8 @@ class NoduleSpec:
     pct_fallback: str = ""
     pct_fallback_rule: str = ""  # "donor_scan" | "drawn" once insertion decided (fallback.py)
     donor_seg_path: str = ""  # the donor scan's label map ('' = none)
+    #: a world phantom's native: the fine mask of the library donor it was sampled from
+    donor_source_mask_path: str = ""
     #: zones (any of) and central/peripheral position the centroid must realise ('' = any)
     target_zones: tuple[str, ...] = ()
     target_position: str = ""
@@ -190,6 +192,7 @@ def _parse_nodule(row: Row, source: str) -> NoduleSpec:
                         _float(row, "donor_z_mm")),
         pct_fallback=str(row.get("target_pct_fallback") or ""),
         donor_seg_path=str(row.get("donor_seg_path") or ""),
+        donor_source_mask_path=str(row.get("donor_source_mask_path") or ""),
         target_zones=tuple(z for z in str(row.get("target_zones") or "").split(",") if z),
         target_position=str(row.get("target_position") or ""),
         characteristics={name: _score(row.get(f"donor_{name}")) for name in CHARACTERISTICS},

@@ -93,6 +93,10 @@ class PlannedNodule(Strict):
     drawn: list[str] | None = None
     zones: list[str] | None = None
     position: str | None = None
+    #: a world phantom's native nodule: the fine mask (relative to the data root) of the
+    #: library donor it was sampled from, which the renderer shapes the lesion from ("":
+    #: none, or an insert.json written before the field existed)
+    donor_source_mask_path: str = ""
 
 
 class Adjustment(Strict):

@@ -26,14 +26,15 @@ class OutputFile(Strict):
 
 class RenderedLesion(Strict):
     """One rendered lesion: its look (descriptors, the sentence), where its shape came
-    from (``donor_mask`` or ``host_mask``) and its measured fidelity."""
+    from (``donor_mask``, ``host_mask``, or ``source_shape``: a phantom native's library
+    source, render/appearance/shape_source.py) and its measured fidelity."""
 
     nodule_index: int
     donor_uid: str | None
     descriptors: dict[str, Any]
     description: str
     appearance_text: str
-    shape_source: Literal["donor_mask", "host_mask"]
+    shape_source: Literal["donor_mask", "host_mask", "source_shape"]
     fidelity: dict[str, Any]
 
 

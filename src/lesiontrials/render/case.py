@@ -50,8 +50,10 @@ from lesiontrials.records.render import RENDER_SCHEMA_VERSION, RenderRecord
 from lesiontrials.render.appearance.shape_source import (
     DONOR_MASK,
     HOST_MASK,
+    SOURCE_SHAPE,
     donor_mask_path,
     donor_shape,
+    uses_source_shape,
 )
 from lesiontrials.render.appearance.texture_source import donor_texture
 from lesiontrials.render.backends.registry import (
@@ -76,7 +78,9 @@ from lesiontrials.seeding import int_seed
 #: 3-D GLCM (``render/fidelity/glcm.py``, MIRP's numbers) named ``lesiontrials.glcm``;
 #: 10: a real host's lesion is blurred along z by the host's stored z spread where trusted
 #: (its slice's own profile: the slice as a box and the rest as a Gaussian).
-RENDER_VERSION = 10
+#: 11: a world phantom's native donor is shaped from its library source's fine mask
+#: (``shape_source: source_shape``; render/appearance/shape_source.py).
+RENDER_VERSION = 11
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,10 @@ def _inputs_digest(job: RenderJob, record: InsertRecord, backend: str, *, seed: 
                  *[n.mask_file for n in record.nodules]):
         path = job.case_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.is_file() else b""))
-    for nodule in record.nodules:  # the donor masks the lesion shapes come from
-        donor = job.data_root / donor_mask_path(nodule) if donor_mask_path(nodule) else None
-        digest.update(donor.read_bytes() if donor is not None and donor.is_file() else b"-")
+    for nodule in record.nodules:  # the donor masks the lesion shapes (and textures) come from
+        for rel in dict.fromkeys((donor_mask_path(nodule), nodule.planned.donor_mask_path)):
+            donor = job.data_root / rel if rel else None
+            digest.update(donor.read_bytes() if donor is not None and donor.is_file() else b"-")
     settings = {"backend": backend, "appearance": job.appearance, "seed": seed,
                 "render_version": RENDER_VERSION, "acquisition": acquisition.to_dict(),
                 "host_facts": facts.to_dict()}
@@ -142,6 +147,7 @@ def _load_lesions(job: RenderJob, record: InsertRecord, labels: Volume) -> list[
                                                                appearance=job.appearance),
                                 shape_field=donor_shape(job.data_root, nodule,
                                                         job.decoded_cache),
+                                shape_from_source=uses_source_shape(nodule),
                                 texture_quantiles_hu=() if texture is None
                                 else texture.quantiles_hu))
     return specs
@@ -241,6 +247,7 @@ def _lesion_rows(record: InsertRecord, lesions: list[LesionSpec],
                      "descriptors": spec.descriptors.to_dict(),
                      "description": lesion_sentence(spec.descriptors, diameter_mm=diameter),
                      "appearance_text": nodule.appearance,
-                     "shape_source": DONOR_MASK if spec.shape_field is not None else HOST_MASK,
+                     "shape_source": SOURCE_SHAPE if spec.shape_from_source
+                     else DONOR_MASK if spec.shape_field is not None else HOST_MASK,
                      "fidelity": stats.get(spec.index, {})})
     return rows

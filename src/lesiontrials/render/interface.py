@@ -179,6 +179,8 @@ class LesionSpec:
     descriptors: LesionDescriptors = field(default_factory=LesionDescriptors)
     index: int = 0
     shape_field: ShapeField | None = None
+    # ``shape_field`` comes from the donor's source (a phantom native's fine library mask)
+    shape_from_source: bool = False
     # the donor's own texture (quantiles of its core HU about the mean, less its scan's
     # noise: render/appearance/texture_source.py); empty: textured from the descriptors
     texture_quantiles_hu: tuple[float, ...] = ()

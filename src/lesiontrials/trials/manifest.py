@@ -49,6 +49,9 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
     Column("donor_diameter_mm", "float64", "donor's mean (equivalent) diameter"),
     Column("donor_mask_scope", "string", "nodule: the mask file is this nodule's; scan: it holds "
            "every nodule of the donor scan and the component nearest donor_x/y/z_mm is used"),
+    Column("donor_source_mask_path", "string", "a world phantom's native nodule: the fine mask "
+           "of the library donor it was sampled from (index source_donor_uid), which the "
+           "renderer draws its shape from ('' = none: the donor mask itself)"),
     Column("donor_seg_path", "string", "the donor scan's label map ('' = none): out-of-range "
            "percents are measured there (insert/fallback.py)"),
     Column("donor_x_mm", "float64", "donor's centre in its own scan (profile coordX), RAS mm"),
@@ -107,6 +110,9 @@ MANIFEST_COLUMNS: Final[tuple[Column, ...]] = (
 LONGITUDINAL_DEFAULTS: Final = {"prior_case_uid": "", "interval_days": float("nan"),
                                 "growth_model": "", "vdt_days": float("nan"),
                                 "growth_factor": float("nan"), "growth_limited": False}
+#: Columns added after manifests were first written, read as "none" when absent (a trial
+#: planned before the column existed).
+LATER_DEFAULTS: Final = {"donor_source_mask_path": ""}
 MANIFEST_COLUMN_NAMES: Final = tuple(c.name for c in MANIFEST_COLUMNS)
 #: Columns of the release-compatible manifest CSV, in order.
 RELEASE_CSV_COLUMNS: Final = (
@@ -121,7 +127,7 @@ def empty_manifest() -> pd.DataFrame:
 
 def validate_manifest(frame: pd.DataFrame, *, source: str = "manifest") -> pd.DataFrame:
     """Check columns and invariants; return the frame with the contract's dtypes."""
-    frame = frame.assign(**{k: v for k, v in LONGITUDINAL_DEFAULTS.items()
+    frame = frame.assign(**{k: v for k, v in {**LONGITUDINAL_DEFAULTS, **LATER_DEFAULTS}.items()
                             if k not in frame.columns})
     missing = [c.name for c in MANIFEST_COLUMNS if c.name not in frame.columns]
     if missing:

@@ -10,6 +10,7 @@ import pandas as pd
 from lesiontrials import anatomy
 from lesiontrials.errors import InputError
 from lesiontrials.index.quality import out_of_range
+from lesiontrials.index.query import NoduleIndex
 from lesiontrials.seeding import int_seed
 from lesiontrials.trials.capacity import fit_rows
 from lesiontrials.trials.manifest import LONGITUDINAL_DEFAULTS, MANIFEST_COLUMN_NAMES
@@ -122,6 +123,17 @@ def _warn_fallbacks(ctx: PlanContext, donors: np.ndarray, fallback: np.ndarray,
                     "lobe) instead of clamped to its edge")
 
 
+def _source_mask_paths(index: NoduleIndex) -> np.ndarray:
+    """Per index row, the mask of the donor it was sampled from (``source_donor_uid``, a
+    world phantom's native nodule) when that donor is in the index with a mask of its own
+    (``mask_scope`` "nodule"), else ``""``."""
+    sources = index.array("source_donor_uid").astype(str)
+    own = index.array("mask_scope").astype(str) != "scan"  # a file of this nodule alone
+    by_uid = dict(zip(index.array("nodule_uid")[own].astype(str),
+                      index.array("mask_path")[own].astype(str), strict=True))
+    return np.array([by_uid.get(uid, "") if uid else "" for uid in sources], dtype=object)
+
+
 def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray]:
     index = ctx.index
     safe = np.maximum(donors, 0)
@@ -138,6 +150,7 @@ def _donor_columns(ctx: PlanContext, donors: np.ndarray) -> dict[str, np.ndarray
         "donor_patient_id": text("patient_id"), "donor_mask_path": text("mask_path"),
         "donor_diameter_mm": number("nodule_mean_diam_mm"), "label": number("label"),
         "donor_mask_scope": text("mask_scope"),
+        "donor_source_mask_path": np.where(valid, _source_mask_paths(index)[safe], ""),
         "donor_seg_path": np.where(valid & index.array("host_available")[safe],
                                    index.array("seg_path")[safe].astype(str), ""),
         "donor_x_mm": number("coordX"),

@@ -180,6 +180,7 @@
  * @property {(Array<string>|null)} [drawn]
  * @property {(Array<string>|null)} [zones]
  * @property {(string|null)} [position]
+ * @property {string} [donor_source_mask_path]
  */
 
 /**
@@ -250,7 +251,7 @@
  * @property {Object<string, any>} descriptors
  * @property {string} description
  * @property {string} appearance_text
- * @property {("donor_mask"|"host_mask")} shape_source
+ * @property {("donor_mask"|"host_mask"|"source_shape")} shape_source
  * @property {Object<string, any>} fidelity
  */
 

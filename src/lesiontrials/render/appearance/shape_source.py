@@ -5,6 +5,15 @@ The insertion stage records, for every nodule, the donor mask it resampled
 renderer builds the lesion's shape from that mask at the donor's own spacing
 (:func:`~lesiontrials.shape_field.shape_from_mask`), so the drawn lesion does not
 inherit the host grid's voxelisation of the donor.
+
+A world phantom's native nodule is itself its library donor's continuous shape sampled
+on the phantom's coarse grid (:mod:`lesiontrials.world.natives`, same axes, no scale), so
+its mask has lost the volume and outline the fine shape had (17-21 % RMS volume on a
+3×3×4 mm grid). Such a donor's record names its source's fine mask
+(``planned.donor_source_mask_path``), and the lesion is shaped from that instead
+(``shape_source: source_shape`` in the render QC); a record without one (another donor,
+or a trial inserted before the field existed) is shaped from its own mask
+(``donor_mask``).
 """
 
 from __future__ import annotations
@@ -18,12 +27,20 @@ from lesiontrials.io.decoded import DecodedCache, read_mask_crop_cached
 from lesiontrials.records.insert import InsertedNodule
 from lesiontrials.shape_field import ShapeField, shape_from_mask
 
-DONOR_MASK, HOST_MASK = "donor_mask", "host_mask"
+DONOR_MASK, HOST_MASK, SOURCE_SHAPE = "donor_mask", "host_mask", "source_shape"
 
 
 def donor_mask_path(nodule: InsertedNodule) -> str:
-    """The donor mask an ``insert.json`` nodule record names (``""`` when none)."""
-    return nodule.planned.donor_mask_path
+    """The mask an ``insert.json`` nodule record's lesion shape is built from: its donor's
+    source (a phantom native's library donor) where named, else its donor mask (``""``
+    when none)."""
+    return nodule.planned.donor_source_mask_path or nodule.planned.donor_mask_path
+
+
+def uses_source_shape(nodule: InsertedNodule) -> bool:
+    """Whether the lesion is shaped from its donor's source (a phantom native's fine
+    library mask) rather than from the donor mask itself."""
+    return bool(nodule.planned.donor_source_mask_path)
 
 
 def donor_shape(data_root: Path, nodule: InsertedNodule,
@@ -37,13 +54,15 @@ def donor_shape(data_root: Path, nodule: InsertedNodule,
         return None
     path = Path(data_root) / rel
     if not path.is_file():
-        raise InputError("the donor mask named in insert.json is missing", path=path,
+        what = "source" if uses_source_shape(nodule) else "donor"
+        raise InputError(f"the {what} mask named in insert.json is missing", path=path,
                          fix="point --data-root at the world the trial was inserted from, "
                              "or re-run `lesiontrials insert`")
     planned = nodule.planned
     crop = read_mask_crop_cached(path, cache)  # the shape depends on the crop alone
     mask = crop.mask
-    if planned.donor_mask_scope == "scan":  # a per-scan file: only this nodule
+    # a per-scan file: only this nodule (a source mask is always the donor's own)
+    if planned.donor_mask_scope == "scan" and not uses_source_shape(nodule):
         x, y, z = planned.donor_point_mm
         if x is None or y is None or z is None:
             raise InputError("insert.json names a per-scan donor mask but not the donor's "
