@@ -55,7 +55,7 @@ from lesiontrials.io.decoded import (
     read_volume_cached,
     source_sha256,
 )
-from lesiontrials.io.volumes import volume_bytes
+from lesiontrials.io.volumes import VOLUME_CODEC_VERSION, volume_bytes
 from lesiontrials.measurements.host import HostAnatomy
 from lesiontrials.paths import (
     INSERT_JSON,
@@ -103,7 +103,8 @@ def inputs_digest(job: InsertJob) -> str:
     """SHA-256 over the case's manifest rows, its input files' hashes and the settings."""
     files = {rel: source_sha256(path) if path.is_file() else "missing"
              for rel, path in input_paths(job).items()}
-    payload = {"schema": INSERT_SCHEMA_VERSION, "rows": list(job.rows), "files": files,
+    payload = {"schema": INSERT_SCHEMA_VERSION, "volume_codec": VOLUME_CODEC_VERSION,
+               "rows": list(job.rows), "files": files,
                "config": job.config.to_dict()}
     return hashlib.sha256(to_json_text(payload).encode("utf-8")).hexdigest()
 

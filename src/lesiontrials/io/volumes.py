@@ -7,10 +7,14 @@ writer keeps the affine it is given, so a label map written on a host grid carri
 host's affine exactly.
 
 Writes are atomic and deterministic: gzip streams carry no timestamp, so the same
-array and affine always give the same bytes. They are compressed with ISA-L
-(``isal``, a required dependency, so the bytes never depend on what else is installed) at
-the level that measured best per kind (``benchmarks/RESULTS.md``, issue 24): 6–20× faster
-than zlib for the same size, and read back ~2× faster. The files are ordinary gzip.
+array and affine always give the same bytes. Label maps and masks are deflated by zlib
+(level 1): ISA-L, which is 6× faster on them, was seen twice to give a different stream
+for the same input in another process (the pixels and voxels equal, the compressed bytes
+not; ``benchmarks/RESULTS.md``, session 9), and a label map costs zlib ≈ 0.07 s. CTs,
+where ISA-L's speed matters (≈ 5× zlib's for the same size, 0.25 against 1.3 CPU-s per
+100 MB), stay on ISA-L level 3 (``isal``, a required dependency, so the bytes never depend
+on what else is installed); no CT has been seen to differ. The files are ordinary gzip,
+read back with ISA-L's inflate (~2× zlib's).
 
 Reads are strict: a ``.gz`` file is decompressed to its end so the gzip CRC and length
 are checked (a partial read of the voxel data would not reach the trailer, and a bit
@@ -49,8 +53,13 @@ class VolumeKind(StrEnum):
     CT = "ct"  # int16 HU: noise compresses poorly whatever the level
 
 
-#: ISA-L levels (0–3); measured on a 512×512×300 host (RESULTS.md, issue 24)
-_GZIP_LEVEL = {VolumeKind.LABELS: 1, VolumeKind.MASK: 1, VolumeKind.CT: 3}
+#: (library, level) per kind; measured on a 512×512×300 host (RESULTS.md, issues 24 and
+#: the session-9 determinism note): zlib where its cost is small, ISA-L for CTs
+#: Bumped when a kind's gzip library or level changes: stages put it in their resume keys,
+#: so a resumed run rewrites what a fresh one would (2: label maps and masks by zlib)
+VOLUME_CODEC_VERSION = 2
+_GZIP_CODEC = {VolumeKind.LABELS: ("zlib", 1), VolumeKind.MASK: ("zlib", 1),
+               VolumeKind.CT: ("isal", 3)}
 _DTYPE = {VolumeKind.LABELS: np.uint8, VolumeKind.MASK: np.uint8, VolumeKind.CT: np.int16}
 
 
@@ -312,8 +321,9 @@ def volume_bytes(volume: Volume, *, kind: VolumeKind | str) -> bytes:
     img.set_qform(volume.affine, code=1)
     img.set_sform(volume.affine, code=1)
     raw = img.to_bytes()
-    level = _GZIP_LEVEL[kind]
-    compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)  # 31: gzip, mtime 0
+    library, level = _GZIP_CODEC[kind]
+    module: Any = zlib if library == "zlib" else isal_zlib
+    compressor = module.compressobj(level, module.DEFLATED, 31)  # 31: gzip, mtime 0
     return compressor.compress(raw) + compressor.flush()
 
 

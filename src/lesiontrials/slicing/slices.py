@@ -37,9 +37,11 @@ class SliceParams:
     negatives_per_free_case: int = 1  # from each nodule-free case
     edge_mm: float = 4.0  # negatives: minimum z-distance from the volume's first/last slice
     style: OverlayStyle = field(default_factory=OverlayStyle)
-    #: PNG deflate: ISA-L level 1 encodes a 512² slice 4.6× faster than zlib level 1, for
-    #: 3 % smaller files and the same pixels (``benchmarks/RESULTS.md``, session 8)
-    png_codec: PngCodec = "isal"
+    #: PNG deflate: zlib level 1. ISA-L level 1 encodes 4.6× faster for 2 % smaller
+    #: files, but twice gave another stream for the same pixels in another process
+    #: (session 8's CI, session 9's resume test): the same inputs must give the same bytes
+    #: (``benchmarks/RESULTS.md``, session 9). ``isal`` stays selectable, with that caveat.
+    png_codec: PngCodec = "zlib"
     png_level: int = 1  # the codec's level (isal 0–3, zlib 0–9)
 
     def __post_init__(self) -> None:
