@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lesiontrials.testing import output_snapshot
+from lesiontrials.testing import assert_same_outputs, output_snapshot
 
 TIMING_LOGS = ("_timing.json",)  # wall-clock seconds: the documented per-run logs
 
@@ -79,7 +79,7 @@ def test_sigkill_three_times_then_resume_is_byte_identical(tiny_world, small_job
     assert resumed.returncode == small_job_run.returncode, resumed.stderr.decode()[-2000:]
     got = _outputs(killed)
     assert sorted(got) == sorted(expected)
-    assert [name for name in expected if got[name] != expected[name]] == []
+    assert_same_outputs(got, expected)  # names each differing file, content or compression
     assert not [p for p in killed.rglob(".*.tmp") if "cache" not in p.relative_to(killed).parts]
     assert not list(killed.rglob("*.lock"))
 

@@ -74,9 +74,7 @@ class ShareFit:
         if not self.binary:
             total = donor + host + image + self.noise
             return (donor / total, host / total) if total > 0 else (0.0, 0.0)
-        effects = Effects(donor_sd=float(np.sqrt(donor)), host_sd=float(np.sqrt(host)),
-                          image_sd=float(np.sqrt(image)))
-        d, h, total = true_components(effects, self.intercept, nodes=24)
+        d, h, total = _world_components(self)
         return d / total, h / total
 
 
@@ -170,13 +168,14 @@ def _fit_from(intercept: np.ndarray, parts: np.ndarray, *, noise: float, binary:
                     image_shared, image_unit, noise, binary)
 
 
-def _world_components(fit: ShareFit) -> tuple[float, float]:
-    """(donor, host) variance of a 0/1 world on the probability scale, by quadrature."""
+def _world_components(fit: ShareFit) -> tuple[float, float, float]:
+    """(donor, host, total) variance of a 0/1 world on the probability scale, by
+    quadrature."""
     effects = Effects(donor_sd=float(np.sqrt(fit.donor_shared + fit.donor_unit)),
                       host_sd=float(np.sqrt(fit.host_shared + fit.host_unit)),
                       image_sd=float(np.sqrt(fit.image_shared + fit.image_unit)))
-    donor, host, _ = true_components(effects, fit.intercept, nodes=24)
-    return donor, host
+    donor, host, total = true_components(effects, fit.intercept, nodes=24)
+    return float(donor), float(host), float(total)
 
 
 def _match_world(fit: ShareFit, donor: float, host: float, *, steps: int = 6) -> ShareFit:
@@ -184,7 +183,7 @@ def _match_world(fit: ShareFit, donor: float, host: float, *, steps: int = 6) ->
     donor and host variances equal the estimator's (the delta method alone leaves them
     short: expit flattens large effects, 0.075 for an estimated 0.106 at logit SD 1)."""
     for _ in range(steps):
-        world_donor, world_host = _world_components(fit)
+        world_donor, world_host, _ = _world_components(fit)
         d = donor / world_donor if world_donor > 0 else 1.0
         h = host / world_host if world_host > 0 else 1.0
         fit = replace(fit, donor_shared=fit.donor_shared * d, donor_unit=fit.donor_unit * d,

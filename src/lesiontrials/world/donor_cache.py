@@ -121,9 +121,17 @@ def _evict(folder: Path, *, keep: int) -> None:
     """Keep the ``keep`` most recently used entries (by their record's mtime); remove
     temporary files of writers killed mid-write once stale."""
     for temp in folder.glob(".*.tmp"):
-        if time.time() - temp.stat().st_mtime > STALE_TEMP_S:
-            temp.unlink(missing_ok=True)
-    records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for stale in records[keep:]:
+        try:
+            if time.time() - temp.stat().st_mtime > STALE_TEMP_S:
+                temp.unlink(missing_ok=True)
+        except OSError:  # renamed into place or removed meanwhile by another build
+            continue
+    used = []
+    for record in folder.glob("*.json"):
+        try:
+            used.append((record.stat().st_mtime_ns, record))
+        except OSError:  # evicted meanwhile by another build
+            continue
+    for _, stale in sorted(used, reverse=True)[keep:]:
         stale.with_suffix(".pickle").unlink(missing_ok=True)
         stale.unlink(missing_ok=True)
